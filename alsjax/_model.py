@@ -1,0 +1,261 @@
+"""The ALS cascade: states, the vector field, and the genotype and species presets.
+
+t = 0 is the start of the cascade: a healthy nervous system in which the disease drivers
+(ageing-related misfolding and the genotype's own drive) switch on. Symptom onset, death
+and the mouse's end stage are events the model predicts (see `_observables.py`). The mouse
+runs in days of age (t = 0 at birth, when the SOD1-G93A transgene is already expressed).
+The equations are written out in `docs/model.md`.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
+
+from ._errors import ALSJaxError
+from ._params import Params, physical
+from ._therapy import DRUGS, Therapy, no_therapy
+
+STATE_NAMES: tuple[str, ...] = (
+    "misfolded",  # soluble misfolded protein (a.u.)
+    "aggregates",  # aggregated protein (a.u.)
+    "proteostasis",  # clearance capacity, autophagy + ubiquitin-proteasome (1 = healthy)
+    "dpr",  # C9orf72 RNA foci and dipeptide-repeat proteins (a.u.)
+    "ros",  # oxidative stress (1 = healthy baseline)
+    "mitochondria",  # mitochondrial function (1 = healthy)
+    "apoptosis",  # apoptotic signalling in surviving neurons (0..1)
+    "microglia",  # microglial activation (a.u., 0 = resting)
+    "astrocytes",  # astrocyte reactivity (a.u., 0 = resting)
+    "toxic_glia",  # fraction of activated glia in the toxic phenotype (0..1)
+    "cytokines",  # pro-inflammatory cytokines (a.u.)
+    "umn",  # surviving upper motor neurons (fraction)
+    "lmn",  # surviving lower motor neurons (fraction)
+    "muscle",  # muscle function (fraction of healthy)
+    "nfl",  # serum neurofilament light (pg/mL)
+)
+GENOTYPES: tuple[str, ...] = ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")
+SPECIES: tuple[str, ...] = ("human", "mouse")
+
+_RESERVE_HILL = 4.0  # steepness of reinnervation compensation
+_SWITCH_HILL = 4.0  # steepness of the glial phenotype switch
+_BASAL_TOXIC = 0.05  # cytokine release of protective-phenotype glia, relative to toxic
+
+
+def glutamate_calcium(y: Float[Array, " states"], r: dict, drug: Array) -> tuple[Array, Array]:
+    """Quasi-steady synaptic glutamate and neuronal calcium (1 = healthy).
+
+    Glutamate: release (blocked by riluzole, raised by toxic microglia) over uptake
+    (lost in reactive toxic astrocytes). Calcium: glutamate-driven influx over
+    mitochondrial buffering.
+    """
+    g, s, z, h = y[7], y[8], y[9], y[5]
+    release = (1 - r["riluzole_efficacy"] * drug[0]) * (1 + r["microglia_glutamate"] * g * z)
+    glutamate = release * (1 + r["eaat2_loss"] * s * z)
+    calcium = glutamate * (1 + r["calcium_buffer_loss"] * (1 - h))
+    return glutamate, calcium
+
+
+def death_hazard(y: Float[Array, " states"], r: dict, drug: Array) -> Array:
+    """Lower-motor-neuron death hazard (1/day, before the species time scale).
+
+    Three routes: apoptosis (cell-autonomous), excitotoxic calcium overload, and toxic
+    factors from glia (non-cell-autonomous).
+    """
+    x, g, s, z = y[6], y[7], y[8], y[9]
+    _, calcium = glutamate_calcium(y, r, drug)
+    return (
+        r["apoptotic_death_rate"] * x
+        + r["excitotoxic_death_rate"] * jnp.maximum(calcium - 1, 0.0)
+        + r["glia_toxicity"] * (g + s) * z
+    )
+
+
+def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Array:
+    """The vector field on physical rates: `args = (rates, therapy)`.
+
+    `simulate` converts parameters to physical rates once, outside the solver loop, and
+    calls this; `vector_field` is the public form on `Params`.
+    """
+    r, therapy = args
+    drug = therapy.active(t)
+    m, a, q, d, ros, h, x, g, s, z, k, u, l, f, n = (y[i] for i in range(len(STATE_NAMES)))
+    anti = 1 - r["anti_inflammatory_efficacy"] * drug[3]
+
+    # Protein misfolding, seeded aggregation, and proteostasis that aggregates saturate.
+    production = (
+        r["misfolding_rate"] * (1 + r["ros_misfolding_gain"] * jnp.maximum(ros - 1, 0.0))
+        + r["mutant_sod1"] * (1 - r["tofersen_efficacy"] * drug[2])
+        + r["rbp_misfolding"]
+    )
+    aggregation = r["aggregation_rate"] * m * (r["aggregate_seed"] + a)
+    dm = production - r["clearance_rate"] * q * m - aggregation
+    da = aggregation - r["aggregate_clearance"] * q * a - r["glia_clearance"] * g * (1 - z) * a
+    dq = r["proteostasis_recovery"] * (r["autophagy_capacity"] - q) - r[
+        "proteostasis_saturation"
+    ] * (a + d) * q
+    dd = r["c9_repeat"] - r["dpr_clearance"] * q * d
+
+    # Oxidative stress and mitochondrial dysfunction feed each other.
+    _, calcium = glutamate_calcium(y, r, drug)
+    ros_source = 1 + r["mito_ros_gain"] * (1 - h) + r["aggregate_ros_gain"] * a
+    ros_source = ros_source + r["glia_ros_gain"] * g * z
+    dros = r["ros_clearance"] * (ros_source - (1 + r["edaravone_efficacy"] * drug[1]) * ros)
+    damage = (
+        r["mito_ros_damage"] * jnp.maximum(ros - 1, 0.0)
+        + r["mito_aggregate_damage"] * a
+        + r["mito_calcium_damage"] * jnp.maximum(calcium - 1, 0.0)
+    )
+    dh = r["mito_repair"] * (1 - h) - damage * h
+
+    # Apoptotic signalling: cytochrome c from failing mitochondria, aggregates, DPRs,
+    # and nuclear RNA-processing stress.
+    drive = (1 - h) + r["apoptosis_aggregate_gain"] * a + r["dpr_toxicity"] * d + r["rna_stress"]
+    dx = r["apoptosis_activation"] * drive * (1 - x) - r["apoptosis_resolution"] * x
+
+    # Glia: activation by aggregates and cytokines; a cytokine-driven switch from the
+    # protective to the toxic phenotype that makes the loop a vicious cycle.
+    hazard = death_hazard(y, r, drug)
+    dg = r["microglia_activation"] * (a + k + hazard * (u + l)) - r["microglia_resolution"] * g
+    ds = r["astrocyte_activation"] * (a + k) - r["astrocyte_resolution"] * s
+    switch = k**_SWITCH_HILL / (k**_SWITCH_HILL + r["switch_threshold"] ** _SWITCH_HILL)
+    dz = r["phenotype_switch_rate"] * anti * switch * (1 - z) - r["phenotype_reversion"] * z
+    dk = r["cytokine_release"] * anti * (g + s) * (_BASAL_TOXIC + z) - r["cytokine_clearance"] * k
+
+    # Motor neurons, muscle (reinnervation hides early loss) and NfL from dying axons.
+    du = -r["umn_vulnerability"] * hazard * u
+    dl = -hazard * l
+    reserve = r["motor_reserve"] ** _RESERVE_HILL
+    innervated = l**_RESERVE_HILL * (1 + reserve) / (reserve + l**_RESERVE_HILL)
+    df = r["muscle_remodelling"] * (innervated - f)
+    dn = r["nfl_clearance"] * (r["nfl_baseline"] - n) + r["nfl_release"] * (-du - dl)
+
+    dy = jnp.stack([dm, da, dq, dd, dros, dh, dx, dg, ds, dz, dk, du, dl, df, dn])
+    return r["time_scale"] * dy
+
+
+def vector_field(
+    t: Float[ArrayLike, ""], y: Float[Array, " states"], p: Params, therapy: Therapy | None = None
+) -> Float[Array, " states"]:
+    """dy/dt of the cascade, with diffrax's `(t, y, args)` signature (args = `Params`).
+
+    Pure: jit-, vmap- and grad-compatible. `therapy` defaults to no drug.
+    """
+    therapy = no_therapy() if therapy is None else therapy
+    return cascade(jnp.asarray(t), y, (physical(p), therapy))
+
+
+def initial_state(p: Params) -> Float[Array, " states"]:
+    """The healthy state at t = 0, in the order of `STATE_NAMES`."""
+    r = physical(p)
+    one, zero = jnp.ones_like(r["nfl_baseline"]), jnp.zeros_like(r["nfl_baseline"])
+    q0 = r["autophagy_capacity"] * one
+    return jnp.stack(
+        [zero, zero, q0, zero, one, one, zero, zero, zero, zero, zero, one, one, one,
+         r["nfl_baseline"]],
+        axis=-1,
+    )
+
+
+# --- presets --------------------------------------------------------------------------
+# Physical values; sources and the reasoning behind each are in docs/model.md.
+_HUMAN = dict(
+    time_scale=1.0,
+    misfolding_rate=1.0e-3,
+    ros_misfolding_gain=1.0,
+    mutant_sod1=0.0,
+    rbp_misfolding=0.0,
+    c9_repeat=0.0,
+    rna_stress=0.0,
+    clearance_rate=0.02,
+    aggregation_rate=0.05,
+    aggregate_seed=0.01,
+    aggregate_clearance=0.001,
+    dpr_clearance=0.01,
+    autophagy_capacity=1.0,
+    proteostasis_recovery=0.01,
+    proteostasis_saturation=0.01,
+    ros_clearance=0.05,
+    mito_ros_gain=1.0,
+    aggregate_ros_gain=1.0,
+    glia_ros_gain=0.5,
+    mito_repair=0.01,
+    mito_ros_damage=0.005,
+    mito_aggregate_damage=0.005,
+    mito_calcium_damage=0.005,
+    eaat2_loss=1.0,
+    microglia_glutamate=0.5,
+    calcium_buffer_loss=1.0,
+    apoptosis_activation=0.01,
+    apoptosis_resolution=0.05,
+    apoptosis_aggregate_gain=0.5,
+    dpr_toxicity=0.5,
+    apoptotic_death_rate=0.007,
+    excitotoxic_death_rate=0.002,
+    glia_toxicity=0.004,
+    umn_vulnerability=0.7,
+    microglia_activation=0.01,
+    microglia_resolution=0.02,
+    astrocyte_activation=0.005,
+    astrocyte_resolution=0.01,
+    glia_clearance=0.005,
+    phenotype_switch_rate=0.02,
+    phenotype_reversion=0.005,
+    switch_threshold=0.012,
+    cytokine_release=0.02,
+    cytokine_clearance=0.05,
+    motor_reserve=0.6,
+    muscle_remodelling=0.03,
+    spasticity_weight=0.2,
+    nfl_baseline=10.0,
+    nfl_release=2000.0,
+    nfl_clearance=0.033,
+    onset_threshold=0.96,
+    death_threshold=0.25,
+    end_stage_threshold=0.3,
+    riluzole_efficacy=0.3,
+    edaravone_efficacy=0.5,
+    tofersen_efficacy=0.6,
+    anti_inflammatory_efficacy=0.3,
+)
+_GENOTYPE = {
+    "sporadic": {},
+    "SOD1": dict(mutant_sod1=1.0e-3),
+    "C9orf72": dict(c9_repeat=1.0e-3, autophagy_capacity=0.7),
+    "TARDBP": dict(rbp_misfolding=5.0e-4, rna_stress=0.05),
+    "FUS": dict(rbp_misfolding=8.0e-4, rna_stress=0.08),
+}
+_MOUSE = dict(
+    time_scale=5.0,
+    mutant_sod1=2.5e-3,
+    glia_toxicity=0.03,
+    switch_threshold=0.008,
+    motor_reserve=0.7,
+    end_stage_threshold=0.45,
+    nfl_baseline=20.0,
+)
+
+
+def default_params(genotype: str = "sporadic", species: str = "human") -> Params:
+    """The preset parameters of a genotype and species.
+
+    Genotypes change specific mechanisms: SOD1 adds misfolded mutant SOD1; C9orf72 adds
+    RNA foci and dipeptide repeats and lowers autophagy capacity; TARDBP and FUS add
+    mislocalised RNA-binding protein and RNA-processing stress. The `mouse` preset is the
+    SOD1-G93A mouse on its own clock (days of age); no other mouse line is modelled.
+    """
+    if genotype not in GENOTYPES:
+        raise ALSJaxError(f"unknown genotype {genotype!r}; choose from {', '.join(GENOTYPES)}")
+    if species not in SPECIES:
+        raise ALSJaxError(f"unknown species {species!r}; choose from {', '.join(SPECIES)}")
+    values = dict(_HUMAN, **_GENOTYPE[genotype])
+    if species == "mouse":
+        if genotype != "SOD1":
+            raise ALSJaxError(
+                f"species 'mouse' models the SOD1-G93A line only; genotype {genotype!r} "
+                "has no mouse preset"
+            )
+        values.update(_MOUSE)
+    return Params.from_physical(**values)
+
+
+assert len(DRUGS) == 4  # the vector field indexes drugs by position
