@@ -212,8 +212,8 @@ _HUMAN = dict(
     onset_threshold=0.96,
     death_threshold=0.25,
     end_stage_threshold=0.3,
-    riluzole_efficacy=0.3,
-    edaravone_efficacy=0.5,
+    riluzole_efficacy=0.03,
+    edaravone_efficacy=0.1,
     tofersen_efficacy=0.6,
     anti_inflammatory_efficacy=0.3,
 )
