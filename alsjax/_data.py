@@ -1,0 +1,400 @@
+"""Measurements in: read and validate a tidy CSV or a PEtab measurement table.
+
+Every problem is one `ALSJaxError` line that names the file, the row (the line number in
+the file, header = 1) and the field, so a user can go straight to the cell at fault.
+
+**The canonical frame** (`read_measurements` returns it, `write_measurements` writes it):
+
+| column | type | meaning |
+|---|---|---|
+| `row` | int | line number in the source file (header = 1, first data row = 2) |
+| `subject` | str | subject, or arm for a summary row |
+| `time` | float | days (from the data's own origin: onset, enrolment, cascade start, age) |
+| `observable` | str | one of `OBSERVABLE_NAMES` or `EVENT_NAMES` |
+| `value` | float | the measurement; for events 1 = event at `time`, 0 = censored at `time` |
+| `sigma` | float | measurement SD (standard error for summaries); NaN if not given |
+| `genotype` | str | default "sporadic" ("SOD1" for mouse) |
+| `species` | str | default "human" |
+| `therapy` | str | normalised "riluzole:0,edaravone:180" on the `time` clock, "" for none |
+| `therapy_start` | float | as given (day of a single-drug `therapy`); NaN if absent |
+| `n` | float | subjects behind a summary row; NaN for individual rows |
+| `lloq` | float | lower limit of quantification; NaN if none |
+| `kind` | str | "event" (observable is an event), "summary" (`n` given), else "measurement" |
+| ... | str | every other column, kept as a covariate |
+
+Subject-level fields (genotype, species, therapy) left empty on some rows take the value
+the subject's other rows give; rows of one subject that still disagree are an error.
+A subject has *no usable rows* when every row it has is an event censored at time 0
+(value 0 at day 0 says nothing); that is an error, while a subject with only event rows
+(survival data) is fine.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._errors import ALSJaxError
+from ._io import atomic_open
+from ._model import GENOTYPES, SPECIES
+from ._observables import EVENT_NAMES, OBSERVABLE_NAMES
+from ._therapy import DRUGS
+
+REQUIRED: tuple[str, ...] = ("subject", "time", "observable", "value")
+OPTIONAL: tuple[str, ...] = (
+    "sigma", "genotype", "species", "therapy", "therapy_start", "n", "lloq",
+)
+CANONICAL: tuple[str, ...] = ("row", *REQUIRED, *OPTIONAL, "kind")
+"""The canonical columns, in order; covariates follow."""
+
+PETAB_COLUMNS: dict[str, str] = {
+    "observableId": "observable",
+    "simulationConditionId": "subject",
+    "time": "time",
+    "measurement": "value",
+}
+"""PEtab measurement-table columns and the canonical column each becomes."""
+
+_FLOAT_FORMAT = "%.10g"
+
+
+def _fail(name: str, row: int | None, field: str | None, problem: str) -> ALSJaxError:
+    where = [name]
+    if row is not None:
+        where.append(f"row {row}")
+    if field is not None:
+        where.append(f"field {field!r}")
+    return ALSJaxError(f"{', '.join(where)}: {problem}")
+
+
+def _close(word: str, choices) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _read_text(path: Path, name: str) -> str:
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise _fail(name, None, None, "is a directory, not a data file") from None
+    if b"\x00" in raw[:8192]:
+        raise _fail(name, None, None, "unreadable: a binary file, not a CSV/TSV text table")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _fail(name, None, None, f"unreadable: not UTF-8 text (byte {e.start})") from None
+    if not text.strip():
+        raise _fail(name, None, None, "empty file: expected a header line "
+                    "'subject,time,observable,value' and data rows")
+    return text
+
+
+def _parse_table(text: str, path: Path, name: str) -> pd.DataFrame:
+    body = text.lstrip("\r\n")
+    offset = len(text[: len(text) - len(body)].splitlines())  # blank lines before the header
+    first = body.splitlines()[0]
+    sep = "\t" if path.suffix.lower() == ".tsv" or ("\t" in first and "," not in first) else ","
+    header = [h.strip() for h in next(csv.reader([first], delimiter=sep))]
+    seen: set[str] = set()
+    for h in header:
+        if h == "":
+            raise _fail(name, 1 + offset, None, "a column has an empty name in the header")
+        if h in seen:
+            raise _fail(name, 1 + offset, h, f"duplicated column {h!r} in the header")
+        seen.add(h)
+    try:
+        df = pd.read_csv(
+            io.StringIO(body), sep=sep, dtype=str, keep_default_na=False,
+            skip_blank_lines=False, header=0, names=header, index_col=False,
+        )
+    except pd.errors.ParserError as e:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
+        if m:
+            raise _fail(name, int(m.group(2)) + offset, None, f"expected {m.group(1)} fields, "
+                        f"found {m.group(3)}") from None
+        raise _fail(name, None, None, f"unreadable table: {str(e).splitlines()[0]}") from None
+    # Line numbers: blank lines are kept by the parser and dropped here, so index + 2
+    # is the line in the file (header = 1) for files without multi-line quoted fields.
+    df = df.fillna("").map(str.strip)
+    df.insert(0, "row", np.arange(2, len(df) + 2) + offset)
+    df = df[(df.drop(columns="row") != "").any(axis=1)].reset_index(drop=True)
+    if df.empty:
+        raise _fail(name, None, None, "no data rows after the header")
+    cols = header
+    repeated = (df[cols] == pd.Series(cols, index=cols)).all(axis=1)
+    if repeated.any():
+        raise _fail(name, int(df.loc[repeated.idxmax(), "row"]), None,
+                    "the header line appears again as a data row (were two files joined?)")
+    return df
+
+
+def _canonical_names(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    lower = {c.lower(): c for c in df.columns if c != "row"}
+    if "observableid" in lower or "simulationconditionid" in lower or "measurement" in lower:
+        rename = {}
+        for petab, canon in PETAB_COLUMNS.items():
+            if petab.lower() not in lower:
+                found = _close(petab, [c for c in df.columns if c != "row"])
+                raise _fail(name, 1, None, f"missing PEtab column {petab!r}"
+                            f"{found.replace('did you mean', 'found')}")
+            rename[lower[petab.lower()]] = canon
+        for c in ("subject", "observable", "value"):
+            if c in df.columns:
+                raise _fail(name, 1, c, f"column {c!r} clashes with the PEtab columns")
+        df = df.rename(columns=rename)
+        if "noiseparameters" in lower:
+            noise = df.pop(lower["noiseparameters"])
+            numeric = pd.to_numeric(noise, errors="coerce")
+            # A parameter name (e.g. sigma_nfl) means "estimate it": no fixed SD here.
+            df["sigma"] = np.where(numeric.notna(), noise, "")
+        return df
+    known = {c.lower(): c for c in REQUIRED + OPTIONAL}
+    df = df.rename(columns={c: known[c.lower()] for c in df.columns if c.lower() in known})
+    for c in REQUIRED:
+        if c not in df.columns:
+            others = [k for k in df.columns if k not in REQUIRED + OPTIONAL and k != "row"]
+            found = _close(c, others).replace("did you mean", "found")
+            raise _fail(name, 1, None, f"missing column {c!r}{found}; required columns are "
+                        f"{', '.join(REQUIRED)}")
+    return df
+
+
+def _numbers(df: pd.DataFrame, col: str, name: str, *, required: bool) -> np.ndarray:
+    """A column as floats (NaN where empty and optional); bad cells raise with their row."""
+    text = df[col] if col in df.columns else pd.Series([""] * len(df))
+    values = pd.to_numeric(text.where(text != "", "nan"), errors="coerce").to_numpy(float)
+    for i, (s, v) in enumerate(zip(text, values)):
+        if s == "" and not required:
+            continue
+        if s == "":
+            raise _fail(name, int(df["row"].iat[i]), col, "empty; a number is required")
+        if not math.isfinite(v):
+            what = "not a number" if math.isnan(v) else "not finite"
+            raise _fail(name, int(df["row"].iat[i]), col, f"{what}: {s!r}")
+    return values
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _choices(df: pd.DataFrame, col: str, allowed, default: str, name: str) -> pd.Series:
+    by_lower = {a.lower(): a for a in allowed}
+    out = []
+    for r, s in zip(df["row"], df[col]):
+        if s == "":
+            out.append(default)
+        elif s.lower() in by_lower:
+            out.append(by_lower[s.lower()])
+        else:
+            raise _fail(name, int(r), col, f"unknown {col} {s!r}{_close(s, allowed)}; "
+                        f"choose from {', '.join(allowed)}")
+    return pd.Series(out, index=df.index, dtype=object)
+
+
+def _therapy(text: str, start: float, row: int, name: str) -> str:
+    """Normalise a therapy cell to "drug:day,..." in the order of `DRUGS`."""
+    if text == "" or text.lower() == "none":
+        return ""
+    days: dict[str, float] = {}
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    for item in items:
+        drug, colon, day = (s.strip() for s in item.partition(":"))
+        key = {d.lower(): d for d in DRUGS}.get(drug.lower())
+        if key is None:
+            raise _fail(name, row, "therapy", f"unknown therapy {drug!r}{_close(drug, DRUGS)}; "
+                        f"choose from {', '.join(DRUGS)}")
+        if colon:
+            try:
+                d = float(day)
+            except ValueError:
+                raise _fail(name, row, "therapy", f"start day {day!r} of {drug!r} is not a "
+                            "number") from None
+        elif len(items) == 1 and not math.isnan(start):
+            d = start
+        else:
+            d = 0.0
+        if not math.isfinite(d) or d < 0:
+            raise _fail(name, row, "therapy", f"start day of {drug!r} must be finite and "
+                        f">= 0, got {d:g}")
+        days[key] = d
+    return ",".join(f"{d}:{days[d]:g}" for d in DRUGS if d in days)
+
+
+def _fill_by_subject(df: pd.DataFrame, col: str) -> None:
+    """Empty subject-level cells take the subject's first non-empty value."""
+    given = df[col].where(df[col] != "")
+    df[col] = given.groupby(df["subject"]).transform("first").fillna("")
+
+
+def _check_subject_agrees(df: pd.DataFrame, col: str, name: str) -> None:
+    first = df.groupby("subject", sort=False)[col].transform("first")
+    first_row = df.groupby("subject", sort=False)["row"].transform("first")
+    bad = (df[col] != first).to_numpy()
+    if bad.any():
+        i = _first(bad)
+        raise _fail(name, int(df["row"].iat[i]), col,
+                    f"subject {df['subject'].iat[i]!r} has {col} {df[col].iat[i]!r} here but "
+                    f"{first.iat[i]!r} on row {int(first_row.iat[i])}; a subject has one {col}")
+
+
+def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a tidy measurement CSV or a PEtab measurement table into the canonical frame.
+
+    The format is detected from the columns (`observableId`, `simulationConditionId`,
+    `measurement` mean PEtab); tab-separated when the file ends in `.tsv` or its header
+    has tabs and no commas. Column names match case-insensitively. Returns the columns
+    of `CANONICAL` in order, then covariates; see the module docstring for each one.
+
+    Raises `ALSJaxError` (one line: file, row, field) for anything a fit cannot use.
+    """
+    path = Path(path)
+    name = str(path)
+    df = _parse_table(_read_text(path, name), path, name)
+    df = _canonical_names(df, name)
+    covariates = [c for c in df.columns if c not in CANONICAL]
+
+    bad = (df["subject"] == "").to_numpy()
+    if bad.any():
+        raise _fail(name, int(df["row"].iat[_first(bad)]), "subject", "empty subject id")
+    # Subject-level fields: fill gaps from the subject's other rows (checked to agree below).
+    for col in ("genotype", "species", "therapy", "therapy_start"):
+        if col not in df.columns:
+            df[col] = ""
+        _fill_by_subject(df, col)
+    time = _numbers(df, "time", name, required=True)
+    if (time < 0).any():
+        i = _first(time < 0)
+        raise _fail(name, int(df["row"].iat[i]), "time",
+                    f"negative time {time[i]:g} (days since start)")
+    valid = OBSERVABLE_NAMES + EVENT_NAMES
+    obs = []
+    for r, s in zip(df["row"], df["observable"]):
+        canon = {v.lower(): v for v in valid}.get(s.lower())
+        if canon is None:
+            raise _fail(name, int(r), "observable", f"unknown observable {s!r}"
+                        f"{_close(s, valid)}; choose from {', '.join(valid)}")
+        obs.append(canon)
+    df["observable"] = obs
+    value = _numbers(df, "value", name, required=True)
+    sigma = _numbers(df, "sigma", name, required=False)
+    if (sigma <= 0).any():
+        i = _first(sigma <= 0)
+        raise _fail(name, int(df["row"].iat[i]), "sigma",
+                    f"sigma must be > 0 (a measurement SD), got {sigma[i]:g}")
+    therapy_start = _numbers(df, "therapy_start", name, required=False)
+    if (therapy_start < 0).any():
+        i = _first(therapy_start < 0)
+        raise _fail(name, int(df["row"].iat[i]), "therapy_start",
+                    f"negative start day {therapy_start[i]:g}")
+    n = _numbers(df, "n", name, required=False)
+    if (n < 1).any():
+        i = _first(n < 1)
+        raise _fail(name, int(df["row"].iat[i]), "n",
+                    f"n (subjects behind a summary row) must be >= 1, got {n[i]:g}")
+    lloq = _numbers(df, "lloq", name, required=False)
+    if (lloq <= 0).any():
+        i = _first(lloq <= 0)
+        raise _fail(name, int(df["row"].iat[i]), "lloq", f"lloq must be > 0, got {lloq[i]:g}")
+
+    is_event = df["observable"].isin(EVENT_NAMES).to_numpy()
+    bad = is_event & ~np.isin(value, (0.0, 1.0))
+    if bad.any():
+        i = _first(bad)
+        raise _fail(name, int(df["row"].iat[i]), "value",
+                    f"event {df['observable'].iat[i]!r} needs value 1 (event at time) or 0 "
+                    f"(censored at time), got {value[i]:g}")
+    bad = is_event & ~np.isnan(n)
+    if bad.any():
+        raise _fail(name, int(df["row"].iat[_first(bad)]), "n",
+                    "an event row cannot be an arm summary; leave n empty")
+
+    df["species"] = _choices(df, "species", SPECIES, "human", name)
+    mouse = (df["species"] == "mouse").to_numpy()
+    df["genotype"] = np.where(mouse & (df["genotype"] == ""), "SOD1", df["genotype"])
+    df["genotype"] = _choices(df, "genotype", GENOTYPES, "sporadic", name)
+    bad = mouse & (df["genotype"] != "SOD1").to_numpy()
+    if bad.any():
+        i = _first(bad)
+        raise _fail(name, int(df["row"].iat[i]), "genotype",
+                    f"species 'mouse' models the SOD1-G93A line only, not genotype "
+                    f"{df['genotype'].iat[i]!r}")
+    df["therapy"] = [_therapy(t, s, int(r), name)
+                     for t, s, r in zip(df["therapy"], therapy_start, df["row"])]
+    bad = (df["therapy"].str.contains("tofersen") & (df["genotype"] != "SOD1")).to_numpy()
+    if bad.any():
+        i = _first(bad)
+        raise _fail(name, int(df["row"].iat[i]), "therapy",
+                    f"tofersen targets mutant SOD1; subject {df['subject'].iat[i]!r} has "
+                    f"genotype {df['genotype'].iat[i]!r}")
+    for col in ("species", "genotype", "therapy"):
+        _check_subject_agrees(df, col, name)
+
+    kind = np.where(is_event, "event", np.where(np.isnan(n), "measurement", "summary"))
+    events = df[is_event]
+    dup = events.duplicated(["subject", "observable"]).to_numpy()
+    if dup.any():
+        i = _first(dup)
+        raise _fail(name, int(events["row"].iat[i]), "observable",
+                    f"subject {events['subject'].iat[i]!r} has more than one "
+                    f"{events['observable'].iat[i]!r} row; an event happens once")
+    useless = pd.Series(is_event & (value == 0) & (time == 0), index=df.index)
+    no_use = useless.groupby(df["subject"], sort=False).all()
+    if no_use.any():
+        subject = no_use.index[no_use.to_numpy()][0]
+        r = int(df.loc[df["subject"] == subject, "row"].iat[0])
+        raise _fail(name, r, "subject", f"subject {subject!r} has no usable rows: its only "
+                    "rows are events censored at time 0")
+
+    out = pd.DataFrame({
+        "row": df["row"].astype(int),
+        "subject": df["subject"].astype(object),
+        "time": time,
+        "observable": df["observable"].astype(object),
+        "value": value,
+        "sigma": sigma,
+        "genotype": df["genotype"].astype(object),
+        "species": df["species"].astype(object),
+        "therapy": df["therapy"].astype(object),
+        "therapy_start": therapy_start,
+        "n": n,
+        "lloq": lloq,
+        "kind": pd.Series(kind, index=df.index, dtype=object),
+    })
+    for c in covariates:
+        out[c] = df[c].astype(object)
+    return out.reset_index(drop=True)
+
+
+def write_measurements(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a canonical frame as a tidy CSV, atomically (no `row`, no `kind`).
+
+    Always writes subject, time, observable, value, genotype, species, therapy; the
+    numeric optional columns (sigma, therapy_start, n, lloq) only when some row has one;
+    then the covariates. Floats use a fixed format, so equal frames give equal bytes.
+    """
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise ALSJaxError(f"write_measurements: missing column(s) {', '.join(missing)}")
+    cols = list(REQUIRED)
+    for c in OPTIONAL:
+        if c in ("genotype", "species", "therapy"):
+            cols.append(c)
+        elif c in df.columns and pd.to_numeric(df[c], errors="coerce").notna().any():
+            cols.append(c)
+    cols += [c for c in df.columns if c not in CANONICAL]
+    out = df.reindex(columns=cols)
+    defaults = {"genotype": "sporadic", "species": "human", "therapy": ""}
+    for c, d in defaults.items():
+        if c not in df.columns:
+            out[c] = d
+    with atomic_open(path, "w") as f:
+        out.to_csv(f, index=False, float_format=_FLOAT_FORMAT, na_rep="", lineterminator="\n")
