@@ -171,7 +171,7 @@ def _numbers(df: pd.DataFrame, col: str, name: str, *, required: bool) -> np.nda
     """A column as floats (NaN where empty and optional); bad cells raise with their row."""
     text = df[col] if col in df.columns else pd.Series([""] * len(df))
     values = pd.to_numeric(text.where(text != "", "nan"), errors="coerce").to_numpy(float)
-    for i, (s, v) in enumerate(zip(text, values, strict=False)):
+    for i, (s, v) in enumerate(zip(text, values, strict=True)):
         if s == "" and not required:
             continue
         if s == "":
@@ -189,7 +189,7 @@ def _first(mask: np.ndarray) -> int:
 def _choices(df: pd.DataFrame, col: str, allowed, default: str, name: str) -> pd.Series:
     by_lower = {a.lower(): a for a in allowed}
     out = []
-    for r, s in zip(df["row"], df[col], strict=False):
+    for r, s in zip(df["row"], df[col], strict=True):
         if s == "":
             out.append(default)
         elif s.lower() in by_lower:
@@ -277,7 +277,7 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
                     f"negative time {time[i]:g} (days since start)")
     valid = OBSERVABLE_NAMES + EVENT_NAMES
     obs = []
-    for r, s in zip(df["row"], df["observable"], strict=False):
+    for r, s in zip(df["row"], df["observable"], strict=True):
         canon = {v.lower(): v for v in valid}.get(s.lower())
         if canon is None:
             raise _fail(name, int(r), "observable", f"unknown observable {s!r}"
@@ -328,7 +328,7 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
                     f"species 'mouse' models the SOD1-G93A line only, not genotype "
                     f"{df['genotype'].iat[i]!r}")
     df["therapy"] = [_therapy(t, s, int(r), name)
-                     for t, s, r in zip(df["therapy"], therapy_start, df["row"], strict=False)]
+                     for t, s, r in zip(df["therapy"], therapy_start, df["row"], strict=True)]
     bad = (df["therapy"].str.contains("tofersen") & (df["genotype"] != "SOD1")).to_numpy()
     if bad.any():
         i = _first(bad)
