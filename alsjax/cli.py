@@ -10,7 +10,8 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -60,6 +61,40 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # --- synth ----------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def synth(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Datasets to generate: human_cohort, mouse_sod1, small_human "
+                       "(default: all)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the CSVs and truth files.")] = Path(
+        "data/synthetic"
+    ),
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bytes.")] = 0,
+    n: Annotated[
+        int | None, typer.Option(help="Number of subjects (default: each dataset's own).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
+) -> None:
+    """Generate synthetic datasets with their ground truth (seeded, reproducible)."""
+    from ._errors import ALSJaxError
+    from ._synth import DATASETS, check_dataset, synthesize, write_synthetic
+
+    if out.exists() and not out.is_dir():
+        raise ALSJaxError(f"--out {out}: exists and is not a folder")
+    names = names or list(DATASETS)
+    for name in names:
+        check_dataset(name, n)
+    # Generate everything before writing anything: a failure leaves no files.
+    made = [synthesize(name, seed=seed, n=n) for name in names]
+    for s in made:
+        for path in write_synthetic(s, out):
+            if not quiet:
+                typer.echo(f"wrote {path}")
 
 
 def main() -> None:

@@ -1,0 +1,345 @@
+"""Synthetic datasets with known ground truth: for recovery tests, examples and the default fit.
+
+Each generator draws everything from one `numpy.random.default_rng(seed)` and solves all
+subjects in one `jax.vmap`-ed, jitted batch, so the same seed gives the same numbers, and
+`write_synthetic` writes them in a fixed float format, so the same seed gives the same
+bytes. Noise is unrounded and unclipped (an ALSFRS-R value may fall a little outside
+0-48), so the stated noise model is exactly the one in the file.
+
+- `human_cohort`: mixed genotypes, times from each subject's symptom onset, per-subject
+  parameters drawn log-normally around the preset, half on riluzole from onset, deaths.
+- `mouse_sod1`: SOD1-G93A mice, days of age 50-140: grip strength, NfL, LMN histology on
+  terminal animals, end-stage events.
+- `small_human`: four sporadic subjects sharing the preset, times from the cascade start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from ._data import write_measurements
+from ._errors import ALSJaxError
+from ._io import atomic_write_text
+from ._model import default_params
+from ._params import PARAMETER_NAMES, Params, physical
+from ._simulate import simulate
+from ._therapy import DRUGS, Therapy
+
+DATASETS: tuple[str, ...] = ("human_cohort", "mouse_sod1", "small_human")
+
+VARIED: tuple[str, ...] = ("aggregation_rate", "apoptotic_death_rate", "nfl_release")
+"""Parameters that differ between subjects in `human_cohort` (log-normal around the preset)."""
+
+HUMAN_NOISE: dict[str, dict[str, Any]] = {
+    "alsfrs_r": {"model": "additive", "sd": 1.5,
+                 "doc": "value = model + N(0, sd^2) points; unrounded, unclipped"},
+    "nfl": {"model": "lognormal", "sd_log": 0.15,
+            "doc": "value = model * exp(N(0, sd_log^2)), about 15% CV"},
+}
+MOUSE_NOISE: dict[str, dict[str, Any]] = {
+    "grip_strength": {"model": "additive", "sd": 5.0,
+                      "doc": "value = model + N(0, sd^2) % of healthy; unclipped"},
+    "nfl": {"model": "lognormal", "sd_log": 0.2,
+            "doc": "value = model * exp(N(0, sd_log^2)), about 20% CV"},
+    "lmn": {"model": "additive", "sd": 0.03,
+            "doc": "value = model + N(0, sd^2) surviving fraction (histology)"},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Synthetic:
+    """A generated dataset: the tidy measurement frame and its ground truth (JSON-able)."""
+
+    name: str
+    data: pd.DataFrame
+    truth: dict[str, Any]
+
+
+@eqx.filter_jit
+def _solve_batch(p: Params, ts: jax.Array, therapy: Therapy):
+    """Every subject in one vmapped solve: one compilation per batch shape."""
+    sol = jax.vmap(simulate)(p, ts, therapy)
+    return sol.observables, sol.events, sol.success
+
+
+def _stack(params: list[Params]) -> Params:
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *params)
+
+
+def _therapy_batch(starts: list[dict[str, float]]) -> Therapy:
+    on = np.array([[float(d in s) for d in DRUGS] for s in starts])
+    start = np.array([[s.get(d, 0.0) for d in DRUGS] for s in starts])
+    return Therapy(on=jnp.asarray(on), start=jnp.asarray(start))
+
+
+def _solve(params: list[Params], ts: np.ndarray, starts: list[dict[str, float]], what: str):
+    obs, events, success = _solve_batch(_stack(params), jnp.asarray(ts, float),
+                                        _therapy_batch(starts))
+    if not bool(np.all(np.asarray(success))):
+        i = int(np.flatnonzero(~np.asarray(success))[0])
+        raise ALSJaxError(f"{what}: the solve failed for subject {i + 1}; try another seed")
+    return ({k: np.asarray(v) for k, v in obs.items()},
+            {k: np.asarray(v) for k, v in events.items()})
+
+
+def _num(x: float) -> float | None:
+    """A float for JSON, fixed to 10 significant digits (None for inf)."""
+    x = float(x)
+    return float(f"{x:.10g}") if math.isfinite(x) else None
+
+
+def _therapy_text(starts: dict[str, float]) -> str:
+    return ",".join(f"{d}:{starts[d]:.10g}" for d in DRUGS if d in starts)
+
+
+def _shared_truth(subject_params: list[Params]) -> dict[str, float]:
+    """Parameters equal in every subject (the truth a fixed-effects fit can recover)."""
+    phys = [physical(p) for p in subject_params]
+    values = {k: np.array([float(d[k]) for d in phys]) for k in PARAMETER_NAMES}
+    return {k: _num(v[0]) for k, v in values.items() if np.all(v == v[0])}
+
+
+def _versions() -> dict[str, str]:
+    from . import __version__
+
+    return {"alsjax": __version__, "jax": jax.__version__}
+
+
+def _rows(rows: list[tuple], genotype: list[str], species: str, therapy: list[str],
+          extra: dict[str, list] | None = None) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["i", "subject", "time", "observable", "value"])
+    df["genotype"] = [genotype[i] for i in df["i"]]
+    df["species"] = species
+    df["therapy"] = [therapy[i] for i in df["i"]]
+    for name, per_subject in (extra or {}).items():
+        df[name] = [per_subject[i] for i in df["i"]]
+    return df.drop(columns="i")
+
+
+def human_cohort(n_subjects: int = 40, *, seed: int = 0, between_sd: float = 0.25,
+                 riluzole_fraction: float = 0.5) -> Synthetic:
+    """A mixed-genotype cohort observed from symptom onset for 18 months.
+
+    Genotypes: 70% sporadic, 15% SOD1, 15% C9orf72 (counts rounded, order shuffled).
+    Subject i's `VARIED` parameters are `preset * exp(between_sd * z_i)`, z standard
+    normal. Time 0 is the subject's model onset (the `onset` event, day `onset_day` of
+    the cascade, in the truth); ALSFRS-R at visits 90 k + U{0..14} days (k = 0..6) and NfL
+    at every other visit; a death row, 1 at the death day if within follow-up, else 0
+    at the last visit; rows after death are dropped. Riluzole, where given, starts at onset
+    (therapy "riluzole:0" on the data's clock). `sex` is a covariate with no effect.
+    """
+    if n_subjects < 1:
+        raise ALSJaxError(f"human_cohort: need at least 1 subject, got {n_subjects}")
+    rng = np.random.default_rng(seed)
+    n_sod1, n_c9 = round(0.15 * n_subjects), round(0.15 * n_subjects)
+    genotypes = ["SOD1"] * n_sod1 + ["C9orf72"] * n_c9
+    genotypes = list(rng.permutation(["sporadic"] * (n_subjects - len(genotypes)) + genotypes))
+    z = rng.standard_normal((n_subjects, len(VARIED)))
+    riluzole = rng.random(n_subjects) < riluzole_fraction
+    sex = list(rng.choice(["F", "M"], n_subjects))
+    n_visits = 7
+    visits = 90.0 * np.arange(n_visits) + rng.integers(0, 15, (n_subjects, n_visits))
+    noise_a = rng.standard_normal((n_subjects, n_visits))
+    noise_n = rng.standard_normal((n_subjects, n_visits))
+
+    presets = {g: physical(default_params(g)) for g in set(genotypes)}
+    values = [{k: float(presets[g][k]) * math.exp(between_sd * z[i, j])
+               for j, k in enumerate(VARIED)} for i, g in enumerate(genotypes)]
+    params = [default_params(g).replace(**v) for g, v in zip(genotypes, values, strict=True)]
+
+    # First solve: onsets, on a long horizon (therapy starts at onset, so it cannot move it).
+    horizon = np.broadcast_to(np.linspace(0.0, 10_000.0, n_visits), visits.shape)
+    _, events0 = _solve(params, horizon, [{}] * n_subjects, "human_cohort")
+    onset = events0["onset"]
+    if not np.all(np.isfinite(onset)):
+        raise ALSJaxError("human_cohort: a subject had no onset within 10000 days; "
+                          "lower between_sd or change the seed")
+    starts = [{"riluzole": float(onset[i])} if riluzole[i] else {} for i in range(n_subjects)]
+    obs, events = _solve(params, onset[:, None] + visits, starts, "human_cohort")
+
+    ids = [f"H{i + 1:03d}" for i in range(n_subjects)]
+    rows, subjects = [], []
+    sd_a, sd_n = HUMAN_NOISE["alsfrs_r"]["sd"], HUMAN_NOISE["nfl"]["sd_log"]
+    for i in range(n_subjects):
+        death = events["death"][i] - onset[i]
+        for k in range(n_visits):
+            t = visits[i, k]
+            if t > death:
+                break
+            rows.append((i, ids[i], t, "alsfrs_r", obs["alsfrs_r"][i, k] + sd_a * noise_a[i, k]))
+            if k % 2 == 0:
+                rows.append((i, ids[i], t, "nfl",
+                             obs["nfl"][i, k] * math.exp(sd_n * noise_n[i, k])))
+        died = bool(np.isfinite(death))
+        rows.append((i, ids[i], death if died else visits[i, -1], "death", 1.0 if died else 0.0))
+        subjects.append({
+            "subject": ids[i], "genotype": genotypes[i],
+            "onset_day": _num(onset[i]),
+            "death_day": _num(events["death"][i]) if died else None,
+            "therapy": _therapy_text(starts[i]),
+            "parameters": {k: _num(values[i][k]) for k in VARIED},
+        })
+    therapy = ["riluzole:0" if r else "" for r in riluzole]
+    data = _rows(rows, genotypes, "human", therapy, {"sex": sex})
+    truth = {
+        "generator": "alsjax.synth human_cohort", "seed": seed, "n_subjects": n_subjects,
+        "time_origin": "each subject's symptom onset (the model's onset event)",
+        "genotype_mix": {g: genotypes.count(g) for g in ("sporadic", "SOD1", "C9orf72")},
+        "varied": {k: {"population": {g: _num(presets[g][k]) for g in sorted(presets)},
+                       "sd_log": between_sd} for k in VARIED},
+        "parameters": _shared_truth(params),
+        "therapy": "riluzole from onset in subjects whose therapy is 'riluzole:0' "
+                   "(data clock); on the cascade clock it starts at onset_day",
+        "noise": HUMAN_NOISE, "subjects": subjects, "versions": _versions(),
+    }
+    return Synthetic("human_cohort", data, truth)
+
+
+def mouse_sod1(n_mice: int = 12, *, seed: int = 0, between_sd: float = 0.0) -> Synthetic:
+    """SOD1-G93A mice, days of age 50-140.
+
+    Grip strength weekly (days 50 + 7 k, and 140), NfL every other week; the first
+    `n_mice // 3` mice are terminal animals, killed at days 64, 85, 106, 120 (cycling)
+    for LMN histology. Observation stops at end stage (humane end point): an end_stage
+    row is 1 at the end-stage day if it comes first, else 0 at the last observed day.
+    `between_sd` = 0 (default) gives every mouse the preset (an inbred line: the spread
+    in the data is measurement noise only); > 0 varies `VARIED` as in `human_cohort`.
+    """
+    if n_mice < 1:
+        raise ALSJaxError(f"mouse_sod1: need at least 1 mouse, got {n_mice}")
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n_mice, len(VARIED)))
+    grid = np.concatenate([50.0 + 7.0 * np.arange(13), [140.0]])
+    noise = {k: rng.standard_normal((n_mice, grid.size)) for k in MOUSE_NOISE}
+    preset = physical(default_params("SOD1", "mouse"))
+    values = [{k: float(preset[k]) * math.exp(between_sd * z[i, j])
+               for j, k in enumerate(VARIED)} for i in range(n_mice)]
+    params = [default_params("SOD1", "mouse").replace(**v) for v in values]
+    obs, events = _solve(params, np.broadcast_to(grid, (n_mice, grid.size)),
+                         [{}] * n_mice, "mouse_sod1")
+
+    sacrifice = [64.0, 85.0, 106.0, 120.0]
+    ids = [f"M{i + 1:02d}" for i in range(n_mice)]
+    rows, subjects = [], []
+    for i in range(n_mice):
+        killed = sacrifice[i % 4] if i < n_mice // 3 else math.inf
+        end = events["end_stage"][i]
+        last = min(killed, grid[-1])
+        for k, t in enumerate(grid):
+            if t > min(end, last):
+                break
+            rows.append((i, ids[i], t, "grip_strength", obs["grip_strength"][i, k]
+                         + MOUSE_NOISE["grip_strength"]["sd"] * noise["grip_strength"][i, k]))
+            if k % 2 == 0 or t == killed:
+                rows.append((i, ids[i], t, "nfl", obs["nfl"][i, k] * math.exp(
+                    MOUSE_NOISE["nfl"]["sd_log"] * noise["nfl"][i, k])))
+            if t == killed:
+                rows.append((i, ids[i], t, "lmn", obs["lmn"][i, k]
+                             + MOUSE_NOISE["lmn"]["sd"] * noise["lmn"][i, k]))
+        reached = bool(end <= last)
+        rows.append((i, ids[i], end if reached else last, "end_stage", float(reached)))
+        subjects.append({
+            "subject": ids[i], "terminal_day": _num(killed) if math.isfinite(killed) else None,
+            "end_stage_day": _num(end) if math.isfinite(end) else None,
+            "parameters": {k: _num(values[i][k]) for k in VARIED},
+        })
+    data = _rows(rows, ["SOD1"] * n_mice, "mouse", [""] * n_mice)
+    truth = {
+        "generator": "alsjax.synth mouse_sod1", "seed": seed, "n_subjects": n_mice,
+        "time_origin": "birth (days of age)", "genotype_mix": {"SOD1": n_mice},
+        "varied": {k: {"population": {"SOD1": _num(preset[k])}, "sd_log": between_sd}
+                   for k in VARIED} if between_sd > 0 else {},
+        "parameters": _shared_truth(params),
+        "noise": MOUSE_NOISE, "subjects": subjects, "versions": _versions(),
+    }
+    return Synthetic("mouse_sod1", data, truth)
+
+
+def small_human(n_subjects: int = 4, *, seed: int = 0) -> Synthetic:
+    """A few sporadic subjects sharing the preset, times from the cascade start.
+
+    Subject i is seen from day 600 + 150 i: ALSFRS-R every 60 days (10 visits) and NfL
+    every 120 days, with the `HUMAN_NOISE` model. No therapy, no events: the fast
+    recovery problem and the default fit's data.
+    """
+    if n_subjects < 1:
+        raise ALSJaxError(f"small_human: need at least 1 subject, got {n_subjects}")
+    rng = np.random.default_rng(seed)
+    n_visits = 10
+    visits = 600.0 + 150.0 * np.arange(n_subjects)[:, None] + 60.0 * np.arange(n_visits)
+    noise_a = rng.standard_normal(visits.shape)
+    noise_n = rng.standard_normal(visits.shape)
+    params = [default_params("sporadic")] * n_subjects
+    obs, _ = _solve(params, visits, [{}] * n_subjects, "small_human")
+    ids = [f"S{i + 1}" for i in range(n_subjects)]
+    rows = []
+    sd_a, sd_n = HUMAN_NOISE["alsfrs_r"]["sd"], HUMAN_NOISE["nfl"]["sd_log"]
+    for i in range(n_subjects):
+        for k in range(n_visits):
+            t = visits[i, k]
+            rows.append((i, ids[i], t, "alsfrs_r", obs["alsfrs_r"][i, k] + sd_a * noise_a[i, k]))
+            if k % 2 == 0:
+                rows.append((i, ids[i], t, "nfl",
+                             obs["nfl"][i, k] * math.exp(sd_n * noise_n[i, k])))
+    data = _rows(rows, ["sporadic"] * n_subjects, "human", [""] * n_subjects)
+    truth = {
+        "generator": "alsjax.synth small_human", "seed": seed, "n_subjects": n_subjects,
+        "time_origin": "cascade start (t = 0 of the model)",
+        "genotype_mix": {"sporadic": n_subjects}, "varied": {},
+        "parameters": _shared_truth(params),
+        "noise": {k: HUMAN_NOISE[k] for k in ("alsfrs_r", "nfl")},
+        "subjects": [{"subject": s} for s in ids], "versions": _versions(),
+    }
+    return Synthetic("small_human", data, truth)
+
+
+_GENERATORS = {"human_cohort": human_cohort, "mouse_sod1": mouse_sod1,
+               "small_human": small_human}
+
+
+def check_dataset(name: str, n: int | None = None) -> None:
+    """Raise `ALSJaxError` for an unknown dataset or a subject count below 1 (cheap)."""
+    if name not in _GENERATORS:
+        import difflib
+
+        close = difflib.get_close_matches(name, DATASETS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ALSJaxError(f"unknown dataset {name!r}{hint}; choose from {', '.join(DATASETS)}")
+    if n is not None and n < 1:
+        raise ALSJaxError(f"{name}: the number of subjects must be >= 1, got {n}")
+
+
+def synthesize(name: str, *, seed: int = 0, n: int | None = None) -> Synthetic:
+    """Generate dataset `name` (one of `DATASETS`); `n` overrides its subject count."""
+    check_dataset(name, n)
+    gen = _GENERATORS[name]
+    return gen(seed=seed) if n is None else gen(n, seed=seed)
+
+
+def write_synthetic(synth: Synthetic, out: str | os.PathLike) -> list[Path]:
+    """Write `<name>.csv`, `<name>_truth.json` and `<name>_truth.csv` into `out`, atomically."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ALSJaxError(f"{out}: exists and is not a folder")
+    paths = [out / f"{synth.name}.csv", out / f"{synth.name}_truth.json",
+             out / f"{synth.name}_truth.csv"]
+    write_measurements(synth.data, paths[0])
+    atomic_write_text(paths[1], json.dumps(synth.truth, indent=2) + "\n")
+    lines = ["parameter,value"] + [f"{k},{v:.10g}" for k, v in synth.truth["parameters"].items()]
+    for k, spec in synth.truth["varied"].items():
+        pops = set(spec["population"].values())
+        if len(pops) == 1:  # the population median is one number for every genotype
+            lines.append(f"{k},{pops.pop():.10g}")
+    atomic_write_text(paths[2], "\n".join(lines) + "\n")
+    return paths
