@@ -4,6 +4,8 @@ Importing alsjax changes none of JAX's global settings. For float64 (recommended
 fits), run `jax.config.update("jax_enable_x64", True)` before creating arrays.
 """
 
+from ._data import read_measurements as read_measurements
+from ._data import write_measurements as write_measurements
 from ._errors import ALSJaxError as ALSJaxError
 from ._model import GENOTYPES as GENOTYPES
 from ._model import SPECIES as SPECIES
@@ -21,6 +23,8 @@ from ._params import Params as Params
 from ._params import physical as physical
 from ._simulate import Solution as Solution
 from ._simulate import simulate as simulate
+from ._synth import synthesize as synthesize
+from ._synth import write_synthetic as write_synthetic
 from ._therapy import DRUGS as DRUGS
 from ._therapy import Therapy as Therapy
 from ._therapy import make_therapy as make_therapy
