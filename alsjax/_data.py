@@ -36,7 +36,6 @@ import difflib
 import io
 import math
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -98,36 +97,39 @@ def _read_text(path: Path, name: str) -> str:
 
 
 def _parse_table(text: str, path: Path, name: str) -> pd.DataFrame:
-    body = text.lstrip("\r\n")
-    offset = len(text[: len(text) - len(body)].splitlines())  # blank lines before the header
-    first = body.splitlines()[0]
+    first = next(line for line in text.splitlines() if line.strip())
     sep = "\t" if path.suffix.lower() == ".tsv" or ("\t" in first and "," not in first) else ","
-    header = [h.strip() for h in next(csv.reader([first], delimiter=sep))]
+    # The csv module tracks the line each record ends on, so rows are named by their line
+    # in the file (header = 1) even with blank lines or quoted line breaks.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    header, header_line, rows, lines = None, 1, [], []
+    try:
+        for record in reader:
+            record = [f.strip() for f in record]
+            if not any(record):
+                continue
+            if header is None:
+                header, header_line = record, reader.line_num
+                continue
+            if len(record) > len(header) and any(record[len(header):]):
+                raise _fail(name, reader.line_num, None, f"expected {len(header)} fields, "
+                            f"found {len(record)}")
+            rows.append((record + [""] * len(header))[: len(header)])
+            lines.append(reader.line_num)
+    except csv.Error as e:
+        raise _fail(name, reader.line_num, None, f"unreadable table: {e}") from None
+    assert header is not None  # the text is not blank
     seen: set[str] = set()
     for h in header:
         if h == "":
-            raise _fail(name, 1 + offset, None, "a column has an empty name in the header")
+            raise _fail(name, header_line, None, "a column has an empty name in the header")
         if h in seen:
-            raise _fail(name, 1 + offset, h, f"duplicated column {h!r} in the header")
+            raise _fail(name, header_line, h, f"duplicated column {h!r} in the header")
         seen.add(h)
-    try:
-        df = pd.read_csv(
-            io.StringIO(body), sep=sep, dtype=str, keep_default_na=False,
-            skip_blank_lines=False, header=0, names=header, index_col=False,
-        )
-    except pd.errors.ParserError as e:
-        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
-        if m:
-            raise _fail(name, int(m.group(2)) + offset, None, f"expected {m.group(1)} fields, "
-                        f"found {m.group(3)}") from None
-        raise _fail(name, None, None, f"unreadable table: {str(e).splitlines()[0]}") from None
-    # Line numbers: blank lines are kept by the parser and dropped here, so index + 2
-    # is the line in the file (header = 1) for files without multi-line quoted fields.
-    df = df.fillna("").map(str.strip)
-    df.insert(0, "row", np.arange(2, len(df) + 2) + offset)
-    df = df[(df.drop(columns="row") != "").any(axis=1)].reset_index(drop=True)
-    if df.empty:
+    if not rows:
         raise _fail(name, None, None, "no data rows after the header")
+    df = pd.DataFrame(rows, columns=header, dtype=object)
+    df.insert(0, "row", np.asarray(lines, dtype=int))
     cols = header
     repeated = (df[cols] == pd.Series(cols, index=cols)).all(axis=1)
     if repeated.any():
@@ -232,7 +234,8 @@ def _therapy(text: str, start: float, row: int, name: str) -> str:
 def _fill_by_subject(df: pd.DataFrame, col: str) -> None:
     """Empty subject-level cells take the subject's first non-empty value."""
     given = df[col].where(df[col] != "")
-    df[col] = given.groupby(df["subject"]).transform("first").fillna("")
+    first = given.groupby(df["subject"]).transform("first")
+    df[col] = given.fillna(first).fillna("")
 
 
 def _check_subject_agrees(df: pd.DataFrame, col: str, name: str) -> None:

@@ -1,0 +1,179 @@
+"""Reading measurements: every accepted layout gives the canonical frame; every bad input
+gives one line that names the file, the row and the field."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import alsjax
+from alsjax._data import CANONICAL
+
+HEADER = "subject,time,observable,value"
+
+
+def _write(tmp_path, text, name="data.csv", mode="w"):
+    path = tmp_path / name
+    if mode == "wb":
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def _error(tmp_path, text, name="data.csv"):
+    path = _write(tmp_path, text, name) if isinstance(text, str) else _write(
+        tmp_path, text, name, "wb")
+    with pytest.raises(alsjax.ALSJaxError) as info:
+        alsjax.read_measurements(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    return message
+
+
+def test_minimal_csv_gives_canonical_frame(tmp_path):
+    path = _write(tmp_path, f"{HEADER}\np1,0,alsfrs_r,46.5\np1,90,nfl,12\np2,30,death,1\n")
+    df = alsjax.read_measurements(path)
+    assert list(df.columns) == list(CANONICAL)
+    assert df["row"].tolist() == [2, 3, 4]
+    assert df["subject"].tolist() == ["p1", "p1", "p2"]
+    assert df["time"].tolist() == [0.0, 90.0, 30.0]
+    assert df["value"].tolist() == [46.5, 12.0, 1.0]
+    assert df["kind"].tolist() == ["measurement", "measurement", "event"]
+    assert df["genotype"].tolist() == ["sporadic"] * 3
+    assert df["species"].tolist() == ["human"] * 3
+    assert df["therapy"].tolist() == [""] * 3
+    for c in ("sigma", "therapy_start", "n", "lloq"):
+        assert df[c].isna().all()
+    assert df["time"].dtype == np.float64 and df["value"].dtype == np.float64
+
+
+def test_optional_columns_covariates_and_summaries(tmp_path):
+    text = (
+        "Subject,time,observable,value,sigma,genotype,species,therapy,therapy_start,n,lloq,"
+        "sex,arm\n"
+        "p1,0,alsfrs_r,40,1.5,sod1,,riluzole,30,,,F,A\n"
+        "p1,90,nfl,38,,,,,,,5,F,A\n"
+        "\n"  # a blank line is skipped but still counts for row numbers
+        'armB,10,alsfrs_r,41,0.3,,,"riluzole:0,edaravone:10",,50,,M,B\n'
+        "m1,60,grip_strength,90,,,mouse,,,,,F,C\n"
+    )
+    df = alsjax.read_measurements(_write(tmp_path, text))
+    assert list(df.columns) == [*CANONICAL, "sex", "arm"]
+    assert df["row"].tolist() == [2, 3, 5, 6]
+    # Subject-level fields fill from the subject's other rows; case is normalised.
+    assert df["genotype"].tolist() == ["SOD1", "SOD1", "sporadic", "SOD1"]
+    assert df["species"].tolist() == ["human", "human", "human", "mouse"]
+    assert df["therapy"].tolist() == ["riluzole:30", "riluzole:30",
+                                      "riluzole:0,edaravone:10", ""]
+    assert df["kind"].tolist() == ["measurement", "measurement", "summary", "measurement"]
+    assert df["n"].iloc[2] == 50 and df["lloq"].iloc[1] == 5 and df["sigma"].iloc[0] == 1.5
+    assert math.isnan(df["sigma"].iloc[1])
+    assert df["sex"].tolist() == ["F", "F", "M", "F"]
+    # The normalised therapy is what alsjax.parse_therapy reads.
+    th = alsjax.parse_therapy(df["therapy"].iloc[2])
+    assert np.asarray(th.on).tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert np.asarray(th.start).tolist() == [0.0, 10.0, 0.0, 0.0]
+
+
+def test_petab_table(tmp_path):
+    text = (
+        "observableId\tsimulationConditionId\ttime\tmeasurement\tnoiseParameters\tdatasetId\n"
+        "nfl\tcondA\t0\t12.5\t2\td1\n"
+        "alsfrs_r\tcondA\t30\t44\tsigma_alsfrs\td1\n"
+    )
+    df = alsjax.read_measurements(_write(tmp_path, text, "measurements.tsv"))
+    assert list(df.columns) == [*CANONICAL, "datasetId"]
+    assert df["subject"].tolist() == ["condA", "condA"]
+    assert df["observable"].tolist() == ["nfl", "alsfrs_r"]
+    assert df["value"].tolist() == [12.5, 44.0]
+    assert df["sigma"].iloc[0] == 2.0 and math.isnan(df["sigma"].iloc[1])
+
+
+def test_write_then_read_round_trip(tmp_path):
+    text = (f"{HEADER},sigma,therapy,sex\np1,0,alsfrs_r,40.123456789,1.5,riluzole:3,F\n"
+            "p1,100,death,0,,,F\n")
+    df = alsjax.read_measurements(_write(tmp_path, text))
+    out = tmp_path / "out" / "copy.csv"
+    alsjax.write_measurements(df, out)
+    back = alsjax.read_measurements(out)
+    pd.testing.assert_frame_equal(back.drop(columns="row"), df.drop(columns="row"))
+    assert out.read_text().splitlines()[0] == (
+        "subject,time,observable,value,sigma,genotype,species,therapy,sex")
+    assert [p.name for p in out.parent.iterdir()] == ["copy.csv"]  # no temporary left
+
+
+@pytest.mark.parametrize(
+    "text, row, field, fragment",
+    [
+        ("subject,time,observble,value\np1,0,alsfrs_r,4\n", 1, None,
+         "missing column 'observable' (found 'observble'?)"),
+        (f"{HEADER}\np1,0,alsfrs_r,abc\n", 2, "value", "not a number"),
+        (f"{HEADER}\np1,0,alsfrs_r,nan\n", 2, "value", "not a number"),
+        (f"{HEADER}\np1,0,alsfrs_r,inf\n", 2, "value", "not finite"),
+        (f"{HEADER}\np1,0,alsfrs_r,\n", 2, "value", "empty"),
+        (f"{HEADER}\np1,0,alsfrs_r,4\np1,x,nfl,3\n", 3, "time", "not a number"),
+        (f"{HEADER}\np1,0,alsfrs_r,4\n\np1,-3,nfl,3\n", 4, "time",
+         "negative time -3 (days since start)"),
+        (f"{HEADER},sigma\np1,0,alsfrs_r,4,abc\n", 2, "sigma", "not a number"),
+        (f"{HEADER},sigma\np1,0,alsfrs_r,4,0\n", 2, "sigma", "sigma must be > 0"),
+        (f"{HEADER}\np1,0,alsfrs,4\n", 2, "observable",
+         "unknown observable 'alsfrs' (did you mean 'alsfrs_r'?); choose from alsfrs_r"),
+        (f"{HEADER},genotype\np1,0,nfl,4,SOD2\n", 2, "genotype", "choose from sporadic"),
+        (f"{HEADER},species\np1,0,nfl,4,rat\n", 2, "species", "choose from human, mouse"),
+        (f"{HEADER},therapy\np1,0,nfl,4,aspirin\n", 2, "therapy",
+         "unknown therapy 'aspirin'; choose from riluzole"),
+        (f"{HEADER},therapy\np1,0,nfl,4,riluzole:soon\n", 2, "therapy", "not a number"),
+        (f"{HEADER},genotype,species\np1,0,nfl,4,C9orf72,mouse\n", 2, "genotype",
+         "SOD1-G93A line only"),
+        (f"{HEADER},therapy\np1,0,nfl,4,tofersen:0\n", 2, "therapy",
+         "tofersen targets mutant SOD1"),
+        (f"{HEADER}\np1,0,nfl,4\np1,10,death,0.5\n", 3, "value", "needs value 1"),
+        (f"{HEADER},genotype\np1,0,nfl,4,SOD1\np1,5,nfl,4,C9orf72\n", 3, "genotype",
+         "'C9orf72' here but 'SOD1' on row 2"),
+        (f"{HEADER},species\np1,0,nfl,4,human\np1,5,nfl,4,mouse\n", 3, "species",
+         "a subject has one species"),
+        (f"{HEADER},therapy\np1,0,nfl,4,riluzole:0\np1,5,nfl,4,riluzole:9\n", 3, "therapy",
+         "a subject has one therapy"),
+        (f"{HEADER}\np1,0,nfl,4\np2,0,death,0\n", 3, "subject",
+         "subject 'p2' has no usable rows"),
+        (f"{HEADER}\np1,0,nfl,4\n,3,nfl,4\n", 3, "subject", "empty subject id"),
+        (f"{HEADER}\np1,10,death,1\np1,20,death,0\n", 3, "observable", "more than one 'death'"),
+        (f"{HEADER},n\np1,10,nfl,3,0\n", 2, "n", "must be >= 1"),
+        (f"{HEADER},lloq\np1,10,nfl,3,-1\n", 2, "lloq", "must be > 0"),
+        ("subject,time,observable,time,value\np1,0,nfl,0,4\n", 1, "time",
+         "duplicated column 'time'"),
+        (f"{HEADER}\np1,0,nfl,4\n{HEADER}\np2,0,nfl,4\n", 3, None, "header line appears again"),
+        (f"{HEADER}\np1,0,nfl,4,9\n", 2, None, "expected 4 fields, found 5"),
+        ("observableId,simulationConditionId,tme,measurement\nnfl,c,0,1\n", 1, None,
+         "missing PEtab column 'time' (found 'tme'?)"),
+    ],
+)
+def test_bad_input_names_row_and_field(tmp_path, text, row, field, fragment):
+    message = _error(tmp_path, text)
+    assert f", row {row}" in message
+    if field is not None:
+        assert f"field '{field}'" in message
+    assert fragment in message
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [("", "empty file"), ("\n\n", "empty file"), (f"{HEADER}\n", "no data rows"),
+     (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary file"), (b"subject\xff\xfe,time\n", "not UTF-8")],
+)
+def test_unusable_files(tmp_path, content, fragment):
+    message = _error(tmp_path, content)
+    assert fragment in message
+
+
+def test_directory_is_reported(tmp_path):
+    with pytest.raises(alsjax.ALSJaxError, match="is a directory"):
+        alsjax.read_measurements(tmp_path)
+
+
+def test_event_only_subject_is_fine(tmp_path):
+    df = alsjax.read_measurements(_write(tmp_path, f"{HEADER}\np1,0,nfl,4\np2,400,death,1\n"))
+    assert df.loc[df["subject"] == "p2", "kind"].tolist() == ["event"]
