@@ -1,0 +1,176 @@
+"""Synthetic data: reproducible byte for byte, and the numbers in the files are the model's
+(recomputed here subject by subject with `alsjax.simulate`) plus the stated noise."""
+
+import json
+from pathlib import Path
+
+import click
+import jax
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import alsjax
+from alsjax.cli import app
+
+FILES = ("{}.csv", "{}_truth.json", "{}_truth.csv")
+N_HUMAN, N_MOUSE, SEED = 12, 6, 3
+
+
+@pytest.fixture(scope="module")
+def human(tmp_path_factory):
+    out = tmp_path_factory.mktemp("human")
+    alsjax.write_synthetic(alsjax.synthesize("human_cohort", seed=SEED, n=N_HUMAN), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def mouse(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mouse")
+    alsjax.write_synthetic(alsjax.synthesize("mouse_sod1", seed=SEED, n=N_MOUSE), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def solve():
+    """simulate, jitted once for a fixed number of output times (7)."""
+    return jax.jit(alsjax.simulate)
+
+
+def _padded(ts, size=7):
+    ts = np.sort(np.unique(ts))
+    assert ts.size <= size
+    return np.concatenate([ts, np.full(size - ts.size, ts[-1])])
+
+
+def _at(sol, ts, observable, times):
+    values = np.asarray(sol.observables[observable])
+    return np.array([values[np.flatnonzero(ts == t)[0]] for t in times])
+
+
+def _check_noise(residuals, sd):
+    """Mean ~0 (within 4 standard errors) and SD within 30% of the stated noise SD."""
+    residuals = np.asarray(residuals)
+    assert residuals.size >= 30
+    assert abs(residuals.mean()) < 4 * sd / np.sqrt(residuals.size)
+    assert abs(residuals.std(ddof=1) / sd - 1) < 0.3
+
+
+def test_same_seed_same_bytes(human, tmp_path):
+    alsjax.write_synthetic(alsjax.synthesize("human_cohort", seed=SEED, n=N_HUMAN), tmp_path)
+    for f in FILES:
+        assert (tmp_path / f.format("human_cohort")).read_bytes() == (
+            human / f.format("human_cohort")).read_bytes()
+    other = tmp_path / "other"
+    alsjax.write_synthetic(alsjax.synthesize("human_cohort", seed=SEED + 1, n=N_HUMAN), other)
+    assert (other / "human_cohort.csv").read_bytes() != (human / "human_cohort.csv").read_bytes()
+
+
+def test_human_cohort_is_the_model_plus_stated_noise(human, solve):
+    df = alsjax.read_measurements(human / "human_cohort.csv")
+    truth = json.loads((human / "human_cohort_truth.json").read_text())
+    assert sum(truth["genotype_mix"].values()) == N_HUMAN == df["subject"].nunique()
+    res_a, res_n = [], []
+    for s in truth["subjects"]:
+        rows = df[df["subject"] == s["subject"]]
+        p = alsjax.default_params(s["genotype"]).replace(**s["parameters"])
+        onset = s["onset_day"]
+        # The onset recorded in the truth is the model's onset (time 0 of the data clock).
+        t_onset = float(solve(p, np.linspace(0.0, 10_000.0, 7)).events["onset"])
+        np.testing.assert_allclose(t_onset, onset, rtol=1e-8)
+        therapy = alsjax.parse_therapy(s["therapy"]) if s["therapy"] else None
+        assert rows["therapy"].iat[0] == ("riluzole:0" if s["therapy"] else "")
+        meas = rows[rows["kind"] == "measurement"]
+        ts = _padded(onset + meas["time"].to_numpy())
+        sol = solve(p, ts, therapy)
+        a, n = meas[meas["observable"] == "alsfrs_r"], meas[meas["observable"] == "nfl"]
+        res_a += list(a["value"] - _at(sol, ts, "alsfrs_r", onset + a["time"].to_numpy()))
+        res_n += list(np.log(n["value"] / _at(sol, ts, "nfl", onset + n["time"].to_numpy())))
+        death = rows[rows["observable"] == "death"]
+        assert len(death) == 1
+        if death["value"].iat[0] == 1:
+            np.testing.assert_allclose(death["time"].iat[0] + onset, s["death_day"], rtol=1e-8)
+            assert meas["time"].max() <= death["time"].iat[0]
+        else:
+            assert s["death_day"] is None and death["time"].iat[0] == meas["time"].max()
+            assert not np.isfinite(float(sol.events["death"]))
+    _check_noise(res_a, truth["noise"]["alsfrs_r"]["sd"])
+    _check_noise(res_n, truth["noise"]["nfl"]["sd_log"])
+
+
+def test_mouse_is_the_model_plus_stated_noise(mouse, solve):
+    df = alsjax.read_measurements(mouse / "mouse_sod1.csv")
+    truth = json.loads((mouse / "mouse_sod1_truth.json").read_text())
+    assert set(df["species"]) == {"mouse"} and set(df["genotype"]) == {"SOD1"}
+    p = alsjax.default_params("SOD1", "mouse")
+    grid = np.linspace(0.0, 140.0, 7)
+    end_stage = float(solve(p, grid).events["end_stage"])
+    res = []
+    for s in truth["subjects"]:
+        rows = df[df["subject"] == s["subject"]]
+        grip = rows[rows["observable"] == "grip_strength"]
+        times = grip["time"].to_numpy()
+        for chunk in np.array_split(times, int(np.ceil(times.size / 7))):
+            ts = _padded(chunk)
+            res += list(grip["value"].to_numpy()[np.isin(times, chunk)]
+                        - _at(solve(p, ts), ts, "grip_strength", chunk))
+        event = rows[rows["observable"] == "end_stage"]
+        if event["value"].iat[0] == 1:
+            np.testing.assert_allclose(event["time"].iat[0], end_stage, rtol=1e-8)
+        assert (rows["observable"] == "lmn").sum() == (s["terminal_day"] is not None)
+    assert (df.loc[df["observable"] == "end_stage", "value"] == 1).any()
+    _check_noise(res, truth["noise"]["grip_strength"]["sd"])
+    # The truth table holds every parameter at the preset (no between-animal spread).
+    table = dict(line.split(",") for line in
+                 (mouse / "mouse_sod1_truth.csv").read_text().splitlines()[1:])
+    assert set(table) == set(alsjax.PARAMETER_NAMES)
+    phys = alsjax.physical(p)
+    for k, v in table.items():
+        np.testing.assert_allclose(float(v), float(phys[k]), rtol=1e-9)
+
+
+def _cli_args(*args):
+    """`alsjax synth ...` (the app is a group once it has more than one command)."""
+    group = isinstance(typer.main.get_command(app), click.Group)
+    return ["synth", *args] if group else list(args)
+
+
+def test_cli_writes_the_same_bytes(human, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, _cli_args("human_cohort", "--n", str(N_HUMAN), "--seed",
+                                               str(SEED), "--out", str(out)))
+    assert result.exit_code == 0, result.output
+    for f in FILES:
+        assert (out / f.format("human_cohort")).read_bytes() == (
+            human / f.format("human_cohort")).read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f.format("human_cohort") for f in FILES)  # no temporary files left
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [(("human_cohort", "--n", "0"), "number of subjects must be >= 1"),
+     (("small_human", "human_cohrt"), "unknown dataset 'human_cohrt' (did you mean "
+      "'human_cohort'?)")],
+)
+def test_cli_bad_argument(tmp_path, monkeypatch, args, fragment):
+    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, _cli_args(*args, "--out", str(out)))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert fragment in result.stderr
+    assert not out.exists()  # nothing written, not even the folder
+
+
+@pytest.mark.slow
+def test_shipped_datasets_regenerate_byte_for_byte(tmp_path):
+    shipped = Path(__file__).parents[1] / "data" / "synthetic"
+    for name in ("human_cohort", "mouse_sod1", "small_human"):
+        alsjax.write_synthetic(alsjax.synthesize(name, seed=0), tmp_path)
+        for f in FILES:
+            assert (tmp_path / f.format(name)).read_bytes() == (
+                shipped / f.format(name)).read_bytes()
+        alsjax.read_measurements(shipped / f"{name}.csv")
