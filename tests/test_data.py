@@ -177,3 +177,9 @@ def test_directory_is_reported(tmp_path):
 def test_event_only_subject_is_fine(tmp_path):
     df = alsjax.read_measurements(_write(tmp_path, f"{HEADER}\np1,0,nfl,4\np2,400,death,1\n"))
     assert df.loc[df["subject"] == "p2", "kind"].tolist() == ["event"]
+
+
+def test_rows_after_a_quoted_line_break_keep_their_line_numbers(tmp_path):
+    text = f'{HEADER},note\np1,0,nfl,4,"two\nlines"\np1,5,nfl,x,\n'
+    message = _error(tmp_path, text)
+    assert ", row 4, field 'value': not a number" in message
