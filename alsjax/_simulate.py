@@ -128,7 +128,21 @@ def simulate(
         throw=False,
     )
     success = sol.result == diffrax.RESULTS.successful
-    ys_all = jnp.where(success, sol.ys, jnp.nan)
+    return finish_solution(ts, sol.ys, r, success, sol.stats["num_steps"])
+
+
+def finish_solution(
+    ts: Float[Array, " T"],
+    ys_all: Float[Array, "T states+events"],
+    r: dict,
+    success: Bool[Array, ""],
+    num_steps: Int[Array, ""],
+) -> Solution:
+    """The `Solution` of one trajectory from its states and event clocks at `ts`.
+
+    Shared by `simulate` and `simulate_batch` (under vmap); NaN states where not `success`.
+    """
+    ys_all = jnp.where(success, ys_all, jnp.nan)
     ys, clocks = ys_all[:, : len(STATE_NAMES)], ys_all[-1, len(STATE_NAMES):]
     crossed = event_margins(ys[-1], r) < 0
     event_days = jnp.where(crossed, clocks, jnp.inf)
@@ -138,5 +152,5 @@ def simulate(
         observables=observables(ys, r),
         events=dict(zip(EVENT_NAMES, event_days)),
         success=success,
-        num_steps=sol.stats["num_steps"],
+        num_steps=num_steps,
     )
