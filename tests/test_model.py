@@ -1,0 +1,169 @@
+"""The cascade and its presets: calibration against the literature, genotype mechanisms,
+the vector field under jit/vmap/grad, and precision.
+
+Solves use 101-point grids so that they share one compilation of `simulate`.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import alsjax
+
+DAYS_PER_MONTH = 365.25 / 12
+N = 101
+
+
+def _course(genotype, species, horizon):
+    """Events over `horizon` days, then the trajectory from onset to death (or end stage)."""
+    p = alsjax.default_params(genotype, species)
+    sol = alsjax.simulate(p, jnp.linspace(0.0, horizon, N))
+    assert bool(sol.success)
+    return p, {k: float(v) for k, v in sol.events.items()}
+
+
+# --- calibration ----------------------------------------------------------------------
+
+
+def test_mouse_timeline():
+    """SOD1-G93A (high copy): symptom onset near 90 days of age and end stage (both hind limbs
+    paralysed, CS4) at 123.9 +/- 10.3 days (Solomon, Tarnopolsky & Hamadeh 2011, PLoS One,
+    doi 10.1371/journal.pone.0020582; 162 mice). Accepted: onset 80-100 d, end stage
+    115-140 d, death (loss of righting reflex, CS5, 127.6 +/- 9.8 d) after end stage."""
+    _, events = _course("SOD1", "mouse", 200.0)
+    assert 80.0 <= events["onset"] <= 100.0, events
+    assert 115.0 <= events["end_stage"] <= 140.0, events
+    assert events["end_stage"] < events["death"] < 150.0, events
+
+
+def test_mouse_loses_about_half_its_lower_motor_neurons_by_end_stage():
+    """About half the lumbar motor neurons are gone at end stage in SOD1-G93A mice (Chiu et
+    al. 1995, Mol Cell Neurosci 6:349); accepted 35-65 % surviving."""
+    p, events = _course("SOD1", "mouse", 200.0)
+    sol = alsjax.simulate(p, jnp.linspace(0.0, events["end_stage"], N))
+    lmn = np.asarray(sol.observables["lmn"])
+    assert 0.35 <= lmn[-1] <= 0.65, lmn[-1]
+    assert np.all(np.diff(lmn) <= 0)  # neurons do not come back
+
+
+def test_sporadic_survival_and_alsfrs_slope():
+    """Sporadic ALS: median survival from symptom onset 20-48 months in population studies
+    (Chio et al. 2009, Amyotroph Lateral Scler 10:310), accepted 24-48 months; ALSFRS-R
+    falls 1.02 points/month on average in the PRO-ACT trial database (Atassi et al. 2014,
+    Neurology 83:1719), accepted 0.7-1.4 points/month from onset to death."""
+    p, events = _course("sporadic", "human", 3650.0)
+    months = (events["death"] - events["onset"]) / DAYS_PER_MONTH
+    assert 24.0 <= months <= 48.0, months
+    sol = alsjax.simulate(p, jnp.linspace(events["onset"], events["death"], N))
+    score = np.asarray(sol.observables["alsfrs_r"])
+    slope = (score[0] - score[-1]) / months
+    assert 0.7 <= slope <= 1.4, slope
+    assert np.all(np.diff(score) <= 1e-9)  # no spontaneous improvement
+    assert 0.0 <= score.min() and score.max() <= 48.0
+
+
+@pytest.mark.parametrize("genotype", alsjax.GENOTYPES)
+def test_every_human_genotype_has_onset_and_death_within_ten_years(genotype):
+    """Every preset develops ALS: onset, then death, within 10 years of the cascade's start;
+    NfL is raised at death (serum NfL is elevated several-fold in ALS, e.g. Benatar et al.
+    2018, Ann Neurol 84:130)."""
+    p, events = _course(genotype, "human", 3650.0)
+    assert 0.0 < events["onset"] < events["death"] < 3650.0, events
+    sol = alsjax.simulate(p, jnp.linspace(0.0, events["death"], N))
+    nfl = np.asarray(sol.observables["nfl"])
+    assert nfl[-1] > 3 * nfl[0]
+
+
+def test_genotypes_change_their_own_mechanisms():
+    """Each genotype differs from sporadic only in its mechanism (not a shared speed knob):
+    SOD1 mutant protein; C9orf72 repeats and autophagy; TARDBP/FUS RNA-binding protein
+    misfolding and RNA-processing stress."""
+    expected = {
+        "SOD1": {"mutant_sod1"},
+        "C9orf72": {"c9_repeat", "autophagy_capacity"},
+        "TARDBP": {"rbp_misfolding", "rna_stress"},
+        "FUS": {"rbp_misfolding", "rna_stress"},
+    }
+    base = alsjax.physical(alsjax.default_params("sporadic"))
+    for genotype, fields in expected.items():
+        r = alsjax.physical(alsjax.default_params(genotype))
+        changed = {k for k in alsjax.PARAMETER_NAMES if float(r[k]) != float(base[k])}
+        assert changed == fields, genotype
+    mouse = alsjax.physical(alsjax.default_params("SOD1", "mouse"))
+    assert float(mouse["time_scale"]) > 1.0  # the mouse runs on its own, faster clock
+
+
+# --- the vector field -----------------------------------------------------------------
+
+
+def test_initial_state_is_healthy():
+    p = alsjax.default_params("C9orf72")
+    y0 = dict(zip(alsjax.STATE_NAMES, np.asarray(alsjax.initial_state(p)), strict=True))
+    assert y0["umn"] == y0["lmn"] == y0["muscle"] == y0["ros"] == y0["mitochondria"] == 1.0
+    assert y0["misfolded"] == y0["aggregates"] == y0["toxic_glia"] == 0.0
+    assert y0["proteostasis"] == pytest.approx(0.7)  # C9orf72 starts with less autophagy
+    assert y0["nfl"] == pytest.approx(float(alsjax.physical(p)["nfl_baseline"]))
+
+
+def test_vector_field_jit_vmap_grad():
+    """jit and vmap match eager evaluation; grad matches central finite differences."""
+    ps = [alsjax.default_params(g) for g in alsjax.GENOTYPES]
+    therapy = alsjax.make_therapy(riluzole=0.0, tofersen=5.0)
+    y = jnp.asarray(np.linspace(0.2, 0.9, len(alsjax.STATE_NAMES)))
+    eager = np.stack([alsjax.vector_field(10.0, y, p, therapy) for p in ps])
+    field = jax.jit(alsjax.vector_field)
+    jitted = np.stack([field(10.0, y, p, therapy) for p in ps])
+    batch = jax.tree.map(lambda *x: jnp.stack(x), *ps)
+    vmapped = jax.vmap(alsjax.vector_field, in_axes=(None, None, 0, None))(10.0, y, batch, therapy)
+    np.testing.assert_allclose(jitted, eager, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(vmapped, eager, rtol=1e-13, atol=1e-15)
+
+    @jax.jit
+    def scalar(p):
+        return jnp.sum(jnp.sin(alsjax.vector_field(10.0, y, p, therapy)))
+
+    p = ps[1]
+    grad = jax.jit(jax.grad(scalar))(p)
+    h = 1e-6
+    for name in alsjax.PARAMETER_NAMES:
+        value = getattr(p, name)
+        up = scalar(type(p)(**{**_fields(p), name: value + h}))
+        down = scalar(type(p)(**{**_fields(p), name: value - h}))
+        fd = float(up - down) / (2 * h)
+        assert float(getattr(grad, name)) == pytest.approx(fd, rel=1e-6, abs=1e-8), name
+
+
+def _fields(p):
+    return {name: getattr(p, name) for name in alsjax.PARAMETER_NAMES}
+
+
+# --- precision ------------------------------------------------------------------------
+
+_FLOAT32 = """
+import json, jax, jax.numpy as jnp, numpy as np
+import alsjax
+x64_after_import = bool(jax.config.jax_enable_x64)
+sol = alsjax.simulate(alsjax.default_params("SOD1"), jnp.linspace(0.0, 2500.0, 101))
+print(json.dumps(dict(x64=x64_after_import, dtype=str(sol.ys.dtype),
+                      success=bool(sol.success), ys=np.asarray(sol.ys, float).tolist())))
+"""
+
+
+def test_import_leaves_precision_alone_and_float32_is_accurate():
+    """`import alsjax` flips no JAX flag, and a float32 solve agrees with float64 (same
+    tolerances) to 1e-4 of each state's range (measured: about 3e-6)."""
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    out = subprocess.run([sys.executable, "-c", _FLOAT32], capture_output=True, text=True,
+                         check=True, env=dict(env, JAX_PLATFORMS="cpu"))
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["x64"] is False and result["dtype"] == "float32" and result["success"]
+    ref = alsjax.simulate(alsjax.default_params("SOD1"), jnp.linspace(0.0, 2500.0, N)).ys
+    ref = np.asarray(ref)
+    scale = np.where(np.abs(ref).max(0) > 0, np.abs(ref).max(0), 1.0)
+    assert np.max(np.abs(np.asarray(result["ys"]) - ref) / scale) < 1e-4
