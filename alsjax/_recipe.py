@@ -1,0 +1,136 @@
+"""Fit recipes: a TOML file that declares a fit (data, what to estimate, how).
+
+```toml
+data = "../data/synthetic/small_human.csv"   # relative to the recipe
+estimate = ["apoptotic_death_rate", "nfl_release"]
+noise = "gaussian"          # or "lognormal"
+optimiser = "lm"            # "lm", "lbfgs" or "adam"
+starts = 4
+seed = 0
+max_steps = 100
+align = "cascade"           # or "onset"
+fit_shifts = false
+out = "alsjax-fit"          # relative to the working directory
+profile = []                # parameters to profile after the fit
+
+[bounds]                    # physical units; default preset x/÷ 10
+nfl_release = [500.0, 20000.0]
+
+[priors]                    # log-normal: median and geometric SD
+apoptotic_death_rate = { median = 0.007, gsd = 3.0 }
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ._errors import ALSJaxError
+
+_KEYS = {"data", "estimate", "noise", "optimiser", "starts", "seed", "max_steps", "align",
+         "fit_shifts", "out", "profile", "bounds", "priors", "title"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A parsed recipe; `data` is an absolute path."""
+
+    data: Path
+    estimate: tuple[str, ...]
+    noise: str = "gaussian"
+    optimiser: str | None = None
+    starts: int = 8
+    seed: int = 0
+    max_steps: int = 200
+    align: str = "cascade"
+    fit_shifts: bool = False
+    out: str | None = None
+    profile: tuple[str, ...] = ()
+    bounds: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    priors: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    source: str = ""
+
+
+def default_recipe_path() -> Path:
+    """`fit/default.toml`: from the source tree when run from a checkout, else the copy
+    shipped inside the package (with its data beside it)."""
+    repo = Path(__file__).resolve().parent.parent / "fit" / "default.toml"
+    if repo.is_file():
+        return repo
+    shipped = resources.files("alsjax") / "_shipped" / "fit" / "default.toml"
+    return Path(str(shipped))
+
+
+def _type(name: str, value: Any, kind, where: str):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ALSJaxError(f"{where}: {name} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and check a recipe; every problem is one line naming the file and key."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ALSJaxError(f"{where}: no such recipe file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ALSJaxError(f"{where}: cannot read recipe ({e.__class__.__name__})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ALSJaxError(f"{where}: not valid TOML ({e})") from None
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], sorted(_KEYS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ALSJaxError(f"{where}: unknown key {unknown[0]!r}{hint}; known keys: "
+                          f"{', '.join(sorted(_KEYS))}")
+    if "data" not in raw:
+        raise ALSJaxError(f"{where}: missing key 'data' (the measurement file)")
+    if "estimate" not in raw:
+        raise ALSJaxError(f"{where}: missing key 'estimate' (parameters to fit)")
+    data = _type("data", raw["data"], str, where)
+    estimate = raw["estimate"]
+    if not isinstance(estimate, list) or not estimate or \
+            not all(isinstance(e, str) for e in estimate):
+        raise ALSJaxError(f"{where}: estimate must be a non-empty list of parameter names")
+    profile = raw.get("profile", [])
+    if not isinstance(profile, list) or not all(isinstance(e, str) for e in profile):
+        raise ALSJaxError(f"{where}: profile must be a list of parameter names")
+    bounds: dict[str, tuple[float, float]] = {}
+    for name, b in _type("bounds", raw.get("bounds", {}), dict, where).items():
+        if not (isinstance(b, list) and len(b) == 2
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in b)):
+            raise ALSJaxError(f"{where}: bounds.{name} must be [lower, upper], got {b!r}")
+        bounds[name] = (float(b[0]), float(b[1]))
+    priors: dict[str, tuple[float, float]] = {}
+    for name, p in _type("priors", raw.get("priors", {}), dict, where).items():
+        if not (isinstance(p, dict) and set(p) == {"median", "gsd"}):
+            raise ALSJaxError(f"{where}: priors.{name} must be {{ median = ..., gsd = ... }}, "
+                              f"got {p!r}")
+        priors[name] = (float(_type("median", p["median"], float, where)),
+                        float(_type("gsd", p["gsd"], float, where)))
+    opt = raw.get("optimiser")
+    return Recipe(
+        data=(path.parent / data).resolve(),
+        estimate=tuple(estimate),
+        noise=_type("noise", raw.get("noise", "gaussian"), str, where),
+        optimiser=None if opt is None else _type("optimiser", opt, str, where),
+        starts=_type("starts", raw.get("starts", 8), int, where),
+        seed=_type("seed", raw.get("seed", 0), int, where),
+        max_steps=_type("max_steps", raw.get("max_steps", 200), int, where),
+        align=_type("align", raw.get("align", "cascade"), str, where),
+        fit_shifts=_type("fit_shifts", raw.get("fit_shifts", False), bool, where),
+        out=None if "out" not in raw else _type("out", raw["out"], str, where),
+        profile=tuple(profile), bounds=bounds, priors=priors, source=str(path),
+    )

@@ -1,0 +1,169 @@
+"""Uncertainty at and around the optimum: Laplace, profile likelihoods, NUTS.
+
+- `laplace`: the Fisher information at the optimum on the stored scale: Gauss-Newton
+  J^T J from the forward-mode Jacobian of the weighted residuals (priors included as
+  residuals), plus 2 n_k for each estimated log noise SD (its exact Fisher information;
+  it is orthogonal to the model parameters). Its inverse is the covariance. Intervals
+  are symmetric on the stored scale, so asymmetric for log and logit parameters.
+- `profile`: the profile likelihood of one parameter: on a grid of its values the others
+  are re-optimised, all grid points as one vmapped batch warm-started at the optimum;
+  the likelihood-ratio 95% interval is where 2 * (objective - best) <= 3.84.
+- `sample_posterior`: NUTS (numpyro) from the same objective, flat within the bounds on
+  the stored scale times any priors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._errors import ALSJaxError
+from ._fit import (
+    FitResult,
+    Problem,
+    _fit_residuals,
+    _physical,
+    compiled,
+    objective,
+    run_starts,
+    to_stored,
+    to_z,
+)
+
+CHI2_95 = 3.841458820694124  # 95% quantile of chi-square with 1 degree of freedom
+
+
+def _fisher(theta, pb: Problem):
+    nf = pb.n_fit
+    J = jax.jacfwd(lambda t: _fit_residuals(t, theta[nf:], pb))(theta[:nf])
+    F = jnp.zeros((pb.size, pb.size), theta.dtype)
+    F = F.at[:nf, :nf].set(J.T @ J)
+    if pb.noise_obs:
+        n_k = pb.n_noise_rows[jnp.asarray(pb.noise_obs)]
+        idx = jnp.arange(nf, pb.size)
+        F = F.at[idx, idx].set(2.0 * n_k)
+    return F
+
+
+_fisher_jit = jax.jit(_fisher)
+
+
+def laplace(theta, pb: Problem) -> tuple[np.ndarray, float]:
+    """Covariance of the stored-scale estimates (inverse Fisher information), and the
+    seconds spent compiling. Non-identified directions give inf or NaN variances."""
+    theta = jnp.asarray(theta)
+    exe, ctime = compiled(_fisher_jit, theta, pb)
+    F = np.asarray(exe(theta, pb))
+    if not np.all(np.isfinite(F)):
+        return np.full(F.shape, np.nan), ctime
+    w, V = np.linalg.eigh(F)
+    tiny = max(float(np.max(np.abs(w))), 1e-300) * 1e-12
+    inv_w = np.where(w > tiny, 1.0 / np.where(w > tiny, w, 1.0), np.inf)
+    with np.errstate(invalid="ignore"):
+        cov = (V * inv_w) @ V.T
+    return cov, ctime
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileResult:
+    """A profile likelihood: `values` (physical) of `parameter`, the re-optimised
+    objective (negative log-likelihood) at each, and the likelihood-ratio 95% interval
+    (NaN on a side where the profile stays below the threshold within the grid)."""
+
+    parameter: str
+    values: np.ndarray
+    stored: np.ndarray
+    objective: np.ndarray
+    converged: np.ndarray
+    best: float
+    ci_low: float
+    ci_high: float
+    estimate: float
+
+
+def _crossing(x, d, i0, step):
+    """Interpolated x where d crosses CHI2_95 walking from index i0 by `step`."""
+    i = i0
+    while 0 <= i + step < len(x):
+        j = i + step
+        if np.isfinite(d[j]) and d[j] >= CHI2_95:
+            if not np.isfinite(d[i]):
+                return x[j]
+            t = (CHI2_95 - d[i]) / (d[j] - d[i]) if d[j] != d[i] else 0.0
+            return x[i] + t * (x[j] - x[i])
+        i = j
+    return math.nan
+
+
+def profile(result: FitResult, parameter: str, *, points: int = 11,
+            span: float = 4.0) -> ProfileResult:
+    """Profile likelihood of `parameter` (a model parameter that `result` estimated).
+
+    The grid spans the estimate +- `span` Laplace SEs on the stored scale (the whole
+    bound range where the SE is not finite), clipped inside the bounds.
+    """
+    if parameter not in result.names or ":" in parameter:
+        raise ALSJaxError(f"profile: {parameter!r} is not an estimated model parameter "
+                          f"({', '.join(n for n in result.names if ':' not in n)})")
+    if int(points) < 3:
+        raise ALSJaxError(f"profile: points must be >= 3, got {points}")
+    pb = result.problem
+    j = result.names.index(parameter)
+    lo, hi = float(pb.lower[j]), float(pb.upper[j])
+    pad = 1e-3 * (hi - lo)
+    se = result.stored_std_errors[parameter]
+    th = result.theta[j]
+    if np.isfinite(se) and se > 0:
+        a, b = max(th - span * se, lo + pad), min(th + span * se, hi - pad)
+    else:
+        a, b = lo + pad, hi - pad
+    grid = np.linspace(a, b, int(points))
+    theta = np.repeat(result.theta[None, :], len(grid), axis=0)
+    theta[:, j] = grid
+    z0 = np.asarray(jax.vmap(lambda t: to_z(t, pb))(jnp.asarray(theta)))
+    fixed = np.zeros(pb.size, bool)
+    fixed[j] = True
+    (z, values, conv, _), _ = run_starts(z0, pb, fixed=fixed, fixed_z=z0)
+    values = np.where(np.isfinite(values) & (values < 1e20), values, np.nan)
+    best = float(np.nanmin(np.append(values, result.objective)))
+    d = 2.0 * (values - best)
+    phys = np.array([_physical(parameter, "", g) for g in grid])
+    i0 = int(np.nanargmin(values)) if np.isfinite(values).any() else len(grid) // 2
+    return ProfileResult(
+        parameter=parameter, values=phys, stored=grid, objective=values, converged=conv,
+        best=best, ci_low=_crossing(phys, d, i0, -1), ci_high=_crossing(phys, d, i0, +1),
+        estimate=result.estimates[parameter],
+    )
+
+
+def sample_posterior(result: FitResult, *, num_samples: int = 500, num_warmup: int = 500,
+                     num_chains: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """Posterior samples (physical values, keyed by name) by NUTS from the fit's
+    objective: flat within the bounds on the stored scale, times the fit's priors.
+    Starts at the optimum. Needs numpyro (`pip install alsjax[bayes]`)."""
+    try:
+        from numpyro.infer import MCMC, NUTS
+    except ImportError:  # pragma: no cover - optional dependency
+        raise ALSJaxError("sample_posterior needs numpyro: pip install 'alsjax[bayes]'") from None
+    pb = result.problem
+
+    def potential(z):
+        # Change of variables to z: log |d stored / d z| = log(w) + log s(z) + log s(-z).
+        logdet = jnp.sum(jnp.log(pb.upper - pb.lower) + jax.nn.log_sigmoid(z)
+                         + jax.nn.log_sigmoid(-z))
+        return objective(z, pb) - logdet
+
+    z0 = to_z(jnp.asarray(result.theta), pb)
+    mcmc = MCMC(NUTS(potential_fn=potential), num_warmup=num_warmup,
+                num_samples=num_samples, num_chains=num_chains, progress_bar=False,
+                chain_method="sequential")
+    init = jnp.broadcast_to(z0, (num_chains, z0.shape[0])) if num_chains > 1 else z0
+    mcmc.run(jax.random.key(seed), init_params=init)
+    zs = mcmc.get_samples()
+    stored = np.asarray(jax.vmap(lambda z: to_stored(z, pb))(zs))
+    return {n: np.array([_physical(n, "", s) for s in stored[:, i]])
+            for i, n in enumerate(result.names)}
