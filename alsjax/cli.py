@@ -60,6 +60,132 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 # --- fit / profile --------------------------------------------------------------------
 
 
+def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, max_steps,
+                align):
+    """Recipe (or data file) + command-line overrides -> the fit's settings, checked."""
+    from ._errors import ALSJaxError
+    from ._recipe import Recipe, default_recipe_path, load_recipe
+
+    if source is None:
+        recipe = load_recipe(default_recipe_path())
+    elif source.suffix.lower() == ".toml":
+        recipe = load_recipe(source)
+    else:
+        if not estimate:
+            raise ALSJaxError(f"{source}: a data file needs --estimate NAME (or use a "
+                              "recipe .toml)")
+        recipe = Recipe(data=source, estimate=tuple(estimate))
+    over = {k: v for k, v in dict(
+        estimate=tuple(estimate) if estimate else None, optimiser=optimiser, starts=starts,
+        seed=seed, noise=noise, max_steps=max_steps, align=align,
+        profile=tuple(profile) if profile else None).items() if v is not None}
+    import dataclasses
+
+    recipe = dataclasses.replace(recipe, **over)
+    out = out if out is not None else Path(recipe.out or "alsjax-fit")
+    return recipe, out
+
+
+def _run_fit(recipe, out: Path, quiet: bool, points: int = 11):
+    """Read, check, fit, profile, write: nothing is written before everything is checked
+    and the fit has run."""
+    from ._data import read_measurements
+    from ._errors import ALSJaxError
+    from ._fit import DEFAULT_OPTIMISER, fit, make_problem
+    from ._likelihood import make_data
+    from ._report import check_writable, write_outputs
+    from ._uncertainty import profile
+
+    df = read_measurements(recipe.data)
+    data = make_data(df, align=recipe.align)
+    optimiser = recipe.optimiser or DEFAULT_OPTIMISER
+    make_problem(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
+                 noise=recipe.noise, optimiser=optimiser, max_steps=recipe.max_steps,
+                 fit_shifts=recipe.fit_shifts)
+    wanted = tuple(dict.fromkeys(recipe.profile))
+    for name in wanted:
+        if name not in recipe.estimate:
+            raise ALSJaxError(f"--profile {name}: not among the estimated parameters "
+                              f"({', '.join(recipe.estimate)})")
+    if recipe.starts < 1:
+        raise ALSJaxError(f"--starts must be >= 1, got {recipe.starts}")
+    check_writable(out)
+    result = fit(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
+                 noise=recipe.noise, optimiser=optimiser, n_starts=recipe.starts,
+                 seed=recipe.seed, max_steps=recipe.max_steps, progress=not quiet,
+                 fit_shifts=recipe.fit_shifts)
+    profiles = [profile(result, name, points=points) for name in wanted]
+    written = write_outputs(result, df, out, profiles=profiles, data_path=str(recipe.data),
+                            command=["alsjax", *sys.argv[1:]])
+    if not quiet:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{optimiser}: -log posterior {result.objective:.4g}, "
+                      f"{int((~result.start_failed).sum())}/{result.n_starts} starts ok, "
+                      f"{result.wall_time:.1f} s ({result.compile_time:.1f} s compiling)")
+        for c in ("parameter", "estimate", "std_error", "95% CI"):
+            table.add_column(c)
+        for n in result.names:
+            table.add_row(n, f"{result.estimates[n]:.4g}", f"{result.std_errors[n]:.3g}",
+                          f"[{result.ci_low[n]:.4g}, {result.ci_high[n]:.4g}]")
+        for p in profiles:
+            table.add_row(f"profile {p.parameter}", "", "",
+                          f"[{p.ci_low:.4g}, {p.ci_high:.4g}] (likelihood ratio)")
+        Console().print(table)
+        for path in written:
+            typer.echo(f"wrote {path}")
+    return result
+
+
+@app.command("fit")
+@user_errors
+def fit_command(
+    source: Annotated[Path | None, typer.Argument(
+        help="A recipe (.toml) or a measurement file (.csv/.tsv); default: the shipped "
+        "fit/default.toml.")] = None,
+    estimate: Annotated[list[str] | None, typer.Option(
+        "--estimate", help="Parameter to estimate (repeat for several).")] = None,
+    optimiser: Annotated[str | None, typer.Option(help="lm, lbfgs or adam.")] = None,
+    starts: Annotated[int | None, typer.Option(help="Number of multistart starts.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the quasi-random starts.")] = None,
+    noise: Annotated[str | None, typer.Option(help="gaussian or lognormal.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default alsjax-fit).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or table.")] = False,
+    profile: Annotated[list[str] | None, typer.Option(
+        "--profile", help="Also profile this estimated parameter (repeatable).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimiser steps per start.")] = None,
+    align: Annotated[str | None, typer.Option(help="cascade or onset.")] = None,
+) -> None:
+    """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
+    recipe, out = _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile,
+                              max_steps, align)
+    _run_fit(recipe, out, quiet)
+
+
+@app.command("profile")
+@user_errors
+def profile_command(
+    source: Annotated[Path, typer.Argument(help="A recipe (.toml) or a measurement file.")],
+    parameter: Annotated[list[str], typer.Option(
+        "--parameter", help="Parameter to profile (repeatable).")],
+    points: Annotated[int, typer.Option(help="Grid points per profile.")] = 11,
+    estimate: Annotated[list[str] | None, typer.Option(
+        "--estimate", help="Parameters to estimate (default: the recipe's, or the "
+        "profiled ones).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default alsjax-fit).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or table.")] = False,
+) -> None:
+    """Profile likelihoods: re-optimise the other parameters on a grid of one."""
+    from ._errors import ALSJaxError
+
+    if points < 3:
+        raise ALSJaxError(f"--points must be >= 3, got {points}")
+    est = estimate or (None if source.suffix.lower() == ".toml" else parameter)
+    recipe, out = _fit_inputs(source, est, None, None, None, None, out, parameter, None, None)
+    _run_fit(recipe, out, quiet, points=points)
+
+
 # --- synth ----------------------------------------------------------------------------
 
 
