@@ -221,7 +221,8 @@ def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *
         "summary.json": summary_text, "petab_parameters.tsv": petab, "fit.png": png,
     }
     if profiles:
-        prof_rows = [dict(parameter=p.parameter, value=v, objective=o, converged=bool(c))
+        prof_rows = [dict(parameter=p.parameter, value=v, objective=o,
+                          converged=bool(c))
                      for p in profiles for v, o, c in zip(p.values, p.objective, p.converged, strict=True)]
         files["profiles.csv"] = pd.DataFrame(prof_rows).to_csv(index=False,
                                                                float_format="%.10g")
