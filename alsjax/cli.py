@@ -56,6 +56,206 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 # --- simulate / params ----------------------------------------------------------------
 
+from enum import StrEnum  # noqa: E402  (kept beside the commands that use it)
+
+from ._model import GENOTYPES, SPECIES  # noqa: E402
+
+Genotype = StrEnum("Genotype", {g: g for g in GENOTYPES})
+Species = StrEnum("Species", {s: s for s in SPECIES})
+
+
+class TableFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+
+
+_DEFAULT_DAYS = {"human": 3650.0, "mouse": 200.0}
+_PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+_EVENT_MEANING = {
+    "onset": "symptom onset (ALSFRS-R / 48 below onset_threshold)",
+    "death": "death or permanent ventilation (FVC / 100 below death_threshold)",
+    "end_stage": "end stage: both hind limbs paralysed (mouse)",
+}
+
+
+def _preset(genotype: Any, species: Any) -> tuple[str, str]:
+    """Plain names; the mouse's only genotype is the default when none is given."""
+    species = Species(species).value
+    if genotype is None:
+        return ("SOD1" if species == "mouse" else "sporadic"), species
+    return Genotype(genotype).value, species
+
+
+def _check_run(genotype: str, species: str, therapy: str, days: float | None, points: int):
+    """Validate the options of `simulate`; return (params, therapy, times)."""
+    import math
+
+    import numpy as np
+
+    from ._errors import ALSJaxError
+    from ._model import default_params
+    from ._therapy import DRUGS, parse_therapy
+
+    p = default_params(genotype, species)
+    try:
+        drugs = parse_therapy(therapy)
+    except ALSJaxError as e:
+        raise ALSJaxError(f"--therapy: {e}") from None
+    if genotype != "SOD1" and float(drugs.on[DRUGS.index("tofersen")]) > 0:
+        raise ALSJaxError(
+            f"--therapy: tofersen targets mutant SOD1, which genotype {genotype!r} does not carry"
+        )
+    days = _DEFAULT_DAYS[species] if days is None else days
+    if not math.isfinite(days) or days <= 0:
+        raise ALSJaxError(f"--days: must be a positive number of days, got {days:g}")
+    if not 2 <= points <= 100_000:
+        raise ALSJaxError(f"--points: must be between 2 and 100000, got {points}")
+    return p, drugs, np.linspace(0.0, days, points)
+
+
+def _write_tidy_csv(path: Path, ts: Any, observables: dict[str, Any]) -> None:
+    """One row per (time, observable): columns time, observable, value."""
+    import csv
+
+    import numpy as np
+
+    from ._io import atomic_open
+
+    values = {k: np.asarray(v) for k, v in observables.items()}
+    with atomic_open(path) as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["time", "observable", "value"])
+        for i, t in enumerate(np.asarray(ts)):
+            for name, v in values.items():
+                writer.writerow([f"{t:.10g}", name, f"{v[i]:.10g}"])
+
+
+def _plot_run(path: Path, ts: Any, observables: dict[str, Any], events: dict[str, float],
+              title: str, xlabel: str = "day") -> None:
+    """A grid of every observable against time, with a vertical line at each event."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from ._io import atomic_savefig
+    from ._observables import OBSERVABLE_UNITS
+
+    fig = Figure(figsize=(11, 6.5), layout="constrained")
+    axes = fig.subplots(2, 4, sharex=True).ravel()
+    styles = {"onset": ("tab:orange", "--"), "death": ("black", "-"),
+              "end_stage": ("tab:red", ":")}
+    ts = np.asarray(ts)
+    for ax, (name, v) in zip(axes, observables.items(), strict=False):
+        ax.plot(ts, np.asarray(v), color="tab:blue")
+        ax.set_title(name, fontsize=10)
+        ax.set_ylabel(OBSERVABLE_UNITS[name], fontsize=8)
+        if np.isfinite(events["death"]):
+            ax.axvspan(events["death"], ts[-1], color="0.92", label="after death")
+        for event, day in events.items():
+            if np.isfinite(day):
+                color, style = styles[event]
+                ax.axvline(day, color=color, linestyle=style, linewidth=1, label=event)
+    for ax in axes[len(observables):]:
+        ax.axis("off")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        axes[-1].legend(handles, labels, loc="center", title="events")
+    for ax in axes[4:]:
+        ax.set_xlabel(xlabel)
+    fig.suptitle(title)
+    atomic_savefig(fig, path, dpi=120)
+
+
+@app.command()
+@user_errors
+def simulate(
+    genotype: Annotated[Genotype | None, typer.Option(
+        help="Genotype preset (default: sporadic; SOD1 for mouse).", show_default=False)] = None,
+    species: Annotated[Species, typer.Option(help="human, or mouse (SOD1-G93A, days of age).")
+                       ] = Species.human,
+    therapy: Annotated[str, typer.Option(
+        help='Drugs and start days, e.g. "riluzole:0,edaravone:400".')] = "",
+    days: Annotated[float | None, typer.Option(
+        help="Duration in days (default: 3650 human, 200 mouse).", show_default=False)] = None,
+    points: Annotated[int, typer.Option(help="Number of output times.")] = 200,
+    out: Annotated[Path, typer.Option(help="Tidy CSV to write (time, observable, value).")
+                   ] = Path("simulation.csv"),
+    plot: Annotated[Path | None, typer.Option(help="Optional figure (.png, .pdf or .svg).")
+                    ] = None,
+) -> None:
+    """Simulate a genotype's default course, with optional therapy; write a tidy CSV."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ._errors import ALSJaxError
+    from ._simulate import simulate as solve
+
+    genotype, species = _preset(genotype, species)
+    p, drugs, ts = _check_run(genotype, species, therapy, days, points)
+    if out.is_dir():
+        raise ALSJaxError(f"--out {out}: is a folder, expected a CSV file name")
+    if plot is not None and plot.suffix.lower() not in _PLOT_SUFFIXES:
+        raise ALSJaxError(f"--plot {plot}: expected a {', '.join(_PLOT_SUFFIXES)} file")
+    sol = solve(p, ts, drugs)
+    if not bool(sol.success):
+        raise ALSJaxError(f"the solver failed for genotype {genotype!r}, species {species!r}; "
+                          "try fewer --days")
+    events = {k: float(v) for k, v in sol.events.items()}
+    _write_tidy_csv(out, sol.ts, sol.observables)
+    if plot is not None:
+        what = f"{genotype} ({species})" + (f", {therapy}" if therapy else "")
+        shown = events if species == "mouse" else {k: events[k] for k in ("onset", "death")}
+        xlabel = "day of age" if species == "mouse" else "day since the cascade's start"
+        _plot_run(plot, sol.ts, sol.observables, shown, what, xlabel)
+
+    clock = "day of age" if species == "mouse" else "day"
+    table = Table(title=f"events: {genotype}, {species}", title_justify="left")
+    for column in ("event", clock, "meaning"):
+        table.add_column(column)
+    for name, day in events.items():
+        shown = f"{day:.1f}" if day != float("inf") else f"not by {ts[-1]:g}"
+        table.add_row(name, shown, _EVENT_MEANING[name])
+    console = Console()
+    console.print(table)
+    console.print(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))
+
+
+@app.command()
+@user_errors
+def params(
+    genotype: Annotated[Genotype | None, typer.Option(
+        help="Preset whose defaults to show (default: sporadic; SOD1 for mouse).",
+        show_default=False)] = None,
+    species: Annotated[Species, typer.Option(help="Preset species.")] = Species.human,
+    format: Annotated[TableFormat, typer.Option(help="table (readable) or csv.")
+                      ] = TableFormat.table,
+) -> None:
+    """List the parameters: name, unit, transform, default (physical value), meaning."""
+    import csv
+
+    from ._model import default_params
+    from ._params import PARAMETERS, physical
+
+    genotype, species = _preset(genotype, species)
+    values = physical(default_params(genotype, species))
+    rows = [(i.name, i.unit, i.transform, f"{float(values[i.name]):.6g}", i.doc)
+            for i in PARAMETERS]
+    header = ("name", "unit", "transform", "default", "meaning")
+    if TableFormat(format) is TableFormat.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"parameters: {genotype}, {species} (time in days)",
+                  title_justify="left")
+    for column in header:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
 
 # --- fit / profile --------------------------------------------------------------------
 

@@ -61,24 +61,24 @@ def radau(p, ts, therapy=None):
     therapy = alsjax.make_therapy() if therapy is None else therapy
     on, start = np.asarray(therapy.on), np.asarray(therapy.start)
     ts = np.asarray(ts, dtype=float)
-    cuts = sorted({float(s) for o, s in zip(on, start) if o > 0 and 0 < s < ts[-1]})
+    cuts = sorted({float(s) for o, s in zip(on, start, strict=True) if o > 0 and 0 < s < ts[-1]})
     bounds = [0.0, *cuts, float(ts[-1])]
     y = np.asarray(alsjax.initial_state(p), dtype=float)
     out = []
-    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         seg = alsjax.Therapy(on=np.where(start <= a, on, 0.0), start=np.zeros_like(start))
         flat = ravel_pytree((p, seg))[0]
         last = i == len(bounds) - 2
         keep = (ts >= a) & ((ts <= b) if last else (ts < b))
         sol = solve_ivp(
-            lambda t, x: np.asarray(_field(t, x, flat)),
+            lambda t, x, flat=flat: np.asarray(_field(t, x, flat)),
             (a, b),
             y,
             method="Radau",
             t_eval=np.concatenate([ts[keep], [b]]) if not last else ts[keep],
             rtol=1e-10,
             atol=1e-12,
-            jac=lambda t, x: np.asarray(_jacobian(t, x, flat)),
+            jac=lambda t, x, flat=flat: np.asarray(_jacobian(t, x, flat)),
         )
         assert sol.success, sol.message
         out.append(sol.y.T[: keep.sum()])
@@ -213,7 +213,7 @@ def test_jit_and_vmap_match_a_loop(solve_batch):
     batched = solve_batch(_stack(ps), _stack(arms))
     # Same numbers up to round-off (XLA orders floating-point sums differently under jit and
     # vmap), far below the solver's own tolerance of 1e-6.
-    for i, (p, th) in enumerate(zip(ps, arms)):
+    for i, (p, th) in enumerate(zip(ps, arms, strict=True)):
         loop = alsjax.simulate(p, T101, th)
         ref = np.asarray(loop.ys)
         assert scaled_error(solve(p, T101, th).ys, ref) < 1e-8

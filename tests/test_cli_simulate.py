@@ -1,0 +1,113 @@
+"""`alsjax simulate` and `alsjax params`: outputs, and one-line errors with no files left."""
+
+import csv
+import io
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import alsjax
+from alsjax.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_persistent_cache(monkeypatch):
+    # The CLI turns on JAX's on-disk compilation cache; tests keep the user's disk clean.
+    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
+
+
+def _run(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_simulate_writes_tidy_csv_plot_and_events(tmp_path):
+    out, plot = tmp_path / "traj.csv", tmp_path / "traj.png"
+    result = _run("simulate", "--genotype", "SOD1", "--species", "human", "--therapy",
+                  "riluzole:0,edaravone:400", "--days", "2500", "--points", "101",
+                  "--out", str(out), "--plot", str(plot))
+    assert result.exit_code == 0, result.output
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["time", "observable", "value"]
+    assert len(rows) == 101 * len(alsjax.OBSERVABLE_NAMES)
+    assert {r["observable"] for r in rows} == set(alsjax.OBSERVABLE_NAMES)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # The CSV holds the library's numbers, and the printed events are the library's events.
+    therapy = alsjax.parse_therapy("riluzole:0,edaravone:400")
+    sol = alsjax.simulate(alsjax.default_params("SOD1"), np.linspace(0, 2500, 101), therapy)
+    alsfrs = np.array([float(r["value"]) for r in rows if r["observable"] == "alsfrs_r"])
+    np.testing.assert_allclose(alsfrs, sol.observables["alsfrs_r"], rtol=1e-8)
+    times = np.array([float(r["time"]) for r in rows if r["observable"] == "nfl"])
+    np.testing.assert_allclose(times, np.linspace(0, 2500, 101), rtol=1e-9)
+    for name in alsjax.EVENT_NAMES:
+        assert name in result.output
+        assert f"{float(sol.events[name]):.1f}" in result.output
+
+
+def test_simulate_mouse_defaults_to_sod1_and_200_days(tmp_path):
+    out = tmp_path / "mouse.csv"
+    result = _run("simulate", "--species", "mouse", "--points", "101", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    with out.open() as f:
+        times = sorted({float(r["time"]) for r in csv.DictReader(f)})
+    assert times[0] == 0.0 and times[-1] == 200.0
+    assert "day of age" in result.output and "end_stage" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["--genotype", "SOD2"], "--genotype"),
+        (["--species", "rat"], "--species"),
+        (["--species", "mouse", "--genotype", "FUS"], "mouse"),
+        (["--therapy", "aspirin:0"], "--therapy"),
+        (["--therapy", "riluzole:soon"], "--therapy"),
+        (["--therapy", "riluzole:-3"], "--therapy"),
+        (["--therapy", "tofersen:100"], "--therapy"),  # sporadic carries no mutant SOD1
+        (["--genotype", "C9orf72", "--therapy", "riluzole:0,tofersen:0"], "tofersen"),
+        (["--days", "-10"], "--days"),
+        (["--days", "nan"], "--days"),
+        (["--points", "1"], "--points"),
+        (["--plot", "figure.gif"], "--plot"),
+    ],
+)
+def test_simulate_bad_input_is_one_line_and_writes_nothing(tmp_path, args, field):
+    out = tmp_path / "traj.csv"
+    result = _run("simulate", "--points", "101", *args, "--out", str(out))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert field in result.output
+    if args[0] not in ("--genotype", "--species") or field == "mouse":  # ours, not click's
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert lines == [lines[0]] and lines[0].startswith("error: "), result.output
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_simulate_into_a_folder_is_refused(tmp_path):
+    result = _run("simulate", "--out", str(tmp_path), "--points", "101")
+    assert result.exit_code == 2 and result.output.startswith("error: --out")
+
+
+def test_params_csv_lists_every_parameter_with_its_default():
+    result = _run("params", "--genotype", "SOD1", "--species", "mouse", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert [r["name"] for r in rows] == list(alsjax.PARAMETER_NAMES)
+    assert list(rows[0]) == ["name", "unit", "transform", "default", "meaning"]
+    values = alsjax.physical(alsjax.default_params("SOD1", "mouse"))
+    for r in rows:
+        assert float(r["default"]) == pytest.approx(float(values[r["name"]]), rel=1e-5)
+        assert r["unit"] and r["meaning"] and r["transform"] in ("log", "logit", "none")
+
+
+def test_params_table_and_errors():
+    result = _run("params")
+    assert result.exit_code == 0 and "glia_toxicity" in result.output
+    result = _run("params", "--format", "json")
+    assert result.exit_code == 2 and "--format" in result.output
+    result = _run("params", "--species", "mouse", "--genotype", "TARDBP")
+    assert result.exit_code == 2 and result.output.startswith("error: ")
