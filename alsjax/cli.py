@@ -195,7 +195,9 @@ def simulate(
         raise ALSJaxError(f"--out {out}: is a folder, expected a CSV file name")
     if plot is not None and plot.suffix.lower() not in _PLOT_SUFFIXES:
         raise ALSJaxError(f"--plot {plot}: expected a {', '.join(_PLOT_SUFFIXES)} file")
-    sol = solve(p, ts, drugs)
+    import jax
+
+    sol = jax.jit(solve)(p, ts, drugs)  # one compilation (cached on disk across runs)
     if not bool(sol.success):
         raise ALSJaxError(f"the solver failed for genotype {genotype!r}, species {species!r}; "
                           "try fewer --days")
