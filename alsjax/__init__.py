@@ -4,6 +4,7 @@ Importing alsjax changes none of JAX's global settings. For float64 (recommended
 fits), run `jax.config.update("jax_enable_x64", True)` before creating arrays.
 """
 
+from ._batch import simulate_batch as simulate_batch
 from ._data import read_measurements as read_measurements
 from ._data import write_measurements as write_measurements
 from ._errors import ALSJaxError as ALSJaxError
