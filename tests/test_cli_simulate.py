@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 
 import numpy as np
 import pytest
@@ -40,12 +41,14 @@ def test_simulate_writes_tidy_csv_plot_and_events(tmp_path):
     therapy = alsjax.parse_therapy("riluzole:0,edaravone:400")
     sol = alsjax.simulate(alsjax.default_params("SOD1"), np.linspace(0, 2500, 101), therapy)
     alsfrs = np.array([float(r["value"]) for r in rows if r["observable"] == "alsfrs_r"])
-    np.testing.assert_allclose(alsfrs, sol.observables["alsfrs_r"], rtol=1e-8)
+    # the CLI solves under jit: equal up to round-off, far inside the solver's tolerance
+    np.testing.assert_allclose(alsfrs, sol.observables["alsfrs_r"], rtol=0, atol=1e-5)
     times = np.array([float(r["time"]) for r in rows if r["observable"] == "nfl"])
     np.testing.assert_allclose(times, np.linspace(0, 2500, 101), rtol=1e-9)
-    for name in alsjax.EVENT_NAMES:
-        assert name in result.output
-        assert f"{float(sol.events[name]):.1f}" in result.output
+    printed = dict(re.findall(r"│ (onset|death|end_stage)\s+│ ([0-9.]+)", result.output))
+    assert set(printed) == set(alsjax.EVENT_NAMES), result.output
+    for name, day in printed.items():
+        assert float(day) == pytest.approx(float(sol.events[name]), abs=0.051)
 
 
 def test_simulate_mouse_defaults_to_sod1_and_200_days(tmp_path):
