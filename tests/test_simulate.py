@@ -154,7 +154,8 @@ def _objective(p, rtol, atol):
 
 def test_grad_matches_finite_differences():
     """jax.grad with respect to every parameter (stored scale) agrees with central finite
-    differences of rtol 1e-12 solves within 1e-4 of the gradient's largest component.
+    differences, both on rtol 1e-12 solves, within 1e-4 of the gradient's largest component
+    (measured: 1e-5; at rtol 1e-10 the gradient itself is only good to about 5e-5).
 
     Every mechanism is switched on (SOD1 plus small C9orf72 and RNA-binding-protein drives,
     and all four drugs) so no component is zero by construction.
@@ -162,7 +163,7 @@ def test_grad_matches_finite_differences():
     p = alsjax.default_params("SOD1", "human").replace(
         c9_repeat=3e-4, rbp_misfolding=2e-4, rna_stress=0.02
     )
-    grad = jax.jit(jax.grad(lambda q: _objective(q, 1e-10, 1e-12)))(p)
+    grad = jax.jit(jax.grad(lambda q: _objective(q, 1e-12, 1e-14)))(p)
     g = np.array([float(getattr(grad, n)) for n in alsjax.PARAMETER_NAMES])
 
     # Step 1e-5 on the log/logit scale; drive terms ("none") live near 1e-3, so 1e-8.
