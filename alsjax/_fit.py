@@ -25,7 +25,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import optimistix as optx
 from jaxtyping import Array, Bool, Float
 
 from ._errors import ALSJaxError
@@ -79,6 +78,11 @@ class Problem(eqx.Module):
     def n_fit(self) -> int:
         """Coordinates a least-squares solver moves (noise SDs are closed-form for LM)."""
         return self.n_model + self.n_shift
+
+    @property
+    def n_residuals(self) -> int:
+        events = self.data.event_mask.size if self.data.any_events else 0
+        return self.noise_rows.shape[0] + events + self.size
 
     @property
     def size(self) -> int:
@@ -224,67 +228,94 @@ def _scalar_run(z0, pb: Problem, fixed, fixed_z, start, lr_scale):
     if pb.optimiser == "adam":
         # Adam rarely reaches a gradient tolerance; a small final gradient counts.
         converged = converged | ((gnorm < 1e-2 * (1.0 + jnp.abs(value))) & (value < 1e20))
-    return jnp.where(fixed, fixed_z, z), value, converged, n
+    no_jac = jnp.full((pb.n_residuals, pb.n_fit), jnp.nan, z.dtype)
+    return jnp.where(fixed, fixed_z, z), value, converged, n, no_jac
 
 
 def _lm_run(z0, pb: Problem, fixed, fixed_z, start, lr_scale):
-    """Levenberg-Marquardt on the residuals (forward-mode Jacobian). With estimated noise
-    SDs, rounds alternate: evaluate, set each SD to its closed-form maximum-likelihood
-    value, least squares. The last round only evaluates, so the returned objective is
-    that of the returned point."""
+    """Levenberg-Marquardt on the weighted residuals, one forward-mode Jacobian per step.
+
+    Each step evaluates residuals and Jacobian at a trial point (the only solve in the
+    loop, so the program compiles one instance of the vector field's JVP), sets the
+    estimated noise SDs to their closed-form maximum-likelihood values there (rescaling
+    those rows, which are linear in 1/SD), and accepts the point if the objective fell;
+    the damping shrinks on success and grows on failure. Also returns the Jacobian at the
+    optimum with respect to the stored values, which `laplace` turns into the Fisher
+    information without another compilation.
+    """
     del lr_scale
-    solver = optx.LevenbergMarquardt(rtol=1e-8, atol=1e-8)
     nf = pb.n_fit
     fixed_fit, fixed_zfit = fixed[:nf], fixed_z[:nf]
-    rounds = _NOISE_ROUNDS if pb.noise_obs else 1
     n_res = pb.noise_rows.shape[0]
+    k = jnp.asarray(pb.noise_obs, int)
+    n_k = pb.n_noise_rows[k]
 
-    def fn(zf, sd_theta):
+    def weighted(zf, sd_theta):
         TRACES["step"] += 1
         zf = jnp.where(fixed_fit, fixed_zfit, zf)
         theta_fit = to_stored(jnp.concatenate([zf, jnp.zeros(pb.size - nf)]), pb)[:nf]
-        jax.debug.callback(_tick, start, 1)
-        return _fit_residuals(theta_fit, sd_theta, pb)
-
-    def body(carry, i):
-        zf, sd_theta, ok, n, _, _ = carry
-        sd_eval = sd_theta
-        theta = to_stored(jnp.concatenate([zf, jnp.zeros(pb.size - nf)]), pb)
-        theta = jnp.concatenate([theta[:nf], sd_theta])
+        theta = jnp.concatenate([theta_fit, sd_theta])
         params, sd, shift = unpack(theta, pb)
-        res, norm, solved = _terms(params, pb.data, noise=pb.noise, sigma=sd,
-                                   time_shift=shift, adjoint=None)
-        value = 0.5 * jnp.sum(res**2) + norm + 0.5 * jnp.sum(_prior_residuals(theta, pb) ** 2)
-        value = jnp.where(solved & jnp.isfinite(value), value, jnp.inf)
+        res, norm, ok = _terms(params, pb.data, noise=pb.noise, sigma=sd, time_shift=shift,
+                               adjoint=_FORWARD)
+        r = jnp.concatenate([res, _prior_residuals(theta, pb)])
+        return r, (r, norm, ok)
+
+    jac = jax.jacfwd(weighted, has_aux=True)
+
+    def evaluate(zf, sd_theta):
+        J, (r, norm, ok) = jac(zf, sd_theta)
         if pb.noise_obs:
-            k = jnp.asarray(pb.noise_obs)
-            ms = jnp.sum(jnp.where(pb.noise_rows, res[:n_res, None] ** 2, 0.0), axis=0)[k]
-            new = sd_theta + 0.5 * jnp.log(jnp.maximum(ms / jnp.maximum(pb.n_noise_rows[k], 1.0),
-                                                       1e-12))
+            # Closed-form SDs at this point; noise rows scale as 1/SD.
+            ms = jnp.sum(jnp.where(pb.noise_rows, r[:n_res, None] ** 2, 0.0), axis=0)[k]
+            new = sd_theta + 0.5 * jnp.log(jnp.maximum(ms / jnp.maximum(n_k, 1.0), 1e-300))
             lo, hi = pb.lower[nf:], pb.upper[nf:]
             new = jnp.clip(new, lo + 1e-6 * (hi - lo), hi - 1e-6 * (hi - lo))
-            sd_theta = jnp.where(solved & jnp.isfinite(new), new, sd_theta)
+            new = jnp.where(ok & jnp.isfinite(new), new, sd_theta)
+            factor = jnp.exp(sd_theta - new)
+            row = jnp.sum(jnp.where(pb.noise_rows[:, k], factor, 0.0), axis=1)
+            row = jnp.where(jnp.any(pb.noise_rows[:, k], axis=1), row, 1.0)
+            row = jnp.concatenate([row, jnp.ones(r.shape[0] - n_res)])
+            r, J = r * row, J * row[:, None]
+            norm = norm + jnp.sum(n_k * (new - sd_theta))
+            sd_theta = new
+        value = 0.5 * jnp.sum(r**2) + norm
+        good = ok & jnp.isfinite(value) & jnp.all(jnp.isfinite(J))
+        return r, jnp.where(good, J, 0.0), jnp.where(good, value, jnp.inf), sd_theta
 
-        def solve(zf):
-            sol = optx.least_squares(fn, solver, zf, args=sd_theta, max_steps=pb.max_steps,
-                                     throw=False, options=dict(jac="fwd"))
-            good = sol.result == optx.RESULTS.successful
-            return jnp.where(fixed_fit, fixed_zfit, sol.value), good, sol.stats["num_steps"]
-
-        def skip(zf):
-            return zf, ok, jnp.asarray(0, n.dtype)
-
-        zf_new, ok_new, steps = jax.lax.cond(i < rounds, solve, skip, zf)
-        return (zf_new, sd_theta, ok_new, n + steps, value, sd_eval), None
+    def step(c):
+        zc, rc, Jc, vc, sdc, zt, sdt, lam, n, _, conv = c
+        jax.debug.callback(_tick, start, n + 1)
+        r, J, v, sd = evaluate(zt, sdt)
+        accept = v < vc
+        small = accept & (vc - v <= 1e-10 * (1.0 + jnp.abs(v)))
+        zc, rc, Jc, sdc = jax.tree.map(lambda a, b: jnp.where(accept, a, b),
+                                       (zt, r, J, sd), (zc, rc, Jc, sdc))
+        v_new = jnp.where(accept, v, vc)
+        lam = jnp.where(accept, lam / 3.0, lam * 4.0)
+        g = Jc.T @ rc
+        A = Jc.T @ Jc + lam * (jnp.diag(jnp.diag(Jc.T @ Jc)) + 1e-9 * jnp.eye(nf))
+        delta = -jnp.linalg.solve(A, g)
+        delta = jnp.where(fixed_fit | ~jnp.isfinite(delta), 0.0, delta)
+        gnorm = jnp.max(jnp.abs(g))
+        conv = jnp.isfinite(v_new) & (small | (gnorm < 1e-8) | (jnp.max(jnp.abs(delta)) < 1e-10))
+        stop = conv | ~jnp.isfinite(v_new) | (n + 1 >= pb.max_steps) | (lam > 1e12)
+        return zc, rc, Jc, v_new, sdc, zc + delta, sdc, lam, n + 1, stop, conv
 
     sd0 = to_stored(z0, pb)[nf:]
-    init = (z0[:nf], sd0, jnp.asarray(False), jnp.asarray(0), jnp.asarray(jnp.inf), sd0)
-    # The last round only evaluates: its value belongs to (zf, sd_eval).
-    (zf, _, ok, n, value, sd_eval), _ = jax.lax.scan(body, init, jnp.arange(rounds + 1))
-    z = jnp.concatenate([zf, to_z(jnp.concatenate([jnp.zeros(nf), sd_eval]), pb)[nf:]])
+    n_out = pb.n_residuals
+    zf0 = jnp.where(fixed_fit, fixed_zfit, z0[:nf])
+    init = (zf0, jnp.zeros(n_out), jnp.zeros((n_out, nf)), jnp.asarray(jnp.inf), sd0, zf0,
+            sd0, jnp.asarray(1e-3), jnp.asarray(0), jnp.asarray(False), jnp.asarray(False))
+    out = jax.lax.while_loop(lambda c: ~c[9], step, init)
+    zf, _, J, value, sd_theta, _, _, _, n, _, conv = out
+    z = jnp.concatenate([zf, to_z(jnp.concatenate([jnp.zeros(nf), sd_theta]), pb)[nf:]])
     z = jnp.where(fixed, fixed_z, z)
+    # Jacobian with respect to the stored values: divide by d stored / d z.
+    w = (pb.upper - pb.lower) * jax.nn.sigmoid(z) * jax.nn.sigmoid(-z)
+    J_stored = J / w[None, :nf]
     value = jnp.where(jnp.isfinite(value), value, 1e20)
-    return z, value, ok & (value < 1e20), n
+    return z, value, conv & (value < 1e20), n, J_stored
 
 
 def _run_batch(z0, pb: Problem, fixed, fixed_z, lr_scale):
@@ -314,7 +345,8 @@ def compiled(fn, *args) -> tuple[Any, float]:
 
 
 def run_starts(z0, pb: Problem, fixed=None, fixed_z=None, lr_scale=1.0):
-    """Run the optimiser from each row of `z0`; (z, objective, converged, steps), compile s."""
+    """Run the optimiser from each row of `z0`: ((z, objective, converged, steps,
+    Jacobian at the end w.r.t. stored values or NaN), seconds compiling)."""
     z0 = jnp.asarray(z0)
     fixed = jnp.zeros(z0.shape[1], bool) if fixed is None else jnp.asarray(fixed)
     fixed_z = z0 if fixed_z is None else jnp.asarray(fixed_z)
@@ -495,8 +527,8 @@ class FitResult:
     seed: int
     n_starts: int
     theta: np.ndarray
-    data: Data
-    problem: Problem
+    data: Data  # as given (with subject names)
+    problem: Problem  # subjects anonymised, so same-shaped problems share compilations
 
     @property
     def best_params(self) -> Params:
@@ -570,28 +602,27 @@ def fit(
     z0 = jnp.asarray(z0, jnp.result_type(float))
     with _progress_bar(progress, z0.shape[0], pb.max_steps * (
             _NOISE_ROUNDS if (pb.noise_obs and optimiser == "lm") else 1)):
-        (z, values, conv, steps), ctime = run_starts(z0, pb)
+        (z, values, conv, steps, jacs), ctime = run_starts(z0, pb)
     failed = ~np.isfinite(values) | (values >= 1e20)
     if failed.all():
         raise ALSJaxError(f"fit: all {len(values)} starts failed (the model could not be "
                           "solved); narrow the bounds or check the data")
     best = int(np.argmin(np.where(failed, np.inf, values)))
-    # Refine: the best start continues (same compiled program, gentler steps for Adam).
-    zr = np.repeat(z[best:best + 1], z0.shape[0], axis=0)
-    (zr_out, vr, cr, sr), ctime2 = run_starts(zr, pb, lr_scale=0.1)
-    if np.isfinite(vr[0]) and vr[0] <= values[best]:
-        z_best, v_best, c_best = zr_out[0], float(vr[0]), bool(cr[0] or conv[best])
-        steps = steps.copy()
-        steps[best] = steps[best] + sr[0]
-    else:
-        z_best, v_best, c_best = z[best], float(values[best]), bool(conv[best])
+    z_best, v_best, c_best, jac = z[best], float(values[best]), bool(conv[best]), jacs[best]
+    ctime2 = 0.0
+    if not c_best:
+        # Refine an unconverged best start: it continues (same compiled program, all rows
+        # the best point; gentler steps for Adam).
+        zr = np.repeat(z[best:best + 1], z0.shape[0], axis=0)
+        (zr_out, vr, cr, sr, jr), ctime2 = run_starts(zr, pb, lr_scale=0.1)
+        if np.isfinite(vr[0]) and vr[0] <= v_best:
+            z_best, v_best, c_best, jac = zr_out[0], float(vr[0]), bool(cr[0]), jr[0]
+            steps = steps.copy()
+            steps[best] += sr[0]
     theta = np.asarray(to_stored(jnp.asarray(z_best), pb))
-    cov, lap_ctime = laplace(theta, pb)
+    cov, lap_ctime = laplace(theta, pb, jac if np.all(np.isfinite(jac)) else None)
     se = np.sqrt(np.where(np.diag(cov) >= 0, np.diag(cov), np.nan))
     params, sd, shift = unpack(jnp.asarray(theta), pb)
-    params = dataclasses.replace(params, **{})  # batched over subjects
-    data_named = data
-    pb_named = dataclasses.replace(pb, data=data_named)
     tr = tuple(transform_of(n) for n in names)
     est, ses, lo, hi, stored, sse, nom, lb, ub = {}, {}, {}, {}, {}, {}, {}, {}, {}
     lower, upper = np.asarray(pb.lower), np.asarray(pb.upper)
@@ -618,8 +649,8 @@ def fit(
         time_shift=None if shift is None else np.asarray(shift), covariance=cov,
         n_iter=int(steps[best]), wall_time=time.perf_counter() - t_start,
         compile_time=ctime + ctime2 + lap_ctime, optimiser=optimiser, noise=noise,
-        seed=int(seed), n_starts=int(z0.shape[0]), theta=theta, data=data_named,
-        problem=pb_named,
+        seed=int(seed), n_starts=int(z0.shape[0]), theta=theta, data=data,
+        problem=pb,
     )
 
 

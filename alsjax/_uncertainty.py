@@ -37,9 +37,10 @@ from ._fit import (
 CHI2_95 = 3.841458820694124  # 95% quantile of chi-square with 1 degree of freedom
 
 
-def _fisher(theta, pb: Problem):
+def _fisher(theta, pb: Problem, J=None):
     nf = pb.n_fit
-    J = jax.jacfwd(lambda t: _fit_residuals(t, theta[nf:], pb))(theta[:nf])
+    if J is None:
+        J = jax.jacfwd(lambda t: _fit_residuals(t, theta[nf:], pb))(theta[:nf])
     F = jnp.zeros((pb.size, pb.size), theta.dtype)
     F = F.at[:nf, :nf].set(J.T @ J)
     if pb.noise_obs:
@@ -52,12 +53,17 @@ def _fisher(theta, pb: Problem):
 _fisher_jit = jax.jit(_fisher)
 
 
-def laplace(theta, pb: Problem) -> tuple[np.ndarray, float]:
+def laplace(theta, pb: Problem, jacobian=None) -> tuple[np.ndarray, float]:
     """Covariance of the stored-scale estimates (inverse Fisher information), and the
-    seconds spent compiling. Non-identified directions give inf or NaN variances."""
+    seconds spent compiling. `jacobian`: the residuals' Jacobian at `theta` with respect
+    to the stored values (Levenberg-Marquardt returns it); computed when None.
+    Non-identified directions give inf or NaN variances."""
     theta = jnp.asarray(theta)
-    exe, ctime = compiled(_fisher_jit, theta, pb)
-    F = np.asarray(exe(theta, pb))
+    if jacobian is None:
+        exe, ctime = compiled(_fisher_jit, theta, pb)
+        F = np.asarray(exe(theta, pb))
+    else:
+        F, ctime = np.asarray(_fisher(theta, pb, jnp.asarray(jacobian))), 0.0
     if not np.all(np.isfinite(F)):
         return np.full(F.shape, np.nan), ctime
     w, V = np.linalg.eigh(F)
@@ -127,7 +133,7 @@ def profile(result: FitResult, parameter: str, *, points: int = 11,
     z0 = np.asarray(jax.vmap(lambda t: to_z(t, pb))(jnp.asarray(theta)))
     fixed = np.zeros(pb.size, bool)
     fixed[j] = True
-    (z, values, conv, _), _ = run_starts(z0, pb, fixed=fixed, fixed_z=z0)
+    (z, values, conv, _, _), _ = run_starts(z0, pb, fixed=fixed, fixed_z=z0)
     values = np.where(np.isfinite(values) & (values < 1e20), values, np.nan)
     best = float(np.nanmin(np.append(values, result.objective)))
     d = 2.0 * (values - best)

@@ -1,0 +1,108 @@
+"""`alsjax fit` and `alsjax profile`: the shipped default, and every bad input as one line,
+exit code 2 and no output files."""
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from alsjax.cli import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUTS = {"parameters.csv", "predictions.csv", "summary.json", "fit.png",
+           "petab_parameters.tsv"}
+
+
+def _fails(args, *words, out=None):
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    if out is not None:
+        assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
+    return lines[0]
+
+
+def test_default_fit_writes_every_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the shipped recipe works from any directory
+    r = runner.invoke(app, ["fit", "--quiet"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "alsjax-fit"
+    assert {p.name for p in out.iterdir()} == OUTPUTS
+    params = pd.read_csv(out / "parameters.csv")
+    assert list(params.columns[:5]) == ["parameter", "estimate", "std_error", "ci_low",
+                                        "ci_high"]
+    assert {"apoptotic_death_rate", "nfl_release"} <= set(params["parameter"])
+    truth = json.loads((ROOT / "data/synthetic/small_human_truth.json").read_text())
+    row = params.set_index("parameter").loc["apoptotic_death_rate"]
+    assert row.ci_low < truth["parameters"]["apoptotic_death_rate"] < row.ci_high
+    pred = pd.read_csv(out / "predictions.csv")
+    assert len(pred) == 60 and {"prediction", "residual"} <= set(pred.columns)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 0 and len(summary["starts"]) == 4
+    assert {"alsjax", "jax", "diffrax", "optax", "optimistix"} <= set(summary["versions"])
+    assert summary["command"].startswith("alsjax")
+    petab = pd.read_csv(out / "petab_parameters.tsv", sep="\t")
+    assert list(petab.columns) == ["parameterId", "parameterScale", "lowerBound",
+                                   "upperBound", "nominalValue", "estimate"]
+    assert (out / "fit.png").read_bytes()[:4] == b"\x89PNG"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_profile_command(tmp_path):
+    out = tmp_path / "prof"
+    r = runner.invoke(app, ["profile", str(ROOT / "fit/default.toml"), "--parameter",
+                            "nfl_release", "--points", "4", "--quiet", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    prof = pd.read_csv(out / "profiles.csv")
+    assert len(prof) == 4 and (prof["parameter"] == "nfl_release").all()
+
+
+def test_unknown_estimate(tmp_path):
+    out = tmp_path / "o"
+    _fails(["fit", str(ROOT / "data/synthetic/small_human.csv"), "--estimate",
+            "nfl_relase", "--out", str(out)], "nfl_relase", "did you mean 'nfl_release'",
+           out=out)
+
+
+def test_unknown_optimiser(tmp_path):
+    out = tmp_path / "o"
+    _fails(["fit", "--optimiser", "newton", "--out", str(out)], "unknown optimiser", out=out)
+
+
+def test_data_file_needs_estimate(tmp_path):
+    _fails(["fit", str(ROOT / "data/synthetic/small_human.csv"), "--out",
+            str(tmp_path / "o")], "--estimate")
+
+
+def test_bad_recipes(tmp_path):
+    out = tmp_path / "o"
+    cases = {
+        "datta = 'x.csv'\nestimate = ['nfl_release']\n": "did you mean 'data'",
+        "data = 'x.csv'\n": "missing key 'estimate'",
+        "data = = 1\n": "not valid TOML",
+        "data = 'missing.csv'\nestimate = ['nfl_release']\n": "missing.csv",
+        f"data = '{ROOT}/data/synthetic/small_human.csv'\nestimate = ['nfl_release']\n"
+        "[bounds]\nnfl_release = [1.0]\n": "bounds.nfl_release",
+    }
+    for i, (text, words) in enumerate(cases.items()):
+        recipe = tmp_path / f"r{i}.toml"
+        recipe.write_text(text)
+        line = _fails(["fit", str(recipe), "--out", str(out)], words, out=out)
+        assert str(recipe) in line or "missing.csv" in line
+
+
+def test_unwritable_out_dir(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    _fails(["fit", "--out", str(blocker / "out"), "--quiet"], "cannot write")
+    if os.geteuid() != 0:  # root can write anywhere; the path-under-a-file case covers it
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        _fails(["fit", "--out", str(ro / "out"), "--quiet"], "cannot write")

@@ -1,0 +1,174 @@
+"""The fit engine: recovery of known truth (human and mouse), each optimiser, failed
+starts, one compilation, the gradient the fit uses, SE calibration, profiles.
+
+All fits share the layout of the shipped default fit (tests/_fit_helpers.py), so the
+optimiser compiles once for the module (and for the CLI's default fit).
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from _fit_helpers import ESTIMATE, HUMAN_TRUTH, MOUSE_TRUTH, synthetic
+
+from alsjax import _fit
+from alsjax._fit import fit, make_problem, objective, sobol_starts
+from alsjax._likelihood import make_data
+from alsjax._uncertainty import profile, sample_posterior
+
+BOUNDS = {"apoptotic_death_rate": (0.002, 0.03), "nfl_release": (300.0, 15000.0)}
+SETTINGS = dict(bounds=BOUNDS, optimiser="lm", n_starts=4, max_steps=60, progress=False)
+REL_TOL = 0.15  # recovery tolerance: 4 subjects x 15 noisy points identify both to ~5%
+
+
+def _check_recovery(result, truth, tol=REL_TOL):
+    """Within `tol` and inside the 99% Laplace interval (2.576 SE on the stored scale):
+    with several parameters checked, a 95% check fails by chance about 1 time in 5; the
+    calibration tests check the SEs themselves."""
+    for name, true in truth.items():
+        est = result.estimates[name]
+        assert abs(est - true) / true < tol, (name, est, true)
+        z = (result.stored[name] - math.log(true)) / result.stored_std_errors[name]
+        assert abs(z) < 2.576, (name, est, true, result.ci_low[name], result.ci_high[name])
+
+
+@pytest.fixture(scope="module")
+def human():
+    before = dict(_fit.TRACES)
+    data = make_data(synthetic(HUMAN_TRUTH, seed=0))
+    result = fit(data, ESTIMATE, **SETTINGS)
+    return result, data, before
+
+
+def test_human_recovery(human):
+    result, _, _ = human
+    assert result.converged and not result.start_failed.any()
+    _check_recovery(result, HUMAN_TRUTH)
+    # The noise SDs are estimated too (truth: 1.0 points and 4.0 pg/mL).
+    assert 0.6 < result.estimates["sigma:alsfrs_r"] < 1.5
+    assert 2.4 < result.estimates["sigma:nfl"] < 6.0
+    # Asymmetric interval on the physical scale for a log parameter.
+    est, lo, hi = (d["nfl_release"] for d in (result.estimates, result.ci_low, result.ci_high))
+    assert math.isclose(math.log(est) - math.log(lo), math.log(hi) - math.log(est), rel_tol=1e-9)
+
+
+def test_mouse_recovery_and_one_compilation(human):
+    _, _, before = human
+    data = make_data(synthetic(MOUSE_TRUTH, seed=1, species="mouse"))
+    result = fit(data, ESTIMATE, **SETTINGS)
+    assert result.converged
+    _check_recovery(result, MOUSE_TRUTH)
+    # Human and mouse fits (same shapes) ran one compiled multistart program.
+    assert _fit.TRACES["run"] - before["run"] <= 1
+    assert result.compile_time == 0.0 or _fit.TRACES["run"] - before["run"] == 1
+
+
+def test_failed_start_is_tolerated(human):
+    _, data, _ = human
+    bounds = dict(BOUNDS, apoptotic_death_rate=(0.002, 1000.0))
+    pb, _, _ = make_problem(data, ESTIMATE, bounds=bounds, max_steps=60)
+    good = np.asarray(jax.vmap(lambda t: _fit.to_z(t, pb))(jnp.asarray(
+        [[math.log(0.006), math.log(2000.0), math.log(2.0), math.log(10.0)],
+         [math.log(0.012), math.log(4000.0), math.log(2.0), math.log(10.0)]])))
+    bad = good[:1].copy()
+    bad[0, 0] = 12.0  # death rate ~1000/day: the stiff solve exceeds max_steps
+    starts = np.concatenate([good, bad, good[1:]])
+    result = fit(data, ESTIMATE, **dict(SETTINGS, bounds=bounds), starts=starts)
+    assert result.start_failed.tolist() == [False, False, True, False]
+    assert not result.start_converged[2]
+    _check_recovery(result, HUMAN_TRUTH)
+
+
+@pytest.mark.parametrize("optimiser,tol", [("lbfgs", REL_TOL), ("adam", 0.2)])
+def test_optax_optimisers_recover(human, optimiser, tol):
+    _, data, _ = human
+    before = dict(_fit.TRACES)
+    kwargs = dict(SETTINGS, optimiser=optimiser, n_starts=2,
+                  max_steps=60 if optimiser == "lbfgs" else 150)
+    result = fit(data, ESTIMATE, **kwargs)
+    for name, true in HUMAN_TRUTH.items():
+        assert abs(result.estimates[name] - true) / true < tol, (name, result.estimates[name])
+    # One trace of the step served every iteration of every start (and any refinement).
+    assert _fit.TRACES["step"] - before["step"] == 1
+    assert _fit.TRACES["run"] - before["run"] == 1
+
+
+def test_fit_gradient_matches_finite_differences(human):
+    """The gradient the optimisers use (forward mode through the solver) against central
+    differences of the objective, at a point away from the optimum."""
+    _, data, _ = human
+    pb, _, _ = make_problem(data, ESTIMATE, bounds=BOUNDS, max_steps=60)
+    z = jnp.asarray(sobol_starts(1, pb, seed=3)[0])
+    h = 1e-5
+    pts = jnp.concatenate([z[None], z + h * jnp.eye(4), z - h * jnp.eye(4)])
+    values, grads = jax.jit(jax.vmap(jax.value_and_grad(objective), in_axes=(0, None)))(pts, pb)
+    fd = (values[1:5] - values[5:]) / (2 * h)
+    # Solver tolerance 1e-6 (relative) bounds the agreement: 1e-4 of the gradient's size.
+    np.testing.assert_allclose(grads[0], fd, rtol=1e-4, atol=1e-4 * float(jnp.abs(fd).max()))
+
+
+def _calibration(human, seeds):
+    """z-scores (estimate - truth) / SE over refits of fresh noise realisations."""
+    zs = []
+    for seed in seeds:
+        data = make_data(synthetic(HUMAN_TRUTH, seed=seed))
+        r = fit(data, ESTIMATE, **SETTINGS)
+        for name, true in HUMAN_TRUTH.items():
+            zs.append((r.stored[name] - math.log(true)) / r.stored_std_errors[name])
+    return np.asarray(zs)
+
+
+def test_se_calibration_small(human):
+    """Laplace SEs vs the spread over 3 refits (6 z-scores): mean z^2 follows chi2_6 / 6,
+    whose 99.8% range is [0.06, 3.3]."""
+    z = _calibration(human, seeds=(11, 12, 13))
+    assert 0.06 < np.mean(z**2) < 3.3, z
+
+
+@pytest.mark.slow
+def test_se_calibration_large(human):
+    """20 refits: mean z^2 ~ chi2_40 / 40, 99% range [0.52, 1.66]."""
+    z = _calibration(human, seeds=range(100, 120))
+    assert 0.52 < np.mean(z**2) < 1.66, z
+
+
+def test_profile_likelihood(human):
+    """Four grid points (one compiled batch with the fit) at +-2.5 SE: the LR interval
+    brackets the estimate and its width agrees with the Laplace interval (a quadratic
+    profile, interpolated linearly, gives about 1.8 SE on each side instead of 1.96)."""
+    result, _, _ = human
+    prof = profile(result, "nfl_release", points=4, span=2.5)
+    assert np.all(np.isfinite(prof.objective)) and np.all(prof.objective >= prof.best - 1e-6)
+    assert prof.ci_low < result.estimates["nfl_release"] < prof.ci_high
+    lr = math.log(prof.ci_high) - math.log(prof.ci_low)
+    laplace = math.log(result.ci_high["nfl_release"]) - math.log(result.ci_low["nfl_release"])
+    assert 0.75 < lr / laplace < 1.25, (lr, laplace)
+
+
+@pytest.mark.slow
+def test_nuts_posterior(human):
+    result, _, _ = human
+    samples = sample_posterior(result, num_samples=200, num_warmup=200)
+    for name, true in HUMAN_TRUTH.items():
+        s = samples[name]
+        assert np.quantile(s, 0.005) < true < np.quantile(s, 0.995)
+        sd_log = np.std(np.log(s))
+        assert 0.5 < sd_log / result.stored_std_errors[name] < 2.0
+
+
+def test_bad_choices_raise_one_line(human):
+    from alsjax import ALSJaxError
+
+    _, data, _ = human
+    for kwargs, words in [
+        (dict(estimate=["apoptotic_death_rat"]), "did you mean 'apoptotic_death_rate'"),
+        (dict(estimate=ESTIMATE, optimiser="newton"), "unknown optimiser"),
+        (dict(estimate=ESTIMATE, noise="poisson"), "unknown noise"),
+        (dict(estimate=ESTIMATE, bounds={"nfl_release": (10.0, 1.0)}), "bounds of nfl_release"),
+        (dict(estimate=ESTIMATE, priors={"clearance_rate": (0.02, 2.0)}), "not among"),
+    ]:
+        with pytest.raises(ALSJaxError, match=words) as e:
+            make_problem(data, **kwargs)
+        assert "\n" not in str(e.value)
