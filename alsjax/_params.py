@@ -156,7 +156,7 @@ class Params(eqx.Module):
     death_threshold: Float[Array, "*b"] = _p(
         "1", "Respiratory function (FVC / 100) below which death or ventilation", "logit")
     end_stage_threshold: Float[Array, "*b"] = _p(
-        "1", "Hind-limb function (grip / 100) at paralysis of both hind limbs (mouse)", "logit")
+        "1", "Muscle function (FVC / 100) at paralysis of both hind limbs (mouse)", "logit")
 
     # Therapy efficacies (effects apply only while a drug is on)
     riluzole_efficacy: Float[Array, "*b"] = _p(

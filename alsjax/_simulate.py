@@ -23,7 +23,7 @@ from ._observables import EVENT_NAMES, event_margins, observables
 from ._params import Params, physical
 from ._therapy import Therapy, no_therapy
 
-EVENT_WIDTH = 0.005
+EVENT_WIDTH = 0.001
 """Width of the smooth event indicator, in units of the event's signal (function)."""
 
 DEFAULT_RTOL = 1e-6
@@ -37,7 +37,8 @@ class Solution(eqx.Module):
     - `ts`: output times (days), shape `(T,)`.
     - `ys`: states at `ts`, shape `(T, n_states)` in the order of `STATE_NAMES`.
     - `observables`: name -> array `(T,)`.
-    - `events`: name -> day of the event, `inf` if it has not happened by `ts[-1]`.
+    - `events`: name -> day of the event, `inf` if it has not happened by `ts[-1]`
+      (NaN where the solve failed).
     - `success`: False where the solver failed (then `ys` is NaN).
     - `num_steps`: accepted + rejected solver steps.
     """
@@ -145,12 +146,12 @@ def finish_solution(
     ys_all = jnp.where(success, ys_all, jnp.nan)
     ys, clocks = ys_all[:, : len(STATE_NAMES)], ys_all[-1, len(STATE_NAMES):]
     crossed = event_margins(ys[-1], r) < 0
-    event_days = jnp.where(crossed, clocks, jnp.inf)
+    event_days = jnp.where(success, jnp.where(crossed, clocks, jnp.inf), jnp.nan)
     return Solution(
         ts=ts,
         ys=ys,
         observables=observables(ys, r),
-        events=dict(zip(EVENT_NAMES, event_days)),
+        events=dict(zip(EVENT_NAMES, event_days, strict=True)),
         success=success,
         num_steps=num_steps,
     )
