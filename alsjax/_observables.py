@@ -33,14 +33,14 @@ EVENT_NAMES: tuple[str, ...] = ("onset", "death", "end_stage")
 _IDX = {"umn": 11, "lmn": 12, "muscle": 13, "nfl": 14}
 
 
-def motor_function(y: Float[Array, "... states"], r: dict) -> Float[Array, "..."]:
+def motor_function(y: Float[Array, "... states"], r: dict) -> Float[Array, ...]:
     """Whole-body motor function (1 = healthy): flaccid weakness from LMN loss (muscle),
     scaled down by spasticity from UMN loss."""
     umn, muscle = y[..., _IDX["umn"]], y[..., _IDX["muscle"]]
     return muscle * (1 - r["spasticity_weight"] * (1 - umn))
 
 
-def observables(y: Float[Array, "... states"], r: dict) -> dict[str, Float[Array, "..."]]:
+def observables(y: Float[Array, "... states"], r: dict) -> dict[str, Float[Array, ...]]:
     """All observables of states `y` (physical parameters `r`), keyed by name."""
     function = motor_function(y, r)
     return {
