@@ -19,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # usage errors as plain lines, not boxed panels
     help="A differentiable mechanistic model of ALS, and the toolkit to fit it to data.",
 )
 
