@@ -86,13 +86,15 @@ def _render_png(result: FitResult, df: pd.DataFrame, dense_t, dense, profiles) -
     vals = result.start_objectives[order]
     ok = ~result.start_failed[order]
     x = np.arange(1, len(vals) + 1)
-    ax.plot(x[ok], vals[ok], "o-", color=colours[0], label="converged or stopped")
+    best = np.nanmin(vals[ok]) if ok.any() else 0.0
+    ax.plot(x[ok], vals[ok] - best, "o-", color=colours[0], label="finished")
     if (~ok).any():
-        top = np.nanmax(vals[ok]) if ok.any() else 0.0
+        top = np.nanmax(vals[ok] - best) if ok.any() else 1.0
         ax.plot(x[~ok], np.full((~ok).sum(), top), "x", color="red", label="failed")
+    ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_title("multistart waterfall")
     ax.set_xlabel("start (sorted)")
-    ax.set_ylabel("-log posterior")
+    ax.set_ylabel(f"-log posterior - {best:.6g}")
     ax.legend(fontsize=7)
     for ax, prof in zip(axes[len(obs_present) + 1:], profiles, strict=False):
         ax.plot(prof.values, 2 * (prof.objective - prof.best), "o-")
@@ -221,9 +223,9 @@ def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *
         "summary.json": summary_text, "petab_parameters.tsv": petab, "fit.png": png,
     }
     if profiles:
-        prof_rows = [dict(parameter=p.parameter, value=v, objective=o,
-                          converged=bool(c))
-                     for p in profiles for v, o, c in zip(p.values, p.objective, p.converged, strict=True)]
+        prof_rows = [dict(parameter=p.parameter, value=v, objective=o, converged=bool(c))
+                     for p in profiles
+                     for v, o, c in zip(p.values, p.objective, p.converged, strict=True)]
         files["profiles.csv"] = pd.DataFrame(prof_rows).to_csv(index=False,
                                                                float_format="%.10g")
     check_writable(out)
