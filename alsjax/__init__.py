@@ -2,44 +2,65 @@
 
 Importing alsjax changes none of JAX's global settings. For float64 (recommended for
 fits), run `jax.config.update("jax_enable_x64", True)` before creating arrays.
+
+The public names below load their module on first use (PEP 562), so `import alsjax`
+is quick and the command line can configure equinox before equinox is imported.
 """
 
-from ._batch import simulate_batch as simulate_batch
-from ._data import read_measurements as read_measurements
-from ._data import write_measurements as write_measurements
-from ._errors import ALSJaxError as ALSJaxError
-from ._fit import FitResult as FitResult
-from ._fit import fit as fit
-from ._likelihood import Data as Data
-from ._likelihood import log_likelihood as log_likelihood
-from ._likelihood import make_data as make_data
-from ._likelihood import residuals as residuals
-from ._model import GENOTYPES as GENOTYPES
-from ._model import SPECIES as SPECIES
-from ._model import STATE_NAMES as STATE_NAMES
-from ._model import default_params as default_params
-from ._model import initial_state as initial_state
-from ._model import vector_field as vector_field
-from ._observables import EVENT_NAMES as EVENT_NAMES
-from ._observables import OBSERVABLE_NAMES as OBSERVABLE_NAMES
-from ._observables import OBSERVABLE_UNITS as OBSERVABLE_UNITS
-from ._observables import observables as observables
-from ._params import PARAMETER_NAMES as PARAMETER_NAMES
-from ._params import PARAMETERS as PARAMETERS
-from ._params import Params as Params
-from ._params import physical as physical
-from ._recipe import load_recipe as load_recipe
-from ._simulate import Solution as Solution
-from ._simulate import simulate as simulate
-from ._synth import synthesize as synthesize
-from ._synth import write_synthetic as write_synthetic
-from ._therapy import DRUGS as DRUGS
-from ._therapy import Therapy as Therapy
-from ._therapy import make_therapy as make_therapy
-from ._therapy import parse_therapy as parse_therapy
-from ._uncertainty import ProfileResult as ProfileResult
-from ._uncertainty import laplace as laplace
-from ._uncertainty import profile as profile
-from ._uncertainty import sample_posterior as sample_posterior
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {  # public name -> the private module that defines it
+    "ALSJaxError": "_errors",
+    "Data": "_likelihood",
+    "default_params": "_model",
+    "DRUGS": "_therapy",
+    "EVENT_NAMES": "_observables",
+    "fit": "_fit",
+    "FitResult": "_fit",
+    "GENOTYPES": "_presets",
+    "initial_state": "_model",
+    "laplace": "_uncertainty",
+    "load_recipe": "_recipe",
+    "log_likelihood": "_likelihood",
+    "make_data": "_likelihood",
+    "make_therapy": "_therapy",
+    "OBSERVABLE_NAMES": "_observables",
+    "OBSERVABLE_UNITS": "_observables",
+    "observables": "_observables",
+    "PARAMETER_NAMES": "_params",
+    "PARAMETERS": "_params",
+    "Params": "_params",
+    "parse_therapy": "_therapy",
+    "physical": "_params",
+    "profile": "_uncertainty",
+    "ProfileResult": "_uncertainty",
+    "read_measurements": "_data",
+    "residuals": "_likelihood",
+    "sample_posterior": "_uncertainty",
+    "simulate": "_simulate",
+    "simulate_batch": "_batch",
+    "Solution": "_simulate",
+    "SPECIES": "_presets",
+    "STATE_NAMES": "_model",
+    "synthesize": "_synth",
+    "Therapy": "_therapy",
+    "vector_field": "_model",
+    "write_measurements": "_data",
+    "write_synthetic": "_synth",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'alsjax' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

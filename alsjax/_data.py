@@ -43,8 +43,8 @@ import pandas as pd
 
 from ._errors import ALSJaxError
 from ._io import atomic_open
-from ._model import GENOTYPES, SPECIES
 from ._observables import EVENT_NAMES, OBSERVABLE_NAMES
+from ._presets import GENOTYPES, SPECIES
 from ._therapy import DRUGS
 
 REQUIRED: tuple[str, ...] = ("subject", "time", "observable", "value")

@@ -14,6 +14,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from ._errors import ALSJaxError
 from ._params import Params, physical
+from ._presets import GENOTYPE_CHANGES, GENOTYPES, HUMAN, MOUSE_CHANGES, SPECIES
 from ._therapy import DRUGS, Therapy, no_therapy
 
 STATE_NAMES: tuple[str, ...] = (
@@ -33,8 +34,6 @@ STATE_NAMES: tuple[str, ...] = (
     "muscle",  # muscle function (fraction of healthy)
     "nfl",  # serum neurofilament light (pg/mL)
 )
-GENOTYPES: tuple[str, ...] = ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")
-SPECIES: tuple[str, ...] = ("human", "mouse")
 
 _RESERVE_HILL = 4.0  # steepness of reinnervation compensation
 _SWITCH_HILL = 4.0  # steepness of the glial phenotype switch
@@ -156,85 +155,6 @@ def initial_state(p: Params) -> Float[Array, " states"]:
     )
 
 
-# --- presets --------------------------------------------------------------------------
-# Physical values; sources and the reasoning behind each are in docs/model.md.
-_HUMAN = dict(
-    time_scale=1.0,
-    misfolding_rate=1.0e-3,
-    ros_misfolding_gain=1.0,
-    mutant_sod1=0.0,
-    rbp_misfolding=0.0,
-    c9_repeat=0.0,
-    rna_stress=0.0,
-    clearance_rate=0.02,
-    aggregation_rate=0.05,
-    aggregate_seed=0.01,
-    aggregate_clearance=0.001,
-    dpr_clearance=0.01,
-    autophagy_capacity=1.0,
-    proteostasis_recovery=0.01,
-    proteostasis_saturation=0.01,
-    ros_clearance=0.05,
-    mito_ros_gain=1.0,
-    aggregate_ros_gain=1.0,
-    glia_ros_gain=0.5,
-    mito_repair=0.01,
-    mito_ros_damage=0.005,
-    mito_aggregate_damage=0.005,
-    mito_calcium_damage=0.005,
-    eaat2_loss=1.0,
-    microglia_glutamate=0.5,
-    calcium_buffer_loss=1.0,
-    apoptosis_activation=0.01,
-    apoptosis_resolution=0.05,
-    apoptosis_aggregate_gain=0.5,
-    dpr_toxicity=0.5,
-    apoptotic_death_rate=0.007,
-    excitotoxic_death_rate=0.002,
-    glia_toxicity=0.004,
-    umn_vulnerability=0.7,
-    microglia_activation=0.01,
-    microglia_resolution=0.02,
-    astrocyte_activation=0.005,
-    astrocyte_resolution=0.01,
-    glia_clearance=0.005,
-    phenotype_switch_rate=0.02,
-    phenotype_reversion=0.005,
-    switch_threshold=0.012,
-    cytokine_release=0.02,
-    cytokine_clearance=0.05,
-    motor_reserve=0.6,
-    muscle_remodelling=0.03,
-    spasticity_weight=0.2,
-    nfl_baseline=10.0,
-    nfl_release=2000.0,
-    nfl_clearance=0.033,
-    onset_threshold=0.96,
-    death_threshold=0.25,
-    end_stage_threshold=0.3,
-    riluzole_efficacy=0.03,
-    edaravone_efficacy=0.1,
-    tofersen_efficacy=0.6,
-    anti_inflammatory_efficacy=0.3,
-)
-_GENOTYPE = {
-    "sporadic": {},
-    "SOD1": dict(mutant_sod1=1.0e-3),
-    "C9orf72": dict(c9_repeat=1.0e-3, autophagy_capacity=0.7),
-    "TARDBP": dict(rbp_misfolding=5.0e-4, rna_stress=0.05),
-    "FUS": dict(rbp_misfolding=8.0e-4, rna_stress=0.08),
-}
-_MOUSE = dict(
-    time_scale=5.0,
-    mutant_sod1=2.5e-3,
-    glia_toxicity=0.03,
-    switch_threshold=0.008,
-    motor_reserve=0.7,
-    end_stage_threshold=0.45,
-    nfl_baseline=20.0,
-)
-
-
 def default_params(genotype: str = "sporadic", species: str = "human") -> Params:
     """The preset parameters of a genotype and species.
 
@@ -247,14 +167,14 @@ def default_params(genotype: str = "sporadic", species: str = "human") -> Params
         raise ALSJaxError(f"unknown genotype {genotype!r}; choose from {', '.join(GENOTYPES)}")
     if species not in SPECIES:
         raise ALSJaxError(f"unknown species {species!r}; choose from {', '.join(SPECIES)}")
-    values = dict(_HUMAN, **_GENOTYPE[genotype])
+    values = dict(HUMAN, **GENOTYPE_CHANGES[genotype])
     if species == "mouse":
         if genotype != "SOD1":
             raise ALSJaxError(
                 f"species 'mouse' models the SOD1-G93A line only; genotype {genotype!r} "
                 "has no mouse preset"
             )
-        values.update(_MOUSE)
+        values.update(MOUSE_CHANGES)
     return Params.from_physical(**values)
 
 

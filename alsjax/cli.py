@@ -59,7 +59,7 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 from enum import StrEnum  # noqa: E402  (kept beside the commands that use it)
 
-from ._model import GENOTYPES, SPECIES  # noqa: E402
+from ._presets import GENOTYPES, SPECIES  # noqa: E402
 
 Genotype = StrEnum("Genotype", {g: g for g in GENOTYPES})
 Species = StrEnum("Species", {s: s for s in SPECIES})
@@ -428,6 +428,11 @@ def synth(
 
 def main() -> None:
     """Entry point of the `alsjax` script."""
+    # Equinox's runtime checks are host callbacks, and JAX never writes an executable
+    # with host callbacks to the persistent cache. The CLI validates its input before any
+    # solve and reads failures from results, so it turns them into NaN; set before
+    # equinox is first imported (the package imports it lazily).
+    os.environ.setdefault("EQX_ON_ERROR", "nan")
     app(prog_name="alsjax")
 
 

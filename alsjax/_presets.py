@@ -1,0 +1,85 @@
+"""Preset parameter values: the human baseline, each genotype's changes, the mouse's.
+
+Plain data in physical units (time in days), kept apart from the model so that the CLI
+can offer the genotype and species names without loading JAX. Sources and the reasoning
+behind each value are in docs/model.md.
+"""
+
+GENOTYPES: tuple[str, ...] = ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")
+SPECIES: tuple[str, ...] = ("human", "mouse")
+
+HUMAN: dict[str, float] = dict(
+    time_scale=1.0,
+    misfolding_rate=1.0e-3,
+    ros_misfolding_gain=1.0,
+    mutant_sod1=0.0,
+    rbp_misfolding=0.0,
+    c9_repeat=0.0,
+    rna_stress=0.0,
+    clearance_rate=0.02,
+    aggregation_rate=0.05,
+    aggregate_seed=0.01,
+    aggregate_clearance=0.001,
+    dpr_clearance=0.01,
+    autophagy_capacity=1.0,
+    proteostasis_recovery=0.01,
+    proteostasis_saturation=0.01,
+    ros_clearance=0.05,
+    mito_ros_gain=1.0,
+    aggregate_ros_gain=1.0,
+    glia_ros_gain=0.5,
+    mito_repair=0.01,
+    mito_ros_damage=0.005,
+    mito_aggregate_damage=0.005,
+    mito_calcium_damage=0.005,
+    eaat2_loss=1.0,
+    microglia_glutamate=0.5,
+    calcium_buffer_loss=1.0,
+    apoptosis_activation=0.01,
+    apoptosis_resolution=0.05,
+    apoptosis_aggregate_gain=0.5,
+    dpr_toxicity=0.5,
+    apoptotic_death_rate=0.007,
+    excitotoxic_death_rate=0.002,
+    glia_toxicity=0.004,
+    umn_vulnerability=0.7,
+    microglia_activation=0.01,
+    microglia_resolution=0.02,
+    astrocyte_activation=0.005,
+    astrocyte_resolution=0.01,
+    glia_clearance=0.005,
+    phenotype_switch_rate=0.02,
+    phenotype_reversion=0.005,
+    switch_threshold=0.012,
+    cytokine_release=0.02,
+    cytokine_clearance=0.05,
+    motor_reserve=0.6,
+    muscle_remodelling=0.03,
+    spasticity_weight=0.2,
+    nfl_baseline=10.0,
+    nfl_release=2000.0,
+    nfl_clearance=0.033,
+    onset_threshold=0.96,
+    death_threshold=0.25,
+    end_stage_threshold=0.3,
+    riluzole_efficacy=0.03,
+    edaravone_efficacy=0.1,
+    tofersen_efficacy=0.6,
+    anti_inflammatory_efficacy=0.3,
+)
+GENOTYPE_CHANGES: dict[str, dict[str, float]] = {
+    "sporadic": {},
+    "SOD1": dict(mutant_sod1=1.0e-3),
+    "C9orf72": dict(c9_repeat=1.0e-3, autophagy_capacity=0.7),
+    "TARDBP": dict(rbp_misfolding=5.0e-4, rna_stress=0.05),
+    "FUS": dict(rbp_misfolding=8.0e-4, rna_stress=0.08),
+}
+MOUSE_CHANGES: dict[str, float] = dict(
+    time_scale=5.0,
+    mutant_sod1=2.5e-3,
+    glia_toxicity=0.03,
+    switch_threshold=0.008,
+    motor_reserve=0.7,
+    end_stage_threshold=0.45,
+    nfl_baseline=20.0,
+)
