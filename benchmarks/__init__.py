@@ -1,0 +1,1 @@
+"""Benchmarks of alsjax's ensemble solver against vmap(simulate) and scipy (not installed)."""
