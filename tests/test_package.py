@@ -1,6 +1,7 @@
 """Package-level promises: importing alsjax leaves JAX's settings alone, and the library
 runs in whichever precision JAX is set to."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -52,3 +53,15 @@ def test_float32_simulation_close_to_float64():
         y32, y64 = np.load(f"{d}/32.npy"), np.load(f"{d}/64.npy")
     scale = np.max(np.abs(y64), axis=0) + 1e-12
     assert np.max(np.abs(y32 - y64) / scale) < 1e-3
+
+
+def test_cli_fills_the_persistent_compilation_cache(tmp_path):
+    """The CLI's compiled solve reaches JAX's on-disk cache, so a second run skips it."""
+    env = dict(os.environ, ALSJAX_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("EQX_ON_ERROR", None)
+    subprocess.run(
+        [sys.executable, "-m", "alsjax.cli", "simulate", "--days", "400", "--points", "5",
+         "--out", str(tmp_path / "run.csv")],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    assert any(p.name.startswith("jit_simulate") for p in (tmp_path / "cache").iterdir())
