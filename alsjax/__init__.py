@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {  # public name -> the private module that defines it
     "ALSJaxError": "_errors",
     "Data": "_likelihood",
+    "DEFAULT_NOISE_MODEL": "_likelihood",
     "default_params": "_model",
     "DRUGS": "_therapy",
     "EVENT_NAMES": "_observables",
@@ -27,6 +28,7 @@ _EXPORTS: dict[str, str] = {  # public name -> the private module that defines i
     "log_likelihood": "_likelihood",
     "make_data": "_likelihood",
     "make_therapy": "_therapy",
+    "noise_models": "_likelihood",
     "OBSERVABLE_NAMES": "_observables",
     "OBSERVABLE_UNITS": "_observables",
     "observables": "_observables",

@@ -28,7 +28,7 @@ import optax
 from jaxtyping import Array, Bool, Float
 
 from ._errors import ALSJaxError
-from ._likelihood import Data, _terms, default_noise_sd, residuals
+from ._likelihood import Data, NoiseSpec, _terms, default_noise_sd, noise_models, residuals
 from ._observables import OBSERVABLE_NAMES
 from ._params import _TRANSFORM, PARAMETER_NAMES, Params, _unknown_message, to_physical
 
@@ -62,7 +62,7 @@ class Problem(eqx.Module):
     names: tuple[str, ...] = eqx.field(static=True)  # model parameters estimated
     noise_obs: tuple[int, ...] = eqx.field(static=True)  # observables with estimated SD
     fit_shifts: bool = eqx.field(static=True)
-    noise: str = eqx.field(static=True)
+    noise: tuple[str, ...] = eqx.field(static=True)  # each observable's model (hashable)
     optimiser: str = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
 
@@ -239,6 +239,9 @@ def _lm_run(z0, pb: Problem, fixed, fixed_z, start, lr_scale):
     loop, so the program compiles one instance of the vector field's JVP), sets the
     estimated noise SDs to their closed-form maximum-likelihood values there (rescaling
     those rows, which are linear in 1/SD), and accepts the point if the objective fell;
+    the closed form is the same for each observable whatever its noise model: a Gaussian
+    row's residual is (y - f) / SD and a log-normal row's (log y - log f) / CV, both
+    e / s_k with a normaliser log s_k, so s_k^2 = mean(e^2) over that observable's rows;
     the damping shrinks on success and grows on failure. Also returns the Jacobian at the
     optimum with respect to the stored values, which `laplace` turns into the Fisher
     information without another compilation.
@@ -300,7 +303,12 @@ def _lm_run(z0, pb: Problem, fixed, fixed_z, start, lr_scale):
         gnorm = jnp.max(jnp.abs(g))
         conv = jnp.isfinite(v_new) & (small | (gnorm < 1e-8) | (jnp.max(jnp.abs(delta)) < 1e-10))
         stop = conv | ~jnp.isfinite(v_new) | (n + 1 >= pb.max_steps) | (lam > 1e12)
-        return zc, rc, Jc, v_new, sdc, zc + delta, sdc, lam, n + 1, stop, conv
+        # Under vmap a stopped start keeps evaluating its last trial point until every
+        # start stops; park it where a solve is cheap (its optimum, or the middle of the
+        # bounds when it never had a good point) instead of, say, a stiff failing one.
+        # Its results are frozen by then, so this only saves time.
+        zt = jnp.where(stop, jnp.where(jnp.isfinite(v_new), zc, 0.0), zc + delta)
+        return zc, rc, Jc, v_new, sdc, zt, sdc, lam, n + 1, stop, conv
 
     sd0 = to_stored(z0, pb)[nf:]
     n_out = pb.n_residuals
@@ -390,7 +398,7 @@ def make_problem(
     *,
     bounds: Mapping[str, tuple[float, float]] | None = None,
     priors: Mapping[str, tuple[float, float]] | None = None,
-    noise: str = "gaussian",
+    noise: NoiseSpec = None,
     optimiser: str = DEFAULT_OPTIMISER,
     max_steps: int = 200,
     fit_shifts: bool = False,
@@ -402,8 +410,7 @@ def make_problem(
     bounds, priors = dict(bounds or {}), dict(priors or {})
     if optimiser not in OPTIMISERS:
         raise ALSJaxError(f"unknown optimiser {optimiser!r}; choose from {', '.join(OPTIMISERS)}")
-    if noise not in ("gaussian", "lognormal"):
-        raise ALSJaxError(f"unknown noise model {noise!r}; choose gaussian or lognormal")
+    models = noise_models(noise)
     if not estimate:
         raise ALSJaxError("estimate: name at least one parameter to estimate")
     for n in estimate:
@@ -424,7 +431,7 @@ def make_problem(
     rows = np.zeros((n_res, len(OBSERVABLE_NAMES)), bool)
     for k in noise_obs:
         rows[:, k] = (free & (obs == k)).ravel()
-    sd0 = np.asarray(default_noise_sd(noise))
+    sd0 = np.asarray(default_noise_sd(models))
     names_all = list(estimate)
     nominal, lo, hi, pm, ps, hp = [], [], [], [], [], []
     for n in estimate:
@@ -471,7 +478,7 @@ def make_problem(
         has_prior=jnp.asarray(hp), noise_sd=jnp.asarray(sd0, f),
         noise_rows=jnp.asarray(rows), n_noise_rows=jnp.asarray(rows.sum(0), f),
         names=tuple(estimate), noise_obs=noise_obs, fit_shifts=bool(fit_shifts),
-        noise=noise, optimiser=optimiser, max_steps=int(max_steps),
+        noise=models, optimiser=optimiser, max_steps=int(max_steps),
     )
     return pb, tuple(names_all), jnp.asarray(nominal, f)
 
@@ -495,7 +502,9 @@ class FitResult:
     """What `fit` found. Physical values keyed by name; stored-scale values beside them.
 
     Names are the model's parameter names, `shift:<subject>` (days) for fitted time
-    shifts and `sigma:<observable>` for estimated noise SDs (stored as log SD).
+    shifts and `sigma:<observable>` for estimated noise SDs (stored as log SD): an SD in
+    the observable's unit for a Gaussian observable, a CV (SD of the log) for a
+    log-normal one. `noise` maps each observable in the data to its noise model.
     """
 
     names: tuple[str, ...]
@@ -523,7 +532,7 @@ class FitResult:
     wall_time: float
     compile_time: float
     optimiser: str
-    noise: str
+    noise: dict[str, str]
     seed: int
     n_starts: int
     theta: np.ndarray
@@ -534,6 +543,13 @@ class FitResult:
     def best_params(self) -> Params:
         """The fitted parameters of the first subject (unbatched)."""
         return jax.tree.map(lambda x: x[0], self.params)
+
+
+def _noise_in_data(data: Data, models: tuple[str, ...]) -> dict[str, str]:
+    """Noise model of each observable with measurement rows (order of OBSERVABLE_NAMES)."""
+    present = set(np.asarray(data.obs)[np.asarray(data.mask)].tolist())
+    return {k: m for i, (k, m) in enumerate(zip(OBSERVABLE_NAMES, models, strict=True))
+            if i in present}
 
 
 def _physical(name: str, transform: str, stored: float) -> float:
@@ -558,7 +574,7 @@ def fit(
     *,
     bounds: Mapping[str, tuple[float, float]] | None = None,
     priors: Mapping[str, tuple[float, float]] | None = None,
-    noise: str = "gaussian",
+    noise: NoiseSpec = None,
     optimiser: str = DEFAULT_OPTIMISER,
     n_starts: int = 8,
     seed: int = 0,
@@ -576,8 +592,10 @@ def fit(
       subject's preset.
     - `bounds`: name -> (lower, upper) physical; default preset x/÷ 10.
     - `priors`: name -> (median, geometric SD): a log-normal prior (MAP fit).
-    - `noise`: "gaussian" or "lognormal"; noise SDs of observables whose rows give no
-      `sigma` are estimated unless `estimate_noise=False`.
+    - `noise`: each observable's noise model (see `log_likelihood`): None for the
+      defaults (NfL log-normal, the rest Gaussian), "gaussian" or "lognormal" for all, or
+      a mapping observable -> model. Noise SDs (CVs for log-normal observables) of
+      observables whose rows give no `sigma` are estimated unless `estimate_noise=False`.
     - `optimiser`: "lm" (Levenberg-Marquardt), "lbfgs" or "adam" (optax).
     - `n_starts`, `seed`: scrambled-Sobol starts within the bounds (or `starts`, z scale).
     - `max_steps`: per start (per noise round for LM).
@@ -648,7 +666,8 @@ def fit(
         converged=c_best, params=params, noise_sd=np.asarray(sd),
         time_shift=None if shift is None else np.asarray(shift), covariance=cov,
         n_iter=int(steps[best]), wall_time=time.perf_counter() - t_start,
-        compile_time=ctime + ctime2 + lap_ctime, optimiser=optimiser, noise=noise,
+        compile_time=ctime + ctime2 + lap_ctime, optimiser=optimiser,
+        noise=_noise_in_data(data, pb.noise),
         seed=int(seed), n_starts=int(z0.shape[0]), theta=theta, data=data,
         problem=pb,
     )

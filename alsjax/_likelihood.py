@@ -4,15 +4,18 @@ Data are padded arrays, one row per subject, so a cohort is one `vmap` of `simul
 one compilation. The log-likelihood is pure: it jits, vmaps and differentiates, and a
 failed solve gives `-inf` (with a finite, zero gradient), never an exception.
 
-**Noise.** For each measurement row i of observable k with model prediction f_i:
+**Noise.** Each observable k has its own noise model m_k (`noise`: one name for all, or
+a mapping observable -> name, the others taking `DEFAULT_NOISE_MODEL`). For a measurement
+row i of observable k with model prediction f_i:
 
-- gaussian: y_i ~ N(f_i, s_i^2);
+- gaussian (additive): y_i ~ N(f_i, s_i^2), s_i an SD in the observable's unit;
 - lognormal (proportional): log y_i ~ N(log f_i, s_i^2), s_i a coefficient of variation;
 
 where s_i is the row's `sigma` when given (converted to log scale as sigma / value for
 lognormal) and otherwise the observable's noise SD `sigma[k]`. Arm-summary rows use their
 `sigma` as a standard error of the mean, on the linear scale, whatever the noise model.
-A value below the row's `lloq` contributes log P(y < lloq) (a Gaussian CDF).
+A value below the row's `lloq` contributes log P(y < lloq) (a Gaussian CDF, on the log
+scale for a lognormal observable).
 
 **Events.** The model's event day T (`Solution.events`, model time) is compared with the
 observed day t by a log-normal: log t ~ N(log T, EVENT_SD^2) for an observed event, and
@@ -26,7 +29,9 @@ a per-subject offset (days) on top, which `fit(..., fit_shifts=True)` estimates.
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Mapping, Sequence
 
 import equinox as eqx
 import jax
@@ -44,6 +49,21 @@ from ._therapy import DRUGS, Therapy, parse_therapy
 
 EVENT_SD = 0.1
 """SD of log event time around the model's prediction (about 10%)."""
+
+NOISE_MODELS: tuple[str, ...] = ("gaussian", "lognormal")
+
+DEFAULT_NOISE_MODEL: dict[str, str] = {
+    "alsfrs_r": "gaussian", "nfl": "lognormal", "umn": "gaussian", "lmn": "gaussian",
+    "fvc": "gaussian", "grip_strength": "gaussian", "spasticity": "gaussian",
+}
+"""Each observable's noise model when `noise` does not name it. Scores, percentages and
+surviving fractions are read with an error of roughly fixed size (additive); NfL is an
+immunoassay concentration whose error grows with the level (a constant CV, log-normal)."""
+
+NoiseSpec = str | Mapping[str, str] | Sequence[str] | None
+"""`noise` arguments: None (each observable's `DEFAULT_NOISE_MODEL`), one model name for
+every observable, a mapping observable -> model name (the rest default), or the tuple of
+`len(OBSERVABLE_NAMES)` names that `noise_models` returns."""
 
 DEFAULT_NOISE_SD: dict[str, dict[str, float]] = {
     "gaussian": {"alsfrs_r": 2.0, "nfl": 10.0, "umn": 0.05, "lmn": 0.05, "fvc": 5.0,
@@ -177,9 +197,46 @@ def make_data(df, *, align: str = "cascade") -> Data:
     )
 
 
-def default_noise_sd(noise: str) -> Array:
-    """Per-observable noise SDs (order of `OBSERVABLE_NAMES`) used when none is given."""
-    return jnp.asarray([DEFAULT_NOISE_SD[noise][k] for k in OBSERVABLE_NAMES])
+def _model_name(value, where: str) -> str:
+    if not isinstance(value, str) or value not in NOISE_MODELS:
+        raise ALSJaxError(f"{where}: expected 'gaussian' or 'lognormal', got {value!r}")
+    return value
+
+
+def noise_models(noise: NoiseSpec = None, *, where: str = "noise") -> tuple[str, ...]:
+    """Each observable's noise model (order of `OBSERVABLE_NAMES`) from a `NoiseSpec`.
+
+    The result is a hashable tuple, so it can be a static argument or a static field:
+    equal specs select the same compiled program. Raises `ALSJaxError` (one line naming
+    `where` and the key) on an unknown observable or model name.
+    """
+    if noise is None:
+        return tuple(DEFAULT_NOISE_MODEL[k] for k in OBSERVABLE_NAMES)
+    if isinstance(noise, str):
+        return (_model_name(noise, where),) * len(OBSERVABLE_NAMES)
+    if isinstance(noise, Mapping):
+        models = dict(DEFAULT_NOISE_MODEL)
+        for k, m in noise.items():
+            if k not in OBSERVABLE_NAMES:
+                close = difflib.get_close_matches(str(k), OBSERVABLE_NAMES, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ALSJaxError(f"{where}: unknown observable {k!r}{hint}; known: "
+                                  f"{', '.join(OBSERVABLE_NAMES)}")
+            models[k] = _model_name(m, f"{where}.{k}")
+        return tuple(models[k] for k in OBSERVABLE_NAMES)
+    if isinstance(noise, Sequence) and len(noise) == len(OBSERVABLE_NAMES):
+        return tuple(_model_name(m, f"{where}.{k}")
+                     for k, m in zip(OBSERVABLE_NAMES, noise, strict=True))
+    raise ALSJaxError(f"{where}: expected a model name or a table observable -> model, "
+                      f"got {noise!r}")
+
+
+def default_noise_sd(noise: NoiseSpec = None) -> Array:
+    """Per-observable noise SDs (order of `OBSERVABLE_NAMES`) used when none is given:
+    each observable's `DEFAULT_NOISE_SD` under its own noise model."""
+    models = noise_models(noise)
+    return jnp.asarray([DEFAULT_NOISE_SD[m][k] for k, m in zip(OBSERVABLE_NAMES, models,
+                                                                strict=True)])
 
 
 def broadcast_params(params: Params, n: int) -> Params:
@@ -244,10 +301,9 @@ def _safe_sqrt(x):
 
 def _terms(params, data, *, noise, sigma, time_shift, adjoint):
     """Residual vector r (-loglik = r.r/2 + logdet), its log-normaliser, and success."""
-    if noise not in DEFAULT_NOISE_SD:
-        raise ALSJaxError(f"noise: expected 'gaussian' or 'lognormal', got {noise!r}")
+    models = noise_models(noise)
     params = broadcast_params(params, data.n_subjects)
-    sd_k = default_noise_sd(noise) if sigma is None else jnp.asarray(sigma)
+    sd_k = default_noise_sd(models) if sigma is None else jnp.asarray(sigma)
     shift = shifts(params, data, time_shift, adjoint)
     pred, events, ok = _predict(params, data, shift, adjoint)
     all_ok = jnp.all(ok)
@@ -255,24 +311,23 @@ def _terms(params, data, *, noise, sigma, time_shift, adjoint):
     pred = jnp.where(all_ok, pred, 1.0)
     events = jnp.where(all_ok, events, 1.0)
     f = jnp.take_along_axis(pred[:, :-1, :], data.obs[..., None], axis=-1)[..., 0]
-    horizon = data.times[:, -1] + shift  # not used for bounds, only a finite fallback
     y = data.values
     row_sd = jnp.where(jnp.isnan(data.sigma), sd_k[data.obs], data.sigma)
-    log_scale = (noise == "lognormal") & ~data.summary
-    if noise == "lognormal":
+    r = (y - f) / row_sd
+    sd = row_sd
+    lim = (data.lloq - f) / row_sd
+    # Rows of lognormal observables (arm summaries stay linear): a constant per-observable
+    # flag indexed by each row's observable, so one program serves any data.
+    is_log = np.asarray([m == "lognormal" for m in models])
+    log_scale = jnp.asarray(is_log)[data.obs] & ~data.summary
+    if is_log.any():
         pos = lambda v: jnp.maximum(v, 1e-12)  # noqa: E731
         sd_log = jnp.where(jnp.isnan(data.sigma), sd_k[data.obs],
                            data.sigma / pos(jnp.abs(y)))
-        lin_r = (y - f) / row_sd
         log_r = (jnp.log(pos(y)) - jnp.log(pos(f))) / sd_log
-        r = jnp.where(log_scale, log_r, lin_r)
-        sd = jnp.where(log_scale, sd_log, row_sd)
-        lim = jnp.where(log_scale, (jnp.log(pos(data.lloq)) - jnp.log(pos(f))) / sd_log,
-                        (data.lloq - f) / row_sd)
-    else:
-        r = (y - f) / row_sd
-        sd = row_sd
-        lim = (data.lloq - f) / row_sd
+        r = jnp.where(log_scale, log_r, r)
+        sd = jnp.where(log_scale, sd_log, sd)
+        lim = jnp.where(log_scale, (jnp.log(pos(data.lloq)) - jnp.log(pos(f))) / sd_log, lim)
     cens = data.censored & data.mask
     lim = jnp.where(cens, lim, 0.0)
     r_cens = _safe_sqrt(-2.0 * log_ndtr(lim))
@@ -295,7 +350,6 @@ def _terms(params, data, *, noise, sigma, time_shift, adjoint):
         res = jnp.concatenate([meas.ravel(), ev.ravel()])
     else:
         res = meas.ravel()
-    del horizon
     return res, norm, all_ok
 
 
@@ -303,7 +357,7 @@ def residuals(
     params: Params,
     data: Data,
     *,
-    noise: str = "gaussian",
+    noise: NoiseSpec = None,
     sigma: Float[ArrayLike, " K"] | None = None,
     time_shift: Float[ArrayLike, " S"] | None = None,
     adjoint=None,
@@ -323,7 +377,7 @@ def log_likelihood(
     params: Params,
     data: Data,
     *,
-    noise: str = "gaussian",
+    noise: NoiseSpec = None,
     sigma: Float[ArrayLike, " K"] | None = None,
     time_shift: Float[ArrayLike, " S"] | None = None,
     adjoint=None,
@@ -334,9 +388,13 @@ def log_likelihood(
     - `params`: one Params for every subject, or Params batched over subjects (S,).
       When the data mix genotypes, pass `data.base` with changes (`fit` does).
     - `data`: from `make_data`.
-    - `noise`: "gaussian" or "lognormal" (proportional).
-    - `sigma`: noise SD per observable (order of `OBSERVABLE_NAMES`); default
-      `DEFAULT_NOISE_SD[noise]`. Rows with their own `sigma` use it instead.
+    - `noise`: each observable's noise model: None (`DEFAULT_NOISE_MODEL`: NfL
+      log-normal, the rest Gaussian), "gaussian" or "lognormal" for all, or a mapping
+      such as `{"nfl": "lognormal"}` (observables not named keep their default). It
+      selects the program, like a static argument; `noise_models` gives its hashable form.
+    - `sigma`: noise SD per observable (order of `OBSERVABLE_NAMES`): an SD for Gaussian
+      observables, a CV (SD of the log) for log-normal ones; default `default_noise_sd`.
+      Rows with their own `sigma` use it instead.
     - `time_shift`: per-subject offset (days) added to each subject's alignment.
 
     Pure and jittable; `-inf` (zero gradient) when any solve fails.

@@ -3,7 +3,7 @@
 ```toml
 data = "../data/synthetic/small_human.csv"   # relative to the recipe
 estimate = ["apoptotic_death_rate", "nfl_release"]
-noise = "gaussian"          # or "lognormal"
+noise = "gaussian"          # every observable; or a table (below); default: per observable
 optimiser = "lm"            # "lm", "lbfgs" or "adam"
 starts = 4
 seed = 0
@@ -18,6 +18,10 @@ nfl_release = [500.0, 20000.0]
 
 [priors]                    # log-normal: median and geometric SD
 apoptotic_death_rate = { median = 0.007, gsd = 3.0 }
+
+[noise]                     # instead of `noise = "..."`: a model per observable; those
+alsfrs_r = "gaussian"       # not named keep their default (DEFAULT_NOISE_MODEL: NfL
+nfl = "lognormal"           # log-normal, the rest Gaussian)
 ```
 """
 
@@ -30,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ALSJaxError
+from ._likelihood import noise_models
 
 _KEYS = {"data", "estimate", "noise", "optimiser", "starts", "seed", "max_steps", "align",
          "fit_shifts", "out", "profile", "bounds", "priors", "title"}
@@ -41,7 +46,7 @@ class Recipe:
 
     data: Path
     estimate: tuple[str, ...]
-    noise: str = "gaussian"
+    noise: str | dict[str, str] | None = None  # None: each observable's default model
     optimiser: str | None = None
     starts: int = 8
     seed: int = 0
@@ -120,11 +125,16 @@ def load_recipe(path: str | Path) -> Recipe:
                               f"got {p!r}")
         priors[name] = (float(_type("median", p["median"], float, where)),
                         float(_type("gsd", p["gsd"], float, where)))
+    noise = raw.get("noise")
+    if noise is not None and not isinstance(noise, str | dict):
+        raise ALSJaxError(f"{where}: noise must be 'gaussian', 'lognormal' or a table "
+                          f"observable = model, got {noise!r}")
+    noise_models(noise, where=f"{where}: noise")  # one line naming the key on a bad one
     opt = raw.get("optimiser")
     return Recipe(
         data=(path.parent / data).resolve(),
         estimate=tuple(estimate),
-        noise=_type("noise", raw.get("noise", "gaussian"), str, where),
+        noise=noise,
         optimiser=None if opt is None else _type("optimiser", opt, str, where),
         starts=_type("starts", raw.get("starts", 8), int, where),
         seed=_type("seed", raw.get("seed", 0), int, where),

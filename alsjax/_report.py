@@ -156,19 +156,22 @@ def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *
 
     # parameters.csv
     rows = []
+    models = dict(zip(OBSERVABLE_NAMES, result.problem.noise, strict=True))
     for n, tr in zip(result.names, result.transforms, strict=True):
         unit = _UNITS.get(n, "day" if n.startswith("shift:") else "")
+        noise = ""
         if n.startswith("sigma:"):
-            unit = OBSERVABLE_UNITS[n.split(":", 1)[1]]
-            if result.noise == "lognormal":
-                unit = "1 (log scale)"
+            # A Gaussian observable's sigma is an SD in its unit; a log-normal one's a CV.
+            obs = n.split(":", 1)[1]
+            noise = f"{models[obs]} {'CV' if models[obs] == 'lognormal' else 'SD'}"
+            unit = "1 (SD of log value)" if models[obs] == "lognormal" else OBSERVABLE_UNITS[obs]
         rows.append(dict(parameter=n, estimate=result.estimates[n],
                          std_error=result.std_errors[n], ci_low=result.ci_low[n],
                          ci_high=result.ci_high[n], transform=tr,
                          stored_estimate=result.stored[n],
                          stored_std_error=result.stored_std_errors[n], unit=unit,
                          nominal=result.nominal[n], lower_bound=result.lower[n],
-                         upper_bound=result.upper[n]))
+                         upper_bound=result.upper[n], noise=noise))
     parameters = pd.DataFrame(rows).to_csv(index=False, float_format="%.10g")
 
     # predictions.csv: the data rows in their order, with prediction and residual
@@ -187,7 +190,8 @@ def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *
     # summary.json
     summary = dict(
         objective=_num(result.objective), converged=bool(result.converged),
-        optimiser=result.optimiser, noise=result.noise, seed=result.seed,
+        optimiser=result.optimiser, seed=result.seed,
+        noise=dict(result.noise),  # observable -> gaussian (sigma an SD) / lognormal (a CV)
         n_starts=result.n_starts,
         starts=[dict(objective=_num(v), converged=bool(c), failed=bool(fl), steps=int(s))
                 for v, c, fl, s in zip(result.start_objectives, result.start_converged,

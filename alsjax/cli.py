@@ -263,6 +263,33 @@ def params(
 # --- fit / profile --------------------------------------------------------------------
 
 
+def _noise_option(values, recipe_noise):
+    """`--noise MODEL` (every observable) and/or `--noise OBSERVABLE=MODEL` (repeatable)
+    over the recipe's noise: a bare model replaces it, then each pair overrides one key."""
+    from ._errors import ALSJaxError
+    from ._likelihood import NOISE_MODELS, noise_models
+    from ._observables import OBSERVABLE_NAMES
+
+    bare = [v for v in values if "=" not in v]
+    if len(bare) > 1:
+        raise ALSJaxError(f"--noise: at most one model for every observable, got "
+                          f"{', '.join(bare)}")
+    models = dict(zip(OBSERVABLE_NAMES, noise_models(bare[0] if bare else recipe_noise,
+                                                     where="--noise"), strict=True))
+    pairs: dict[str, str] = {}
+    for v in values:
+        if "=" in v:
+            k, _, m = (x.strip() for x in v.partition("="))
+            if k in pairs:
+                raise ALSJaxError(f"--noise: {k} is named twice")
+            if m not in NOISE_MODELS:
+                raise ALSJaxError(f"--noise {v}: expected gaussian or lognormal, got {m!r}")
+            pairs[k] = m
+    noise_models(pairs, where="--noise")  # one line naming an unknown observable
+    models.update(pairs)
+    return models
+
+
 def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, max_steps,
                 align):
     """Recipe (or data file) + command-line overrides -> the fit's settings, checked."""
@@ -278,9 +305,11 @@ def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, 
             raise ALSJaxError(f"{source}: a data file needs --estimate NAME (or use a "
                               "recipe .toml)")
         recipe = Recipe(data=source, estimate=tuple(estimate))
+    if noise:
+        noise = _noise_option(noise, recipe.noise)
     over = {k: v for k, v in dict(
         estimate=tuple(estimate) if estimate else None, optimiser=optimiser, starts=starts,
-        seed=seed, noise=noise, max_steps=max_steps, align=align,
+        seed=seed, noise=noise or None, max_steps=max_steps, align=align,
         profile=tuple(profile) if profile else None).items() if v is not None}
     import dataclasses
 
@@ -352,7 +381,9 @@ def fit_command(
     optimiser: Annotated[str | None, typer.Option(help="lm, lbfgs or adam.")] = None,
     starts: Annotated[int | None, typer.Option(help="Number of multistart starts.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the quasi-random starts.")] = None,
-    noise: Annotated[str | None, typer.Option(help="gaussian or lognormal.")] = None,
+    noise: Annotated[list[str] | None, typer.Option(
+        "--noise", help="gaussian or lognormal for every observable, or OBSERVABLE=MODEL "
+        "for one (repeatable; default: NfL lognormal, the rest gaussian).")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default alsjax-fit).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or table.")] = False,
     profile: Annotated[list[str] | None, typer.Option(
