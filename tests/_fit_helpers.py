@@ -16,13 +16,15 @@ from alsjax._data import read_measurements
 ROOT = Path(__file__).resolve().parent.parent
 LAYOUT = ROOT / "data" / "synthetic" / "small_human.csv"
 ESTIMATE = ("apoptotic_death_rate", "nfl_release")
-NOISE_SD = {"alsfrs_r": 1.0, "nfl": 4.0}
+# Each observable's error as the fit's default noise model reads it (DEFAULT_NOISE_MODEL):
+# ALSFRS-R additive (SD 1 point), NfL proportional (log-normal, CV 0.15).
+NOISE = {"alsfrs_r": ("gaussian", 1.0), "nfl": ("lognormal", 0.15)}
 HUMAN_TRUTH = {"apoptotic_death_rate": 0.009, "nfl_release": 2600.0}
 MOUSE_TRUTH = {"apoptotic_death_rate": 0.005, "nfl_release": 1500.0}
 
 
 def synthetic(truth: dict, seed: int, species: str = "human"):
-    """The default fit's layout, values simulated at `truth` plus seeded Gaussian noise.
+    """The default fit's layout, values simulated at `truth` plus seeded noise (`NOISE`).
     Mouse: the same slots moved onto days 50-130 of age (the SOD1-G93A course)."""
     df = read_measurements(LAYOUT).copy()
     if species == "mouse":
@@ -37,6 +39,8 @@ def synthetic(truth: dict, seed: int, species: str = "human"):
     values = []
     for t, k in zip(df["time"], df["observable"], strict=True):
         f = float(np.asarray(sol.observables[k])[np.searchsorted(ts, t)])
-        values.append(f + NOISE_SD[k] * rng.normal())
+        model, sd = NOISE[k]
+        e = sd * rng.normal()
+        values.append(f * np.exp(e) if model == "lognormal" else f + e)
     df["value"] = values
     return df

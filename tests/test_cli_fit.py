@@ -6,14 +6,21 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
-from alsjax.cli import app
+from alsjax.cli import _fit_inputs, app
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUTS = {"parameters.csv", "predictions.csv", "summary.json", "fit.png",
            "petab_parameters.tsv"}
+
+
+@pytest.fixture(autouse=True)
+def _no_persistent_cache(monkeypatch):
+    """The CLI would read and fill ~/.cache/alsjax/jax; tests compile from scratch."""
+    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
 
 
 def _fails(args, *words, out=None):
@@ -43,7 +50,11 @@ def test_default_fit_writes_every_file(tmp_path, monkeypatch):
     assert row.ci_low < truth["parameters"]["apoptotic_death_rate"] < row.ci_high
     pred = pd.read_csv(out / "predictions.csv")
     assert len(pred) == 60 and {"prediction", "residual"} <= set(pred.columns)
+    # The recipe's per-observable noise: an SD for ALSFRS-R, a CV for NfL.
+    sigma = params.set_index("parameter").loc[["sigma:alsfrs_r", "sigma:nfl"], "noise"]
+    assert sigma.tolist() == ["gaussian SD", "lognormal CV"]
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["noise"] == {"alsfrs_r": "gaussian", "nfl": "lognormal"}
     assert summary["seed"] == 0 and len(summary["starts"]) == 4
     assert {"alsjax", "jax", "diffrax", "optax", "optimistix"} <= set(summary["versions"])
     assert summary["command"].startswith("alsjax")
@@ -106,3 +117,55 @@ def test_unwritable_out_dir(tmp_path):
         ro.mkdir()
         ro.chmod(0o500)
         _fails(["fit", "--out", str(ro / "out"), "--quiet"], "cannot write")
+
+
+def _noise(noise, source=ROOT / "fit/default.toml"):
+    recipe, _ = _fit_inputs(source, None, None, None, None, noise, None, None, None, None)
+    return recipe.noise
+
+
+def test_noise_option_over_recipe(tmp_path):
+    """The recipe's table as read; `--noise MODEL` replaces it for every observable;
+    `--noise OBSERVABLE=MODEL` overrides one key of what is there."""
+    assert _noise(None) == {"alsfrs_r": "gaussian", "nfl": "lognormal"}
+    every = _noise(["gaussian"])
+    assert set(every.values()) == {"gaussian"} and len(every) == 7
+    mixed = _noise(["lognormal", "alsfrs_r=gaussian"])
+    assert mixed["alsfrs_r"] == "gaussian" and mixed["nfl"] == mixed["fvc"] == "lognormal"
+    one = _noise(["fvc=lognormal"])
+    assert (one["alsfrs_r"], one["nfl"], one["fvc"], one["umn"]) == (
+        "gaussian", "lognormal", "lognormal", "gaussian")
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f"data = '{ROOT}/data/synthetic/small_human.csv'\n"
+                      "estimate = ['nfl_release']\nnoise = 'lognormal'\n")
+    assert _noise(None, recipe) == "lognormal"
+    assert _noise(["nfl=gaussian"], recipe)["nfl"] == "gaussian"
+    assert _noise(["nfl=gaussian"], recipe)["alsfrs_r"] == "lognormal"
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--noise", "poisson"], ("--noise: expected 'gaussian' or 'lognormal'", "'poisson'")),
+    (["--noise", "nfl=poisson"], ("--noise nfl=poisson", "'poisson'")),
+    (["--noise", "nfll=lognormal"], ("--noise", "unknown observable 'nfll'")),
+    (["--noise", "gaussian", "--noise", "lognormal"], ("--noise", "at most one")),
+    (["--noise", "nfl=gaussian", "--noise", "nfl=lognormal"], ("nfl is named twice",)),
+])
+def test_bad_noise_option(tmp_path, args, words):
+    out = tmp_path / "o"
+    _fails(["fit", *args, "--out", str(out)], *words, out=out)
+
+
+def test_bad_noise_in_recipe(tmp_path):
+    out = tmp_path / "o"
+    head = f"data = '{ROOT}/data/synthetic/small_human.csv'\nestimate = ['nfl_release']\n"
+    cases = {
+        "[noise]\nnfll = 'lognormal'\n": "noise: unknown observable 'nfll' (did you mean",
+        "[noise]\nnfl = 'poisson'\n": "noise.nfl: expected 'gaussian' or 'lognormal'",
+        "noise = 'poisson'\n": "noise: expected 'gaussian' or 'lognormal', got 'poisson'",
+        "noise = 3\n": "noise must be",
+    }
+    for i, (text, words) in enumerate(cases.items()):
+        recipe = tmp_path / f"n{i}.toml"
+        recipe.write_text(head + text)
+        line = _fails(["fit", str(recipe), "--out", str(out)], words, out=out)
+        assert line.startswith(f"error: {recipe}: "), line

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 import alsjax
-from alsjax._likelihood import EVENT_SD, log_likelihood, make_data, predictions
+from alsjax._likelihood import EVENT_SD, log_likelihood, make_data, noise_models, predictions
 
 
 def _frame(rows):
@@ -95,7 +95,68 @@ def test_jit_vmap_grad_against_finite_differences_and_failure():
     assert values[-1] == -jnp.inf and bool(jnp.all(jnp.isfinite(grads[-1])))
 
 
-def test_bad_noise_model():
+MIXED_ROWS = [
+    dict(subject="a", time=300.0, observable="alsfrs_r", value=47.0),
+    dict(subject="a", time=900.0, observable="nfl", value=40.0),
+    dict(subject="a", time=1100.0, observable="fvc", value=88.0),
+    dict(subject="a", time=1200.0, observable="nfl", value=12.0, lloq=15.0),  # censored
+    dict(subject="b", time=600.0, observable="nfl", value=25.0, sigma=3.0),
+    dict(subject="b", time=800.0, observable="alsfrs_r", value=44.0, sigma=0.8),
+]
+
+
+def test_mixed_noise_matches_scipy():
+    """Per-observable noise models: the default (ALSFRS-R and FVC Gaussian, NfL
+    log-normal) and a mapping that flips NfL and FVC, each the sum of per-row densities
+    from scipy.stats (norm for Gaussian rows, lognorm for log-normal rows, their CDFs for
+    the row below the LLOQ). Un-jitted, so both calls reuse one compiled solve."""
+    d = make_data(_frame(MIXED_ROWS))
+    p = alsjax.default_params()
+    f = np.asarray(predictions(p, d)[0])  # slots: a: alsfrs, nfl, fvc, nfl; b: nfl, alsfrs
+    sd = np.asarray([1.5, 0.2, 0.1, 0.1, 4.0, 5.0, 0.3])  # alsfrs SD, nfl CV, ..., fvc SD
+    ll = log_likelihood(p, d, sigma=jnp.asarray(sd))
+    ref = (stats.norm.logpdf(47.0, f[0, 0], 1.5)
+           + stats.lognorm.logpdf(40.0, s=0.2, scale=f[0, 1])
+           + stats.norm.logpdf(88.0, f[0, 2], 4.0)
+           + stats.lognorm.logcdf(15.0, s=0.2, scale=f[0, 3])
+           + stats.lognorm.logpdf(25.0, s=3.0 / 25.0, scale=f[1, 0])  # own SD -> CV
+           + stats.norm.logpdf(44.0, f[1, 1], 0.8))
+    assert math.isclose(float(ll), ref, rel_tol=1e-10), (float(ll), ref)
+
+    flipped = {"nfl": "gaussian", "fvc": "lognormal"}
+    sd2 = np.asarray([1.5, 6.0, 0.1, 0.1, 0.05, 5.0, 0.3])  # nfl SD, fvc CV
+    ll2 = log_likelihood(p, d, noise=flipped, sigma=jnp.asarray(sd2))
+    ref2 = (stats.norm.logpdf(47.0, f[0, 0], 1.5)
+            + stats.norm.logpdf(40.0, f[0, 1], 6.0)
+            + stats.lognorm.logpdf(88.0, s=0.05, scale=f[0, 2])
+            + stats.norm.logcdf(15.0, f[0, 3], 6.0)
+            + stats.norm.logpdf(25.0, f[1, 0], 3.0)
+            + stats.norm.logpdf(44.0, f[1, 1], 0.8))
+    assert math.isclose(float(ll2), ref2, rel_tol=1e-10), (float(ll2), ref2)
+
+
+def test_noise_spec_forms():
+    """None = the documented per-observable table; a string covers all; a mapping
+    overrides only what it names; the result is a hashable tuple (a static choice)."""
+    names = alsjax.OBSERVABLE_NAMES
+    default = noise_models(None)
+    assert dict(zip(names, default, strict=True)) == alsjax.DEFAULT_NOISE_MODEL
+    assert alsjax.DEFAULT_NOISE_MODEL["nfl"] == "lognormal"
+    assert alsjax.DEFAULT_NOISE_MODEL["alsfrs_r"] == "gaussian"
+    assert noise_models("lognormal") == ("lognormal",) * len(names)
+    flipped = noise_models({"alsfrs_r": "lognormal"})
+    assert flipped[0] == "lognormal" and flipped[1:] == default[1:]
+    assert noise_models(default) == default and hash(default) is not None
+
+
+@pytest.mark.parametrize("noise,words", [
+    ("poisson", "noise: expected 'gaussian' or 'lognormal', got 'poisson'"),
+    ({"nfll": "lognormal"}, "unknown observable 'nfll' (did you mean 'nfl'?)"),
+    ({"nfl": "log"}, "noise.nfl: expected 'gaussian' or 'lognormal', got 'log'"),
+    (3, "noise: expected a model name"),
+])
+def test_bad_noise_model(noise, words):
     d = make_data(_frame(ROWS[:1]))
-    with pytest.raises(alsjax.ALSJaxError, match="noise"):
-        log_likelihood(alsjax.default_params(), d, noise="poisson")
+    with pytest.raises(alsjax.ALSJaxError) as e:
+        log_likelihood(alsjax.default_params(), d, noise=noise)
+    assert words in str(e.value) and "\n" not in str(e.value)
