@@ -35,8 +35,10 @@ STATE_NAMES: tuple[str, ...] = (
     "nfl",  # serum neurofilament light (pg/mL)
 )
 
-_RESERVE_HILL = 4.0  # steepness of reinnervation compensation
-_SWITCH_HILL = 4.0  # steepness of the glial phenotype switch
+# Hill exponents are integers: an integer power is about twice as cheap as a float one
+# and is defined for a slightly negative state, which an adaptive solver may visit.
+_RESERVE_HILL = 4  # steepness of reinnervation compensation
+_SWITCH_HILL = 4  # steepness of the glial phenotype switch
 _BASAL_TOXIC = 0.05  # cytokine release of protective-phenotype glia, relative to toxic
 
 
