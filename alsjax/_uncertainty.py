@@ -60,6 +60,9 @@ def laplace(theta, pb: Problem, jacobian=None) -> tuple[np.ndarray, float]:
     Non-identified directions give inf or NaN variances."""
     theta = jnp.asarray(theta)
     if jacobian is None:
+        # The Fisher information ignores the optimiser's settings: drop them from the
+        # static fields so fits with L-BFGS and with Adam share one compilation.
+        pb = dataclasses.replace(pb, optimiser="lm", max_steps=1)
         exe, ctime = compiled(_fisher_jit, theta, pb)
         F = np.asarray(exe(theta, pb))
     else:

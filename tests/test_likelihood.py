@@ -52,13 +52,14 @@ def test_layout_sorts_pads_and_aligns():
 
 def test_terms_match_scipy():
     """Log-normal noise, an LLOQ-censored row, an arm summary (SE, linear scale), given and
-    estimated SDs, an observed and a censored event: each term by scipy.stats."""
+    estimated SDs, an observed and a censored event: each term by scipy.stats. Un-jitted
+    (jit is tested below), so it shares its compiled solve with the mixed-noise test."""
     df = _frame(ROWS)
     d = make_data(df)
     p = alsjax.default_params()
     sd = jnp.asarray([0.2, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1])
-    ll, (f, T, _) = jax.jit(lambda p: (log_likelihood(p, d, noise="lognormal", sigma=sd),
-                                       predictions(p, d)))(p)
+    ll = log_likelihood(p, d, noise="lognormal", sigma=sd)
+    f, T, _ = predictions(p, d)
     f, T = np.asarray(f), np.asarray(T)
     ref = 0.0
     ref += stats.norm.logpdf(np.log(47.0), np.log(f[0, 0]), 0.2) - np.log(47.0)  # alsfrs
@@ -73,15 +74,16 @@ def test_terms_match_scipy():
 
 
 def test_jit_vmap_grad_against_finite_differences_and_failure():
-    """jit(vmap(value_and_grad)) of the public function (reverse mode, default adjoint)
-    over parameter points; central differences from the same batch; a failing solve
-    (death rate 1000/day is too stiff for max_steps) gives -inf and a finite gradient."""
+    """jit(vmap(value_and_grad)) of the public function (reverse mode, default adjoint,
+    default mixed noise) over parameter points; central differences from the same batch;
+    a failing solve (death rate 1000/day is too stiff for max_steps) gives -inf and a
+    finite gradient."""
     d = make_data(_frame(ROWS))
     base = alsjax.default_params()
 
     def ll(x):
         p = base.replace(apoptotic_death_rate=jnp.exp(x[0]), nfl_release=jnp.exp(x[1]))
-        return log_likelihood(p, d, noise="gaussian")
+        return log_likelihood(p, d)  # default noise: NfL rows log-normal, ALSFRS-R Gaussian
 
     x0 = jnp.asarray([math.log(0.007), math.log(2000.0)])
     # h = 1e-3: the adaptive grid's own jitter (rtol 1e-6) swamps smaller steps, and the
@@ -95,13 +97,14 @@ def test_jit_vmap_grad_against_finite_differences_and_failure():
     assert values[-1] == -jnp.inf and bool(jnp.all(jnp.isfinite(grads[-1])))
 
 
+# Same padded shape as ROWS (2 subjects x 3 slots), so both tests share one compiled solve.
 MIXED_ROWS = [
     dict(subject="a", time=300.0, observable="alsfrs_r", value=47.0),
     dict(subject="a", time=900.0, observable="nfl", value=40.0),
     dict(subject="a", time=1100.0, observable="fvc", value=88.0),
-    dict(subject="a", time=1200.0, observable="nfl", value=12.0, lloq=15.0),  # censored
     dict(subject="b", time=600.0, observable="nfl", value=25.0, sigma=3.0),
     dict(subject="b", time=800.0, observable="alsfrs_r", value=44.0, sigma=0.8),
+    dict(subject="b", time=1200.0, observable="nfl", value=12.0, lloq=15.0),  # censored
 ]
 
 
@@ -112,15 +115,15 @@ def test_mixed_noise_matches_scipy():
     the row below the LLOQ). Un-jitted, so both calls reuse one compiled solve."""
     d = make_data(_frame(MIXED_ROWS))
     p = alsjax.default_params()
-    f = np.asarray(predictions(p, d)[0])  # slots: a: alsfrs, nfl, fvc, nfl; b: nfl, alsfrs
+    f = np.asarray(predictions(p, d)[0])  # slots: a: alsfrs, nfl, fvc; b: nfl, alsfrs, nfl
     sd = np.asarray([1.5, 0.2, 0.1, 0.1, 4.0, 5.0, 0.3])  # alsfrs SD, nfl CV, ..., fvc SD
     ll = log_likelihood(p, d, sigma=jnp.asarray(sd))
     ref = (stats.norm.logpdf(47.0, f[0, 0], 1.5)
            + stats.lognorm.logpdf(40.0, s=0.2, scale=f[0, 1])
            + stats.norm.logpdf(88.0, f[0, 2], 4.0)
-           + stats.lognorm.logcdf(15.0, s=0.2, scale=f[0, 3])
            + stats.lognorm.logpdf(25.0, s=3.0 / 25.0, scale=f[1, 0])  # own SD -> CV
-           + stats.norm.logpdf(44.0, f[1, 1], 0.8))
+           + stats.norm.logpdf(44.0, f[1, 1], 0.8)
+           + stats.lognorm.logcdf(15.0, s=0.2, scale=f[1, 2]))
     assert math.isclose(float(ll), ref, rel_tol=1e-10), (float(ll), ref)
 
     flipped = {"nfl": "gaussian", "fvc": "lognormal"}
@@ -129,9 +132,9 @@ def test_mixed_noise_matches_scipy():
     ref2 = (stats.norm.logpdf(47.0, f[0, 0], 1.5)
             + stats.norm.logpdf(40.0, f[0, 1], 6.0)
             + stats.lognorm.logpdf(88.0, s=0.05, scale=f[0, 2])
-            + stats.norm.logcdf(15.0, f[0, 3], 6.0)
             + stats.norm.logpdf(25.0, f[1, 0], 3.0)
-            + stats.norm.logpdf(44.0, f[1, 1], 0.8))
+            + stats.norm.logpdf(44.0, f[1, 1], 0.8)
+            + stats.norm.logcdf(15.0, f[1, 2], 6.0))
     assert math.isclose(float(ll2), ref2, rel_tol=1e-10), (float(ll2), ref2)
 
 
