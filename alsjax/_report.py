@@ -32,19 +32,23 @@ _DENSE = 120
 
 
 def _arrays(theta, pb, frac):
-    """Slot predictions, event days (data clock), shifts and dense trajectories."""
+    """Slot predictions, event days (data clock), shifts and dense trajectories, from one
+    solve per subject over the data days and the dense grid merged (one compiled solve)."""
     params, _, time_shift = unpack(theta, pb)
     shift = shifts(params, pb.data, time_shift)
-    pred, events, ok = _predict(params, pb.data, shift)
-    f = jnp.take_along_axis(pred[:, :-1, :], pb.data.obs[..., None], axis=-1)[..., 0]
-    T = jnp.take_along_axis(events, pb.data.event_type, axis=1) - shift[:, None]
     tmax = jnp.max(jnp.where(pb.data.mask, pb.data.times, 0.0), axis=1)
     tmax = jnp.maximum(tmax, jnp.max(jnp.where(pb.data.event_mask, pb.data.event_time, 0.0),
                                      axis=1))
     dense_t = frac[None, :] * jnp.maximum(tmax, 1.0)[:, None] * 1.05
-    dense_data = dataclasses.replace(pb.data, times=dense_t, any_events=False)
-    dense, _, _ = _predict(params, dense_data, shift)
-    return f, T, shift, dense_t, dense[:, :-1, :], ok
+    both = jnp.concatenate([pb.data.times, dense_t], axis=1)
+    order = jnp.argsort(both, axis=1)
+    merged = dataclasses.replace(pb.data, times=jnp.take_along_axis(both, order, axis=1))
+    pred, events, ok = _predict(params, merged, shift)
+    pred = jnp.take_along_axis(pred[:, :-1, :], jnp.argsort(order, axis=1)[..., None], axis=1)
+    n = pb.data.times.shape[1]
+    f = jnp.take_along_axis(pred[:, :n, :], pb.data.obs[..., None], axis=-1)[..., 0]
+    T = jnp.take_along_axis(events, pb.data.event_type, axis=1) - shift[:, None]
+    return f, T, shift, dense_t, pred[:, n:, :], ok
 
 
 _arrays_jit = jax.jit(_arrays)
