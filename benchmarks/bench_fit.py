@@ -68,11 +68,11 @@ def scipy_fit(df, thetas, lower, upper, sd):
         p = base
         for name, v in zip(ESTIMATE, theta, strict=True):
             p = p.replace(**{name: math.exp(v)})
-        v = np.asarray(jax.flatten_util.ravel_pytree(p)[0])
+        packed = np.asarray(jax.flatten_util.ravel_pytree(p)[0])
         out = []
         for g in subjects:
             ts = np.unique(g["time"].to_numpy(float))
-            sol = solve_ivp(lambda t, y, v=v: np.asarray(rhs(t, y, v)), (0.0, ts[-1]), y0,
+            sol = solve_ivp(lambda t, y: np.asarray(rhs(t, y, packed)), (0.0, ts[-1]), y0,
                             method="RK45", t_eval=ts, rtol=1e-6, atol=1e-9)
             n_solves[0] += 1
             if not sol.success:
