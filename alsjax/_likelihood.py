@@ -40,6 +40,7 @@ import numpy as np
 from jax.scipy.special import log_ndtr
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from ._batch import simulate_batch
 from ._errors import ALSJaxError
 from ._model import default_params
 from ._observables import EVENT_NAMES, OBSERVABLE_NAMES
@@ -246,6 +247,23 @@ def broadcast_params(params: Params, n: int) -> Params:
     return params
 
 
+BATCH_MIN_SUBJECTS = 64
+"""From this many subjects on, a cohort is solved by `simulate_batch`, whose trajectories
+do not march in lockstep; below it the plain vmap of `simulate` compiles about three times
+faster and runs as fast (benchmarks/RESULTS.md)."""
+
+
+def _solve_cohort(params, ts, therapy, adjoint):
+    """(S, T, K) observables, (S, n_events) event days and (S,) success of a cohort."""
+    if ts.shape[0] < BATCH_MIN_SUBJECTS:
+        return jax.vmap(_solve_one, in_axes=(0, 0, 0, None))(params, ts, therapy, adjoint)
+    # Forward sensitivities serve both jax.grad and jax.jacfwd, whatever `adjoint` says.
+    sol = simulate_batch(params, ts, therapy, gradient="forward")
+    pred = jnp.stack([sol.observables[k] for k in OBSERVABLE_NAMES], axis=-1)
+    events = jnp.stack([sol.events[k] for k in EVENT_NAMES], axis=-1)
+    return pred, events, sol.success
+
+
 def _solve_one(p, ts, therapy, adjoint):
     sol = simulate(p, ts, therapy, adjoint=adjoint)
     pred = jnp.stack([sol.observables[k] for k in OBSERVABLE_NAMES], axis=-1)
@@ -268,14 +286,14 @@ def _predict(params: Params, data: Data, shift: Array, adjoint=None):
         horizon = last
     ts = jnp.concatenate([model_t, horizon[:, None]], axis=1)
     therapy = Therapy(on=data.therapy.on, start=data.therapy.start + shift[:, None])
-    return jax.vmap(_solve_one, in_axes=(0, 0, 0, None))(params, ts, therapy, adjoint)
+    return _solve_cohort(params, ts, therapy, adjoint)
 
 
 def _model_onset(params: Params, data: Data, adjoint=None) -> Array:
     """Each onset-aligned subject's model onset day (0 for the others, or if none)."""
     ts = jnp.stack([jnp.zeros_like(data.onset_horizon), data.onset_horizon], axis=1)
     therapy = Therapy(on=jnp.zeros_like(data.therapy.on), start=data.therapy.start)
-    _, events, ok = jax.vmap(_solve_one, in_axes=(0, 0, 0, None))(params, ts, therapy, adjoint)
+    _, events, ok = _solve_cohort(params, ts, therapy, adjoint)
     onset = events[:, EVENT_NAMES.index("onset")]
     good = ok & jnp.isfinite(onset) & data.onset_aligned
     return jnp.where(good, onset, 0.0)
