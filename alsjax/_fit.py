@@ -31,6 +31,7 @@ from ._errors import ALSJaxError
 from ._likelihood import Data, NoiseSpec, _terms, default_noise_sd, noise_models, residuals
 from ._observables import OBSERVABLE_NAMES
 from ._params import _TRANSFORM, PARAMETER_NAMES, Params, _unknown_message, to_physical
+from ._params import _to_stored as param_to_stored
 
 OPTIMISERS: tuple[str, ...] = ("lm", "lbfgs", "adam")
 DEFAULT_OPTIMISER = "lm"
@@ -385,11 +386,9 @@ def _physical_to_stored(name: str, value: float, where: str) -> float:
         raise ALSJaxError(f"{where}: {name} must be > 0, got {value:g}")
     if transform == "logit" and not 0 < value < 1:
         raise ALSJaxError(f"{where}: {name} must be in (0, 1), got {value:g}")
-    if transform == "log":
+    if name not in _TRANSFORM:  # noise SDs (and anything else unnamed) are log-stored
         return math.log(value)
-    if transform == "logit":
-        return math.log(value) - math.log1p(-value)
-    return float(value)
+    return float(param_to_stored(name, value))
 
 
 def make_problem(

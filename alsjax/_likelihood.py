@@ -258,16 +258,17 @@ def _solve_cohort(params, ts, therapy, adjoint):
     if ts.shape[0] < BATCH_MIN_SUBJECTS:
         return jax.vmap(_solve_one, in_axes=(0, 0, 0, None))(params, ts, therapy, adjoint)
     # Forward sensitivities serve both jax.grad and jax.jacfwd, whatever `adjoint` says.
-    sol = simulate_batch(params, ts, therapy, gradient="forward")
-    pred = jnp.stack([sol.observables[k] for k in OBSERVABLE_NAMES], axis=-1)
-    events = jnp.stack([sol.events[k] for k in EVENT_NAMES], axis=-1)
-    return pred, events, sol.success
+    return _stacked(simulate_batch(params, ts, therapy, gradient="forward"))
 
 
 def _solve_one(p, ts, therapy, adjoint):
-    sol = simulate(p, ts, therapy, adjoint=adjoint)
+    return _stacked(simulate(p, ts, therapy, adjoint=adjoint))
+
+
+def _stacked(sol):
+    """A Solution as (..., T, K) observables, (..., n_events) event days and success."""
     pred = jnp.stack([sol.observables[k] for k in OBSERVABLE_NAMES], axis=-1)
-    events = jnp.stack([sol.events[k] for k in EVENT_NAMES])
+    events = jnp.stack([sol.events[k] for k in EVENT_NAMES], axis=-1)
     return pred, events, sol.success
 
 
