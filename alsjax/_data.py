@@ -27,6 +27,13 @@ the subject's other rows give; rows of one subject that still disagree are an er
 A subject has *no usable rows* when every row it has is an event censored at time 0
 (value 0 at day 0 says nothing); that is an error, while a subject with only event rows
 (survival data) is fine.
+
+Numbers must be physically possible: a measurement lies in its observable's
+`OBSERVABLE_RANGES` entry (ALSFRS-R 0-48, fractions 0-1, NfL > 0 ...) unless it is below
+its row's `lloq` (a censored reading); `time` is at most the species' `TIME_HORIZON`;
+`sigma` is narrower than the observable's whole range and `lloq` inside it. Two rows
+equal in every column are an error naming both (replicates at one time with different
+values are fine).
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ import pandas as pd
 
 from ._errors import ALSJaxError
 from ._io import atomic_open
-from ._observables import EVENT_NAMES, OBSERVABLE_NAMES
+from ._observables import EVENT_NAMES, OBSERVABLE_NAMES, OBSERVABLE_RANGES, TIME_HORIZON
 from ._presets import GENOTYPES, SPECIES
 from ._therapy import DRUGS
 
@@ -231,6 +238,67 @@ def _therapy(text: str, start: float, row: int, name: str) -> str:
     return ",".join(f"{d}:{days[d]:g}" for d in DRUGS if d in days)
 
 
+def _in_range(observable: pd.Series, values: np.ndarray) -> np.ndarray:
+    """Whether each value lies in its observable's `OBSERVABLE_RANGES` (events: always)."""
+    ok = np.ones(len(values), bool)
+    for k, r in OBSERVABLE_RANGES.items():
+        m = (observable == k).to_numpy()
+        ok[m] = r.allows(values[m])
+    return ok
+
+
+def _check_physical(df: pd.DataFrame, time: np.ndarray, value: np.ndarray, sigma: np.ndarray,
+                    lloq: np.ndarray, is_event: np.ndarray, name: str) -> None:
+    """Every number within what its quantity can physically be (`OBSERVABLE_RANGES`,
+    `TIME_HORIZON`); the first row at fault, in file order, is named."""
+    obs = df["observable"]
+
+    def fail(bad: np.ndarray, field: str, problem) -> None:
+        if bad.any():
+            i = _first(bad)
+            raise _fail(name, int(df["row"].iat[i]), field, problem(i))
+
+    horizon = df["species"].map(TIME_HORIZON).to_numpy(float)
+    fail(time > horizon, "time", lambda i: (
+        f"time {time[i]:g} is later than day {horizon[i]:g}, the most a "
+        f"{df['species'].iat[i]} dataset can span (time is in days: are these hours, "
+        "minutes or dates?)"))
+    fail(is_event & ~np.isnan(lloq), "lloq",
+         lambda i: "an event row has no limit of quantification; leave lloq empty")
+    fail(~is_event & ~_in_range(obs, lloq) & ~np.isnan(lloq), "lloq", lambda i: (
+        f"lloq {lloq[i]:g} is outside the physical range of {obs.iat[i]}, "
+        f"{OBSERVABLE_RANGES[obs.iat[i]]}"))
+    # A value below its row's lloq is a censored reading (labs record 0, lloq/2, ...):
+    # only "below the limit" is used, so its number is not checked.
+    censored = value < np.nan_to_num(lloq, nan=-np.inf)
+    fail(~_in_range(obs, value) & ~censored, "value", lambda i: (
+        f"{obs.iat[i]} value {value[i]:g} is outside its physical range "
+        f"{OBSERVABLE_RANGES[obs.iat[i]]} ({OBSERVABLE_RANGES[obs.iat[i]].why})"))
+    width = obs.map({k: r.high - r.low for k, r in OBSERVABLE_RANGES.items()})
+    width = width.to_numpy(float)
+    fail(~is_event & (sigma > width), "sigma", lambda i: (
+        f"sigma {sigma[i]:g} is wider than the whole range of {obs.iat[i]}, "
+        f"{OBSERVABLE_RANGES[obs.iat[i]]}: not a measurement SD"))
+
+
+def _check_no_duplicates(out: pd.DataFrame, name: str) -> None:
+    """Two rows equal in every column (numbers compared as numbers) are an error naming
+    both: a row entered twice would count twice in the fit."""
+    cells = out.drop(columns=["row", "kind"])
+    dup = cells.duplicated(keep="first").to_numpy()
+    if not dup.any():
+        return
+    j = _first(dup)
+    twin, earlier = cells.iloc[j], cells.iloc[:j]
+    same = ((earlier == twin) | (earlier.isna() & twin.isna())).all(axis=1)
+    i = _first(same.to_numpy())
+    r1, r2 = int(out["row"].iat[i]), int(out["row"].iat[j])
+    raise _fail(name, r2, None, f"rows {r1} and {r2} are identical: subject "
+                f"{out['subject'].iat[j]!r}, time {out['time'].iat[j]:g}, "
+                f"{out['observable'].iat[j]} {out['value'].iat[j]:g}; delete one, or tell "
+                "replicate measurements apart with a column such as 'replicate'")
+
+
 def _fill_by_subject(df: pd.DataFrame, col: str) -> None:
     """Empty subject-level cells take the subject's first non-empty value."""
     given = df[col].where(df[col] != "")
@@ -340,6 +408,7 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
                     f"genotype {df['genotype'].iat[i]!r}")
     for col in ("species", "genotype", "therapy"):
         _check_subject_agrees(df, col, name)
+    _check_physical(df, time, value, sigma, lloq, is_event, name)
 
     kind = np.where(is_event, "event", np.where(np.isnan(n), "measurement", "summary"))
     events = df[is_event]
@@ -374,7 +443,9 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
     })
     for c in covariates:
         out[c] = df[c].astype(object)
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    _check_no_duplicates(out, name)
+    return out
 
 
 def write_measurements(df: pd.DataFrame, path: str | os.PathLike) -> None:
