@@ -3,8 +3,11 @@
 Each generator draws everything from one `numpy.random.default_rng(seed)` and solves all
 subjects in one `jax.vmap`-ed, jitted batch, so the same seed gives the same numbers, and
 `write_synthetic` writes them in a fixed float format, so the same seed gives the same
-bytes. Noise is unrounded and unclipped (an ALSFRS-R value may fall a little outside
-0-48), so the stated noise model is exactly the one in the file.
+bytes. Noise is unrounded, and every measurement is then clipped to its observable's
+physical range (`OBSERVABLE_RANGES`): a rater cannot record 49 of 48, so neither does a
+generator, and its files pass `read_measurements`. Near the ends of a scale the noise is
+therefore censored (a value at 48 stands for "48 or more"); elsewhere it is exactly the
+stated model.
 
 - `human_cohort`: mixed genotypes, times from each subject's symptom onset, per-subject
   parameters drawn log-normally around the preset, half on riluzole from onset, deaths.
@@ -32,6 +35,7 @@ from ._data import write_measurements
 from ._errors import ALSJaxError
 from ._io import atomic_write_text
 from ._model import default_params
+from ._observables import OBSERVABLE_RANGES
 from ._params import PARAMETER_NAMES, Params, physical
 from ._simulate import simulate
 from ._therapy import DRUGS, Therapy
@@ -43,17 +47,18 @@ VARIED: tuple[str, ...] = ("aggregation_rate", "apoptotic_death_rate", "nfl_rele
 
 HUMAN_NOISE: dict[str, dict[str, Any]] = {
     "alsfrs_r": {"model": "additive", "sd": 1.5,
-                 "doc": "value = model + N(0, sd^2) points; unrounded, unclipped"},
+                 "doc": "value = clip(model + N(0, sd^2), 0, 48) points; unrounded"},
     "nfl": {"model": "lognormal", "sd_log": 0.15,
             "doc": "value = model * exp(N(0, sd_log^2)), about 15% CV"},
 }
 MOUSE_NOISE: dict[str, dict[str, Any]] = {
     "grip_strength": {"model": "additive", "sd": 5.0,
-                      "doc": "value = model + N(0, sd^2) % of healthy; unclipped"},
+                      "doc": "value = clip(model + N(0, sd^2), 0, 200) % of healthy"},
     "nfl": {"model": "lognormal", "sd_log": 0.2,
             "doc": "value = model * exp(N(0, sd_log^2)), about 20% CV"},
     "lmn": {"model": "additive", "sd": 0.03,
-            "doc": "value = model + N(0, sd^2) surviving fraction (histology)"},
+            "doc": "value = clip(model + N(0, sd^2), 0, 1) surviving fraction "
+                   "(histology)"},
 }
 
 
@@ -118,7 +123,12 @@ def _versions() -> dict[str, str]:
 
 def _rows(rows: list[tuple], genotype: list[str], species: str, therapy: list[str],
           extra: dict[str, list] | None = None) -> pd.DataFrame:
+    """The tidy frame of `(i, subject, time, observable, value)` rows, each measurement
+    clipped to its observable's physical range (a noisy score stays on its scale)."""
     df = pd.DataFrame(rows, columns=["i", "subject", "time", "observable", "value"])
+    for k, r in OBSERVABLE_RANGES.items():
+        m = df["observable"] == k
+        df.loc[m, "value"] = df.loc[m, "value"].clip(r.low, r.high)
     df["genotype"] = [genotype[i] for i in df["i"]]
     df["species"] = species
     df["therapy"] = [therapy[i] for i in df["i"]]
