@@ -2,6 +2,7 @@
 gives one line that names the file, the row and the field."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -183,3 +184,127 @@ def test_rows_after_a_quoted_line_break_keep_their_line_numbers(tmp_path):
     text = f'{HEADER},note\np1,0,nfl,4,"two\nlines"\np1,5,nfl,x,\n'
     message = _error(tmp_path, text)
     assert ", row 4, field 'value': not a number" in message
+
+
+def test_every_observable_has_a_range():
+    assert set(alsjax.OBSERVABLE_RANGES) == set(alsjax.OBSERVABLE_NAMES)
+    assert set(alsjax.TIME_HORIZON) == set(alsjax.SPECIES)
+    for r in alsjax.OBSERVABLE_RANGES.values():
+        assert r.low < r.high and r.why
+
+
+@pytest.mark.parametrize("observable, value", [
+    ("alsfrs_r", "0"), ("alsfrs_r", "48"), ("alsfrs_r", "48.0"), ("umn", "0"), ("umn", "1"),
+    ("lmn", "0"), ("lmn", "1"), ("spasticity", "0"), ("spasticity", "4"),
+    ("fvc", "0.5"), ("fvc", "200"), ("grip_strength", "0"), ("grip_strength", "200"),
+    ("nfl", "1e-3"), ("nfl", "100000"),
+])
+def test_values_at_the_ends_of_a_range_are_accepted(tmp_path, observable, value):
+    df = alsjax.read_measurements(_write(tmp_path, f"{HEADER}\np1,0,{observable},{value}\n"))
+    assert df["value"].tolist() == [float(value)]
+
+
+@pytest.mark.parametrize("observable, value, shown, allowed", [
+    ("alsfrs_r", "48.0001", "48.0001", "[0, 48]"),
+    ("alsfrs_r", "-0.0001", "-0.0001", "[0, 48]"),
+    ("alsfrs_r", "-12", "-12", "[0, 48]"),
+    ("alsfrs_r", "460", "460", "[0, 48]"),
+    ("umn", "1.01", "1.01", "[0, 1]"),
+    ("lmn", "1.5", "1.5", "[0, 1]"),
+    ("lmn", "-0.2", "-0.2", "[0, 1]"),
+    ("spasticity", "4.5", "4.5", "[0, 4]"),
+    ("fvc", "0", "0", "(0, 200]"),
+    ("fvc", "250", "250", "(0, 200]"),
+    ("grip_strength", "-1", "-1", "[0, 200]"),
+    ("grip_strength", "200.5", "200.5", "[0, 200]"),
+    ("nfl", "0", "0", "(0, 100000]"),
+    ("nfl", "-3", "-3", "(0, 100000]"),
+    ("nfl", "100000.5", "100000", "(0, 100000]"),
+    ("nfl", "1e308", "1e+308", "(0, 100000]"),
+])
+def test_values_outside_a_range_name_row_value_and_range(tmp_path, observable, value, shown,
+                                                         allowed):
+    text = f"{HEADER}\np1,0,alsfrs_r,40\np1,10,{observable},{value}\n"
+    message = _error(tmp_path, text)
+    assert (f", row 3, field 'value': {observable} value {shown} is outside its physical "
+            f"range {allowed} (") in message
+    assert message.endswith(f"({alsjax.OBSERVABLE_RANGES[observable].why})")
+
+
+def test_the_range_check_applies_to_arm_summaries_not_to_events(tmp_path):
+    message = _error(tmp_path, f"{HEADER},sigma,n\narmA,0,alsfrs_r,52,0.5,40\n")
+    assert ", row 2, field 'value': alsfrs_r value 52 is outside" in message
+    df = alsjax.read_measurements(_write(tmp_path, f"{HEADER}\np1,0,nfl,3\np1,9000,death,1\n"))
+    assert df["kind"].tolist() == ["measurement", "event"]
+
+
+def test_a_value_below_its_lloq_is_censored_and_not_range_checked(tmp_path):
+    # Labs record a reading below the limit as 0 or lloq/2: only "below lloq" is used.
+    text = f"{HEADER},lloq\np1,0,nfl,0,5\np1,10,nfl,2.5,5\np1,20,nfl,8,5\n"
+    df = alsjax.read_measurements(_write(tmp_path, text))
+    assert df["value"].tolist() == [0.0, 2.5, 8.0]
+    # Without a limit (or at or above it), 0 is not a concentration.
+    message = _error(tmp_path, f"{HEADER},lloq\np1,0,nfl,5,5\np1,10,nfl,0,\n")
+    assert ", row 3, field 'value': nfl value 0 is outside its physical range" in message
+
+
+@pytest.mark.parametrize("species, last_day", [("human", 36_525), ("mouse", 1_000)])
+def test_time_horizon_per_species(tmp_path, species, last_day):
+    assert alsjax.TIME_HORIZON[species] == last_day
+    ok = f"{HEADER},species\np1,{last_day},nfl,3,{species}\n"
+    assert alsjax.read_measurements(_write(tmp_path, ok))["time"].tolist() == [last_day]
+    message = _error(tmp_path, f"{HEADER},species\np1,0,nfl,3,{species}\n"
+                     f"p1,{last_day + 0.5:g},nfl,3,{species}\n")
+    assert (f", row 3, field 'time': time {last_day + 0.5:g} is later than day {last_day}, "
+            f"the most a {species} dataset can span") in message
+
+
+@pytest.mark.parametrize("text, row, field, fragment", [
+    (f"{HEADER},sigma\np1,0,alsfrs_r,40,48.5\n", 2, "sigma",
+     "sigma 48.5 is wider than the whole range of alsfrs_r, [0, 48]"),
+    (f"{HEADER},sigma\np1,0,lmn,0.5,2\n", 2, "sigma",
+     "sigma 2 is wider than the whole range of lmn"),
+    (f"{HEADER},sigma\np1,0,alsfrs_r,40,inf\n", 2, "sigma", "not finite"),
+    (f"{HEADER},sigma\np1,0,alsfrs_r,40,nan\n", 2, "sigma", "not a number"),
+    (f"{HEADER},lloq\np1,0,nfl,40,2e5\n", 2, "lloq",
+     "lloq 200000 is outside the physical range of nfl, (0, 100000]"),
+    (f"{HEADER},lloq\np1,0,lmn,0.5,1.5\n", 2, "lloq",
+     "lloq 1.5 is outside the physical range of lmn"),
+    (f"{HEADER},lloq\np1,0,nfl,4,\np1,90,death,1,3\n", 3, "lloq",
+     "an event row has no limit of quantification"),
+])
+def test_implausible_sigma_and_lloq(tmp_path, text, row, field, fragment):
+    message = _error(tmp_path, text)
+    assert f", row {row}, field '{field}': {fragment}" in message
+
+
+def test_sigma_as_wide_as_the_range_is_accepted(tmp_path):
+    df = alsjax.read_measurements(_write(tmp_path, f"{HEADER},sigma\np1,0,alsfrs_r,40,48\n"))
+    assert df["sigma"].tolist() == [48.0]
+
+
+def test_identical_rows_name_both(tmp_path):
+    text = (f"{HEADER}\np1,0,alsfrs_r,40\np1,0,nfl,12\np1,90,alsfrs_r,38\np2,0,nfl,9\n"
+            "p1,90,alsfrs_r,38\n")
+    message = _error(tmp_path, text)
+    assert message.endswith(", row 6: rows 4 and 6 are identical: subject 'p1', time 90, "
+                            "alsfrs_r 38; delete one, or tell replicate measurements apart "
+                            "with a column such as 'replicate'")
+
+
+def test_identical_rows_are_compared_as_numbers_and_with_every_column(tmp_path):
+    # 90 and 90.0 are the same day; an empty optional cell equals an empty one.
+    message = _error(tmp_path, f"{HEADER},sigma,sex\np1,90,nfl,12,,F\np1,90.0,nfl,12.00,,F\n")
+    assert ", row 3: rows 2 and 3 are identical" in message
+    # Replicates at one time with different values, or told apart by a covariate, are fine.
+    text = (f"{HEADER},replicate\np1,90,nfl,12,a\np1,90,nfl,12,b\np1,90,nfl,13,a\n"
+            "p1,90,alsfrs_r,12,a\n")
+    assert len(alsjax.read_measurements(_write(tmp_path, text))) == 4
+
+
+def test_shipped_synthetic_data_pass_the_checks():
+    root = Path(__file__).resolve().parent.parent / "data" / "synthetic"
+    for name in ("human_cohort", "mouse_sod1", "small_human"):
+        df = alsjax.read_measurements(root / f"{name}.csv")
+        for k, r in alsjax.OBSERVABLE_RANGES.items():
+            assert r.allows(df.loc[df["observable"] == k, "value"].to_numpy()).all()
