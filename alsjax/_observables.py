@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 OBSERVABLE_NAMES: tuple[str, ...] = (
     "alsfrs_r",  # ALSFRS-R total score, 0-48
@@ -40,7 +40,7 @@ class ValueRange(NamedTuple):
     why: str
     open_low: bool = False
 
-    def allows(self, value):
+    def allows(self, value: ArrayLike) -> ArrayLike:
         """Whether `value` (a float or an array, elementwise) lies in the range."""
         above = (self.low < value) if self.open_low else (self.low <= value)
         return above & (value <= self.high)
