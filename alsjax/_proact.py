@@ -1,0 +1,234 @@
+"""Read a user's own PRO-ACT download into the tidy measurement frame.
+
+PRO-ACT rows may not be redistributed, so alsjax ships none: this module maps the tables a
+registered user downloads (ALSFRS, death, riluzole and, for onset alignment, ALS history)
+onto the tidy columns that `write_measurements` writes and `read_measurements` reads.
+Column names follow `data/published/README.md` and match case-insensitively, because
+releases differ in capitalisation. Every problem is one `ALSJaxError` line naming the file,
+the row (line in the file, header = 1) and the column.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from ._errors import ALSJaxError
+
+ALIGNS: tuple[str, ...] = ("trial", "onset")
+"""`trial`: day 0 = trial start (`ALSFRS_Delta` as is); `onset`: day 0 = symptom onset."""
+
+_KINDS: dict[str, tuple[str, ...]] = {
+    # kind: file-name fragments that identify it (lower case, first match wins)
+    "history": ("alshistory", "als_history", "history"),
+    "riluzole": ("riluzole",),
+    "death": ("death",),
+    "alsfrs": ("alsfrs",),
+}
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "alsfrs": ("subject_id", "alsfrs_delta", "alsfrs_r_total"),
+    "death": ("subject_id", "subject_died"),
+    "riluzole": ("subject_id", "subject_used_riluzole"),
+    "history": ("subject_id", "onset_delta"),
+}
+_YES, _NO = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
+
+
+def _classify(paths: list[Path]) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for p in paths:
+        stem = p.name.lower()
+        kind = next((k for k, frags in _KINDS.items() if any(f in stem for f in frags)), None)
+        if kind is None:
+            continue
+        if kind in found:
+            raise ALSJaxError(f"{p}: a second {kind} table (first: {found[kind]}); pass one "
+                              "file per table")
+        found[kind] = p
+    return found
+
+
+def _read(path: Path, kind: str) -> pd.DataFrame:
+    """The table as strings, columns lower-cased, with a `row` column (header = line 1)."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError,
+            pd.errors.EmptyDataError) as e:
+        raise ALSJaxError(f"{path}: unreadable {kind} table: "
+                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    missing = [c for c in _COLUMNS[kind] if c not in df.columns]
+    if missing:
+        raise ALSJaxError(f"{path}: missing column {missing[0]!r} in the {kind} table "
+                          f"(found: {', '.join(df.columns)})")
+    df = df.apply(lambda s: s.str.strip())
+    df.insert(0, "row", range(2, len(df) + 2))
+    df = df[(df.drop(columns="row") != "").any(axis=1)]  # blank lines
+    bad = df["subject_id"] == ""
+    if bad.any():
+        raise ALSJaxError(f"{path}, row {int(df['row'][bad].iat[0])}, column 'subject_id': "
+                          "empty subject id")
+    return df
+
+
+def _number(df: pd.DataFrame, col: str, path: Path, *, required: bool) -> pd.Series:
+    """A column as floats (NaN where empty and not required); bad cells raise."""
+    out = []
+    for r, s in zip(df["row"], df[col], strict=True):
+        if s == "":
+            if required:
+                raise ALSJaxError(f"{path}, row {r}, column {col!r}: empty; a number is "
+                                  "required")
+            out.append(math.nan)
+            continue
+        try:
+            v = float(s)
+        except ValueError:
+            raise ALSJaxError(f"{path}, row {r}, column {col!r}: not a number: {s!r}") from None
+        if not math.isfinite(v):
+            raise ALSJaxError(f"{path}, row {r}, column {col!r}: not finite: {s!r}")
+        out.append(v)
+    return pd.Series(out, index=df.index, dtype=float)
+
+
+def _yes_no(df: pd.DataFrame, col: str, path: Path) -> pd.Series:
+    out = []
+    for r, s in zip(df["row"], df[col], strict=True):
+        low = s.lower()
+        if low not in _YES | _NO:
+            raise ALSJaxError(f"{path}, row {r}, column {col!r}: expected Yes or No, got {s!r}")
+        out.append(low in _YES)
+    return pd.Series(out, index=df.index, dtype=bool)
+
+
+def _paths(folder_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    if isinstance(folder_or_files, str | os.PathLike):
+        p = Path(folder_or_files)
+        if p.is_dir():
+            return sorted(q for q in p.iterdir() if q.suffix.lower() in (".csv", ".txt"))
+        if not p.exists():
+            raise ALSJaxError(f"{p}: no such file or folder")
+        return [p]
+    paths = [Path(p) for p in folder_or_files]
+    for p in paths:
+        if not p.is_file():
+            raise ALSJaxError(f"{p}: no such file")
+    return paths
+
+
+def read_proact(
+    folder_or_files: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    align: str = "trial",
+) -> pd.DataFrame:
+    """Map a PRO-ACT download to the tidy frame (`subject, time, observable, value, genotype,
+    species, therapy`), ready for `write_measurements` and `read_measurements`.
+
+    `folder_or_files`: the download folder, or its CSV files. Tables are recognised by file
+    name (case-insensitive): `*alsfrs*` (required: `subject_id`, `ALSFRS_Delta`,
+    `ALSFRS_R_Total`), `*death*` (`subject_id`, `Subject_Died`, `Death_Days`), `*riluzole*`
+    (`subject_id`, `Subject_used_Riluzole`, optional `Riluzole_use_Delta`) and `*history*`
+    (`subject_id`, `Onset_Delta`; needed for `align="onset"`).
+
+    Rows: one `alsfrs_r` row per visit with a revised total (visits with only the original
+    ALSFRS total are dropped); one `death` event per subject in the death table, value 1 at
+    `Death_Days`, else value 0 at the subject's last ALSFRS-R visit; `therapy` `riluzole:<day>`
+    for riluzole users (the table's start day if given and later than day 0, else 0).
+
+    `align="trial"`: day 0 = trial start; visits before it are dropped. `align="onset"`:
+    day 0 = symptom onset (each day minus the subject's `Onset_Delta`); subjects without an
+    onset are dropped. Dropped visits and subjects are counted in `frame.attrs["dropped"]`.
+    """
+    if align not in ALIGNS:
+        raise ALSJaxError(f"read_proact: align must be one of {', '.join(ALIGNS)}, got "
+                          f"{align!r}")
+    tables = _classify(_paths(folder_or_files))
+    if "alsfrs" not in tables:
+        raise ALSJaxError(f"read_proact: no ALSFRS table (a file named like '*alsfrs*.csv') "
+                          f"in {folder_or_files}")
+    dropped = {"visits_without_alsfrs_r": 0, "visits_before_day_0": 0,
+               "subjects_without_onset": 0}
+
+    path = tables["alsfrs"]
+    frs = _read(path, "alsfrs")
+    has_total = frs["alsfrs_r_total"] != ""
+    dropped["visits_without_alsfrs_r"] = int((~has_total).sum())
+    frs = frs[has_total]
+    day = _number(frs, "alsfrs_delta", path, required=True)
+    score = _number(frs, "alsfrs_r_total", path, required=True)
+    bad = (score < 0) | (score > 48)
+    if bad.any():
+        i = bad.to_numpy().argmax()
+        raise ALSJaxError(f"{path}, row {int(frs['row'].iat[i])}, column 'alsfrs_r_total': "
+                          f"{score.iat[i]:g} is outside the ALSFRS-R range 0-48")
+    visits = pd.DataFrame({"subject": frs["subject_id"], "time": day,
+                           "observable": "alsfrs_r", "value": score})
+
+    events = []
+    if "death" in tables:
+        dpath = tables["death"]
+        death = _read(dpath, "death")
+        dup = death["subject_id"].duplicated()
+        if dup.any():
+            raise ALSJaxError(f"{dpath}, row {int(death['row'][dup].iat[0])}, column "
+                              f"'subject_id': subject {death['subject_id'][dup].iat[0]!r} "
+                              "appears twice in the death table")
+        died = _yes_no(death, "subject_died", dpath)
+        days = (_number(death, "death_days", dpath, required=False)
+                if "death_days" in death.columns else pd.Series(math.nan, index=death.index))
+        last_visit = visits.groupby("subject")["time"].max()
+        for r, subject, d, t in zip(death["row"], death["subject_id"], died, days,
+                                    strict=True):
+            if d and math.isnan(t):
+                raise ALSJaxError(f"{dpath}, row {r}, column 'death_days': empty for a subject "
+                                  "who died; the day of death is required")
+            if not d and subject not in last_visit.index:
+                continue  # censored with no visit: nothing known after day 0
+            events.append({"subject": subject, "time": t if d else last_visit[subject],
+                           "observable": "death", "value": 1.0 if d else 0.0})
+    tidy = pd.concat([visits, pd.DataFrame(events, columns=visits.columns)],
+                     ignore_index=True)
+
+    shift = pd.Series(0.0, index=pd.Index(tidy["subject"].unique()))
+    if align == "onset":
+        if "history" not in tables:
+            raise ALSJaxError("read_proact: align='onset' needs the ALS history table (a file "
+                              "named like '*history*.csv' with 'Onset_Delta')")
+        hpath = tables["history"]
+        hist = _read(hpath, "history")
+        hist = hist[hist["onset_delta"] != ""]
+        onset = _number(hist, "onset_delta", hpath, required=True)
+        onset.index = hist["subject_id"].to_numpy()
+        onset = onset[~onset.index.duplicated()]
+        known = shift.index.isin(onset.index)
+        dropped["subjects_without_onset"] = int((~known).sum())
+        shift = -onset.reindex(shift.index[known])
+
+    tidy = tidy[tidy["subject"].isin(shift.index)].copy()
+    tidy["time"] = tidy["time"] + tidy["subject"].map(shift)
+    early = tidy["time"] < 0
+    dropped["visits_before_day_0"] = int((early & (tidy["observable"] == "alsfrs_r")).sum())
+    tidy = tidy[~early]
+
+    therapy = pd.Series("", index=tidy.index, dtype=object)
+    if "riluzole" in tables:
+        rpath = tables["riluzole"]
+        ril = _read(rpath, "riluzole")
+        used = _yes_no(ril, "subject_used_riluzole", rpath)
+        start = (_number(ril, "riluzole_use_delta", rpath, required=False)
+                 if "riluzole_use_delta" in ril.columns else pd.Series(math.nan, ril.index))
+        day0 = {}
+        for subject, u, s in zip(ril["subject_id"], used, start, strict=True):
+            if u and subject in shift.index:
+                d = (0.0 if math.isnan(s) else s) + shift[subject]
+                day0[subject] = max(d, 0.0)
+        therapy = tidy["subject"].map(lambda s: f"riluzole:{day0[s]:g}" if s in day0 else "")
+    tidy["genotype"], tidy["species"], tidy["therapy"] = "sporadic", "human", therapy
+    tidy = tidy.sort_values(["subject", "observable", "time"], kind="stable")
+    tidy = tidy.reset_index(drop=True)
+    tidy.attrs["dropped"] = dropped
+    return tidy

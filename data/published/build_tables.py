@@ -1,0 +1,196 @@
+"""Write the published-data CSVs in this folder from the numbers typed below.
+
+Why a script and not hand-made CSVs: several tables are *derived* from what a paper states
+(a standard error from an SD and n, a week-24 mean from a baseline and a slope, pseudo-
+individual event rows from counts of survivors). Keeping the stated numbers and the
+derivation here makes every CSV row traceable and reproducible byte for byte; the test
+suite checks that running this script reproduces the shipped files.
+
+Every constant is a number stated in its source (see the sibling `.md` of each table for
+where it was seen). Run from the repository root:
+
+    python data/published/build_tables.py
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from statistics import NormalDist
+
+import pandas as pd
+
+from alsjax import write_measurements
+
+HERE = Path(__file__).resolve().parent
+DAYS_PER_MONTH = 365.25 / 12  # the trials' "points per month" converted to days
+
+
+def se(sd: float, n: int) -> float:
+    """Standard error of a mean from the stated SD and number of patients."""
+    return sd / math.sqrt(n)
+
+
+def exponential_deaths(n: int, alive: int, horizon: float) -> list[float]:
+    """Death days of `n - alive` pseudo-individuals, given only that `alive` of `n` were
+    alive at `horizon` days: constant hazard on [0, horizon] (the one rate that reproduces
+    the stated fraction), deaths at the mid-quantiles (i - 0.5)/d of that distribution
+    truncated to the interval. This reproduces the published counts exactly; the timing
+    within the interval is an assumption, stated in each table's `.md`.
+    """
+    d = n - alive
+    if d <= 0:
+        return []
+    rate = -math.log(alive / n) / horizon
+    dead_fraction = 1 - alive / n
+    return [round(-math.log(1 - (i - 0.5) / d * dead_fraction) / rate, 1)
+            for i in range(1, d + 1)]
+
+
+def survival_rows(prefix: str, n: int, alive: int, horizon: float, **cols) -> list[dict]:
+    """One `death` row per pseudo-individual: reconstructed deaths, then the survivors
+    censored (value 0) at `horizon`, the last day the source says they were alive."""
+    times = exponential_deaths(n, alive, horizon) + [horizon] * alive
+    values = [1] * (n - alive) + [0] * alive
+    return [{"subject": f"{prefix}_{i + 1:03d}", "time": t, "observable": "death",
+             "value": v, **cols} for i, (t, v) in enumerate(zip(times, values, strict=True))]
+
+
+def normal_ages(n: int, mean: float, sd: float) -> list[float]:
+    """`n` ages at the normal mid-quantiles, rescaled so that their sample mean and SD
+    (n - 1) equal the stated mean and SD exactly; rounded to 0.1 day."""
+    z = [NormalDist().inv_cdf((i - 0.5) / n) for i in range(1, n + 1)]
+    zm = sum(z) / n
+    zs = math.sqrt(sum((v - zm) ** 2 for v in z) / (n - 1))
+    return [round(mean + sd * (v - zm) / zs, 1) for v in z]
+
+
+def alchalabi2020_edaravone() -> pd.DataFrame:
+    # Study MCI186-19, Table 1 of Al-Chalabi et al. (FAS): mean (SD) ALSFRS-R before the
+    # 12-week observation period, at baseline (end of observation = randomisation), and at
+    # the start of cycle 7 (24 weeks after randomisation) for those entering open label.
+    # Day 0 = start of the observation period; randomisation on day 84; cycle 7 on day 252.
+    arms = {
+        "edaravone": ("riluzole:0,edaravone:84",
+                      [(0, 43.6, 2.2, 69), (84, 41.9, 2.4, 69), (252, 37.8, 4.9, 65)]),
+        "placebo": ("riluzole:0",
+                    [(0, 43.5, 2.2, 68), (84, 41.8, 2.2, 68), (252, 34.8, 5.8, 58)]),
+    }
+    rows = []
+    for arm, (therapy, visits) in arms.items():
+        for day, mean, sd, n in visits:
+            rows.append({"subject": arm, "time": day, "observable": "alsfrs_r", "value": mean,
+                         "sigma": round(se(sd, n), 3), "therapy": therapy, "n": n,
+                         "sd": sd, "arm": arm, "source_table": "Table 1"})
+    return pd.DataFrame(rows)
+
+
+def paganoni2020_centaur_placebo() -> pd.DataFrame:
+    # CENTAUR placebo arm (modified ITT, n = 48). Baseline ALSFRS-R 36.7 +- 5.1 (Table 1);
+    # mean rate of change -1.66 points/month through 24 weeks (abstract); the between-arm
+    # difference 0.42 (95% CI 0.03 to 0.81) with 87 vs 48 patients gives the slope SE.
+    n_drug, n_placebo = 87, 48
+    base, base_sd, slope = 36.7, 5.1, -1.66
+    months = 168 / DAYS_PER_MONTH
+    diff_se = (0.81 - 0.03) / (2 * 1.959964)
+    patient_sd = diff_se / math.sqrt(1 / n_drug + 1 / n_placebo)
+    slope_se = patient_sd / math.sqrt(n_placebo)
+    week24 = base + slope * months
+    week24_se = math.sqrt(se(base_sd, n_placebo) ** 2 + (months * slope_se) ** 2)
+    cols = {"subject": "placebo", "observable": "alsfrs_r", "n": n_placebo, "arm": "placebo"}
+    return pd.DataFrame([
+        {**cols, "time": 0, "value": base, "sigma": round(se(base_sd, n_placebo), 3),
+         "derived": "no", "source_table": "Table 1"},
+        {**cols, "time": 168, "value": round(week24, 2), "sigma": round(week24_se, 3),
+         "derived": "baseline+slope*24wk", "source_table": "Table 1 + abstract"},
+    ])
+
+
+def bensimon1994_riluzole() -> pd.DataFrame:
+    # Alive at 12 months, by arm and onset site (abstract): placebo 45/78 (bulbar 6/17, so
+    # limb 39/61), riluzole 57/77 (bulbar 11/15, so limb 46/62). Day 0 = randomisation.
+    groups = [("placebo", "bulbar", 17, 6), ("placebo", "limb", 61, 39),
+              ("riluzole", "bulbar", 15, 11), ("riluzole", "limb", 62, 46)]
+    rows = []
+    for arm, site, n, alive in groups:
+        therapy = "riluzole:0" if arm == "riluzole" else ""
+        rows += survival_rows(f"{arm}_{site}", n, alive, 365.0, therapy=therapy, arm=arm,
+                              onset_site=site, reconstructed="exponential_within_12_months")
+    return pd.DataFrame(rows)
+
+
+def lacomblez1996_riluzole() -> pd.DataFrame:
+    # Alive without tracheostomy at the end of the study (median follow-up 18 months):
+    # placebo 122 (50.4%), 50 mg 131 (55.3%), 100 mg 134 (56.8%), 200 mg 141 (57.8%).
+    # Arm sizes follow from count / fraction (242, 237, 236, 244; total 959 as stated).
+    arms = [("placebo", 0, 242, 122), ("riluzole_50mg", 50, 237, 131),
+            ("riluzole_100mg", 100, 236, 134), ("riluzole_200mg", 200, 244, 141)]
+    rows = []
+    for arm, dose, n, alive in arms:
+        rows += survival_rows(arm, n, alive, 548.0, therapy="riluzole:0" if dose else "",
+                              arm=arm, dose_mg_per_day=dose,
+                              reconstructed="exponential_within_18_months")
+    return pd.DataFrame(rows)
+
+
+def wolf2014_registry() -> pd.DataFrame:
+    # Population-based registry (Rhineland-Palatinate), 176 incident patients, one-year
+    # mortality from diagnosis 34.1% -> 60 deaths (0.341 * 176 = 60.0). Day 0 = diagnosis.
+    return pd.DataFrame(survival_rows("registry", 176, 116, 365.0,
+                                      reconstructed="exponential_within_12_months"))
+
+
+def gaiottino2013_nfl() -> pd.DataFrame:
+    # Serum NfL (ECL assay): ALS 95.4 pg/mL (n = 46), healthy controls 3.3 pg/mL (n = 67).
+    cols = {"time": 0, "observable": "nfl", "fluid": "serum", "statistic": "as_stated"}
+    return pd.DataFrame([
+        {**cols, "subject": "ALS", "value": 95.4, "n": 46, "group": "als"},
+        {**cols, "subject": "healthy_controls", "value": 3.3, "n": 67,
+         "group": "healthy_control"},
+    ])
+
+
+def solomon2011_endstage() -> pd.DataFrame:
+    # 162 high-copy G93A mice reached CS 4 (both hind limbs functionally paralysed) at
+    # 123.9 +- 10.3 days of age (mean +- SD). Day 0 = birth.
+    ages = normal_ages(162, 123.9, 10.3)
+    return pd.DataFrame([{"subject": f"g93a_{i + 1:03d}", "time": t, "observable": "end_stage",
+                          "value": 1, "species": "mouse", "genotype": "SOD1",
+                          "endpoint": "CS4", "reconstructed": "normal_quantiles"}
+                         for i, t in enumerate(ages)])
+
+
+def zang2002_umn() -> pd.DataFrame:
+    # By 110 days of age, 53% of retrogradely labelled corticospinal neurons were lost in
+    # G93A (G1H) mice: surviving fraction 0.47. Day 0 = birth.
+    return pd.DataFrame([{"subject": "g93a_g1h", "time": 110, "observable": "umn",
+                          "value": 0.47, "species": "mouse", "genotype": "SOD1",
+                          "population": "corticospinal"}])
+
+
+TABLES = {
+    "alchalabi2020_edaravone_alsfrs.csv": alchalabi2020_edaravone,
+    "paganoni2020_centaur_placebo_alsfrs.csv": paganoni2020_centaur_placebo,
+    "bensimon1994_riluzole_survival.csv": bensimon1994_riluzole,
+    "lacomblez1996_riluzole_survival.csv": lacomblez1996_riluzole,
+    "wolf2014_registry_survival.csv": wolf2014_registry,
+    "gaiottino2013_serum_nfl.csv": gaiottino2013_nfl,
+    "solomon2011_g93a_endstage.csv": solomon2011_endstage,
+    "zang2002_g93a_corticospinal_umn.csv": zang2002_umn,
+}
+"""File name -> the function that builds its rows."""
+
+
+def build(folder: Path = HERE) -> list[Path]:
+    """Write every table into `folder`; return the paths written."""
+    paths = []
+    for name, make in TABLES.items():
+        path = folder / name
+        write_measurements(make(), path)
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    for p in build():
+        print(p.name)

@@ -1,0 +1,110 @@
+"""The published tables: each parses, has its citation, and agrees with its `.md`.
+
+The key numbers below are checked twice: computed from the CSV and found as text in the
+sibling `.md` (where the source's number is quoted), so a typo in either is caught.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from alsjax import read_measurements
+
+FOLDER = Path(__file__).resolve().parent.parent / "data" / "published"
+CSVS = sorted(FOLDER.glob("*.csv"))
+DOI = re.compile(r"10\.\d{4,9}/\S+")
+
+
+def _alive_at(df: pd.DataFrame, arm: str, day: float) -> int:
+    rows = df[df["arm"] == arm]
+    return int(((rows["value"] == 0) & (rows["time"] >= day)).sum())
+
+
+def _at(df: pd.DataFrame, subject: str, day: float) -> float:
+    return float(df.loc[(df["subject"] == subject) & (df["time"] == day), "value"].iat[0])
+
+
+# file -> [(number computed from the CSV, text the .md must contain, expected number)]
+KEY_NUMBERS = {
+    "alchalabi2020_edaravone_alsfrs.csv": lambda d: [
+        (_at(d, "placebo", 252), "34.8 (5.8)", 34.8),
+        (_at(d, "edaravone", 252), "37.8 (4.9)", 37.8),
+        (_at(d, "placebo", 84), "41.8 (2.2)", 41.8),
+        (_at(d, "edaravone", 0), "43.6 (2.2)", 43.6),
+    ],
+    "paganoni2020_centaur_placebo_alsfrs.csv": lambda d: [
+        (_at(d, "placebo", 0), "36.7 ± 5.1", 36.7),
+        (_at(d, "placebo", 168), "| 168 | 27.54 |", 27.54),
+    ],
+    "bensimon1994_riluzole_survival.csv": lambda d: [
+        (_alive_at(d, "placebo", 365), "45 of 78", 45),
+        (_alive_at(d, "riluzole", 365), "57 of 77", 57),
+        (float((d["arm"] == "placebo").sum()), "45 of 78", 78),
+    ],
+    "lacomblez1996_riluzole_survival.csv": lambda d: [
+        (_alive_at(d, "placebo", 548), "122 (50.4%)", 122),
+        (_alive_at(d, "riluzole_100mg", 548), "134 (56.8%)", 134),
+        (_alive_at(d, "riluzole_50mg", 548), "131 (55.3%)", 131),
+        (_alive_at(d, "riluzole_200mg", 548), "141 (57.8%)", 141),
+        (float(len(d)), "959", 959),
+    ],
+    "wolf2014_registry_survival.csv": lambda d: [
+        (float((d["value"] == 1).sum()), "60 deaths", 60),
+        (float(len(d)), "176 incident", 176),
+    ],
+    "gaiottino2013_serum_nfl.csv": lambda d: [
+        (_at(d, "ALS", 0), "95.4 pg/ml", 95.4),
+        (_at(d, "healthy_controls", 0), "3.3 pg/ml", 3.3),
+    ],
+    "solomon2011_g93a_endstage.csv": lambda d: [
+        (round(d["time"].mean(), 1), "123.9 ± 10.3", 123.9),
+        (round(d["time"].std(), 1), "123.9 ± 10.3", 10.3),
+        (float(len(d)), "162 G93A", 162),
+    ],
+    "zang2002_g93a_corticospinal_umn.csv": lambda d: [
+        (_at(d, "g93a_g1h", 110), "= 1 − 0.53 = 0.47", 0.47),
+    ],
+}
+
+
+def test_every_table_has_key_numbers():
+    assert len(CSVS) >= 8
+    assert {p.name for p in CSVS} == set(KEY_NUMBERS)
+
+
+@pytest.mark.parametrize("path", CSVS, ids=lambda p: p.name)
+def test_table_parses_and_is_cited(path):
+    df = read_measurements(path)
+    assert len(df) > 0
+    md = path.with_suffix(".md")
+    assert md.is_file(), f"{path.name} has no sibling .md"
+    assert DOI.search(md.read_text()), f"{md.name} has no DOI"
+
+
+@pytest.mark.parametrize("path", CSVS, ids=lambda p: p.name)
+def test_key_numbers_match_the_md(path):
+    df = read_measurements(path)
+    text = path.with_suffix(".md").read_text()
+    for computed, quoted, expected in KEY_NUMBERS[path.name](df):
+        assert computed == pytest.approx(expected, abs=1e-9), (path.name, quoted)
+        assert quoted in text, f"{path.with_suffix('.md').name} does not state {quoted!r}"
+
+
+def test_readme_indexes_every_table():
+    readme = (FOLDER / "README.md").read_text()
+    for path in CSVS:
+        rows = len(pd.read_csv(path))
+        assert re.search(rf"`{re.escape(path.name)}`.*\| {rows} \|", readme), path.name
+
+
+def test_builder_reproduces_the_shipped_bytes(tmp_path):
+    spec = importlib.util.spec_from_file_location("build_tables", FOLDER / "build_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for written in module.build(tmp_path):
+        assert written.read_bytes() == (FOLDER / written.name).read_bytes(), written.name
