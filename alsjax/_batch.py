@@ -11,7 +11,16 @@ Each lane steps exactly onto the output times (no interpolation) and onto drug s
 which are discontinuities of the vector field: it stops one float short of a start, then
 continues from the start with a fresh first stage. Step-size control is diffrax's
 `PIDController` default (an I controller: safety 0.9, factor limits 0.2 and 10, exponent
-1/5, RMS norm, the same initial step), so results agree with `simulate` to the tolerance.
+1/5, RMS norm) and the first step is its initial-step rule, so results agree with
+`simulate` to the tolerance (not step for step: `diffeqsolve` wraps the term and then
+starts from a fixed 0.01-day step in diffrax 0.7.2).
+
+The Tsit5 step, the controller and the initial step are written out here rather than
+taken from diffrax's public `solver.step` and `PIDController.adapt_step_size`: stepping
+the lanes through those ran at 0.53-0.60x the speed (N = 256 and 4096,
+`benchmarks/bench_diffrax_stepping.py`), against a rule of within 10%.
+`tests/test_batch_tableau.py` checks the tableau, the constants, one step and the initial
+step against diffrax's own, so an upgrade of diffrax cannot drift silently.
 
 Derivatives are forward sensitivities: the solver loop is differentiated in forward mode
 for each parameter that carries a tangent, and the Jacobian it yields is applied as a
@@ -30,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
-from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from ._errors import ALSJaxError
 from ._model import initial_state
@@ -41,8 +50,9 @@ from ._simulate import (
     DEFAULT_MAX_STEPS,
     DEFAULT_RTOL,
     Solution,
-    _augmented,
+    augmented_field,
     check_times,
+    checked_times,
     finish_solution,
     simulate,
 )
@@ -51,6 +61,7 @@ from ._therapy import DRUGS, Therapy
 _TABLEAU = diffrax.Tsit5.tableau
 _ERROR_ORDER = 5.0  # of Tsit5's embedded error estimate, as diffrax uses it
 _SAFETY, _FACTORMIN, _FACTORMAX = 0.9, 0.2, 10.0
+_DT_COLLAPSE = 1e-9  # a step size below this times max(t, 1 day) ends a lane as failed
 DEFAULT_LANES = 256
 
 
@@ -95,8 +106,15 @@ def _integrate(
     atol: float,
     max_steps: int,
     lanes: int,
-) -> tuple[Float[Array, "B T n"], Bool[Array, " B"], Int[Array, " B"]]:
-    """Solve every trajectory with the lane queue; states at `ts` (NaN where not reached)."""
+) -> tuple[Float[Array, "B T n"], Int[Array, " B"], Int[Array, " B"]]:
+    """Solve every trajectory with the lane queue: states at `ts` (NaN where not reached),
+    status (an index into `FAILURE_REASONS`) and steps taken, per trajectory.
+
+    A lane fails at once, and takes the next trajectory, when its step limit is reached
+    or its step size collapses (`_DT_COLLAPSE`): a proposal with a non-finite state is
+    rejected and the step shrunk, so a blow-up or stiffness ends in a collapse within a
+    few dozen steps instead of running on to `max_steps`.
+    """
     n_traj, n_times = ts.shape
     dtype = ts.dtype
     rates = jax.vmap(physical)(params)
@@ -108,7 +126,7 @@ def _integrate(
 
     def field(i):  # the vector field of trajectory i, for vmap over lanes
         args = (jax.tree.map(lambda v: v[i], rates), jax.tree.map(lambda v: v[i], therapy))
-        return lambda t, y: _augmented(t, y, args)
+        return lambda t, y: augmented_field(t, y, args)
 
     f0 = jax.vmap(lambda i: field(i)(jnp.zeros((), dtype), y0[i]))(jnp.arange(n_traj))
     h0 = jax.vmap(lambda i, y, k: _first_step(field(i), y, k, rtol, atol))(
@@ -128,15 +146,17 @@ def _integrate(
         h = jnp.where(clipped, target - t, dt)
         t_end = jnp.where(clipped, target, t + h)
         y1, y_err, k7 = _tsit5(f, t, y, k1, h, t_end)
-        bad = jnp.any(jnp.isnan(y1))
-        scale = atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(jnp.where(bad, y, y1)))
+        scale = atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(y1))
         err = jax.lax.stop_gradient(_rms(y_err / scale))
-        keep = err < 1
+        bad = ~jnp.all(jnp.isfinite(y1)) | ~jnp.isfinite(err)
+        keep = ~bad & (err < 1)
+        safe_err = jnp.where(bad, 1.0, err)
         factor = jnp.clip(
-            _SAFETY * (1 / err) ** (1 / _ERROR_ORDER),
+            _SAFETY * (1 / safe_err) ** (1 / _ERROR_ORDER),
             jnp.where(keep, 1.0, _FACTORMIN),
             jnp.where(keep, _FACTORMAX, _SAFETY),
         )
+        factor = jnp.where(bad, _FACTORMIN, factor)
         dt_next = jnp.where(keep & clipped, jnp.maximum(factor * h, dt), factor * h)
         jumped = keep & clipped & at_jump
         t_new = jnp.where(keep, jnp.where(jumped, jump, t_end), t)
@@ -146,12 +166,13 @@ def _integrate(
             jnp.where(keep, k7, k1),
             jax.lax.stop_gradient(dt_next),
             jumped,
+            bad,
         )
 
     lane_step = jax.vmap(lane_step)
 
     def body(carry):
-        idx, t, y, k1, dt, k, steps, stale, queue, out, ok, nsteps = carry
+        idx, t, y, k1, dt, k, steps, stale, queue, out, status, nsteps = carry
         live = idx < n_traj
         i = jnp.where(live, idx, 0)
         k_safe = jnp.minimum(k, n_times - 1)
@@ -160,7 +181,7 @@ def _integrate(
             return jnp.where(stale[:, None], jax.vmap(lambda i, t, y: field(i)(t, y))(i, t, y), k1)
 
         k1 = jax.lax.cond(jnp.any(stale), restart, lambda: k1)
-        t, y, k1, dt, stale = lane_step(i, t, y, k1, dt, k_safe)
+        t, y, k1, dt, stale, bad = lane_step(i, t, y, k1, dt, k_safe)
         steps = steps + 1
         # Write the state at every output time reached (repeated times take the first).
         k_new = jnp.sum(ts[i] <= t[:, None], axis=-1, dtype=jnp.int32)
@@ -171,10 +192,12 @@ def _integrate(
         out = out.at[row].set(y, mode="drop", unique_indices=True)
         k = jnp.maximum(k, k_new)
         done = k >= n_times
-        failed = ~done & (steps >= max_steps)
-        finish = live & (done | failed)
+        out_of_steps = steps >= max_steps
+        collapsed = dt < _DT_COLLAPSE * jnp.maximum(jnp.abs(t), 1.0)
+        finish = live & (done | out_of_steps | collapsed)
+        code = jnp.where(done, 0, jnp.where(out_of_steps, 1, jnp.where(bad, 2, 3)))
         where_done = jnp.where(finish, idx, n_traj)
-        ok = ok.at[where_done].set(done, mode="drop")
+        status = status.at[where_done].set(code.astype(jnp.int32), mode="drop")
         nsteps = nsteps.at[where_done].set(steps, mode="drop")
         # Finished lanes take the next trajectories of the queue.
         rank = jnp.cumsum(finish, dtype=jnp.int32) - 1
@@ -196,11 +219,11 @@ def _integrate(
             stale & ~fresh,
             queue,
             out,
-            ok,
+            status,
             nsteps,
         )
 
-    first = lane = jnp.arange(lanes)
+    first = lane = jnp.arange(lanes, dtype=jnp.int32)
     carry = (
         first,
         jnp.zeros(lanes, dtype),
@@ -212,16 +235,16 @@ def _integrate(
         jnp.zeros(lanes, bool),
         jnp.asarray(lanes, jnp.int32),
         jnp.full((n_traj * n_times, n_y), jnp.nan, dtype),
-        jnp.zeros(n_traj, bool),
+        jnp.zeros(n_traj, jnp.int32),
         jnp.zeros(n_traj, jnp.int32),
     )
     carry = jax.lax.while_loop(lambda c: jnp.any(c[0] < n_traj), body, carry)
-    out, ok, nsteps = carry[-3:]
+    out, status, nsteps = carry[-3:]
     out = out.reshape(n_traj, n_times, n_y)
     # Repeated output times: copy the first occurrence, which is the one written.
     first_k = jax.vmap(lambda row: jnp.searchsorted(row, row, side="left"))(ts)
     out = jnp.take_along_axis(out, first_k[..., None], axis=1)
-    return out, ok, nsteps
+    return out, status, nsteps
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
@@ -236,8 +259,8 @@ def _solve_jvp(config, primals, tangents):
 
     def run(values):
         p = dataclasses.replace(params, **dict(zip(names, values, strict=True)))
-        out, ok, nsteps = _integrate(p, ts, therapy, *config)
-        return out, (ok, nsteps)
+        out, status, nsteps = _integrate(p, ts, therapy, *config)
+        return out, (status, nsteps)
 
     values = [getattr(params, n) for n in names]
     if names:
@@ -247,24 +270,26 @@ def _solve_jvp(config, primals, tangents):
             basis = [jnp.where(i == j, 1.0, 0.0) * jnp.ones_like(v) for i, v in enumerate(values)]
             return jax.jvp(run, (values,), (basis,), has_aux=True)
 
-        out, jac, (ok, nsteps) = jax.vmap(column, out_axes=(None, 0, None))(jnp.arange(len(names)))
-        jac = jnp.where(ok[None, :, None, None], jac, 0.0)
+        out, jac, (status, nsteps) = jax.vmap(column, out_axes=(None, 0, None))(
+            jnp.arange(len(names)))
+        jac = jnp.where(status[None, :, None, None] == 0, jac, 0.0)
         dp = jnp.stack([getattr(dparams, n) for n in names]).astype(jac.dtype)
         dout = jnp.einsum("pbtn,pb->btn", jac, dp)
     else:
-        out, (ok, nsteps) = run(values)
+        out, (status, nsteps) = run(values)
         dout = jnp.zeros_like(out)
     if not isinstance(dts, SymbolicZero):
         # The state at an output time moves with that time at the speed of the flow.
         rates = jax.vmap(physical)(params)
 
         def flow(r, th, t, y):
-            return jax.vmap(lambda t, y: _augmented(t, y, (r, th)))(t, y)
+            return jax.vmap(lambda t, y: augmented_field(t, y, (r, th)))(t, y)
 
-        speed = jax.vmap(flow)(rates, therapy, ts, jnp.where(ok[:, None, None], out, 0.0))
-        dout = dout + speed * dts[..., None]
-    no_tangent = [np.zeros(a.shape, dtype=jax.dtypes.float0) for a in (ok, nsteps)]
-    return (out, ok, nsteps), (dout, *no_tangent)
+        solved = (status == 0)[:, None, None]
+        speed = jax.vmap(flow)(rates, therapy, ts, jnp.where(solved, out, 0.0))
+        dout = dout + jnp.where(solved, speed, 0.0) * dts[..., None]
+    no_tangent = [np.zeros(a.shape, dtype=jax.dtypes.float0) for a in (status, nsteps)]
+    return (out, status, nsteps), (dout, *no_tangent)
 
 
 _solve.defjvp(_solve_jvp, symbolic_zeros=True)
@@ -276,8 +301,8 @@ def _solve_reverse(params, ts, therapy, config):
 
 
 def _solve_reverse_fwd(params, ts, therapy, config):
-    out, ok, nsteps = _integrate(params, ts, therapy, *config)
-    return (out, ok, nsteps), (params, ts, therapy, ok, nsteps)
+    out, status, nsteps = _integrate(params, ts, therapy, *config)
+    return (out, status, nsteps), (params, ts, therapy, status == 0, nsteps)
 
 
 def _solve_reverse_bwd(config, residuals, cotangents):
@@ -307,7 +332,7 @@ def _solve_reverse_bwd(config, residuals, cotangents):
         ix, keep = args
         take = functools.partial(jax.tree.map, lambda a: a[ix])
         _, vjp = jax.vjp(jax.vmap(one), take(params), ts[ix], take(therapy))
-        w = keep[:, None, None]
+        w = keep[:, None, None].astype(ct.dtype)
         gp, gt, _ = vjp((ct[ix, :, :n_states] * w, ct[ix, -1, n_states:] * w[:, 0]))
         return gp, gt
 
@@ -361,8 +386,9 @@ def simulate_batch(
       whatever the number of parameters; faster beyond three or four parameters).
 
     **Returns:** a `Solution` whose every field has a leading axis `B`, as
-    `jax.vmap(simulate)` gives; a trajectory that fails (step limit, blow-up) has
-    `success=False` and NaN states and leaves the others untouched.
+    `jax.vmap(simulate)` gives; a trajectory that fails (step limit, blow-up, collapsed
+    step) has `success=False`, its reason in `status`, the states it reached and NaN after
+    the failure; it frees its lane at once and leaves the others untouched.
 
     Pure: passes `jax.jit`, `jax.grad` and (with `gradient="forward"`) `jax.jacfwd`.
     Derivatives flow to `params` and `ts`; the therapy (drug switches and start days) is
@@ -377,7 +403,7 @@ def simulate_batch(
                 check_times(row, f"ts[{b}]")
         else:
             check_times(arr)
-    ts = jnp.asarray(ts, dtype=jnp.result_type(float))
+    ts = checked_times(jnp.asarray(ts, dtype=jnp.result_type(float)))
     if ts.ndim == 2 and ts.shape[0] != n:
         raise ALSJaxError(f"ts: expected {n} rows (one per parameter set), got {ts.shape[0]}")
     ts = jnp.broadcast_to(ts, (n, ts.shape[-1]))
@@ -393,6 +419,6 @@ def simulate_batch(
     if gradient not in ("forward", "reverse"):
         raise ALSJaxError(f"gradient: expected 'forward' or 'reverse', got {gradient!r}")
     solve = _solve if gradient == "forward" else _solve_reverse
-    out, ok, nsteps = solve(params, ts, therapy, config)
+    out, status, nsteps = solve(params, ts, therapy, config)
     rates = jax.vmap(physical)(params)
-    return jax.vmap(finish_solution)(ts, out, rates, ok, nsteps)
+    return jax.vmap(finish_solution)(ts, out, rates, status, nsteps)

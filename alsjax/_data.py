@@ -39,7 +39,6 @@ values are fine).
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import math
 import os
@@ -48,11 +47,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._errors import ALSJaxError
+from ._errors import ALSJaxError, did_you_mean
 from ._io import atomic_open
 from ._observables import EVENT_NAMES, OBSERVABLE_NAMES, OBSERVABLE_RANGES, TIME_HORIZON
 from ._presets import GENOTYPES, SPECIES
-from ._therapy import DRUGS
+from ._therapy import format_therapy, therapy_days
 
 REQUIRED: tuple[str, ...] = ("subject", "time", "observable", "value")
 OPTIONAL: tuple[str, ...] = (
@@ -79,11 +78,6 @@ def _fail(name: str, row: int | None, field: str | None, problem: str) -> ALSJax
     if field is not None:
         where.append(f"field {field!r}")
     return ALSJaxError(f"{', '.join(where)}: {problem}")
-
-
-def _close(word: str, choices) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def _read_text(path: Path, name: str) -> str:
@@ -151,7 +145,7 @@ def _canonical_names(df: pd.DataFrame, name: str) -> pd.DataFrame:
         rename = {}
         for petab, canon in PETAB_COLUMNS.items():
             if petab.lower() not in lower:
-                found = _close(petab, [c for c in df.columns if c != "row"])
+                found = did_you_mean(petab, [c for c in df.columns if c != "row"])
                 raise _fail(name, 1, None, f"missing PEtab column {petab!r}"
                             f"{found.replace('did you mean', 'found')}")
             rename[lower[petab.lower()]] = canon
@@ -170,7 +164,7 @@ def _canonical_names(df: pd.DataFrame, name: str) -> pd.DataFrame:
     for c in REQUIRED:
         if c not in df.columns:
             others = [k for k in df.columns if k not in REQUIRED + OPTIONAL and k != "row"]
-            found = _close(c, others).replace("did you mean", "found")
+            found = did_you_mean(c, others).replace("did you mean", "found")
             raise _fail(name, 1, None, f"missing column {c!r}{found}; required columns are "
                         f"{', '.join(REQUIRED)}")
     return df
@@ -204,38 +198,17 @@ def _choices(df: pd.DataFrame, col: str, allowed, default: str, name: str) -> pd
         elif s.lower() in by_lower:
             out.append(by_lower[s.lower()])
         else:
-            raise _fail(name, int(r), col, f"unknown {col} {s!r}{_close(s, allowed)}; "
+            raise _fail(name, int(r), col, f"unknown {col} {s!r}{did_you_mean(s, allowed)}; "
                         f"choose from {', '.join(allowed)}")
     return pd.Series(out, index=df.index, dtype=object)
 
 
 def _therapy(text: str, start: float, row: int, name: str) -> str:
     """Normalise a therapy cell to "drug:day,..." in the order of `DRUGS`."""
-    if text == "" or text.lower() == "none":
-        return ""
-    days: dict[str, float] = {}
-    items = [s.strip() for s in text.split(",") if s.strip()]
-    for item in items:
-        drug, colon, day = (s.strip() for s in item.partition(":"))
-        key = {d.lower(): d for d in DRUGS}.get(drug.lower())
-        if key is None:
-            raise _fail(name, row, "therapy", f"unknown therapy {drug!r}{_close(drug, DRUGS)}; "
-                        f"choose from {', '.join(DRUGS)}")
-        if colon:
-            try:
-                d = float(day)
-            except ValueError:
-                raise _fail(name, row, "therapy", f"start day {day!r} of {drug!r} is not a "
-                            "number") from None
-        elif len(items) == 1 and not math.isnan(start):
-            d = start
-        else:
-            d = 0.0
-        if not math.isfinite(d) or d < 0:
-            raise _fail(name, row, "therapy", f"start day of {drug!r} must be finite and "
-                        f">= 0, got {d:g}")
-        days[key] = d
-    return ",".join(f"{d}:{days[d]:g}" for d in DRUGS if d in days)
+    try:
+        return format_therapy(therapy_days(text, single_start=start))
+    except ALSJaxError as e:
+        raise _fail(name, row, "therapy", str(e)) from None
 
 
 def _in_range(observable: pd.Series, values: np.ndarray) -> np.ndarray:
@@ -352,7 +325,7 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
         canon = {v.lower(): v for v in valid}.get(s.lower())
         if canon is None:
             raise _fail(name, int(r), "observable", f"unknown observable {s!r}"
-                        f"{_close(s, valid)}; choose from {', '.join(valid)}")
+                        f"{did_you_mean(s, valid)}; choose from {', '.join(valid)}")
         obs.append(canon)
     df["observable"] = obs
     value = _numbers(df, "value", name, required=True)

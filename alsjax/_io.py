@@ -7,6 +7,7 @@ content or the new one.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -46,3 +47,25 @@ def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> None:
     fmt = Path(path).suffix.lstrip(".") or "png"
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format=fmt, **kwargs)
+
+
+def json_float(x, digits: int = 10) -> float | None:
+    """A float for JSON, to `digits` significant digits (None for inf and NaN, which JSON
+    lacks); a plain Python float whatever the input's dtype."""
+    x = float(x)
+    return float(f"{x:.{digits}g}") if math.isfinite(x) else None
+
+
+def versions(packages: tuple[str, ...] = ("alsjax", "jax", "jaxlib", "diffrax", "equinox",
+                                          "optax", "numpy")) -> dict[str, str]:
+    """Installed versions of `packages` ("unknown" for one that is not installed), for the
+    provenance records of output files."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in packages:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out

@@ -13,11 +13,11 @@ import dataclasses
 from typing import Any, NamedTuple
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from ._errors import ALSJaxError
+from ._errors import ALSJaxError, did_you_mean
+from ._transforms import TRANSFORMS, Transform
 
 
 class ParamInfo(NamedTuple):
@@ -25,7 +25,7 @@ class ParamInfo(NamedTuple):
 
     name: str
     unit: str
-    transform: str  # "log", "logit" or "none"
+    transform: str  # "log", "logit" or "none": the key of its `Transform`
     doc: str
 
 
@@ -176,15 +176,13 @@ class Params(eqx.Module):
             raise ALSJaxError(f"missing parameter(s): {', '.join(missing)}")
         unknown = [k for k in values if k not in PARAMETER_NAMES]
         if unknown:
-            raise ALSJaxError(_unknown_message(unknown[0]))
-        return cls(**{k: _to_stored(k, v) for k, v in values.items()})
+            raise ALSJaxError(unknown_parameter(unknown[0]))
+        return cls(**{k: parameter_transform(k).to_stored(v) for k, v in values.items()})
 
     def replace(self, **values: ArrayLike) -> Params:
         """A copy with some parameters set to new *physical* values."""
-        for k in values:
-            if k not in PARAMETER_NAMES:
-                raise ALSJaxError(_unknown_message(k))
-        return dataclasses.replace(self, **{k: _to_stored(k, v) for k, v in values.items()})
+        stored = {k: parameter_transform(k).to_stored(v) for k, v in values.items()}
+        return dataclasses.replace(self, **stored)
 
 
 PARAMETERS: tuple[ParamInfo, ...] = tuple(
@@ -192,37 +190,28 @@ PARAMETERS: tuple[ParamInfo, ...] = tuple(
     for f in dataclasses.fields(Params)
 )
 PARAMETER_NAMES: tuple[str, ...] = tuple(i.name for i in PARAMETERS)
-_TRANSFORM = {i.name: i.transform for i in PARAMETERS}
+_TRANSFORMS: dict[str, Transform] = {i.name: TRANSFORMS[i.transform] for i in PARAMETERS}
 
 
-def _unknown_message(name: str) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, PARAMETER_NAMES, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown parameter {name!r}{hint}; `alsjax params` lists them"
+def unknown_parameter(name: str) -> str:
+    """The message for a name that is not a parameter, with the closest one."""
+    return f"unknown parameter {name!r}{did_you_mean(name, PARAMETER_NAMES)}; " \
+        "`alsjax params` lists them"
 
 
-def _to_stored(name: str, value: ArrayLike) -> Array:
-    value = jnp.asarray(value)
-    transform = _TRANSFORM[name]
-    if transform == "log":
-        return jnp.log(value)
-    if transform == "logit":
-        return jnp.log(value) - jnp.log1p(-value)
-    return value
+def parameter_transform(name: str) -> Transform:
+    """How parameter `name` is stored; `ALSJaxError` for an unknown name."""
+    try:
+        return _TRANSFORMS[name]
+    except KeyError:
+        raise ALSJaxError(unknown_parameter(name)) from None
 
 
 def to_physical(name: str, stored: ArrayLike) -> Array:
     """One stored value to its physical value."""
-    transform = _TRANSFORM[name]
-    if transform == "log":
-        return jnp.exp(stored)
-    if transform == "logit":
-        return jax.nn.sigmoid(stored)
-    return jnp.asarray(stored)
+    return parameter_transform(name).to_physical(stored)
 
 
 def physical(p: Params) -> dict[str, Array]:
     """All parameters in their physical units, as a dict keyed by field name."""
-    return {name: to_physical(name, getattr(p, name)) for name in PARAMETER_NAMES}
+    return {name: _TRANSFORMS[name].to_physical(getattr(p, name)) for name in PARAMETER_NAMES}

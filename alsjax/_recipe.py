@@ -12,6 +12,7 @@ align = "cascade"           # or "onset"
 fit_shifts = false
 out = "alsjax-fit"          # relative to the working directory
 profile = []                # parameters to profile after the fit
+profile_points = 11         # grid points per profile
 
 [bounds]                    # physical units; default preset x/÷ 10
 nfl_release = [500.0, 20000.0]
@@ -33,11 +34,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ._errors import ALSJaxError
-from ._likelihood import noise_models
+from ._dataset import ALIGNMENTS
+from ._errors import ALSJaxError, did_you_mean
+from ._noise import noise_models
+from ._problem import OPTIMISERS
 
 _KEYS = {"data", "estimate", "noise", "optimiser", "starts", "seed", "max_steps", "align",
-         "fit_shifts", "out", "profile", "bounds", "priors", "title"}
+         "fit_shifts", "out", "profile", "profile_points", "bounds", "priors", "title"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Recipe:
     fit_shifts: bool = False
     out: str | None = None
     profile: tuple[str, ...] = ()
+    profile_points: int = 11
     bounds: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     priors: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     source: str = ""
@@ -94,11 +98,8 @@ def load_recipe(path: str | Path) -> Recipe:
         raise ALSJaxError(f"{where}: not valid TOML ({e})") from None
     unknown = sorted(set(raw) - _KEYS)
     if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], sorted(_KEYS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ALSJaxError(f"{where}: unknown key {unknown[0]!r}{hint}; known keys: "
+        raise ALSJaxError(f"{where}: unknown key {unknown[0]!r}"
+                          f"{did_you_mean(unknown[0], sorted(_KEYS))}; known keys: "
                           f"{', '.join(sorted(_KEYS))}")
     if "data" not in raw:
         raise ALSJaxError(f"{where}: missing key 'data' (the measurement file)")
@@ -131,6 +132,13 @@ def load_recipe(path: str | Path) -> Recipe:
                           f"observable = model, got {noise!r}")
     noise_models(noise, where=f"{where}: noise")  # one line naming the key on a bad one
     opt = raw.get("optimiser")
+    if opt is not None and opt not in OPTIMISERS:
+        raise ALSJaxError(f"{where}: optimiser must be one of {', '.join(OPTIMISERS)}, "
+                          f"got {opt!r}")
+    align = _type("align", raw.get("align", "cascade"), str, where)
+    if align not in ALIGNMENTS:
+        raise ALSJaxError(f"{where}: align must be one of {', '.join(ALIGNMENTS)}, "
+                          f"got {align!r}")
     return Recipe(
         data=(path.parent / data).resolve(),
         estimate=tuple(estimate),
@@ -139,8 +147,10 @@ def load_recipe(path: str | Path) -> Recipe:
         starts=_type("starts", raw.get("starts", 8), int, where),
         seed=_type("seed", raw.get("seed", 0), int, where),
         max_steps=_type("max_steps", raw.get("max_steps", 200), int, where),
-        align=_type("align", raw.get("align", "cascade"), str, where),
+        align=align,
         fit_shifts=_type("fit_shifts", raw.get("fit_shifts", False), bool, where),
         out=None if "out" not in raw else _type("out", raw["out"], str, where),
-        profile=tuple(profile), bounds=bounds, priors=priors, source=str(path),
+        profile=tuple(profile),
+        profile_points=_type("profile_points", raw.get("profile_points", 11), int, where),
+        bounds=bounds, priors=priors, source=str(path),
     )

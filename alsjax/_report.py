@@ -21,11 +21,12 @@ import numpy as np
 import pandas as pd
 
 from ._errors import ALSJaxError
-from ._fit import FitResult, compiled, unpack
-from ._io import atomic_write_text
-from ._likelihood import _predict, shifts
+from ._io import atomic_open, atomic_savefig, atomic_write_text, json_float, versions
+from ._likelihood import predict, shifts
 from ._observables import EVENT_NAMES, OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS
+from ._problem import transform_of, unpack
+from ._result import FitResult
 
 _UNITS = {i.name: i.unit for i in PARAMETERS}
 _DENSE = 120
@@ -35,7 +36,7 @@ def _arrays(theta, pb, frac):
     """Slot predictions, event days (data clock), shifts and dense trajectories, from one
     solve per subject over the data days and the dense grid merged (one compiled solve)."""
     params, _, time_shift = unpack(theta, pb)
-    shift = shifts(params, pb.data, time_shift)
+    shift = shifts(params, pb.data, time_shift, method=pb.method)
     tmax = jnp.max(jnp.where(pb.data.mask, pb.data.times, 0.0), axis=1)
     tmax = jnp.maximum(tmax, jnp.max(jnp.where(pb.data.event_mask, pb.data.event_time, 0.0),
                                      axis=1))
@@ -43,7 +44,8 @@ def _arrays(theta, pb, frac):
     both = jnp.concatenate([pb.data.times, dense_t], axis=1)
     order = jnp.argsort(both, axis=1)
     merged = dataclasses.replace(pb.data, times=jnp.take_along_axis(both, order, axis=1))
-    pred, events, ok = _predict(params, merged, shift)
+    sol = predict(params, merged, shift, method=pb.method)
+    pred, events, ok = sol.observables, sol.events, sol.success
     pred = jnp.take_along_axis(pred[:, :-1, :], jnp.argsort(order, axis=1)[..., None], axis=1)
     n = pb.data.times.shape[1]
     f = jnp.take_along_axis(pred[:, :n, :], pb.data.obs[..., None], axis=-1)[..., 0]
@@ -116,23 +118,6 @@ def _render_png(result: FitResult, df: pd.DataFrame, dense_t, dense, profiles) -
     return buf.getvalue()
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("alsjax", "jax", "jaxlib", "diffrax", "equinox", "optax", "optimistix"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
-
-
-def _num(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def check_writable(out: str | os.PathLike) -> Path:
     """Create `out` if needed and check a file can be written there (one-line error)."""
     out = Path(out)
@@ -149,14 +134,16 @@ def check_writable(out: str | os.PathLike) -> Path:
 
 
 def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *,
-                  profiles=(), data_path: str = "", command: list[str] | None = None) -> list[Path]:
+                  data_path: str = "", command: list[str] | None = None) -> list[Path]:
     """Write parameters.csv, predictions.csv, summary.json, fit.png, petab_parameters.tsv
-    (and profiles.csv with profiles) into `out`; returns the paths written."""
+    (and profiles.csv with `result.profiles`) into `out`; returns the paths written.
+    `df` is the frame `read_measurements` returned for `result.data`."""
     out = Path(out)
+    profiles = result.profiles
     theta = jnp.asarray(result.theta)
     frac = jnp.linspace(0.0, 1.0, _DENSE)
-    exe, _ = compiled(_arrays_jit, theta, result.problem, frac)
-    f, T, shift, dense_t, dense, _ = jax.tree.map(np.asarray, exe(theta, result.problem, frac))
+    f, T, shift, dense_t, dense, _ = jax.tree.map(
+        np.asarray, _arrays_jit(theta, result.problem, frac))
 
     # parameters.csv
     rows = []
@@ -193,34 +180,34 @@ def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *
 
     # summary.json
     summary = dict(
-        objective=_num(result.objective), converged=bool(result.converged),
+        objective=json_float(result.objective), converged=bool(result.converged),
         optimiser=result.optimiser, seed=result.seed,
         noise=dict(result.noise),  # observable -> gaussian (sigma an SD) / lognormal (a CV)
         n_starts=result.n_starts,
-        starts=[dict(objective=_num(v), converged=bool(c), failed=bool(fl), steps=int(s))
+        starts=[dict(objective=json_float(v), converged=bool(c), failed=bool(fl), steps=int(s))
                 for v, c, fl, s in zip(result.start_objectives, result.start_converged,
                                        result.start_failed, result.start_steps, strict=True)],
         n_failed_starts=int(result.start_failed.sum()),
         n_iter=result.n_iter, wall_time_s=round(result.wall_time, 3),
         compile_time_s=round(result.compile_time, 3),
-        estimates={n: _num(v) for n, v in result.estimates.items()},
-        std_errors={n: _num(v) for n, v in result.std_errors.items()},
+        estimates={n: json_float(v) for n, v in result.estimates.items()},
+        std_errors={n: json_float(v) for n, v in result.std_errors.items()},
         time_shift_days=None if result.time_shift is None else
-        {s: _num(v) for s, v in zip(data.subjects, shift, strict=True)},
+        {s: json_float(v) for s, v in zip(data.subjects, shift, strict=True)},
         subjects=list(data.subjects), n_measurements=int(np.asarray(data.mask).sum()),
         n_events=int(np.asarray(data.event_mask).sum()), data=data_path,
-        profiles=[dict(parameter=p.parameter, ci_low=_num(p.ci_low), ci_high=_num(p.ci_high))
-                  for p in profiles],
-        versions=_versions(),
+        profiles=[dict(parameter=p.parameter, ci_low=json_float(p.ci_low),
+                       ci_high=json_float(p.ci_high)) for p in profiles],
+        versions=versions(),
         command=shlex.join(command if command is not None else sys.argv),
     )
     summary_text = json.dumps(summary, indent=2) + "\n"
 
     # petab_parameters.tsv (nominalValue holds the fitted value)
     prow = []
-    for n, tr in zip(result.names, result.transforms, strict=True):
+    for n in result.names:
         prow.append(dict(parameterId=n.replace(":", "_"),
-                         parameterScale="log" if tr == "log" else "lin",
+                         parameterScale=transform_of(n).petab_scale,
                          lowerBound=result.lower[n], upperBound=result.upper[n],
                          nominalValue=result.estimates[n], estimate=1))
     petab = pd.DataFrame(prow).to_csv(index=False, sep="\t", float_format="%.10g")
@@ -237,8 +224,6 @@ def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *
         files["profiles.csv"] = pd.DataFrame(prof_rows).to_csv(index=False,
                                                                float_format="%.10g")
     check_writable(out)
-    from ._io import atomic_open
-
     written = []
     for name, content in files.items():
         if isinstance(content, bytes):
@@ -248,3 +233,51 @@ def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *
             atomic_write_text(out / name, content)
         written.append(out / name)
     return written
+
+
+# --- a simulated course ------------------------------------------------------------------
+
+
+def write_simulation_csv(path: str | os.PathLike, ts, observables: dict) -> None:
+    """A simulated course as a tidy CSV, one row per (time, observable), atomically."""
+    import csv
+
+    values = {k: np.asarray(v) for k, v in observables.items()}
+    with atomic_open(path) as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["time", "observable", "value"])
+        for i, t in enumerate(np.asarray(ts)):
+            for name, v in values.items():
+                writer.writerow([f"{t:.10g}", name, f"{v[i]:.10g}"])
+
+
+def plot_simulation(path: str | os.PathLike, ts, observables: dict,
+                    events: dict[str, float], title: str, xlabel: str = "day") -> None:
+    """A grid of every observable against time, a vertical line at each event, saved
+    atomically (format from the suffix: png, pdf or svg)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 6.5), layout="constrained")
+    axes = fig.subplots(2, 4, sharex=True).ravel()
+    styles = {"onset": ("tab:orange", "--"), "death": ("black", "-"),
+              "end_stage": ("tab:red", ":")}
+    ts = np.asarray(ts)
+    for ax, (name, v) in zip(axes, observables.items(), strict=False):
+        ax.plot(ts, np.asarray(v), color="tab:blue")
+        ax.set_title(name, fontsize=10)
+        ax.set_ylabel(OBSERVABLE_UNITS[name], fontsize=8)
+        if "death" in events and np.isfinite(events["death"]):
+            ax.axvspan(events["death"], ts[-1], color="0.92", label="after death")
+        for event, day in events.items():
+            if np.isfinite(day):
+                color, style = styles[event]
+                ax.axvline(day, color=color, linestyle=style, linewidth=1, label=event)
+    for ax in axes[len(observables):]:
+        ax.axis("off")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        axes[-1].legend(handles, labels, loc="center", title="events")
+    for ax in axes[4:]:
+        ax.set_xlabel(xlabel)
+    fig.suptitle(title)
+    atomic_savefig(fig, path, dpi=120)

@@ -26,6 +26,15 @@ from ._therapy import Therapy, no_therapy
 EVENT_WIDTH = 0.001
 """Width of the smooth event indicator, in units of the event's signal (function)."""
 
+FAILURE_REASONS: tuple[str, ...] = (
+    "solved",
+    "the step limit (max_steps) was reached",
+    "the state became non-finite (NaN or inf)",
+    "the step size collapsed: the equations became too stiff for an explicit solver",
+    "the solver failed",
+)
+"""What `Solution.status` means: index 0 is success, the others are why a solve stopped."""
+
 DEFAULT_RTOL = 1e-6
 DEFAULT_ATOL = 1e-9
 DEFAULT_MAX_STEPS = 4096
@@ -37,9 +46,12 @@ class Solution(eqx.Module):
     - `ts`: output times (days), shape `(T,)`.
     - `ys`: states at `ts`, shape `(T, n_states)` in the order of `STATE_NAMES`.
     - `observables`: name -> array `(T,)`.
-    - `events`: name -> day of the event, `inf` if it has not happened by `ts[-1]`
-      (NaN where the solve failed).
-    - `success`: False where the solver failed (then `ys` is NaN).
+    - `events`: name -> day of the event, `inf` if it has not happened by `ts[-1]`;
+      after a failure, the day where it happened before the failure, else NaN.
+    - `success`: False where the solver failed. A failed solve keeps the states it
+      reached; the output times after the failure are NaN.
+    - `status`: 0 on success, else why the solve stopped: `FAILURE_REASONS[status]`
+      (`failure_reason(sol)` for a single solve).
     - `num_steps`: accepted + rejected solver steps.
     """
 
@@ -49,9 +61,26 @@ class Solution(eqx.Module):
     events: dict[str, Float[Array, "*b"]]
     success: Bool[Array, "*b"]
     num_steps: Int[Array, "*b"]
+    status: Int[Array, "*b"]
 
 
-def _augmented(t, y, args):
+def failure_reason(sol: Solution) -> str:
+    """Why a single (unbatched, concrete) solve stopped, in words ("solved" if it did not)."""
+    return FAILURE_REASONS[int(sol.status)]
+
+
+def status_of(result: diffrax.RESULTS) -> Int[Array, ""]:
+    """A diffrax result as an index into `FAILURE_REASONS` (works under jit)."""
+    R = diffrax.RESULTS
+    return jnp.select(
+        [result == R.successful, result == R.max_steps_reached,
+         (result == R.nonfinite) | (result == R.nonfinite_input), result == R.dt_min_reached],
+        [0, 1, 2, 3], 4)
+
+
+def augmented_field(t, y, args):
+    """The cascade plus its event clocks (see the module docstring); `args = (rates,
+    therapy)`. The right-hand side every solver of alsjax integrates."""
     r, therapy = args
     states = y[: len(STATE_NAMES)]
     dstates = cascade(t, states, args)
@@ -103,10 +132,12 @@ def simulate(
       (use `diffrax.ForwardMode()` under `jax.jacfwd`).
 
     Pure: passes `jax.jit`, `jax.vmap` (over `p`, `ts`, `therapy`) and `jax.grad`.
-    A failed solve gives `success=False` and NaN states, never an exception.
+    A failed solve gives `success=False`, its reason in `status`, and NaN states after
+    the failure, never an exception. Times that are not finite, >= 0 and sorted raise
+    `ALSJaxError` outside jit and an equinox runtime error inside it.
     """
     check_times(ts)
-    ts = jnp.asarray(ts, dtype=jnp.result_type(float))
+    ts = checked_times(jnp.asarray(ts, dtype=jnp.result_type(float)))
     therapy = no_therapy() if therapy is None else therapy
     r = physical(p)
     y0 = jnp.concatenate([initial_state(p), jnp.zeros(len(EVENT_NAMES), ts.dtype)])
@@ -115,7 +146,7 @@ def simulate(
     jumps = jnp.where(therapy.on > 0, therapy.start, -1.0).astype(ts.dtype)
     controller = diffrax.ClipStepSizeController(controller, jump_ts=jumps)
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(_augmented),
+        diffrax.ODETerm(augmented_field),
         diffrax.Tsit5() if solver is None else solver,
         t0=0.0,
         t1=ts[-1],
@@ -128,25 +159,37 @@ def simulate(
         max_steps=max_steps,
         throw=False,
     )
-    success = sol.result == diffrax.RESULTS.successful
-    return finish_solution(ts, sol.ys, r, success, sol.stats["num_steps"])
+    return finish_solution(ts, sol.ys, r, status_of(sol.result), sol.stats["num_steps"])
+
+
+def checked_times(ts: Float[Array, "... T"]) -> Float[Array, "... T"]:
+    """`ts`, with an equinox runtime error under jit unless finite, >= 0 and sorted."""
+    bad = ~jnp.all(jnp.isfinite(ts)) | jnp.any(ts < 0) | jnp.any(jnp.diff(ts, axis=-1) < 0)
+    return eqx.error_if(ts, bad, "ts: times must be finite, >= 0 days and sorted")
 
 
 def finish_solution(
     ts: Float[Array, " T"],
     ys_all: Float[Array, "T states+events"],
     r: dict,
-    success: Bool[Array, ""],
+    status: Int[Array, ""],
     num_steps: Int[Array, ""],
 ) -> Solution:
     """The `Solution` of one trajectory from its states and event clocks at `ts`.
 
-    Shared by `simulate` and `simulate_batch` (under vmap); NaN states where not `success`.
+    Shared by `simulate` and `simulate_batch` (under vmap). Output times the solver did
+    not reach (non-finite rows: diffrax leaves them inf, the lane queue NaN) become NaN;
+    events are read at the last time reached.
     """
-    ys_all = jnp.where(success, ys_all, jnp.nan)
-    ys, clocks = ys_all[:, : len(STATE_NAMES)], ys_all[-1, len(STATE_NAMES):]
-    crossed = event_margins(ys[-1], r) < 0
-    event_days = jnp.where(success, jnp.where(crossed, clocks, jnp.inf), jnp.nan)
+    success = status == 0
+    reached = jnp.all(jnp.isfinite(ys_all), axis=-1)
+    reached = jnp.cumprod(reached.astype(jnp.int32)).astype(bool)  # a prefix of the times
+    ys_all = jnp.where(reached[:, None], ys_all, jnp.nan)
+    last = jnp.maximum(jnp.sum(reached) - 1, 0)
+    ys, clocks = ys_all[:, : len(STATE_NAMES)], ys_all[last, len(STATE_NAMES):]
+    crossed = event_margins(ys[last], r) < 0
+    event_days = jnp.where(crossed, clocks, jnp.where(success, jnp.inf, jnp.nan))
+    event_days = jnp.where(jnp.any(reached), event_days, jnp.nan)
     return Solution(
         ts=ts,
         ys=ys,
@@ -154,4 +197,5 @@ def finish_solution(
         events=dict(zip(EVENT_NAMES, event_days, strict=True)),
         success=success,
         num_steps=num_steps,
+        status=status,
     )

@@ -19,26 +19,28 @@ stated model.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
 from pathlib import Path
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from ._cohort import solve_cohort
 from ._data import write_measurements
 from ._errors import ALSJaxError
-from ._io import atomic_write_text
+from ._io import atomic_write_text, json_float, versions
 from ._model import default_params
-from ._observables import OBSERVABLE_RANGES
+from ._noise import apply_noise
+from ._observables import EVENT_NAMES, OBSERVABLE_NAMES, OBSERVABLE_RANGES
 from ._params import PARAMETER_NAMES, Params, physical
-from ._simulate import simulate
-from ._therapy import DRUGS, Therapy
+from ._simulate import FAILURE_REASONS
+from ._therapy import format_therapy, stack_therapies
 
 DATASETS: tuple[str, ...] = ("human_cohort", "mouse_sod1", "small_human")
 
@@ -71,54 +73,33 @@ class Synthetic:
     truth: dict[str, Any]
 
 
-@eqx.filter_jit
-def _solve_batch(p: Params, ts: jax.Array, therapy: Therapy):
-    """Every subject in one vmapped solve: one compilation per batch shape."""
-    sol = jax.vmap(simulate)(p, ts, therapy)
-    return sol.observables, sol.events, sol.success
+def _noisy(spec: dict[str, Any], f: float, z: float) -> float:
+    """One measurement drawn from its noise spec (`HUMAN_NOISE`, `MOUSE_NOISE`)."""
+    return float(apply_noise(f, z, spec["model"], spec.get("sd", spec.get("sd_log"))))
 
 
-def _stack(params: list[Params]) -> Params:
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *params)
-
-
-def _therapy_batch(starts: list[dict[str, float]]) -> Therapy:
-    on = np.array([[float(d in s) for d in DRUGS] for s in starts])
-    start = np.array([[s.get(d, 0.0) for d in DRUGS] for s in starts])
-    return Therapy(on=jnp.asarray(on), start=jnp.asarray(start))
+# The plain vmap (not "auto"): the shipped files stay byte for byte what this solver
+# gives, whatever the number of subjects.
+_solve_batch = jax.jit(functools.partial(solve_cohort, method="vmap"))
 
 
 def _solve(params: list[Params], ts: np.ndarray, starts: list[dict[str, float]], what: str):
-    obs, events, success = _solve_batch(_stack(params), jnp.asarray(ts, float),
-                                        _therapy_batch(starts))
-    if not bool(np.all(np.asarray(success))):
-        i = int(np.flatnonzero(~np.asarray(success))[0])
-        raise ALSJaxError(f"{what}: the solve failed for subject {i + 1}; try another seed")
-    return ({k: np.asarray(v) for k, v in obs.items()},
-            {k: np.asarray(v) for k, v in events.items()})
-
-
-def _num(x: float) -> float | None:
-    """A float for JSON, fixed to 10 significant digits (None for inf)."""
-    x = float(x)
-    return float(f"{x:.10g}") if math.isfinite(x) else None
-
-
-def _therapy_text(starts: dict[str, float]) -> str:
-    return ",".join(f"{d}:{starts[d]:.10g}" for d in DRUGS if d in starts)
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *params)
+    sol = _solve_batch(stacked, jnp.asarray(ts, float), stack_therapies(starts))
+    if not bool(np.all(np.asarray(sol.success))):
+        i = int(np.flatnonzero(~np.asarray(sol.success))[0])
+        raise ALSJaxError(f"{what}: the solve failed for subject {i + 1} "
+                          f"({FAILURE_REASONS[int(sol.status[i])]}); try another seed")
+    obs, events = np.asarray(sol.observables), np.asarray(sol.events)
+    return ({k: obs[..., j] for j, k in enumerate(OBSERVABLE_NAMES)},
+            {k: events[:, j] for j, k in enumerate(EVENT_NAMES)})
 
 
 def _shared_truth(subject_params: list[Params]) -> dict[str, float]:
     """Parameters equal in every subject (the truth a fixed-effects fit can recover)."""
     phys = [physical(p) for p in subject_params]
     values = {k: np.array([float(d[k]) for d in phys]) for k in PARAMETER_NAMES}
-    return {k: _num(v[0]) for k, v in values.items() if np.all(v == v[0])}
-
-
-def _versions() -> dict[str, str]:
-    from . import __version__
-
-    return {"alsjax": __version__, "jax": jax.__version__}
+    return {k: json_float(v[0]) for k, v in values.items() if np.all(v == v[0])}
 
 
 def _rows(rows: list[tuple], genotype: list[str], species: str, therapy: list[str],
@@ -180,25 +161,25 @@ def human_cohort(n_subjects: int = 40, *, seed: int = 0, between_sd: float = 0.2
 
     ids = [f"H{i + 1:03d}" for i in range(n_subjects)]
     rows, subjects = [], []
-    sd_a, sd_n = HUMAN_NOISE["alsfrs_r"]["sd"], HUMAN_NOISE["nfl"]["sd_log"]
     for i in range(n_subjects):
         death = events["death"][i] - onset[i]
         for k in range(n_visits):
             t = visits[i, k]
             if t > death:
                 break
-            rows.append((i, ids[i], t, "alsfrs_r", obs["alsfrs_r"][i, k] + sd_a * noise_a[i, k]))
+            rows.append((i, ids[i], t, "alsfrs_r", _noisy(
+                HUMAN_NOISE["alsfrs_r"], obs["alsfrs_r"][i, k], noise_a[i, k])))
             if k % 2 == 0:
-                rows.append((i, ids[i], t, "nfl",
-                             obs["nfl"][i, k] * math.exp(sd_n * noise_n[i, k])))
+                rows.append((i, ids[i], t, "nfl", _noisy(
+                    HUMAN_NOISE["nfl"], obs["nfl"][i, k], noise_n[i, k])))
         died = bool(np.isfinite(death))
         rows.append((i, ids[i], death if died else visits[i, -1], "death", 1.0 if died else 0.0))
         subjects.append({
             "subject": ids[i], "genotype": genotypes[i],
-            "onset_day": _num(onset[i]),
-            "death_day": _num(events["death"][i]) if died else None,
-            "therapy": _therapy_text(starts[i]),
-            "parameters": {k: _num(values[i][k]) for k in VARIED},
+            "onset_day": json_float(onset[i]),
+            "death_day": json_float(events["death"][i]) if died else None,
+            "therapy": format_therapy(starts[i]),
+            "parameters": {k: json_float(values[i][k]) for k in VARIED},
         })
     therapy = ["riluzole:0" if r else "" for r in riluzole]
     data = _rows(rows, genotypes, "human", therapy, {"sex": sex})
@@ -206,12 +187,12 @@ def human_cohort(n_subjects: int = 40, *, seed: int = 0, between_sd: float = 0.2
         "generator": "alsjax.synth human_cohort", "seed": seed, "n_subjects": n_subjects,
         "time_origin": "each subject's symptom onset (the model's onset event)",
         "genotype_mix": {g: genotypes.count(g) for g in ("sporadic", "SOD1", "C9orf72")},
-        "varied": {k: {"population": {g: _num(presets[g][k]) for g in sorted(presets)},
+        "varied": {k: {"population": {g: json_float(presets[g][k]) for g in sorted(presets)},
                        "sd_log": between_sd} for k in VARIED},
         "parameters": _shared_truth(params),
         "therapy": "riluzole from onset in subjects whose therapy is 'riluzole:0' "
                    "(data clock); on the cascade clock it starts at onset_day",
-        "noise": HUMAN_NOISE, "subjects": subjects, "versions": _versions(),
+        "noise": HUMAN_NOISE, "subjects": subjects, "versions": versions(("alsjax", "jax")),
     }
     return Synthetic("human_cohort", data, truth)
 
@@ -249,29 +230,30 @@ def mouse_sod1(n_mice: int = 12, *, seed: int = 0, between_sd: float = 0.0) -> S
         for k, t in enumerate(grid):
             if t > min(end, last):
                 break
-            rows.append((i, ids[i], t, "grip_strength", obs["grip_strength"][i, k]
-                         + MOUSE_NOISE["grip_strength"]["sd"] * noise["grip_strength"][i, k]))
+            rows.append((i, ids[i], t, "grip_strength", _noisy(MOUSE_NOISE["grip_strength"],
+                         obs["grip_strength"][i, k], noise["grip_strength"][i, k])))
             if k % 2 == 0 or t == killed:
-                rows.append((i, ids[i], t, "nfl", obs["nfl"][i, k] * math.exp(
-                    MOUSE_NOISE["nfl"]["sd_log"] * noise["nfl"][i, k])))
+                rows.append((i, ids[i], t, "nfl", _noisy(MOUSE_NOISE["nfl"], obs["nfl"][i, k],
+                                                         noise["nfl"][i, k])))
             if t == killed:
-                rows.append((i, ids[i], t, "lmn", obs["lmn"][i, k]
-                             + MOUSE_NOISE["lmn"]["sd"] * noise["lmn"][i, k]))
+                rows.append((i, ids[i], t, "lmn", _noisy(MOUSE_NOISE["lmn"], obs["lmn"][i, k],
+                                                         noise["lmn"][i, k])))
         reached = bool(end <= last)
         rows.append((i, ids[i], end if reached else last, "end_stage", float(reached)))
         subjects.append({
-            "subject": ids[i], "terminal_day": _num(killed) if math.isfinite(killed) else None,
-            "end_stage_day": _num(end) if math.isfinite(end) else None,
-            "parameters": {k: _num(values[i][k]) for k in VARIED},
+            "subject": ids[i],
+            "terminal_day": json_float(killed) if math.isfinite(killed) else None,
+            "end_stage_day": json_float(end) if math.isfinite(end) else None,
+            "parameters": {k: json_float(values[i][k]) for k in VARIED},
         })
     data = _rows(rows, ["SOD1"] * n_mice, "mouse", [""] * n_mice)
     truth = {
         "generator": "alsjax.synth mouse_sod1", "seed": seed, "n_subjects": n_mice,
         "time_origin": "birth (days of age)", "genotype_mix": {"SOD1": n_mice},
-        "varied": {k: {"population": {"SOD1": _num(preset[k])}, "sd_log": between_sd}
+        "varied": {k: {"population": {"SOD1": json_float(preset[k])}, "sd_log": between_sd}
                    for k in VARIED} if between_sd > 0 else {},
         "parameters": _shared_truth(params),
-        "noise": MOUSE_NOISE, "subjects": subjects, "versions": _versions(),
+        "noise": MOUSE_NOISE, "subjects": subjects, "versions": versions(("alsjax", "jax")),
     }
     return Synthetic("mouse_sod1", data, truth)
 
@@ -294,14 +276,14 @@ def small_human(n_subjects: int = 4, *, seed: int = 0) -> Synthetic:
     obs, _ = _solve(params, visits, [{}] * n_subjects, "small_human")
     ids = [f"S{i + 1}" for i in range(n_subjects)]
     rows = []
-    sd_a, sd_n = HUMAN_NOISE["alsfrs_r"]["sd"], HUMAN_NOISE["nfl"]["sd_log"]
     for i in range(n_subjects):
         for k in range(n_visits):
             t = visits[i, k]
-            rows.append((i, ids[i], t, "alsfrs_r", obs["alsfrs_r"][i, k] + sd_a * noise_a[i, k]))
+            rows.append((i, ids[i], t, "alsfrs_r", _noisy(
+                HUMAN_NOISE["alsfrs_r"], obs["alsfrs_r"][i, k], noise_a[i, k])))
             if k % 2 == 0:
-                rows.append((i, ids[i], t, "nfl",
-                             obs["nfl"][i, k] * math.exp(sd_n * noise_n[i, k])))
+                rows.append((i, ids[i], t, "nfl", _noisy(
+                    HUMAN_NOISE["nfl"], obs["nfl"][i, k], noise_n[i, k])))
     data = _rows(rows, ["sporadic"] * n_subjects, "human", [""] * n_subjects)
     truth = {
         "generator": "alsjax.synth small_human", "seed": seed, "n_subjects": n_subjects,
@@ -309,7 +291,7 @@ def small_human(n_subjects: int = 4, *, seed: int = 0) -> Synthetic:
         "genotype_mix": {"sporadic": n_subjects}, "varied": {},
         "parameters": _shared_truth(params),
         "noise": {k: HUMAN_NOISE[k] for k in ("alsfrs_r", "nfl")},
-        "subjects": [{"subject": s} for s in ids], "versions": _versions(),
+        "subjects": [{"subject": s} for s in ids], "versions": versions(("alsjax", "jax")),
     }
     return Synthetic("small_human", data, truth)
 

@@ -16,23 +16,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._errors import ALSJaxError
-from ._fit import (
-    FitResult,
-    Problem,
-    _fit_residuals,
-    _physical,
-    compiled,
-    objective,
-    run_starts,
-    to_stored,
-    to_z,
-)
+from ._optimise import Progress, run_starts
+from ._problem import Problem, fit_residuals, objective, physical_value, to_stored, to_z
+from ._result import FitResult, ProfileResult
 
 CHI2_95 = 3.841458820694124  # 95% quantile of chi-square with 1 degree of freedom
 
@@ -40,7 +33,7 @@ CHI2_95 = 3.841458820694124  # 95% quantile of chi-square with 1 degree of freed
 def _fisher(theta, pb: Problem, J=None):
     nf = pb.n_fit
     if J is None:
-        J = jax.jacfwd(lambda t: _fit_residuals(t, theta[nf:], pb))(theta[:nf])
+        J = jax.jacfwd(lambda t: fit_residuals(t, theta[nf:], pb))(theta[:nf])
     F = jnp.zeros((pb.size, pb.size), theta.dtype)
     F = F.at[:nf, :nf].set(J.T @ J)
     if pb.noise_obs:
@@ -63,7 +56,9 @@ def laplace(theta, pb: Problem, jacobian=None) -> tuple[np.ndarray, float]:
         # The Fisher information ignores the optimiser's settings: drop them from the
         # static fields so fits with L-BFGS and with Adam share one compilation.
         pb = dataclasses.replace(pb, optimiser="lm", max_steps=1)
-        exe, ctime = compiled(_fisher_jit, theta, pb)
+        t0 = time.perf_counter()
+        exe = _fisher_jit.lower(theta, pb).compile()
+        ctime = time.perf_counter() - t0
         F = np.asarray(exe(theta, pb))
     else:
         F, ctime = np.asarray(_fisher(theta, pb, jnp.asarray(jacobian))), 0.0
@@ -75,23 +70,6 @@ def laplace(theta, pb: Problem, jacobian=None) -> tuple[np.ndarray, float]:
     with np.errstate(invalid="ignore"):
         cov = (V * inv_w) @ V.T
     return cov, ctime
-
-
-@dataclasses.dataclass(frozen=True)
-class ProfileResult:
-    """A profile likelihood: `values` (physical) of `parameter`, the re-optimised
-    objective (negative log-likelihood) at each, and the likelihood-ratio 95% interval
-    (NaN on a side where the profile stays below the threshold within the grid)."""
-
-    parameter: str
-    values: np.ndarray
-    stored: np.ndarray
-    objective: np.ndarray
-    converged: np.ndarray
-    best: float
-    ci_low: float
-    ci_high: float
-    estimate: float
 
 
 def _crossing(x, d, i0, step):
@@ -108,8 +86,8 @@ def _crossing(x, d, i0, step):
     return math.nan
 
 
-def profile(result: FitResult, parameter: str, *, points: int = 11,
-            span: float = 4.0) -> ProfileResult:
+def profile(result: FitResult, parameter: str, *, points: int = 11, span: float = 4.0,
+            progress: Progress | None = None) -> ProfileResult:
     """Profile likelihood of `parameter` (a model parameter that `result` estimated).
 
     The grid spans the estimate +- `span` Laplace SEs on the stored scale (the whole
@@ -136,16 +114,18 @@ def profile(result: FitResult, parameter: str, *, points: int = 11,
     z0 = np.asarray(jax.vmap(lambda t: to_z(t, pb))(jnp.asarray(theta)))
     fixed = np.zeros(pb.size, bool)
     fixed[j] = True
-    (z, values, conv, _, _), _ = run_starts(z0, pb, fixed=fixed, fixed_z=z0)
-    values = np.where(np.isfinite(values) & (values < 1e20), values, np.nan)
+    run = run_starts(z0, pb, fixed=fixed, fixed_z=z0, progress=progress,
+                     stage=f"profiling {parameter}")
+    values = np.where(np.isfinite(run.objective) & (run.objective < 1e20), run.objective,
+                      np.nan)
     best = float(np.nanmin(np.append(values, result.objective)))
     d = 2.0 * (values - best)
-    phys = np.array([_physical(parameter, "", g) for g in grid])
+    phys = np.array([physical_value(parameter, g) for g in grid])
     i0 = int(np.nanargmin(values)) if np.isfinite(values).any() else len(grid) // 2
     return ProfileResult(
-        parameter=parameter, values=phys, stored=grid, objective=values, converged=conv,
-        best=best, ci_low=_crossing(phys, d, i0, -1), ci_high=_crossing(phys, d, i0, +1),
-        estimate=result.estimates[parameter],
+        parameter=parameter, values=phys, stored=grid, objective=values,
+        converged=run.converged, best=best, ci_low=_crossing(phys, d, i0, -1),
+        ci_high=_crossing(phys, d, i0, +1), estimate=result.estimates[parameter],
     )
 
 
@@ -174,5 +154,5 @@ def sample_posterior(result: FitResult, *, num_samples: int = 500, num_warmup: i
     mcmc.run(jax.random.key(seed), init_params=init)
     zs = mcmc.get_samples()
     stored = np.asarray(jax.vmap(lambda z: to_stored(z, pb))(zs))
-    return {n: np.array([_physical(n, "", s) for s in stored[:, i]])
+    return {n: np.array([physical_value(n, s) for s in stored[:, i]])
             for i, n in enumerate(result.names)}

@@ -1,7 +1,8 @@
 """The `alsjax` command line: parse, call the library, report.
 
-User mistakes reach the user as one line on stderr and exit code 2 (`ALSJaxError`);
-the CLI runs in float64.
+User mistakes reach the user as one line on stderr and exit code 2 (`ALSJaxError` and
+click's usage errors alike); Ctrl-C is one line and exit code 130. The CLI runs in
+float64 with JAX's persistent compilation cache.
 """
 
 from __future__ import annotations
@@ -10,18 +11,66 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+from ._presets import GENOTYPES, SPECIES
+
+
+class _OneLineErrors(TyperGroup):
+    """Click's usage errors (unknown option, bad value, missing argument) as one line
+    `error: ...` and exit code 2, instead of its usage block; Ctrl-C as one line."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except (typer.Abort, KeyboardInterrupt):
+            typer.echo("error: interrupted (Ctrl-C); no output was written", err=True)
+            rv = 130
+        except Exception as e:
+            # Click's UsageError family (typer vendors its own click, so match the
+            # contract, not the class): exit code 2 and a message.
+            if getattr(e, "exit_code", None) != 2 or not hasattr(e, "format_message"):
+                raise
+            ctx = getattr(e, "ctx", None)
+            where = f"{ctx.command_path}: " if ctx is not None else ""
+            message = ' '.join(e.format_message().split()).replace('Value error, ', '')
+            typer.echo(f"error: {where}{message}", err=True)
+            rv = 2
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # usage errors as plain lines, not boxed panels
+    rich_markup_mode=None,
     help="A differentiable mechanistic model of ALS, and the toolkit to fit it to data.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"alsjax {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """A differentiable mechanistic model of ALS, and the toolkit to fit it to data."""
 
 
 def _setup_jax() -> None:
@@ -57,12 +106,10 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 # --- simulate / params ----------------------------------------------------------------
 
-from enum import StrEnum  # noqa: E402  (kept beside the commands that use it)
-
-from ._presets import GENOTYPES, SPECIES  # noqa: E402
-
 Genotype = StrEnum("Genotype", {g: g for g in GENOTYPES})
 Species = StrEnum("Species", {s: s for s in SPECIES})
+Optimiser = StrEnum("Optimiser", {o: o for o in ("lm", "lbfgs", "adam")})
+Align = StrEnum("Align", {a: a for a in ("cascade", "onset")})
 
 
 class TableFormat(StrEnum):
@@ -114,58 +161,6 @@ def _check_run(genotype: str, species: str, therapy: str, days: float | None, po
     return p, drugs, np.linspace(0.0, days, points)
 
 
-def _write_tidy_csv(path: Path, ts: Any, observables: dict[str, Any]) -> None:
-    """One row per (time, observable): columns time, observable, value."""
-    import csv
-
-    import numpy as np
-
-    from ._io import atomic_open
-
-    values = {k: np.asarray(v) for k, v in observables.items()}
-    with atomic_open(path) as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["time", "observable", "value"])
-        for i, t in enumerate(np.asarray(ts)):
-            for name, v in values.items():
-                writer.writerow([f"{t:.10g}", name, f"{v[i]:.10g}"])
-
-
-def _plot_run(path: Path, ts: Any, observables: dict[str, Any], events: dict[str, float],
-              title: str, xlabel: str = "day") -> None:
-    """A grid of every observable against time, with a vertical line at each event."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    from ._io import atomic_savefig
-    from ._observables import OBSERVABLE_UNITS
-
-    fig = Figure(figsize=(11, 6.5), layout="constrained")
-    axes = fig.subplots(2, 4, sharex=True).ravel()
-    styles = {"onset": ("tab:orange", "--"), "death": ("black", "-"),
-              "end_stage": ("tab:red", ":")}
-    ts = np.asarray(ts)
-    for ax, (name, v) in zip(axes, observables.items(), strict=False):
-        ax.plot(ts, np.asarray(v), color="tab:blue")
-        ax.set_title(name, fontsize=10)
-        ax.set_ylabel(OBSERVABLE_UNITS[name], fontsize=8)
-        if np.isfinite(events["death"]):
-            ax.axvspan(events["death"], ts[-1], color="0.92", label="after death")
-        for event, day in events.items():
-            if np.isfinite(day):
-                color, style = styles[event]
-                ax.axvline(day, color=color, linestyle=style, linewidth=1, label=event)
-    for ax in axes[len(observables):]:
-        ax.axis("off")
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        axes[-1].legend(handles, labels, loc="center", title="events")
-    for ax in axes[4:]:
-        ax.set_xlabel(xlabel)
-    fig.suptitle(title)
-    atomic_savefig(fig, path, dpi=120)
-
-
 @app.command()
 @user_errors
 def simulate(
@@ -188,6 +183,8 @@ def simulate(
     from rich.table import Table
 
     from ._errors import ALSJaxError
+    from ._report import plot_simulation, write_simulation_csv
+    from ._simulate import FAILURE_REASONS
     from ._simulate import simulate as solve
 
     genotype, species = _preset(genotype, species)
@@ -197,18 +194,21 @@ def simulate(
     if plot is not None and plot.suffix.lower() not in _PLOT_SUFFIXES:
         raise ALSJaxError(f"--plot {plot}: expected a {', '.join(_PLOT_SUFFIXES)} file")
     import jax
+    import numpy as np
 
     sol = jax.jit(solve)(p, ts, drugs)  # one compilation (cached on disk across runs)
     if not bool(sol.success):
-        raise ALSJaxError(f"the solver failed for genotype {genotype!r}, species {species!r}; "
-                          "try fewer --days")
+        reached = ts[np.isfinite(np.asarray(sol.ys)).all(axis=1)]
+        until = f" after day {reached[-1]:g}" if reached.size else ""
+        raise ALSJaxError(f"the solver failed for genotype {genotype!r}, species {species!r}"
+                          f"{until}: {FAILURE_REASONS[int(sol.status)]}")
     events = {k: float(v) for k, v in sol.events.items()}
-    _write_tidy_csv(out, sol.ts, sol.observables)
+    write_simulation_csv(out, sol.ts, sol.observables)
     if plot is not None:
         what = f"{genotype} ({species})" + (f", {therapy}" if therapy else "")
         shown = events if species == "mouse" else {k: events[k] for k in ("onset", "death")}
         xlabel = "day of age" if species == "mouse" else "day since the cascade's start"
-        _plot_run(plot, sol.ts, sol.observables, shown, what, xlabel)
+        plot_simulation(plot, sol.ts, sol.observables, shown, what, xlabel)
 
     clock = "day of age" if species == "mouse" else "day"
     table = Table(title=f"events: {genotype}, {species}", title_justify="left")
@@ -253,8 +253,8 @@ def params(
 
     table = Table(title=f"parameters: {genotype}, {species} (time in days)",
                   title_justify="left")
-    for column in header:
-        table.add_column(column, overflow="fold")
+    for column in header:  # names never wrap (they are copied into recipes)
+        table.add_column(column, no_wrap=column == "name", overflow="fold")
     for row in rows:
         table.add_row(*row)
     Console().print(table)
@@ -267,7 +267,7 @@ def _noise_option(values, recipe_noise):
     """`--noise MODEL` (every observable) and/or `--noise OBSERVABLE=MODEL` (repeatable)
     over the recipe's noise: a bare model replaces it, then each pair overrides one key."""
     from ._errors import ALSJaxError
-    from ._likelihood import NOISE_MODELS, noise_models
+    from ._noise import NOISE_MODELS, noise_models
     from ._observables import OBSERVABLE_NAMES
 
     bare = [v for v in values if "=" not in v]
@@ -291,8 +291,12 @@ def _noise_option(values, recipe_noise):
 
 
 def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, max_steps,
-                align):
-    """Recipe (or data file) + command-line overrides -> the fit's settings, checked."""
+                align, points=None):
+    """Recipe (or data file) + command-line overrides -> the recipe to run and the output
+    folder. Only the command line's own syntax is checked here; `run_recipe` checks the
+    rest."""
+    import dataclasses
+
     from ._errors import ALSJaxError
     from ._recipe import Recipe, default_recipe_path, load_recipe
 
@@ -308,66 +312,41 @@ def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, 
     if noise:
         noise = _noise_option(noise, recipe.noise)
     over = {k: v for k, v in dict(
-        estimate=tuple(estimate) if estimate else None, optimiser=optimiser, starts=starts,
-        seed=seed, noise=noise or None, max_steps=max_steps, align=align,
-        profile=tuple(profile) if profile else None).items() if v is not None}
-    import dataclasses
-
+        estimate=tuple(estimate) if estimate else None,
+        optimiser=None if optimiser is None else Optimiser(optimiser).value, starts=starts,
+        seed=seed, noise=noise or None, max_steps=max_steps,
+        align=None if align is None else Align(align).value,
+        profile=tuple(profile) if profile else None, profile_points=points).items()
+        if v is not None}
     recipe = dataclasses.replace(recipe, **over)
     out = out if out is not None else Path(recipe.out or "alsjax-fit")
     return recipe, out
 
 
-def _run_fit(recipe, out: Path, quiet: bool, points: int = 11):
-    """Read, check, fit, profile, write: nothing is written before everything is checked
-    and the fit has run."""
-    from ._data import read_measurements
-    from ._errors import ALSJaxError
-    from ._fit import DEFAULT_OPTIMISER, fit, make_problem
-    from ._likelihood import make_data
-    from ._report import check_writable, write_outputs
-    from ._uncertainty import profile
+def _run(recipe, out: Path, quiet: bool) -> None:
+    """Run the recipe and print its table and the files written."""
+    from ._pipeline import run_recipe
 
-    df = read_measurements(recipe.data)
-    data = make_data(df, align=recipe.align)
-    optimiser = recipe.optimiser or DEFAULT_OPTIMISER
-    make_problem(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
-                 noise=recipe.noise, optimiser=optimiser, max_steps=recipe.max_steps,
-                 fit_shifts=recipe.fit_shifts)
-    wanted = tuple(dict.fromkeys(recipe.profile))
-    for name in wanted:
-        if name not in recipe.estimate:
-            raise ALSJaxError(f"--profile {name}: not among the estimated parameters "
-                              f"({', '.join(recipe.estimate)})")
-    if recipe.starts < 1:
-        raise ALSJaxError(f"--starts must be >= 1, got {recipe.starts}")
-    check_writable(out)
-    result = fit(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
-                 noise=recipe.noise, optimiser=optimiser, n_starts=recipe.starts,
-                 seed=recipe.seed, max_steps=recipe.max_steps, progress=not quiet,
-                 fit_shifts=recipe.fit_shifts)
-    profiles = [profile(result, name, points=points) for name in wanted]
-    written = write_outputs(result, df, out, profiles=profiles, data_path=str(recipe.data),
-                            command=["alsjax", *sys.argv[1:]])
-    if not quiet:
-        from rich.console import Console
-        from rich.table import Table
+    result = run_recipe(recipe, out, progress=not quiet, command=["alsjax", *sys.argv[1:]])
+    if quiet:
+        return
+    from rich.console import Console
+    from rich.table import Table
 
-        table = Table(title=f"{optimiser}: -log posterior {result.objective:.4g}, "
-                      f"{int((~result.start_failed).sum())}/{result.n_starts} starts ok, "
-                      f"{result.wall_time:.1f} s ({result.compile_time:.1f} s compiling)")
-        for c in ("parameter", "estimate", "std_error", "95% CI"):
-            table.add_column(c)
-        for n in result.names:
-            table.add_row(n, f"{result.estimates[n]:.4g}", f"{result.std_errors[n]:.3g}",
-                          f"[{result.ci_low[n]:.4g}, {result.ci_high[n]:.4g}]")
-        for p in profiles:
-            table.add_row(f"profile {p.parameter}", "", "",
-                          f"[{p.ci_low:.4g}, {p.ci_high:.4g}] (likelihood ratio)")
-        Console().print(table)
-        for path in written:
-            typer.echo(f"wrote {path}")
-    return result
+    table = Table(title=f"{result.optimiser}: -log posterior {result.objective:.4g}, "
+                  f"{int((~result.start_failed).sum())}/{result.n_starts} starts ok, "
+                  f"{result.wall_time:.1f} s ({result.compile_time:.1f} s compiling)")
+    for c in ("parameter", "estimate", "std_error", "95% CI"):
+        table.add_column(c)
+    for n in result.names:
+        table.add_row(n, f"{result.estimates[n]:.4g}", f"{result.std_errors[n]:.3g}",
+                      f"[{result.ci_low[n]:.4g}, {result.ci_high[n]:.4g}]")
+    for p in result.profiles:
+        table.add_row(f"profile {p.parameter}", "", "",
+                      f"[{p.ci_low:.4g}, {p.ci_high:.4g}] (likelihood ratio)")
+    Console().print(table)
+    typer.echo(f"wrote {out}/: " + ", ".join(sorted(p.name for p in Path(out).iterdir()
+                                                   if not p.name.startswith("."))))
 
 
 @app.command("fit")
@@ -378,7 +357,8 @@ def fit_command(
         "fit/default.toml.")] = None,
     estimate: Annotated[list[str] | None, typer.Option(
         "--estimate", help="Parameter to estimate (repeat for several).")] = None,
-    optimiser: Annotated[str | None, typer.Option(help="lm, lbfgs or adam.")] = None,
+    optimiser: Annotated[Optimiser | None, typer.Option(
+        help="Levenberg-Marquardt (lm), L-BFGS or Adam.", show_default=False)] = None,
     starts: Annotated[int | None, typer.Option(help="Number of multistart starts.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the quasi-random starts.")] = None,
     noise: Annotated[list[str] | None, typer.Option(
@@ -389,12 +369,14 @@ def fit_command(
     profile: Annotated[list[str] | None, typer.Option(
         "--profile", help="Also profile this estimated parameter (repeatable).")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Optimiser steps per start.")] = None,
-    align: Annotated[str | None, typer.Option(help="cascade or onset.")] = None,
+    align: Annotated[Align | None, typer.Option(
+        help="Day 0 of the data: the cascade's start or symptom onset.",
+        show_default=False)] = None,
 ) -> None:
     """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
     recipe, out = _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile,
                               max_steps, align)
-    _run_fit(recipe, out, quiet)
+    _run(recipe, out, quiet)
 
 
 @app.command("profile")
@@ -411,13 +393,10 @@ def profile_command(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or table.")] = False,
 ) -> None:
     """Profile likelihoods: re-optimise the other parameters on a grid of one."""
-    from ._errors import ALSJaxError
-
-    if points < 3:
-        raise ALSJaxError(f"--points must be >= 3, got {points}")
     est = estimate or (None if source.suffix.lower() == ".toml" else parameter)
-    recipe, out = _fit_inputs(source, est, None, None, None, None, out, parameter, None, None)
-    _run_fit(recipe, out, quiet, points=points)
+    recipe, out = _fit_inputs(source, est, None, None, None, None, out, parameter, None, None,
+                              points=points)
+    _run(recipe, out, quiet)
 
 
 # --- synth ----------------------------------------------------------------------------

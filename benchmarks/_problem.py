@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import alsjax
-from alsjax._simulate import _augmented
+from alsjax._simulate import augmented_field
 from alsjax._therapy import no_therapy
 
 # Rates spread over one decade (log-uniform around the sporadic preset). Misfolding,
@@ -94,8 +94,8 @@ METHODS = {
 # --- the vector field for scipy ---
 
 def _packed(t, y, rates):
-    """`_augmented` with the physical rates packed in one vector (one argument to pass)."""
-    return _augmented(t, y, (dict(zip(alsjax.PARAMETER_NAMES, rates, strict=True)),
+    """`augmented_field` with the physical rates packed in one vector (one argument to pass)."""
+    return augmented_field(t, y, (dict(zip(alsjax.PARAMETER_NAMES, rates, strict=True)),
                              no_therapy()))
 
 
@@ -104,7 +104,7 @@ _jacobian = jax.jit(jax.jacfwd(_packed, argnums=1))
 
 
 def numpy_field(theta_row: np.ndarray):
-    """(f, jac, y0) of one parameter set for scipy: the same `_augmented` vector field that
+    """(f, jac, y0) of one parameter set for scipy: the same `augmented_field` vector field that
     simulate integrates, jitted once, called with NumPy arrays (about 13 us a call; passing
     the rates as a 56-leaf dict instead costs ~240 us of pytree handling per call and would
     handicap scipy five-fold)."""

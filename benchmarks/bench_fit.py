@@ -41,10 +41,11 @@ from scipy.integrate import solve_ivp  # noqa: E402
 from scipy.optimize import least_squares  # noqa: E402
 
 import alsjax  # noqa: E402
-from alsjax._fit import fit, make_problem, neg_log_posterior, sobol_starts, to_stored  # noqa: E402
-from alsjax._likelihood import default_noise_sd, make_data  # noqa: E402
+from alsjax import fit, make_data  # noqa: E402
+from alsjax._noise import default_noise_sd  # noqa: E402
 from alsjax._observables import observables  # noqa: E402
 from alsjax._params import physical  # noqa: E402
+from alsjax._problem import make_problem, neg_log_posterior, sobol_starts, to_stored  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ESTIMATE = ("apoptotic_death_rate", "nfl_release")

@@ -56,13 +56,24 @@ def test_default_fit_writes_every_file(tmp_path, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["noise"] == {"alsfrs_r": "gaussian", "nfl": "lognormal"}
     assert summary["seed"] == 0 and len(summary["starts"]) == 4
-    assert {"alsjax", "jax", "diffrax", "optax", "optimistix"} <= set(summary["versions"])
+    assert {"alsjax", "jax", "diffrax", "optax", "numpy"} <= set(summary["versions"])
+    assert "unknown" not in summary["versions"].values()
     assert summary["command"].startswith("alsjax")
     petab = pd.read_csv(out / "petab_parameters.tsv", sep="\t")
     assert list(petab.columns) == ["parameterId", "parameterScale", "lowerBound",
                                    "upperBound", "nominalValue", "estimate"]
     assert (out / "fit.png").read_bytes()[:4] == b"\x89PNG"
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    # The Python entry point runs the same pipeline: the same estimates (the CSV holds
+    # 10 significant digits, so 1e-9 relative), and writes nothing without `out`.
+    from alsjax import run_recipe
+    from alsjax._recipe import default_recipe_path
+
+    result = run_recipe(default_recipe_path())
+    written = params.set_index("parameter")["estimate"]
+    for name, value in result.estimates.items():
+        assert abs(value - written[name]) <= 1e-9 * abs(value), (name, value, written[name])
+    assert {p.name for p in tmp_path.iterdir()} == {"alsjax-fit"}
 
 
 def test_profile_command(tmp_path):
@@ -83,7 +94,8 @@ def test_unknown_estimate(tmp_path):
 
 def test_unknown_optimiser(tmp_path):
     out = tmp_path / "o"
-    _fails(["fit", "--optimiser", "newton", "--out", str(out)], "unknown optimiser", out=out)
+    _fails(["fit", "--optimiser", "newton", "--out", str(out)], "--optimiser",
+           "'newton' is not one of 'lm', 'lbfgs', 'adam'", out=out)
 
 
 def test_data_file_needs_estimate(tmp_path):

@@ -14,10 +14,8 @@ import pytest
 from _fit_helpers import ESTIMATE, HUMAN_TRUTH, MOUSE_TRUTH, NOISE, synthetic
 
 import alsjax
-from alsjax import _fit
-from alsjax._fit import fit, make_problem, objective, sobol_starts
-from alsjax._likelihood import make_data
-from alsjax._uncertainty import profile, sample_posterior
+from alsjax import fit, make_data, profile, sample_posterior
+from alsjax._problem import make_problem, objective, sobol_starts, to_z
 
 BOUNDS = {"apoptotic_death_rate": (0.002, 0.03), "nfl_release": (300.0, 15000.0)}
 SETTINGS = dict(bounds=BOUNDS, optimiser="lm", n_starts=4, max_steps=60, progress=False)
@@ -37,14 +35,13 @@ def _check_recovery(result, truth, tol=REL_TOL):
 
 @pytest.fixture(scope="module")
 def human():
-    before = dict(_fit.TRACES)
     data = make_data(synthetic(HUMAN_TRUTH, seed=0))
     result = fit(data, ESTIMATE, **SETTINGS)
-    return result, data, before
+    return result, data
 
 
 def test_human_recovery(human):
-    result, data, _ = human
+    result, data = human
     assert result.converged and not result.start_failed.any()
     _check_recovery(result, HUMAN_TRUTH)
     # The noise is mixed (ALSFRS-R additive SD 1.0, NfL log-normal CV 0.15), both estimated.
@@ -69,22 +66,22 @@ def test_human_recovery(human):
     assert math.isclose(math.log(est) - math.log(lo), math.log(hi) - math.log(est), rel_tol=1e-9)
 
 
-def test_mouse_recovery_and_one_compilation(human):
-    _, _, before = human
+def test_mouse_recovery_and_one_compilation(human, traces):
+    del human  # the human fit, same shapes, traced and compiled the multistart program
     data = make_data(synthetic(MOUSE_TRUTH, seed=1, species="mouse"))
     result = fit(data, ESTIMATE, **SETTINGS)
     assert result.converged
     _check_recovery(result, MOUSE_TRUTH)
-    # Human and mouse fits (same shapes) ran one compiled multistart program.
-    assert _fit.TRACES["run"] - before["run"] <= 1
-    assert result.compile_time == 0.0 or _fit.TRACES["run"] - before["run"] == 1
+    # The mouse fit has the human fit's shapes: its multistart program was not traced
+    # (nor compiled) again.
+    assert traces("_advance_starts") == 0
 
 
 def test_failed_start_is_tolerated(human):
-    _, data, _ = human
+    _, data = human
     bounds = dict(BOUNDS, apoptotic_death_rate=(0.002, 1000.0))
     pb, _, _ = make_problem(data, ESTIMATE, bounds=bounds, max_steps=60)
-    good = np.asarray(jax.vmap(lambda t: _fit.to_z(t, pb))(jnp.asarray(
+    good = np.asarray(jax.vmap(lambda t: to_z(t, pb))(jnp.asarray(
         [[math.log(0.006), math.log(2000.0), math.log(2.0), math.log(0.1)],
          [math.log(0.012), math.log(4000.0), math.log(2.0), math.log(0.1)]])))
     bad = good[:1].copy()
@@ -97,27 +94,26 @@ def test_failed_start_is_tolerated(human):
 
 
 @pytest.mark.parametrize("optimiser,tol", [("lbfgs", REL_TOL), ("adam", 0.2)])
-def test_optax_optimisers_recover(human, optimiser, tol):
-    _, data, _ = human
-    before = dict(_fit.TRACES)
+def test_optax_optimisers_recover(human, optimiser, tol, traces):
+    _, data = human
     kwargs = dict(SETTINGS, optimiser=optimiser, n_starts=2,
                   max_steps=60 if optimiser == "lbfgs" else 150)
     result = fit(data, ESTIMATE, **kwargs)
     for name, true in HUMAN_TRUTH.items():
         assert abs(result.estimates[name] - true) / true < tol, (name, result.estimates[name])
-    # One trace of the step served every iteration of every start (and any refinement).
-    assert _fit.TRACES["step"] - before["step"] == 1
-    assert _fit.TRACES["run"] - before["run"] == 1
+    # One trace of the chunked multistart program served every chunk of every start
+    # (and any refinement).
+    assert traces("_advance_starts") == 1
 
 
 def test_fit_gradient_matches_finite_differences(human):
     """The gradient the optimisers use (forward mode through the solver) against central
     differences of the objective, at a point away from the optimum."""
-    _, data, _ = human
+    _, data = human
     pb, _, _ = make_problem(data, ESTIMATE, bounds=BOUNDS, max_steps=60)
     z = jnp.asarray(sobol_starts(1, pb, seed=3)[0])
     h = 1e-5
-    pts = jnp.concatenate([z[None], z + h * jnp.eye(4), z - h * jnp.eye(4)])
+    pts = jnp.concatenate([z[None], z[None] + h * jnp.eye(4), z[None] - h * jnp.eye(4)])
     values, grads = jax.jit(jax.vmap(jax.value_and_grad(objective), in_axes=(0, None)))(pts, pb)
     fd = (values[1:5] - values[5:]) / (2 * h)
     # Solver tolerance 1e-6 (relative) bounds the agreement: 1e-4 of the gradient's size.
@@ -153,7 +149,7 @@ def test_profile_likelihood(human):
     """Four grid points (one compiled batch with the fit) at +-2.5 SE: the LR interval
     brackets the estimate and its width agrees with the Laplace interval (a quadratic
     profile, interpolated linearly, gives about 1.8 SE on each side instead of 1.96)."""
-    result, _, _ = human
+    result, _ = human
     prof = profile(result, "nfl_release", points=4, span=2.5)
     assert np.all(np.isfinite(prof.objective)) and np.all(prof.objective >= prof.best - 1e-6)
     assert prof.ci_low < result.estimates["nfl_release"] < prof.ci_high
@@ -164,7 +160,7 @@ def test_profile_likelihood(human):
 
 @pytest.mark.slow
 def test_nuts_posterior(human):
-    result, _, _ = human
+    result, _ = human
     samples = sample_posterior(result, num_samples=200, num_warmup=200)
     for name, true in HUMAN_TRUTH.items():
         s = samples[name]
@@ -176,7 +172,7 @@ def test_nuts_posterior(human):
 def test_bad_choices_raise_one_line(human):
     from alsjax import ALSJaxError
 
-    _, data, _ = human
+    _, data = human
     for kwargs, words in [
         (dict(estimate=["apoptotic_death_rat"]), "did you mean 'apoptotic_death_rate'"),
         (dict(estimate=ESTIMATE, optimiser="newton"), "unknown optimiser"),

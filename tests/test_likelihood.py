@@ -12,7 +12,11 @@ import pytest
 from scipy import stats
 
 import alsjax
-from alsjax._likelihood import EVENT_SD, log_likelihood, make_data, noise_models, predictions
+from alsjax._cohort import BATCH_MIN_SUBJECTS
+from alsjax._likelihood import EVENT_SD, log_likelihood, predictions
+from alsjax._noise import noise_models
+
+make_data = alsjax.make_data
 
 
 def _frame(rows):
@@ -90,7 +94,7 @@ def test_jit_vmap_grad_against_finite_differences_and_failure():
     # h = 1e-3: the adaptive grid's own jitter (rtol 1e-6) swamps smaller steps, and the
     # O(h^2) truncation error is still below the 1e-4 tolerance.
     h = 1e-3
-    pts = jnp.concatenate([x0[None], x0 + h * jnp.eye(2), x0 - h * jnp.eye(2),
+    pts = jnp.concatenate([x0[None], x0[None] + h * jnp.eye(2), x0[None] - h * jnp.eye(2),
                            jnp.asarray([[math.log(1000.0), math.log(2000.0)]])])
     values, grads = jax.jit(jax.vmap(jax.value_and_grad(ll)))(pts)
     fd = (values[1:3] - values[3:5]) / (2 * h)
@@ -166,12 +170,11 @@ def test_bad_noise_model(noise, words):
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
-def test_large_cohorts_use_simulate_batch_and_agree_with_vmap(monkeypatch):
-    """From BATCH_MIN_SUBJECTS subjects on, the cohort is solved by simulate_batch; its
-    log-likelihood and gradient match the plain vmap path to the solver tolerance."""
-    from alsjax import _likelihood
-
-    n = _likelihood.BATCH_MIN_SUBJECTS
+def test_large_cohorts_use_simulate_batch_and_agree_with_vmap():
+    """From BATCH_MIN_SUBJECTS subjects on, "auto" solves the cohort with simulate_batch
+    (the lane queue); its log-likelihood and gradient match the plain vmap path to the
+    solver tolerance."""
+    n = BATCH_MIN_SUBJECTS
     rng = np.random.default_rng(0)
     rows = [dict(subject=f"s{i}", time=t, observable=k, value=v, genotype=g)
             for i in range(n)
@@ -183,13 +186,14 @@ def test_large_cohorts_use_simulate_batch_and_agree_with_vmap(monkeypatch):
     base = data.base
     rate = base.apoptotic_death_rate
 
-    def loglik(scale):
+    def loglik(scale, method):
         return log_likelihood(dataclasses.replace(base, apoptotic_death_rate=rate + scale),
-                              data)
+                              data, method=method)
 
-    batched = jax.jit(jax.value_and_grad(loglik))(0.1)
-    monkeypatch.setattr(_likelihood, "BATCH_MIN_SUBJECTS", 10**9)
-    plain = jax.jit(jax.value_and_grad(loglik))(0.1)
+    batched = jax.jit(jax.value_and_grad(loglik), static_argnums=1)(0.1, "auto")
+    lanes = jax.jit(jax.value_and_grad(loglik), static_argnums=1)(0.1, "lanes")
+    plain = jax.jit(jax.value_and_grad(loglik), static_argnums=1)(0.1, "vmap")
+    np.testing.assert_array_equal(batched, lanes)  # "auto" chose the lane queue
     assert np.isfinite(batched[0]) and np.isfinite(batched[1])
     assert batched[0] != plain[0]  # two different solvers ran
     np.testing.assert_allclose(batched[0], plain[0], rtol=1e-5)

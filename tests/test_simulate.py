@@ -5,6 +5,7 @@ Compilation dominates the cost, so each jitted function is built once per module
 """
 
 import inspect
+import math
 
 import jax
 import jax.numpy as jnp
@@ -316,10 +317,42 @@ def test_riluzole_delays_death():
 
 def test_failed_solve_is_a_value_under_jit():
     sol = solve(alsjax.default_params(), T101, alsjax.make_therapy(), max_steps=5)
-    assert not bool(sol.success)
-    assert np.all(np.isnan(sol.ys))
-    assert all(np.all(np.isnan(v)) for v in sol.observables.values())
+    assert not bool(sol.success) and int(sol.status) == 1
+    assert "max_steps" in alsjax.failure_reason(sol)
+    assert np.all(np.isfinite(sol.ys[0])) and np.all(np.isnan(sol.ys[1:]))
     assert not any(np.isfinite(float(sol.events[e])) for e in alsjax.EVENT_NAMES)
+
+
+@pytest.mark.parametrize("method", ["simulate", "simulate_batch"])
+def test_failure_part_way_keeps_what_was_solved(method):
+    """A step limit hit after onset (day ~800) but before death (~1840): the states up
+    to the failure are those of the full solve (the same steps, so equal to round-off),
+    later times are NaN, onset is kept, death and end stage are unknown (NaN)."""
+    p = alsjax.default_params()
+    if method == "simulate":
+        full = alsjax.simulate(p, T101)
+        cut = alsjax.simulate(p, T101, max_steps=60)
+    else:
+        batch = jax.tree.map(lambda x: jnp.stack([x, x]), p)
+        full = jax.tree.map(lambda x: x[0], alsjax.simulate_batch(batch, T101))
+        cut = jax.tree.map(lambda x: x[0], alsjax.simulate_batch(batch, T101, max_steps=60))
+    assert bool(full.success) and not bool(cut.success)
+    assert int(cut.status) == 1 and "max_steps" in alsjax.failure_reason(cut)
+    reached = np.all(np.isfinite(np.asarray(cut.ys)), axis=1)
+    n = int(reached.sum())
+    assert reached[:n].all() and not reached[n:].any()  # a prefix of the output times
+    assert float(T101[n - 1]) > float(full.events["onset"])
+    assert float(T101[n - 1]) < float(full.events["death"])
+    np.testing.assert_allclose(np.asarray(cut.ys)[:n], np.asarray(full.ys)[:n],
+                               rtol=1e-12, atol=1e-12)
+    assert float(cut.events["onset"]) == pytest.approx(float(full.events["onset"]), rel=1e-9)
+    assert math.isnan(float(cut.events["death"]))
+    assert np.all(np.isnan(np.asarray(cut.observables["alsfrs_r"])[n:]))
+
+
+def test_unsorted_times_are_caught_under_jit():
+    with pytest.raises(Exception, match="sorted"):
+        jax.jit(alsjax.simulate)(alsjax.default_params(), jnp.asarray([0.0, 20.0, 10.0]))
 
 
 def test_one_failing_member_leaves_the_others_intact(solve_batch):

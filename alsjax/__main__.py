@@ -1,0 +1,5 @@
+"""`python -m alsjax`: the same command line as the `alsjax` script."""
+
+from .cli import main
+
+main()

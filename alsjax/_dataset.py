@@ -1,0 +1,142 @@
+"""A dataset as padded arrays: `make_data` turns the reader's frame into a `Data`.
+
+One row per subject, padded to the longest subject, so a cohort is one batched solve and
+one compilation whatever its subjects' visit counts. Each subject carries its own preset
+(genotype, species), therapy and alignment (cascade start or symptom onset).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int
+
+from ._errors import ALSJaxError
+from ._model import default_params
+from ._observables import EVENT_NAMES, OBSERVABLE_NAMES
+from ._params import Params
+from ._therapy import Therapy, stack_therapies, therapy_days
+
+ALIGNMENTS: tuple[str, ...] = ("cascade", "onset")
+
+ONSET_HORIZON: dict[str, float] = {"human": 36500.0, "mouse": 400.0}
+"""How far (days) to look for the model's onset when aligning a subject on it."""
+
+
+class Data(eqx.Module):
+    """A dataset as padded arrays: S subjects x T measurement slots x E event slots.
+
+    Build with `make_data(df)`. Times are each subject's own data days, sorted; padded
+    slots repeat the subject's last time and have `mask` False.
+    """
+
+    times: Float[Array, "S T"]
+    obs: Int[Array, "S T"]  # index into OBSERVABLE_NAMES
+    values: Float[Array, "S T"]
+    sigma: Float[Array, "S T"]  # NaN where the row gives none
+    mask: Bool[Array, "S T"]
+    summary: Bool[Array, "S T"]  # arm summaries: sigma is a standard error
+    lloq: Float[Array, "S T"]  # NaN where none
+    censored: Bool[Array, "S T"]  # value below lloq
+    event_type: Int[Array, "S E"]  # index into EVENT_NAMES
+    event_time: Float[Array, "S E"]
+    event_observed: Bool[Array, "S E"]
+    event_mask: Bool[Array, "S E"]
+    therapy: Therapy  # batched (S, drugs), starts on the data clock
+    base: Params  # batched (S,): each subject's genotype/species preset
+    onset_aligned: Bool[Array, " S"]
+    onset_horizon: Float[Array, " S"]
+    row_index: Int[Array, "S T"]  # position in the source DataFrame, -1 for padding
+    event_row_index: Int[Array, "S E"]
+    subjects: tuple[str, ...] = eqx.field(static=True)
+    any_onset: bool = eqx.field(static=True)
+    any_events: bool = eqx.field(static=True)
+
+    @property
+    def n_subjects(self) -> int:
+        return len(self.subjects)
+
+
+def make_data(df, *, align: str = "cascade") -> Data:
+    """Padded arrays from the canonical frame that `read_measurements` returns.
+
+    `align="onset"`: human subjects' day 0 is symptom onset (the model's predicted onset
+    day, plus any fitted offset); `"cascade"`: day 0 is the cascade's start. Mice always
+    run on age.
+    """
+    if align not in ALIGNMENTS:
+        raise ALSJaxError(f"align: expected 'cascade' or 'onset', got {align!r}")
+    if len(df) == 0:
+        raise ALSJaxError("data: no rows")
+    subjects = tuple(dict.fromkeys(str(s) for s in df["subject"]))
+    pos = np.arange(len(df))
+    is_event = df["observable"].isin(EVENT_NAMES).to_numpy()
+    groups = {s: np.flatnonzero(df["subject"].astype(str).to_numpy() == s) for s in subjects}
+    n_meas = max(1, max(int((~is_event[g]).sum()) for g in groups.values()))
+    n_ev = max(1, max(int(is_event[g].sum()) for g in groups.values()))
+    S = len(subjects)
+    f = np.float64
+    times = np.zeros((S, n_meas), f)
+    obs = np.zeros((S, n_meas), np.int32)
+    values = np.ones((S, n_meas), f)
+    sigma = np.full((S, n_meas), np.nan)
+    mask = np.zeros((S, n_meas), bool)
+    summary = np.zeros((S, n_meas), bool)
+    lloq = np.full((S, n_meas), np.nan)
+    row_index = np.full((S, n_meas), -1, np.int64)
+    ev_type = np.zeros((S, n_ev), np.int32)
+    ev_time = np.ones((S, n_ev), f)
+    ev_obs = np.zeros((S, n_ev), bool)
+    ev_mask = np.zeros((S, n_ev), bool)
+    ev_row = np.full((S, n_ev), -1, np.int64)
+    drugs: list[dict[str, float]] = []
+    bases, aligned, horizon = [], np.zeros(S, bool), np.zeros(S)
+    col = {c: df[c].to_numpy() for c in ("time", "observable", "value", "kind")}
+    for c in ("sigma", "lloq"):
+        col[c] = df[c].to_numpy(dtype=f) if c in df.columns else np.full(len(df), np.nan)
+    for s, name in enumerate(subjects):
+        g = groups[name]
+        first = g[0]
+        genotype = str(df["genotype"].iat[first]) if "genotype" in df.columns else "sporadic"
+        species = str(df["species"].iat[first]) if "species" in df.columns else "human"
+        bases.append(default_params(genotype or "sporadic", species or "human"))
+        drugs.append(therapy_days(str(df["therapy"].iat[first]))
+                     if "therapy" in df.columns else {})
+        aligned[s] = align == "onset" and species != "mouse"
+        horizon[s] = ONSET_HORIZON.get(species, ONSET_HORIZON["human"])
+        m = g[~is_event[g]]
+        m = m[np.argsort(col["time"][m].astype(f), kind="stable")]
+        k = len(m)
+        if k:
+            times[s, :k] = col["time"][m]
+            times[s, k:] = times[s, k - 1]
+            obs[s, :k] = [OBSERVABLE_NAMES.index(o) for o in col["observable"][m]]
+            values[s, :k] = col["value"][m]
+            sigma[s, :k] = col["sigma"][m]
+            lloq[s, :k] = col["lloq"][m]
+            summary[s, :k] = col["kind"][m] == "summary"
+            mask[s, :k] = True
+            row_index[s, :k] = pos[m]
+        e = g[is_event[g]]
+        if len(e):
+            k = len(e)
+            ev_type[s, :k] = [EVENT_NAMES.index(o) for o in col["observable"][e]]
+            ev_time[s, :k] = col["time"][e]
+            ev_obs[s, :k] = col["value"][e] == 1
+            ev_mask[s, :k] = True
+            ev_row[s, :k] = pos[e]
+    censored = mask & np.isfinite(lloq) & (values < np.nan_to_num(lloq, nan=-np.inf))
+    base = jax.tree.map(lambda *xs: jnp.stack(xs), *bases)
+    return Data(
+        times=jnp.asarray(times), obs=jnp.asarray(obs), values=jnp.asarray(values),
+        sigma=jnp.asarray(sigma), mask=jnp.asarray(mask), summary=jnp.asarray(summary),
+        lloq=jnp.asarray(lloq), censored=jnp.asarray(censored),
+        event_type=jnp.asarray(ev_type), event_time=jnp.asarray(ev_time),
+        event_observed=jnp.asarray(ev_obs), event_mask=jnp.asarray(ev_mask),
+        therapy=stack_therapies(drugs), base=base,
+        onset_aligned=jnp.asarray(aligned), onset_horizon=jnp.asarray(horizon),
+        row_index=jnp.asarray(row_index), event_row_index=jnp.asarray(ev_row),
+        subjects=subjects, any_onset=bool(aligned.any()), any_events=bool(ev_mask.any()),
+    )

@@ -1,0 +1,76 @@
+"""The whole fit pipeline as one call: `run_recipe(recipe, out)`.
+
+recipe -> read and check the data -> `make_data` -> check every choice -> `fit` ->
+profiles -> (optionally) the output files. Everything that can be checked is checked
+before the fit runs, and nothing is written before the fit and its profiles are done.
+`alsjax fit` and `alsjax profile` are this call with the command line's options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from ._data import read_measurements
+from ._dataset import make_data
+from ._errors import ALSJaxError
+from ._fit import fit
+from ._optimise import Progress
+from ._problem import DEFAULT_OPTIMISER, make_problem
+from ._progress import resolve_progress
+from ._recipe import Recipe, load_recipe
+from ._report import check_writable, write_outputs
+from ._result import FitResult
+from ._uncertainty import profile
+
+
+def run_recipe(
+    recipe: Recipe | str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    progress: Progress | bool | None = None,
+    command: list[str] | None = None,
+) -> FitResult:
+    """Run a fit recipe: a path to a `.toml` recipe, or a parsed `Recipe`.
+
+    Returns the `FitResult`, with the recipe's profile likelihoods in `.profiles`. With
+    `out`, also writes parameters.csv, predictions.csv, summary.json, fit.png,
+    petab_parameters.tsv (and profiles.csv) into that folder; `command` is recorded in
+    summary.json (default: this process's command line). `progress`: see `fit`.
+    Raises `ALSJaxError` (one line) for anything wrong with the recipe or its data.
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    df = read_measurements(recipe.data)
+    data = make_data(df, align=recipe.align)
+    optimiser = recipe.optimiser or DEFAULT_OPTIMISER
+    prefix = f"{recipe.source}: " if recipe.source else ""  # name the recipe file at fault
+    try:
+        make_problem(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
+                     noise=recipe.noise, optimiser=optimiser, max_steps=recipe.max_steps,
+                     fit_shifts=recipe.fit_shifts)
+    except ALSJaxError as e:
+        raise ALSJaxError(f"{prefix}{e}") from None
+    wanted = tuple(dict.fromkeys(recipe.profile))
+    for name in wanted:
+        if name not in recipe.estimate:
+            raise ALSJaxError(f"{prefix}profile {name}: not among the estimated parameters "
+                              f"({', '.join(recipe.estimate)})")
+    if recipe.starts < 1:
+        raise ALSJaxError(f"{prefix}starts must be >= 1, got {recipe.starts}")
+    if recipe.profile_points < 3:
+        raise ALSJaxError(f"{prefix}profile points must be >= 3, got {recipe.profile_points}")
+    if out is not None:
+        check_writable(out)
+    with resolve_progress(progress) as report:
+        result = fit(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
+                     noise=recipe.noise, optimiser=optimiser, n_starts=recipe.starts,
+                     seed=recipe.seed, max_steps=recipe.max_steps, progress=report,
+                     fit_shifts=recipe.fit_shifts)
+        profiles = tuple(profile(result, name, points=recipe.profile_points, progress=report)
+                         for name in wanted)
+    result = dataclasses.replace(result, profiles=profiles)
+    if out is not None:
+        write_outputs(result, df, Path(out), data_path=str(recipe.data), command=command)
+    return result

@@ -1,0 +1,307 @@
+"""The fit problem: what is estimated, on which coordinates, within which bounds, and the
+objective every optimiser minimises.
+
+Estimated quantities live on their stored scale (`_transforms.py`: log, logit or plain,
+as in `Params`), with estimated noise SDs as log SDs and fitted time shifts in days.
+Bounds are a smooth reparametrisation, stored = lower + (upper - lower) * sigmoid(z),
+never a clip, and every optimiser works on the unbounded z.
+
+Gradients are forward mode (`diffrax.ForwardMode`): with a handful of parameters that is
+both faster and quicker to compile than reverse mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float
+
+from ._cohort import check_method
+from ._dataset import Data
+from ._errors import ALSJaxError
+from ._likelihood import likelihood_terms, residuals
+from ._noise import NoiseSpec, default_noise_sd, noise_models
+from ._observables import OBSERVABLE_NAMES
+from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
+from ._transforms import LOG, PLAIN, Transform
+
+OPTIMISERS: tuple[str, ...] = ("lm", "lbfgs", "adam")
+DEFAULT_OPTIMISER = "lm"
+"""Levenberg-Marquardt: fastest on the shipped problems (benchmarks/bench_fit.py)."""
+
+BOUND_FACTOR = 10.0  # default bounds: preset x/÷ 10
+NOISE_BOUND_FACTOR = 100.0
+SHIFT_BOUND = 1825.0  # days either side of the model's own alignment
+FORWARD = diffrax.ForwardMode()
+
+
+class Problem(eqx.Module):
+    """Everything the compiled optimiser needs; static fields select the program."""
+
+    data: Data
+    lower: Float[Array, " P"]
+    upper: Float[Array, " P"]
+    prior_mean: Float[Array, " P"]
+    prior_sd: Float[Array, " P"]
+    has_prior: Bool[Array, " P"]
+    noise_sd: Float[Array, " K"]  # used for observables whose SD is not estimated
+    noise_rows: Bool[Array, "n K"]  # which residuals inform each estimated noise SD
+    n_noise_rows: Float[Array, " K"]
+    names: tuple[str, ...] = eqx.field(static=True)  # model parameters estimated
+    noise_obs: tuple[int, ...] = eqx.field(static=True)  # observables with estimated SD
+    fit_shifts: bool = eqx.field(static=True)
+    noise: tuple[str, ...] = eqx.field(static=True)  # each observable's model (hashable)
+    optimiser: str = eqx.field(static=True)
+    max_steps: int = eqx.field(static=True)
+    method: str = eqx.field(static=True, default="auto")  # how the cohort is solved
+
+    @property
+    def n_model(self) -> int:
+        return len(self.names)
+
+    @property
+    def n_shift(self) -> int:
+        return self.data.n_subjects if self.fit_shifts else 0
+
+    @property
+    def n_fit(self) -> int:
+        """Coordinates a least-squares solver moves (noise SDs are closed-form for LM)."""
+        return self.n_model + self.n_shift
+
+    @property
+    def n_residuals(self) -> int:
+        events = self.data.event_mask.size if self.data.any_events else 0
+        return self.noise_rows.shape[0] + events + self.size
+
+    @property
+    def size(self) -> int:
+        return self.n_fit + len(self.noise_obs)
+
+
+# --- coordinates ----------------------------------------------------------------------
+
+
+def transform_of(name: str) -> Transform:
+    """The storage of an estimated quantity: a parameter's own, log for `sigma:<obs>`
+    (noise SDs), plain for `shift:<subject>` (days)."""
+    if name.startswith("sigma:"):
+        return LOG
+    if name.startswith("shift:"):
+        return PLAIN
+    return parameter_transform(name)
+
+
+def physical_value(name: str, stored: float) -> float:
+    """An estimated quantity's stored value in its physical units."""
+    return float(transform_of(name).to_physical(stored))
+
+
+def to_stored(z: Array, pb: Problem) -> Array:
+    return pb.lower + (pb.upper - pb.lower) * jax.nn.sigmoid(z)
+
+
+def to_z(theta: Array, pb: Problem) -> Array:
+    u = (theta - pb.lower) / (pb.upper - pb.lower)
+    u = jnp.clip(u, 1e-9, 1 - 1e-9)
+    return jnp.log(u) - jnp.log1p(-u)
+
+
+def unpack(theta: Array, pb: Problem) -> tuple[Params, Array, Array | None]:
+    """Stored vector -> (Params batched over subjects, noise SD per observable, shifts)."""
+    S = pb.data.n_subjects
+    values = {n: jnp.broadcast_to(theta[i], (S,)) for i, n in enumerate(pb.names)}
+    params = dataclasses.replace(pb.data.base, **values)
+    shift = theta[pb.n_model:pb.n_fit] if pb.fit_shifts else None
+    sd = pb.noise_sd
+    if pb.noise_obs:
+        sd = sd.at[jnp.asarray(pb.noise_obs)].set(jnp.exp(theta[pb.n_fit:]))
+    return params, sd, shift
+
+
+def prior_residuals(theta: Array, pb: Problem) -> Array:
+    return jnp.where(pb.has_prior, (theta - pb.prior_mean) / pb.prior_sd, 0.0)
+
+
+def terms(theta: Array, pb: Problem, adjoint=None) -> tuple[Array, Array, Array]:
+    """Weighted residuals (data, then priors), normaliser and success at `theta`."""
+    params, sd, shift = unpack(theta, pb)
+    res, norm, ok = likelihood_terms(params, pb.data, noise=pb.noise, sigma=sd,
+                                     time_shift=shift, adjoint=adjoint, method=pb.method)
+    return jnp.concatenate([res, prior_residuals(theta, pb)]), norm, ok
+
+
+def neg_log_posterior(theta: Array, pb: Problem, adjoint=None) -> Array:
+    """-log p(data | theta) - log prior(theta), theta on the stored scale (+inf on failure).
+    Priors are normal on the stored scale (log-normal on physical values)."""
+    r, norm, ok = terms(theta, pb, adjoint)
+    value = 0.5 * jnp.sum(r**2) + norm
+    return jnp.where(ok & jnp.isfinite(value), value, jnp.inf)
+
+
+def fit_residuals(theta_fit: Array, sd_theta: Array, pb: Problem) -> Array:
+    """Data + prior residuals with noise SDs held at `sd_theta` (log SDs); a failed solve
+    gives large finite residuals."""
+    theta = jnp.concatenate([theta_fit, sd_theta])
+    params, sd, shift = unpack(theta, pb)
+    res = residuals(params, pb.data, noise=pb.noise, sigma=sd, time_shift=shift,
+                    adjoint=FORWARD, method=pb.method)
+    return jnp.concatenate([res, prior_residuals(theta, pb)])
+
+
+# --- objective with a forward-mode gradient ---------------------------------------------
+
+
+@eqx.filter_custom_vjp
+def _objective(z, pb, fixed, fixed_z):
+    zz = jnp.where(fixed, fixed_z, z)
+    return neg_log_posterior(to_stored(zz, pb), pb, FORWARD)
+
+
+@_objective.def_fwd
+def _objective_fwd(perturbed, z, pb, fixed, fixed_z):
+    del perturbed
+
+    def f(z):
+        zz = jnp.where(fixed, fixed_z, z)
+        return neg_log_posterior(to_stored(zz, pb), pb, FORWARD)
+
+    basis = jnp.eye(z.shape[0], dtype=z.dtype)
+    values, grads = jax.vmap(lambda v: jax.jvp(f, (z,), (v,)))(basis)
+    value = values[0]
+    return value, jnp.where(jnp.isfinite(value), grads, 0.0)
+
+
+@_objective.def_bwd
+def _objective_bwd(grad, g_out, perturbed, z, pb, fixed, fixed_z):
+    del perturbed, z, pb, fixed_z
+    return jnp.where(fixed, 0.0, g_out * grad)
+
+
+def objective(z: Array, pb: Problem, fixed=None, fixed_z=None) -> Array:
+    """The fit's objective on the unbounded z scale; `jax.grad` of it is forward mode.
+    Failed solves give a huge finite value so line searches step back."""
+    fixed = jnp.zeros(z.shape, bool) if fixed is None else fixed
+    fixed_z = jnp.zeros_like(z) if fixed_z is None else fixed_z
+    v = _objective(z, pb, fixed, fixed_z)
+    return jnp.where(jnp.isfinite(v), v, 1e20)
+
+
+# --- problem set-up -----------------------------------------------------------------------
+
+
+def _stored(name: str, value: float, where: str) -> float:
+    transform = transform_of(name)
+    transform.check(float(value), f"{where}: {name}")
+    return float(transform.to_stored(float(value)))
+
+
+def make_problem(
+    data: Data,
+    estimate: Sequence[str],
+    *,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    priors: Mapping[str, tuple[float, float]] | None = None,
+    noise: NoiseSpec = None,
+    optimiser: str = DEFAULT_OPTIMISER,
+    max_steps: int = 200,
+    fit_shifts: bool = False,
+    estimate_noise: bool = True,
+    method: str = "auto",
+) -> tuple[Problem, tuple[str, ...], Array]:
+    """Validate the choices and build the Problem; returns it, the names of all estimated
+    quantities (parameters, then `shift:<subject>`, then `sigma:<observable>`) and the
+    preset (nominal) stored vector. Every problem is one `ALSJaxError` line."""
+    bounds, priors = dict(bounds or {}), dict(priors or {})
+    if optimiser not in OPTIMISERS:
+        raise ALSJaxError(f"unknown optimiser {optimiser!r}; choose from {', '.join(OPTIMISERS)}")
+    check_method(method)
+    models = noise_models(noise)
+    if not estimate:
+        raise ALSJaxError("estimate: name at least one parameter to estimate")
+    for n in estimate:
+        if n not in PARAMETER_NAMES:
+            raise ALSJaxError(f"estimate: {unknown_parameter(n)}")
+    if len(set(estimate)) != len(estimate):
+        raise ALSJaxError("estimate: a parameter is named twice")
+    if int(max_steps) < 1:
+        raise ALSJaxError(f"max_steps must be >= 1, got {max_steps}")
+    # Noise SDs: one per observable that has rows without their own sigma.
+    mask = np.asarray(data.mask)
+    free = mask & np.isnan(np.asarray(data.sigma)) & ~np.asarray(data.summary) \
+        & ~np.asarray(data.censored)
+    obs = np.asarray(data.obs)
+    noise_obs = tuple(k for k in range(len(OBSERVABLE_NAMES))
+                      if estimate_noise and (free & (obs == k)).any())
+    rows = np.zeros((mask.size, len(OBSERVABLE_NAMES)), bool)
+    for k in noise_obs:
+        rows[:, k] = (free & (obs == k)).ravel()
+    sd0 = np.asarray(default_noise_sd(models))
+    names_all = list(estimate)
+    nominal, lo, hi, pm, ps, hp = [], [], [], [], [], []
+    for n in estimate:
+        transform = transform_of(n)
+        s = float(np.asarray(getattr(data.base, n))[0])
+        nominal.append(s)
+        if n in bounds:
+            b = bounds.pop(n)
+            low, high = (_stored(n, float(v), f"bounds of {n}") for v in b)
+            if not low < high:
+                raise ALSJaxError(f"bounds of {n}: lower {b[0]:g} must be below upper {b[1]:g}")
+        else:
+            low, high = transform.default_bounds(s, BOUND_FACTOR)
+        lo.append(low), hi.append(high)
+        if n in priors:
+            median, gsd = priors.pop(n)
+            if not gsd > 1:
+                raise ALSJaxError(f"prior of {n}: geometric SD must be > 1, got {gsd:g}")
+            pm.append(_stored(n, float(median), f"prior of {n}"))
+            ps.append(float(gsd) if transform is PLAIN else math.log(float(gsd)))
+            hp.append(True)
+        else:
+            pm.append(0.0), ps.append(1.0), hp.append(False)
+    if fit_shifts:
+        for s in data.subjects:
+            names_all.append(f"shift:{s}")
+            nominal.append(0.0), lo.append(-SHIFT_BOUND), hi.append(SHIFT_BOUND)
+            pm.append(0.0), ps.append(1.0), hp.append(False)
+    for k in noise_obs:
+        names_all.append(f"sigma:{OBSERVABLE_NAMES[k]}")
+        s = math.log(sd0[k])
+        nominal.append(s)
+        lo.append(s - math.log(NOISE_BOUND_FACTOR)), hi.append(s + math.log(NOISE_BOUND_FACTOR))
+        pm.append(0.0), ps.append(1.0), hp.append(False)
+    for leftover, what in ((bounds, "bounds"), (priors, "priors")):
+        for n in leftover:
+            raise ALSJaxError(f"{what}: {n!r} is not among the estimated parameters "
+                              f"({', '.join(estimate)})")
+    # Names off the data so problems of the same shape share one compilation.
+    anon = dataclasses.replace(data, subjects=tuple(str(i) for i in range(data.n_subjects)))
+    f = jnp.result_type(float)
+    pb = Problem(
+        data=anon, lower=jnp.asarray(lo, f), upper=jnp.asarray(hi, f),
+        prior_mean=jnp.asarray(pm, f), prior_sd=jnp.asarray(ps, f),
+        has_prior=jnp.asarray(hp), noise_sd=jnp.asarray(sd0, f),
+        noise_rows=jnp.asarray(rows), n_noise_rows=jnp.asarray(rows.sum(0), f),
+        names=tuple(estimate), noise_obs=noise_obs, fit_shifts=bool(fit_shifts),
+        noise=models, optimiser=optimiser, max_steps=int(max_steps), method=method,
+    )
+    return pb, tuple(names_all), jnp.asarray(nominal, f)
+
+
+def sobol_starts(n: int, pb: Problem, seed: int) -> np.ndarray:
+    """`n` scrambled-Sobol starts, uniform on the stored scale within the bounds (z)."""
+    from scipy.stats import qmc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # balance needs n = 2^k; fine
+        u = qmc.Sobol(pb.size, scramble=True, seed=seed).random(n)
+    u = np.clip(u, 0.01, 0.99)
+    return np.log(u) - np.log1p(-u)
