@@ -56,7 +56,14 @@ def build(variant: str):
     import optimistix as optx
 
     import alsjax
-    from alsjax._fit import _fit_residuals, _run_jit, make_problem, objective, sobol_starts, to_stored
+    from alsjax._fit import (
+        _fit_residuals,
+        _run_jit,
+        make_problem,
+        objective,
+        sobol_starts,
+        to_stored,
+    )
     from alsjax._likelihood import make_data
 
     data = make_data(alsjax.read_measurements(ROOT / "data/synthetic/small_human.csv"))
@@ -116,7 +123,7 @@ def child(variant: str) -> None:
 
 def cold(variants, procs: int) -> dict:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("JAX_COMPILATION_CACHE") and k != "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"}
+           if not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
     env.update(ALSJAX_CACHE_DIR="off", JAX_ENABLE_COMPILATION_CACHE="false")
     rows = {v: [] for v in variants}
     for r in range(procs):
