@@ -53,7 +53,7 @@ import numpy as np  # noqa: E402
 from alsjax._batch import _ERROR_ORDER, _FACTORMAX, _FACTORMIN, _SAFETY, _first_step, _rms, _tsit5  # noqa: E402
 from alsjax._model import initial_state  # noqa: E402
 from alsjax._params import physical  # noqa: E402
-from alsjax._simulate import _augmented  # noqa: E402
+from alsjax._simulate import augmented_field  # noqa: E402
 from alsjax._therapy import DRUGS, Therapy  # noqa: E402
 from benchmarks import _problem as P  # noqa: E402
 
@@ -62,7 +62,7 @@ LANES = 256
 MAX_STEPS = 4096
 N_EVENTS = 3  # event clocks appended to the state (alsjax._observables.EVENT_NAMES)
 
-_TERM = diffrax.ODETerm(lambda t, y, args: _augmented(t, y, args))
+_TERM = diffrax.ODETerm(lambda t, y, args: augmented_field(t, y, args))
 _SOLVERS = {"diffrax": diffrax.Tsit5(), "diffrax-lax": diffrax.Tsit5(scan_kind="lax")}
 
 
@@ -84,7 +84,7 @@ def integrate(params, ts, therapy, rtol, atol, max_steps, lanes, stepping):
 
     def field(i):  # the vector field of trajectory i, for vmap over lanes
         args = args_of(i)
-        return lambda t, y: _augmented(t, y, args)
+        return lambda t, y: augmented_field(t, y, args)
 
     zero = jnp.zeros((), dtype)
     f0 = jax.vmap(lambda i: field(i)(zero, y0[i]))(jnp.arange(n_traj))

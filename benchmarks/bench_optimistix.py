@@ -6,11 +6,11 @@ noise SDs fixed at alsjax's defaults (all-gaussian, `estimate_noise=False`: the 
 is a plain weighted least squares), from the same 4 scrambled-Sobol starts (seed 0), all
 starts vmapped in one jitted program on both sides.
 
-- (a) `lm`: today's hand-written Levenberg-Marquardt (`alsjax._fit.run_starts`' program)
+- (a) `lm`: today's hand-written Levenberg-Marquardt (`alsjax._optimise.run_starts`' program)
   against `optx_lm`: `optx.least_squares` with `optx.LevenbergMarquardt` on the same
   residuals (`_fit_residuals` after the bound reparametrisation `to_stored`).
 - (b) `lbfgs`: today's optax L-BFGS against `optx_lbfgs`: `optx.minimise` with
-  `optx.LBFGS` on the same objective (`alsjax._fit.objective`, whose gradient is forward
+  `optx.LBFGS` on the same objective (`alsjax._problem.objective`, whose gradient is forward
   mode behind a custom VJP, so optimistix's default reverse-mode gradient applies).
 
 Cold: a fresh process per measurement (no persistent compilation cache), trace
@@ -56,15 +56,9 @@ def build(variant: str):
     import optimistix as optx
 
     import alsjax
-    from alsjax._fit import (
-        _fit_residuals,
-        _run_jit,
-        make_problem,
-        objective,
-        sobol_starts,
-        to_stored,
-    )
-    from alsjax._likelihood import make_data
+    from alsjax import make_data
+    from alsjax._optimise import _advance_starts, _init_starts
+    from alsjax._problem import fit_residuals, make_problem, objective, sobol_starts, to_stored
 
     data = make_data(alsjax.read_measurements(ROOT / "data/synthetic/small_human.csv"))
     opt = "lbfgs" if "lbfgs" in variant else "lm"
@@ -75,12 +69,18 @@ def build(variant: str):
 
     if variant in ("lm", "lbfgs"):
         fixed = jnp.zeros(z0.shape[1], bool)
-        args = (z0, pb, fixed, z0, jnp.asarray(1.0, z0.dtype))
-        return _run_jit, args, lambda out: (out[0], out[3], out[2]), pb
+
+        def whole(z0, pb):  # every step of every start in one program, as the fit runs it
+            carry = _init_starts(z0, pb, fixed, z0)
+            _, out = _advance_starts(carry, pb, fixed, z0, jnp.asarray(1.0, z0.dtype),
+                                     jnp.asarray(MAX_STEPS, jnp.int32))
+            return out
+
+        return jax.jit(whole), (z0, pb), lambda out: (out[0], out[3], out[2]), pb
 
     def residuals(z, pb):
         theta = to_stored(z, pb)
-        return _fit_residuals(theta[:nf], theta[nf:], pb)
+        return fit_residuals(theta[:nf], theta[nf:], pb)
 
     if variant == "optx_lm":
         solver = optx.LevenbergMarquardt(rtol=OPTX_TOL, atol=OPTX_TOL)
@@ -141,7 +141,7 @@ def warm(variants, repeats: int) -> dict:
     import jax
     import numpy as np
 
-    from alsjax._fit import neg_log_posterior, to_stored
+    from alsjax._problem import neg_log_posterior, to_stored
 
     built = {}
     for v in variants:

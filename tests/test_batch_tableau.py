@@ -14,11 +14,11 @@ import pytest
 
 import alsjax
 from alsjax import _batch
-from alsjax._simulate import _augmented
+from alsjax._simulate import augmented_field
 from alsjax._therapy import no_therapy
 
 RTOL, ATOL = 1e-6, 1e-9
-TERM = diffrax.ODETerm(lambda t, y, args: _augmented(t, y, args))
+TERM = diffrax.ODETerm(lambda t, y, args: augmented_field(t, y, args))
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def problem():
     p = alsjax.default_params()
     args = (alsjax.physical(p), no_therapy())
     y0 = jnp.concatenate([alsjax.initial_state(p), jnp.zeros(3)]).astype(jnp.float64)
-    return y0, args, lambda t, y: _augmented(t, y, args)
+    return y0, args, lambda t, y: augmented_field(t, y, args)
 
 
 def test_tableau_is_diffraxs_tsit5():
