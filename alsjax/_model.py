@@ -25,8 +25,8 @@ STATE_NAMES: tuple[str, ...] = (
     "ros",  # oxidative stress (1 = healthy baseline)
     "mitochondria",  # mitochondrial function (1 = healthy)
     "apoptosis",  # apoptotic signalling in surviving neurons (0..1)
-    "microglia",  # microglial activation (a.u., 0 = resting)
-    "astrocytes",  # astrocyte reactivity (a.u., 0 = resting)
+    "microglia",  # activated fraction of microglia (0 = resting, 1 = all activated)
+    "astrocytes",  # reactive fraction of astrocytes (0 = resting, 1 = all reactive)
     "toxic_glia",  # fraction of activated glia in the toxic phenotype (0..1)
     "cytokines",  # pro-inflammatory cytokines (a.u.)
     "umn",  # surviving upper motor neurons (fraction)
@@ -40,6 +40,10 @@ STATE_NAMES: tuple[str, ...] = (
 _RESERVE_HILL = 4  # steepness of reinnervation compensation
 _SWITCH_HILL = 4  # steepness of the glial phenotype switch
 _BASAL_TOXIC = 0.05  # cytokine release of protective-phenotype glia, relative to toxic
+# Ceiling on oxidative stress above baseline (ROS at most 1 + this): antioxidant defences
+# and the finite pool of oxidisable substrate saturate the sources. Without it the
+# ROS -> misfolding -> aggregates -> ROS loop grows exponentially in some plausible draws.
+_ROS_CEILING = 10.0
 
 
 def glutamate_calcium(y: Float[Array, " states"], r: dict, drug: Array) -> tuple[Array, Array]:
@@ -98,8 +102,8 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
 
     # Oxidative stress and mitochondrial dysfunction feed each other.
     _, calcium = glutamate_calcium(y, r, drug)
-    ros_source = 1 + r["mito_ros_gain"] * (1 - h) + r["aggregate_ros_gain"] * a
-    ros_source = ros_source + r["glia_ros_gain"] * g * z
+    excess = r["mito_ros_gain"] * (1 - h) + r["aggregate_ros_gain"] * a + r["glia_ros_gain"] * g * z
+    ros_source = 1 + excess / (1 + excess / _ROS_CEILING)  # Michaelis-Menten: below 1 + ceiling
     dros = r["ros_clearance"] * (ros_source - (1 + r["edaravone_efficacy"] * drug[1]) * ros)
     damage = (
         r["mito_ros_damage"] * jnp.maximum(ros - 1, 0.0)
@@ -114,10 +118,13 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     dx = r["apoptosis_activation"] * drive * (1 - x) - r["apoptosis_resolution"] * x
 
     # Glia: activation by aggregates and cytokines; a cytokine-driven switch from the
-    # protective to the toxic phenotype that makes the loop a vicious cycle.
+    # protective to the toxic phenotype that makes the loop a vicious cycle. g and s are
+    # activated fractions: only resting cells can be recruited (the 1 - g, 1 - s), which
+    # caps the glia-cytokine loop where its gain exceeds 1 instead of letting it explode.
     hazard = death_hazard(y, r, drug)
-    dg = r["microglia_activation"] * (a + k + hazard * (u + l)) - r["microglia_resolution"] * g
-    ds = r["astrocyte_activation"] * (a + k) - r["astrocyte_resolution"] * s
+    dg = r["microglia_activation"] * (a + k + hazard * (u + l)) * (1 - g)
+    dg = dg - r["microglia_resolution"] * g
+    ds = r["astrocyte_activation"] * (a + k) * (1 - s) - r["astrocyte_resolution"] * s
     switch = k**_SWITCH_HILL / (k**_SWITCH_HILL + r["switch_threshold"] ** _SWITCH_HILL)
     dz = r["phenotype_switch_rate"] * anti * switch * (1 - z) - r["phenotype_reversion"] * z
     dk = r["cytokine_release"] * anti * (g + s) * (_BASAL_TOXIC + z) - r["cytokine_clearance"] * k
