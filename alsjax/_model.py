@@ -25,8 +25,8 @@ STATE_NAMES: tuple[str, ...] = (
     "ros",  # oxidative stress (1 = healthy baseline)
     "mitochondria",  # mitochondrial function (1 = healthy)
     "apoptosis",  # apoptotic signalling in surviving neurons (0..1)
-    "microglia",  # microglial activation (a.u., 0 = resting)
-    "astrocytes",  # astrocyte reactivity (a.u., 0 = resting)
+    "microglia",  # activated fraction of microglia (0 = resting, 1 = all activated)
+    "astrocytes",  # reactive fraction of astrocytes (0 = resting, 1 = all reactive)
     "toxic_glia",  # fraction of activated glia in the toxic phenotype (0..1)
     "cytokines",  # pro-inflammatory cytokines (a.u.)
     "umn",  # surviving upper motor neurons (fraction)
@@ -40,6 +40,15 @@ STATE_NAMES: tuple[str, ...] = (
 _RESERVE_HILL = 4  # steepness of reinnervation compensation
 _SWITCH_HILL = 4  # steepness of the glial phenotype switch
 _BASAL_TOXIC = 0.05  # cytokine release of protective-phenotype glia, relative to toxic
+# Ceiling on oxidative stress above baseline (ROS at most 1 + this): antioxidant defences
+# and the finite pool of oxidisable substrate saturate the sources. Without it the
+# ROS -> misfolding -> aggregates -> ROS loop grows exponentially in some plausible draws.
+_ROS_CEILING = 10.0
+# Aggregate burden that acts (seeds, sequesters, damages, activates glia) saturates at this
+# level: large inclusions add mass but little surface, and are thought to sequester toxic
+# oligomers. Without it, aggregates pile up after proteostasis collapses and every process
+# they drive speeds up with them, until the solve turns stiff.
+_AGGREGATE_CEILING = 10.0
 
 
 def glutamate_calcium(y: Float[Array, " states"], r: dict, drug: Array) -> tuple[Array, Array]:
@@ -88,36 +97,42 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
         + r["mutant_sod1"] * (1 - r["tofersen_efficacy"] * drug[2])
         + r["rbp_misfolding"]
     )
-    aggregation = r["aggregation_rate"] * m * (r["aggregate_seed"] + a)
+    burden = a / (1 + a / _AGGREGATE_CEILING)  # the aggregate load that acts
+    aggregation = r["aggregation_rate"] * m * (r["aggregate_seed"] + burden)
     dm = production - r["clearance_rate"] * q * m - aggregation
     da = aggregation - r["aggregate_clearance"] * q * a - r["glia_clearance"] * g * (1 - z) * a
     dq = r["proteostasis_recovery"] * (r["autophagy_capacity"] - q) - r[
         "proteostasis_saturation"
-    ] * (a + d) * q
+    ] * (burden + d) * q
     dd = r["c9_repeat"] - r["dpr_clearance"] * q * d
 
     # Oxidative stress and mitochondrial dysfunction feed each other.
     _, calcium = glutamate_calcium(y, r, drug)
-    ros_source = 1 + r["mito_ros_gain"] * (1 - h) + r["aggregate_ros_gain"] * a
-    ros_source = ros_source + r["glia_ros_gain"] * g * z
+    excess = r["mito_ros_gain"] * (1 - h) + r["aggregate_ros_gain"] * burden
+    excess = excess + r["glia_ros_gain"] * g * z
+    ros_source = 1 + excess / (1 + excess / _ROS_CEILING)  # Michaelis-Menten: below 1 + ceiling
     dros = r["ros_clearance"] * (ros_source - (1 + r["edaravone_efficacy"] * drug[1]) * ros)
     damage = (
         r["mito_ros_damage"] * jnp.maximum(ros - 1, 0.0)
-        + r["mito_aggregate_damage"] * a
+        + r["mito_aggregate_damage"] * burden
         + r["mito_calcium_damage"] * jnp.maximum(calcium - 1, 0.0)
     )
     dh = r["mito_repair"] * (1 - h) - damage * h
 
     # Apoptotic signalling: cytochrome c from failing mitochondria, aggregates, DPRs,
     # and nuclear RNA-processing stress.
-    drive = (1 - h) + r["apoptosis_aggregate_gain"] * a + r["dpr_toxicity"] * d + r["rna_stress"]
+    drive = (1 - h) + r["apoptosis_aggregate_gain"] * burden + r["dpr_toxicity"] * d
+    drive = drive + r["rna_stress"]
     dx = r["apoptosis_activation"] * drive * (1 - x) - r["apoptosis_resolution"] * x
 
     # Glia: activation by aggregates and cytokines; a cytokine-driven switch from the
-    # protective to the toxic phenotype that makes the loop a vicious cycle.
+    # protective to the toxic phenotype that makes the loop a vicious cycle. g and s are
+    # activated fractions: only resting cells can be recruited (the 1 - g, 1 - s), which
+    # caps the glia-cytokine loop where its gain exceeds 1 instead of letting it explode.
     hazard = death_hazard(y, r, drug)
-    dg = r["microglia_activation"] * (a + k + hazard * (u + l)) - r["microglia_resolution"] * g
-    ds = r["astrocyte_activation"] * (a + k) - r["astrocyte_resolution"] * s
+    dg = r["microglia_activation"] * (burden + k + hazard * (u + l)) * (1 - g)
+    dg = dg - r["microglia_resolution"] * g
+    ds = r["astrocyte_activation"] * (burden + k) * (1 - s) - r["astrocyte_resolution"] * s
     switch = k**_SWITCH_HILL / (k**_SWITCH_HILL + r["switch_threshold"] ** _SWITCH_HILL)
     dz = r["phenotype_switch_rate"] * anti * switch * (1 - z) - r["phenotype_reversion"] * z
     dk = r["cytokine_release"] * anti * (g + s) * (_BASAL_TOXIC + z) - r["cytokine_clearance"] * k

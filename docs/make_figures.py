@@ -32,6 +32,7 @@ from scipy.integrate import solve_ivp  # noqa: E402
 
 import alsjax  # noqa: E402
 from alsjax._io import atomic_savefig, atomic_write_text  # noqa: E402
+from alsjax._priors import MOUSE_RANGES, RANGES, prior  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent
 MODEL_MD = DOCS / "model.md"
@@ -158,6 +159,42 @@ def genotype_table() -> str:
     return table(["preset", "differs from sporadic human in", "default course"], rows)
 
 
+def _range_row(name: str, genotype: str, species: str, label: str) -> list[str]:
+    p = prior(genotype, species)
+    info = next(i for i in alsjax.PARAMETERS if i.name == name)
+    r = (MOUSE_RANGES if species == "mouse" and name in MOUSE_RANGES else RANGES)[name]
+    kind = p.kinds[name]
+    loc, scale = float(getattr(p.loc, name)), float(getattr(p.scale, name))
+    median = float(alsjax.physical(p.median())[name])
+    if kind == "fixed":
+        form, spread, band = "fixed", "-", f"{median:.4g}"
+    else:
+        lo, hi = loc - 1.96 * scale, loc + 1.96 * scale
+        if info.transform == "logit":
+            form, spread = "logit-normal", f"SD(logit) {scale:.2g}"
+            lo, hi = 1 / (1 + np.exp(-lo)), 1 / (1 + np.exp(-hi))
+        else:
+            form, spread = "log-normal", f"GSD {np.exp(scale):.3g}"
+            lo, hi = np.exp(lo), np.exp(hi)
+        band = f"{lo:.3g} - {hi:.3g}"
+    return [f"`{name}`{label}", form, f"{median:.4g}", spread, band, r.source, r.why]
+
+
+def prior_table() -> str:
+    """The plausible range of every parameter (`alsjax._priors`), around the sporadic
+    human preset; a genotype drive around the first genotype that has it; mouse overrides
+    in their own rows."""
+    rows = []
+    for info in alsjax.PARAMETERS:
+        genotype = next((g for g in alsjax.GENOTYPES if prior(g).kinds[info.name] != "fixed"),
+                        "sporadic")
+        rows.append(_range_row(info.name, genotype, "human",
+                               "" if genotype == "sporadic" else f" ({genotype})"))
+    for name in MOUSE_RANGES:
+        rows.append(_range_row(name, "SOD1", "mouse", " (mouse)"))
+    return table(["name", "form", "median", "spread", "95 % range", "source", "why"], rows)
+
+
 # --- figures --------------------------------------------------------------------------
 
 
@@ -187,6 +224,50 @@ def figure_human() -> None:
         ax.set_xlabel("years since the cascade's start")
     fig.suptitle("Default human presets, no therapy")
     atomic_savefig(fig, FIGURES / "trajectories_human.png", dpi=110)
+
+
+def figure_prior_draws(n: int = 1000, shown: int = 60) -> None:
+    """Prior predictive: courses of draws from `prior(genotype)`, aligned on onset."""
+    solve = jax.jit(alsjax.simulate_batch)
+    months = np.linspace(0.0, 120.0, 121)
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
+    ax_score, ax_nfl, ax_surv = fig.subplots(1, 3)
+    colors = dict(zip(alsjax.GENOTYPES, ["black", "tab:red", "tab:blue", "tab:green",
+                                         "tab:purple"], strict=True))
+    for g in alsjax.GENOTYPES:
+        params = prior(g).sample(jax.random.key(0), n)
+        sol = solve(params, jnp.linspace(0.0, 20 * 365.25, 201))
+        onset, death = np.asarray(sol.events["onset"]), np.asarray(sol.events["death"])
+        survival = np.sort(np.where(np.isfinite(death), death - onset, np.inf)) / (365.25 / 12)
+        ax_surv.step(survival, np.arange(1, n + 1) / n, where="post", color=colors[g], label=g)
+        if g != "sporadic":
+            continue
+        keep = np.flatnonzero(np.isfinite(onset))[:shown]
+        ts = onset[keep, None] + months[None, :] * 365.25 / 12
+        sub = solve(jax.tree.map(lambda a, keep=keep: a[keep], params), jnp.asarray(ts))
+        alive = ts <= death[keep, None]
+        for name, ax in (("alsfrs_r", ax_score), ("nfl", ax_nfl)):
+            v = np.where(alive, np.asarray(sub.observables[name]), np.nan)
+            ax.plot(months, v.T, color="tab:gray", lw=0.6, alpha=0.6)
+        preset = alsjax.default_params("sporadic")
+        one = alsjax.simulate(preset, jnp.linspace(0.0, 20 * 365.25, 201))
+        t_on, t_death = float(one.events["onset"]), float(one.events["death"])
+        ts1 = t_on + months * 365.25 / 12
+        ref = alsjax.simulate(preset, jnp.asarray(ts1))
+        for name, ax in (("alsfrs_r", ax_score), ("nfl", ax_nfl)):
+            ax.plot(months[ts1 <= t_death], np.asarray(ref.observables[name])[ts1 <= t_death],
+                    color="black", lw=2, label="preset")
+    ax_score.set(title=f"ALSFRS-R, {shown} sporadic draws", xlabel="months since onset",
+                 ylabel="points", xlim=(0, 120))
+    ax_nfl.set(title="serum NfL, same draws", xlabel="months since onset", ylabel="pg/mL",
+               yscale="log", xlim=(0, 120))
+    ax_surv.set(title=f"survival from onset, {n} draws each", xlabel="months",
+                ylabel="fraction dead", xlim=(0, 120), ylim=(0, 1))
+    ax_surv.axvline(36, color="tab:gray", ls=":", lw=1, label="36 months")
+    ax_score.legend(loc="upper right")
+    ax_surv.legend(loc="lower right", fontsize=8)
+    fig.suptitle("Draws from the plausible ranges (alsjax._priors.prior), no therapy")
+    atomic_savefig(fig, FIGURES / "prior_draws.png", dpi=110)
 
 
 def figure_mouse() -> None:
@@ -333,7 +414,9 @@ def main() -> None:
     FIGURES.mkdir(exist_ok=True)
     figure_human()
     figure_mouse()
-    blocks = {"parameters": parameter_table(), "genotypes": genotype_table()}
+    figure_prior_draws()
+    blocks = {"parameters": parameter_table(), "genotypes": genotype_table(),
+              "priors": prior_table()}
     if args.measure:
         blocks.update(measure())
         blocks["machine"] = (f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU "

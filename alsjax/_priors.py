@@ -1,0 +1,227 @@
+"""Plausible ranges of the parameters: a prior per genotype and species.
+
+Each parameter's range is centred on its preset (the median of the prior is the preset) and
+has the form its storage suggests:
+
+- log-stored rates and gains: log-normal, written as a geometric SD (GSD: about 68 % of
+  draws lie within preset / GSD .. preset x GSD, 95 % within GSD squared);
+- logit-stored fractions: logit-normal, written as the SD of the logit;
+- plain genotype drives: log-normal on the value (GSD) where the genotype has the
+  mechanism, and exactly zero where it does not (a point mass, not a random variable).
+
+Almost every spread is a guess, like the values it surrounds (see docs/model.md): the table
+says so, and names the source where one exists. A prior's `loc` and `scale` are the mean and
+SD of a normal on the stored value (for a plain drive: on the log of the stored value), so a
+fit can use them directly and a synthetic cohort can draw from them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._model import default_params
+from ._params import PARAMETER_NAMES, PARAMETERS, Params
+
+
+class Range(NamedTuple):
+    """One parameter's plausible range around its preset.
+
+    `spread`: the GSD (log-normal, > 1) for log-stored and plain parameters, the SD of the
+    logit for logit-stored ones; None for a parameter held fixed.
+    """
+
+    spread: float | None
+    source: str  # a citation, or "guess"
+    why: str  # one line of reasoning
+
+
+_GUESS = 1.5  # GSD of a rate nobody has measured: a 95 % range of x/÷ 2.25 around the preset
+
+# fmt: off
+RANGES: dict[str, Range] = {
+    "time_scale": Range(None, "definition",
+                        "human days define the clock; mouse: see MOUSE_RANGES"),
+    "misfolding_rate": Range(_GUESS, "guess", "sets the age at onset, which varies by decades"),
+    "ros_misfolding_gain": Range(_GUESS, "guess", "oxidation promotes misfolding; no human rate"),
+    "mutant_sod1": Range(2.0, "guess", "SOD1 variants range from aggressive (A4V) to slow; "
+                         "mouse: transgene copy number (MOUSE_RANGES)"),
+    "rbp_misfolding": Range(_GUESS, "guess", "TDP-43 / FUS variants differ in aggregation "
+                            "propensity"),
+    "c9_repeat": Range(_GUESS, "guess", "repeat length varies widely between carriers"),
+    "rna_stress": Range(_GUESS, "guess", "size of the nuclear loss of function is unknown"),
+    "clearance_rate": Range(_GUESS, "guess", "proteasome/autophagy turnover, no human rate"),
+    "aggregation_rate": Range(_GUESS, "guess", "seeded growth rate in vivo is unknown"),
+    "aggregate_seed": Range(_GUESS, "guess", "primary nucleation is rare and unmeasured"),
+    "aggregate_clearance": Range(_GUESS, "guess", "aggrephagy rate, no human rate"),
+    "dpr_clearance": Range(_GUESS, "guess", "DPR half-life in neurons unmeasured in vivo"),
+    "autophagy_capacity": Range(1.1, "guess", "1 by definition in health; C9orf72 "
+                                "haploinsufficiency lowers it by a partly known amount"),
+    "proteostasis_recovery": Range(_GUESS, "guess", "chaperone / autophagy induction, days"),
+    "proteostasis_saturation": Range(_GUESS, "guess", "sequestration strength unknown"),
+    "ros_clearance": Range(_GUESS, "guess", "antioxidant capacity varies between people"),
+    "mito_ros_gain": Range(_GUESS, "guess", "ROS per unit of lost mitochondrial function"),
+    "aggregate_ros_gain": Range(_GUESS, "guess", "SOD1 peroxidase and other aggregate ROS"),
+    "glia_ros_gain": Range(_GUESS, "guess", "NOX2 output of toxic microglia"),
+    "mito_repair": Range(_GUESS, "guess", "mitophagy and biogenesis, weeks to months"),
+    "mito_ros_damage": Range(_GUESS, "guess", "damage per unit of oxidative stress"),
+    "mito_aggregate_damage": Range(_GUESS, "guess", "outer-membrane damage by aggregates"),
+    "mito_calcium_damage": Range(_GUESS, "Le Masson 2014 (the link); size a guess",
+                                 "energy failure and calcium overload feed each other"),
+    "eaat2_loss": Range(_GUESS, "Rothstein 1995 (the loss); size a guess",
+                        "EAAT2 loss is large but varies between patients"),
+    "microglia_glutamate": Range(_GUESS, "guess", "glutamate release by toxic microglia"),
+    "calcium_buffer_loss": Range(_GUESS, "Le Masson 2014 (the link); size a guess",
+                                 "calcium rise per unit of mitochondrial buffering lost"),
+    "apoptosis_activation": Range(_GUESS, "guess", "caspase activation kinetics in vivo"),
+    "apoptosis_resolution": Range(_GUESS, "guess", "inhibitor-of-apoptosis recovery"),
+    "apoptosis_aggregate_gain": Range(_GUESS, "guess", "aggregate toxicity vs mitochondria"),
+    "dpr_toxicity": Range(_GUESS, "guess", "DPR toxicity vs mitochondria; poly-GR vs GA differ"),
+    "apoptotic_death_rate": Range(1.4, "Chio 2009 (survival spread)",
+                                  "calibrated to median survival; patients span 1-10 years"),
+    "excitotoxic_death_rate": Range(_GUESS, "guess", "calcium-overload death per unit"),
+    "glia_toxicity": Range(1.4, "Boillee 2006 (glia set progression)",
+                           "calibrated by hand; glia change the pace, not the onset"),
+    "umn_vulnerability": Range(1.6, "guess", "phenotypes run from UMN- to LMN-predominant"),
+    "microglia_activation": Range(_GUESS, "guess", "recruitment of resting microglia"),
+    "microglia_resolution": Range(_GUESS, "guess", "return to rest, weeks"),
+    "astrocyte_activation": Range(_GUESS, "guess", "recruitment of resting astrocytes"),
+    "astrocyte_resolution": Range(_GUESS, "guess", "return to rest, weeks to months"),
+    "glia_clearance": Range(_GUESS, "guess", "phagocytosis by protective glia"),
+    "phenotype_switch_rate": Range(_GUESS, "guess", "M1-like switching at full drive"),
+    "phenotype_reversion": Range(_GUESS, "guess", "return to the protective phenotype"),
+    "switch_threshold": Range(1.3, "Burlando 2020 (a bistable switch)",
+                              "calibrated by hand; sets when the vicious cycle ignites"),
+    "cytokine_release": Range(_GUESS, "guess", "release per activated glial cell"),
+    "cytokine_clearance": Range(_GUESS, "guess", "cytokine half-lives are hours to days"),
+    "motor_reserve": Range(1.15, "guess", "reinnervation hides early loss; kept below 1"),
+    "muscle_remodelling": Range(1.4, "guess", "denervation atrophy over weeks to months"),
+    "spasticity_weight": Range(0.5, "guess", "spasticity's share of disability varies"),
+    "nfl_baseline": Range(1.4, "Barro 2020", "healthy serum NfL about 5-20 pg/mL, rising with "
+                          "age"),
+    "nfl_release": Range(1.8, "Benatar 2018; Lu 2015", "ALS serum NfL spans tens to hundreds "
+                         "of pg/mL between patients"),
+    "nfl_clearance": Range(1.4, "Barro 2020", "blood NfL half-life of weeks"),
+    "onset_threshold": Range(0.3, "guess", "about 2-7 % of function lost before symptoms "
+                             "are noticed"),
+    "death_threshold": Range(0.4, "guess", "respiratory failure or ventilation at FVC about "
+                             "15-40 %"),
+    "end_stage_threshold": Range(0.2, "Solomon 2011", "calibrated to CS4; scoring is "
+                                 "consistent within one lab"),
+    "riluzole_efficacy": Range(0.5, "Bensimon 1994; Lacomblez 1996",
+                               "calibrated to 2-3 months of added survival; CIs are wide"),
+    "edaravone_efficacy": Range(2.0, "Writing Group 2017 (effect); size a guess",
+                                "one positive trial in a selected population"),
+    "tofersen_efficacy": Range(0.5, "Miller 2022", "CSF SOD1 fell about 35 %; "
+                               "knock-down in neurons is unmeasured"),
+    "anti_inflammatory_efficacy": Range(0.7, "guess", "no approved anti-inflammatory "
+                                        "therapy to calibrate on"),
+}
+# fmt: on
+
+MOUSE_RANGES: dict[str, Range] = {
+    "time_scale": Range(1.08, "Solomon 2011", "end stage 123.9 +/- 10.3 d: CV about 8 %"),
+    "mutant_sod1": Range(1.3, "guess", "transgene copy number drifts in G93A colonies"),
+}
+
+_KIND = {"log": "normal", "logit": "normal", "none": "lognormal"}
+_LOG_2PI = math.log(2 * math.pi)
+
+
+class Prior(eqx.Module):
+    """A product of independent normals on the stored scale (log-normals for plain drives).
+
+    - `loc`, `scale`: `Params` holding, for each parameter, the mean and SD of the normal
+      its stored value follows (`kinds[name] == "normal"`) or the log of its stored value
+      follows (`"lognormal"`: the plain genotype drives); `scale` is 0 where `"fixed"`.
+    - `kinds`: name -> "normal", "lognormal" or "fixed" (`kind` holds the same, in the
+      order of `PARAMETER_NAMES`).
+
+    `sample` draws parameter sets; `log_prob` is their log density on the stored scale.
+    """
+
+    loc: Params
+    scale: Params
+    kind: tuple[str, ...] = eqx.field(static=True)
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        return dict(zip(PARAMETER_NAMES, self.kind, strict=True))
+
+    def median(self) -> Params:
+        """The median parameter set: the preset the prior was built around."""
+        return Params(**{
+            n: jnp.exp(getattr(self.loc, n)) if k == "lognormal" else getattr(self.loc, n)
+            for n, k in self.kinds.items()
+        })
+
+    def sample(self, key: PRNGKeyArray, n: int) -> Params:
+        """`n` independent draws, as `Params` with a leading axis `n` on every field.
+
+        Reproducible: the same key gives the same draws (one normal per parameter and draw).
+        """
+        names = list(self.kinds)
+        loc = jnp.stack([getattr(self.loc, k) for k in names])
+        z = jax.random.normal(key, (n, len(names)), loc.dtype)
+        stored = loc + z * jnp.stack([getattr(self.scale, k) for k in names])
+        lognormal = jnp.asarray([self.kinds[k] == "lognormal" for k in names])
+        stored = jnp.where(lognormal, jnp.exp(stored), stored)
+        return Params(**{k: stored[:, i] for i, k in enumerate(names)})
+
+    def log_prob(self, params: Params) -> Float[Array, "*b"]:
+        """Log density of stored values `params` (any leading axes), summed over parameters.
+
+        The density is of the stored (unconstrained) value, the coordinates a fit moves in:
+        for a log-stored rate it is the normal density of its log. Fixed parameters are
+        constants, not random variables, and add nothing. A plain drive at or below zero
+        has log density -inf. Pure: passes jit, vmap and grad.
+        """
+        total = jnp.zeros(())
+        for name, kind in self.kinds.items():
+            if kind == "fixed":
+                continue
+            x = getattr(params, name)
+            loc, scale = getattr(self.loc, name), getattr(self.scale, name)
+            if kind == "normal":
+                total = total + _normal_logpdf(x, loc, scale)
+            else:
+                positive = x > 0
+                logx = jnp.log(jnp.where(positive, x, 1.0))  # no NaN in the unused branch
+                lp = _normal_logpdf(logx, loc, scale) - logx
+                total = total + jnp.where(positive, lp, -jnp.inf)
+        return total
+
+
+def _normal_logpdf(x: Array, loc: Array, scale: Array) -> Array:
+    z = (x - loc) / scale
+    return -0.5 * z**2 - jnp.log(scale) - 0.5 * _LOG_2PI
+
+
+def prior(genotype: str = "sporadic", species: str = "human") -> Prior:
+    """The plausible ranges of every parameter around the preset of `genotype` and `species`.
+
+    Medians are the preset values (`default_params(genotype, species)`); spreads are the
+    table `RANGES` (with `MOUSE_RANGES` for the mouse). Drives the genotype lacks stay
+    exactly zero. Raises `ALSJaxError` for an unknown genotype or species.
+    """
+    preset = default_params(genotype, species)
+    ranges = dict(RANGES, **(MOUSE_RANGES if species == "mouse" else {}))
+    loc, scale, kinds = {}, {}, {}
+    for info in PARAMETERS:
+        value = getattr(preset, info.name)
+        spread = ranges[info.name].spread
+        kind = _KIND[info.transform]
+        if spread is None or (kind == "lognormal" and float(value) == 0.0):
+            kind, spread_stored = "fixed", 0.0
+        else:
+            spread_stored = spread if info.transform == "logit" else math.log(spread)
+        if kind == "lognormal":
+            value = jnp.log(value)
+        loc[info.name], scale[info.name], kinds[info.name] = value, spread_stored, kind
+    kind = tuple(kinds[n] for n in PARAMETER_NAMES)
+    return Prior(loc=Params(**loc), scale=Params(**scale), kind=kind)

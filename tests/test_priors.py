@@ -1,0 +1,148 @@
+"""Plausible ranges: the prior's density against scipy, its draws, and that the draws solve.
+
+The robustness check here is a small version of `benchmarks/bench_robustness.py` (10,000
+draws per case, where every case solved; see its output in benchmarks/RESULTS.md).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import special, stats
+
+import alsjax
+from alsjax._priors import MOUSE_RANGES, RANGES, prior
+
+CASES = [(g, "human") for g in alsjax.GENOTYPES] + [("SOD1", "mouse")]
+DRIVES = ("mutant_sod1", "rbp_misfolding", "c9_repeat", "rna_stress")
+FRACTIONS = ("apoptosis", "mitochondria", "microglia", "astrocytes", "toxic_glia", "umn",
+             "lmn", "muscle")
+
+
+def test_every_parameter_has_a_documented_range():
+    assert set(RANGES) == set(alsjax.PARAMETER_NAMES)
+    assert set(MOUSE_RANGES) <= set(alsjax.PARAMETER_NAMES)
+    for name, r in {**RANGES, **MOUSE_RANGES}.items():
+        assert r.source and r.why, name
+        transform = next(i.transform for i in alsjax.PARAMETERS if i.name == name)
+        if r.spread is not None:
+            # a GSD is a factor above 1; a logit SD is a positive number
+            assert r.spread > (1.0 if transform != "logit" else 0.0), name
+
+
+@pytest.mark.parametrize("genotype,species", CASES)
+def test_medians_are_the_presets_and_absent_drives_stay_zero(genotype, species):
+    p, preset = prior(genotype, species), alsjax.default_params(genotype, species)
+    median = p.median()
+    for name in alsjax.PARAMETER_NAMES:
+        assert float(getattr(median, name)) == pytest.approx(float(getattr(preset, name)),
+                                                            rel=1e-12, abs=1e-15), name
+    draws = alsjax.physical(p.sample(jax.random.key(1), 200))
+    for name in DRIVES:
+        if float(alsjax.physical(preset)[name]) == 0.0:
+            assert p.kinds[name] == "fixed" and np.all(np.asarray(draws[name]) == 0.0), name
+        else:
+            assert p.kinds[name] == "lognormal" and np.all(np.asarray(draws[name]) > 0), name
+
+
+def test_sample_is_reproducible_and_matches_loc_and_scale(key):
+    p = prior("C9orf72")
+    a, b = p.sample(key, 4000), p.sample(key, 4000)
+    other = p.sample(jax.random.key(1), 4000)
+    for name in alsjax.PARAMETER_NAMES:
+        x = np.asarray(getattr(a, name))
+        assert x.shape == (4000,)
+        np.testing.assert_array_equal(x, np.asarray(getattr(b, name)))
+        loc, scale = float(getattr(p.loc, name)), float(getattr(p.scale, name))
+        if p.kinds[name] == "fixed":
+            assert np.all(x == loc)
+            continue
+        assert not np.array_equal(x, np.asarray(getattr(other, name)))
+        x = np.log(x) if p.kinds[name] == "lognormal" else x
+        # 4000 draws: the sample mean is within 4 standard errors, the SD within 10 %
+        assert abs(x.mean() - loc) < 4 * scale / np.sqrt(4000), name
+        assert x.std() == pytest.approx(scale, rel=0.1), name
+
+
+def _scipy_log_prob(p, params) -> float:
+    """The same density from scipy.stats, written on the physical values."""
+    phys = alsjax.physical(params)
+    total = 0.0
+    for info in alsjax.PARAMETERS:
+        kind = p.kinds[info.name]
+        if kind == "fixed":
+            continue
+        x = float(phys[info.name])
+        loc, scale = float(getattr(p.loc, info.name)), float(getattr(p.scale, info.name))
+        if info.transform == "log":  # density of log(x): lognormal pdf times the Jacobian x
+            total += stats.lognorm.logpdf(x, s=scale, scale=np.exp(loc)) + np.log(x)
+        elif info.transform == "logit":
+            total += stats.norm.logpdf(special.logit(x), loc, scale)
+        else:  # a plain drive is its own stored value
+            total += stats.lognorm.logpdf(x, s=scale, scale=np.exp(loc))
+    return total
+
+
+@pytest.mark.parametrize("genotype,species", [("SOD1", "human"), ("SOD1", "mouse"),
+                                              ("FUS", "human")])
+def test_log_prob_matches_scipy(genotype, species, key):
+    p = prior(genotype, species)
+    draws = p.sample(key, 5)
+    ours = np.asarray(jax.jit(type(p).log_prob)(p, draws))  # a pytree; leading axes pass
+    assert ours.shape == (5,)
+    for i in range(5):
+        one = jax.tree.map(lambda v, i=i: v[i], draws)
+        assert float(ours[i]) == pytest.approx(_scipy_log_prob(p, one), rel=1e-10)
+        assert float(p.log_prob(one)) == pytest.approx(float(ours[i]), rel=1e-12)
+
+
+def test_log_prob_under_vmap_and_grad():
+    """vmap agrees with the batched call; grad agrees with the closed form -(x - loc)/scale²
+    (and, for a plain drive x, -(log x - loc)/(scale² x) - 1/x)."""
+    p = prior("TARDBP")
+    draws = p.sample(jax.random.key(3), 3)
+    np.testing.assert_allclose(jax.vmap(p.log_prob)(draws), p.log_prob(draws), rtol=1e-12)
+    one = jax.tree.map(lambda v: v[0], draws)
+    grad = jax.grad(p.log_prob)(one)
+    for name in alsjax.PARAMETER_NAMES:
+        x = float(getattr(one, name))
+        loc, scale = float(getattr(p.loc, name)), float(getattr(p.scale, name))
+        if p.kinds[name] == "fixed":
+            expected = 0.0
+        elif p.kinds[name] == "normal":
+            expected = -(x - loc) / scale**2
+        else:
+            expected = -(np.log(x) - loc) / (scale**2 * x) - 1 / x
+        assert float(getattr(grad, name)) == pytest.approx(expected, rel=1e-10, abs=1e-12)
+    # a plain drive at or below zero is impossible
+    assert float(p.log_prob(one.replace(rna_stress=-0.1))) == -np.inf
+
+
+_solve = jax.jit(alsjax.simulate_batch)  # one compilation for every case
+
+
+@pytest.mark.parametrize("genotype,species", CASES)
+def test_prior_draws_solve_and_stay_physical(genotype, species):
+    """300 draws per case solve at the default tolerances and step limit, and every state
+    stays in its physical range. Zero failures are required: if the true failure rate were
+    the 0.1 % the benchmark allows, 300 draws would show none with probability 74 %; the
+    benchmark measured none in 10,000 per case, so any failure here is a regression."""
+    params = prior(genotype, species).sample(jax.random.key(7), 300)
+    horizon = 20 * 365.25 if species == "human" else 365.0
+    sol = _solve(params, jnp.linspace(0.0, horizon, 41))
+    assert bool(np.all(sol.success)), int(np.sum(~np.asarray(sol.success)))
+    ys = np.asarray(sol.ys)
+    idx = [alsjax.STATE_NAMES.index(n) for n in FRACTIONS]
+    tol = 1e-6
+    assert np.all(ys >= -tol) and np.all(ys[..., idx] <= 1 + tol)
+    score, fvc = np.asarray(sol.observables["alsfrs_r"]), np.asarray(sol.observables["fvc"])
+    assert np.all((score >= 0) & (score <= 48)) and np.all((fvc >= -tol) & (fvc <= 120))
+    # the draws are ill: nearly all show onset within the horizon
+    assert np.mean(np.isfinite(np.asarray(sol.events["onset"]))) > 0.95
+
+
+def test_unknown_genotype_or_species_raises():
+    with pytest.raises(alsjax.ALSJaxError, match="genotype"):
+        prior("ALS2")
+    with pytest.raises(alsjax.ALSJaxError, match="mouse"):
+        prior("FUS", "mouse")
