@@ -40,6 +40,8 @@ _EXPORTS: dict[str, str] = {  # public name -> the private module that defines i
     "Params": "_params",
     "parse_therapy": "_therapy",
     "physical": "_params",
+    "Prior": "_priors",
+    "prior": "_priors",
     "profile": "_uncertainty",
     "ProfileResult": "_result",
     "read_measurements": "_data",

@@ -168,9 +168,10 @@ class Prior(eqx.Module):
         names = list(self.kinds)
         loc = jnp.stack([getattr(self.loc, k) for k in names])
         z = jax.random.normal(key, (n, len(names)), loc.dtype)
-        stored = loc + z * jnp.stack([getattr(self.scale, k) for k in names])
+        scale = jnp.stack([getattr(self.scale, k) for k in names])
+        stored = loc[None, :] + z * scale[None, :]
         lognormal = jnp.asarray([self.kinds[k] == "lognormal" for k in names])
-        stored = jnp.where(lognormal, jnp.exp(stored), stored)
+        stored = jnp.where(lognormal[None, :], jnp.exp(stored), stored)
         return Params(**{k: stored[:, i] for i, k in enumerate(names)})
 
     def log_prob(self, params: Params) -> Float[Array, "*b"]:
