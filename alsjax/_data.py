@@ -203,12 +203,18 @@ def _choices(df: pd.DataFrame, col: str, allowed, default: str, name: str) -> pd
     return pd.Series(out, index=df.index, dtype=object)
 
 
-def _therapy(text: str, start: float, row: int, name: str) -> str:
-    """Normalise a therapy cell to "drug:day,..." in the order of `DRUGS`."""
+def _therapy(text: str, start: float, horizon: float, row: int, name: str) -> str:
+    """Normalise a therapy cell to "drug:day,..." in the order of `DRUGS`; a start day
+    beyond the species' time horizon is a typo, not a therapy."""
     try:
-        return format_therapy(therapy_days(text, single_start=start))
+        days = therapy_days(text, single_start=start)
     except ALSJaxError as e:
         raise _fail(name, row, "therapy", str(e)) from None
+    for drug, day in days.items():
+        if day > horizon:
+            raise _fail(name, row, "therapy", f"start day {day:g} of {drug!r} is later than "
+                        f"day {horizon:g}, the most a time may be for this species")
+    return format_therapy(days)
 
 
 def _in_range(observable: pd.Series, values: np.ndarray) -> np.ndarray:
@@ -371,8 +377,9 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
         raise _fail(name, int(df["row"].iat[i]), "genotype",
                     f"species 'mouse' models the SOD1-G93A line only, not genotype "
                     f"{df['genotype'].iat[i]!r}")
-    df["therapy"] = [_therapy(t, s, int(r), name)
-                     for t, s, r in zip(df["therapy"], therapy_start, df["row"], strict=True)]
+    horizons = df["species"].map(TIME_HORIZON).to_numpy(float)
+    df["therapy"] = [_therapy(t, s, h, int(r), name) for t, s, h, r
+                     in zip(df["therapy"], therapy_start, horizons, df["row"], strict=True)]
     bad = (df["therapy"].str.contains("tofersen") & (df["genotype"] != "SOD1")).to_numpy()
     if bad.any():
         i = _first(bad)

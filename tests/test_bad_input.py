@@ -99,6 +99,9 @@ CASES = [
                  id="therapy-day-not-a-number"),
     pytest.param(*_csv(f"{H},therapy\np1,0,nfl,4,tofersen:0\n", "row 2, field 'therapy': "
                        "tofersen targets mutant SOD1"), id="tofersen-not-sod1"),
+    pytest.param(*_csv(f"{H},therapy\np1,0,nfl,4,riluzole:1e9\n", "row 2, field 'therapy': "
+                       "start day 1e+09 of 'riluzole' is later than day 36525"),
+                 id="therapy-start-beyond-horizon"),
     pytest.param(*_csv(f"{H},genotype\np1,0,nfl,4,SOD1\np1,9,nfl,4,FUS\n", "row 3, field "
                        "'genotype': subject 'p1' has genotype 'FUS' here but 'SOD1' on row 2"),
                  id="subject-two-genotypes"),
