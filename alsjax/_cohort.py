@@ -18,7 +18,7 @@ from ._batch import simulate_batch
 from ._errors import ALSJaxError
 from ._observables import EVENT_NAMES, OBSERVABLE_NAMES
 from ._params import Params
-from ._simulate import Solution, simulate
+from ._simulate import DEFAULT_ATOL, DEFAULT_RTOL, Solution, simulate
 from ._therapy import Therapy
 
 COHORT_METHODS: tuple[str, ...] = ("auto", "vmap", "lanes")
@@ -62,15 +62,20 @@ def solve_cohort(
     *,
     method: str = "auto",
     adjoint=None,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
 ) -> CohortSolution:
     """Solve S subjects: `params`, `ts` and `therapy` all carry a leading axis S.
 
     `adjoint` is `simulate`'s (e.g. `diffrax.ForwardMode()` for `jax.jacfwd`); the lane
     queue ignores it, since its forward sensitivities serve `jax.grad` and `jax.jacfwd`.
-    Pure: jit, vmap and grad pass through.
+    `rtol`, `atol`: the step-size controller's tolerances. Pure: jit, vmap and grad pass
+    through.
     """
     check_method(method)
     if method == "vmap" or (method == "auto" and ts.shape[0] < BATCH_MIN_SUBJECTS):
-        solve = jax.vmap(lambda p, t, th: simulate(p, t, th, adjoint=adjoint))
+        solve = jax.vmap(lambda p, t, th: simulate(p, t, th, adjoint=adjoint, rtol=rtol,
+                                                   atol=atol))
         return _stacked(solve(params, ts, therapy))
-    return _stacked(simulate_batch(params, ts, therapy, gradient="forward"))
+    return _stacked(simulate_batch(params, ts, therapy, gradient="forward", rtol=rtol,
+                                   atol=atol))

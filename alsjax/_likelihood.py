@@ -37,6 +37,7 @@ from ._dataset import Data
 from ._noise import NoiseSpec, default_noise_sd, log_normaliser, noise_models, standardised
 from ._observables import EVENT_NAMES
 from ._params import Params
+from ._simulate import DEFAULT_ATOL, DEFAULT_RTOL
 from ._therapy import Therapy
 
 EVENT_SD = 0.1
@@ -53,7 +54,8 @@ def broadcast_params(params: Params, n: int) -> Params:
 
 
 def predict(params: Params, data: Data, shift: Array, *, method: str = "auto",
-            adjoint=None) -> CohortSolution:
+            adjoint=None, tolerances: tuple[float, float] = (DEFAULT_RTOL, DEFAULT_ATOL),
+            ) -> CohortSolution:
     """Model predictions at every data slot: observables `(S, T+1, K)`, event days (model
     clock) `(S, E)` and success `(S,)`. The one place a dataset's cohort is simulated.
 
@@ -68,28 +70,33 @@ def predict(params: Params, data: Data, shift: Array, *, method: str = "auto",
         horizon = last
     ts = jnp.concatenate([model_t, horizon[:, None]], axis=1)
     therapy = Therapy(on=data.therapy.on, start=data.therapy.start + shift[:, None])
-    return solve_cohort(params, ts, therapy, method=method, adjoint=adjoint)
+    rtol, atol = tolerances
+    return solve_cohort(params, ts, therapy, method=method, adjoint=adjoint, rtol=rtol,
+                        atol=atol)
 
 
-def _model_onset(params: Params, data: Data, method: str, adjoint) -> Array:
+def _model_onset(params: Params, data: Data, method: str, adjoint, tolerances) -> Array:
     """Each onset-aligned subject's model onset day (0 for the others, or if none)."""
     ts = jnp.stack([jnp.zeros_like(data.onset_horizon), data.onset_horizon], axis=1)
     therapy = Therapy(on=jnp.zeros_like(data.therapy.on), start=data.therapy.start)
-    sol = solve_cohort(params, ts, therapy, method=method, adjoint=adjoint)
+    rtol, atol = tolerances
+    sol = solve_cohort(params, ts, therapy, method=method, adjoint=adjoint, rtol=rtol,
+                       atol=atol)
     onset = sol.events[:, EVENT_NAMES.index("onset")]
     good = sol.success & jnp.isfinite(onset) & data.onset_aligned
     return jnp.where(good, onset, 0.0)
 
 
 def shifts(params: Params, data: Data, time_shift=None, *, method: str = "auto",
-           adjoint=None) -> Array:
+           adjoint=None, tolerances: tuple[float, float] = (DEFAULT_RTOL, DEFAULT_ATOL),
+           ) -> Array:
     """Model day of each subject's data day 0 (see the module docstring)."""
     params = broadcast_params(params, data.n_subjects)
     offset = jnp.zeros(data.n_subjects) if time_shift is None else jnp.asarray(time_shift)
     if data.any_onset:
         # A subject whose model never has onset is placed at its horizon; the fit then
         # sees a poor (finite) match instead of a failure.
-        base = _model_onset(params, data, method, adjoint)
+        base = _model_onset(params, data, method, adjoint, tolerances)
         base = jnp.where(data.onset_aligned & (base == 0.0), data.onset_horizon, base)
         return jnp.maximum(base + offset, 0.0)
     return jnp.maximum(offset, 0.0)
@@ -101,13 +108,15 @@ def _safe_sqrt(x):
 
 
 def likelihood_terms(params, data, *, noise=None, sigma=None, time_shift=None, adjoint=None,
-                     method="auto") -> tuple[Array, Array, Array]:
+                     method="auto", tolerances=(DEFAULT_RTOL, DEFAULT_ATOL),
+                     ) -> tuple[Array, Array, Array]:
     """Residual vector r (-loglik = r.r/2 + normaliser), the normaliser, and success."""
     models = noise_models(noise)
     params = broadcast_params(params, data.n_subjects)
     sd_k = default_noise_sd(models) if sigma is None else jnp.asarray(sigma)
-    shift = shifts(params, data, time_shift, method=method, adjoint=adjoint)
-    sol = predict(params, data, shift, method=method, adjoint=adjoint)
+    shift = shifts(params, data, time_shift, method=method, adjoint=adjoint,
+                   tolerances=tolerances)
+    sol = predict(params, data, shift, method=method, adjoint=adjoint, tolerances=tolerances)
     all_ok = jnp.all(sol.success)
     # Double where: failed solves are NaN; replace them before any arithmetic.
     pred = jnp.where(all_ok, sol.observables, 1.0)
@@ -153,6 +162,7 @@ def residuals(
     time_shift: Float[ArrayLike, " S"] | None = None,
     adjoint=None,
     method: str = "auto",
+    tolerances: tuple[float, float] = (DEFAULT_RTOL, DEFAULT_ATOL),
 ) -> Float[Array, " n"]:
     """Weighted residuals r with -log_likelihood = |r|^2 / 2 + (terms free of the model).
 
@@ -161,7 +171,8 @@ def residuals(
     Pass `adjoint=diffrax.ForwardMode()` to take the Jacobian with `jax.jacfwd`.
     """
     res, _, ok = likelihood_terms(params, data, noise=noise, sigma=sigma,
-                                  time_shift=time_shift, adjoint=adjoint, method=method)
+                                  time_shift=time_shift, adjoint=adjoint, method=method,
+                                  tolerances=tolerances)
     return jnp.where(ok, res, _FAILED_RESIDUAL)
 
 
@@ -174,6 +185,7 @@ def log_likelihood(
     time_shift: Float[ArrayLike, " S"] | None = None,
     adjoint=None,
     method: str = "auto",
+    tolerances: tuple[float, float] = (DEFAULT_RTOL, DEFAULT_ATOL),
 ) -> Float[Array, ""]:
     """Log-likelihood of `data` under `params` (see the module docstring for the terms).
 
@@ -190,11 +202,13 @@ def log_likelihood(
       Rows with their own `sigma` use it instead.
     - `time_shift`: per-subject offset (days) added to each subject's alignment.
     - `method`: how the cohort is solved (`solve_cohort`): "auto", "vmap" or "lanes".
+    - `tolerances`: (rtol, atol) of the solver's step-size controller.
 
     Pure and jittable; `-inf` (zero gradient) when any solve fails.
     """
     res, norm, ok = likelihood_terms(params, data, noise=noise, sigma=sigma,
-                                     time_shift=time_shift, adjoint=adjoint, method=method)
+                                     time_shift=time_shift, adjoint=adjoint, method=method,
+                                     tolerances=tolerances)
     ll = -0.5 * jnp.sum(res**2) - norm
     return jnp.where(ok & jnp.isfinite(ll), ll, -jnp.inf)
 
