@@ -55,6 +55,7 @@ class StartsResult:
     steps: np.ndarray
     jacobian: np.ndarray
     compile_time: float
+    devices: int = 1  # devices that held the results (the problems split over them)
 
 
 # --- Levenberg-Marquardt -----------------------------------------------------------------
@@ -318,6 +319,30 @@ def _host(x) -> np.ndarray:
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
 
+def _retire_failed(pb: Problem, out, stop, dead, mesh, keep):
+    """Swap out the problems whose every start has stopped without a single good point.
+
+    Under vmap a stopped start still evaluates its parked point at every step of the
+    others; for a problem that cannot be solved anywhere that is a solve failing at the
+    solver's step limit, which would hold the whole batch at its pace. Its starts are
+    stopped for good (their carry never changes again), so its slot takes a copy of a
+    problem that solves: its objective and convergence stay as they were (1e20, False);
+    its `z` and Jacobian are then not meaningful.
+    """
+    value = _host(out[1])[keep]
+    failed = stop.all(axis=1) & (value >= 1e20).all(axis=1) & ~dead
+    good = np.flatnonzero((value < 1e20).any(axis=1))
+    if not failed.any() or good.size == 0:
+        return pb, dead
+    dead = dead | failed
+    size = jax.tree.leaves(pb)[0].shape[0]
+    idx = np.arange(size)
+    idx[np.flatnonzero(dead)] = good[0]
+    pb = jax.tree.map(lambda x: np.asarray(_host(x))[idx], pb)
+    return (_place(pb, mesh) if mesh is not None else
+            jax.tree.map(jnp.asarray, pb)), dead
+
+
 def run_starts(
     z0: Array,
     pb: Problem,
@@ -370,12 +395,14 @@ def run_starts(
         if sharding == "shard_map":
             program = _shard_mapped(mesh)
     carry = init(z0, pb, fixed, fixed_z)
+    if mesh is not None:  # the layout every chunk returns, so one executable serves all
+        carry = jax.device_put(carry, NamedSharding(mesh, PartitionSpec(_AXIS)))
     if progress is not None:
         progress("compiling", 0, 0)
     t0 = time.perf_counter()
     exe = program.lower(carry, pb, fixed, fixed_z, lr, jnp.asarray(1, jnp.int32)).compile()
     compile_time = time.perf_counter() - t0
-    chunk, taken = 1, 0
+    chunk, taken, dead = 1, 0, np.zeros(n_problems, bool)
     while True:
         t0 = time.perf_counter()
         target = jnp.asarray(min(taken + chunk, pb.max_steps), jnp.int32)
@@ -387,8 +414,11 @@ def run_starts(
             progress(stage, int(np.where(stop, pb.max_steps, n).sum()), total)
         if stop.all() or taken >= pb.max_steps:
             break
+        if batched:
+            pb, dead = _retire_failed(pb, out, stop, dead, mesh, keep)
         per_step = elapsed / max(int(target) - (taken - chunk), 1)
         chunk = int(np.clip(CHUNK_SECONDS / per_step, 1, pb.max_steps))
+    devices = len(out[0].sharding.device_set)
     z, value, conv, steps, jac = (_host(a)[keep] for a in out)
     return StartsResult(z=z, objective=value, converged=conv, steps=steps, jacobian=jac,
-                        compile_time=compile_time)
+                        compile_time=compile_time, devices=devices)

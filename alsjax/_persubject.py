@@ -307,7 +307,7 @@ def fit_per_subject(
         noise={k: m for i, (k, m) in enumerate(zip(OBSERVABLE_NAMES, pb.noise, strict=True))
                if i in present},
         fixed_noise={k: float(s) for k, s in (noise_sd or {}).items()},
-        devices=mesh.size, wall_time=time.perf_counter() - t_start,
+        devices=run.devices, wall_time=time.perf_counter() - t_start,
         compile_time=compile_time + lap_ctime,
     )
 

@@ -463,7 +463,9 @@ def synthesize(name: str, *, seed: int = 0, n: int | None = None) -> Synthetic:
 
 
 def write_synthetic(synth: Synthetic, out: str | os.PathLike) -> list[Path]:
-    """Write `<name>.csv`, `<name>_truth.json` and `<name>_truth.csv` into `out`, atomically."""
+    """Write `<name>.csv`, `<name>_truth.json` and `<name>_truth.csv` into `out`, atomically;
+    for a cohort with random effects (`population`) also `<name>_truth_subjects.csv`: each
+    subject's covariates, true parameters and random effects (log scale)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ALSJaxError(f"{out}: exists and is not a folder")
@@ -477,4 +479,15 @@ def write_synthetic(synth: Synthetic, out: str | os.PathLike) -> list[Path]:
         if len(pops) == 1:  # the population median is one number for every genotype
             lines.append(f"{k},{pops.pop():.10g}")
     atomic_write_text(paths[2], "\n".join(lines) + "\n")
+    if "random_effects" in synth.truth:
+        names = synth.truth["random_effects"]["parameters"]
+        rows = ["subject,genotype,site_of_onset,therapy," + ",".join(names) + ","
+                + ",".join(f"eta_{k}" for k in names)]
+        for subj in synth.truth["subjects"]:
+            rows.append(",".join(
+                [subj["subject"], subj["genotype"], subj["site_of_onset"], subj["therapy"]]
+                + [f"{subj['parameters'][k]:.10g}" for k in names]
+                + [f"{subj['random_effects'][k]:.10g}" for k in names]))
+        paths.append(out / f"{synth.name}_truth_subjects.csv")
+        atomic_write_text(paths[-1], "\n".join(rows) + "\n")
     return paths
