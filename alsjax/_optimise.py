@@ -396,7 +396,8 @@ def run_starts(
             program = _shard_mapped(mesh)
     carry = init(z0, pb, fixed, fixed_z)
     if mesh is not None:  # the layout every chunk returns, so one executable serves all
-        carry = jax.device_put(carry, NamedSharding(mesh, PartitionSpec(_AXIS)))
+        split = NamedSharding(mesh, PartitionSpec(_AXIS))
+        carry = jax.device_put(carry, split)
     if progress is not None:
         progress("compiling", 0, 0)
     t0 = time.perf_counter()
@@ -407,6 +408,9 @@ def run_starts(
         t0 = time.perf_counter()
         target = jnp.asarray(min(taken + chunk, pb.max_steps), jnp.int32)
         carry, out = exe(carry, pb, fixed, fixed_z, lr, target)
+        if mesh is not None:  # an empty leaf (no estimated noise SD) comes back replicated
+            carry = jax.tree.map(lambda x: jax.device_put(x, split) if x.size == 0 else x,
+                                 carry)
         stop, n = _host(carry["stop"])[keep], _host(carry["n"])[keep]
         elapsed = max(time.perf_counter() - t0, 1e-6)
         taken = int(target)
