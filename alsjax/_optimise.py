@@ -21,6 +21,7 @@ cheap points.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 
@@ -29,8 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array
 
+from ._errors import ALSJaxError
 from ._noise import closed_form_sd
 from ._problem import FORWARD, Problem, objective, terms, to_stored, to_z
 
@@ -52,6 +55,7 @@ class StartsResult:
     steps: np.ndarray
     jacobian: np.ndarray
     compile_time: float
+    devices: int = 1  # devices that held the results (the problems split over them)
 
 
 # --- Levenberg-Marquardt -----------------------------------------------------------------
@@ -230,6 +234,13 @@ def _init_starts(z0, pb: Problem, fixed, fixed_z):
     return jax.vmap(init, in_axes=(0, None, None, 0))(z0, pb, fixed, fixed_z)
 
 
+@eqx.filter_jit
+def _init_subjects(z0, pb: Problem, fixed, fixed_z):
+    init = _methods(pb)[0]
+    per_problem = jax.vmap(init, in_axes=(0, None, None, 0))
+    return jax.vmap(per_problem, in_axes=(0, 0, None, 0))(z0, pb, fixed, fixed_z)
+
+
 def _advance_starts(carry, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
     """Every start (vmapped) advanced to `n_stop` steps or its end, and the results."""
     _, advance, result = _methods(pb)
@@ -239,7 +250,97 @@ def _advance_starts(carry, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
     return carry, out
 
 
+def _advance_subjects(carry, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
+    """`_advance_starts` for problems stacked on a leading axis, each with its starts:
+    the two vmaps make one batch, so the while loop runs until every start of every
+    problem on this device has stopped."""
+    return jax.vmap(_advance_starts, in_axes=(0, 0, None, 0, None, None))(
+        carry, pb, fixed, fixed_z, lr_scale, n_stop)
+
+
 _advance_jit = jax.jit(_advance_starts)
+_advance_subjects_jit = jax.jit(_advance_subjects)
+
+SHARDINGS: tuple[str, ...] = ("shard_map", "named")
+"""How the problem axis is split over devices: `shard_map` runs each device's own
+problems in its own while loop (no cross-device step); `named` places the arrays with a
+`NamedSharding` and lets the compiler partition one program, whose while loop then waits
+for the slowest start on any device at every step (benchmarks/bench_per_subject.py)."""
+
+_AXIS = "problems"
+
+
+@functools.lru_cache(maxsize=8)
+def _shard_mapped(mesh: Mesh):
+    spec, rep = PartitionSpec(_AXIS), PartitionSpec()
+    mapped = jax.shard_map(_advance_subjects, mesh=mesh,
+                           in_specs=(spec, spec, rep, spec, rep, rep),
+                           out_specs=spec, check_vma=False)
+    return jax.jit(mapped)
+
+
+def device_mesh(devices: int | None = None) -> Mesh:
+    """A one-axis mesh over the first `devices` of `jax.devices()` (all by default; with
+    `jax.distributed.initialize`, the devices of every process)."""
+    every = jax.devices()
+    n = len(every) if devices is None else int(devices)
+    if not 1 <= n <= len(every):
+        raise ALSJaxError(f"devices: expected 1 to {len(every)} (the devices JAX sees), "
+                          f"got {devices}")
+    return Mesh(np.asarray(every[:n]), (_AXIS,))
+
+
+def _pad(tree, n: int):
+    """Repeat the first problem at the end of the leading axis up to length `n`."""
+    def pad(x):
+        x = jnp.asarray(x)
+        extra = n - x.shape[0]
+        return x if extra == 0 else jnp.concatenate([x, jnp.repeat(x[:1], extra, axis=0)])
+    return jax.tree.map(pad, tree)
+
+
+def _place(tree, mesh: Mesh):
+    """Split every array's leading axis over the mesh; each process supplies the shards
+    of its own devices from the same full array (`make_array_from_callback`)."""
+    sharding = NamedSharding(mesh, PartitionSpec(_AXIS))
+
+    def put(x):
+        host = np.asarray(x)
+        return jax.make_array_from_callback(host.shape, sharding, lambda i: host[i])
+    return jax.tree.map(put, tree)
+
+
+def _host(x) -> np.ndarray:
+    """A (possibly sharded) array as one NumPy array on this host, from every process."""
+    if getattr(x, "is_fully_addressable", True):
+        return np.asarray(x)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def _retire_failed(pb: Problem, out, stop, dead, mesh, keep):
+    """Swap out the problems whose every start has stopped without a single good point.
+
+    Under vmap a stopped start still evaluates its parked point at every step of the
+    others; for a problem that cannot be solved anywhere that is a solve failing at the
+    solver's step limit, which would hold the whole batch at its pace. Its starts are
+    stopped for good (their carry never changes again), so its slot takes a copy of a
+    problem that solves: its objective and convergence stay as they were (1e20, False);
+    its `z` and Jacobian are then not meaningful.
+    """
+    value = _host(out[1])[keep]
+    failed = stop.all(axis=1) & (value >= 1e20).all(axis=1) & ~dead
+    good = np.flatnonzero((value < 1e20).any(axis=1))
+    if not failed.any() or good.size == 0:
+        return pb, dead
+    dead = dead | failed
+    size = jax.tree.leaves(pb)[0].shape[0]
+    idx = np.arange(size)
+    idx[np.flatnonzero(dead)] = good[0]
+    pb = jax.tree.map(lambda x: np.asarray(_host(x))[idx], pb)
+    return (_place(pb, mesh) if mesh is not None else
+            jax.tree.map(jnp.asarray, pb)), dead
 
 
 def run_starts(
@@ -251,39 +352,77 @@ def run_starts(
     lr_scale: float = 1.0,
     progress: Progress | None = None,
     stage: str = "fitting",
+    problem_axis: int | None = None,
+    mesh: Mesh | None = None,
+    sharding: str = "shard_map",
 ) -> StartsResult:
     """Run the optimiser from each row of `z0` (unbounded coordinates) to its end.
 
     `fixed` (bool per coordinate) holds coordinates at `fixed_z` (per start), as the
     profile likelihood needs. `progress(stage, done, total)` is told the steps done
     after every chunk. Every start of the same problem shape runs one compiled program.
+
+    `problem_axis=0`: `pb` is P problems stacked on a leading axis (every array leaf has
+    it; static fields shared) and `z0` is `(P, starts, size)`: every start of every
+    problem runs in one batch and every result gains the leading axis P. `mesh` (from
+    `device_mesh`) then splits the problems over its devices (`sharding`: see
+    `SHARDINGS`); the estimates do not depend on the number of devices.
     """
     z0 = jnp.asarray(z0)
-    n_starts, size = z0.shape
+    batched = problem_axis is not None
+    if batched and problem_axis != 0:
+        raise ALSJaxError(f"problem_axis: only 0 (a leading axis) is supported, got "
+                          f"{problem_axis}")
+    if mesh is not None and not batched:
+        raise ALSJaxError("mesh: only problems stacked on problem_axis=0 are split")
+    if sharding not in SHARDINGS:
+        raise ALSJaxError(f"sharding: expected one of {', '.join(SHARDINGS)}, got "
+                          f"{sharding!r}")
+    size = z0.shape[-1]
     fixed = jnp.zeros(size, bool) if fixed is None else jnp.asarray(fixed)
     fixed_z = z0 if fixed_z is None else jnp.asarray(fixed_z)
     lr = jnp.asarray(lr_scale, z0.dtype)
-    carry = _init_starts(z0, pb, fixed, fixed_z)
-    total = n_starts * pb.max_steps
+    n_problems = z0.shape[0] if batched else 1
+    total = int(np.prod(z0.shape[:-1])) * pb.max_steps
+    keep = slice(0, n_problems) if batched else slice(None)  # drop the padding problems
+    if batched:
+        init, program = _init_subjects, _advance_subjects_jit
+    else:
+        init, program = _init_starts, _advance_jit
+    if mesh is not None:
+        padded = -(-n_problems // mesh.size) * mesh.size
+        z0, pb, fixed_z = _place(_pad((z0, pb, fixed_z), padded), mesh)
+        if sharding == "shard_map":
+            program = _shard_mapped(mesh)
+    carry = init(z0, pb, fixed, fixed_z)
+    if mesh is not None:  # the layout every chunk returns, so one executable serves all
+        split = NamedSharding(mesh, PartitionSpec(_AXIS))
+        carry = jax.device_put(carry, split)
     if progress is not None:
         progress("compiling", 0, 0)
     t0 = time.perf_counter()
-    exe = _advance_jit.lower(carry, pb, fixed, fixed_z, lr, jnp.asarray(1, jnp.int32)).compile()
+    exe = program.lower(carry, pb, fixed, fixed_z, lr, jnp.asarray(1, jnp.int32)).compile()
     compile_time = time.perf_counter() - t0
-    chunk, taken = 1, 0
+    chunk, taken, dead = 1, 0, np.zeros(n_problems, bool)
     while True:
         t0 = time.perf_counter()
         target = jnp.asarray(min(taken + chunk, pb.max_steps), jnp.int32)
         carry, out = exe(carry, pb, fixed, fixed_z, lr, target)
-        stop, n = np.asarray(carry["stop"]), np.asarray(carry["n"])
+        if mesh is not None:  # an empty leaf (no estimated noise SD) comes back replicated
+            carry = jax.tree.map(lambda x: jax.device_put(x, split) if x.size == 0 else x,
+                                 carry)
+        stop, n = _host(carry["stop"])[keep], _host(carry["n"])[keep]
         elapsed = max(time.perf_counter() - t0, 1e-6)
         taken = int(target)
         if progress is not None:
             progress(stage, int(np.where(stop, pb.max_steps, n).sum()), total)
         if stop.all() or taken >= pb.max_steps:
             break
+        if batched:
+            pb, dead = _retire_failed(pb, out, stop, dead, mesh, keep)
         per_step = elapsed / max(int(target) - (taken - chunk), 1)
         chunk = int(np.clip(CHUNK_SECONDS / per_step, 1, pb.max_steps))
-    z, value, conv, steps, jac = (np.asarray(a) for a in out)
+    devices = len(out[0].sharding.device_set)
+    z, value, conv, steps, jac = (_host(a)[keep] for a in out)
     return StartsResult(z=z, objective=value, converged=conv, steps=steps, jacobian=jac,
-                        compile_time=compile_time)
+                        compile_time=compile_time, devices=devices)

@@ -14,6 +14,10 @@ stated model.
 - `mouse_sod1`: SOD1-G93A mice, days of age 50-140: grip strength, NfL, LMN histology on
   terminal animals, end-stage events.
 - `small_human`: four sporadic subjects sharing the preset, times from the cascade start.
+- `population`: a trial-like cohort for per-subject and population (mixed-effects) fits:
+  correlated log-normal random effects on two parameters, a covariate effect (site of
+  onset), genotypes and randomised riluzole, visits every ~3 months from enrolment,
+  dropout and death censoring; each subject's parameters and random effects in the truth.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from ._params import PARAMETER_NAMES, Params, physical
 from ._simulate import FAILURE_REASONS
 from ._therapy import format_therapy, stack_therapies
 
-DATASETS: tuple[str, ...] = ("human_cohort", "mouse_sod1", "small_human")
+DATASETS: tuple[str, ...] = ("human_cohort", "mouse_sod1", "small_human", "population")
 
 VARIED: tuple[str, ...] = ("aggregation_rate", "apoptotic_death_rate", "nfl_release")
 """Parameters that differ between subjects in `human_cohort` (log-normal around the preset)."""
@@ -296,8 +300,147 @@ def small_human(n_subjects: int = 4, *, seed: int = 0) -> Synthetic:
     return Synthetic("small_human", data, truth)
 
 
+POPULATION_EFFECTS: tuple[str, ...] = ("apoptotic_death_rate", "nfl_release")
+"""Parameters with a random effect in `population` (log scale)."""
+
+
+def population(n_subjects: int = 200, *, seed: int = 0,
+               sd_log: tuple[float, float] = (0.3, 0.4), correlation: float = 0.5,
+               bulbar_effect: float = math.log(1.3), bulbar_fraction: float = 0.3,
+               genotype_mix: tuple[float, float] = (0.1, 0.1), dropout: float = 0.03
+               ) -> Synthetic:
+    """A trial-like cohort for per-subject and mixed-effects fits, on the cascade clock.
+
+    **Random effects.** Subject i's stored (log) values of `POPULATION_EFFECTS` are
+    log(population) + beta x bulbar_i + eta_i, with eta_i ~ N(0, Omega), Omega from the SDs
+    `sd_log` and the `correlation`; the population values are the presets (the same for
+    every genotype: the genotypes change other parameters). **Covariate:** bulbar onset
+    (a fraction `bulbar_fraction` of subjects; spinal otherwise) multiplies
+    apoptotic_death_rate by exp(`bulbar_effect`) (1.3 by default).
+
+    **Design.** Genotypes SOD1 and C9orf72 in the fractions `genotype_mix`, sporadic
+    otherwise. Enrolment at the model's onset plus a diagnostic delay of U(180, 540)
+    days; randomised 1:1 to riluzole from enrolment or none. ALSFRS-R at enrolment and
+    every 90 days (+- U{0..14}) for 540 or 720 days (18 or 24 months, half each); NfL at
+    every other visit (every ~6 months). After each visit a subject drops out with
+    probability `dropout`; rows after death or dropout are absent. A death row is 1 at the
+    death day when it comes before the end of follow-up, else 0 at the last visit.
+    Times are days on the model's clock (t = 0 at the cascade's start), so fits use
+    `align = "cascade"`.
+    """
+    if n_subjects < 1:
+        raise ALSJaxError(f"population: need at least 1 subject, got {n_subjects}")
+    rng = np.random.default_rng(seed)
+    n_sod1 = round(genotype_mix[0] * n_subjects)
+    n_c9 = round(genotype_mix[1] * n_subjects)
+    genotypes = ["SOD1"] * n_sod1 + ["C9orf72"] * n_c9
+    genotypes = list(rng.permutation(["sporadic"] * (n_subjects - len(genotypes)) + genotypes))
+    sd = np.asarray(sd_log, float)
+    corr = np.array([[1.0, correlation], [correlation, 1.0]])
+    omega = corr * np.outer(sd, sd)
+    eta = rng.standard_normal((n_subjects, 2)) @ np.linalg.cholesky(omega).T
+    bulbar = rng.random(n_subjects) < bulbar_fraction
+    riluzole = rng.random(n_subjects) < 0.5
+    delay = rng.uniform(180.0, 540.0, n_subjects)
+    months = np.where(rng.random(n_subjects) < 0.5, 18, 24)
+    n_visits = 9
+    jitter = rng.integers(0, 15, (n_subjects, n_visits)).astype(float)
+    jitter[:, 0] = 0.0
+    visits = 90.0 * np.arange(n_visits) + jitter
+    drop = rng.random((n_subjects, n_visits)) < dropout
+    noise_a = rng.standard_normal((n_subjects, n_visits))
+    noise_n = rng.standard_normal((n_subjects, n_visits))
+
+    presets = {g: physical(default_params(g)) for g in set(genotypes)}
+    pop = {k: float(physical(default_params("sporadic"))[k]) for k in POPULATION_EFFECTS}
+    beta = {"apoptotic_death_rate": bulbar_effect, "nfl_release": 0.0}
+    log_values = np.stack([np.log(pop[k]) + beta[k] * bulbar + eta[:, j]
+                           for j, k in enumerate(POPULATION_EFFECTS)], axis=1)
+    values = [{k: float(np.exp(log_values[i, j])) for j, k in enumerate(POPULATION_EFFECTS)}
+              for i in range(n_subjects)]
+    params = [default_params(g).replace(**v) for g, v in zip(genotypes, values, strict=True)]
+
+    horizon = np.broadcast_to(np.linspace(0.0, 10_000.0, n_visits), visits.shape)
+    _, events0 = _solve(params, horizon, [{}] * n_subjects, "population")
+    onset = events0["onset"]
+    if not np.all(np.isfinite(onset)):
+        raise ALSJaxError("population: a subject had no onset within 10000 days; "
+                          "lower sd_log or change the seed")
+    # Enrolled alive: the delay is at most half the time from onset to death untreated.
+    room = np.where(np.isfinite(events0["death"]), 0.5 * (events0["death"] - onset), np.inf)
+    enrol = np.round(onset + np.minimum(delay, room))
+    starts = [{"riluzole": float(enrol[i])} if riluzole[i] else {} for i in range(n_subjects)]
+    obs, events = _solve(params, enrol[:, None] + visits, starts, "population")
+
+    ids = [f"P{i + 1:03d}" for i in range(n_subjects)]
+    rows, subjects = [], []
+    for i in range(n_subjects):
+        death, limit = events["death"][i], 30.0 * months[i] + 14.0
+        scheduled = int(np.sum(visits[i] <= limit))
+        seen, dropped = [], False
+        for k in range(scheduled):
+            t = enrol[i] + visits[i, k]
+            if t > death:
+                break
+            seen.append(t)
+            rows.append((i, ids[i], t, "alsfrs_r", _noisy(
+                HUMAN_NOISE["alsfrs_r"], obs["alsfrs_r"][i, k], noise_a[i, k])))
+            if k % 2 == 0:
+                rows.append((i, ids[i], t, "nfl", _noisy(
+                    HUMAN_NOISE["nfl"], obs["nfl"][i, k], noise_n[i, k])))
+            if drop[i, k] and k + 1 < scheduled:
+                dropped = True
+                break
+        end = seen[-1] if dropped else enrol[i] + limit
+        died = bool(death <= end)
+        rows.append((i, ids[i], death if died else seen[-1], "death", 1.0 if died else 0.0))
+        subjects.append({
+            "subject": ids[i], "genotype": genotypes[i],
+            "site_of_onset": "bulbar" if bulbar[i] else "spinal",
+            "therapy": format_therapy(starts[i]), "onset_day": json_float(onset[i]),
+            "enrolment_day": json_float(enrol[i]), "follow_up_months": int(months[i]),
+            "visits": len(seen), "dropped_out": dropped,
+            "death_day": json_float(death) if died else None,
+            "random_effects": {k: json_float(eta[i, j])
+                               for j, k in enumerate(POPULATION_EFFECTS)},
+            "parameters": {k: json_float(values[i][k]) for k in POPULATION_EFFECTS},
+        })
+    therapy = [format_therapy(s) for s in starts]
+    site = ["bulbar" if b else "spinal" for b in bulbar]
+    data = _rows(rows, genotypes, "human", therapy, {"site_of_onset": site})
+    truth = {
+        "generator": "alsjax.synth population", "seed": seed, "n_subjects": n_subjects,
+        "time_origin": "cascade start (t = 0 of the model); enrolment at the model's onset "
+                       "plus a diagnostic delay",
+        "genotype_mix": {g: genotypes.count(g) for g in ("sporadic", "SOD1", "C9orf72")},
+        "varied": {k: {"population": {g: json_float(pop[k]) for g in sorted(presets)},
+                       "sd_log": json_float(sd[j])}
+                   for j, k in enumerate(POPULATION_EFFECTS)},
+        "random_effects": {
+            "scale": "log (the parameters' stored scale)",
+            "parameters": list(POPULATION_EFFECTS),
+            "sd_log": {k: json_float(sd[j]) for j, k in enumerate(POPULATION_EFFECTS)},
+            "correlation": json_float(correlation),
+            "covariance": [[json_float(v) for v in row] for row in omega],
+        },
+        "covariates": {"site_of_onset": {
+            "parameter": "apoptotic_death_rate", "reference": "spinal", "level": "bulbar",
+            "effect_log": json_float(bulbar_effect),
+            "factor": json_float(math.exp(bulbar_effect)),
+            "n_bulbar": int(bulbar.sum())}},
+        "design": {"diagnostic_delay_days": [180.0, 540.0], "visit_days": 90.0,
+                   "nfl_every_visits": 2, "follow_up_months": [18, 24],
+                   "dropout_per_visit": dropout,
+                   "riluzole": "randomised 1:1, from enrolment (therapy column, data clock)"},
+        "parameters": _shared_truth(params),
+        "noise": {k: HUMAN_NOISE[k] for k in ("alsfrs_r", "nfl")},
+        "subjects": subjects, "versions": versions(("alsjax", "jax")),
+    }
+    return Synthetic("population", data, truth)
+
+
 _GENERATORS = {"human_cohort": human_cohort, "mouse_sod1": mouse_sod1,
-               "small_human": small_human}
+               "small_human": small_human, "population": population}
 
 
 def check_dataset(name: str, n: int | None = None) -> None:
@@ -320,7 +463,9 @@ def synthesize(name: str, *, seed: int = 0, n: int | None = None) -> Synthetic:
 
 
 def write_synthetic(synth: Synthetic, out: str | os.PathLike) -> list[Path]:
-    """Write `<name>.csv`, `<name>_truth.json` and `<name>_truth.csv` into `out`, atomically."""
+    """Write `<name>.csv`, `<name>_truth.json` and `<name>_truth.csv` into `out`, atomically;
+    for a cohort with random effects (`population`) also `<name>_truth_subjects.csv`: each
+    subject's covariates, true parameters and random effects (log scale)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ALSJaxError(f"{out}: exists and is not a folder")
@@ -334,4 +479,15 @@ def write_synthetic(synth: Synthetic, out: str | os.PathLike) -> list[Path]:
         if len(pops) == 1:  # the population median is one number for every genotype
             lines.append(f"{k},{pops.pop():.10g}")
     atomic_write_text(paths[2], "\n".join(lines) + "\n")
+    if "random_effects" in synth.truth:
+        names = synth.truth["random_effects"]["parameters"]
+        rows = ["subject,genotype,site_of_onset,therapy," + ",".join(names) + ","
+                + ",".join(f"eta_{k}" for k in names)]
+        for subj in synth.truth["subjects"]:
+            rows.append(",".join(
+                [subj["subject"], subj["genotype"], subj["site_of_onset"], subj["therapy"]]
+                + [f"{subj['parameters'][k]:.10g}" for k in names]
+                + [f"{subj['random_effects'][k]:.10g}" for k in names]))
+        paths.append(out / f"{synth.name}_truth_subjects.csv")
+        atomic_write_text(paths[-1], "\n".join(rows) + "\n")
     return paths

@@ -349,6 +349,54 @@ def _run(recipe, out: Path, quiet: bool) -> None:
                                                    if not p.name.startswith("."))))
 
 
+def _split_noise_sd(values):
+    """`--noise OBSERVABLE=MODEL:SD` fixes that observable's noise SD (per-subject fits):
+    the values without the `:SD` parts, and observable -> SD."""
+    from ._errors import ALSJaxError
+
+    plain, fixed = [], {}
+    for v in values or []:
+        k, eq, rest = v.partition("=")
+        model, colon, sd = rest.partition(":")
+        if not (eq and colon):
+            plain.append(v)
+            continue
+        try:
+            fixed[k.strip()] = float(sd)
+        except ValueError:
+            raise ALSJaxError(f"--noise {v}: expected OBSERVABLE=MODEL:SD with a number SD") \
+                from None
+        plain.append(f"{k}={model}")
+    return plain, fixed
+
+
+def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices) -> None:
+    """Per-subject fits of the recipe; print the spread of the estimates."""
+    from ._persubject import run_per_subject
+
+    result = run_per_subject(recipe, out, noise_sd=noise_sd, devices=devices,
+                             progress=not quiet, command=["alsjax", *sys.argv[1:]])
+    if quiet:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"per-subject {result.optimiser}: {len(result.subjects)} subjects, "
+                  f"{int(result.converged.sum())} converged, {result.n_failed} failed, "
+                  f"{result.devices} device(s), {result.wall_time:.1f} s "
+                  f"({result.compile_time:.1f} s compiling)")
+    for c in ("parameter", "median", "10th-90th percentile", "geometric SD", "subjects"):
+        table.add_column(c)
+    for name, s in result.spread().items():
+        def g(x):
+            return "-" if x is None else f"{x:.4g}"
+        table.add_row(name, g(s["median"]), f"[{g(s['p10'])}, {g(s['p90'])}]",
+                      g(s["geometric_sd"]), str(s["n"]))
+    Console().print(table)
+    typer.echo(f"wrote {out}/: " + ", ".join(sorted(p.name for p in Path(out).iterdir()
+                                                   if not p.name.startswith("."))))
+
+
 @app.command("fit")
 @user_errors
 def fit_command(
@@ -372,11 +420,24 @@ def fit_command(
     align: Annotated[Align | None, typer.Option(
         help="Day 0 of the data: the cascade's start or symptom onset.",
         show_default=False)] = None,
+    per_subject: Annotated[bool, typer.Option(
+        "--per-subject", help="Fit every subject separately, all in one batch.")] = False,
+    devices: Annotated[int | None, typer.Option(
+        help="Devices sharing a per-subject fit (default: all JAX sees).",
+        show_default=False)] = None,
 ) -> None:
     """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
+    from ._errors import ALSJaxError
+
+    noise, noise_sd = _split_noise_sd(noise)
+    if not per_subject and (noise_sd or devices is not None):
+        raise ALSJaxError("--noise OBSERVABLE=MODEL:SD and --devices need --per-subject")
     recipe, out = _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile,
                               max_steps, align)
-    _run(recipe, out, quiet)
+    if per_subject:
+        _run_per_subject(recipe, out, quiet, noise_sd, devices)
+    else:
+        _run(recipe, out, quiet)
 
 
 @app.command("profile")
@@ -407,15 +468,16 @@ def profile_command(
 def synth(
     names: Annotated[
         list[str] | None,
-        typer.Argument(help="Datasets to generate: human_cohort, mouse_sod1, small_human "
-                       "(default: all)."),
+        typer.Argument(help="Datasets to generate: human_cohort, mouse_sod1, small_human, "
+                       "population (default: all)."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the CSVs and truth files.")] = Path(
         "data/synthetic"
     ),
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bytes.")] = 0,
     n: Annotated[
-        int | None, typer.Option(help="Number of subjects (default: each dataset's own).")
+        int | None, typer.Option("--n", "--subjects",
+                                 help="Number of subjects (default: each dataset's own).")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
 ) -> None:

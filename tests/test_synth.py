@@ -165,9 +165,12 @@ def test_cli_bad_argument(tmp_path, monkeypatch, args, fragment):
 @pytest.mark.slow
 def test_shipped_datasets_regenerate_byte_for_byte(tmp_path):
     shipped = Path(__file__).parents[1] / "data" / "synthetic"
-    for name in ("human_cohort", "mouse_sod1", "small_human"):
+    from alsjax._synth import DATASETS
+
+    for name in DATASETS:
         alsjax.write_synthetic(alsjax.synthesize(name, seed=0), tmp_path)
-        for f in FILES:
+        extra = ("{}_truth_subjects.csv",) if name == "population" else ()
+        for f in FILES + extra:
             assert (tmp_path / f.format(name)).read_bytes() == (
                 shipped / f.format(name)).read_bytes()
         alsjax.read_measurements(shipped / f"{name}.csv")

@@ -1,0 +1,416 @@
+"""Per-subject fits: every subject's own multistart fit, all subjects in one batch.
+
+`fit_per_subject(data, estimate)` splits the cohort into S one-subject datasets stacked
+on a new leading axis (the same padded slots, so one compiled program serves them all),
+builds one `Problem` batched over that axis (`subject_problems`), and runs every start of
+every subject side by side (`run_starts(..., problem_axis=0)`), optionally split over
+devices (`mesh`). Genotypes and therapy arms mix freely: each subject keeps its own
+preset and therapy. Noise SDs are each subject's own (closed form in Levenberg-Marquardt)
+unless fixed. Standard errors are Laplace, per subject, from the LM Jacobian.
+
+A subject whose every start fails gets a row of NaN and is counted; the cohort goes on.
+`write_per_subject` writes subjects.csv, summary.json (the spread across subjects) and
+subjects.png; `run_per_subject` is the recipe-to-files path of `alsjax fit --per-subject`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from ._data import read_measurements
+from ._dataset import Data, make_data
+from ._errors import ALSJaxError
+from ._io import atomic_open, atomic_write_text, json_float, versions
+from ._noise import NoiseSpec
+from ._observables import OBSERVABLE_NAMES
+from ._optimise import Progress, device_mesh, run_starts
+from ._problem import (
+    BOUND_FACTOR,
+    DEFAULT_OPTIMISER,
+    Problem,
+    make_problem,
+    physical_value,
+    sobol_starts,
+    transform_of,
+)
+from ._progress import resolve_progress
+from ._recipe import Recipe, load_recipe
+from ._report import check_writable
+from ._uncertainty import laplace
+
+SUBJECT_COLUMNS: tuple[str, ...] = ("subject", "parameter", "estimate", "std_error",
+                                    "ci_low", "ci_high")
+"""The first columns of subjects.csv; `converged`, `at_bound`, `starts_ok` and
+`objective` follow."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PerSubjectResult:
+    """What `fit_per_subject` found: arrays `(S, P)` over subjects x estimated quantities
+    (`names`: parameters, then `sigma:<observable>`), physical values; NaN for a failed
+    subject (`failed`), and for the noise SD of an observable a subject has no rows of."""
+
+    subjects: tuple[str, ...]
+    names: tuple[str, ...]
+    estimates: np.ndarray
+    std_errors: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    stored: np.ndarray
+    stored_std_errors: np.ndarray
+    at_bound: np.ndarray  # (S, P): within 0.1% of the bound range of a bound
+    objective: np.ndarray  # (S,)
+    converged: np.ndarray  # (S,)
+    failed: np.ndarray  # (S,): every start failed
+    starts_ok: np.ndarray  # (S,)
+    n_starts: int
+    seed: int
+    optimiser: str
+    noise: dict[str, str]
+    fixed_noise: dict[str, float]
+    devices: int
+    wall_time: float
+    compile_time: float
+
+    @property
+    def n_failed(self) -> int:
+        return int(self.failed.sum())
+
+    def table(self) -> pd.DataFrame:
+        """One row per subject and estimated quantity (the rows of subjects.csv)."""
+        S, P = self.estimates.shape
+        return pd.DataFrame({
+            "subject": np.repeat(np.asarray(self.subjects, dtype=object), P),
+            "parameter": np.tile(np.asarray(self.names, dtype=object), S),
+            "estimate": self.estimates.ravel(), "std_error": self.std_errors.ravel(),
+            "ci_low": self.ci_low.ravel(), "ci_high": self.ci_high.ravel(),
+            "converged": np.repeat(self.converged, P), "at_bound": self.at_bound.ravel(),
+            "starts_ok": np.repeat(self.starts_ok, P),
+            "objective": np.repeat(self.objective, P),
+        })
+
+    def spread(self) -> dict[str, dict[str, float | int | None]]:
+        """Per quantity, across subjects with a finite estimate: median, 10th and 90th
+        percentiles, and the geometric SD exp(SD(log estimate)) (None unless all > 0)."""
+        out = {}
+        for j, n in enumerate(self.names):
+            v = self.estimates[:, j]
+            v = v[np.isfinite(v)]
+            if v.size == 0:
+                out[n] = dict(n=0, median=None, p10=None, p90=None, geometric_sd=None)
+                continue
+            gsd = math.exp(float(np.std(np.log(v), ddof=1))) if v.size > 1 and np.all(
+                v > 0) else None
+            out[n] = dict(n=int(v.size), median=json_float(np.median(v)),
+                          p10=json_float(np.percentile(v, 10)),
+                          p90=json_float(np.percentile(v, 90)),
+                          geometric_sd=None if gsd is None else json_float(gsd))
+        return out
+
+
+def split_subjects(data: Data) -> Data:
+    """S one-subject datasets stacked on a new leading axis: every array `(S, 1, ...)`,
+    the padded slots of the cohort kept, so one program serves every subject."""
+    stacked = jax.tree.map(lambda x: jnp.asarray(x)[:, None], data)
+    return dataclasses.replace(stacked, subjects=("0",))
+
+
+def subject_problems(
+    data: Data,
+    estimate: Sequence[str],
+    *,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    priors: Mapping[str, tuple[float, float]] | None = None,
+    noise: NoiseSpec = None,
+    noise_sd: Mapping[str, float] | None = None,
+    optimiser: str = DEFAULT_OPTIMISER,
+    max_steps: int = 200,
+    method: str = "auto",
+) -> tuple[Problem, tuple[str, ...]]:
+    """One `Problem` per subject, stacked on a leading axis (arrays `(S, ...)`, static
+    fields shared), and the names of the estimated quantities.
+
+    Checks every choice as `make_problem` does. Default bounds are each subject's preset
+    x/÷ 10; `noise_sd` fixes the SD (CV for a log-normal observable) of the observables
+    it names; the other observables' SDs are estimated for each subject.
+    """
+    noise_sd = dict(noise_sd or {})
+    for k, v in noise_sd.items():
+        if k not in OBSERVABLE_NAMES:
+            raise ALSJaxError(f"noise SD: unknown observable {k!r}; choose from "
+                              f"{', '.join(OBSERVABLE_NAMES)}")
+        if not (math.isfinite(v) and v > 0):
+            raise ALSJaxError(f"noise SD of {k}: must be a positive number, got {v:g}")
+    pb, names, _ = make_problem(data, estimate, bounds=bounds, priors=priors, noise=noise,
+                                optimiser=optimiser, max_steps=max_steps, method=method)
+    S, T = data.mask.shape
+    n_model = len(estimate)
+    sd0 = np.asarray(pb.noise_sd, float).copy()
+    for k, v in noise_sd.items():
+        sd0[OBSERVABLE_NAMES.index(k)] = v
+    keep = [i for i, k in enumerate(pb.noise_obs) if OBSERVABLE_NAMES[k] not in noise_sd]
+    noise_obs = tuple(pb.noise_obs[i] for i in keep)
+    cols = list(range(n_model)) + [n_model + i for i in keep]
+    names = tuple(names[c] for c in cols)
+
+    def per_subject(x):
+        return np.repeat(np.asarray(x)[None, cols], S, axis=0)
+
+    lower, upper = per_subject(pb.lower), per_subject(pb.upper)
+    for j, n in enumerate(estimate):
+        if n in (bounds or {}):
+            continue
+        transform = transform_of(n)
+        presets = np.asarray(getattr(data.base, n), float)
+        for value in np.unique(presets):  # each genotype's preset, x/÷ 10
+            lower[presets == value, j], upper[presets == value, j] = transform.default_bounds(
+                float(value), BOUND_FACTOR)
+    rows = np.asarray(pb.noise_rows).reshape(S, T, -1).copy()
+    for k in set(pb.noise_obs) - set(noise_obs):
+        rows[:, :, k] = False
+    f = jnp.result_type(float)
+    stacked = Problem(
+        data=split_subjects(data), lower=jnp.asarray(lower, f), upper=jnp.asarray(upper, f),
+        prior_mean=jnp.asarray(per_subject(pb.prior_mean), f),
+        prior_sd=jnp.asarray(per_subject(pb.prior_sd), f),
+        has_prior=jnp.asarray(per_subject(pb.has_prior)),
+        noise_sd=jnp.asarray(np.repeat(sd0[None], S, axis=0), f),
+        noise_rows=jnp.asarray(rows), n_noise_rows=jnp.asarray(rows.sum(1), f),
+        names=pb.names, noise_obs=noise_obs, fit_shifts=False, noise=pb.noise,
+        optimiser=pb.optimiser, max_steps=pb.max_steps, method=pb.method,
+    )
+    return stacked, names
+
+
+def _subject(pb: Problem, i: int) -> Problem:
+    return jax.tree.map(lambda x: x[i], pb)
+
+
+def fit_per_subject(
+    data: Data,
+    estimate: Sequence[str],
+    *,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    priors: Mapping[str, tuple[float, float]] | None = None,
+    noise: NoiseSpec = None,
+    noise_sd: Mapping[str, float] | None = None,
+    optimiser: str = DEFAULT_OPTIMISER,
+    n_starts: int = 4,
+    seed: int = 0,
+    max_steps: int = 100,
+    progress: Progress | bool | None = None,
+    method: str = "auto",
+    devices: int | None = None,
+    sharding: str = "shard_map",
+) -> PerSubjectResult:
+    """Fit `estimate` to every subject of `data` separately, in one batched computation.
+
+    Arguments as `fit`, and:
+    - `noise_sd`: observable -> SD (a CV for a log-normal observable) held fixed; the
+      other observables' noise SDs are estimated for each subject.
+    - `n_starts`, `seed`: scrambled-Sobol starts (the same points, on each subject's
+      own bounds, for every subject).
+    - `devices`: how many of `jax.devices()` share the subjects (default all);
+      `sharding`: "shard_map" or "named" (`_optimise.SHARDINGS`).
+
+    Returns a `PerSubjectResult`; a subject whose every start fails is a row of NaN
+    (`failed`), never an exception.
+    """
+    t_start = time.perf_counter()
+    if int(n_starts) < 1:
+        raise ALSJaxError(f"starts must be >= 1, got {n_starts}")
+    pb, names = subject_problems(data, estimate, bounds=bounds, priors=priors, noise=noise,
+                                 noise_sd=noise_sd, optimiser=optimiser, max_steps=max_steps,
+                                 method=method)
+    mesh = device_mesh(devices)
+    S, size = data.n_subjects, len(names)
+    one = _subject(pb, 0)
+    z0 = np.repeat(sobol_starts(int(n_starts), one, seed)[None], S, axis=0)
+    f = jnp.result_type(float)
+    run_mesh = mesh if mesh.size > 1 else None
+    with resolve_progress(progress) as report:
+        run = run_starts(jnp.asarray(z0, f), pb, problem_axis=0, mesh=run_mesh,
+                         sharding=sharding, progress=report)
+        values = run.objective
+        bad = ~np.isfinite(values) | (values >= 1e20)
+        failed = bad.all(axis=1)
+        best = np.argmin(np.where(bad, np.inf, values), axis=1)
+        rows = np.arange(S)
+        z, v = run.z[rows, best], values[rows, best]
+        conv, jac = run.converged[rows, best], run.jacobian[rows, best]
+        compile_time = run.compile_time
+        if np.any(~conv & ~failed):
+            # Unconverged best starts continue (the same compiled program: every start of
+            # a subject at its best point, gentler steps for Adam).
+            again = run_starts(jnp.asarray(np.repeat(z[:, None], z0.shape[1], axis=1), f), pb,
+                               problem_axis=0, mesh=run_mesh, sharding=sharding,
+                               lr_scale=0.1, progress=report, stage="refining")
+            compile_time += again.compile_time
+            better = ~conv & ~failed & np.isfinite(again.objective[:, 0]) & (
+                again.objective[:, 0] <= v)
+            z = np.where(better[:, None], again.z[:, 0], z)
+            v = np.where(better, again.objective[:, 0], v)
+            conv = np.where(better, again.converged[:, 0], conv)
+            jac = np.where(better[:, None, None], again.jacobian[:, 0], jac)
+    lower, upper = np.asarray(pb.lower), np.asarray(pb.upper)
+    theta = lower + (upper - lower) / (1.0 + np.exp(-z))
+    cov_se = np.full((S, size), np.nan)
+    lap_ctime = 0.0
+    for i in np.flatnonzero(~failed):
+        if np.all(np.isfinite(jac[i])):
+            # The Fisher information reads only the row counts from the problem.
+            pb_i = dataclasses.replace(one, n_noise_rows=pb.n_noise_rows[i])
+            cov, _ = laplace(theta[i], pb_i, jac[i])
+        else:
+            cov, ctime = laplace(theta[i], _subject(pb, i))
+            lap_ctime += ctime
+        d = np.diag(cov)
+        cov_se[i] = np.sqrt(np.where(d >= 0, d, np.nan))
+    est, se, lo, hi = (np.full((S, size), np.nan) for _ in range(4))
+    n_rows = np.asarray(pb.n_noise_rows)
+    for j, n in enumerate(names):
+        transform = transform_of(n)
+        has_rows = np.ones(S, bool)
+        if n.startswith("sigma:"):
+            has_rows = n_rows[:, OBSERVABLE_NAMES.index(n.split(":", 1)[1])] > 0
+        for i in np.flatnonzero(~failed & has_rows):
+            est[i, j] = physical_value(n, theta[i, j])
+            s = cov_se[i, j]
+            if np.isfinite(s):
+                se[i, j] = float(transform.physical_se(est[i, j], float(s)))
+                lo[i, j] = physical_value(n, theta[i, j] - 1.96 * s)
+                hi[i, j] = physical_value(n, theta[i, j] + 1.96 * s)
+    span = upper - lower
+    at_bound = ~failed[:, None] & ((theta - lower < 1e-3 * span) | (upper - theta < 1e-3 * span))
+    present = set(np.asarray(data.obs)[np.asarray(data.mask)].tolist())
+    return PerSubjectResult(
+        subjects=data.subjects, names=names, estimates=est, std_errors=se, ci_low=lo,
+        ci_high=hi, stored=np.where(failed[:, None], np.nan, theta),
+        stored_std_errors=np.where(failed[:, None], np.nan, cov_se), at_bound=at_bound,
+        objective=np.where(failed, np.nan, v), converged=conv & ~failed, failed=failed,
+        starts_ok=(~bad).sum(axis=1), n_starts=int(n_starts), seed=int(seed),
+        optimiser=pb.optimiser,
+        noise={k: m for i, (k, m) in enumerate(zip(OBSERVABLE_NAMES, pb.noise, strict=True))
+               if i in present},
+        fixed_noise={k: float(s) for k, s in (noise_sd or {}).items()},
+        devices=run.devices, wall_time=time.perf_counter() - t_start,
+        compile_time=compile_time + lap_ctime,
+    )
+
+
+# --- outputs ----------------------------------------------------------------------------
+
+
+def _render_png(result: PerSubjectResult) -> bytes:
+    """A strip plot per estimated quantity: one dot per subject (log axis for positive
+    values), the median and the 10th-90th percentiles."""
+    from matplotlib.figure import Figure
+
+    P = len(result.names)
+    fig = Figure(figsize=(3.2 * P, 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, P))
+    rng = np.random.default_rng(0)  # horizontal jitter only
+    spread = result.spread()
+    for ax, j, n in zip(axes, range(P), result.names, strict=True):
+        v = result.estimates[:, j]
+        ok = np.isfinite(v)
+        x = rng.uniform(-0.2, 0.2, v.size)
+        conv = ok & result.converged
+        ax.scatter(x[conv], v[conv], s=10, alpha=0.6, color="tab:blue", label="converged")
+        ax.scatter(x[ok & ~conv], v[ok & ~conv], s=12, marker="x", color="tab:red",
+                   label="not converged")
+        s = spread[n]
+        if s["median"] is not None:
+            ax.hlines([s["p10"], s["median"], s["p90"]], -0.35, 0.35,
+                      colors=["0.5", "black", "0.5"], linestyles=["--", "-", "--"])
+        if ok.any() and np.all(v[ok] > 0):
+            ax.set_yscale("log")
+        ax.set_xticks([])
+        ax.set_xlim(-0.5, 0.5)
+        ax.set_title(n, fontsize=9)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle(f"per-subject estimates: {len(result.subjects)} subjects, "
+                 f"{result.n_failed} failed (median and 10th/90th percentiles)", fontsize=10)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
+                      data_path: str = "", command: list[str] | None = None) -> list[Path]:
+    """Write subjects.csv, summary.json and subjects.png into `out` (rendered in memory
+    first, then each file atomically)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ALSJaxError(f"{out}: exists and is not a folder")
+    csv = result.table().to_csv(index=False, float_format="%.10g", na_rep="NaN")
+    summary = dict(
+        kind="per-subject", data=data_path,
+        command=shlex.join(command if command is not None else sys.argv),
+        n_subjects=len(result.subjects), n_failed=result.n_failed,
+        failed_subjects=[s for s, f in zip(result.subjects, result.failed, strict=True) if f],
+        n_converged=int(result.converged.sum()), optimiser=result.optimiser,
+        n_starts=result.n_starts, seed=result.seed, noise=result.noise,
+        fixed_noise_sd=result.fixed_noise, devices=result.devices,
+        wall_time=json_float(result.wall_time), compile_time=json_float(result.compile_time),
+        spread=result.spread(), versions=versions(),
+    )
+    png = _render_png(result)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "subjects.csv", out / "summary.json", out / "subjects.png"]
+    atomic_write_text(paths[0], csv)
+    atomic_write_text(paths[1], json.dumps(summary, indent=2) + "\n")
+    with atomic_open(paths[2], "wb") as fh:
+        fh.write(png)
+    return paths
+
+
+def run_per_subject(
+    recipe: Recipe | str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    *,
+    noise_sd: Mapping[str, float] | None = None,
+    devices: int | None = None,
+    progress: Progress | bool | None = None,
+    command: list[str] | None = None,
+) -> PerSubjectResult:
+    """A recipe's data and choices fitted subject by subject (`alsjax fit --per-subject`):
+    `fit_per_subject`, then (with `out`) `write_per_subject`. Profiles and fitted time
+    shifts are not available per subject."""
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    prefix = f"{recipe.source}: " if recipe.source else ""
+    if recipe.profile:
+        raise ALSJaxError(f"{prefix}profile: not available with per-subject fits")
+    if recipe.fit_shifts:
+        raise ALSJaxError(f"{prefix}fit_shifts: not available with per-subject fits")
+    df = read_measurements(recipe.data)
+    data = make_data(df, align=recipe.align)
+    if out is not None:
+        check_writable(out)
+    try:
+        result = fit_per_subject(
+            data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
+            noise=recipe.noise, noise_sd=noise_sd,
+            optimiser=recipe.optimiser or DEFAULT_OPTIMISER, n_starts=recipe.starts,
+            seed=recipe.seed, max_steps=recipe.max_steps, progress=progress,
+            devices=devices)
+    except ALSJaxError as e:
+        raise ALSJaxError(f"{prefix}{e}") from None
+    if out is not None:
+        write_per_subject(result, out, data_path=str(recipe.data), command=command)
+    return result
