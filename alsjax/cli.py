@@ -35,7 +35,6 @@ class _OneLineErrors(TyperGroup):
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except (typer.Abort, KeyboardInterrupt):
-            typer.echo("error: interrupted (Ctrl-C); no output was written", err=True)
             rv = 130
         except Exception as e:
             # Click's UsageError family (typer vendors its own click, so match the
@@ -47,10 +46,14 @@ class _OneLineErrors(TyperGroup):
             message = ' '.join(e.format_message().split()).replace('Value error, ', '')
             typer.echo(f"error: {where}{message}", err=True)
             rv = 2
+        if rv == 130:  # typer turns KeyboardInterrupt into exit code 130, silently
+            typer.echo(f"error: {INTERRUPTED}", err=True)
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
 
+
+INTERRUPTED = "interrupted (Ctrl-C); nothing was written, earlier outputs are untouched"
 
 app = typer.Typer(
     cls=_OneLineErrors,
@@ -96,8 +99,12 @@ def in_worker(fn: Callable[..., Any], *args: Any, on_interrupt: Callable[[], Non
     is doing. On Ctrl-C the output lock is taken first (a folder swap in progress
     finishes, none starts later) and `on_interrupt` runs; the worker is abandoned (the
     process exits, `main`)."""
+    import signal
+
     from ._io import WRITE_LOCK
 
+    if threading.current_thread() is not threading.main_thread():
+        return fn(*args, **kwargs)
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -106,16 +113,22 @@ def in_worker(fn: Callable[..., Any], *args: Any, on_interrupt: Callable[[], Non
         except BaseException as e:  # handed to the main thread
             box["error"] = e
 
+    # The handler only sets a flag: a KeyboardInterrupt raised while the main thread runs
+    # a garbage-collector callback (JAX registers one) would be swallowed there.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     worker = threading.Thread(target=target, name="alsjax-run", daemon=True)
-    worker.start()
     try:
-        while worker.is_alive():
+        worker.start()
+        while worker.is_alive() and not stop.is_set():
             worker.join(0.1)
-    except KeyboardInterrupt:
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if stop.is_set():
         WRITE_LOCK.acquire()  # held until the process exits
         if on_interrupt is not None:
             on_interrupt()
-        raise
+        raise KeyboardInterrupt
     if "error" in box:
         raise box["error"]
     return box.get("value")
@@ -545,7 +558,7 @@ def main() -> None:
     try:
         app(prog_name="alsjax")
     except KeyboardInterrupt:  # before the command began (imports)
-        typer.echo("error: interrupted (Ctrl-C); no output was written", err=True)
+        typer.echo(f"error: {INTERRUPTED}", err=True)
         code = 130
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
