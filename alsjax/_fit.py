@@ -64,8 +64,6 @@ def _diagnose(theta, F, residuals, pb, names) -> Diagnostics:
         het = heterogeneity(np.asarray(residuals)[:S * T][use],
                             np.stack([subject, obs], axis=1), pb.n_model)
     notes = messages(at, eigenvalue, direction, transforms, het)
-    if not jax.config.jax_enable_x64:
-        notes = (FLOAT32_WARNING, *notes)
     return Diagnostics(
         at_bound={n: bool(side) for n, side in at.items()}, bound_side=at,
         min_eigenvalue=eigenvalue, weakest_direction=direction,
@@ -125,6 +123,8 @@ def fit(
     several subjects, heterogeneity; each flag is also a `FitWarning`, as is float32.
     """
     t_start = time.perf_counter()
+    if not jax.config.jax_enable_x64:
+        warnings.warn(FLOAT32_WARNING, FitWarning, stacklevel=2)
     pb, names, nominal = make_problem(
         data, estimate, bounds=bounds, priors=priors, noise=noise, optimiser=optimiser,
         max_steps=max_steps, fit_shifts=fit_shifts, estimate_noise=estimate_noise,

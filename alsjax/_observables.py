@@ -32,8 +32,8 @@ OBSERVABLE_UNITS: dict[str, str] = {
 OBSERVABLE_LABELS: dict[str, str] = {
     "alsfrs_r": "ALSFRS-R (points, 0-48)",
     "nfl": "serum NfL (pg/mL)",
-    "umn": "upper motor neurons (fraction surviving)",
-    "lmn": "lower motor neurons (fraction surviving)",
+    "umn": "upper motor neurons (fraction)",
+    "lmn": "lower motor neurons (fraction)",
     "fvc": "FVC (% predicted)",
     "grip_strength": "grip strength (% of healthy)",
     "spasticity": "spasticity (score 0-4)",

@@ -460,10 +460,8 @@ def plot_simulation(path: str | os.PathLike, ts, observables: dict,
 
         handles.append(Patch(color="0.92", label="after death"))
     axes[-1].legend(handles=handles, loc="center", title="legend", fontsize=9)
-    for ax in axes[4:]:
+    for ax in axes[:len(observables)]:
         ax.set_xlabel(xlabel)
         ax.xaxis.set_tick_params(labelbottom=True)
-    for ax in axes[:4]:
-        ax.set_xlabel(xlabel)
     fig.suptitle(title)
     atomic_savefig(fig, path, dpi=120)

@@ -8,6 +8,7 @@ reuse the optimiser the other fit tests compile.
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,3 +154,29 @@ def test_summary_json_has_plain_floats(tmp_path):
     assert {"fit", "laplace", "report"} <= set(timings)
     assert all(set(v) == {"compile_s", "run_s"} for v in timings.values())
     assert summary["diagnostics"]["warnings"] == []
+
+
+def test_float32_fit_warns_once():
+    """With float64 off (a fresh process: no test flips JAX's settings) `fit` warns, once
+    per session, before any work (here a bad name then stops it)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    csv = Path(__file__).resolve().parent.parent / "data/synthetic/small_human.csv"
+    code = textwrap.dedent(f"""
+        import warnings
+        import alsjax
+        data = alsjax.make_data(alsjax.read_measurements({str(csv)!r}))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            for _ in range(2):
+                try:
+                    alsjax.fit(data, ["no_such_parameter"])
+                except alsjax.ALSJaxError:
+                    pass
+        print(len(caught), caught[0].category.__name__, caught[0].message)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out.startswith("1 FitWarning float64 is off (jax_enable_x64 is False)"), out
