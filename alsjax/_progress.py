@@ -30,26 +30,31 @@ def _duration(seconds: float) -> str:
 
 
 class _Estimator:
-    """The rate of a stage from its chunks: the first chunk also carries warm-up, so the
-    rate comes from the second call on (the chunk after the first)."""
+    """The rate of a stage from its first chunks: the first chunk carries warm-up and the
+    next ones are short (per-chunk overhead dominates), so the rate is that of the first
+    chunk to end `WARM_S` seconds or more into the stage."""
+
+    WARM_S = 1.0
 
     def __init__(self) -> None:
-        self.first: dict[str, tuple[float, int]] = {}
+        self.first: dict[str, float] = {}
+        self.last: dict[str, tuple[float, int]] = {}
         self.said: set[str] = set()
 
     def line(self, stage: str, done: int, total: int) -> str | None:
         """A one-line estimate once per stage, if the stage is long; else None."""
         now = time.perf_counter()
+        t_prev, d_prev = self.last.get(stage, (now, done))
+        self.last[stage] = (now, done)
         if stage not in self.first:
-            self.first[stage] = (now, done)
+            self.first[stage] = now
             return None
-        if stage in self.said or done >= total:
+        if stage in self.said or done >= total or done <= d_prev:
             return None
-        t0, d0 = self.first[stage]
-        if done <= d0 or now - t0 <= 0:
+        if now - self.first[stage] < self.WARM_S:
             return None
         self.said.add(stage)
-        rate = (done - d0) / (now - t0)
+        rate = (done - d_prev) / max(now - t_prev, 1e-9)  # the latest (full-size) chunk
         left = (total - done) / rate
         if left < ESTIMATE_FROM_S:
             return None
@@ -81,9 +86,20 @@ class ProgressBar:
                 return Text("" if speed is None or task.total is None
                             else f"{speed:,.0f} steps/s")
 
+        class Eta(ProgressColumn):  # nothing while compiling: its length is unknown
+            def render(self, task) -> Text:
+                if task.total is None:
+                    return Text("")
+                return Text("eta ") + TimeRemainingColumn().render(task)
+
+        class Steps(ProgressColumn):
+            def render(self, task) -> Text:
+                if task.total is None:
+                    return Text("")
+                return MofNCompleteColumn().render(task) + Text(" steps")
+
         self._bar = Progress(SpinnerColumn(), TextColumn("{task.description:<26}"),
-                             BarColumn(), MofNCompleteColumn(), Rate(),
-                             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                             BarColumn(), Steps(), Rate(), TimeElapsedColumn(), Eta(),
                              transient=transient, console=Console(stderr=True))
         self._tasks: dict[str, int] = {}
         self._compiling: int | None = None
