@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._dataset import Data
+from ._diagnostics import at_bound, heterogeneity, messages, weakest_direction
 from ._errors import ALSJaxError
 from ._noise import NoiseSpec
 from ._observables import OBSERVABLE_NAMES
@@ -31,8 +34,42 @@ from ._problem import (
     unpack,
 )
 from ._progress import resolve_progress
-from ._result import FitResult
-from ._uncertainty import laplace
+from ._result import Diagnostics, FitResult
+from ._uncertainty import covariance, fisher_information
+
+
+class FitWarning(UserWarning):
+    """A fit result that needs a second look: an estimate at its bound, parameters the
+    data cannot tell apart, subjects that differ more than the noise allows, float32."""
+
+
+FLOAT32_WARNING = ("float64 is off (jax_enable_x64 is False): the fit runs in float32, "
+                   "whose rounding spoils gradients and standard errors; call "
+                   "jax.config.update('jax_enable_x64', True) first")
+
+
+def _diagnose(theta, F, residuals, pb, names) -> Diagnostics:
+    """The diagnostics of `_diagnostics.py` at the optimum; `residuals`: the weighted
+    residual vector there (measurement slots first, subject-major)."""
+    transforms = tuple(transform_of(n).name for n in names)
+    at = at_bound(theta, pb.lower, pb.upper, names)
+    eigenvalue, direction = weakest_direction(F, names)
+    het = None
+    data = pb.data
+    if data.n_subjects > 1 and residuals is not None and np.all(np.isfinite(residuals)):
+        S, T = np.asarray(data.times).shape
+        use = (np.asarray(data.mask) & ~np.asarray(data.censored)).ravel()
+        subject = np.repeat(np.arange(S), T)[use]
+        obs = np.asarray(data.obs).ravel()[use]
+        het = heterogeneity(np.asarray(residuals)[:S * T][use],
+                            np.stack([subject, obs], axis=1), pb.n_model)
+    notes = messages(at, eigenvalue, direction, transforms, het)
+    return Diagnostics(
+        at_bound={n: bool(side) for n, side in at.items()}, bound_side=at,
+        min_eigenvalue=eigenvalue, weakest_direction=direction,
+        heterogeneity=None if het is None else dict(statistic=het[0], df=het[1],
+                                                    p_value=het[2]),
+        warnings=notes)
 
 
 def _noise_in_data(data: Data, models: tuple[str, ...]) -> dict[str, str]:
@@ -81,9 +118,13 @@ def fit(
 
     Starts whose solves fail are kept and flagged (`start_failed`); raises
     `ALSJaxError` only if every start fails. Standard errors and 95% intervals are
-    Laplace (Fisher information at the optimum, see `alsjax.laplace`).
+    Laplace (Fisher information at the optimum, see `alsjax.laplace`). The result's
+    `diagnostics` flag estimates at a bound, a near-singular Fisher information and, for
+    several subjects, heterogeneity; each flag is also a `FitWarning`, as is float32.
     """
     t_start = time.perf_counter()
+    if not jax.config.jax_enable_x64:
+        warnings.warn(FLOAT32_WARNING, FitWarning, stacklevel=2)
     pb, names, nominal = make_problem(
         data, estimate, bounds=bounds, priors=priors, noise=noise, optimiser=optimiser,
         max_steps=max_steps, fit_shifts=fit_shifts, estimate_noise=estimate_noise,
@@ -105,19 +146,32 @@ def fit(
         best = int(np.argmin(np.where(failed, np.inf, values)))
         z_best, v_best = run.z[best], float(values[best])
         c_best, jac = bool(run.converged[best]), run.jacobian[best]
+        res = run.residuals[best]
         compile_time = run.compile_time
+        timings = {"fit": dict(compile_s=run.compile_time, run_s=run.run_time)}
         if not c_best:
             # Refine an unconverged best start: it continues (the same compiled program,
             # every row the best point; gentler steps for Adam).
             again = run_starts(np.repeat(run.z[best:best + 1], z0.shape[0], axis=0), pb,
                                lr_scale=0.1, progress=report, stage="refining")
             compile_time += again.compile_time
+            timings["refine"] = dict(compile_s=again.compile_time, run_s=again.run_time)
             if np.isfinite(again.objective[0]) and again.objective[0] <= v_best:
                 z_best, v_best = again.z[0], float(again.objective[0])
                 c_best, jac = bool(again.converged[0]), again.jacobian[0]
+                res = again.residuals[0]
                 steps[best] += again.steps[0]
     theta = np.asarray(to_stored(jnp.asarray(z_best), pb))
-    cov, lap_ctime = laplace(theta, pb, jac if np.all(np.isfinite(jac)) else None)
+    t_lap = time.perf_counter()
+    have_jac = bool(np.all(np.isfinite(jac)))
+    F, res_lap, lap_ctime = fisher_information(theta, pb, jac if have_jac else None)
+    res = res if have_jac else res_lap
+    cov = covariance(F)
+    timings["laplace"] = dict(compile_s=lap_ctime,
+                              run_s=time.perf_counter() - t_lap - lap_ctime)
+    diagnostics = _diagnose(theta, F, res, pb, names)
+    for note in diagnostics.warnings:
+        warnings.warn(note, FitWarning, stacklevel=2)
     se = np.sqrt(np.where(np.diag(cov) >= 0, np.diag(cov), np.nan))
     params, sd, shift = unpack(jnp.asarray(theta), pb)
     est, ses, lo, hi, stored, sse, nom, lb, ub = {}, {}, {}, {}, {}, {}, {}, {}, {}
@@ -144,4 +198,6 @@ def fit(
         compile_time=compile_time + lap_ctime, optimiser=optimiser,
         noise=_noise_in_data(data, pb.noise),
         seed=int(seed), n_starts=int(z0.shape[0]), theta=theta, data=data, problem=pb,
+        diagnostics=diagnostics,
+        timings={k: {m: round(float(x), 4) for m, x in v.items()} for k, v in timings.items()},
     )

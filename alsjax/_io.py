@@ -1,18 +1,32 @@
-"""Atomic file output: write to a temporary file beside the target, then rename.
+"""Atomic output: one file (a temporary file beside the target, then a rename) and a
+whole folder of a run's outputs (a temporary folder beside the target, swapped in).
 
-An interrupted run never leaves a half-written file: the target either has its old
-content or the new one.
+An interrupted run never leaves a half-written file, nor a folder that mixes two runs:
+the target holds either the old set or the new one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
+
+from ._errors import ALSJaxError
+
+OUTPUT_MARKER = "alsjax_output"
+"""Key of summary.json that marks a folder as an alsjax run's output (value: its kind)."""
+
+# Held while a folder of outputs is staged and swapped in. The command line takes it when
+# Ctrl-C arrives (the run itself goes on in a worker thread until the process exits), so
+# the process never ends half-way through a swap and no swap starts after the interrupt.
+WRITE_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -69,3 +83,152 @@ def versions(packages: tuple[str, ...] = ("alsjax", "jax", "jaxlib", "diffrax", 
         except PackageNotFoundError:
             out[pkg] = "unknown"
     return out
+
+
+# --- a folder of outputs, as one set ----------------------------------------------------
+
+
+def _staging(out: Path, what: str, pid: int | None = None) -> Path:
+    return out.parent / f".{out.name}.alsjax-{what}-{os.getpid() if pid is None else pid}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover(out: Path) -> None:
+    """Tidy what a process that died mid-swap left beside `out`: a staged new set is
+    deleted (it may be incomplete); an old set moved aside comes back when `out` is
+    missing (the swap never finished, so the old set is the last complete one)."""
+    if not out.parent.is_dir():
+        return
+    for p in out.parent.glob(f".{out.name}.alsjax-*-*"):
+        what, _, pid = p.name.rpartition(".alsjax-")[2].partition("-")
+        if not pid.isdigit() or _alive(int(pid)) or not p.is_dir():
+            continue
+        if what == "old" and not out.exists():
+            os.rename(p, out)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def is_alsjax_output(folder: str | os.PathLike) -> bool:
+    """Whether `folder` holds an earlier alsjax run: a summary.json with the alsjax marker
+    (or, from before the marker, alsjax among its recorded versions)."""
+    try:
+        summary = json.loads((Path(folder) / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and (
+        OUTPUT_MARKER in summary or "alsjax" in (summary.get("versions") or {}))
+
+
+def output_folder_state(out: str | os.PathLike) -> str:
+    """What `out` is now: "missing", "empty", "alsjax" (an earlier run) or "other"."""
+    out = Path(out)
+    if not out.exists():
+        return "missing"
+    if not out.is_dir():
+        return "other"
+    if not any(out.iterdir()):
+        return "empty"
+    return "alsjax" if is_alsjax_output(out) else "other"
+
+
+def check_output_folder(out: str | os.PathLike, *, force: bool = False) -> str:
+    """Check, before any work, that a run's outputs can replace `out` as a whole: it is
+    not a file, holds nothing but an earlier alsjax run (unless `force`), and its parent
+    can take the temporary folder. Returns `output_folder_state(out)`; creates nothing."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ALSJaxError(f"--out {out}: exists and is not a folder")
+    _recover(out)
+    state = output_folder_state(out)
+    if state == "other" and not force:
+        names = sorted(p.name for p in out.iterdir())
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise ALSJaxError(f"--out {out}: the folder holds files that are not an alsjax run "
+                          f"({shown}); choose another folder, or pass --force to replace "
+                          "it as a whole")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        if not parent.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".alsjax-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ALSJaxError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    return state
+
+
+def _write_file(path: Path, content: str | bytes) -> None:
+    """One file of a set, flushed to disk (the swap must not publish empty files)."""
+    with open(path, "wb") as f:
+        f.write(content.encode("utf-8") if isinstance(content, str) else content)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_folder(out: str | os.PathLike, files: Mapping[str, str | bytes]) -> list[Path]:
+    """Write `files` (name -> text or bytes) as the whole content of folder `out`.
+
+    They are written into a temporary folder beside `out`; when all are on disk, the old
+    `out` (if any) is renamed aside, the new one renamed in, and the old one deleted. A
+    failure while writing deletes the temporary folder and leaves `out` as it was; a
+    crash between the two renames leaves the old set complete beside `out`, and the next
+    `check_output_folder` puts it back. Any write error is one `ALSJaxError` line naming
+    the file. Returns the paths of the files in `out`.
+    """
+    out = Path(out)
+    with WRITE_LOCK:
+        new, old = _staging(out, "new"), _staging(out, "old")
+        target = out
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(new, ignore_errors=True)
+            new.mkdir()
+            for name, content in files.items():
+                target = out / name
+                _write_file(new / name, content)
+            _fsync_dir(new)
+            target = out
+            if out.exists():
+                os.rename(out, old)
+                try:
+                    os.rename(new, out)
+                except OSError:
+                    os.rename(old, out)
+                    raise
+                _fsync_dir(out.parent)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(new, out)
+                _fsync_dir(out.parent)
+        except OSError as e:
+            shutil.rmtree(new, ignore_errors=True)
+            raise ALSJaxError(f"cannot write {target}: {e.strerror or e}; {out} was left as "
+                              "it was") from None
+        except BaseException:  # Ctrl-C in a Python session: the old set stays in place
+            if old.exists() and not out.exists():
+                os.rename(old, out)
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+    return [out / name for name in files]

@@ -29,6 +29,16 @@ OBSERVABLE_UNITS: dict[str, str] = {
     "grip_strength": "% of healthy",
     "spasticity": "score (0-4)",
 }
+OBSERVABLE_LABELS: dict[str, str] = {
+    "alsfrs_r": "ALSFRS-R (points, 0-48)",
+    "nfl": "serum NfL (pg/mL)",
+    "umn": "upper motor neurons (fraction)",
+    "lmn": "lower motor neurons (fraction)",
+    "fvc": "FVC (% predicted)",
+    "grip_strength": "grip strength (% of healthy)",
+    "spasticity": "spasticity (score 0-4)",
+}
+"""Each observable's name with its unit, as figure titles show it."""
 
 
 class ValueRange(NamedTuple):

@@ -47,7 +47,8 @@ CHUNK_SECONDS = 0.4  # aim of one compiled chunk: short enough for a responsive 
 @dataclasses.dataclass(frozen=True)
 class StartsResult:
     """Every start's end point `z` (unbounded), objective, convergence, steps taken, and
-    the residuals' Jacobian there with respect to the stored values (LM; NaN otherwise)."""
+    the weighted residuals there with their Jacobian with respect to the stored values
+    (LM; NaN otherwise: the other optimisers never form them)."""
 
     z: np.ndarray
     objective: np.ndarray
@@ -56,6 +57,8 @@ class StartsResult:
     jacobian: np.ndarray
     compile_time: float
     devices: int = 1  # devices that held the results (the problems split over them)
+    residuals: np.ndarray | None = None
+    run_time: float = 0.0  # seconds running the compiled chunks (compile_time excluded)
 
 
 # --- Levenberg-Marquardt -----------------------------------------------------------------
@@ -153,7 +156,7 @@ def _lm_result(c, pb: Problem, fixed, fixed_z):
     # Jacobian with respect to the stored values: divide by d stored / d z.
     w = (pb.upper - pb.lower) * jax.nn.sigmoid(z) * jax.nn.sigmoid(-z)
     value = jnp.where(jnp.isfinite(c["vc"]), c["vc"], 1e20)
-    return z, value, c["conv"] & (value < 1e20), c["n"], c["Jc"] / w[None, :nf]
+    return z, value, c["conv"] & (value < 1e20), c["n"], c["Jc"] / w[None, :nf], c["rc"]
 
 
 # --- L-BFGS and Adam (optax) -----------------------------------------------------------
@@ -216,7 +219,8 @@ def _scalar_result(c, pb: Problem, fixed, fixed_z):
         # Adam rarely reaches a gradient tolerance; a small final gradient counts.
         converged = converged | ((c["gnorm"] < 1e-2 * (1.0 + jnp.abs(value))) & (value < 1e20))
     no_jac = jnp.full((pb.n_residuals, pb.n_fit), jnp.nan, c["z"].dtype)
-    return jnp.where(fixed, fixed_z, c["z"]), value, converged, c["n"], no_jac
+    no_res = jnp.full(pb.n_residuals, jnp.nan, c["z"].dtype)
+    return jnp.where(fixed, fixed_z, c["z"]), value, converged, c["n"], no_jac, no_res
 
 
 # --- all starts -----------------------------------------------------------------------
@@ -403,6 +407,7 @@ def run_starts(
     t0 = time.perf_counter()
     exe = program.lower(carry, pb, fixed, fixed_z, lr, jnp.asarray(1, jnp.int32)).compile()
     compile_time = time.perf_counter() - t0
+    t_run = time.perf_counter()
     chunk, taken, dead = 1, 0, np.zeros(n_problems, bool)
     while True:
         t0 = time.perf_counter()
@@ -423,6 +428,7 @@ def run_starts(
         per_step = elapsed / max(int(target) - (taken - chunk), 1)
         chunk = int(np.clip(CHUNK_SECONDS / per_step, 1, pb.max_steps))
     devices = len(out[0].sharding.device_set)
-    z, value, conv, steps, jac = (_host(a)[keep] for a in out)
+    z, value, conv, steps, jac, res = (_host(a)[keep] for a in out)
     return StartsResult(z=z, objective=value, converged=conv, steps=steps, jacobian=jac,
-                        compile_time=compile_time, devices=devices)
+                        compile_time=compile_time, devices=devices, residuals=res,
+                        run_time=time.perf_counter() - t_run)

@@ -34,7 +34,7 @@ import pandas as pd
 from ._data import read_measurements
 from ._dataset import Data, make_data
 from ._errors import ALSJaxError
-from ._io import atomic_open, atomic_write_text, json_float, versions
+from ._io import OUTPUT_MARKER, check_output_folder, json_float, versions, write_folder
 from ._noise import NoiseSpec
 from ._observables import OBSERVABLE_NAMES
 from ._optimise import Progress, device_mesh, run_starts
@@ -49,7 +49,6 @@ from ._problem import (
 )
 from ._progress import resolve_progress
 from ._recipe import Recipe, load_recipe
-from ._report import check_writable
 from ._uncertainty import laplace
 
 SUBJECT_COLUMNS: tuple[str, ...] = ("subject", "parameter", "estimate", "std_error",
@@ -352,13 +351,10 @@ def _render_png(result: PerSubjectResult) -> bytes:
 
 def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
                       data_path: str = "", command: list[str] | None = None) -> list[Path]:
-    """Write subjects.csv, summary.json and subjects.png into `out` (rendered in memory
-    first, then each file atomically)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ALSJaxError(f"{out}: exists and is not a folder")
+    """Write subjects.csv, summary.json and subjects.png as the whole content of folder
+    `out` (rendered in memory, then swapped in as one set: `_io.write_folder`)."""
     csv = result.table().to_csv(index=False, float_format="%.10g", na_rep="NaN")
-    summary = dict(
+    summary = {OUTPUT_MARKER: "per-subject"} | dict(
         kind="per-subject", data=data_path,
         command=shlex.join(command if command is not None else sys.argv),
         n_subjects=len(result.subjects), n_failed=result.n_failed,
@@ -369,14 +365,9 @@ def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
         wall_time=json_float(result.wall_time), compile_time=json_float(result.compile_time),
         spread=result.spread(), versions=versions(),
     )
-    png = _render_png(result)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "subjects.csv", out / "summary.json", out / "subjects.png"]
-    atomic_write_text(paths[0], csv)
-    atomic_write_text(paths[1], json.dumps(summary, indent=2) + "\n")
-    with atomic_open(paths[2], "wb") as fh:
-        fh.write(png)
-    return paths
+    return write_folder(out, {"subjects.csv": csv,
+                              "summary.json": json.dumps(summary, indent=2) + "\n",
+                              "subjects.png": _render_png(result)})
 
 
 def run_per_subject(
@@ -387,6 +378,7 @@ def run_per_subject(
     devices: int | None = None,
     progress: Progress | bool | None = None,
     command: list[str] | None = None,
+    force: bool = False,
 ) -> PerSubjectResult:
     """A recipe's data and choices fitted subject by subject (`alsjax fit --per-subject`):
     `fit_per_subject`, then (with `out`) `write_per_subject`. Profiles and fitted time
@@ -401,7 +393,7 @@ def run_per_subject(
     df = read_measurements(recipe.data)
     data = make_data(df, align=recipe.align)
     if out is not None:
-        check_writable(out)
+        check_output_folder(out, force=force)
     try:
         result = fit_per_subject(
             data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,

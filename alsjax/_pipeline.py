@@ -16,11 +16,12 @@ from ._data import read_measurements
 from ._dataset import make_data
 from ._errors import ALSJaxError
 from ._fit import fit
+from ._io import check_output_folder
 from ._optimise import Progress
 from ._problem import DEFAULT_OPTIMISER, make_problem
 from ._progress import resolve_progress
 from ._recipe import Recipe, load_recipe
-from ._report import check_writable, write_outputs
+from ._report import PLOT_FORMATS, write_outputs
 from ._result import FitResult
 from ._uncertainty import profile
 
@@ -31,12 +32,16 @@ def run_recipe(
     *,
     progress: Progress | bool | None = None,
     command: list[str] | None = None,
+    force: bool = False,
+    plot_format: str = "png",
 ) -> FitResult:
     """Run a fit recipe: a path to a `.toml` recipe, or a parsed `Recipe`.
 
     Returns the `FitResult`, with the recipe's profile likelihoods in `.profiles`. With
-    `out`, also writes parameters.csv, predictions.csv, summary.json, fit.png,
-    petab_parameters.tsv (and profiles.csv) into that folder; `command` is recorded in
+    `out`, also writes parameters.csv, predictions.csv, summary.json, fit.png (or
+    `plot_format` "pdf" or "svg"), petab_parameters.tsv (and profiles.csv) as the whole
+    content of that folder: an earlier alsjax run there is replaced as one set, and a
+    folder holding anything else is refused unless `force`. `command` is recorded in
     summary.json (default: this process's command line). `progress`: see `fit`.
     Raises `ALSJaxError` (one line) for anything wrong with the recipe or its data.
     """
@@ -61,8 +66,11 @@ def run_recipe(
         raise ALSJaxError(f"{prefix}starts must be >= 1, got {recipe.starts}")
     if recipe.profile_points < 3:
         raise ALSJaxError(f"{prefix}profile points must be >= 3, got {recipe.profile_points}")
+    if plot_format not in PLOT_FORMATS:
+        raise ALSJaxError(f"plot format: expected one of {', '.join(PLOT_FORMATS)}, got "
+                          f"{plot_format!r}")
     if out is not None:
-        check_writable(out)
+        check_output_folder(out, force=force)
     with resolve_progress(progress) as report:
         result = fit(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
                      noise=recipe.noise, optimiser=optimiser, n_starts=recipe.starts,
@@ -70,7 +78,8 @@ def run_recipe(
                      fit_shifts=recipe.fit_shifts)
         profiles = tuple(profile(result, name, points=recipe.profile_points, progress=report)
                          for name in wanted)
-    result = dataclasses.replace(result, profiles=profiles)
-    if out is not None:
-        write_outputs(result, df, Path(out), data_path=str(recipe.data), command=command)
+        result = dataclasses.replace(result, profiles=profiles)
+        if out is not None:
+            write_outputs(result, df, Path(out), data_path=str(recipe.data),
+                          command=command, plot_format=plot_format, progress=report)
     return result

@@ -1,7 +1,8 @@
 """Output files of a fit: tables other tools read, a summary, and pictures.
 
-Everything is rendered in memory first and then written file by file atomically, so a
-failure while rendering writes nothing and an interrupted write leaves no partial file.
+Everything is rendered in memory first and then written as one set (`_io.write_folder`:
+a temporary folder beside the target, swapped in when complete), so a failure while
+rendering or writing leaves the folder as it was, and no folder ever mixes two runs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import jax
@@ -21,12 +23,13 @@ import numpy as np
 import pandas as pd
 
 from ._errors import ALSJaxError
-from ._io import atomic_open, atomic_savefig, atomic_write_text, json_float, versions
+from ._io import OUTPUT_MARKER, atomic_open, atomic_savefig, json_float, versions, write_folder
 from ._likelihood import predict, shifts
-from ._observables import EVENT_NAMES, OBSERVABLE_NAMES, OBSERVABLE_UNITS
+from ._observables import EVENT_NAMES, OBSERVABLE_LABELS, OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS
 from ._problem import transform_of, unpack
 from ._result import FitResult
+from ._uncertainty import CHI2_95
 
 _UNITS = {i.name: i.unit for i in PARAMETERS}
 _DENSE = 120
@@ -56,94 +59,225 @@ def _arrays(theta, pb, frac):
 _arrays_jit = jax.jit(_arrays)
 
 
-def _render_png(result: FitResult, df: pd.DataFrame, dense_t, dense, profiles) -> bytes:
+PLOT_FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
+_YEARS_FROM = 3 * 365.25  # a time axis longer than this reads in years
+_EVENT_STYLE = {"onset": ("^", "tab:orange"), "death": ("X", "black"),
+                "end_stage": ("s", "tab:red")}
+_EVENT_LABEL = {"onset": "onset", "death": "death", "end_stage": "end stage"}
+
+
+def time_axis(origin: str, span: float) -> tuple[float, str]:
+    """Divisor and axis label of a time axis: days since `origin` ("days of age" for
+    mice), years when the span is longer than three years."""
+    if span > _YEARS_FROM:
+        return 365.25, "years of age" if origin == "age" else f"years since {origin}"
+    return 1.0, "days of age" if origin == "age" else f"days since {origin}"
+
+
+def _origin(df: pd.DataFrame, data) -> str:
+    """Day 0 of the data: age for mice, onset for onset-aligned data, else the cascade's
+    start."""
+    species = df["species"] if "species" in df else pd.Series(dtype=str)
+    if len(species) and (species.astype(str) == "mouse").all():
+        return "age"
+    return "onset" if bool(np.asarray(data.onset_aligned).any()) else "cascade start"
+
+
+def _subject_colours(n: int) -> list:
+    """Distinct colours: the 10 of tab10 up to 10 subjects, else evenly spaced on a
+    perceptually uniform map (colour then says 'which subject', legend-free)."""
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    if n <= 10:
+        return [matplotlib.colormaps["tab10"](i) for i in range(n)]
+    return list(matplotlib.colormaps["viridis"](np.linspace(0.0, 0.92, n)))
+
+
+def _plain_axis(axis) -> None:
+    """Numbers as they are: no offset or multiplier (`1.2453e-8` above the axis)."""
+    from matplotlib.ticker import ScalarFormatter
+
+    fmt = ScalarFormatter(useOffset=False)
+    fmt.set_scientific(False)
+    axis.set_major_formatter(fmt)
+
+
+def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift,
+                   profiles, fmt: str) -> bytes:
+    """fit.{png,pdf,svg}: each observable's data and fitted curves, the events, the
+    multistart waterfall and each profile likelihood, every panel labelled."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     data = result.data
-    obs_present = [k for k in range(len(OBSERVABLE_NAMES))
-                   if (np.asarray(data.mask) & (np.asarray(data.obs) == k)).any()]
-    n_panels = len(obs_present) + 1 + len(profiles)
-    cols = min(3, n_panels)
-    rows = math.ceil(n_panels / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
-    axes = axes.ravel()
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     mask, obs = np.asarray(data.mask), np.asarray(data.obs)
     times, values = np.asarray(data.times), np.asarray(data.values)
-    for ax, k in zip(axes, obs_present, strict=False):
-        for s, name in enumerate(data.subjects):
-            c = colours[s % len(colours)]
+    ev_mask = np.asarray(data.event_mask)
+    obs_present = [k for k in range(len(OBSERVABLE_NAMES)) if (mask & (obs == k)).any()]
+    has_events = bool(ev_mask.any())
+    n_panels = len(obs_present) + has_events + 1 + len(profiles)
+    cols = min(3, n_panels)
+    rows = math.ceil(n_panels / cols)
+    fig = Figure(figsize=(4.6 * cols, 3.6 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    S = data.n_subjects
+    colours = _subject_colours(S)
+    origin = _origin(df, data)
+    span = float(max(np.max(np.where(mask, times, 0.0)), np.max(dense_t)))
+    scale, xlabel = time_axis(origin, span)
+    few = S <= 8
+    # Subjects with one and the same course (same preset, therapy and clock) share one
+    # model curve, drawn in the model's own colour; distinct courses take their subject's.
+    course = [*jax.tree.leaves(result.params), np.asarray(data.therapy.on),
+              np.asarray(data.therapy.start), shift]
+    same = all(np.array_equal(np.asarray(a), np.broadcast_to(np.asarray(a)[:1], np.shape(a)))
+               for a in course)
+    longest = int(np.argmax(dense_t[:, -1]))
+    panel = iter(axes)
+    for k in obs_present:
+        ax = next(panel)
+        if same:
+            ax.plot(dense_t[longest] / scale, dense[longest, :, k], color="0.15", lw=1.4,
+                    zorder=3)
+        for s in range(S):
             sel = mask[s] & (obs[s] == k)
             if not sel.any():
                 continue
-            ax.plot(dense_t[s], dense[s, :, k], color=c, lw=1.2)
-            ax.plot(times[s, sel], values[s, sel], "o", ms=3.5, color=c,
-                    label=name if len(data.subjects) <= 8 else None)
-        ax.set_title(OBSERVABLE_NAMES[k])
-        ax.set_xlabel("day")
-        ax.set_ylabel(OBSERVABLE_UNITS[OBSERVABLE_NAMES[k]])
-        if len(data.subjects) <= 8:
-            ax.legend(fontsize=7)
-    ax = axes[len(obs_present)]
+            if not same:
+                ax.plot(dense_t[s] / scale, dense[s, :, k], color=colours[s], lw=1.0,
+                        alpha=0.9 if few else 0.6)
+            ax.plot(times[s, sel] / scale, values[s, sel], "o", ms=3.2 if few else 2.2,
+                    color=colours[s], mec="white", mew=0.3)
+        name = OBSERVABLE_NAMES[k]
+        ax.set_title(OBSERVABLE_LABELS[name], fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(OBSERVABLE_UNITS[name])
+        _plain_axis(ax.xaxis)
+    if has_events:
+        ax = next(panel)
+        et, etype = np.asarray(data.event_time), np.asarray(data.event_type)
+        seen = np.asarray(data.event_observed)
+        for s in range(S):
+            for e in np.flatnonzero(ev_mask[s]):
+                name = EVENT_NAMES[etype[s, e]]
+                marker, colour = _EVENT_STYLE[name]
+                ax.plot(et[s, e] / scale, s, marker if seen[s, e] else ">", ms=5,
+                        color=colour, mfc=colour if seen[s, e] else "none")
+                if np.isfinite(T[s, e]):
+                    ax.plot(T[s, e] / scale, s, "|", ms=9, mew=1.5, color="0.35")
+        handles = [Line2D([], [], ls="", marker=_EVENT_STYLE[n][0], color=_EVENT_STYLE[n][1],
+                          label=f"{_EVENT_LABEL[n]} (data)")
+                   for n in EVENT_NAMES if (ev_mask & (etype == EVENT_NAMES.index(n))).any()]
+        handles += [Line2D([], [], ls="", marker=">", mfc="none", color="0.3",
+                           label="censored (still event-free)"),
+                    Line2D([], [], ls="", marker="|", ms=9, mew=1.5, color="0.35",
+                           label="model")]
+        ax.legend(handles=handles, fontsize=7, loc="best")
+        ax.set_title("events", fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("subject")
+        ax.set_yticks(range(S))
+        ax.set_yticklabels(list(data.subjects) if S <= 16 else [""] * S, fontsize=6)
+        ax.set_ylim(-0.7, S - 0.3)
+    # One legend for data and model; subjects by colour when they are few.
+    legend = [Line2D([], [], color="0.15", lw=1.4,
+                     label="model (fit)" if same else "model (fit; each subject's colour)"),
+              Line2D([], [], ls="", marker="o", ms=4, color="0.4", label="data")]
+    if few:
+        legend += [Line2D([], [], ls="", marker="s", color=colours[s], label=name)
+                   for s, name in enumerate(data.subjects)]
+    else:
+        legend.append(Line2D([], [], ls="", label=f"{S} subjects, one colour each"))
+    if obs_present:
+        axes[0].legend(handles=legend, fontsize=7, loc="best")
+    ax = next(panel)
     order = np.argsort(result.start_objectives)
     vals = result.start_objectives[order]
     ok = ~result.start_failed[order]
     x = np.arange(1, len(vals) + 1)
-    best = np.nanmin(vals[ok]) if ok.any() else 0.0
-    ax.plot(x[ok], vals[ok] - best, "o-", color=colours[0], label="finished")
+    best = float(np.nanmin(vals[ok])) if ok.any() else 0.0
+    gap = np.where(ok, vals - best, np.nan)
+    # Below the optimiser's tolerance two objectives are the same optimum: such starts
+    # sit on the floor line instead of spreading rounding noise over decades.
+    floor = 1e-6 * max(1.0, abs(best))
+    at_best = ok & ~(gap > floor)
+    shown = np.where(gap > floor, gap, floor)
+    ax.plot(x[ok], shown[ok], "-", color="tab:blue", lw=1.0)
+    if (ok & ~at_best).any():
+        ax.plot(x[ok & ~at_best], shown[ok & ~at_best], "o", color="tab:blue", ms=4,
+                label="other local optimum")
+    ax.plot(x[at_best], shown[at_best], "o", color="tab:green", ms=6,
+            label=f"at the best ({int(at_best.sum())} of {len(vals)})")
+    ax.axhline(floor, color="grey", ls=":", lw=0.8, label=f"tolerance ({floor:.0e})")
+    top = float(np.nanmax(shown[ok])) if ok.any() else floor
     if (~ok).any():
-        top = np.nanmax(vals[ok] - best) if ok.any() else 1.0
-        ax.plot(x[~ok], np.full((~ok).sum(), top), "x", color="red", label="failed")
-    ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set_title("multistart waterfall")
-    ax.set_xlabel("start (sorted)")
-    ax.set_ylabel(f"-log posterior - {best:.6g}")
-    ax.legend(fontsize=7)
-    for ax, prof in zip(axes[len(obs_present) + 1:], profiles, strict=False):
-        ax.plot(prof.values, 2 * (prof.objective - prof.best), "o-")
-        ax.axhline(3.841, color="grey", ls="--", lw=0.8)
-        ax.axvline(prof.estimate, color="red", lw=0.8)
-        ax.set_xscale("log" if np.all(prof.values > 0) else "linear")
-        ax.set_title(f"profile: {prof.parameter}")
-        ax.set_ylabel("2 Δ(-log L)")
-    for ax in axes[n_panels:]:
+        top *= 10
+        ax.plot(x[~ok], np.full((~ok).sum(), top), "x", color="red", label="failed start")
+    ax.set_yscale("log")
+    ax.set_ylim(floor / 10, max(top, floor) * 100)
+    ax.set_title(f"multistart waterfall (best -log posterior {best:.6g})", fontsize=10)
+    ax.set_xlabel("start, sorted by objective")
+    ax.set_ylabel("-log posterior minus best")
+    ax.set_xticks(x if len(x) <= 20 else x[:: max(1, len(x) // 10)])
+    ax.legend(fontsize=7, loc="best")
+    for prof in profiles:
+        ax = next(panel)
+        finite = np.isfinite(prof.objective)
+        ax.plot(prof.values[finite], 2 * (prof.objective[finite] - prof.best), "o-",
+                color="tab:blue", ms=4, label="profile (others re-fitted)")
+        ax.axhline(CHI2_95, color="grey", ls="--", lw=0.8, label="95% threshold (3.84)")
+        ax.axvline(prof.estimate, color="red", lw=0.8, label="estimate")
+        lo, hi = result.ci_low[prof.parameter], result.ci_high[prof.parameter]
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.axvspan(lo, hi, color="0.9", label="Laplace 95% interval", zorder=0)
+        finite_d = 2 * (prof.objective[finite] - prof.best)
+        if finite_d.size:
+            ax.set_ylim(-0.3, max(float(finite_d.max()), CHI2_95) * 1.45)
+        # A log axis only where the grid spans a decade; narrower, its ticks crowd.
+        log = bool(np.all(prof.values > 0)) and prof.values.max() > 10 * prof.values.min()
+        ax.set_xscale("log" if log else "linear")
+        if not log:
+            _plain_axis(ax.xaxis)
+        unit = _UNITS.get(prof.parameter, "")
+        ax.set_title(f"profile likelihood: {prof.parameter}", fontsize=10)
+        ax.set_xlabel(f"{prof.parameter} ({unit})" if unit and unit != "1"
+                      else prof.parameter)
+        ax.set_ylabel("2 Δ(-log likelihood)")
+        ax.legend(fontsize=7, loc="upper center", ncols=2)
+    for ax in panel:
         ax.axis("off")
-    fig.tight_layout()
+    title = f"{result.optimiser}: {S} subject{'s' * (S != 1)}, estimated " + \
+        ", ".join(n for n in result.names if ":" not in n)
+    fig.suptitle(title, fontsize=11)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
+    fig.savefig(buf, format=fmt, dpi=120)
     return buf.getvalue()
 
 
-def check_writable(out: str | os.PathLike) -> Path:
-    """Create `out` if needed and check a file can be written there (one-line error)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ALSJaxError(f"--out {out}: exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".alsjax-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise ALSJaxError(f"--out {out}: cannot write there ({e.strerror or e})") from None
-    return out
-
-
-def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *,
-                  data_path: str = "", command: list[str] | None = None) -> list[Path]:
-    """Write parameters.csv, predictions.csv, summary.json, fit.png, petab_parameters.tsv
-    (and profiles.csv with `result.profiles`) into `out`; returns the paths written.
-    `df` is the frame `read_measurements` returned for `result.data`."""
-    out = Path(out)
+def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
+                   command: list[str] | None = None, plot_format: str = "png",
+                   progress=None) -> dict[str, str | bytes]:
+    """Every output file of a fit, rendered in memory: name -> text or bytes.
+    `df` is the frame `read_measurements` returned for `result.data`; `progress` (see
+    `fit`) hears "compiling" and then the stage "report"."""
+    if plot_format not in PLOT_FORMATS:
+        raise ALSJaxError(f"plot format: expected one of {', '.join(PLOT_FORMATS)}, "
+                          f"got {plot_format!r}")
+    t_report = time.perf_counter()
     profiles = result.profiles
     theta = jnp.asarray(result.theta)
     frac = jnp.linspace(0.0, 1.0, _DENSE)
-    f, T, shift, dense_t, dense, _ = jax.tree.map(
-        np.asarray, _arrays_jit(theta, result.problem, frac))
+    t0 = time.perf_counter()
+    if progress is not None:
+        progress("compiling", 0, 0)
+    exe = _arrays_jit.lower(theta, result.problem, frac).compile()
+    report_compile = time.perf_counter() - t0
+    if progress is not None:
+        progress("report", 0, 2)
+    f, T, shift, dense_t, dense, _ = jax.tree.map(np.asarray,
+                                                  exe(theta, result.problem, frac))
+    diag = result.diagnostics
+    by_name = {p.parameter: p for p in profiles}
 
     # parameters.csv
     rows = []
@@ -156,13 +290,17 @@ def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *
             obs = n.split(":", 1)[1]
             noise = f"{models[obs]} {'CV' if models[obs] == 'lognormal' else 'SD'}"
             unit = "1 (SD of log value)" if models[obs] == "lognormal" else OBSERVABLE_UNITS[obs]
+        prof = by_name.get(n)
         rows.append(dict(parameter=n, estimate=result.estimates[n],
                          std_error=result.std_errors[n], ci_low=result.ci_low[n],
                          ci_high=result.ci_high[n], transform=tr,
                          stored_estimate=result.stored[n],
                          stored_std_error=result.stored_std_errors[n], unit=unit,
                          nominal=result.nominal[n], lower_bound=result.lower[n],
-                         upper_bound=result.upper[n], noise=noise))
+                         upper_bound=result.upper[n], noise=noise,
+                         at_bound=bool(diag.at_bound[n]) if diag else False,
+                         profile_ci_low=prof.ci_low if prof else math.nan,
+                         profile_ci_high=prof.ci_high if prof else math.nan))
     parameters = pd.DataFrame(rows).to_csv(index=False, float_format="%.10g")
 
     # predictions.csv: the data rows in their order, with prediction and residual
@@ -178,31 +316,6 @@ def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *
     table.loc[is_event, "residual"] = table.loc[is_event, "time"].to_numpy(float) - pred[is_event]
     predictions = table.to_csv(index=False, float_format="%.10g")
 
-    # summary.json
-    summary = dict(
-        objective=json_float(result.objective), converged=bool(result.converged),
-        optimiser=result.optimiser, seed=result.seed,
-        noise=dict(result.noise),  # observable -> gaussian (sigma an SD) / lognormal (a CV)
-        n_starts=result.n_starts,
-        starts=[dict(objective=json_float(v), converged=bool(c), failed=bool(fl), steps=int(s))
-                for v, c, fl, s in zip(result.start_objectives, result.start_converged,
-                                       result.start_failed, result.start_steps, strict=True)],
-        n_failed_starts=int(result.start_failed.sum()),
-        n_iter=result.n_iter, wall_time_s=round(result.wall_time, 3),
-        compile_time_s=round(result.compile_time, 3),
-        estimates={n: json_float(v) for n, v in result.estimates.items()},
-        std_errors={n: json_float(v) for n, v in result.std_errors.items()},
-        time_shift_days=None if result.time_shift is None else
-        {s: json_float(v) for s, v in zip(data.subjects, shift, strict=True)},
-        subjects=list(data.subjects), n_measurements=int(np.asarray(data.mask).sum()),
-        n_events=int(np.asarray(data.event_mask).sum()), data=data_path,
-        profiles=[dict(parameter=p.parameter, ci_low=json_float(p.ci_low),
-                       ci_high=json_float(p.ci_high)) for p in profiles],
-        versions=versions(),
-        command=shlex.join(command if command is not None else sys.argv),
-    )
-    summary_text = json.dumps(summary, indent=2) + "\n"
-
     # petab_parameters.tsv (nominalValue holds the fitted value)
     prow = []
     for n in result.names:
@@ -212,10 +325,60 @@ def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *
                          nominalValue=result.estimates[n], estimate=1))
     petab = pd.DataFrame(prow).to_csv(index=False, sep="\t", float_format="%.10g")
 
-    png = _render_png(result, df, dense_t, dense, list(profiles))
+    if progress is not None:
+        progress("report", 1, 2)
+    figure = _render_figure(result, df, dense_t, dense, T, shift, list(profiles),
+                            plot_format)
+    timings = {k: dict(v) for k, v in result.timings.items()}
+    for p in profiles:
+        timings[f"profile {p.parameter}"] = dict(compile_s=p.compile_time, run_s=p.run_time)
+    timings["report"] = dict(compile_s=report_compile,
+                             run_s=time.perf_counter() - t_report - report_compile)
+
+    # summary.json: plain Python floats throughout (json_float), None for inf and NaN
+    summary = {
+        OUTPUT_MARKER: "fit",
+        "objective": json_float(result.objective), "converged": bool(result.converged),
+        "optimiser": result.optimiser, "seed": int(result.seed),
+        "noise": dict(result.noise),  # observable -> gaussian (an SD) / lognormal (a CV)
+        "n_starts": int(result.n_starts),
+        "starts": [dict(objective=json_float(v), converged=bool(c), failed=bool(fl),
+                        steps=int(s))
+                   for v, c, fl, s in zip(result.start_objectives, result.start_converged,
+                                          result.start_failed, result.start_steps,
+                                          strict=True)],
+        "n_failed_starts": int(result.start_failed.sum()),
+        "n_iter": int(result.n_iter), "wall_time_s": json_float(result.wall_time, 4),
+        "compile_time_s": json_float(result.compile_time, 4),
+        "timings_s": {k: {m: json_float(x, 4) for m, x in v.items()}
+                      for k, v in timings.items()},
+        "estimates": {n: json_float(v) for n, v in result.estimates.items()},
+        "std_errors": {n: json_float(v) for n, v in result.std_errors.items()},
+        "ci_low": {n: json_float(v) for n, v in result.ci_low.items()},
+        "ci_high": {n: json_float(v) for n, v in result.ci_high.items()},
+        "at_bound": {n: bool(v) for n, v in diag.at_bound.items()} if diag else {},
+        "diagnostics": None if diag is None else {
+            "bound_side": {n: v for n, v in diag.bound_side.items() if v},
+            "min_scaled_eigenvalue": json_float(diag.min_eigenvalue),
+            "weakest_direction": {n: json_float(v, 4)
+                                  for n, v in diag.weakest_direction.items()},
+            "heterogeneity": None if diag.heterogeneity is None else
+            {k: (int(v) if k == "df" else json_float(v))
+             for k, v in diag.heterogeneity.items()},
+            "warnings": list(diag.warnings)},
+        "time_shift_days": None if result.time_shift is None else
+        {s: json_float(v) for s, v in zip(data.subjects, shift, strict=True)},
+        "subjects": list(data.subjects),
+        "n_measurements": int(np.asarray(data.mask).sum()),
+        "n_events": int(np.asarray(data.event_mask).sum()), "data": data_path,
+        "profiles": [dict(parameter=p.parameter, ci_low=json_float(p.ci_low),
+                          ci_high=json_float(p.ci_high)) for p in profiles],
+        "versions": versions(),
+        "command": shlex.join(command if command is not None else sys.argv),
+    }
     files: dict[str, str | bytes] = {
         "parameters.csv": parameters, "predictions.csv": predictions,
-        "summary.json": summary_text, "petab_parameters.tsv": petab, "fit.png": png,
+        "petab_parameters.tsv": petab, f"fit.{plot_format}": figure,
     }
     if profiles:
         prof_rows = [dict(parameter=p.parameter, value=v, objective=o, converged=bool(c))
@@ -223,16 +386,23 @@ def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *
                      for v, o, c in zip(p.values, p.objective, p.converged, strict=True)]
         files["profiles.csv"] = pd.DataFrame(prof_rows).to_csv(index=False,
                                                                float_format="%.10g")
-    check_writable(out)
-    written = []
-    for name, content in files.items():
-        if isinstance(content, bytes):
-            with atomic_open(out / name, "wb") as fh:
-                fh.write(content)
-        else:
-            atomic_write_text(out / name, content)
-        written.append(out / name)
-    return written
+    files["summary.json"] = json.dumps(summary, indent=2) + "\n"  # last: marks a whole set
+    if progress is not None:
+        progress("report", 2, 2)
+    return files
+
+
+def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *,
+                  data_path: str = "", command: list[str] | None = None,
+                  plot_format: str = "png", progress=None) -> list[Path]:
+    """Write parameters.csv, predictions.csv, summary.json, fit.png (or .pdf, .svg),
+    petab_parameters.tsv (and profiles.csv with `result.profiles`) as the whole content
+    of folder `out` (`_io.write_folder`: an earlier run there is replaced as one set);
+    returns the paths written. `df` is the frame `read_measurements` returned for
+    `result.data`."""
+    files = render_outputs(result, df, data_path=data_path, command=command,
+                           plot_format=plot_format, progress=progress)
+    return write_folder(out, files)
 
 
 # --- a simulated course ------------------------------------------------------------------
@@ -252,32 +422,46 @@ def write_simulation_csv(path: str | os.PathLike, ts, observables: dict) -> None
 
 
 def plot_simulation(path: str | os.PathLike, ts, observables: dict,
-                    events: dict[str, float], title: str, xlabel: str = "day") -> None:
-    """A grid of every observable against time, a vertical line at each event, saved
-    atomically (format from the suffix: png, pdf or svg)."""
+                    events: dict[str, float], title: str, *,
+                    origin: str = "cascade start") -> None:
+    """Every observable against time (titles with units; the axis says its origin,
+    `origin`: "cascade start", "onset" or "age"), a marked line at each event, one
+    legend; saved atomically (format from the suffix: png, pdf or svg)."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
-    fig = Figure(figsize=(11, 6.5), layout="constrained")
+    ts = np.asarray(ts)
+    scale, xlabel = time_axis(origin, float(ts[-1] - ts[0]))
+    fig = Figure(figsize=(12, 6.5), layout="constrained")
     axes = fig.subplots(2, 4, sharex=True).ravel()
     styles = {"onset": ("tab:orange", "--"), "death": ("black", "-"),
               "end_stage": ("tab:red", ":")}
-    ts = np.asarray(ts)
     for ax, (name, v) in zip(axes, observables.items(), strict=False):
-        ax.plot(ts, np.asarray(v), color="tab:blue")
-        ax.set_title(name, fontsize=10)
+        ax.plot(ts / scale, np.asarray(v), color="tab:blue", lw=1.4)
+        ax.set_title(OBSERVABLE_LABELS.get(name, name), fontsize=10)
         ax.set_ylabel(OBSERVABLE_UNITS[name], fontsize=8)
+        _plain_axis(ax.yaxis)
         if "death" in events and np.isfinite(events["death"]):
-            ax.axvspan(events["death"], ts[-1], color="0.92", label="after death")
+            ax.axvspan(events["death"] / scale, ts[-1] / scale, color="0.92")
         for event, day in events.items():
             if np.isfinite(day):
                 color, style = styles[event]
-                ax.axvline(day, color=color, linestyle=style, linewidth=1, label=event)
+                ax.axvline(day / scale, color=color, linestyle=style, linewidth=1)
     for ax in axes[len(observables):]:
         ax.axis("off")
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        axes[-1].legend(handles, labels, loc="center", title="events")
-    for ax in axes[4:]:
+    handles = [Line2D([], [], color="tab:blue", lw=1.4, label="model")]
+    for event, day in events.items():
+        color, style = styles[event]
+        when = f"day {day:.0f}" if np.isfinite(day) else "not reached"
+        handles.append(Line2D([], [], color=color, ls=style,
+                              label=f"{_EVENT_LABEL[event]} ({when})"))
+    if "death" in events and np.isfinite(events["death"]):
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color="0.92", label="after death"))
+    axes[-1].legend(handles=handles, loc="center", title="legend", fontsize=9)
+    for ax in axes[:len(observables)]:
         ax.set_xlabel(xlabel)
+        ax.xaxis.set_tick_params(labelbottom=True)
     fig.suptitle(title)
     atomic_savefig(fig, path, dpi=120)

@@ -31,6 +31,30 @@ class ProfileResult:
     ci_low: float
     ci_high: float
     estimate: float
+    compile_time: float = 0.0
+    run_time: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnostics:
+    """What to check before trusting a fit (`_diagnostics.py` says how each is found).
+
+    - `at_bound`: name -> whether the estimate sits at a bound (`bound_side`: which,
+      "lower", "upper" or "").
+    - `min_eigenvalue`: the smallest eigenvalue of the Fisher information scaled to unit
+      diagonal (1: orthogonal parameters; near 0: a combination the data cannot fix);
+      `weakest_direction`: its eigenvector on the stored scale (largest component 1).
+    - `heterogeneity`: for several subjects, the test of per-subject residual means
+      (statistic, df, p_value); None for one subject.
+    - `warnings`: one line for each problem found (empty when none).
+    """
+
+    at_bound: dict[str, bool]
+    bound_side: dict[str, str]
+    min_eigenvalue: float
+    weakest_direction: dict[str, float]
+    heterogeneity: dict[str, float] | None
+    warnings: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +65,10 @@ class FitResult:
     shifts and `sigma:<observable>` for estimated noise SDs (stored as log SD): an SD in
     the observable's unit for a Gaussian observable, a CV (SD of the log) for a
     log-normal one. `noise` maps each observable in the data to its noise model.
-    `profiles` holds the profile likelihoods a recipe asked for (`run_recipe`).
+    `profiles` holds the profile likelihoods a recipe asked for (`run_recipe`);
+    `diagnostics` what to check before trusting it; `timings` the compile and run
+    seconds of each phase (fit, refine, laplace; `run_recipe` adds the profiles and the
+    report).
     """
 
     names: tuple[str, ...]
@@ -76,6 +103,8 @@ class FitResult:
     data: Data  # as given (with subject names)
     problem: Problem  # subjects anonymised, so same-shaped fits share compiled programs
     profiles: tuple[ProfileResult, ...] = ()
+    diagnostics: Diagnostics | None = None
+    timings: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def best_params(self) -> Params:

@@ -32,25 +32,28 @@ CHI2_95 = 3.841458820694124  # 95% quantile of chi-square with 1 degree of freed
 
 def _fisher(theta, pb: Problem, J=None):
     nf = pb.n_fit
+    r = jnp.zeros(0, theta.dtype)
     if J is None:
-        J = jax.jacfwd(lambda t: fit_residuals(t, theta[nf:], pb))(theta[:nf])
+        J, r = jax.jacfwd(lambda t: (lambda r: (r, r))(fit_residuals(t, theta[nf:], pb)),
+                          has_aux=True)(theta[:nf])
     F = jnp.zeros((pb.size, pb.size), theta.dtype)
     F = F.at[:nf, :nf].set(J.T @ J)
     if pb.noise_obs:
         n_k = pb.n_noise_rows[jnp.asarray(pb.noise_obs)]
         idx = jnp.arange(nf, pb.size)
         F = F.at[idx, idx].set(2.0 * n_k)
-    return F
+    return F, r
 
 
 _fisher_jit = jax.jit(_fisher)
 
 
-def laplace(theta, pb: Problem, jacobian=None) -> tuple[np.ndarray, float]:
-    """Covariance of the stored-scale estimates (inverse Fisher information), and the
-    seconds spent compiling. `jacobian`: the residuals' Jacobian at `theta` with respect
-    to the stored values (Levenberg-Marquardt returns it); computed when None.
-    Non-identified directions give inf or NaN variances."""
+def fisher_information(theta, pb: Problem, jacobian=None
+                       ) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """The Fisher information at `theta` (stored scale), the weighted residuals there
+    (None when `jacobian` is given: its caller has them), and the seconds spent
+    compiling. `jacobian`: the residuals' Jacobian at `theta` with respect to the stored
+    values (Levenberg-Marquardt returns it); computed when None."""
     theta = jnp.asarray(theta)
     if jacobian is None:
         # The Fisher information ignores the optimiser's settings: drop them from the
@@ -59,17 +62,33 @@ def laplace(theta, pb: Problem, jacobian=None) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()
         exe = _fisher_jit.lower(theta, pb).compile()
         ctime = time.perf_counter() - t0
-        F = np.asarray(exe(theta, pb))
-    else:
-        F, ctime = np.asarray(_fisher(theta, pb, jnp.asarray(jacobian))), 0.0
+        F, r = exe(theta, pb)
+        return np.asarray(F), np.asarray(r), ctime
+    F, _ = _fisher(theta, pb, jnp.asarray(jacobian))
+    return np.asarray(F), None, 0.0
+
+
+def laplace(theta, pb: Problem, jacobian=None) -> tuple[np.ndarray, float]:
+    """Covariance of the stored-scale estimates (inverse Fisher information), and the
+    seconds spent compiling. `jacobian`: the residuals' Jacobian at `theta` with respect
+    to the stored values (Levenberg-Marquardt returns it); computed when None.
+    Non-identified directions give inf or NaN variances."""
+    F, _, ctime = fisher_information(theta, pb, jacobian)
+    return covariance(F), ctime
+
+
+def covariance(F: np.ndarray) -> np.ndarray:
+    """The inverse of a Fisher information, directions it does not inform (eigenvalues
+    below 1e-12 of the largest) as infinite variance rather than a huge finite one."""
+    F = np.asarray(F)
     if not np.all(np.isfinite(F)):
-        return np.full(F.shape, np.nan), ctime
+        return np.full(F.shape, np.nan)
     w, V = np.linalg.eigh(F)
     tiny = max(float(np.max(np.abs(w))), 1e-300) * 1e-12
     inv_w = np.where(w > tiny, 1.0 / np.where(w > tiny, w, 1.0), np.inf)
     with np.errstate(invalid="ignore"):
         cov = (V * inv_w) @ V.T
-    return cov, ctime
+    return cov
 
 
 def _crossing(x, d, i0, step):
@@ -114,8 +133,10 @@ def profile(result: FitResult, parameter: str, *, points: int = 11, span: float 
     z0 = np.asarray(jax.vmap(lambda t: to_z(t, pb))(jnp.asarray(theta)))
     fixed = np.zeros(pb.size, bool)
     fixed[j] = True
+    t0 = time.perf_counter()
     run = run_starts(z0, pb, fixed=fixed, fixed_z=z0, progress=progress,
                      stage=f"profiling {parameter}")
+    run_time = time.perf_counter() - t0 - run.compile_time
     values = np.where(np.isfinite(run.objective) & (run.objective < 1e20), run.objective,
                       np.nan)
     best = float(np.nanmin(np.append(values, result.objective)))
@@ -126,6 +147,7 @@ def profile(result: FitResult, parameter: str, *, points: int = 11, span: float 
         parameter=parameter, values=phys, stored=grid, objective=values,
         converged=run.converged, best=best, ci_low=_crossing(phys, d, i0, -1),
         ci_high=_crossing(phys, d, i0, +1), estimate=result.estimates[parameter],
+        compile_time=run.compile_time, run_time=run_time,
     )
 
 

@@ -1,15 +1,20 @@
 """The `alsjax` command line: parse, call the library, report.
 
 User mistakes reach the user as one line on stderr and exit code 2 (`ALSJaxError` and
-click's usage errors alike); Ctrl-C is one line and exit code 130. The CLI runs in
-float64 with JAX's persistent compilation cache.
+click's usage errors alike); Ctrl-C is one line and exit code 130, within a fraction of a
+second at any stage: the work runs in a worker thread and the main thread only waits,
+because Python sees a signal only between bytecodes, never during an XLA compilation or
+a compiled chunk. The CLI runs in float64 with JAX's persistent compilation cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
+import threading
+import warnings
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -30,7 +35,6 @@ class _OneLineErrors(TyperGroup):
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except (typer.Abort, KeyboardInterrupt):
-            typer.echo("error: interrupted (Ctrl-C); no output was written", err=True)
             rv = 130
         except Exception as e:
             # Click's UsageError family (typer vendors its own click, so match the
@@ -42,10 +46,14 @@ class _OneLineErrors(TyperGroup):
             message = ' '.join(e.format_message().split()).replace('Value error, ', '')
             typer.echo(f"error: {where}{message}", err=True)
             rv = 2
+        if rv == 130:  # typer turns KeyboardInterrupt into exit code 130, silently
+            typer.echo(f"error: {INTERRUPTED}", err=True)
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
 
+
+INTERRUPTED = "interrupted (Ctrl-C); nothing was written, earlier outputs are untouched"
 
 app = typer.Typer(
     cls=_OneLineErrors,
@@ -84,6 +92,48 @@ def _setup_jax() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+def in_worker(fn: Callable[..., Any], *args: Any, on_interrupt: Callable[[], None] | None = None,
+              **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)` in a worker thread while this (main) thread waits in short
+    joins, so Ctrl-C raises `KeyboardInterrupt` here within 0.1 s whatever the worker
+    is doing. On Ctrl-C the output lock is taken first (a folder swap in progress
+    finishes, none starts later) and `on_interrupt` runs; the worker is abandoned (the
+    process exits, `main`)."""
+    import signal
+
+    from ._io import WRITE_LOCK
+
+    if threading.current_thread() is not threading.main_thread():
+        return fn(*args, **kwargs)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as e:  # handed to the main thread
+            box["error"] = e
+
+    # The handler only sets a flag: a KeyboardInterrupt raised while the main thread runs
+    # a garbage-collector callback (JAX registers one) would be swallowed there.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    worker = threading.Thread(target=target, name="alsjax-run", daemon=True)
+    try:
+        worker.start()
+        while worker.is_alive() and not stop.is_set():
+            worker.join(0.1)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if stop.is_set():
+        WRITE_LOCK.acquire()  # held until the process exits
+        if on_interrupt is not None:
+            on_interrupt()
+        raise KeyboardInterrupt
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn `ALSJaxError` (and unreadable files) into one line and exit code 2."""
 
@@ -115,6 +165,12 @@ Align = StrEnum("Align", {a: a for a in ("cascade", "onset")})
 class TableFormat(StrEnum):
     table = "table"
     csv = "csv"
+
+
+class PlotFormat(StrEnum):
+    png = "png"
+    pdf = "pdf"
+    svg = "svg"
 
 
 _DEFAULT_DAYS = {"human": 3650.0, "mouse": 200.0}
@@ -196,7 +252,8 @@ def simulate(
     import jax
     import numpy as np
 
-    sol = jax.jit(solve)(p, ts, drugs)  # one compilation (cached on disk across runs)
+    # One compilation (cached on disk across runs), in a worker so Ctrl-C stays prompt.
+    sol = in_worker(jax.jit(solve), p, ts, drugs)
     if not bool(sol.success):
         reached = ts[np.isfinite(np.asarray(sol.ys)).all(axis=1)]
         until = f" after day {reached[-1]:g}" if reached.size else ""
@@ -207,8 +264,8 @@ def simulate(
     if plot is not None:
         what = f"{genotype} ({species})" + (f", {therapy}" if therapy else "")
         shown = events if species == "mouse" else {k: events[k] for k in ("onset", "death")}
-        xlabel = "day of age" if species == "mouse" else "day since the cascade's start"
-        plot_simulation(plot, sol.ts, sol.observables, shown, what, xlabel)
+        in_worker(plot_simulation, plot, sol.ts, sol.observables, shown, what,
+                  origin="age" if species == "mouse" else "cascade start")
 
     clock = "day of age" if species == "mouse" else "day"
     table = Table(title=f"events: {genotype}, {species}", title_justify="left")
@@ -323,30 +380,77 @@ def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, 
     return recipe, out
 
 
-def _run(recipe, out: Path, quiet: bool) -> None:
-    """Run the recipe and print its table and the files written."""
-    from ._pipeline import run_recipe
+def _laplace_doubtful(result, name: str) -> bool:
+    """Whether a Laplace interval deserves a profile: the estimate sits at a bound, the
+    interval runs past a bound, or it spans more than a factor 3 either way (a log
+    parameter's log-likelihood is then rarely quadratic)."""
+    diag = result.diagnostics
+    lo, hi = result.ci_low[name], result.ci_high[name]
+    if diag is not None and diag.at_bound.get(name):
+        return True
+    if not (lo == lo and hi == hi):  # NaN: no finite SE
+        return True
+    if lo < result.lower[name] or hi > result.upper[name]:
+        return True
+    return result.transforms[result.names.index(name)] == "log" and \
+        result.stored_std_errors[name] * 1.96 > 1.1
 
-    result = run_recipe(recipe, out, progress=not quiet, command=["alsjax", *sys.argv[1:]])
+
+def _run(recipe, out: Path, quiet: bool, force: bool = False, plot_format: str = "png"
+         ) -> None:
+    """Run the recipe and print its table, its warnings and the files written."""
+    from ._fit import FitWarning
+    from ._io import output_folder_state
+    from ._pipeline import run_recipe
+    from ._progress import terminal_progress
+
+    before = output_folder_state(out)
+    bar = None if quiet else terminal_progress()
+    with warnings.catch_warnings(), bar or contextlib.nullcontext():
+        # The diagnostics are printed below, one line each, instead of as Python warnings.
+        warnings.simplefilter("ignore", FitWarning)
+        result = in_worker(run_recipe, recipe, out, progress=bar,
+                           command=["alsjax", *sys.argv[1:]], force=force,
+                           plot_format=plot_format,
+                           on_interrupt=None if bar is None else bar.stop)
+    for note in result.diagnostics.warnings if result.diagnostics else ():
+        typer.echo(f"warning: {note}", err=True)
     if quiet:
         return
     from rich.console import Console
     from rich.table import Table
 
+    profiled = {p.parameter: p for p in result.profiles}
     table = Table(title=f"{result.optimiser}: -log posterior {result.objective:.4g}, "
                   f"{int((~result.start_failed).sum())}/{result.n_starts} starts ok, "
                   f"{result.wall_time:.1f} s ({result.compile_time:.1f} s compiling)")
-    for c in ("parameter", "estimate", "std_error", "95% CI"):
+    for c in ("parameter", "estimate", "std_error", "95% interval", "method", "at bound"):
         table.add_column(c)
+    doubtful = []
     for n in result.names:
+        p = profiled.get(n)
+        lo, hi = (p.ci_low, p.ci_high) if p else (result.ci_low[n], result.ci_high[n])
+        method = "profile" if p else "Laplace"
+        if not p and ":" not in n and _laplace_doubtful(result, n):
+            doubtful.append(n)
+            method += " (doubtful)"
+        side = result.diagnostics.bound_side.get(n, "") if result.diagnostics else ""
         table.add_row(n, f"{result.estimates[n]:.4g}", f"{result.std_errors[n]:.3g}",
-                      f"[{result.ci_low[n]:.4g}, {result.ci_high[n]:.4g}]")
-    for p in result.profiles:
-        table.add_row(f"profile {p.parameter}", "", "",
-                      f"[{p.ci_low:.4g}, {p.ci_high:.4g}] (likelihood ratio)")
+                      f"[{lo:.4g}, {hi:.4g}]", method, side)
     Console().print(table)
-    typer.echo(f"wrote {out}/: " + ", ".join(sorted(p.name for p in Path(out).iterdir()
-                                                   if not p.name.startswith("."))))
+    if profiled:
+        typer.echo("intervals: profile likelihood (likelihood ratio) for "
+                   f"{', '.join(profiled)}; Laplace (symmetric on the stored scale) for "
+                   "the rest; parameters.csv holds both")
+    if doubtful:
+        typer.echo("the Laplace interval of " + ", ".join(doubtful) + " may undercover; "
+                   "for a profile-likelihood interval add " +
+                   " ".join(f"--profile {n}" for n in doubtful))
+    written = ", ".join(sorted(p.name for p in Path(out).iterdir()))
+    if before == "alsjax":
+        typer.echo(f"replaced the earlier alsjax run in {out}/ (as a whole): {written}")
+    else:
+        typer.echo(f"wrote {out}/: {written}")
 
 
 def _split_noise_sd(values):
@@ -370,12 +474,12 @@ def _split_noise_sd(values):
     return plain, fixed
 
 
-def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices) -> None:
+def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force) -> None:
     """Per-subject fits of the recipe; print the spread of the estimates."""
     from ._persubject import run_per_subject
 
-    result = run_per_subject(recipe, out, noise_sd=noise_sd, devices=devices,
-                             progress=not quiet, command=["alsjax", *sys.argv[1:]])
+    result = in_worker(run_per_subject, recipe, out, noise_sd=noise_sd, devices=devices,
+                       progress=not quiet, command=["alsjax", *sys.argv[1:]], force=force)
     if quiet:
         return
     from rich.console import Console
@@ -425,6 +529,11 @@ def fit_command(
     devices: Annotated[int | None, typer.Option(
         help="Devices sharing a per-subject fit (default: all JAX sees).",
         show_default=False)] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an --out folder that holds other files (deleting them).")
+    ] = False,
+    plot_format: Annotated[PlotFormat, typer.Option(
+        help="Format of the fit figure.")] = PlotFormat.png,
 ) -> None:
     """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
     from ._errors import ALSJaxError
@@ -435,9 +544,9 @@ def fit_command(
     recipe, out = _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile,
                               max_steps, align)
     if per_subject:
-        _run_per_subject(recipe, out, quiet, noise_sd, devices)
+        _run_per_subject(recipe, out, quiet, noise_sd, devices, force)
     else:
-        _run(recipe, out, quiet)
+        _run(recipe, out, quiet, force, PlotFormat(plot_format).value)
 
 
 @app.command("profile")
@@ -452,12 +561,15 @@ def profile_command(
         "profiled ones).")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default alsjax-fit).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or table.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an --out folder that holds other files (deleting them).")
+    ] = False,
 ) -> None:
     """Profile likelihoods: re-optimise the other parameters on a grid of one."""
     est = estimate or (None if source.suffix.lower() == ".toml" else parameter)
     recipe, out = _fit_inputs(source, est, None, None, None, None, out, parameter, None, None,
                               points=points)
-    _run(recipe, out, quiet)
+    _run(recipe, out, quiet, force)
 
 
 # --- synth ----------------------------------------------------------------------------
@@ -505,7 +617,22 @@ def main() -> None:
     # solve and reads failures from results, so it turns them into NaN; set before
     # equinox is first imported (the package imports it lazily).
     os.environ.setdefault("EQX_ON_ERROR", "nan")
-    app(prog_name="alsjax")
+    try:
+        app(prog_name="alsjax")
+    except KeyboardInterrupt:  # before the command began (imports)
+        typer.echo(f"error: {INTERRUPTED}", err=True)
+        code = 130
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if code != 130:
+            raise
+    else:
+        return
+    # Interrupted: a worker thread may still be inside XLA; leave without waiting for it
+    # (its outputs are held back by the output lock, see `in_worker`).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -65,3 +65,15 @@ def test_cli_fills_the_persistent_compilation_cache(tmp_path):
         env=env, capture_output=True, text=True, check=True,
     )
     assert any(p.name.startswith("jit_simulate") for p in (tmp_path / "cache").iterdir())
+
+
+def test_ci_runs_the_readme_test_command():
+    """.ci/run's command is the README's test command, which makes and activates its own
+    environment (so it works from a fresh shell)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    ci = (root / ".ci" / "run").read_text().strip().splitlines()[-1]
+    readme = (root / "README.md").read_text()
+    assert f"\n{ci}\n" in readme
+    assert ". .venv/bin/activate" in ci and "-m venv" in ci

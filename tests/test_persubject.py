@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import jax
@@ -97,8 +98,10 @@ def test_mixed_batch_matches_one_subject_fits(cohort, fitted):
         one = jax.tree.map(lambda x, i=i: x[i:i + 1], data)
         one = one.__class__(**{**{f: getattr(one, f) for f in one.__dataclass_fields__},
                                "subjects": (data.subjects[i],)})
-        ref = alsjax.fit(one, ESTIMATE, bounds=BOUNDS, starts=z0, max_steps=40,
-                         progress=False)
+        with warnings.catch_warnings():  # a 4-9 point subject's noise SD may sit on a bound
+            warnings.simplefilter("ignore", alsjax.FitWarning)
+            ref = alsjax.fit(one, ESTIMATE, bounds=BOUNDS, starts=z0, max_steps=40,
+                             progress=False)
         got = fitted.estimates[i]
         want = np.array([ref.estimates[n] for n in names])
         # Both stop at LM's tolerance (relative objective change 1e-10) from the same
