@@ -24,7 +24,6 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,6 +32,7 @@ from jaxtyping import Array
 
 from ._noise import closed_form_sd
 from ._problem import FORWARD, Problem, objective, terms, to_stored, to_z
+from ._programs import compile_program
 
 Progress = Callable[[str, int, int], None]
 """`progress(stage, done, total)`: called between compiled chunks of work with the steps
@@ -224,7 +224,6 @@ def _methods(pb: Problem):
     return _scalar_init, _scalar_advance, _scalar_result
 
 
-@eqx.filter_jit
 def _init_starts(z0, pb: Problem, fixed, fixed_z):
     init = _methods(pb)[0]
     return jax.vmap(init, in_axes=(0, None, None, 0))(z0, pb, fixed, fixed_z)
@@ -237,9 +236,6 @@ def _advance_starts(carry, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
         carry, pb, fixed, fixed_z, lr_scale, n_stop)
     out = jax.vmap(result, in_axes=(0, None, None, 0))(carry, pb, fixed, fixed_z)
     return carry, out
-
-
-_advance_jit = jax.jit(_advance_starts)
 
 
 def run_starts(
@@ -263,12 +259,13 @@ def run_starts(
     fixed = jnp.zeros(size, bool) if fixed is None else jnp.asarray(fixed)
     fixed_z = z0 if fixed_z is None else jnp.asarray(fixed_z)
     lr = jnp.asarray(lr_scale, z0.dtype)
-    carry = _init_starts(z0, pb, fixed, fixed_z)
     total = n_starts * pb.max_steps
     if progress is not None:
         progress("compiling", 0, 0)
     t0 = time.perf_counter()
-    exe = _advance_jit.lower(carry, pb, fixed, fixed_z, lr, jnp.asarray(1, jnp.int32)).compile()
+    carry = compile_program(_init_starts, z0, pb, fixed, fixed_z)(z0, pb, fixed, fixed_z)
+    exe = compile_program(_advance_starts, carry, pb, fixed, fixed_z, lr,
+                          jnp.asarray(1, jnp.int32))
     compile_time = time.perf_counter() - t0
     chunk, taken = 1, 0
     while True:

@@ -25,6 +25,7 @@ import numpy as np
 from ._errors import ALSJaxError
 from ._optimise import Progress, run_starts
 from ._problem import Problem, fit_residuals, objective, physical_value, to_stored, to_z
+from ._programs import compile_program
 from ._result import FitResult, ProfileResult
 
 CHI2_95 = 3.841458820694124  # 95% quantile of chi-square with 1 degree of freedom
@@ -43,9 +44,6 @@ def _fisher(theta, pb: Problem, J=None):
     return F
 
 
-_fisher_jit = jax.jit(_fisher)
-
-
 def laplace(theta, pb: Problem, jacobian=None) -> tuple[np.ndarray, float]:
     """Covariance of the stored-scale estimates (inverse Fisher information), and the
     seconds spent compiling. `jacobian`: the residuals' Jacobian at `theta` with respect
@@ -57,7 +55,7 @@ def laplace(theta, pb: Problem, jacobian=None) -> tuple[np.ndarray, float]:
         # static fields so fits with L-BFGS and with Adam share one compilation.
         pb = dataclasses.replace(pb, optimiser="lm", max_steps=1)
         t0 = time.perf_counter()
-        exe = _fisher_jit.lower(theta, pb).compile()
+        exe = compile_program(_fisher, theta, pb)
         ctime = time.perf_counter() - t0
         F = np.asarray(exe(theta, pb))
     else:
