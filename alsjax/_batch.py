@@ -279,20 +279,24 @@ def _solve_jvp(config, primals, tangents):
         out, (status, nsteps) = run(values)
         dout = jnp.zeros_like(out)
     if not isinstance(dts, SymbolicZero):
-        # The state at an output time moves with that time at the speed of the flow.
-        rates = jax.vmap(physical)(params)
-
-        def flow(r, th, t, y):
-            return jax.vmap(lambda t, y: augmented_field(t, y, (r, th)))(t, y)
-
-        solved = (status == 0)[:, None, None]
-        speed = jax.vmap(flow)(rates, therapy, ts, jnp.where(solved, out, 0.0))
-        dout = dout + jnp.where(solved, speed, 0.0) * dts[..., None]
+        dout = dout + _time_tangent(params, ts, therapy, out, status, dts)
     no_tangent = [np.zeros(a.shape, dtype=jax.dtypes.float0) for a in (status, nsteps)]
     return (out, status, nsteps), (dout, *no_tangent)
 
 
 _solve.defjvp(_solve_jvp, symbolic_zeros=True)
+
+
+def _time_tangent(params, ts, therapy, out, status, dts):
+    """The state at an output time moves with that time at the speed of the flow."""
+    rates = jax.vmap(physical)(params)
+
+    def flow(r, th, t, y):
+        return jax.vmap(lambda t, y: augmented_field(t, y, (r, th)))(t, y)
+
+    solved = (status == 0)[:, None, None]
+    speed = jax.vmap(flow)(rates, therapy, ts, jnp.where(solved, out, 0.0))
+    return jnp.where(solved, speed, 0.0) * dts[..., None]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
@@ -351,6 +355,126 @@ def _solve_reverse_bwd(config, residuals, cotangents):
 _solve_reverse.defvjp(_solve_reverse_fwd, _solve_reverse_bwd)
 
 
+# --- gradient="auto": forward sensitivities under jvp, the adjoint under grad -----------
+
+AUTO_FORWARD_MAX_PARAMS = 3
+"""Under `jax.grad`, `gradient="auto"` takes forward sensitivities for up to this many
+differentiated parameters (about 1.4 solves each) and the adjoint beyond (about 4-5
+solves whatever their number; `benchmarks/bench_gradient_modes.py`)."""
+
+
+def _columns(params, ts, therapy, config, names):
+    """Forward sensitivities: the Jacobian columns (p, B, T, n) of the states with respect
+    to each parameter in `names`, zero for failed trajectories."""
+    values = [getattr(params, n) for n in names]
+
+    def run(vals):
+        p = dataclasses.replace(params, **dict(zip(names, vals, strict=True)))
+        return _integrate(p, ts, therapy, *config)[0]
+
+    def column(j):
+        basis = [jnp.where(i == j, 1.0, 0.0) * jnp.ones_like(v) for i, v in enumerate(values)]
+        return jax.jvp(run, (values,), (basis,))[1]
+
+    return jax.vmap(column)(jnp.arange(len(names)))
+
+
+def _linear_call_batch(args, dims, *, callee, transpose_thunk, num_callee_consts, num_res):
+    """vmap of `linear_call` (JAX 0.10 has no rule; `jax.jacfwd` needs one): the same call
+    with the function and its transpose vmapped, every linear argument batched in front."""
+    from jax._src import core
+
+    size = next(a.shape[d] for a, d in zip(args, dims, strict=True) if d is not None)
+    n_fixed = num_callee_consts + num_res
+    fixed, lin = list(args[:n_fixed]), args[n_fixed:]
+    fdims, rdims = list(dims[:n_fixed]), list(dims[num_callee_consts:n_fixed])
+    lin = [jnp.broadcast_to(x, (size, *jnp.shape(x))) if d is None else jnp.moveaxis(x, d, 0)
+           for x, d in zip(lin, dims[n_fixed:], strict=True)]
+
+    def fun(fixed, lin):
+        def one(fixed, lin):
+            return core.eval_jaxpr(callee.jaxpr, callee.consts, *fixed, *lin)
+
+        return jax.vmap(one, in_axes=(fdims, 0))(fixed, lin)
+
+    def fun_transpose(fixed, cts):
+        t_jaxpr, t_consts = transpose_thunk()
+
+        def one(res, cts):
+            return core.eval_jaxpr(t_jaxpr.jaxpr, t_jaxpr.consts, *t_consts, *res, *cts)
+
+        return jax.vmap(one, in_axes=(rdims, 0))(fixed[num_callee_consts:], cts)
+
+    out = jax.custom_derivatives.linear_call(fun, fun_transpose, fixed, lin)
+    return out, [0] * len(out)
+
+
+def _register_linear_call_batching():
+    from jax._src.custom_derivatives import linear_call_p
+    from jax._src.interpreters import batching
+
+    if linear_call_p not in batching.fancy_primitive_batchers:
+        batching.primitive_batchers[linear_call_p] = _linear_call_batch
+
+
+_register_linear_call_batching()
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _solve_auto(params, ts, therapy, config):
+    return _integrate(params, ts, therapy, *config)
+
+
+def _solve_auto_jvp(config, primals, tangents):
+    """The state tangent is a linear map of the parameter tangents (`linear_call`): its
+    forward form is one forward sensitivity per tangent direction, so `jax.jvp` and
+    `jax.jacfwd` cost what `gradient="forward"` does; its transpose, which `jax.grad` and
+    `jax.vjp` evaluate, is the adjoint for many parameters and the forward columns
+    contracted with the cotangent for few (`AUTO_FORWARD_MAX_PARAMS`)."""
+    params, ts, therapy = primals
+    dparams, dts = tangents[0], tangents[1]
+    names = tuple(n for n in PARAMETER_NAMES
+                  if not isinstance(getattr(dparams, n), SymbolicZero))
+    out, status, nsteps = _integrate(params, ts, therapy, *config)
+    ok = status == 0
+    if names:
+        residual = (params, ts, therapy, ok, nsteps)
+
+        def forward(res, dvalues):
+            p, t, th, good, _ = res
+            vals = [getattr(p, n) for n in names]
+
+            def run(v):
+                q = dataclasses.replace(p, **dict(zip(names, v, strict=True)))
+                return _integrate(q, t, th, *config)[0]
+
+            dout = jax.jvp(run, (vals,), (list(dvalues),))[1]
+            return jnp.where(good[:, None, None], dout, 0.0)
+
+        def transpose(res, ct):
+            p, t, th, good, steps = res
+            ct = jnp.where(good[:, None, None], ct, 0.0)
+            if len(names) <= AUTO_FORWARD_MAX_PARAMS:
+                jac = _columns(p, t, th, config, names)
+                g = jnp.einsum("pbtn,btn->pb", jnp.where(good[None, :, None, None], jac, 0.0),
+                               ct)
+                return [g[j].astype(getattr(p, n).dtype) for j, n in enumerate(names)]
+            gp, _, _ = _solve_reverse_bwd(config, (p, t, th, good, steps), (ct, None, None))
+            return [getattr(gp, n) for n in names]
+
+        dvalues = [jnp.asarray(getattr(dparams, n)) for n in names]
+        dout = jax.custom_derivatives.linear_call(forward, transpose, residual, dvalues)
+    else:
+        dout = jnp.zeros_like(out)
+    if not isinstance(dts, SymbolicZero):
+        dout = dout + _time_tangent(params, ts, therapy, out, status, dts)
+    no_tangent = [np.zeros(a.shape, dtype=jax.dtypes.float0) for a in (status, nsteps)]
+    return (out, status, nsteps), (dout, *no_tangent)
+
+
+_solve_auto.defjvp(_solve_auto_jvp, symbolic_zeros=True)
+
+
 def _batch_size(params: Params) -> int:
     shapes = {jnp.shape(getattr(params, n)) for n in PARAMETER_NAMES}
     if len(shapes) != 1 or len(next(iter(shapes))) != 1:
@@ -370,7 +494,7 @@ def simulate_batch(
     atol: float = DEFAULT_ATOL,
     max_steps: int = DEFAULT_MAX_STEPS,
     lanes: int = DEFAULT_LANES,
-    gradient: str = "forward",
+    gradient: str = "auto",
 ) -> Solution:
     """Solve the cascade for a batch of parameter sets: `simulate` with a leading axis.
 
@@ -380,17 +504,20 @@ def simulate_batch(
     - `therapy`: None (no drug), or a `Therapy` with fields `(B, 4)` or `(4,)` (shared).
     - `rtol`, `atol`, `max_steps`: as in `simulate` (the step limit is per trajectory).
     - `lanes`: trajectories advanced side by side; a tuning knob, not a result.
-    - `gradient`: `"forward"` (forward sensitivities: `jax.grad` and `jax.jacfwd`, cost
-      about 1.4 solves per differentiated parameter) or `"reverse"` (`jax.grad` only: the
+    - `gradient`: `"auto"` (default: forward sensitivities under `jax.jvp` and
+      `jax.jacfwd`; under `jax.grad` and `jax.vjp` forward sensitivities for up to
+      `AUTO_FORWARD_MAX_PARAMS` differentiated parameters and the adjoint beyond),
+      `"forward"` (forward sensitivities always: `jax.grad` and `jax.jacfwd`, cost about
+      1.4 solves per differentiated parameter) or `"reverse"` (`jax.grad` only: the
       checkpointed adjoint of `simulate` on chunks sorted by step count, about 4-5 solves
-      whatever the number of parameters; faster beyond three or four parameters).
+      whatever the number of parameters).
 
     **Returns:** a `Solution` whose every field has a leading axis `B`, as
     `jax.vmap(simulate)` gives; a trajectory that fails (step limit, blow-up, collapsed
     step) has `success=False`, its reason in `status`, the states it reached and NaN after
     the failure; it frees its lane at once and leaves the others untouched.
 
-    Pure: passes `jax.jit`, `jax.grad` and (with `gradient="forward"`) `jax.jacfwd`.
+    Pure: passes `jax.jit`, `jax.grad` and (with `"auto"` or `"forward"`) `jax.jacfwd`.
     Derivatives flow to `params` and `ts`; the therapy (drug switches and start days) is
     treated as data and gets no derivative. With `"reverse"` the derivative is that of
     `simulate`'s discretisation, which agrees with this solver's to the tolerance.
@@ -416,9 +543,11 @@ def simulate_batch(
             start=jnp.broadcast_to(therapy.start, (n, len(DRUGS))).astype(ts.dtype),
         )
     config = (float(rtol), float(atol), int(max_steps), int(lanes))
-    if gradient not in ("forward", "reverse"):
-        raise ALSJaxError(f"gradient: expected 'forward' or 'reverse', got {gradient!r}")
-    solve = _solve if gradient == "forward" else _solve_reverse
+    solvers = {"auto": _solve_auto, "forward": _solve, "reverse": _solve_reverse}
+    if gradient not in solvers:
+        raise ALSJaxError(f"gradient: expected 'auto', 'forward' or 'reverse', got "
+                          f"{gradient!r}")
+    solve = solvers[gradient]
     out, status, nsteps = solve(params, ts, therapy, config)
     rates = jax.vmap(physical)(params)
     return jax.vmap(finish_solution)(ts, out, rates, status, nsteps)

@@ -73,4 +73,4 @@ def solve_cohort(
     if method == "vmap" or (method == "auto" and ts.shape[0] < BATCH_MIN_SUBJECTS):
         solve = jax.vmap(lambda p, t, th: simulate(p, t, th, adjoint=adjoint))
         return _stacked(solve(params, ts, therapy))
-    return _stacked(simulate_batch(params, ts, therapy, gradient="forward"))
+    return _stacked(simulate_batch(params, ts, therapy))
