@@ -22,11 +22,14 @@ the lanes through those ran at 0.53-0.60x the speed (N = 256 and 4096,
 `tests/test_batch_tableau.py` checks the tableau, the constants, one step and the initial
 step against diffrax's own, so an upgrade of diffrax cannot drift silently.
 
-Derivatives are forward sensitivities: the solver loop is differentiated in forward mode
-for each parameter that carries a tangent, and the Jacobian it yields is applied as a
-linear map, which reverse mode can transpose. So `jax.grad` and `jax.jacfwd` both work,
-with a cost proportional to the number of parameters being differentiated. As in
-diffrax, step sizes are not differentiated.
+Derivatives (`gradient="auto"`, the default): the state tangent is a linear map of the
+parameter tangents (`jax.custom_derivatives.linear_call`). Evaluated forward (`jax.jvp`,
+`jax.jacfwd`) it is one forward sensitivity of the solver loop per tangent direction;
+transposed (`jax.grad`, `jax.vjp`) it is, for up to `AUTO_FORWARD_MAX_PARAMS`
+differentiated parameters, the forward Jacobian columns contracted with the cotangent,
+and beyond that the checkpointed adjoint of `simulate` (cost independent of the number
+of parameters). `"forward"` and `"reverse"` force one or the other. As in diffrax, step
+sizes are not differentiated.
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ def solve_cohort(
     """Solve S subjects: `params`, `ts` and `therapy` all carry a leading axis S.
 
     `adjoint` is `simulate`'s (e.g. `diffrax.ForwardMode()` for `jax.jacfwd`); the lane
-    queue ignores it, since its forward sensitivities serve `jax.grad` and `jax.jacfwd`.
+    queue ignores it: its `gradient="auto"` serves `jax.jacfwd` (forward sensitivities) and
+    `jax.grad` (the adjoint when many parameters are differentiated).
     Pure: jit, vmap and grad pass through.
     """
     check_method(method)
