@@ -66,6 +66,8 @@ _ERROR_ORDER = 5.0  # of Tsit5's embedded error estimate, as diffrax uses it
 _SAFETY, _FACTORMIN, _FACTORMAX = 0.9, 0.2, 10.0
 _DT_COLLAPSE = 1e-9  # a step size below this times max(t, 1 day) ends a lane as failed
 DEFAULT_LANES = 256
+_DOOMED_FACTOR = 2.0  # a lane whose projected steps exceed this times max_steps ends early
+_DOOMED_MIN_STEPS = 128  # ... once it has taken max(max_steps / 8, this many) steps
 
 
 def _rms(x: Array) -> Array:
@@ -116,7 +118,9 @@ def _integrate(
     A lane fails at once, and takes the next trajectory, when its step limit is reached
     or its step size collapses (`_DT_COLLAPSE`): a proposal with a non-finite state is
     rejected and the step shrunk, so a blow-up or stiffness ends in a collapse within a
-    few dozen steps instead of running on to `max_steps`.
+    few dozen steps instead of running on to `max_steps`. A stiff but stable lane keeps
+    a small, steady step instead; once it has used an eighth of its steps, it ends (as
+    at the step limit) if at its pace it would need `_DOOMED_FACTOR` times the limit.
     """
     n_traj, n_times = ts.shape
     dtype = ts.dtype
@@ -195,7 +199,14 @@ def _integrate(
         out = out.at[row].set(y, mode="drop", unique_indices=True)
         k = jnp.maximum(k, k_new)
         done = k >= n_times
-        out_of_steps = steps >= max_steps
+        # A lane whose pace (the better of its average step and its current one) would
+        # need several times the step limit to reach its last time is ended now, as if at
+        # the limit: a stiff but stable lane otherwise runs all of max_steps first.
+        remaining = ts[i, -1] - t
+        pace = jnp.maximum(t / jnp.maximum(steps, 1).astype(dtype), dt)
+        doomed = (steps >= max(max_steps // 8, _DOOMED_MIN_STEPS)) & (
+            steps.astype(dtype) + remaining / pace > _DOOMED_FACTOR * max_steps)
+        out_of_steps = (steps >= max_steps) | doomed
         collapsed = dt < _DT_COLLAPSE * jnp.maximum(jnp.abs(t), 1.0)
         finish = live & (done | out_of_steps | collapsed)
         code = jnp.where(done, 0, jnp.where(out_of_steps, 1, jnp.where(bad, 2, 3)))
