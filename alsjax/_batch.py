@@ -143,10 +143,18 @@ def _integrate(
     lanes = min(lanes, n_traj)
     inf = jnp.asarray(jnp.inf, dtype)
 
-    def lane_step(i, t, y, k1, dt, k):
-        f = field(i)
-        target = ts[i, k]
-        jump = jnp.min(jnp.where(jumps[i] > t, jumps[i], inf))
+    def lane_data(i):
+        """What a lane reads of its trajectory, gathered once when it takes it."""
+        return (jax.tree.map(lambda v: v[i], rates), jax.tree.map(lambda v: v[i], therapy),
+                ts[i], jumps[i])
+
+    def lane_field(d):
+        return lambda t, y: augmented_field(t, y, (d[0], d[1]))
+
+    def lane_step(d, t, y, k1, dt, k):
+        f = lane_field(d)
+        target = d[2][k]
+        jump = jnp.min(jnp.where(d[3] > t, d[3], inf))
         at_jump = jump <= target
         target = jnp.where(at_jump, jnp.nextafter(jump, -inf), target)
         clipped = dt >= target - t
@@ -179,19 +187,19 @@ def _integrate(
     lane_step = jax.vmap(lane_step)
 
     def body(carry):
-        idx, t, y, k1, dt, k, steps, stale, queue, out, status, nsteps = carry
+        idx, d, t, y, k1, dt, k, steps, stale, queue, out, status, nsteps = carry
         live = idx < n_traj
-        i = jnp.where(live, idx, 0)
         k_safe = jnp.minimum(k, n_times - 1)
         # After a drug start the first stage is stale (FSAL): recompute it, rarely.
         def restart():
-            return jnp.where(stale[:, None], jax.vmap(lambda i, t, y: field(i)(t, y))(i, t, y), k1)
+            fresh_k1 = jax.vmap(lambda d, t, y: lane_field(d)(t, y))(d, t, y)
+            return jnp.where(stale[:, None], fresh_k1, k1)
 
         k1 = jax.lax.cond(jnp.any(stale), restart, lambda: k1)
-        t, y, k1, dt, stale, bad = lane_step(i, t, y, k1, dt, k_safe)
+        t, y, k1, dt, stale, bad = lane_step(d, t, y, k1, dt, k_safe)
         steps = steps + 1
         # Write the state at every output time reached (repeated times take the first).
-        k_new = jnp.sum(ts[i] <= t[:, None], axis=-1, dtype=jnp.int32)
+        k_new = jnp.sum(d[2] <= t[:, None], axis=-1, dtype=jnp.int32)
         write = live & (k_new > k)
         # Lanes that write nothing aim past the end, each at its own row: the indices are
         # then unique, which keeps the scatter's derivative as cheap as the scatter.
@@ -202,7 +210,7 @@ def _integrate(
         # A lane whose pace (the better of its average step and its current one) would
         # need several times the step limit to reach its last time is ended now, as if at
         # the limit: a stiff but stable lane otherwise runs all of max_steps first.
-        remaining = ts[i, -1] - t
+        remaining = d[2][:, -1] - t
         pace = jnp.maximum(t / jnp.maximum(steps, 1).astype(dtype), dt)
         doomed = (steps >= max(max_steps // 8, _DOOMED_MIN_STEPS)) & (
             steps.astype(dtype) + remaining / pace > _DOOMED_FACTOR * max_steps)
@@ -218,28 +226,27 @@ def _integrate(
         new = jnp.where(finish, jnp.minimum(queue + rank, n_traj), idx)
         queue = queue + jnp.sum(finish, dtype=jnp.int32)
         fresh = finish & (new < n_traj)
-        j = jnp.where(fresh, new, 0)
-        def sel(a, b):
-            return jnp.where(fresh.reshape(-1, *([1] * (a.ndim - 1))), a, b)
 
-        return (
-            new,
-            sel(jnp.zeros_like(t), t),
-            sel(y0[j], y),
-            sel(f0[j], k1),
-            sel(h0[j], dt),
-            sel(jnp.zeros_like(k), k),
-            sel(jnp.zeros_like(steps), steps),
-            stale & ~fresh,
-            queue,
-            out,
-            status,
-            nsteps,
-        )
+        def refill(lane_state):
+            j = jnp.where(fresh, new, 0)
+
+            def sel(a, b):
+                return jnp.where(fresh.reshape(-1, *([1] * (a.ndim - 1))), a, b)
+
+            take = (lane_data(j), jnp.zeros_like(t), y0[j], f0[j], h0[j], jnp.zeros_like(k),
+                    jnp.zeros_like(steps))
+            return jax.tree.map(sel, take, lane_state)
+
+        # Lanes take new trajectories only on the iterations where some lane finished.
+        lane_state = (d, t, y, k1, dt, k, steps)
+        d, t, y, k1, dt, k, steps = jax.lax.cond(jnp.any(fresh), refill, lambda s: s,
+                                                 lane_state)
+        return (new, d, t, y, k1, dt, k, steps, stale & ~fresh, queue, out, status, nsteps)
 
     first = lane = jnp.arange(lanes, dtype=jnp.int32)
     carry = (
         first,
+        lane_data(first),
         jnp.zeros(lanes, dtype),
         y0[first],
         f0[first],
