@@ -95,6 +95,10 @@ def compile_program(fn: Callable, *args, name: str | None = None) -> Callable:
     if key in _MEMO:
         return _MEMO[key]
     path = folder / f"{key}.bin"
+    unexportable = path.with_suffix(".none")  # export failed once: do not try again
+    if unexportable.exists():
+        program = _MEMO[key] = _jitted(fn).lower(*args).compile()
+        return program
     try:
         if path.exists():
             blob, out_tree = pickle.loads(path.read_bytes())
@@ -116,6 +120,11 @@ def compile_program(fn: Callable, *args, name: str | None = None) -> Callable:
             os.replace(f.name, path)  # atomic: a concurrent run sees all or nothing
         program = _flat_compiled(exported, out_tree)(leaves)
     except Exception:  # noqa: BLE001 - host callbacks, unserialisable trees: no shortcut
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            unexportable.touch()
+        except OSError:
+            pass
         program = _jitted(fn).lower(*args).compile()
     _MEMO[key] = program
     return program
