@@ -81,12 +81,14 @@ def _flat_compiled(exported, out_tree):
     return bind
 
 
-def compile_program(fn: Callable, *args, name: str | None = None) -> Callable:
+def compile_program(fn: Callable, *args, name: str | None = None,
+                    cache_dir: str | os.PathLike | None = None) -> Callable:
     """`jax.jit(fn).lower(*args).compile()`, as a callable of the same arguments (pytrees
     of the same structure, shapes and dtypes), kept across processes when JAX's
-    persistent cache is on (see the module docstring)."""
+    persistent cache is on (see the module docstring). `cache_dir`: where to keep the
+    exports instead of beside JAX's cache."""
     name = name or getattr(fn, "__qualname__", repr(fn))
-    folder = _cache_dir()
+    folder = Path(cache_dir) / _SUBDIR if cache_dir is not None else _cache_dir()
     if folder is None:
         return _jitted(fn).lower(*args).compile()
     leaves, treedef = jax.tree.flatten(args)
