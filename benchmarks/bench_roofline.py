@@ -126,6 +126,7 @@ def main():
     ax.bar(x + 0.2, [1e9 * r[3] for r in rows], 0.4, label="simulate_batch lane step")
     for i, r in enumerate(rows):
         ax.text(i + 0.2, 1e9 * r[3], f"{r[2] / r[3]:.0%}", ha="center", va="bottom")
+    ax.set_ylim(0, 1.3e9 * max(max(r[2], r[3]) for r in rows))
     ax.set_xticks(x, [f"{r[0]} lanes" for r in rows])
     ax.set_ylabel("ns per lane step")
     ax.set_title(f"Tsit5 lane step against its floor ({dtype}, N = {n}, CPU)")
