@@ -384,22 +384,6 @@ differentiated parameters (about 1.4 solves each) and the adjoint beyond (about 
 solves whatever their number; `benchmarks/bench_gradient_modes.py`)."""
 
 
-def _columns(params, ts, therapy, config, names):
-    """Forward sensitivities: the Jacobian columns (p, B, T, n) of the states with respect
-    to each parameter in `names`, zero for failed trajectories."""
-    values = [getattr(params, n) for n in names]
-
-    def run(vals):
-        p = dataclasses.replace(params, **dict(zip(names, vals, strict=True)))
-        return _integrate(p, ts, therapy, *config)[0]
-
-    def column(j):
-        basis = [jnp.where(i == j, 1.0, 0.0) * jnp.ones_like(v) for i, v in enumerate(values)]
-        return jax.jvp(run, (values,), (basis,))[1]
-
-    return jax.vmap(column)(jnp.arange(len(names)))
-
-
 def _linear_call_batch(args, dims, *, callee, transpose_thunk, num_callee_consts, num_res):
     """vmap of `linear_call` (JAX 0.10 has no rule; `jax.jacfwd` needs one): the same call
     with the function and its transpose vmapped, every linear argument batched in front."""
@@ -447,15 +431,18 @@ def _solve_auto(params, ts, therapy, config):
 
 
 def _solve_auto_jvp(config, primals, tangents):
-    """The state tangent is a linear map of the parameter tangents (`linear_call`): its
-    forward form is one forward sensitivity per tangent direction, so `jax.jvp` and
-    `jax.jacfwd` cost what `gradient="forward"` does; its transpose, which `jax.grad` and
-    `jax.vjp` evaluate, is the adjoint for many parameters and the forward columns
-    contracted with the cotangent for few (`AUTO_FORWARD_MAX_PARAMS`)."""
+    """Up to `AUTO_FORWARD_MAX_PARAMS` differentiated parameters: `gradient="forward"`'s
+    rule (the forward Jacobian, applied and transposed as a matrix). Beyond: the state
+    tangent is a linear map of the parameter tangents (`linear_call`) whose forward form
+    is one forward sensitivity per tangent direction (`jax.jvp`, `jax.jacfwd`) and whose
+    transpose (`jax.grad`, `jax.vjp`) is the adjoint."""
     params, ts, therapy = primals
     dparams, dts = tangents[0], tangents[1]
     names = tuple(n for n in PARAMETER_NAMES
                   if not isinstance(getattr(dparams, n), SymbolicZero))
+    if len(names) <= AUTO_FORWARD_MAX_PARAMS:
+        # Few parameters: the forward Jacobian, shared by jvp and its transpose.
+        return _solve_jvp(config, primals, tangents)
     out, status, nsteps = _integrate(params, ts, therapy, *config)
     ok = status == 0
     if names:
@@ -475,11 +462,6 @@ def _solve_auto_jvp(config, primals, tangents):
         def transpose(res, ct):
             p, t, th, good, steps = res
             ct = jnp.where(good[:, None, None], ct, 0.0)
-            if len(names) <= AUTO_FORWARD_MAX_PARAMS:
-                jac = _columns(p, t, th, config, names)
-                g = jnp.einsum("pbtn,btn->pb", jnp.where(good[None, :, None, None], jac, 0.0),
-                               ct)
-                return [g[j].astype(getattr(p, n).dtype) for j, n in enumerate(names)]
             gp, _, _ = _solve_reverse_bwd(config, (p, t, th, good, steps), (ct, None, None))
             return [getattr(gp, n) for n in names]
 

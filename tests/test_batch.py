@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import alsjax
-from alsjax._batch import simulate_batch
+from alsjax._batch import AUTO_FORWARD_MAX_PARAMS, simulate_batch
 
 # A 1-decade log-uniform spread over these rates stays in the model's non-stiff regime.
 VARY = ("clearance_rate", "aggregate_seed", "ros_clearance", "mito_repair",
@@ -185,3 +185,19 @@ def test_auto_gradient_equals_the_forced_mode_it_picks():
                                      jax.jacfwd(few)(th), jax.jacfwd(many)(th)))(theta)
     assert _rel(a, b) < 1e-6 and _rel(c, d) < 1e-6
     assert np.all(np.isfinite(np.asarray(a))) and np.abs(np.asarray(a)).max() > 0
+    # jax.jacfwd over more parameters than the forward threshold (the linear map's forward
+    # form, vmapped over the tangent directions).
+    base = _spread(N, seed=6)
+    k = AUTO_FORWARD_MAX_PARAMS + 1
+
+    def loss_k(gradient):
+        def loss(theta):
+            moved = {n: getattr(base, n) + theta[:, j] for j, n in enumerate(VARY[:k])}
+            s = simulate_batch(dataclasses.replace(base, **moved), TS, lanes=LANES,
+                               gradient=gradient)
+            return jnp.sum(s.ys[..., :14] ** 2)
+        return loss
+
+    e, f = jax.jit(lambda th: (jax.jacfwd(loss_k("auto"))(th),
+                               jax.jacfwd(loss_k("forward"))(th)))(jnp.zeros((N, k)))
+    assert _rel(e, f) < 1e-6
