@@ -22,11 +22,14 @@ the lanes through those ran at 0.53-0.60x the speed (N = 256 and 4096,
 `tests/test_batch_tableau.py` checks the tableau, the constants, one step and the initial
 step against diffrax's own, so an upgrade of diffrax cannot drift silently.
 
-Derivatives are forward sensitivities: the solver loop is differentiated in forward mode
-for each parameter that carries a tangent, and the Jacobian it yields is applied as a
-linear map, which reverse mode can transpose. So `jax.grad` and `jax.jacfwd` both work,
-with a cost proportional to the number of parameters being differentiated. As in
-diffrax, step sizes are not differentiated.
+Derivatives (`gradient="auto"`, the default): the state tangent is a linear map of the
+parameter tangents (`jax.custom_derivatives.linear_call`). Evaluated forward (`jax.jvp`,
+`jax.jacfwd`) it is one forward sensitivity of the solver loop per tangent direction;
+transposed (`jax.grad`, `jax.vjp`) it is, for up to `AUTO_FORWARD_MAX_PARAMS`
+differentiated parameters, the forward Jacobian columns contracted with the cotangent,
+and beyond that the checkpointed adjoint of `simulate` (cost independent of the number
+of parameters). `"forward"` and `"reverse"` force one or the other. As in diffrax, step
+sizes are not differentiated.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ _ERROR_ORDER = 5.0  # of Tsit5's embedded error estimate, as diffrax uses it
 _SAFETY, _FACTORMIN, _FACTORMAX = 0.9, 0.2, 10.0
 _DT_COLLAPSE = 1e-9  # a step size below this times max(t, 1 day) ends a lane as failed
 DEFAULT_LANES = 256
+_DOOMED_FACTOR = 2.0  # a lane whose projected steps exceed this times max_steps ends early
+_DOOMED_MIN_STEPS = 128  # ... once it has taken max(max_steps / 8, this many) steps
 
 
 def _rms(x: Array) -> Array:
@@ -113,7 +118,9 @@ def _integrate(
     A lane fails at once, and takes the next trajectory, when its step limit is reached
     or its step size collapses (`_DT_COLLAPSE`): a proposal with a non-finite state is
     rejected and the step shrunk, so a blow-up or stiffness ends in a collapse within a
-    few dozen steps instead of running on to `max_steps`.
+    few dozen steps instead of running on to `max_steps`. A stiff but stable lane keeps
+    a small, steady step instead; once it has used an eighth of its steps, it ends (as
+    at the step limit) if at its pace it would need `_DOOMED_FACTOR` times the limit.
     """
     n_traj, n_times = ts.shape
     dtype = ts.dtype
@@ -136,10 +143,18 @@ def _integrate(
     lanes = min(lanes, n_traj)
     inf = jnp.asarray(jnp.inf, dtype)
 
-    def lane_step(i, t, y, k1, dt, k):
-        f = field(i)
-        target = ts[i, k]
-        jump = jnp.min(jnp.where(jumps[i] > t, jumps[i], inf))
+    def lane_data(i):
+        """What a lane reads of its trajectory, gathered once when it takes it."""
+        return (jax.tree.map(lambda v: v[i], rates), jax.tree.map(lambda v: v[i], therapy),
+                ts[i], jumps[i])
+
+    def lane_field(d):
+        return lambda t, y: augmented_field(t, y, (d[0], d[1]))
+
+    def lane_step(d, t, y, k1, dt, k):
+        f = lane_field(d)
+        target = d[2][k]
+        jump = jnp.min(jnp.where(d[3] > t, d[3], inf))
         at_jump = jump <= target
         target = jnp.where(at_jump, jnp.nextafter(jump, -inf), target)
         clipped = dt >= target - t
@@ -172,19 +187,19 @@ def _integrate(
     lane_step = jax.vmap(lane_step)
 
     def body(carry):
-        idx, t, y, k1, dt, k, steps, stale, queue, out, status, nsteps = carry
+        idx, d, t, y, k1, dt, k, steps, stale, queue, out, status, nsteps = carry
         live = idx < n_traj
-        i = jnp.where(live, idx, 0)
         k_safe = jnp.minimum(k, n_times - 1)
         # After a drug start the first stage is stale (FSAL): recompute it, rarely.
         def restart():
-            return jnp.where(stale[:, None], jax.vmap(lambda i, t, y: field(i)(t, y))(i, t, y), k1)
+            fresh_k1 = jax.vmap(lambda d, t, y: lane_field(d)(t, y))(d, t, y)
+            return jnp.where(stale[:, None], fresh_k1, k1)
 
         k1 = jax.lax.cond(jnp.any(stale), restart, lambda: k1)
-        t, y, k1, dt, stale, bad = lane_step(i, t, y, k1, dt, k_safe)
+        t, y, k1, dt, stale, bad = lane_step(d, t, y, k1, dt, k_safe)
         steps = steps + 1
         # Write the state at every output time reached (repeated times take the first).
-        k_new = jnp.sum(ts[i] <= t[:, None], axis=-1, dtype=jnp.int32)
+        k_new = jnp.sum(d[2] <= t[:, None], axis=-1, dtype=jnp.int32)
         write = live & (k_new > k)
         # Lanes that write nothing aim past the end, each at its own row: the indices are
         # then unique, which keeps the scatter's derivative as cheap as the scatter.
@@ -192,7 +207,14 @@ def _integrate(
         out = out.at[row].set(y, mode="drop", unique_indices=True)
         k = jnp.maximum(k, k_new)
         done = k >= n_times
-        out_of_steps = steps >= max_steps
+        # A lane whose pace (the better of its average step and its current one) would
+        # need several times the step limit to reach its last time is ended now, as if at
+        # the limit: a stiff but stable lane otherwise runs all of max_steps first.
+        remaining = d[2][:, -1] - t
+        pace = jnp.maximum(t / jnp.maximum(steps, 1).astype(dtype), dt)
+        doomed = (steps >= max(max_steps // 8, _DOOMED_MIN_STEPS)) & (
+            steps.astype(dtype) + remaining / pace > _DOOMED_FACTOR * max_steps)
+        out_of_steps = (steps >= max_steps) | doomed
         collapsed = dt < _DT_COLLAPSE * jnp.maximum(jnp.abs(t), 1.0)
         finish = live & (done | out_of_steps | collapsed)
         code = jnp.where(done, 0, jnp.where(out_of_steps, 1, jnp.where(bad, 2, 3)))
@@ -204,28 +226,27 @@ def _integrate(
         new = jnp.where(finish, jnp.minimum(queue + rank, n_traj), idx)
         queue = queue + jnp.sum(finish, dtype=jnp.int32)
         fresh = finish & (new < n_traj)
-        j = jnp.where(fresh, new, 0)
-        def sel(a, b):
-            return jnp.where(fresh.reshape(-1, *([1] * (a.ndim - 1))), a, b)
 
-        return (
-            new,
-            sel(jnp.zeros_like(t), t),
-            sel(y0[j], y),
-            sel(f0[j], k1),
-            sel(h0[j], dt),
-            sel(jnp.zeros_like(k), k),
-            sel(jnp.zeros_like(steps), steps),
-            stale & ~fresh,
-            queue,
-            out,
-            status,
-            nsteps,
-        )
+        def refill(lane_state):
+            j = jnp.where(fresh, new, 0)
+
+            def sel(a, b):
+                return jnp.where(fresh.reshape(-1, *([1] * (a.ndim - 1))), a, b)
+
+            take = (lane_data(j), jnp.zeros_like(t), y0[j], f0[j], h0[j], jnp.zeros_like(k),
+                    jnp.zeros_like(steps))
+            return jax.tree.map(sel, take, lane_state)
+
+        # Lanes take new trajectories only on the iterations where some lane finished.
+        lane_state = (d, t, y, k1, dt, k, steps)
+        d, t, y, k1, dt, k, steps = jax.lax.cond(jnp.any(fresh), refill, lambda s: s,
+                                                 lane_state)
+        return (new, d, t, y, k1, dt, k, steps, stale & ~fresh, queue, out, status, nsteps)
 
     first = lane = jnp.arange(lanes, dtype=jnp.int32)
     carry = (
         first,
+        lane_data(first),
         jnp.zeros(lanes, dtype),
         y0[first],
         f0[first],
@@ -279,20 +300,24 @@ def _solve_jvp(config, primals, tangents):
         out, (status, nsteps) = run(values)
         dout = jnp.zeros_like(out)
     if not isinstance(dts, SymbolicZero):
-        # The state at an output time moves with that time at the speed of the flow.
-        rates = jax.vmap(physical)(params)
-
-        def flow(r, th, t, y):
-            return jax.vmap(lambda t, y: augmented_field(t, y, (r, th)))(t, y)
-
-        solved = (status == 0)[:, None, None]
-        speed = jax.vmap(flow)(rates, therapy, ts, jnp.where(solved, out, 0.0))
-        dout = dout + jnp.where(solved, speed, 0.0) * dts[..., None]
+        dout = dout + _time_tangent(params, ts, therapy, out, status, dts)
     no_tangent = [np.zeros(a.shape, dtype=jax.dtypes.float0) for a in (status, nsteps)]
     return (out, status, nsteps), (dout, *no_tangent)
 
 
 _solve.defjvp(_solve_jvp, symbolic_zeros=True)
+
+
+def _time_tangent(params, ts, therapy, out, status, dts):
+    """The state at an output time moves with that time at the speed of the flow."""
+    rates = jax.vmap(physical)(params)
+
+    def flow(r, th, t, y):
+        return jax.vmap(lambda t, y: augmented_field(t, y, (r, th)))(t, y)
+
+    solved = (status == 0)[:, None, None]
+    speed = jax.vmap(flow)(rates, therapy, ts, jnp.where(solved, out, 0.0))
+    return jnp.where(solved, speed, 0.0) * dts[..., None]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
@@ -351,6 +376,108 @@ def _solve_reverse_bwd(config, residuals, cotangents):
 _solve_reverse.defvjp(_solve_reverse_fwd, _solve_reverse_bwd)
 
 
+# --- gradient="auto": forward sensitivities under jvp, the adjoint under grad -----------
+
+AUTO_FORWARD_MAX_PARAMS = 3
+"""Under `jax.grad`, `gradient="auto"` takes forward sensitivities for up to this many
+differentiated parameters (about 1.4 solves each) and the adjoint beyond (about 4-5
+solves whatever their number; `benchmarks/bench_gradient_modes.py`)."""
+
+
+def _linear_call_batch(args, dims, *, callee, transpose_thunk, num_callee_consts, num_res):
+    """vmap of `linear_call` (JAX 0.10 has no rule; `jax.jacfwd` needs one): the same call
+    with the function and its transpose vmapped, every linear argument batched in front."""
+    from jax._src import core
+
+    size = next(a.shape[d] for a, d in zip(args, dims, strict=True) if d is not None)
+    n_fixed = num_callee_consts + num_res
+    fixed, lin = list(args[:n_fixed]), args[n_fixed:]
+    fdims, rdims = list(dims[:n_fixed]), list(dims[num_callee_consts:n_fixed])
+    lin = [jnp.broadcast_to(x, (size, *jnp.shape(x))) if d is None else jnp.moveaxis(x, d, 0)
+           for x, d in zip(lin, dims[n_fixed:], strict=True)]
+
+    def fun(fixed, lin):
+        def one(fixed, lin):
+            return core.eval_jaxpr(callee.jaxpr, callee.consts, *fixed, *lin)
+
+        return jax.vmap(one, in_axes=(fdims, 0))(fixed, lin)
+
+    def fun_transpose(fixed, cts):
+        t_jaxpr, t_consts = transpose_thunk()
+
+        def one(res, cts):
+            return core.eval_jaxpr(t_jaxpr.jaxpr, t_jaxpr.consts, *t_consts, *res, *cts)
+
+        return jax.vmap(one, in_axes=(rdims, 0))(fixed[num_callee_consts:], cts)
+
+    out = jax.custom_derivatives.linear_call(fun, fun_transpose, fixed, lin)
+    return out, [0] * len(out)
+
+
+def _register_linear_call_batching():
+    from jax._src.custom_derivatives import linear_call_p
+    from jax._src.interpreters import batching
+
+    if linear_call_p not in batching.fancy_primitive_batchers:
+        batching.primitive_batchers[linear_call_p] = _linear_call_batch
+
+
+_register_linear_call_batching()
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _solve_auto(params, ts, therapy, config):
+    return _integrate(params, ts, therapy, *config)
+
+
+def _solve_auto_jvp(config, primals, tangents):
+    """Up to `AUTO_FORWARD_MAX_PARAMS` differentiated parameters: `gradient="forward"`'s
+    rule (the forward Jacobian, applied and transposed as a matrix). Beyond: the state
+    tangent is a linear map of the parameter tangents (`linear_call`) whose forward form
+    is one forward sensitivity per tangent direction (`jax.jvp`, `jax.jacfwd`) and whose
+    transpose (`jax.grad`, `jax.vjp`) is the adjoint."""
+    params, ts, therapy = primals
+    dparams, dts = tangents[0], tangents[1]
+    names = tuple(n for n in PARAMETER_NAMES
+                  if not isinstance(getattr(dparams, n), SymbolicZero))
+    if len(names) <= AUTO_FORWARD_MAX_PARAMS:
+        # Few parameters: the forward Jacobian, shared by jvp and its transpose.
+        return _solve_jvp(config, primals, tangents)
+    out, status, nsteps = _integrate(params, ts, therapy, *config)
+    ok = status == 0
+    if names:
+        residual = (params, ts, therapy, ok, nsteps)
+
+        def forward(res, dvalues):
+            p, t, th, good, _ = res
+            vals = [getattr(p, n) for n in names]
+
+            def run(v):
+                q = dataclasses.replace(p, **dict(zip(names, v, strict=True)))
+                return _integrate(q, t, th, *config)[0]
+
+            dout = jax.jvp(run, (vals,), (list(dvalues),))[1]
+            return jnp.where(good[:, None, None], dout, 0.0)
+
+        def transpose(res, ct):
+            p, t, th, good, steps = res
+            ct = jnp.where(good[:, None, None], ct, 0.0)
+            gp, _, _ = _solve_reverse_bwd(config, (p, t, th, good, steps), (ct, None, None))
+            return [getattr(gp, n) for n in names]
+
+        dvalues = [jnp.asarray(getattr(dparams, n)) for n in names]
+        dout = jax.custom_derivatives.linear_call(forward, transpose, residual, dvalues)
+    else:
+        dout = jnp.zeros_like(out)
+    if not isinstance(dts, SymbolicZero):
+        dout = dout + _time_tangent(params, ts, therapy, out, status, dts)
+    no_tangent = [np.zeros(a.shape, dtype=jax.dtypes.float0) for a in (status, nsteps)]
+    return (out, status, nsteps), (dout, *no_tangent)
+
+
+_solve_auto.defjvp(_solve_auto_jvp, symbolic_zeros=True)
+
+
 def _batch_size(params: Params) -> int:
     shapes = {jnp.shape(getattr(params, n)) for n in PARAMETER_NAMES}
     if len(shapes) != 1 or len(next(iter(shapes))) != 1:
@@ -370,7 +497,7 @@ def simulate_batch(
     atol: float = DEFAULT_ATOL,
     max_steps: int = DEFAULT_MAX_STEPS,
     lanes: int = DEFAULT_LANES,
-    gradient: str = "forward",
+    gradient: str = "auto",
 ) -> Solution:
     """Solve the cascade for a batch of parameter sets: `simulate` with a leading axis.
 
@@ -380,17 +507,20 @@ def simulate_batch(
     - `therapy`: None (no drug), or a `Therapy` with fields `(B, 4)` or `(4,)` (shared).
     - `rtol`, `atol`, `max_steps`: as in `simulate` (the step limit is per trajectory).
     - `lanes`: trajectories advanced side by side; a tuning knob, not a result.
-    - `gradient`: `"forward"` (forward sensitivities: `jax.grad` and `jax.jacfwd`, cost
-      about 1.4 solves per differentiated parameter) or `"reverse"` (`jax.grad` only: the
+    - `gradient`: `"auto"` (default: forward sensitivities under `jax.jvp` and
+      `jax.jacfwd`; under `jax.grad` and `jax.vjp` forward sensitivities for up to
+      `AUTO_FORWARD_MAX_PARAMS` differentiated parameters and the adjoint beyond),
+      `"forward"` (forward sensitivities always: `jax.grad` and `jax.jacfwd`, cost about
+      1.4 solves per differentiated parameter) or `"reverse"` (`jax.grad` only: the
       checkpointed adjoint of `simulate` on chunks sorted by step count, about 4-5 solves
-      whatever the number of parameters; faster beyond three or four parameters).
+      whatever the number of parameters).
 
     **Returns:** a `Solution` whose every field has a leading axis `B`, as
     `jax.vmap(simulate)` gives; a trajectory that fails (step limit, blow-up, collapsed
     step) has `success=False`, its reason in `status`, the states it reached and NaN after
     the failure; it frees its lane at once and leaves the others untouched.
 
-    Pure: passes `jax.jit`, `jax.grad` and (with `gradient="forward"`) `jax.jacfwd`.
+    Pure: passes `jax.jit`, `jax.grad` and (with `"auto"` or `"forward"`) `jax.jacfwd`.
     Derivatives flow to `params` and `ts`; the therapy (drug switches and start days) is
     treated as data and gets no derivative. With `"reverse"` the derivative is that of
     `simulate`'s discretisation, which agrees with this solver's to the tolerance.
@@ -416,9 +546,11 @@ def simulate_batch(
             start=jnp.broadcast_to(therapy.start, (n, len(DRUGS))).astype(ts.dtype),
         )
     config = (float(rtol), float(atol), int(max_steps), int(lanes))
-    if gradient not in ("forward", "reverse"):
-        raise ALSJaxError(f"gradient: expected 'forward' or 'reverse', got {gradient!r}")
-    solve = _solve if gradient == "forward" else _solve_reverse
+    solvers = {"auto": _solve_auto, "forward": _solve, "reverse": _solve_reverse}
+    if gradient not in solvers:
+        raise ALSJaxError(f"gradient: expected 'auto', 'forward' or 'reverse', got "
+                          f"{gradient!r}")
+    solve = solvers[gradient]
     out, status, nsteps = solve(params, ts, therapy, config)
     rates = jax.vmap(physical)(params)
     return jax.vmap(finish_solution)(ts, out, rates, status, nsteps)

@@ -68,14 +68,13 @@ def solve_cohort(
     """Solve S subjects: `params`, `ts` and `therapy` all carry a leading axis S.
 
     `adjoint` is `simulate`'s (e.g. `diffrax.ForwardMode()` for `jax.jacfwd`); the lane
-    queue ignores it, since its forward sensitivities serve `jax.grad` and `jax.jacfwd`.
-    `rtol`, `atol`: the step-size controller's tolerances. Pure: jit, vmap and grad pass
-    through.
+    queue ignores it: its `gradient="auto"` serves `jax.jacfwd` (forward sensitivities) and
+    `jax.grad` (the adjoint when many parameters are differentiated). `rtol`, `atol`: the
+    step-size controller's tolerances. Pure: jit, vmap and grad pass through.
     """
     check_method(method)
     if method == "vmap" or (method == "auto" and ts.shape[0] < BATCH_MIN_SUBJECTS):
         solve = jax.vmap(lambda p, t, th: simulate(p, t, th, adjoint=adjoint, rtol=rtol,
                                                    atol=atol))
         return _stacked(solve(params, ts, therapy))
-    return _stacked(simulate_batch(params, ts, therapy, gradient="forward", rtol=rtol,
-                                   atol=atol))
+    return _stacked(simulate_batch(params, ts, therapy, rtol=rtol, atol=atol))

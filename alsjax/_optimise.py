@@ -36,6 +36,7 @@ from jaxtyping import Array
 from ._errors import ALSJaxError
 from ._noise import closed_form_sd
 from ._problem import FORWARD, Problem, objective, terms, to_stored, to_z
+from ._programs import compile_program
 
 Progress = Callable[[str, int, int], None]
 """`progress(stage, done, total)`: called between compiled chunks of work with the steps
@@ -232,7 +233,6 @@ def _methods(pb: Problem):
     return _scalar_init, _scalar_advance, _scalar_result
 
 
-@eqx.filter_jit
 def _init_starts(z0, pb: Problem, fixed, fixed_z):
     init = _methods(pb)[0]
     return jax.vmap(init, in_axes=(0, None, None, 0))(z0, pb, fixed, fixed_z)
@@ -262,7 +262,6 @@ def _advance_subjects(carry, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
         carry, pb, fixed, fixed_z, lr_scale, n_stop)
 
 
-_advance_jit = jax.jit(_advance_starts)
 _advance_subjects_jit = jax.jit(_advance_subjects)
 
 SHARDINGS: tuple[str, ...] = ("shard_map", "named")
@@ -389,23 +388,26 @@ def run_starts(
     n_problems = z0.shape[0] if batched else 1
     total = int(np.prod(z0.shape[:-1])) * pb.max_steps
     keep = slice(0, n_problems) if batched else slice(None)  # drop the padding problems
-    if batched:
-        init, program = _init_subjects, _advance_subjects_jit
-    else:
-        init, program = _init_starts, _advance_jit
-    if mesh is not None:
-        padded = -(-n_problems // mesh.size) * mesh.size
-        z0, pb, fixed_z = _place(_pad((z0, pb, fixed_z), padded), mesh)
-        if sharding == "shard_map":
-            program = _shard_mapped(mesh)
-    carry = init(z0, pb, fixed, fixed_z)
-    if mesh is not None:  # the layout every chunk returns, so one executable serves all
-        split = NamedSharding(mesh, PartitionSpec(_AXIS))
-        carry = jax.device_put(carry, split)
     if progress is not None:
         progress("compiling", 0, 0)
     t0 = time.perf_counter()
-    exe = program.lower(carry, pb, fixed, fixed_z, lr, jnp.asarray(1, jnp.int32)).compile()
+    if not batched:
+        # One problem: exported programs, loaded without tracing on later runs (_programs).
+        carry = compile_program(_init_starts, z0, pb, fixed, fixed_z)(z0, pb, fixed, fixed_z)
+        exe = compile_program(_advance_starts, carry, pb, fixed, fixed_z, lr,
+                              jnp.asarray(1, jnp.int32))
+    else:
+        program, split = _advance_subjects_jit, None
+        if mesh is not None:
+            padded = -(-n_problems // mesh.size) * mesh.size
+            z0, pb, fixed_z = _place(_pad((z0, pb, fixed_z), padded), mesh)
+            if sharding == "shard_map":
+                program = _shard_mapped(mesh)
+        carry = _init_subjects(z0, pb, fixed, fixed_z)
+        if mesh is not None:  # the layout every chunk returns, so one executable serves all
+            split = NamedSharding(mesh, PartitionSpec(_AXIS))
+            carry = jax.device_put(carry, split)
+        exe = program.lower(carry, pb, fixed, fixed_z, lr, jnp.asarray(1, jnp.int32)).compile()
     compile_time = time.perf_counter() - t0
     t_run = time.perf_counter()
     chunk, taken, dead = 1, 0, np.zeros(n_problems, bool)

@@ -28,6 +28,7 @@ from ._likelihood import predict, shifts
 from ._observables import EVENT_NAMES, OBSERVABLE_LABELS, OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS
 from ._problem import transform_of, unpack
+from ._programs import compile_program
 from ._result import FitResult
 from ._uncertainty import CHI2_95
 
@@ -56,7 +57,6 @@ def _arrays(theta, pb, frac):
     return f, T, shift, dense_t, pred[:, n:, :], ok
 
 
-_arrays_jit = jax.jit(_arrays)
 
 
 PLOT_FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
@@ -270,7 +270,7 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
     t0 = time.perf_counter()
     if progress is not None:
         progress("compiling", 0, 0)
-    exe = _arrays_jit.lower(theta, result.problem, frac).compile()
+    exe = compile_program(_arrays, theta, result.problem, frac)
     report_compile = time.perf_counter() - t0
     if progress is not None:
         progress("report", 0, 2)

@@ -25,6 +25,7 @@ import numpy as np
 from ._errors import ALSJaxError
 from ._optimise import Progress, run_starts
 from ._problem import Problem, fit_residuals, objective, physical_value, to_stored, to_z
+from ._programs import compile_program
 from ._result import FitResult, ProfileResult
 
 CHI2_95 = 3.841458820694124  # 95% quantile of chi-square with 1 degree of freedom
@@ -45,9 +46,6 @@ def _fisher(theta, pb: Problem, J=None):
     return F, r
 
 
-_fisher_jit = jax.jit(_fisher)
-
-
 def fisher_information(theta, pb: Problem, jacobian=None
                        ) -> tuple[np.ndarray, np.ndarray | None, float]:
     """The Fisher information at `theta` (stored scale), the weighted residuals there
@@ -60,7 +58,7 @@ def fisher_information(theta, pb: Problem, jacobian=None
         # static fields so fits with L-BFGS and with Adam share one compilation.
         pb = dataclasses.replace(pb, optimiser="lm", max_steps=1)
         t0 = time.perf_counter()
-        exe = _fisher_jit.lower(theta, pb).compile()
+        exe = compile_program(_fisher, theta, pb)
         ctime = time.perf_counter() - t0
         F, r = exe(theta, pb)
         return np.asarray(F), np.asarray(r), ctime

@@ -89,7 +89,8 @@ def _setup_jax() -> None:
     cache = os.environ.get("ALSJAX_CACHE_DIR", os.path.expanduser("~/.cache/alsjax/jax"))
     if cache and cache.lower() != "off":
         jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        # Every program, even a small eager operation: a second run compiles nothing.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def in_worker(fn: Callable[..., Any], *args: Any, on_interrupt: Callable[[], None] | None = None,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import alsjax
-from alsjax._batch import simulate_batch
+from alsjax._batch import AUTO_FORWARD_MAX_PARAMS, simulate_batch
 
 # A 1-decade log-uniform spread over these rates stays in the model's non-stiff regime.
 VARY = ("clearance_rate", "aggregate_seed", "ros_clearance", "mito_repair",
@@ -155,3 +155,49 @@ def test_gradients_match_reference_and_finite_differences(fast):
         e = jnp.zeros((N, 3)).at[0, j].set(h)
         fd = (value(theta + e) - value(theta - e)) / (2 * h)
         np.testing.assert_allclose(g[0, j], fd, rtol=2e-3, atol=1e-4 * np.abs(g[0]).max())
+
+
+def _full_loss(gradient):
+    def loss(p):
+        s = simulate_batch(p, TS, lanes=LANES, gradient=gradient)
+        return jnp.sum((s.observables["alsfrs_r"] / 48) ** 2) + jnp.sum(jnp.log(s.ys[..., 14]))
+    return loss
+
+
+def _rel(a, b):
+    a, b = (np.concatenate([np.ravel(x) for x in jax.tree.leaves(t)]) for t in (a, b))
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+def test_auto_gradient_equals_the_forced_mode_it_picks():
+    """gradient="auto": under grad, forward sensitivities for few parameters and the
+    adjoint for many (a whole Params); under jacfwd, forward sensitivities."""
+    p = _spread(N, seed=5)
+    # jax.grad over every parameter of a whole Params batch: the adjoint.
+    g_auto, g_rev = jax.jit(lambda p: (jax.grad(_full_loss("auto"))(p),
+                                       jax.grad(_full_loss("reverse"))(p)))(p)
+    assert _rel(g_auto, g_rev) < 1e-6
+    # A few parameters under grad, and jax.jacfwd (any number): forward sensitivities.
+    few, many = _loss(lambda q: simulate_batch(q, TS, lanes=LANES, gradient="auto")), \
+        _loss(lambda q: simulate_batch(q, TS, lanes=LANES, gradient="forward"))
+    theta = jnp.zeros((N, 3))
+    a, b, c, d = jax.jit(lambda th: (jax.grad(few)(th), jax.grad(many)(th),
+                                     jax.jacfwd(few)(th), jax.jacfwd(many)(th)))(theta)
+    assert _rel(a, b) < 1e-6 and _rel(c, d) < 1e-6
+    assert np.all(np.isfinite(np.asarray(a))) and np.abs(np.asarray(a)).max() > 0
+    # jax.jacfwd over more parameters than the forward threshold (the linear map's forward
+    # form, vmapped over the tangent directions).
+    base = _spread(N, seed=6)
+    k = AUTO_FORWARD_MAX_PARAMS + 1
+
+    def loss_k(gradient):
+        def loss(theta):
+            moved = {n: getattr(base, n) + theta[:, j] for j, n in enumerate(VARY[:k])}
+            s = simulate_batch(dataclasses.replace(base, **moved), TS, lanes=LANES,
+                               gradient=gradient)
+            return jnp.sum(s.ys[..., :14] ** 2)
+        return loss
+
+    e, f = jax.jit(lambda th: (jax.jacfwd(loss_k("auto"))(th),
+                               jax.jacfwd(loss_k("forward"))(th)))(jnp.zeros((N, k)))
+    assert _rel(e, f) < 1e-6

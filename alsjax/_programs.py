@@ -1,0 +1,132 @@
+"""Compiled programs that a second run neither retraces nor recompiles: `compile_program`.
+
+JAX's persistent compilation cache saves XLA's work, but its key is the lowered program,
+so every run still traces and lowers the Python function first: for the fit's optimiser
+loop (a vmapped Levenberg-Marquardt step around a forward-mode diffrax solve) that is
+5-6 s on 2 cores, more than the whole warm fit. Here a program is exported once
+(`jax.export`: traced and lowered to StableHLO) and the export is kept beside JAX's
+cache, keyed by everything that selects the program: the name, the source of alsjax,
+the versions of jax, diffrax, equinox and optax, the arguments' tree structure (with
+every static field) and their shapes and dtypes, and the backend. A later run
+deserialises it instead of tracing, and XLA's compilation of it is a persistent-cache hit.
+
+Only when JAX's persistent cache is switched on (`jax_compilation_cache_dir`, as the
+CLI does), and only for programs free of host callbacks (equinox's runtime checks are
+host callbacks unless `EQX_ON_ERROR=nan`, which the CLI sets): otherwise, or if export
+fails for any reason, the program is a plain `jax.jit(fn).lower(...).compile()`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+_SUBDIR = "alsjax-programs"
+_MEMO: dict[str, Callable] = {}  # key -> compiled program, for this process
+
+
+@functools.cache
+def _jitted(fn: Callable) -> Callable:
+    return jax.jit(fn)  # one per function, so its in-memory trace cache is kept
+
+
+@functools.cache
+def _source_digest() -> str:
+    """Hash of alsjax's source and the versions of the libraries its programs trace."""
+    import diffrax
+    import equinox
+    import jaxlib
+    import optax
+
+    h = hashlib.sha256()
+    for v in (jax.__version__, jaxlib.__version__, diffrax.__version__, equinox.__version__,
+              optax.__version__, os.environ.get("EQX_ON_ERROR", "")):
+        h.update(v.encode() + b"\0")
+    here = Path(__file__).resolve().parent
+    for path in sorted(here.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _cache_dir() -> Path | None:
+    d = jax.config.jax_compilation_cache_dir
+    return Path(d) / _SUBDIR if d else None
+
+
+def _key(name: str, leaves, treedef) -> str:
+    h = hashlib.sha256()
+    h.update(f"{name}\0{_source_digest()}\0{treedef}\0{jax.default_backend()}\0"
+             f"{jax.config.jax_enable_x64}\0".encode())
+    for leaf in leaves:
+        h.update(f"{jax.typeof(leaf)}\0".encode())
+    return h.hexdigest()[:40]
+
+
+def _flat_compiled(exported, out_tree):
+    exe_flat = jax.jit(exported.call)
+
+    def bind(leaves):
+        compiled = exe_flat.lower(*leaves).compile()
+        return lambda *args: jax.tree.unflatten(
+            out_tree, compiled(*jax.tree.leaves(args)))
+
+    return bind
+
+
+def compile_program(fn: Callable, *args, name: str | None = None,
+                    cache_dir: str | os.PathLike | None = None) -> Callable:
+    """`jax.jit(fn).lower(*args).compile()`, as a callable of the same arguments (pytrees
+    of the same structure, shapes and dtypes), kept across processes when JAX's
+    persistent cache is on (see the module docstring). `cache_dir`: where to keep the
+    exports instead of beside JAX's cache."""
+    name = name or getattr(fn, "__qualname__", repr(fn))
+    folder = Path(cache_dir) / _SUBDIR if cache_dir is not None else _cache_dir()
+    if folder is None:
+        return _jitted(fn).lower(*args).compile()
+    leaves, treedef = jax.tree.flatten(args)
+    leaves = [jnp.asarray(leaf) for leaf in leaves]
+    key = _key(name, leaves, treedef)
+    if key in _MEMO:
+        return _MEMO[key]
+    path = folder / f"{key}.bin"
+    unexportable = path.with_suffix(".none")  # export failed once: do not try again
+    if unexportable.exists():
+        program = _MEMO[key] = _jitted(fn).lower(*args).compile()
+        return program
+    try:
+        if path.exists():
+            blob, out_tree = pickle.loads(path.read_bytes())
+            exported = jax.export.deserialize(blob)
+        else:
+            holder = {}
+
+            def flat(*flat_args):
+                out = fn(*jax.tree.unflatten(treedef, flat_args))
+                out_leaves, holder["tree"] = jax.tree.flatten(out)
+                return out_leaves
+
+            exported = jax.export.export(jax.jit(flat))(*leaves)
+            out_tree = holder["tree"]
+            folder.mkdir(parents=True, exist_ok=True)
+            data = pickle.dumps((exported.serialize(), out_tree))
+            with tempfile.NamedTemporaryFile(dir=folder, delete=False) as f:
+                f.write(data)
+            os.replace(f.name, path)  # atomic: a concurrent run sees all or nothing
+        program = _flat_compiled(exported, out_tree)(leaves)
+    except Exception:  # noqa: BLE001 - host callbacks, unserialisable trees: no shortcut
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            unexportable.touch()
+        except OSError:
+            pass
+        program = _jitted(fn).lower(*args).compile()
+    _MEMO[key] = program
+    return program

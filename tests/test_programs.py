@@ -1,0 +1,42 @@
+"""`compile_program`: a program exported once is loaded, not traced, by a later run."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from alsjax import _programs
+
+
+def _f(x, d):
+    return {"y": jnp.sin(x) * d["a"], "n": jnp.sum(x > 0)}
+
+
+def _with_callback(x):
+    jax.debug.callback(lambda v: None, x)
+    return x * 2.0
+
+
+def test_exported_program_is_loaded_not_traced(tmp_path, traces, monkeypatch):
+    args = (jnp.linspace(0.0, 1.0, 5), {"a": jnp.asarray(3.0)})
+    first = _programs.compile_program(_f, *args, cache_dir=tmp_path)
+    files = list((tmp_path / "alsjax-programs").glob("*.bin"))
+    assert len(files) == 1
+    monkeypatch.setattr(_programs, "_MEMO", {})  # as a new process would start
+    before = traces("flat")
+    again = _programs.compile_program(_f, *args, cache_dir=tmp_path)
+    assert traces("flat") == before  # deserialised, not traced
+    a, b, ref = first(*args), again(*args), jax.jit(_f)(*args)
+    for k in ref:
+        np.testing.assert_array_equal(a[k], ref[k])
+        np.testing.assert_array_equal(b[k], ref[k])
+    # Other shapes are another program.
+    other = (jnp.ones(3), {"a": jnp.asarray(1.0)})
+    _programs.compile_program(_f, *other, cache_dir=tmp_path)
+    assert len(list((tmp_path / "alsjax-programs").glob("*.bin"))) == 2
+
+
+def test_host_callbacks_fall_back_to_jit(tmp_path):
+    x = jnp.arange(3.0)
+    out = _programs.compile_program(_with_callback, x, cache_dir=tmp_path)(x)
+    np.testing.assert_array_equal(out, 2.0 * np.arange(3.0))
+    assert list((tmp_path / "alsjax-programs").glob("*.none"))
