@@ -1,0 +1,496 @@
+"""Population (mixed-effects) fits by the Laplace / FOCE-I approximation: `fit_population`.
+
+**The hierarchy.** Subject i's stored value (log, logit or plain, as in `Params`) of an
+estimated parameter k is
+
+    theta_ik = mu_k + sum_c beta_c x_ic [c on k] + eta_ik [k random],
+    eta_i ~ N(0, Omega),
+
+so on a log-stored parameter a subject is "population value x exp(random effect)". The
+covariates x_i are one-hot columns against a reference level (categorical) or centred
+values (continuous). Fixed effects (`estimate`) have no eta; the noise SD of each
+observable whose rows give none is shared by all subjects (stored as its log). Every
+parameter not estimated keeps each subject's own preset, and each subject its therapy.
+
+**The Laplace / FOCE-I objective.** With r_i(eta) subject i's weighted residuals and
+norm_i its normaliser (-log p(y_i | eta) = |r_i|^2 / 2 + norm_i, `likelihood_terms`),
+
+    -2 log L(phi) = sum_i [ |r_i(eta_i*)|^2 + 2 norm_i + eta_i*' Omega^-1 eta_i*
+                            + log|Omega| + log|H_i| ],   H_i = J_i' J_i + Omega^-1,
+
+where eta_i* minimises q_i(eta) = |r_i|^2 / 2 + eta' Omega^-1 eta / 2 (the inner MAP
+problem, all subjects as one vmapped Levenberg-Marquardt, warm-started), J_i = dr_i/deta
+at eta_i* (forward mode through the solver), and the (2 pi)^R of the prior and of the
+Gaussian integral cancel. H_i is the Gauss-Newton Hessian "with interaction": the
+residuals are evaluated at eta_i*, not at 0 (FOCE-I rather than FO).
+
+**The exact outer gradient.** phi holds the population values mu, covariate effects
+beta, log noise SDs and Omega's parameters. For subject i write q_i = D_i phi_m + [eta; 0]
+for the vector (subject's stored parameters, log noise SDs) the model sees, with D_i
+the linear design (identity on mu and the log SDs, x_ic on beta_c). The total derivative
+is dV_i/dphi = dV_i/dphi|_eta + (dV_i/deta)' d eta*/d phi, with, by the implicit
+function theorem on the stationarity G_i = J' r + Omega^-1 eta = 0,
+
+    d eta*/d phi = -A^-1 dG/dphi,   A = J'J + sum_k r_k d2r_k/deta2 + Omega^-1,
+
+the *exact* Hessian of q_i (not H_i). Differentiating log|H_i| needs
+d log|H|/dx = tr(H^-1 (dJ/dx' J + J' dJ/dx)), and dG/dphi needs dJ/dphi too: both are
+second derivatives of the model, taken here in one forward-over-forward pass
+(`jax.jacfwd` of `jax.jacfwd`, `diffrax.ForwardMode`) at eta_i*: d2 r / (d eta d q),
+R x Q directions. Everything else is assembled by hand from those arrays, so the
+gradient is exact at the inner optimum (checked against central finite differences in
+`tests/test_population.py`), which a nested optimiser differentiated naively is not.
+
+**Failed subjects.** A subject whose solve fails at its best eta (random effects can
+push it where the ODE is too stiff) contributes `FAILED_SUBJECT` to -2 log L and nothing
+to the gradient: a line search then steps back from a point where a subject starts to
+fail, the objective is never NaN, and the count is reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float
+
+from ._dataset import Data, make_data
+from ._errors import ALSJaxError, did_you_mean
+from ._likelihood import likelihood_terms
+from ._noise import NoiseSpec
+from ._observables import OBSERVABLE_NAMES
+from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
+from ._problem import FORWARD, make_problem
+from ._progress import resolve_progress
+
+COVARIANCES: tuple[str, ...] = ("diagonal", "full")
+FAILED_SUBJECT = 1e6
+"""-2 log L contribution of a subject that cannot be solved: far above any fitted
+subject's (tens to hundreds), so a step into failure is rejected."""
+OMEGA_START = 0.3  # random-effect SD (stored scale) the outer optimiser starts from
+MAX_OUTER_STEP = 1.0  # largest move of one outer coordinate per step (stored units)
+Z95 = 1.959963984540054
+
+_NOT_COVARIATES = ("row", "time", "observable", "value", "sigma", "n", "lloq", "kind",
+                   "subject", "therapy_start")
+
+
+class PopulationProblem(eqx.Module):
+    """Everything the compiled objective needs; static fields select the program.
+
+    `data` holds each subject as a one-subject `Data` stacked on a leading axis, so the
+    inner problems vmap over subjects. The outer vector phi is
+    `[mu (E) | beta (C) | log noise SD (N) | Omega (R log SDs, then R(R-1)/2 correlation
+    coordinates when full)]`, E = R random then F fixed parameters.
+    """
+
+    data: Data  # leaves (S, 1, ...): subject i is data[i], a Data of one subject
+    design: Float[Array, "S C"]  # covariate columns: one-hot or centred
+    noise_sd: Float[Array, " K"]  # SDs of observables whose SD is not estimated
+    random: tuple[str, ...] = eqx.field(static=True)
+    fixed: tuple[str, ...] = eqx.field(static=True)
+    covariate_names: tuple[str, ...] = eqx.field(static=True)  # "NAME~COLUMN[=LEVEL]"
+    covariate_targets: tuple[int, ...] = eqx.field(static=True)  # index into random+fixed
+    noise_obs: tuple[int, ...] = eqx.field(static=True)
+    noise: tuple[str, ...] = eqx.field(static=True)
+    covariance: str = eqx.field(static=True, default="diagonal")
+    inner_steps: int = eqx.field(static=True, default=40)
+    inner_tol: float = eqx.field(static=True, default=1e-14)
+
+    @property
+    def n_random(self) -> int:
+        return len(self.random)
+
+    @property
+    def n_estimated(self) -> int:
+        return len(self.random) + len(self.fixed)
+
+    @property
+    def n_model(self) -> int:
+        """Length of phi_m = [mu | beta | log SD], the part that reaches the model."""
+        return self.n_estimated + len(self.covariate_names) + len(self.noise_obs)
+
+    @property
+    def n_omega(self) -> int:
+        R = self.n_random
+        return R + (R * (R - 1) // 2 if self.covariance == "full" else 0)
+
+    @property
+    def size(self) -> int:
+        return self.n_model + self.n_omega
+
+    @property
+    def n_q(self) -> int:
+        """Length of the vector a subject's model sees: its stored values and log SDs."""
+        return self.n_estimated + len(self.noise_obs)
+
+
+# --- Omega -----------------------------------------------------------------------------
+
+
+def omega_cholesky(omega_phi: Array, R: int, full: bool) -> Array:
+    """Lower Cholesky factor L of Omega = L L' from its unconstrained coordinates.
+
+    The first R coordinates are the log SDs s; for a full covariance the next R(R-1)/2
+    fill the strictly lower triangle of a unit-diagonal matrix whose rows are then
+    normalised (the Cholesky factor of a correlation matrix, any real values allowed),
+    so L = diag(exp(s)) Lc and the SDs stay the first R coordinates exactly.
+    """
+    sd = jnp.exp(omega_phi[:R])
+    if not full or R == 1:
+        return jnp.diag(sd)
+    rows, cols = np.tril_indices(R, -1)
+    Lc = jnp.eye(R, dtype=omega_phi.dtype).at[rows, cols].set(omega_phi[R:])
+    Lc = Lc / jnp.linalg.norm(Lc, axis=1, keepdims=True)
+    return sd[:, None] * Lc
+
+
+def _omega_terms(omega_phi: Array, pp: PopulationProblem):
+    """Omega^-1 and log|Omega|, and their derivatives in Omega's coordinates."""
+    R = pp.n_random
+
+    def f(w):
+        L = omega_cholesky(w, R, pp.covariance == "full")
+        Linv = jax.scipy.linalg.solve_triangular(L, jnp.eye(R, dtype=w.dtype), lower=True)
+        return Linv.T @ Linv, 2.0 * jnp.sum(jnp.log(jnp.diag(L)))
+
+    Oi, logdet = f(omega_phi)
+    dOi, dlogdet = jax.jacfwd(f)(omega_phi)
+    return Oi, logdet, dOi, dlogdet
+
+
+# --- one subject -----------------------------------------------------------------------
+
+
+def _design(x: Array, pp: PopulationProblem) -> Array:
+    """D_i: q_i = D_i phi_m (+ eta on the first R entries), Q x n_model."""
+    E, C, N = pp.n_estimated, len(pp.covariate_names), len(pp.noise_obs)
+    D = jnp.zeros((E + N, E + C + N), x.dtype)
+    D = D.at[jnp.arange(E), jnp.arange(E)].set(1.0)
+    if C:
+        D = D.at[jnp.asarray(pp.covariate_targets), E + jnp.arange(C)].set(x)
+    if N:
+        D = D.at[E + jnp.arange(N), E + C + jnp.arange(N)].set(1.0)
+    return D
+
+
+def subject_residuals(q: Array, d1: Data, pp: PopulationProblem):
+    """Weighted residuals, normaliser and success of one subject (a one-subject `Data`)
+    at q = (its stored estimated parameters, log noise SDs); forward-mode differentiable."""
+    names = pp.random + pp.fixed
+    E = len(names)
+    params = dataclasses.replace(d1.base, **{n: q[j][None] for j, n in enumerate(names)})
+    sd = pp.noise_sd
+    if pp.noise_obs:
+        sd = sd.at[jnp.asarray(pp.noise_obs)].set(jnp.exp(q[E:]))
+    return likelihood_terms(params, d1, noise=pp.noise, sigma=sd, adjoint=FORWARD,
+                            method="vmap")
+
+
+def _pad(eta: Array, pp: PopulationProblem) -> Array:
+    return jnp.concatenate([eta, jnp.zeros(pp.n_q - pp.n_random, eta.dtype)])
+
+
+def _inner(q0: Array, eta0: Array, Oi: Array, d1: Data, pp: PopulationProblem):
+    """The subject's MAP eta: Levenberg-Marquardt on q(eta) = |r|^2/2 + eta'Oi eta/2.
+
+    Starts at `eta0` (the previous outer point's optimum); if that cannot be solved,
+    tries eta = 0 once. Stops when the Newton decrement g' A^-1 g (A the Gauss-Newton
+    Hessian) falls below `inner_tol`, after `inner_steps` steps, or when the damping
+    blows up. Returns eta, whether it converged and was solved, and the steps taken.
+    """
+    R = pp.n_random
+
+    def evaluate(eta):
+        def f(e):
+            r, _, ok = subject_residuals(q0 + _pad(e, pp), d1, pp)
+            return r, (r, ok)
+
+        J, (r, ok) = jax.jacfwd(f, has_aux=True)(eta)
+        v = 0.5 * jnp.sum(r**2) + 0.5 * eta @ Oi @ eta
+        good = ok & jnp.isfinite(v) & jnp.all(jnp.isfinite(J))
+        return jnp.where(good, r, 0.0), jnp.where(good, J, 0.0), jnp.where(good, v, jnp.inf)
+
+    n_res = jax.eval_shape(lambda: subject_residuals(q0, d1, pp))[0].shape[0]
+    f = eta0.dtype
+    c0 = dict(ec=eta0, rc=jnp.zeros(n_res, f), Jc=jnp.zeros((n_res, R), f),
+              vc=jnp.asarray(jnp.inf, f), et=eta0, lam=jnp.asarray(1e-3, f),
+              n=jnp.asarray(0, jnp.int32), stop=jnp.asarray(False), conv=jnp.asarray(False),
+              dec=jnp.asarray(jnp.inf, f))
+
+    def step(c):
+        r, J, v = evaluate(c["et"])
+        # Near the optimum the objective's own noise (the adaptive solver's step
+        # sequence changes with eta, ~1e-10 relative) hides the decrease while the
+        # forward-mode gradient, exact for each step sequence, still converges: once
+        # the Newton decrement is tiny, Gauss-Newton steps are taken without the test.
+        accept = (v < c["vc"]) | (jnp.isfinite(v) & (c["dec"] < 1e-6))
+        ec, rc, Jc = jax.tree.map(lambda a, b: jnp.where(accept, a, b),
+                                  (c["et"], r, J), (c["ec"], c["rc"], c["Jc"]))
+        vc = jnp.where(accept, v, c["vc"])
+        lam = jnp.where(accept, c["lam"] / 3.0, c["lam"] * 4.0)
+        g = Jc.T @ rc + Oi @ ec
+        A = Jc.T @ Jc + Oi
+        newton = g @ jnp.linalg.solve(A, g)
+        damped = A + lam * jnp.diag(jnp.diag(A))
+        delta = -jnp.linalg.solve(damped, g)
+        delta = jnp.where(jnp.isfinite(delta), delta, 0.0)
+        n = c["n"] + 1
+        conv = jnp.isfinite(vc) & (newton < pp.inner_tol)
+        newton = jnp.where(jnp.isfinite(newton), newton, jnp.inf)
+        never = ~jnp.isfinite(vc) & (n >= 2)  # neither eta0 nor 0 could be solved
+        stop = conv | never | (n >= pp.inner_steps) | (lam > 1e10)
+        first_failed = ~jnp.isfinite(vc) & (n == 1)
+        et = jnp.where(first_failed, jnp.zeros_like(ec), jnp.where(stop, ec, ec + delta))
+        return dict(ec=ec, rc=rc, Jc=Jc, vc=vc, et=et, lam=lam, n=n, stop=stop, conv=conv,
+                    dec=newton)
+
+    c = jax.lax.while_loop(lambda c: ~c["stop"], step, c0)
+    return c["ec"], c["conv"], jnp.isfinite(c["vc"]), c["n"]
+
+
+def _subject(phi_m, omega, eta0, d1, x, pp: PopulationProblem):
+    """One subject's -2 log L contribution V_i, its exact gradient in phi, its eta* and
+    H_i^-1 (see the module docstring for the algebra)."""
+    R = pp.n_random
+    Oi, logdet_omega, dOi, dlogdet_omega = omega
+    D = _design(x, pp)
+    q0 = D @ phi_m
+    eta, conv, solved, steps = _inner(q0, eta0, Oi, d1, pp)
+    q = q0 + _pad(eta, pp)
+
+    def first(qv):
+        def f(e):
+            r, norm, ok = subject_residuals(qv + _pad(e, pp), d1, pp)
+            return r, (r, norm, ok)
+
+        J, (r, norm, ok) = jax.jacfwd(f, has_aux=True)(jnp.zeros(R, qv.dtype))
+        return (J, r, norm), (J, r, norm, ok)
+
+    (dJ, dr, dnorm), (J, r, norm, ok) = jax.jacfwd(first, has_aux=True)(q)
+    # dJ[k, a, j] = d2 r_k / (d eta_a d q_j); dr[k, j] = d r_k / d q_j.
+    H = J.T @ J + Oi
+    Hinv = jnp.linalg.inv(H)
+    logdet_H = jnp.linalg.slogdet(H)[1]
+    value = (jnp.sum(r**2) + 2.0 * norm + eta @ Oi @ eta + logdet_omega + logdet_H)
+    trace = 2.0 * jnp.einsum("ab,kb,kaj->j", Hinv, J, dJ)  # d log|H| / d q (eta held)
+    dV_dq = 2.0 * dr.T @ r + 2.0 * dnorm + trace
+    dV_deta = dV_dq[:R] + 2.0 * Oi @ eta
+    dV_domega = (jnp.einsum("a,abc,b->c", eta, dOi, eta) + dlogdet_omega
+                 + jnp.einsum("ab,bac->c", Hinv, dOi))
+    A = H + jnp.einsum("k,kab->ab", r, dJ[:, :, :R])
+    dG_dq = jnp.einsum("kaj,k->aj", dJ, r) + J.T @ dr
+    dG = jnp.concatenate([dG_dq @ D, jnp.einsum("abc,b->ac", dOi, eta)], axis=1)
+    deta = -jnp.linalg.solve(A, dG)
+    grad = jnp.concatenate([D.T @ dV_dq, dV_domega]) + dV_deta @ deta
+    good = (solved & ok & jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
+            & jnp.all(jnp.isfinite(Hinv)))
+    return dict(
+        value=jnp.where(good, value, FAILED_SUBJECT),
+        grad=jnp.where(good, grad, 0.0),
+        eta=jnp.where(good, eta, eta0),
+        hinv=jnp.where(good, Hinv, jnp.nan),
+        ok=good, converged=conv & good, steps=steps,
+    )
+
+
+def evaluate(phi: Array, eta0: Array, pp: PopulationProblem) -> dict:
+    """-2 log L at `phi`, its exact gradient, and per subject eta*, H^-1, success.
+
+    `eta0` (S, R) warm-starts the inner problems. Pure: jit and vmap pass; a subject
+    that cannot be solved adds `FAILED_SUBJECT` and no gradient.
+    """
+    nm = pp.n_model
+    omega = _omega_terms(phi[nm:], pp)
+    per = jax.vmap(_subject, in_axes=(None, None, 0, 0, 0, None))(
+        phi[:nm], omega, eta0, pp.data, pp.design, pp)
+    return dict(value=jnp.sum(per["value"]), grad=jnp.sum(per["grad"], axis=0),
+                contributions=per["value"], eta=per["eta"], hinv=per["hinv"],
+                ok=per["ok"], converged=per["converged"], steps=per["steps"])
+
+
+_evaluate_jit = jax.jit(evaluate)
+
+
+@eqx.filter_custom_vjp
+def _objective(phi, pp, eta0):
+    return evaluate(phi, eta0, pp)["value"]
+
+
+@_objective.def_fwd
+def _objective_fwd(perturbed, phi, pp, eta0):
+    del perturbed
+    out = evaluate(phi, eta0, pp)
+    return out["value"], out["grad"]
+
+
+@_objective.def_bwd
+def _objective_bwd(grad, g_out, perturbed, phi, pp, eta0):
+    del perturbed, phi, pp, eta0
+    return g_out * grad
+
+
+def population_objective(phi: Float[Array, " P"], pp: PopulationProblem,
+                         eta0: Float[Array, "S R"] | None = None) -> Float[Array, ""]:
+    """The Laplace / FOCE-I -2 log-likelihood at `phi` (layout: `PopulationProblem`).
+
+    `jax.grad` of it is the exact gradient through the inner optima (implicit
+    differentiation with the model's second derivatives, forward over forward); `eta0`
+    warm-starts the inner problems (zeros when None) and carries no gradient.
+    """
+    if eta0 is None:
+        eta0 = jnp.zeros((pp.design.shape[0], pp.n_random), phi.dtype)
+    return _objective(phi, pp, jax.lax.stop_gradient(eta0))
+
+
+# --- problem set-up ----------------------------------------------------------------------
+
+
+def _subject_values(frame, column: str, subjects: tuple[str, ...]) -> list[str]:
+    """Each subject's one value of a frame column (one-line errors if missing or varying)."""
+    values = []
+    col = frame[column].astype(str).str.strip()
+    by_subject = col.groupby(frame["subject"].astype(str), sort=False)
+    seen = {s: g.unique() for s, g in by_subject}
+    for s in subjects:
+        u = [v for v in seen[s] if v not in ("", "nan")]
+        if not u:
+            raise ALSJaxError(f"covariate column {column!r}: empty for subject {s!r}")
+        if len(u) > 1:
+            raise ALSJaxError(f"covariate column {column!r} varies within subject {s!r} "
+                              f"({u[0]!r}, {u[1]!r}); a covariate is one value per subject")
+        values.append(u[0])
+    return values
+
+
+def covariate_design(frame, covariates: Sequence[str], subjects: tuple[str, ...],
+                     estimated: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...],
+                                                       tuple[int, ...]]:
+    """The design matrix (S, C) of `NAME~COLUMN` covariates, the column names and the
+    parameter (index into `estimated`) each column acts on.
+
+    A column whose every value is a number is continuous, centred on its mean; any other
+    is categorical: one indicator column per level against the reference level (the most
+    common, ties to the first in sorted order), named `NAME~COLUMN=LEVEL`.
+    """
+    columns, names, targets = [], [], []
+    seen = set()
+    for spec in covariates:
+        name, sep, column = (x.strip() for x in str(spec).partition("~"))
+        if not sep or not name or not column:
+            raise ALSJaxError(f"covariate {spec!r}: expected NAME~COLUMN "
+                              "(a parameter and a column of the data)")
+        if name not in estimated:
+            raise ALSJaxError(f"covariate {spec}: {name!r} is not an estimated parameter "
+                              f"({', '.join(estimated)}){did_you_mean(name, estimated)}")
+        if (name, column) in seen:
+            raise ALSJaxError(f"covariate {spec}: named twice")
+        seen.add((name, column))
+        if frame is None:
+            raise ALSJaxError(f"covariate {spec}: covariates need the data's columns; pass "
+                              "the frame read_measurements returned as data")
+        usable = [c for c in frame.columns if c not in _NOT_COVARIATES]
+        if column not in usable:
+            raise ALSJaxError(f"covariate {spec}: no column {column!r} in the data"
+                              f"{did_you_mean(column, usable)}; columns that can be "
+                              f"covariates: {', '.join(usable) or 'none'}")
+        values = _subject_values(frame, column, subjects)
+        try:
+            numbers = np.array([float(v) for v in values])
+        except ValueError:
+            numbers = None
+        if numbers is not None and np.all(np.isfinite(numbers)):
+            if np.ptp(numbers) == 0:
+                raise ALSJaxError(f"covariate {spec}: column {column!r} is the same for "
+                                  "every subject")
+            columns.append(numbers - numbers.mean())
+            names.append(f"{name}~{column}")
+            targets.append(list(estimated).index(name))
+            continue
+        levels = sorted(set(values))
+        if len(levels) < 2:
+            raise ALSJaxError(f"covariate {spec}: column {column!r} has one level "
+                              f"({levels[0]!r}) for every subject")
+        counts = {lv: values.count(lv) for lv in levels}
+        reference = max(levels, key=lambda lv: (counts[lv], -levels.index(lv)))
+        for lv in levels:
+            if lv == reference:
+                continue
+            columns.append(np.array([float(v == lv) for v in values]))
+            names.append(f"{name}~{column}={lv}")
+            targets.append(list(estimated).index(name))
+    S = len(subjects)
+    X = np.stack(columns, axis=1) if columns else np.zeros((S, 0))
+    return X, tuple(names), tuple(targets)
+
+
+def per_subject(data: Data) -> Data:
+    """`data` as S one-subject `Data`s stacked on a leading axis (for vmap over subjects)."""
+    one = dataclasses.replace(data, subjects=("0",))
+    return jax.tree.map(lambda x: x[:, None], one)
+
+
+def make_population(
+    data: Data,
+    random: Sequence[str],
+    *,
+    estimate: Sequence[str] = (),
+    covariates: Sequence[str] = (),
+    frame=None,
+    covariance: str = "diagonal",
+    noise: NoiseSpec = None,
+    inner_steps: int = 40,
+    inner_tol: float = 1e-14,
+) -> tuple[PopulationProblem, tuple[str, ...], np.ndarray]:
+    """Check the choices and build the problem; returns it, the names of phi's
+    coordinates (`NAME` population values, `NAME~COLUMN[=LEVEL]` covariate effects,
+    `sigma:OBS` log noise SDs, `omega:NAME` log random-effect SDs, `chol:A:B` correlation
+    coordinates) and a starting phi. Every problem is one `ALSJaxError` line."""
+    random, estimate = tuple(random), tuple(estimate)
+    if not random:
+        raise ALSJaxError("random: name at least one parameter with a random effect")
+    for where, names in (("random", random), ("estimate", estimate)):
+        for n in names:
+            if n not in PARAMETER_NAMES:
+                raise ALSJaxError(f"{where}: {unknown_parameter(n)}")
+        if len(set(names)) != len(names):
+            raise ALSJaxError(f"{where}: a parameter is named twice")
+    both = [n for n in random if n in estimate]
+    if both:
+        raise ALSJaxError(f"{both[0]!r} is named both as random and as a fixed effect "
+                          "(--estimate); a random parameter already has a population value")
+    if covariance not in COVARIANCES:
+        raise ALSJaxError(f"covariance: expected 'diagonal' or 'full', got {covariance!r}")
+    if data.any_onset and data.any_events:
+        raise ALSJaxError("population fits of onset-aligned data with event rows are not "
+                          "supported: the normaliser of an event then depends on eta")
+    estimated = random + estimate
+    pb, _, _ = make_problem(data, estimated, noise=noise)
+    X, cov_names, targets = covariate_design(frame, covariates, data.subjects, estimated)
+    f = jnp.result_type(float)
+    pp = PopulationProblem(
+        data=per_subject(dataclasses.replace(
+            data, subjects=tuple(str(i) for i in range(data.n_subjects)))),
+        design=jnp.asarray(X, f), noise_sd=pb.noise_sd, random=random, fixed=estimate,
+        covariate_names=cov_names, covariate_targets=targets, noise_obs=pb.noise_obs,
+        noise=pb.noise, covariance=covariance, inner_steps=int(inner_steps),
+        inner_tol=float(inner_tol))
+    mu0 = [float(np.mean(np.asarray(getattr(data.base, n)))) for n in estimated]
+    sd0 = np.asarray(pb.noise_sd)
+    R = len(random)
+    names = (*estimated, *cov_names, *(f"sigma:{OBSERVABLE_NAMES[k]}" for k in pb.noise_obs),
+             *(f"omega:{n}" for n in random))
+    phi0 = [*mu0, *([0.0] * len(cov_names)), *(math.log(sd0[k]) for k in pb.noise_obs),
+            *([math.log(OMEGA_START)] * R)]
+    if covariance == "full":
+        rows, cols = np.tril_indices(R, -1)
+        names = (*names, *(f"chol:{random[i]}:{random[j]}" for i, j in zip(rows, cols,
+                                                                           strict=True)))
+        phi0 += [0.0] * len(rows)
+    return pp, names, np.asarray(phi0, float)
