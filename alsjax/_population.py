@@ -58,7 +58,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float
+from jaxtyping import Array, Float
 
 from ._dataset import Data, make_data
 from ._errors import ALSJaxError, did_you_mean
@@ -300,12 +300,7 @@ def _subject(phi_m, omega, eta0, d1, x, pp: PopulationProblem):
     )
 
 
-def evaluate(phi: Array, eta0: Array, pp: PopulationProblem) -> dict:
-    """-2 log L at `phi`, its exact gradient, and per subject eta*, H^-1, success.
-
-    `eta0` (S, R) warm-starts the inner problems. Pure: jit and vmap pass; a subject
-    that cannot be solved adds `FAILED_SUBJECT` and no gradient.
-    """
+def _evaluate(phi: Array, eta0: Array, pp: PopulationProblem) -> dict:
     nm = pp.n_model
     omega = _omega_terms(phi[nm:], pp)
     per = jax.vmap(_subject, in_axes=(None, None, 0, 0, 0, None))(
@@ -315,18 +310,22 @@ def evaluate(phi: Array, eta0: Array, pp: PopulationProblem) -> dict:
                 ok=per["ok"], converged=per["converged"], steps=per["steps"])
 
 
-_evaluate_jit = jax.jit(evaluate)
+evaluate = jax.jit(_evaluate)
+"""`evaluate(phi, eta0, pp)`: -2 log L at `phi` (Laplace / FOCE-I), its exact gradient,
+and per subject the contribution, eta*, H^-1, success, inner convergence and steps, as
+a dict. `eta0` (S, R) warm-starts the inner problems. Pure and jitted; a subject that
+cannot be solved adds `FAILED_SUBJECT` and no gradient."""
 
 
 @eqx.filter_custom_vjp
 def _objective(phi, pp, eta0):
-    return evaluate(phi, eta0, pp)["value"]
+    return _evaluate(phi, eta0, pp)["value"]
 
 
 @_objective.def_fwd
 def _objective_fwd(perturbed, phi, pp, eta0):
     del perturbed
-    out = evaluate(phi, eta0, pp)
+    out = _evaluate(phi, eta0, pp)
     return out["value"], out["grad"]
 
 
@@ -494,3 +493,315 @@ def make_population(
                                                                            strict=True)))
         phi0 += [0.0] * len(rows)
     return pp, names, np.asarray(phi0, float)
+
+
+# --- the fit -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PopulationResult:
+    """What `fit_population` found.
+
+    `estimates` (with `std_errors`, 95% `ci_low`/`ci_high`) is keyed by `names`: each
+    estimated parameter's population value (physical units), covariate effects
+    `NAME~COLUMN[=LEVEL]` (on the parameter's stored scale: log-ratio for a log
+    parameter), noise SDs `sigma:OBS`, random-effect SDs `omega:NAME` (SD of eta, on the
+    parameter's stored scale) and, for a full covariance, correlations `corr:A:B`.
+    Uncertainty is from the inverse Hessian of -2 log L (finite differences of the exact
+    gradient). Per subject: the empirical Bayes estimates `eta` (S, R), their conditional
+    SDs `eta_sd` (sqrt diag H_i^-1), `individual` (name -> physical value per subject),
+    and per random parameter the `shrinkage` 1 - SD(eta*) / omega.
+    """
+
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]  # "population", "covariate", "noise", "omega", "corr"
+    estimates: dict[str, float]
+    std_errors: dict[str, float]
+    ci_low: dict[str, float]
+    ci_high: dict[str, float]
+    phi: np.ndarray
+    phi_names: tuple[str, ...]
+    phi_covariance: np.ndarray
+    omega: np.ndarray  # (R, R) covariance of eta, stored scale
+    random: tuple[str, ...]
+    fixed: tuple[str, ...]
+    covariates: tuple[str, ...]
+    covariance: str
+    subjects: tuple[str, ...]
+    eta: np.ndarray
+    eta_sd: np.ndarray
+    individual: dict[str, np.ndarray]
+    individual_stored: dict[str, np.ndarray]
+    shrinkage: dict[str, float]
+    minus2ll: float
+    aic: float
+    bic: float
+    n_subjects: int
+    n_observations: int
+    n_failed: int
+    failed: np.ndarray
+    inner_converged: np.ndarray
+    converged: bool
+    n_iter: int
+    n_evaluations: int
+    wall_time: float
+    compile_time: float
+    noise: dict[str, str]
+    noise_sd: np.ndarray  # per observable (order of OBSERVABLE_NAMES)
+    params: Params  # each subject's parameters at its empirical Bayes estimate (S,)
+    data: Data
+    problem: PopulationProblem
+    seed: int = 0
+    n_starts: int = 1
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def _minimise(fg, x0: np.ndarray, eta0, max_steps: int, gtol: float, report):
+    """BFGS with a backtracking (Armijo, quadratic interpolation) line search on the
+    exact gradient. `fg(x, eta0) -> (value, grad, out)`; the inner optima of the last
+    accepted point warm-start the next. Steps are capped at `MAX_OUTER_STEP` per
+    coordinate; a failed subject raises the objective, so the search steps back."""
+    x = np.asarray(x0, float)
+    f, g, out = fg(x, eta0)
+    n_eval, P = 1, x.size
+    Hinv = np.eye(P) / max(1.0, float(np.max(np.abs(g))))
+    scaled, converged, it = False, False, 0
+    for it in range(1, max_steps + 1):  # noqa: B007 - `it` is reported
+        p = -Hinv @ g
+        if not g @ p < 0:
+            Hinv = np.eye(P) / max(1.0, float(np.max(np.abs(g))))
+            p = -Hinv @ g
+        big = float(np.max(np.abs(p)))
+        if big > MAX_OUTER_STEP:
+            p = p * (MAX_OUTER_STEP / big)
+        slope, t, accepted = float(g @ p), 1.0, False
+        for _ in range(30):
+            fn, gn, outn = fg(x + t * p, out["eta"])
+            n_eval += 1
+            if np.isfinite(fn) and fn <= f + 1e-4 * t * slope:
+                accepted = True
+                break
+            curv = fn - f - t * slope
+            t_new = -slope * t * t / (2.0 * curv) if np.isfinite(fn) and curv > 0 else 0.1 * t
+            t = float(np.clip(t_new, 0.1 * t, 0.5 * t))
+        if not accepted:
+            converged = float(np.max(np.abs(g))) < 1e3 * gtol
+            break
+        s, y = t * p, gn - g
+        sy = float(s @ y)
+        if sy > 1e-12 * np.linalg.norm(s) * np.linalg.norm(y):
+            if not scaled:
+                Hinv = np.eye(P) * sy / float(y @ y)
+                scaled = True
+            rho = 1.0 / sy
+            V = np.eye(P) - rho * np.outer(s, y)
+            Hinv = V @ Hinv @ V.T + rho * np.outer(s, s)
+        f_old = f
+        x, f, g, out = x + s, fn, gn, outn
+        if report is not None:
+            report("fitting", it, max_steps)
+        if float(np.max(np.abs(g))) < gtol or (
+                f_old - f <= 1e-10 * (1.0 + abs(f)) and float(np.max(np.abs(s))) < 1e-6):
+            converged = True
+            break
+    return x, f, g, out, converged, it, n_eval
+
+
+def _se_table(names, phi, cov, pp: PopulationProblem):
+    """Estimates, SEs and 95% intervals of the reported quantities from phi and its
+    covariance (delta method; intervals symmetric on the stored scale, on the log scale
+    for SDs, on Fisher's z for correlations)."""
+    se = np.sqrt(np.where(np.diag(cov) >= 0, np.diag(cov), np.nan))
+    rows = []
+    R = pp.n_random
+    for i, n in enumerate(names):
+        if n.startswith("chol:"):
+            continue
+        th, s = float(phi[i]), float(se[i])
+        if n.startswith("omega:") or n.startswith("sigma:"):
+            kind = "omega" if n.startswith("omega:") else "noise"
+            est = math.exp(th)
+            rows.append((n, kind, est, est * s, math.exp(th - Z95 * s), math.exp(th + Z95 * s),
+                         th, s, "log"))
+        elif "~" in n:
+            rows.append((n, "covariate", th, s, th - Z95 * s, th + Z95 * s, th, s, "none"))
+        else:
+            t = parameter_transform(n)
+            est = float(t.to_physical(th))
+            rows.append((n, "population", est, float(t.physical_se(est, s)),
+                         float(t.to_physical(th - Z95 * s)), float(t.to_physical(th + Z95 * s)),
+                         th, s, t.name))
+    if pp.covariance == "full" and R > 1:
+        nm = pp.n_model
+
+        def corr(w):
+            L = omega_cholesky(w, R, True)
+            O = L @ L.T
+            d = jnp.sqrt(jnp.diag(O))
+            return (O / d[:, None] / d[None, :])[np.tril_indices(R, -1)]
+
+        w = jnp.asarray(phi[nm:])
+        c, Jc = np.asarray(corr(w)), np.asarray(jax.jacfwd(corr)(w))
+        cov_c = Jc @ cov[nm:, nm:] @ Jc.T
+        for m, (a, b) in enumerate(zip(*np.tril_indices(R, -1), strict=True)):
+            s = math.sqrt(max(float(cov_c[m, m]), 0.0)) if np.isfinite(cov_c[m, m]) else math.nan
+            z = math.atanh(float(np.clip(c[m], -0.999999, 0.999999)))
+            sz = s / max(1.0 - float(c[m]) ** 2, 1e-12)
+            rows.append((f"corr:{pp.random[b]}:{pp.random[a]}", "corr", float(c[m]), s,
+                         math.tanh(z - Z95 * sz), math.tanh(z + Z95 * sz), float(c[m]), s,
+                         "none"))
+    return rows
+
+
+def _observation_count(data: Data) -> int:
+    events = int(np.asarray(data.event_mask).sum()) if data.any_events else 0
+    return int(np.asarray(data.mask).sum()) + events
+
+
+def fit_population(
+    data,
+    random: Sequence[str],
+    *,
+    estimate: Sequence[str] = (),
+    covariates: Sequence[str] = (),
+    covariance: str = "diagonal",
+    noise: NoiseSpec = None,
+    n_starts: int = 1,
+    seed: int = 0,
+    max_steps: int = 100,
+    progress: Progress | bool | None = None,
+    align: str = "cascade",
+    gtol: float = 1e-3,
+) -> PopulationResult:
+    """Fit a mixed-effects population model by Laplace / FOCE-I (module docstring).
+
+    **Arguments:**
+    - `data`: the frame `read_measurements` returned (needed for covariates), or a `Data`.
+    - `random`: parameters with a random effect per subject (log-normal between subjects
+      for a log parameter); their population values are estimated.
+    - `estimate`: further parameters estimated as fixed effects, shared by all subjects.
+    - `covariates`: `NAME~COLUMN` effects of a data column on an estimated parameter's
+      stored value: categorical (one-hot against the most common level) or numeric
+      (centred).
+    - `covariance`: "diagonal" (independent random effects) or "full" (correlated).
+    - `noise`: each observable's noise model, as for `fit`; noise SDs of observables whose
+      rows give none are estimated.
+    - `n_starts`, `seed`: the first start is the presets (mu), omega 0.3 and the default
+      noise SDs; further starts move each mu by up to x/÷ 2 (seeded).
+    - `max_steps`: outer BFGS steps per start. `gtol`: stop when every component of the
+      gradient of -2 log L is below it.
+    - `progress`: as for `fit`.
+
+    Returns a `PopulationResult`. Subjects that cannot be solved at the optimum are
+    counted (`n_failed`), not raised; only a fit whose start fails raises `ALSJaxError`.
+    """
+    t_start = time.perf_counter()
+    frame = None
+    if not isinstance(data, Data):
+        frame = data
+        data = make_data(frame, align=align)
+    if int(n_starts) < 1:
+        raise ALSJaxError(f"starts must be >= 1, got {n_starts}")
+    if int(max_steps) < 1:
+        raise ALSJaxError(f"max_steps must be >= 1, got {max_steps}")
+    pp, phi_names, phi0 = make_population(
+        data, random, estimate=estimate, covariates=covariates, frame=frame,
+        covariance=covariance, noise=noise)
+    S, R = data.n_subjects, pp.n_random
+    f64 = jnp.result_type(float)
+    eta0 = jnp.zeros((S, R), f64)
+    with resolve_progress(progress) as report:
+        if report is not None:
+            report("compiling", 0, 0)
+        t0 = time.perf_counter()
+        exe = evaluate.lower(jnp.asarray(phi0, f64), eta0, pp).compile()
+        compile_time = time.perf_counter() - t0
+
+        def fg(x, eta):
+            out = exe(jnp.asarray(x, f64), jnp.asarray(eta, f64), pp)
+            out = {k: np.asarray(v) for k, v in out.items()}
+            return float(out["value"]), out["grad"], out
+
+        rng = np.random.default_rng(seed)
+        E = pp.n_estimated
+        best = None
+        n_iter = n_eval = 0
+        for k in range(int(n_starts)):
+            start = phi0.copy()
+            if k:
+                start[:E] += rng.uniform(-math.log(2.0), math.log(2.0), E)
+            x, fx, _, out, conv, it, ne = _minimise(fg, start, eta0, int(max_steps), gtol,
+                                                     report)
+            n_iter, n_eval = n_iter + it, n_eval + ne
+            key = (int((~out["ok"]).sum()), fx)
+            if best is None or key < best[0]:
+                best = (key, x, out, conv)
+        _, x, out, conv = best
+        if not out["ok"].any():
+            raise ALSJaxError("population fit: no subject could be solved at the start; "
+                              "check the data and the estimated parameters")
+        # Hessian of -2 log L by central differences of the exact gradient.
+        if report is not None:
+            report("uncertainty", 0, 2 * x.size)
+        P, h = x.size, 1e-3
+        Hs = np.zeros((P, P))
+        for j in range(P):
+            e = np.zeros(P)
+            e[j] = h
+            gp, gm = fg(x + e, out["eta"])[1], fg(x - e, out["eta"])[1]
+            Hs[:, j] = (gp - gm) / (2 * h)
+            if report is not None:
+                report("uncertainty", 2 * j + 2, 2 * P)
+        n_eval += 2 * P
+    Hs = 0.5 * (Hs + Hs.T)
+    try:
+        cov = 2.0 * np.linalg.inv(Hs) if np.all(np.isfinite(Hs)) else np.full((P, P), np.nan)
+    except np.linalg.LinAlgError:
+        cov = np.full((P, P), np.nan)
+    rows = _se_table(phi_names, x, cov, pp)
+    ok = out["ok"]
+    n_failed = int((~ok).sum())
+    minus2ll = float(np.sum(np.where(ok, out["contributions"], 0.0)))
+    n_obs = _observation_count(data)
+    nm = pp.n_model
+    L = np.asarray(omega_cholesky(jnp.asarray(x[nm:]), R, covariance == "full"))
+    omega = L @ L.T
+    eta = np.where(ok[:, None], out["eta"], np.nan)
+    eta_sd = np.sqrt(np.abs(np.diagonal(out["hinv"], axis1=1, axis2=2)))
+    D = np.asarray(jax.vmap(lambda xi: _design(xi, pp))(pp.design))
+    q = np.einsum("sqp,p->sq", D, x[:nm])
+    names = pp.random + pp.fixed
+    individual, stored = {}, {}
+    for j, n in enumerate(names):
+        th = q[:, j] + (np.nan_to_num(eta[:, j]) if j < R else 0.0)
+        stored[n] = th
+        individual[n] = np.asarray(parameter_transform(n).to_physical(th))
+    shrink = {}
+    for j, n in enumerate(pp.random):
+        good = eta[ok, j]
+        sd = float(np.std(good)) if good.size > 1 else math.nan
+        shrink[n] = 1.0 - sd / math.sqrt(omega[j, j])
+    params = dataclasses.replace(data.base, **{n: jnp.asarray(stored[n], f64) for n in names})
+    sd_all = np.asarray(pp.noise_sd).copy()
+    for i, k in enumerate(pp.noise_obs):
+        sd_all[k] = math.exp(x[pp.n_estimated + len(pp.covariate_names) + i])
+    present = set(np.asarray(data.obs)[np.asarray(data.mask)].tolist())
+    return PopulationResult(
+        names=tuple(r[0] for r in rows), kinds=tuple(r[1] for r in rows),
+        estimates={r[0]: r[2] for r in rows}, std_errors={r[0]: r[3] for r in rows},
+        ci_low={r[0]: r[4] for r in rows}, ci_high={r[0]: r[5] for r in rows},
+        phi=x, phi_names=phi_names, phi_covariance=cov, omega=omega, random=pp.random,
+        fixed=pp.fixed, covariates=pp.covariate_names, covariance=covariance,
+        subjects=data.subjects, eta=eta, eta_sd=eta_sd, individual=individual,
+        individual_stored=stored, shrinkage=shrink, minus2ll=minus2ll,
+        aic=minus2ll + 2 * P, bic=minus2ll + P * math.log(max(n_obs, 1)), n_subjects=S,
+        n_observations=n_obs, n_failed=n_failed, failed=~ok,
+        inner_converged=np.asarray(out["converged"]), converged=bool(conv), n_iter=n_iter,
+        n_evaluations=n_eval, wall_time=time.perf_counter() - t_start,
+        compile_time=compile_time,
+        noise={OBSERVABLE_NAMES[k]: m for k, m in enumerate(pp.noise) if k in present},
+        noise_sd=sd_all, params=params, data=data, problem=pp, seed=int(seed),
+        n_starts=int(n_starts),
+    )
