@@ -110,6 +110,7 @@ Genotype = StrEnum("Genotype", {g: g for g in GENOTYPES})
 Species = StrEnum("Species", {s: s for s in SPECIES})
 Optimiser = StrEnum("Optimiser", {o: o for o in ("lm", "lbfgs", "adam")})
 Align = StrEnum("Align", {a: a for a in ("cascade", "onset")})
+Covariance = StrEnum("Covariance", {c: c for c in ("diagonal", "full")})
 
 
 class TableFormat(StrEnum):
@@ -349,6 +350,44 @@ def _run(recipe, out: Path, quiet: bool) -> None:
                                                    if not p.name.startswith("."))))
 
 
+def _run_population(source, population, random, estimate, covariate, covariance, noise,
+                    starts, seed, max_steps, align, out, quiet) -> None:
+    """`alsjax fit DATA --population ...`: fit, write the files, print the table."""
+    from ._errors import ALSJaxError
+    from ._population_report import run_population
+
+    if not population:
+        raise ALSJaxError("--random, --covariate and --covariance need --population")
+    if source is None or source.suffix.lower() == ".toml":
+        raise ALSJaxError("--population: give a measurement file (.csv/.tsv), not a recipe")
+    if not random:
+        raise ALSJaxError("--population: name at least one --random parameter")
+    out = out if out is not None else Path("alsjax-fit")
+    result = run_population(
+        source, out, random=tuple(random), estimate=tuple(estimate or ()),
+        covariates=tuple(covariate or ()), covariance=Covariance(covariance or "diagonal").value,
+        noise=_noise_option(noise, None) if noise else None, n_starts=starts or 1,
+        seed=seed or 0, max_steps=max_steps or 100,
+        align=Align(align or "cascade").value, progress=not quiet,
+        command=["alsjax", *sys.argv[1:]])
+    if quiet:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"population (Laplace / FOCE-I): -2 log L {result.minus2ll:.6g}, "
+                  f"{result.n_subjects - result.n_failed}/{result.n_subjects} subjects solved, "
+                  f"{result.wall_time:.1f} s ({result.compile_time:.1f} s compiling)")
+    for c in ("parameter", "estimate", "std_error", "95% CI"):
+        table.add_column(c)
+    for n in result.names:
+        table.add_row(n, f"{result.estimates[n]:.4g}", f"{result.std_errors[n]:.3g}",
+                      f"[{result.ci_low[n]:.4g}, {result.ci_high[n]:.4g}]")
+    Console().print(table)
+    typer.echo(f"wrote {out}/: " + ", ".join(sorted(p.name for p in Path(out).iterdir()
+                                                   if not p.name.startswith("."))))
+
+
 @app.command("fit")
 @user_errors
 def fit_command(
@@ -372,8 +411,22 @@ def fit_command(
     align: Annotated[Align | None, typer.Option(
         help="Day 0 of the data: the cascade's start or symptom onset.",
         show_default=False)] = None,
+    population: Annotated[bool, typer.Option(
+        "--population", help="Mixed-effects population fit (Laplace / FOCE-I).")] = False,
+    random: Annotated[list[str] | None, typer.Option(
+        "--random", help="Parameter with a random effect per subject (--population; "
+        "repeatable).")] = None,
+    covariate: Annotated[list[str] | None, typer.Option(
+        "--covariate", help="NAME~COLUMN: effect of a data column on a parameter "
+        "(--population; repeatable).")] = None,
+    covariance: Annotated[Covariance | None, typer.Option(
+        help="Random effects independent (diagonal) or correlated (full).",
+        show_default=False)] = None,
 ) -> None:
     """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
+    if population or random or covariate or covariance is not None:
+        return _run_population(source, population, random, estimate, covariate, covariance,
+                               noise, starts, seed, max_steps, align, out, quiet)
     recipe, out = _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile,
                               max_steps, align)
     _run(recipe, out, quiet)
