@@ -62,15 +62,19 @@ def solve_cohort(
     *,
     method: str = "auto",
     adjoint=None,
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> CohortSolution:
     """Solve S subjects: `params`, `ts` and `therapy` all carry a leading axis S.
 
     `adjoint` is `simulate`'s (e.g. `diffrax.ForwardMode()` for `jax.jacfwd`); the lane
     queue ignores it, since its forward sensitivities serve `jax.grad` and `jax.jacfwd`.
+    `rtol`, `atol`: the step-size controller's tolerances (None: `simulate`'s defaults).
     Pure: jit, vmap and grad pass through.
     """
     check_method(method)
+    tol = {k: v for k, v in (("rtol", rtol), ("atol", atol)) if v is not None}
     if method == "vmap" or (method == "auto" and ts.shape[0] < BATCH_MIN_SUBJECTS):
-        solve = jax.vmap(lambda p, t, th: simulate(p, t, th, adjoint=adjoint))
+        solve = jax.vmap(lambda p, t, th: simulate(p, t, th, adjoint=adjoint, **tol))
         return _stacked(solve(params, ts, therapy))
-    return _stacked(simulate_batch(params, ts, therapy, gradient="forward"))
+    return _stacked(simulate_batch(params, ts, therapy, gradient="forward", **tol))

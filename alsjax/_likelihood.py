@@ -53,7 +53,7 @@ def broadcast_params(params: Params, n: int) -> Params:
 
 
 def predict(params: Params, data: Data, shift: Array, *, method: str = "auto",
-            adjoint=None) -> CohortSolution:
+            adjoint=None, rtol=None, atol=None) -> CohortSolution:
     """Model predictions at every data slot: observables `(S, T+1, K)`, event days (model
     clock) `(S, E)` and success `(S,)`. The one place a dataset's cohort is simulated.
 
@@ -68,28 +68,31 @@ def predict(params: Params, data: Data, shift: Array, *, method: str = "auto",
         horizon = last
     ts = jnp.concatenate([model_t, horizon[:, None]], axis=1)
     therapy = Therapy(on=data.therapy.on, start=data.therapy.start + shift[:, None])
-    return solve_cohort(params, ts, therapy, method=method, adjoint=adjoint)
+    return solve_cohort(params, ts, therapy, method=method, adjoint=adjoint, rtol=rtol,
+                        atol=atol)
 
 
-def _model_onset(params: Params, data: Data, method: str, adjoint) -> Array:
+def _model_onset(params: Params, data: Data, method: str, adjoint, rtol=None,
+                 atol=None) -> Array:
     """Each onset-aligned subject's model onset day (0 for the others, or if none)."""
     ts = jnp.stack([jnp.zeros_like(data.onset_horizon), data.onset_horizon], axis=1)
     therapy = Therapy(on=jnp.zeros_like(data.therapy.on), start=data.therapy.start)
-    sol = solve_cohort(params, ts, therapy, method=method, adjoint=adjoint)
+    sol = solve_cohort(params, ts, therapy, method=method, adjoint=adjoint, rtol=rtol,
+                       atol=atol)
     onset = sol.events[:, EVENT_NAMES.index("onset")]
     good = sol.success & jnp.isfinite(onset) & data.onset_aligned
     return jnp.where(good, onset, 0.0)
 
 
 def shifts(params: Params, data: Data, time_shift=None, *, method: str = "auto",
-           adjoint=None) -> Array:
+           adjoint=None, rtol=None, atol=None) -> Array:
     """Model day of each subject's data day 0 (see the module docstring)."""
     params = broadcast_params(params, data.n_subjects)
     offset = jnp.zeros(data.n_subjects) if time_shift is None else jnp.asarray(time_shift)
     if data.any_onset:
         # A subject whose model never has onset is placed at its horizon; the fit then
         # sees a poor (finite) match instead of a failure.
-        base = _model_onset(params, data, method, adjoint)
+        base = _model_onset(params, data, method, adjoint, rtol, atol)
         base = jnp.where(data.onset_aligned & (base == 0.0), data.onset_horizon, base)
         return jnp.maximum(base + offset, 0.0)
     return jnp.maximum(offset, 0.0)
@@ -101,13 +104,15 @@ def _safe_sqrt(x):
 
 
 def likelihood_terms(params, data, *, noise=None, sigma=None, time_shift=None, adjoint=None,
-                     method="auto") -> tuple[Array, Array, Array]:
-    """Residual vector r (-loglik = r.r/2 + normaliser), the normaliser, and success."""
+                     method="auto", rtol=None, atol=None) -> tuple[Array, Array, Array]:
+    """Residual vector r (-loglik = r.r/2 + normaliser), the normaliser, and success.
+    `rtol`, `atol`: the solver's tolerances (None: `simulate`'s defaults)."""
     models = noise_models(noise)
     params = broadcast_params(params, data.n_subjects)
     sd_k = default_noise_sd(models) if sigma is None else jnp.asarray(sigma)
-    shift = shifts(params, data, time_shift, method=method, adjoint=adjoint)
-    sol = predict(params, data, shift, method=method, adjoint=adjoint)
+    shift = shifts(params, data, time_shift, method=method, adjoint=adjoint, rtol=rtol,
+                   atol=atol)
+    sol = predict(params, data, shift, method=method, adjoint=adjoint, rtol=rtol, atol=atol)
     all_ok = jnp.all(sol.success)
     # Double where: failed solves are NaN; replace them before any arithmetic.
     pred = jnp.where(all_ok, sol.observables, 1.0)

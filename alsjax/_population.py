@@ -102,6 +102,8 @@ class PopulationProblem(eqx.Module):
     covariance: str = eqx.field(static=True, default="diagonal")
     inner_steps: int = eqx.field(static=True, default=40)
     inner_tol: float = eqx.field(static=True, default=1e-14)
+    rtol: float | None = eqx.field(static=True, default=None)  # solver tolerances
+    atol: float | None = eqx.field(static=True, default=None)  # (None: simulate's)
 
     @property
     def n_random(self) -> int:
@@ -190,7 +192,19 @@ def subject_residuals(q: Array, d1: Data, pp: PopulationProblem):
     if pp.noise_obs:
         sd = sd.at[jnp.asarray(pp.noise_obs)].set(jnp.exp(q[E:]))
     return likelihood_terms(params, d1, noise=pp.noise, sigma=sd, adjoint=FORWARD,
-                            method="vmap")
+                            method="vmap", rtol=pp.rtol, atol=pp.atol)
+
+
+def _park(d1: Data, dead: Array) -> Data:
+    """A subject that cannot be solved, moved onto a one-instant clock where its solve
+    ends at once. Under vmap the batch runs in lockstep, so a failed subject would
+    otherwise cost every later evaluation its full step limit; its contribution is
+    replaced anyway."""
+    tiny = jnp.asarray(1e-6, d1.times.dtype)
+    return dataclasses.replace(
+        d1, times=jnp.where(dead, tiny, d1.times),
+        event_time=jnp.where(dead, tiny, d1.event_time),
+        onset_horizon=jnp.where(dead, tiny, d1.onset_horizon))
 
 
 def subject_parameters(phi: Array, eta: Array, data: Data, pp: PopulationProblem) -> Params:
@@ -218,9 +232,11 @@ def _inner(q0: Array, eta0: Array, Oi: Array, d1: Data, pp: PopulationProblem):
     """
     R = pp.n_random
 
-    def trial(eta):
+    def trial(eta, dead):
+        d = _park(d1, dead)
+
         def f(e):
-            r, _, ok = subject_residuals(q0 + _pad(e, pp), d1, pp)
+            r, _, ok = subject_residuals(q0 + _pad(e, pp), d, pp)
             return r, (r, ok)
 
         J, (r, ok) = jax.jacfwd(f, has_aux=True)(eta)
@@ -236,7 +252,7 @@ def _inner(q0: Array, eta0: Array, Oi: Array, d1: Data, pp: PopulationProblem):
               dec=jnp.asarray(jnp.inf, f))
 
     def step(c):
-        r, J, v = trial(c["et"])
+        r, J, v = trial(c["et"], c["stop"] & ~jnp.isfinite(c["vc"]))
         # Near the optimum the objective's own jumps hide the decrease: where the
         # adaptive solver's step sequence changes with eta the value jumps by up to
         # ~rtol x the residuals (1e-5 of q seen), while the forward-mode gradient still
@@ -275,6 +291,7 @@ def _subject(phi_m, omega, eta0, d1, x, pp: PopulationProblem):
     D = _design(x, pp)
     q0 = D @ phi_m
     eta, conv, solved, steps = _inner(q0, eta0, Oi, d1, pp)
+    d1 = _park(d1, ~solved)
     q = q0 + _pad(eta, pp)
 
     def first(qv):
@@ -458,6 +475,8 @@ def make_population(
     noise: NoiseSpec = None,
     inner_steps: int = 40,
     inner_tol: float = 1e-14,
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> tuple[PopulationProblem, tuple[str, ...], np.ndarray]:
     """Check the choices and build the problem; returns it, the names of phi's
     coordinates (`NAME` population values, `NAME~COLUMN[=LEVEL]` covariate effects,
@@ -491,7 +510,7 @@ def make_population(
         design=jnp.asarray(X, f), noise_sd=pb.noise_sd, random=random, fixed=estimate,
         covariate_names=cov_names, covariate_targets=targets, noise_obs=pb.noise_obs,
         noise=pb.noise, covariance=covariance, inner_steps=int(inner_steps),
-        inner_tol=float(inner_tol))
+        inner_tol=float(inner_tol), rtol=rtol, atol=atol)
     mu0 = [float(np.mean(np.asarray(getattr(data.base, n)))) for n in estimated]
     sd0 = np.asarray(pb.noise_sd)
     R = len(random)
@@ -686,6 +705,8 @@ def fit_population(
     progress: Progress | bool | None = None,
     align: str = "cascade",
     gtol: float = 1e-3,
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> PopulationResult:
     """Fit a mixed-effects population model by Laplace / FOCE-I (module docstring).
 
@@ -704,7 +725,10 @@ def fit_population(
       noise SDs; further starts move each mu by up to x/÷ 2 (seeded).
     - `max_steps`: outer BFGS steps per start. `gtol`: stop when every component of the
       gradient of -2 log L is below it.
-    - `progress`: as for `fit`.
+    - `progress`: as for `fit`. `align`: as for `make_data` (a frame only).
+    - `rtol`, `atol`: the ODE solver's tolerances (default `simulate`'s). The objective
+      jumps by about rtol x |residuals| where the adaptive step sequence changes, which
+      bounds how far finite differences (and line searches) can resolve it.
 
     Returns a `PopulationResult`. Subjects that cannot be solved at the optimum are
     counted (`n_failed`), not raised; only a fit whose start fails raises `ALSJaxError`.
@@ -720,7 +744,7 @@ def fit_population(
         raise ALSJaxError(f"max_steps must be >= 1, got {max_steps}")
     pp, phi_names, phi0 = make_population(
         data, random, estimate=estimate, covariates=covariates, frame=frame,
-        covariance=covariance, noise=noise)
+        covariance=covariance, noise=noise, rtol=rtol, atol=atol)
     S, R = data.n_subjects, pp.n_random
     f64 = jnp.result_type(float)
     eta0 = jnp.zeros((S, R), f64)
