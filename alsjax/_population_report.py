@@ -146,13 +146,15 @@ def render_vpc(vpc: dict, n_sim: int) -> bytes:
     for ax, name in zip(axes[0], names, strict=True):
         centres, observed, simulated, (t, y) = vpc[name]
         ax.plot(t, y, "o", ms=2.5, color="grey", alpha=0.4, label="data")
-        for j, p in enumerate(PERCENTILES):
+        for j in range(len(PERCENTILES)):
             if len(centres):
                 ax.fill_between(centres, simulated[0, :, j], simulated[2, :, j],
                                 color=colours[j], alpha=0.18 if j != 1 else 0.28, lw=0)
                 ax.plot(centres, simulated[1, :, j], color=colours[j], lw=0.8, ls="--")
+                label = {0: "observed 10th, 90th", 1: "observed median"}.get(j)
                 ax.plot(centres, observed[:, j], "o-", color=colours[j], lw=1.6, ms=3.5,
-                        label=f"observed {p:g}th" if j != 2 else None)
+                        label=label)
+        ax.plot([], [], color="grey", ls="--", lw=0.8, label="simulated (median, 90% band)")
         if name == "nfl":
             ax.set_yscale("log")
         ax.set_title(f"VPC: {name} ({n_sim} replicates, 90% bands)")
@@ -195,8 +197,8 @@ def render_individuals(result: PopulationResult, max_subjects: int = 12) -> byte
             a.set_ylabel(OBSERVABLE_NAMES[k], color=c, fontsize=8)
             a.tick_params(labelsize=7)
         failed = " (failed)" if result.failed[s] else ""
-        eta = ", ".join(f"{n[:10]} {result.individual[n][s]:.3g}" for n in result.random)
-        ax.set_title(f"{data.subjects[s]}{failed}: {eta}", fontsize=8)
+        eta = ", ".join(f"{n} {result.individual[n][s]:.3g}" for n in result.random)
+        ax.set_title(f"{data.subjects[s]}{failed}: {eta}", fontsize=7)
         ax.set_xlabel("day", fontsize=8)
     fig.suptitle("individual fits at the empirical Bayes estimates (lines) and data", fontsize=9)
     fig.tight_layout()
