@@ -52,7 +52,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -65,6 +65,7 @@ from ._errors import ALSJaxError, did_you_mean
 from ._likelihood import likelihood_terms, log_likelihood
 from ._noise import NoiseSpec
 from ._observables import OBSERVABLE_NAMES
+from ._optimise import Progress
 from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
 from ._problem import FORWARD, make_problem
 from ._progress import resolve_progress
@@ -584,9 +585,6 @@ class PopulationResult:
     problem: PopulationProblem
     seed: int = 0
     n_starts: int = 1
-
-
-Progress = Callable[[str, int, int], None]
 
 
 def _minimise(fg, x0: np.ndarray, eta0, max_steps: int, gtol: float, report):
