@@ -921,9 +921,10 @@ def sample_population(
         v = -population_log_density(x["phi"], x["z"], data, pp, prior_mean)
         return jnp.where(jnp.isfinite(v), v, jnp.inf)
 
-    mcmc = MCMC(NUTS(potential_fn=potential, max_tree_depth=7), num_warmup=int(num_warmup),
+    mcmc = MCMC(NUTS(potential_fn=potential, max_tree_depth=6), num_warmup=int(num_warmup),
                 num_samples=int(num_samples), progress_bar=False)
-    mcmc.run(jax.random.key(seed), init_params={"phi": phi_init, "z": z_init})
+    with jax.numpy_dtype_promotion("standard"):  # numpyro mixes int and float arrays
+        mcmc.run(jax.random.key(seed), init_params={"phi": phi_init, "z": z_init})
     draws = mcmc.get_samples()
     phis, zs = np.asarray(draws["phi"]), np.asarray(draws["z"])
     out: dict[str, np.ndarray] = {}
