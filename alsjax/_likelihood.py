@@ -132,7 +132,10 @@ def likelihood_terms(params, data, *, noise=None, sigma=None, time_shift=None, a
     sd = jnp.where(jnp.isnan(data.sigma), sd_k[data.obs], given)
     r = standardised(y, f, sd, log_scale)
     cens = data.censored & data.mask
-    lim = jnp.where(cens, standardised(data.lloq, f, sd, log_scale), 0.0)
+    # Double where: lloq is NaN on rows without one, and 0 x NaN would poison the
+    # reverse-mode gradient of sd through the unused branch.
+    lloq = jnp.where(cens, data.lloq, y)
+    lim = jnp.where(cens, standardised(lloq, f, sd, log_scale), 0.0)
     r_cens = _safe_sqrt(-2.0 * log_ndtr(lim))
     meas = jnp.where(data.mask, jnp.where(cens, r_cens, r), 0.0)
     norm = jnp.sum(jnp.where(data.mask & ~cens, log_normaliser(y, sd, log_scale), 0.0))

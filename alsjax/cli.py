@@ -161,6 +161,7 @@ Genotype = StrEnum("Genotype", {g: g for g in GENOTYPES})
 Species = StrEnum("Species", {s: s for s in SPECIES})
 Optimiser = StrEnum("Optimiser", {o: o for o in ("lm", "lbfgs", "adam")})
 Align = StrEnum("Align", {a: a for a in ("cascade", "onset")})
+Covariance = StrEnum("Covariance", {c: c for c in ("diagonal", "full")})
 
 
 class TableFormat(StrEnum):
@@ -502,6 +503,44 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force) -
                                                    if not p.name.startswith("."))))
 
 
+def _run_population(source, population, random, estimate, covariate, covariance, noise,
+                    starts, seed, max_steps, align, out, quiet, force) -> None:
+    """`alsjax fit DATA --population ...`: fit, write the files, print the table."""
+    from ._errors import ALSJaxError
+    from ._population_report import run_population
+
+    if not population:
+        raise ALSJaxError("--random, --covariate and --covariance need --population")
+    if source is None or source.suffix.lower() == ".toml":
+        raise ALSJaxError("--population: give a measurement file (.csv/.tsv), not a recipe")
+    if not random:
+        raise ALSJaxError("--population: name at least one --random parameter")
+    out = out if out is not None else Path("alsjax-fit")
+    result = in_worker(
+        run_population, source, out, random=tuple(random), estimate=tuple(estimate or ()),
+        covariates=tuple(covariate or ()), covariance=Covariance(covariance or "diagonal").value,
+        noise=_noise_option(noise, None) if noise else None, n_starts=starts or 1,
+        seed=seed or 0, max_steps=max_steps or 100,
+        align=Align(align or "cascade").value, progress=not quiet,
+        command=["alsjax", *sys.argv[1:]], force=force)
+    if quiet:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"population (Laplace / FOCE-I): -2 log L {result.minus2ll:.6g}, "
+                  f"{result.n_subjects - result.n_failed}/{result.n_subjects} subjects solved, "
+                  f"{result.wall_time:.1f} s ({result.compile_time:.1f} s compiling)")
+    for c in ("parameter", "estimate", "std_error", "95% CI"):
+        table.add_column(c)
+    for n in result.names:
+        table.add_row(n, f"{result.estimates[n]:.4g}", f"{result.std_errors[n]:.3g}",
+                      f"[{result.ci_low[n]:.4g}, {result.ci_high[n]:.4g}]")
+    Console().print(table)
+    typer.echo(f"wrote {out}/: " + ", ".join(sorted(p.name for p in Path(out).iterdir()
+                                                   if not p.name.startswith("."))))
+
+
 @app.command("fit")
 @user_errors
 def fit_command(
@@ -535,10 +574,24 @@ def fit_command(
     ] = False,
     plot_format: Annotated[PlotFormat, typer.Option(
         help="Format of the fit figure.")] = PlotFormat.png,
+    population: Annotated[bool, typer.Option(
+        "--population", help="Mixed-effects population fit (Laplace / FOCE-I).")] = False,
+    random: Annotated[list[str] | None, typer.Option(
+        "--random", help="Parameter with a random effect per subject (--population; "
+        "repeatable).")] = None,
+    covariate: Annotated[list[str] | None, typer.Option(
+        "--covariate", help="NAME~COLUMN: effect of a data column on a parameter "
+        "(--population; repeatable).")] = None,
+    covariance: Annotated[Covariance | None, typer.Option(
+        help="Random effects independent (diagonal) or correlated (full).",
+        show_default=False)] = None,
 ) -> None:
     """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
     from ._errors import ALSJaxError
 
+    if population or random or covariate or covariance is not None:
+        return _run_population(source, population, random, estimate, covariate, covariance,
+                               noise, starts, seed, max_steps, align, out, quiet, force)
     noise, noise_sd = _split_noise_sd(noise)
     if not per_subject and (noise_sd or devices is not None):
         raise ALSJaxError("--noise OBSERVABLE=MODEL:SD and --devices need --per-subject")

@@ -1,0 +1,949 @@
+"""Population (mixed-effects) fits by the Laplace / FOCE-I approximation: `fit_population`.
+
+**The hierarchy.** Subject i's stored value (log, logit or plain, as in `Params`) of an
+estimated parameter k is
+
+    theta_ik = mu_k + sum_c beta_c x_ic [c on k] + eta_ik [k random],
+    eta_i ~ N(0, Omega),
+
+so on a log-stored parameter a subject is "population value x exp(random effect)". The
+covariates x_i are one-hot columns against a reference level (categorical) or centred
+values (continuous). Fixed effects (`estimate`) have no eta; the noise SD of each
+observable whose rows give none is shared by all subjects (stored as its log). Every
+parameter not estimated keeps each subject's own preset, and each subject its therapy.
+
+**The Laplace / FOCE-I objective.** With r_i(eta) subject i's weighted residuals and
+norm_i its normaliser (-log p(y_i | eta) = |r_i|^2 / 2 + norm_i, `likelihood_terms`),
+
+    -2 log L(phi) = sum_i [ |r_i(eta_i*)|^2 + 2 norm_i + eta_i*' Omega^-1 eta_i*
+                            + log|Omega| + log|H_i| ],   H_i = J_i' J_i + Omega^-1,
+
+where eta_i* minimises q_i(eta) = |r_i|^2 / 2 + eta' Omega^-1 eta / 2 (the inner MAP
+problem, all subjects as one vmapped Levenberg-Marquardt, warm-started), J_i = dr_i/deta
+at eta_i* (forward mode through the solver), and the (2 pi)^R of the prior and of the
+Gaussian integral cancel. H_i is the Gauss-Newton Hessian "with interaction": the
+residuals are evaluated at eta_i*, not at 0 (FOCE-I rather than FO).
+
+**The exact outer gradient.** phi holds the population values mu, covariate effects
+beta, log noise SDs and Omega's parameters. For subject i write q_i = D_i phi_m + [eta; 0]
+for the vector (subject's stored parameters, log noise SDs) the model sees, with D_i
+the linear design (identity on mu and the log SDs, x_ic on beta_c). The total derivative
+is dV_i/dphi = dV_i/dphi|_eta + (dV_i/deta)' d eta*/d phi, with, by the implicit
+function theorem on the stationarity G_i = J' r + Omega^-1 eta = 0,
+
+    d eta*/d phi = -A^-1 dG/dphi,   A = J'J + sum_k r_k d2r_k/deta2 + Omega^-1,
+
+the *exact* Hessian of q_i (not H_i). Differentiating log|H_i| needs
+d log|H|/dx = tr(H^-1 (dJ/dx' J + J' dJ/dx)), and dG/dphi needs dJ/dphi too: both are
+second derivatives of the model, taken here in one forward-over-forward pass
+(`jax.jacfwd` of `jax.jacfwd`, `diffrax.ForwardMode`) at eta_i*: d2 r / (d eta d q),
+R x Q directions. Everything else is assembled by hand from those arrays, so the
+gradient is exact at the inner optimum (checked against central finite differences in
+`tests/test_population.py`), which a nested optimiser differentiated naively is not.
+
+**Failed subjects.** A subject whose solve fails at its best eta (random effects can
+push it where the ODE is too stiff) contributes `FAILED_SUBJECT` to -2 log L and nothing
+to the gradient: a line search then steps back from a point where a subject starts to
+fail, the objective is never NaN, and the count is reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from ._dataset import Data, make_data
+from ._errors import ALSJaxError, did_you_mean
+from ._likelihood import likelihood_terms, log_likelihood
+from ._noise import NoiseSpec
+from ._observables import OBSERVABLE_NAMES
+from ._optimise import Progress
+from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
+from ._problem import FORWARD, make_problem
+from ._progress import resolve_progress
+from ._simulate import DEFAULT_ATOL, DEFAULT_RTOL
+
+COVARIANCES: tuple[str, ...] = ("diagonal", "full")
+FAILED_SUBJECT = 1e6
+"""-2 log L contribution of a subject that cannot be solved: far above any fitted
+subject's (tens to hundreds), so a step into failure is rejected."""
+OMEGA_START = 0.3  # random-effect SD (stored scale) the outer optimiser starts from
+MAX_OUTER_STEP = 1.0  # largest move of one outer coordinate per step (stored units)
+Z95 = 1.959963984540054
+
+_NOT_COVARIATES = ("row", "time", "observable", "value", "sigma", "n", "lloq", "kind",
+                   "subject", "therapy_start")
+
+
+class PopulationProblem(eqx.Module):
+    """Everything the compiled objective needs; static fields select the program.
+
+    `data` holds each subject as a one-subject `Data` stacked on a leading axis, so the
+    inner problems vmap over subjects. The outer vector phi is
+    `[mu (E) | beta (C) | log noise SD (N) | Omega (R log SDs, then R(R-1)/2 correlation
+    coordinates when full)]`, E = R random then F fixed parameters.
+    """
+
+    data: Data  # leaves (S, 1, ...): subject i is data[i], a Data of one subject
+    design: Float[Array, "S C"]  # covariate columns: one-hot or centred
+    noise_sd: Float[Array, " K"]  # SDs of observables whose SD is not estimated
+    random: tuple[str, ...] = eqx.field(static=True)
+    fixed: tuple[str, ...] = eqx.field(static=True)
+    covariate_names: tuple[str, ...] = eqx.field(static=True)  # "NAME~COLUMN[=LEVEL]"
+    covariate_targets: tuple[int, ...] = eqx.field(static=True)  # index into random+fixed
+    noise_obs: tuple[int, ...] = eqx.field(static=True)
+    noise: tuple[str, ...] = eqx.field(static=True)
+    covariance: str = eqx.field(static=True, default="diagonal")
+    inner_steps: int = eqx.field(static=True, default=40)
+    inner_tol: float = eqx.field(static=True, default=1e-14)
+    rtol: float | None = eqx.field(static=True, default=None)  # solver tolerances
+    atol: float | None = eqx.field(static=True, default=None)  # (None: simulate's)
+
+    @property
+    def n_random(self) -> int:
+        return len(self.random)
+
+    @property
+    def n_estimated(self) -> int:
+        return len(self.random) + len(self.fixed)
+
+    @property
+    def n_model(self) -> int:
+        """Length of phi_m = [mu | beta | log SD], the part that reaches the model."""
+        return self.n_estimated + len(self.covariate_names) + len(self.noise_obs)
+
+    @property
+    def n_omega(self) -> int:
+        R = self.n_random
+        return R + (R * (R - 1) // 2 if self.covariance == "full" else 0)
+
+    @property
+    def size(self) -> int:
+        return self.n_model + self.n_omega
+
+    @property
+    def n_q(self) -> int:
+        """Length of the vector a subject's model sees: its stored values and log SDs."""
+        return self.n_estimated + len(self.noise_obs)
+
+
+# --- Omega -----------------------------------------------------------------------------
+
+
+def omega_cholesky(omega_phi: Array, R: int, full: bool) -> Array:
+    """Lower Cholesky factor L of Omega = L L' from its unconstrained coordinates.
+
+    The first R coordinates are the log SDs s; for a full covariance the next R(R-1)/2
+    fill the strictly lower triangle of a unit-diagonal matrix whose rows are then
+    normalised (the Cholesky factor of a correlation matrix, any real values allowed),
+    so L = diag(exp(s)) Lc and the SDs stay the first R coordinates exactly.
+    """
+    sd = jnp.exp(omega_phi[:R])
+    if not full or R == 1:
+        return jnp.diag(sd)
+    rows, cols = np.tril_indices(R, -1)
+    Lc = jnp.eye(R, dtype=omega_phi.dtype).at[rows, cols].set(omega_phi[R:])
+    Lc = Lc / jnp.linalg.norm(Lc, axis=1, keepdims=True)
+    return sd[:, None] * Lc
+
+
+def _omega_terms(omega_phi: Array, pp: PopulationProblem):
+    """Omega^-1 and log|Omega|, and their derivatives in Omega's coordinates."""
+    R = pp.n_random
+
+    def f(w):
+        L = omega_cholesky(w, R, pp.covariance == "full")
+        Linv = jax.scipy.linalg.solve_triangular(L, jnp.eye(R, dtype=w.dtype), lower=True)
+        return Linv.T @ Linv, 2.0 * jnp.sum(jnp.log(jnp.diag(L)))
+
+    Oi, logdet = f(omega_phi)
+    dOi, dlogdet = jax.jacfwd(f)(omega_phi)
+    return Oi, logdet, dOi, dlogdet
+
+
+# --- one subject -----------------------------------------------------------------------
+
+
+def _design(x: Array, pp: PopulationProblem) -> Array:
+    """D_i: q_i = D_i phi_m (+ eta on the first R entries), Q x n_model."""
+    E, C, N = pp.n_estimated, len(pp.covariate_names), len(pp.noise_obs)
+    D = jnp.zeros((E + N, E + C + N), x.dtype)
+    D = D.at[jnp.arange(E), jnp.arange(E)].set(1.0)
+    if C:
+        D = D.at[jnp.asarray(pp.covariate_targets), E + jnp.arange(C)].set(x)
+    if N:
+        D = D.at[E + jnp.arange(N), E + C + jnp.arange(N)].set(1.0)
+    return D
+
+
+def subject_residuals(q: Array, d1: Data, pp: PopulationProblem):
+    """Weighted residuals, normaliser and success of one subject (a one-subject `Data`)
+    at q = (its stored estimated parameters, log noise SDs); forward-mode differentiable."""
+    names = pp.random + pp.fixed
+    E = len(names)
+    params = dataclasses.replace(d1.base, **{n: q[j][None] for j, n in enumerate(names)})
+    sd = pp.noise_sd
+    if pp.noise_obs:
+        sd = sd.at[jnp.asarray(pp.noise_obs)].set(jnp.exp(q[E:]))
+    tolerances = (DEFAULT_RTOL if pp.rtol is None else pp.rtol,
+                  DEFAULT_ATOL if pp.atol is None else pp.atol)
+    return likelihood_terms(params, d1, noise=pp.noise, sigma=sd, adjoint=FORWARD,
+                            method="vmap", tolerances=tolerances)
+
+
+def _park(d1: Data, dead: Array) -> Data:
+    """A subject that cannot be solved, moved onto a one-instant clock where its solve
+    ends at once. Under vmap the batch runs in lockstep, so a failed subject would
+    otherwise cost every later evaluation its full step limit; its contribution is
+    replaced anyway."""
+    tiny = jnp.asarray(1e-6, d1.times.dtype)
+    return dataclasses.replace(
+        d1, times=jnp.where(dead, tiny, d1.times),
+        event_time=jnp.where(dead, tiny, d1.event_time),
+        onset_horizon=jnp.where(dead, tiny, d1.onset_horizon))
+
+
+def subject_parameters(phi: Array, eta: Array, data: Data, pp: PopulationProblem) -> Params:
+    """Every subject's `Params` (batched, S) at population `phi` and random effects `eta`
+    (S, R): theta_i = mu + beta x_i + eta_i on the estimated parameters, each subject's
+    preset elsewhere. Pure; what predictions and the visual predictive check simulate."""
+    D = jax.vmap(lambda x: _design(x, pp))(pp.design)
+    q = jnp.einsum("sqp,p->sq", D, phi[:pp.n_model])
+    q = q.at[:, :pp.n_random].add(eta)
+    names = pp.random + pp.fixed
+    return dataclasses.replace(data.base, **{n: q[:, j] for j, n in enumerate(names)})
+
+
+def _pad(eta: Array, pp: PopulationProblem) -> Array:
+    return jnp.concatenate([eta, jnp.zeros(pp.n_q - pp.n_random, eta.dtype)])
+
+
+def _inner(q0: Array, eta0: Array, Oi: Array, d1: Data, pp: PopulationProblem):
+    """The subject's MAP eta: Levenberg-Marquardt on q(eta) = |r|^2/2 + eta'Oi eta/2.
+
+    Starts at `eta0` (the previous outer point's optimum); if that cannot be solved,
+    tries eta = 0 once. Stops when the Newton decrement g' A^-1 g (A the Gauss-Newton
+    Hessian) falls below `inner_tol`, after `inner_steps` steps, or when the damping
+    blows up. Returns eta, whether it converged and was solved, and the steps taken.
+    """
+    R = pp.n_random
+
+    def trial(eta, dead):
+        d = _park(d1, dead)
+
+        def f(e):
+            r, _, ok = subject_residuals(q0 + _pad(e, pp), d, pp)
+            return r, (r, ok)
+
+        J, (r, ok) = jax.jacfwd(f, has_aux=True)(eta)
+        v = 0.5 * jnp.sum(r**2) + 0.5 * eta @ Oi @ eta
+        good = ok & jnp.isfinite(v) & jnp.all(jnp.isfinite(J))
+        return jnp.where(good, r, 0.0), jnp.where(good, J, 0.0), jnp.where(good, v, jnp.inf)
+
+    n_res = jax.eval_shape(lambda: subject_residuals(q0, d1, pp))[0].shape[0]
+    f = eta0.dtype
+    c0 = dict(ec=eta0, rc=jnp.zeros(n_res, f), Jc=jnp.zeros((n_res, R), f),
+              vc=jnp.asarray(jnp.inf, f), et=eta0, lam=jnp.asarray(1e-3, f),
+              n=jnp.asarray(0, jnp.int32), stop=jnp.asarray(False), conv=jnp.asarray(False),
+              dec=jnp.asarray(jnp.inf, f))
+
+    def step(c):
+        r, J, v = trial(c["et"], c["stop"] & ~jnp.isfinite(c["vc"]))
+        # Near the optimum the objective's own jumps hide the decrease: where the
+        # adaptive solver's step sequence changes with eta the value jumps by up to
+        # ~rtol x the residuals (1e-5 of q seen), while the forward-mode gradient still
+        # points to the optimum. So once the Newton decrement (twice the predicted
+        # decrease) is small, Gauss-Newton steps are taken without the value test.
+        accept = (v < c["vc"]) | (jnp.isfinite(v) & (c["dec"] < 1e-3))
+        ec, rc, Jc = jax.tree.map(lambda a, b: jnp.where(accept, a, b),
+                                  (c["et"], r, J), (c["ec"], c["rc"], c["Jc"]))
+        vc = jnp.where(accept, v, c["vc"])
+        lam = jnp.where(accept, c["lam"] / 3.0, c["lam"] * 4.0)
+        g = Jc.T @ rc + Oi @ ec
+        A = Jc.T @ Jc + Oi
+        newton = g @ jnp.linalg.solve(A, g)
+        damped = A + lam * jnp.diag(jnp.diag(A))
+        delta = -jnp.linalg.solve(damped, g)
+        delta = jnp.where(jnp.isfinite(delta), delta, 0.0)
+        n = c["n"] + 1
+        conv = jnp.isfinite(vc) & (newton < pp.inner_tol)
+        newton = jnp.where(jnp.isfinite(newton), newton, jnp.inf)
+        never = ~jnp.isfinite(vc) & (n >= 2)  # neither eta0 nor 0 could be solved
+        stop = conv | never | (n >= pp.inner_steps) | (lam > 1e10)
+        first_failed = ~jnp.isfinite(vc) & (n == 1)
+        et = jnp.where(first_failed, jnp.zeros_like(ec), jnp.where(stop, ec, ec + delta))
+        return dict(ec=ec, rc=rc, Jc=Jc, vc=vc, et=et, lam=lam, n=n, stop=stop, conv=conv,
+                    dec=newton)
+
+    c = jax.lax.while_loop(lambda c: ~c["stop"], step, c0)
+    return c["ec"], c["conv"], jnp.isfinite(c["vc"]), c["n"]
+
+
+def _subject(phi_m, omega, eta0, d1, x, pp: PopulationProblem):
+    """One subject's -2 log L contribution V_i, its exact gradient in phi, its eta* and
+    H_i^-1 (see the module docstring for the algebra)."""
+    R = pp.n_random
+    Oi, logdet_omega, dOi, dlogdet_omega = omega
+    D = _design(x, pp)
+    q0 = D @ phi_m
+    eta, conv, solved, steps = _inner(q0, eta0, Oi, d1, pp)
+    d1 = _park(d1, ~solved)
+    q = q0 + _pad(eta, pp)
+
+    def first(qv):
+        def f(e):
+            r, norm, ok = subject_residuals(qv + _pad(e, pp), d1, pp)
+            return r, (r, norm, ok)
+
+        J, (r, norm, ok) = jax.jacfwd(f, has_aux=True)(jnp.zeros(R, qv.dtype))
+        return (J, r, norm), (J, r, norm, ok)
+
+    (dJ, dr, dnorm), (J, r, norm, ok) = jax.jacfwd(first, has_aux=True)(q)
+    # dJ[k, a, j] = d2 r_k / (d eta_a d q_j); dr[k, j] = d r_k / d q_j.
+    H = J.T @ J + Oi
+    Hinv = jnp.linalg.inv(H)
+    logdet_H = jnp.linalg.slogdet(H)[1]
+    value = (jnp.sum(r**2) + 2.0 * norm + eta @ Oi @ eta + logdet_omega + logdet_H)
+    trace = 2.0 * jnp.einsum("ab,kb,kaj->j", Hinv, J, dJ)  # d log|H| / d q (eta held)
+    dV_dq = 2.0 * dr.T @ r + 2.0 * dnorm + trace
+    dV_deta = dV_dq[:R] + 2.0 * Oi @ eta
+    dV_domega = (jnp.einsum("a,abc,b->c", eta, dOi, eta) + dlogdet_omega
+                 + jnp.einsum("ab,bac->c", Hinv, dOi))
+    A = H + jnp.einsum("k,kab->ab", r, dJ[:, :, :R])
+    dG_dq = jnp.einsum("kaj,k->aj", dJ, r) + J.T @ dr
+    dG = jnp.concatenate([dG_dq @ D, jnp.einsum("abc,b->ac", dOi, eta)], axis=1)
+    deta = -jnp.linalg.solve(A, dG)
+    grad = jnp.concatenate([D.T @ dV_dq, dV_domega]) + dV_deta @ deta
+    good = (solved & ok & jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
+            & jnp.all(jnp.isfinite(Hinv)))
+    return dict(
+        value=jnp.where(good, value, FAILED_SUBJECT),
+        grad=jnp.where(good, grad, 0.0),
+        eta=jnp.where(good, eta, eta0),
+        hinv=jnp.where(good, Hinv, jnp.nan),
+        ok=good, converged=conv & good, steps=steps,
+    )
+
+
+def _evaluate(phi: Array, eta0: Array, pp: PopulationProblem) -> dict:
+    nm = pp.n_model
+    omega = _omega_terms(phi[nm:], pp)
+    per = jax.vmap(_subject, in_axes=(None, None, 0, 0, 0, None))(
+        phi[:nm], omega, eta0, pp.data, pp.design, pp)
+    return dict(value=jnp.sum(per["value"]), grad=jnp.sum(per["grad"], axis=0),
+                contributions=per["value"], eta=per["eta"], hinv=per["hinv"],
+                ok=per["ok"], converged=per["converged"], steps=per["steps"])
+
+
+evaluate = jax.jit(_evaluate)
+"""`evaluate(phi, eta0, pp)`: -2 log L at `phi` (Laplace / FOCE-I), its exact gradient,
+and per subject the contribution, eta*, H^-1, success, inner convergence and steps, as
+a dict. `eta0` (S, R) warm-starts the inner problems. Pure and jitted; a subject that
+cannot be solved adds `FAILED_SUBJECT` and no gradient."""
+
+
+@eqx.filter_custom_vjp
+def _objective(phi, pp, eta0):
+    return _evaluate(phi, eta0, pp)["value"]
+
+
+@_objective.def_fwd
+def _objective_fwd(perturbed, phi, pp, eta0):
+    del perturbed
+    out = _evaluate(phi, eta0, pp)
+    return out["value"], out["grad"]
+
+
+@_objective.def_bwd
+def _objective_bwd(grad, g_out, perturbed, phi, pp, eta0):
+    del perturbed, phi, pp, eta0
+    return g_out * grad
+
+
+def population_objective(phi: Float[Array, " P"], pp: PopulationProblem,
+                         eta0: Float[Array, "S R"] | None = None) -> Float[Array, ""]:
+    """The Laplace / FOCE-I -2 log-likelihood at `phi` (layout: `PopulationProblem`).
+
+    `jax.grad` of it is the exact gradient through the inner optima (implicit
+    differentiation with the model's second derivatives, forward over forward); `eta0`
+    warm-starts the inner problems (zeros when None) and carries no gradient.
+    """
+    if eta0 is None:
+        eta0 = jnp.zeros((pp.design.shape[0], pp.n_random), phi.dtype)
+    return _objective(phi, pp, jax.lax.stop_gradient(eta0))
+
+
+# --- problem set-up ----------------------------------------------------------------------
+
+
+def _subject_values(frame, column: str, subjects: tuple[str, ...]) -> list[str]:
+    """Each subject's one value of a frame column (one-line errors if missing or varying)."""
+    values = []
+    col = frame[column].astype(str).str.strip()
+    by_subject = col.groupby(frame["subject"].astype(str), sort=False)
+    seen = {s: g.unique() for s, g in by_subject}
+    for s in subjects:
+        u = [v for v in seen[s] if v not in ("", "nan")]
+        if not u:
+            raise ALSJaxError(f"covariate column {column!r}: empty for subject {s!r}")
+        if len(u) > 1:
+            raise ALSJaxError(f"covariate column {column!r} varies within subject {s!r} "
+                              f"({u[0]!r}, {u[1]!r}); a covariate is one value per subject")
+        values.append(u[0])
+    return values
+
+
+def covariate_design(frame, covariates: Sequence[str], subjects: tuple[str, ...],
+                     estimated: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...],
+                                                       tuple[int, ...]]:
+    """The design matrix (S, C) of `NAME~COLUMN` covariates, the column names and the
+    parameter (index into `estimated`) each column acts on.
+
+    A column whose every value is a number is continuous, centred on its mean; any other
+    is categorical: one indicator column per level against the reference level (the most
+    common, ties to the first in sorted order), named `NAME~COLUMN=LEVEL`.
+    """
+    columns, names, targets = [], [], []
+    seen = set()
+    for spec in covariates:
+        name, sep, column = (x.strip() for x in str(spec).partition("~"))
+        if not sep or not name or not column:
+            raise ALSJaxError(f"covariate {spec!r}: expected NAME~COLUMN "
+                              "(a parameter and a column of the data)")
+        if name not in estimated:
+            raise ALSJaxError(f"covariate {spec}: {name!r} is not an estimated parameter "
+                              f"({', '.join(estimated)}){did_you_mean(name, estimated)}")
+        if (name, column) in seen:
+            raise ALSJaxError(f"covariate {spec}: named twice")
+        seen.add((name, column))
+        if frame is None:
+            raise ALSJaxError(f"covariate {spec}: covariates need the data's columns; pass "
+                              "the frame read_measurements returned as data")
+        usable = [c for c in frame.columns if c not in _NOT_COVARIATES]
+        if column not in usable:
+            raise ALSJaxError(f"covariate {spec}: no column {column!r} in the data"
+                              f"{did_you_mean(column, usable)}; columns that can be "
+                              f"covariates: {', '.join(usable) or 'none'}")
+        values = _subject_values(frame, column, subjects)
+        try:
+            numbers = np.array([float(v) for v in values])
+        except ValueError:
+            numbers = None
+        if numbers is not None and np.all(np.isfinite(numbers)):
+            if np.ptp(numbers) == 0:
+                raise ALSJaxError(f"covariate {spec}: column {column!r} is the same for "
+                                  "every subject")
+            columns.append(numbers - numbers.mean())
+            names.append(f"{name}~{column}")
+            targets.append(list(estimated).index(name))
+            continue
+        levels = sorted(set(values))
+        if len(levels) < 2:
+            raise ALSJaxError(f"covariate {spec}: column {column!r} has one level "
+                              f"({levels[0]!r}) for every subject")
+        counts = {lv: values.count(lv) for lv in levels}
+        reference = max(levels, key=lambda lv: (counts[lv], -levels.index(lv)))
+        for lv in levels:
+            if lv == reference:
+                continue
+            columns.append(np.array([float(v == lv) for v in values]))
+            names.append(f"{name}~{column}={lv}")
+            targets.append(list(estimated).index(name))
+    S = len(subjects)
+    X = np.stack(columns, axis=1) if columns else np.zeros((S, 0))
+    return X, tuple(names), tuple(targets)
+
+
+def per_subject(data: Data) -> Data:
+    """`data` as S one-subject `Data`s stacked on a leading axis (for vmap over subjects)."""
+    one = dataclasses.replace(data, subjects=("0",))
+    return jax.tree.map(lambda x: x[:, None], one)
+
+
+def make_population(
+    data: Data,
+    random: Sequence[str],
+    *,
+    estimate: Sequence[str] = (),
+    covariates: Sequence[str] = (),
+    frame=None,
+    covariance: str = "diagonal",
+    noise: NoiseSpec = None,
+    inner_steps: int = 40,
+    inner_tol: float = 1e-14,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> tuple[PopulationProblem, tuple[str, ...], np.ndarray]:
+    """Check the choices and build the problem; returns it, the names of phi's
+    coordinates (`NAME` population values, `NAME~COLUMN[=LEVEL]` covariate effects,
+    `sigma:OBS` log noise SDs, `omega:NAME` log random-effect SDs, `chol:A:B` correlation
+    coordinates) and a starting phi. Every problem is one `ALSJaxError` line."""
+    random, estimate = tuple(random), tuple(estimate)
+    if not random:
+        raise ALSJaxError("random: name at least one parameter with a random effect")
+    for where, names in (("random", random), ("estimate", estimate)):
+        for n in names:
+            if n not in PARAMETER_NAMES:
+                raise ALSJaxError(f"{where}: {unknown_parameter(n)}")
+        if len(set(names)) != len(names):
+            raise ALSJaxError(f"{where}: a parameter is named twice")
+    both = [n for n in random if n in estimate]
+    if both:
+        raise ALSJaxError(f"{both[0]!r} is named both as random and as a fixed effect "
+                          "(--estimate); a random parameter already has a population value")
+    if covariance not in COVARIANCES:
+        raise ALSJaxError(f"covariance: expected 'diagonal' or 'full', got {covariance!r}")
+    if data.any_onset and data.any_events:
+        raise ALSJaxError("population fits of onset-aligned data with event rows are not "
+                          "supported: the normaliser of an event then depends on eta")
+    estimated = random + estimate
+    pb, _, _ = make_problem(data, estimated, noise=noise)
+    X, cov_names, targets = covariate_design(frame, covariates, data.subjects, estimated)
+    f = jnp.result_type(float)
+    pp = PopulationProblem(
+        data=per_subject(dataclasses.replace(
+            data, subjects=tuple(str(i) for i in range(data.n_subjects)))),
+        design=jnp.asarray(X, f), noise_sd=pb.noise_sd, random=random, fixed=estimate,
+        covariate_names=cov_names, covariate_targets=targets, noise_obs=pb.noise_obs,
+        noise=pb.noise, covariance=covariance, inner_steps=int(inner_steps),
+        inner_tol=float(inner_tol), rtol=rtol, atol=atol)
+    mu0 = [float(np.mean(np.asarray(getattr(data.base, n)))) for n in estimated]
+    sd0 = np.asarray(pb.noise_sd)
+    R = len(random)
+    names = (*estimated, *cov_names, *(f"sigma:{OBSERVABLE_NAMES[k]}" for k in pb.noise_obs),
+             *(f"omega:{n}" for n in random))
+    phi0 = [*mu0, *([0.0] * len(cov_names)), *(math.log(sd0[k]) for k in pb.noise_obs),
+            *([math.log(OMEGA_START)] * R)]
+    if covariance == "full":
+        rows, cols = np.tril_indices(R, -1)
+        names = (*names, *(f"chol:{random[i]}:{random[j]}" for i, j in zip(rows, cols,
+                                                                           strict=True)))
+        phi0 += [0.0] * len(rows)
+    return pp, names, np.asarray(phi0, float)
+
+
+# --- the fit -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PopulationResult:
+    """What `fit_population` found.
+
+    `estimates` (with `std_errors`, 95% `ci_low`/`ci_high`) is keyed by `names`: each
+    estimated parameter's population value (physical units), covariate effects
+    `NAME~COLUMN[=LEVEL]` (on the parameter's stored scale: log-ratio for a log
+    parameter), noise SDs `sigma:OBS`, random-effect SDs `omega:NAME` (SD of eta, on the
+    parameter's stored scale) and, for a full covariance, correlations `corr:A:B`.
+    Uncertainty is from the inverse Hessian of -2 log L (finite differences of the exact
+    gradient). Per subject: the empirical Bayes estimates `eta` (S, R), their conditional
+    SDs `eta_sd` (sqrt diag H_i^-1), `individual` (name -> physical value per subject),
+    and per random parameter the `shrinkage` 1 - SD(eta*) / omega.
+    """
+
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]  # "population", "covariate", "noise", "omega", "corr"
+    estimates: dict[str, float]
+    std_errors: dict[str, float]
+    ci_low: dict[str, float]
+    ci_high: dict[str, float]
+    phi: np.ndarray
+    phi_names: tuple[str, ...]
+    phi_covariance: np.ndarray
+    omega: np.ndarray  # (R, R) covariance of eta, stored scale
+    random: tuple[str, ...]
+    fixed: tuple[str, ...]
+    covariates: tuple[str, ...]
+    covariance: str
+    subjects: tuple[str, ...]
+    eta: np.ndarray
+    eta_sd: np.ndarray
+    individual: dict[str, np.ndarray]
+    individual_stored: dict[str, np.ndarray]
+    shrinkage: dict[str, float]
+    minus2ll: float
+    aic: float
+    bic: float
+    n_subjects: int
+    n_observations: int
+    n_failed: int
+    failed: np.ndarray
+    inner_converged: np.ndarray
+    converged: bool
+    n_iter: int
+    n_evaluations: int
+    wall_time: float
+    compile_time: float
+    noise: dict[str, str]
+    noise_sd: np.ndarray  # per observable (order of OBSERVABLE_NAMES)
+    params: Params  # each subject's parameters at its empirical Bayes estimate (S,)
+    data: Data
+    problem: PopulationProblem
+    seed: int = 0
+    n_starts: int = 1
+
+
+def _minimise(fg, x0: np.ndarray, eta0, max_steps: int, gtol: float, report):
+    """BFGS with a backtracking (Armijo, quadratic interpolation) line search on the
+    exact gradient. `fg(x, eta0) -> (value, grad, out)`; the inner optima of the last
+    accepted point warm-start the next. Steps are capped at `MAX_OUTER_STEP` per
+    coordinate; a failed subject raises the objective, so the search steps back."""
+    x = np.asarray(x0, float)
+    f, g, out = fg(x, eta0)
+    n_eval, P = 1, x.size
+    Hinv = np.eye(P) / max(1.0, float(np.max(np.abs(g))))
+    scaled, converged, it = False, False, 0
+    for it in range(1, max_steps + 1):  # noqa: B007 - `it` is reported
+        p = -Hinv @ g
+        if not g @ p < 0:
+            Hinv = np.eye(P) / max(1.0, float(np.max(np.abs(g))))
+            p = -Hinv @ g
+        big = float(np.max(np.abs(p)))
+        if big > MAX_OUTER_STEP:
+            p = p * (MAX_OUTER_STEP / big)
+        slope, t, accepted = float(g @ p), 1.0, False
+        for _ in range(30):
+            fn, gn, outn = fg(x + t * p, out["eta"])
+            n_eval += 1
+            if np.isfinite(fn) and fn <= f + 1e-4 * t * slope:
+                accepted = True
+                break
+            curv = fn - f - t * slope
+            t_new = -slope * t * t / (2.0 * curv) if np.isfinite(fn) and curv > 0 else 0.1 * t
+            t = float(np.clip(t_new, 0.1 * t, 0.5 * t))
+        if not accepted:
+            converged = float(np.max(np.abs(g))) < 1e3 * gtol
+            break
+        s, y = t * p, gn - g
+        sy = float(s @ y)
+        if sy > 1e-12 * np.linalg.norm(s) * np.linalg.norm(y):
+            if not scaled:
+                Hinv = np.eye(P) * sy / float(y @ y)
+                scaled = True
+            rho = 1.0 / sy
+            V = np.eye(P) - rho * np.outer(s, y)
+            Hinv = V @ Hinv @ V.T + rho * np.outer(s, s)
+        f_old = f
+        x, f, g, out = x + s, fn, gn, outn
+        if report is not None:
+            report("fitting", it, max_steps)
+        if float(np.max(np.abs(g))) < gtol or (
+                f_old - f <= 1e-10 * (1.0 + abs(f)) and float(np.max(np.abs(s))) < 1e-6):
+            converged = True
+            break
+    return x, f, g, out, converged, it, n_eval
+
+
+def _se_table(names, phi, cov, pp: PopulationProblem):
+    """Estimates, SEs and 95% intervals of the reported quantities from phi and its
+    covariance (delta method; intervals symmetric on the stored scale, on the log scale
+    for SDs, on Fisher's z for correlations)."""
+    se = np.sqrt(np.where(np.diag(cov) >= 0, np.diag(cov), np.nan))
+    rows = []
+    R = pp.n_random
+    for i, n in enumerate(names):
+        if n.startswith("chol:"):
+            continue
+        th, s = float(phi[i]), float(se[i])
+        if n.startswith("omega:") or n.startswith("sigma:"):
+            kind = "omega" if n.startswith("omega:") else "noise"
+            est = math.exp(th)
+            rows.append((n, kind, est, est * s, math.exp(th - Z95 * s), math.exp(th + Z95 * s),
+                         th, s, "log"))
+        elif "~" in n:
+            rows.append((n, "covariate", th, s, th - Z95 * s, th + Z95 * s, th, s, "none"))
+        else:
+            t = parameter_transform(n)
+            est = float(t.to_physical(th))
+            rows.append((n, "population", est, float(t.physical_se(est, s)),
+                         float(t.to_physical(th - Z95 * s)), float(t.to_physical(th + Z95 * s)),
+                         th, s, t.name))
+    if pp.covariance == "full" and R > 1:
+        nm = pp.n_model
+
+        def corr(w):
+            L = omega_cholesky(w, R, True)
+            O = L @ L.T
+            d = jnp.sqrt(jnp.diag(O))
+            return (O / d[:, None] / d[None, :])[np.tril_indices(R, -1)]
+
+        w = jnp.asarray(phi[nm:])
+        c, Jc = np.asarray(corr(w)), np.asarray(jax.jacfwd(corr)(w))
+        cov_c = Jc @ cov[nm:, nm:] @ Jc.T
+        for m, (a, b) in enumerate(zip(*np.tril_indices(R, -1), strict=True)):
+            s = math.sqrt(max(float(cov_c[m, m]), 0.0)) if np.isfinite(cov_c[m, m]) else math.nan
+            z = math.atanh(float(np.clip(c[m], -0.999999, 0.999999)))
+            sz = s / max(1.0 - float(c[m]) ** 2, 1e-12)
+            rows.append((f"corr:{pp.random[b]}:{pp.random[a]}", "corr", float(c[m]), s,
+                         math.tanh(z - Z95 * sz), math.tanh(z + Z95 * sz), float(c[m]), s,
+                         "none"))
+    return rows
+
+
+def _observation_count(data: Data) -> int:
+    events = int(np.asarray(data.event_mask).sum()) if data.any_events else 0
+    return int(np.asarray(data.mask).sum()) + events
+
+
+def fit_population(
+    data,
+    random: Sequence[str],
+    *,
+    estimate: Sequence[str] = (),
+    covariates: Sequence[str] = (),
+    covariance: str = "diagonal",
+    noise: NoiseSpec = None,
+    n_starts: int = 1,
+    seed: int = 0,
+    max_steps: int = 100,
+    progress: Progress | bool | None = None,
+    align: str = "cascade",
+    gtol: float = 1e-3,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> PopulationResult:
+    """Fit a mixed-effects population model by Laplace / FOCE-I (module docstring).
+
+    **Arguments:**
+    - `data`: the frame `read_measurements` returned (needed for covariates), or a `Data`.
+    - `random`: parameters with a random effect per subject (log-normal between subjects
+      for a log parameter); their population values are estimated.
+    - `estimate`: further parameters estimated as fixed effects, shared by all subjects.
+    - `covariates`: `NAME~COLUMN` effects of a data column on an estimated parameter's
+      stored value: categorical (one-hot against the most common level) or numeric
+      (centred).
+    - `covariance`: "diagonal" (independent random effects) or "full" (correlated).
+    - `noise`: each observable's noise model, as for `fit`; noise SDs of observables whose
+      rows give none are estimated.
+    - `n_starts`, `seed`: the first start is the presets (mu), omega 0.3 and the default
+      noise SDs; further starts move each mu by up to x/÷ 2 (seeded).
+    - `max_steps`: outer BFGS steps per start. `gtol`: stop when every component of the
+      gradient of -2 log L is below it.
+    - `progress`: as for `fit`. `align`: as for `make_data` (a frame only).
+    - `rtol`, `atol`: the ODE solver's tolerances (default `simulate`'s). The objective
+      jumps by about rtol x |residuals| where the adaptive step sequence changes, which
+      bounds how far finite differences (and line searches) can resolve it.
+
+    Returns a `PopulationResult`. Subjects that cannot be solved at the optimum are
+    counted (`n_failed`), not raised; only a fit whose start fails raises `ALSJaxError`.
+    """
+    t_start = time.perf_counter()
+    frame = None
+    if not isinstance(data, Data):
+        frame = data
+        data = make_data(frame, align=align)
+    if int(n_starts) < 1:
+        raise ALSJaxError(f"starts must be >= 1, got {n_starts}")
+    if int(max_steps) < 1:
+        raise ALSJaxError(f"max_steps must be >= 1, got {max_steps}")
+    pp, phi_names, phi0 = make_population(
+        data, random, estimate=estimate, covariates=covariates, frame=frame,
+        covariance=covariance, noise=noise, rtol=rtol, atol=atol)
+    S, R = data.n_subjects, pp.n_random
+    f64 = jnp.result_type(float)
+    eta0 = jnp.zeros((S, R), f64)
+    with resolve_progress(progress) as report:
+        if report is not None:
+            report("compiling", 0, 0)
+        t0 = time.perf_counter()
+        exe = evaluate.lower(jnp.asarray(phi0, f64), eta0, pp).compile()
+        compile_time = time.perf_counter() - t0
+
+        def fg(x, eta):
+            out = exe(jnp.asarray(x, f64), jnp.asarray(eta, f64), pp)
+            out = {k: np.asarray(v) for k, v in out.items()}
+            return float(out["value"]), out["grad"], out
+
+        rng = np.random.default_rng(seed)
+        E = pp.n_estimated
+        best = None
+        n_iter = n_eval = 0
+        for k in range(int(n_starts)):
+            start = phi0.copy()
+            if k:
+                start[:E] += rng.uniform(-math.log(2.0), math.log(2.0), E)
+            x, fx, _, out, conv, it, ne = _minimise(fg, start, eta0, int(max_steps), gtol,
+                                                     report)
+            n_iter, n_eval = n_iter + it, n_eval + ne
+            key = (int((~out["ok"]).sum()), fx)
+            if best is None or key < best[0]:
+                best = (key, x, out, conv)
+        _, x, out, conv = best
+        # Solve the inner problems once more from their own optima: the last accepted
+        # point was warm-started from the point before, so this tightens them.
+        out = fg(x, out["eta"])[2]
+        n_eval += 1
+        if not out["ok"].any():
+            raise ALSJaxError("population fit: no subject could be solved at the start; "
+                              "check the data and the estimated parameters")
+        # Hessian of -2 log L by central differences of the exact gradient.
+        if report is not None:
+            report("uncertainty", 0, 2 * x.size)
+        P, h = x.size, 1e-3
+        Hs = np.zeros((P, P))
+        for j in range(P):
+            e = np.zeros(P)
+            e[j] = h
+            gp, gm = fg(x + e, out["eta"])[1], fg(x - e, out["eta"])[1]
+            Hs[:, j] = (gp - gm) / (2 * h)
+            if report is not None:
+                report("uncertainty", 2 * j + 2, 2 * P)
+        n_eval += 2 * P
+    Hs = 0.5 * (Hs + Hs.T)
+    try:
+        cov = 2.0 * np.linalg.inv(Hs) if np.all(np.isfinite(Hs)) else np.full((P, P), np.nan)
+    except np.linalg.LinAlgError:
+        cov = np.full((P, P), np.nan)
+    rows = _se_table(phi_names, x, cov, pp)
+    ok = out["ok"]
+    n_failed = int((~ok).sum())
+    minus2ll = float(np.sum(np.where(ok, out["contributions"], 0.0)))
+    n_obs = _observation_count(data)
+    nm = pp.n_model
+    L = np.asarray(omega_cholesky(jnp.asarray(x[nm:]), R, covariance == "full"))
+    omega = L @ L.T
+    eta = np.where(ok[:, None], out["eta"], np.nan)
+    eta_sd = np.sqrt(np.abs(np.diagonal(out["hinv"], axis1=1, axis2=2)))
+    D = np.asarray(jax.vmap(lambda xi: _design(xi, pp))(pp.design))
+    q = np.einsum("sqp,p->sq", D, x[:nm])
+    names = pp.random + pp.fixed
+    individual, stored = {}, {}
+    for j, n in enumerate(names):
+        th = q[:, j] + (np.nan_to_num(eta[:, j]) if j < R else 0.0)
+        stored[n] = th
+        individual[n] = np.asarray(parameter_transform(n).to_physical(th))
+    shrink = {}
+    for j, n in enumerate(pp.random):
+        good = eta[ok, j]
+        sd = float(np.std(good)) if good.size > 1 else math.nan
+        shrink[n] = 1.0 - sd / math.sqrt(omega[j, j])
+    params = dataclasses.replace(data.base, **{n: jnp.asarray(stored[n], f64) for n in names})
+    sd_all = np.asarray(pp.noise_sd).copy()
+    for i, k in enumerate(pp.noise_obs):
+        sd_all[k] = math.exp(x[pp.n_estimated + len(pp.covariate_names) + i])
+    present = set(np.asarray(data.obs)[np.asarray(data.mask)].tolist())
+    return PopulationResult(
+        names=tuple(r[0] for r in rows), kinds=tuple(r[1] for r in rows),
+        estimates={r[0]: r[2] for r in rows}, std_errors={r[0]: r[3] for r in rows},
+        ci_low={r[0]: r[4] for r in rows}, ci_high={r[0]: r[5] for r in rows},
+        phi=x, phi_names=phi_names, phi_covariance=cov, omega=omega, random=pp.random,
+        fixed=pp.fixed, covariates=pp.covariate_names, covariance=covariance,
+        subjects=data.subjects, eta=eta, eta_sd=eta_sd, individual=individual,
+        individual_stored=stored, shrinkage=shrink, minus2ll=minus2ll,
+        aic=minus2ll + 2 * P, bic=minus2ll + P * math.log(max(n_obs, 1)), n_subjects=S,
+        n_observations=n_obs, n_failed=n_failed, failed=~ok,
+        inner_converged=np.asarray(out["converged"]), converged=bool(conv), n_iter=n_iter,
+        n_evaluations=n_eval, wall_time=time.perf_counter() - t_start,
+        compile_time=compile_time,
+        noise={OBSERVABLE_NAMES[k]: m for k, m in enumerate(pp.noise) if k in present},
+        noise_sd=sd_all, params=params, data=data, problem=pp, seed=int(seed),
+        n_starts=int(n_starts),
+    )
+
+
+# --- NUTS on the same hierarchy --------------------------------------------------------------
+
+PRIOR_SD = 2.0
+"""SD of the weak normal priors of `sample_population` on phi's coordinates (stored
+scale), centred on the Laplace start: wide against what a cohort identifies."""
+
+
+def population_log_density(phi: Array, z: Array, data: Data, pp: PopulationProblem,
+                           prior_mean: Array) -> Array:
+    """log p(y, z, phi) of the non-centred hierarchy: eta_i = L z_i, z_i ~ N(0, I),
+    y_i | eta_i from the model and noise, phi ~ N(prior_mean, PRIOR_SD^2) per coordinate
+    (log SDs for noise and random effects: log-normal priors on the SDs). -inf when a
+    solve fails. Reverse-mode differentiable (for NUTS)."""
+    L = omega_cholesky(phi[pp.n_model:], pp.n_random, pp.covariance == "full")
+    eta = z @ L.T
+    params = subject_parameters(phi, eta, data, pp)
+    sd = pp.noise_sd
+    if pp.noise_obs:
+        start = pp.n_estimated + len(pp.covariate_names)
+        sd = sd.at[jnp.asarray(pp.noise_obs)].set(jnp.exp(phi[start:start + len(pp.noise_obs)]))
+    ll = log_likelihood(params, data, noise=pp.noise, sigma=sd, method="vmap")
+    prior = -0.5 * jnp.sum(((phi - prior_mean) / PRIOR_SD) ** 2) - 0.5 * jnp.sum(z**2)
+    return ll + prior
+
+
+def sample_population(
+    data,
+    random: Sequence[str],
+    *,
+    estimate: Sequence[str] = (),
+    covariates: Sequence[str] = (),
+    covariance: str = "diagonal",
+    noise: NoiseSpec = None,
+    init: PopulationResult | None = None,
+    num_warmup: int = 300,
+    num_samples: int = 300,
+    seed: int = 0,
+    align: str = "cascade",
+) -> dict[str, np.ndarray]:
+    """Fully Bayesian fit of the `fit_population` hierarchy by NUTS (numpyro), as a
+    cross-check of Laplace on cohorts small enough to sample (every subject's z_i is a
+    sampled coordinate; non-centred, eta_i = L z_i).
+
+    Priors: normal with SD `PRIOR_SD` on each coordinate of phi (stored scale), centred on
+    the Laplace start (presets, omega 0.3, default noise SDs). `init`: a `PopulationResult`
+    of the same problem to start the chain at (its phi and empirical Bayes estimates).
+    Returns samples keyed like `PopulationResult.estimates` (population values physical,
+    `omega:NAME` SDs, `sigma:OBS`, covariate effects, `corr:A:B`), plus `eta` (n, S, R).
+    Needs numpyro (`pip install alsjax[bayes]`).
+    """
+    try:
+        from numpyro.infer import MCMC, NUTS
+    except ImportError:  # pragma: no cover - optional dependency
+        raise ALSJaxError("sample_population needs numpyro: pip install 'alsjax[bayes]'"
+                          ) from None
+    frame = None
+    if not isinstance(data, Data):
+        frame = data
+        data = make_data(frame, align=align)
+    pp, names, phi0 = make_population(data, random, estimate=estimate, covariates=covariates,
+                                      frame=frame, covariance=covariance, noise=noise)
+    f64 = jnp.result_type(float)
+    prior_mean = jnp.asarray(phi0, f64)
+    R = pp.n_random
+    if init is not None:
+        phi_init = jnp.asarray(init.phi, f64)
+        L = omega_cholesky(phi_init[pp.n_model:], R, covariance == "full")
+        eta = jnp.asarray(np.nan_to_num(init.eta), f64)
+        z_init = jax.scipy.linalg.solve_triangular(L, eta.T, lower=True).T
+    else:
+        phi_init, z_init = prior_mean, jnp.zeros((data.n_subjects, R), f64)
+
+    def potential(x):
+        v = -population_log_density(x["phi"], x["z"], data, pp, prior_mean)
+        return jnp.where(jnp.isfinite(v), v, jnp.inf)
+
+    mcmc = MCMC(NUTS(potential_fn=potential, max_tree_depth=6), num_warmup=int(num_warmup),
+                num_samples=int(num_samples), progress_bar=False)
+    with jax.numpy_dtype_promotion("standard"):  # numpyro mixes int and float arrays
+        mcmc.run(jax.random.key(seed), init_params={"phi": phi_init, "z": z_init})
+    draws = mcmc.get_samples()
+    phis, zs = np.asarray(draws["phi"]), np.asarray(draws["z"])
+    out: dict[str, np.ndarray] = {}
+    for i, n in enumerate(names):
+        if n.startswith(("omega:", "sigma:")):
+            out[n] = np.exp(phis[:, i])
+        elif "~" in n:
+            out[n] = phis[:, i]
+        elif not n.startswith("chol:"):
+            out[n] = np.asarray(parameter_transform(n).to_physical(phis[:, i]))
+    Ls = np.asarray(jax.vmap(lambda p: omega_cholesky(p[pp.n_model:], R,
+                                                      covariance == "full"))(draws["phi"]))
+    out["eta"] = np.einsum("nsr,nqr->nsq", zs, Ls)
+    if covariance == "full" and R > 1:
+        O = Ls @ np.swapaxes(Ls, 1, 2)
+        d = np.sqrt(np.diagonal(O, axis1=1, axis2=2))
+        for a, b in zip(*np.tril_indices(R, -1), strict=True):
+            out[f"corr:{pp.random[b]}:{pp.random[a]}"] = O[:, a, b] / d[:, a] / d[:, b]
+    return out
