@@ -1,0 +1,449 @@
+"""Run the published-data calibrations (fit/published/*.toml), make the figures and the
+numbers of docs/validation.md.
+
+    python docs/make_validation.py            # run every recipe, then figures and numbers
+    python docs/make_validation.py --reuse    # figures and numbers from the saved fits
+    python docs/make_validation.py --only mouse_g93a   # rerun one recipe (others reused)
+
+Fits are saved to docs/validation_results.json (estimates, 95% Laplace intervals,
+profiles, every start's objective, timings); the held-out predictions and the numbers
+quoted in validation.md are written to docs/validation_numbers.json. Each fit's output
+files (parameters.csv, predictions.csv, summary.json, fit.png, profiles.csv) go to
+out/validation/<recipe>/ (not committed). Figures: docs/figures/validation_*.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from scipy.stats import norm  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import alsjax  # noqa: E402
+from alsjax._likelihood import EVENT_SD  # noqa: E402
+
+RECIPES = ("mouse_g93a", "human_natural_history", "human_registry_survival",
+           "edaravone_mci186_19", "riluzole_bensimon")
+FIT = ROOT / "fit" / "published"
+PUB = ROOT / "data" / "published"
+FIG = ROOT / "docs" / "figures"
+RESULTS = ROOT / "docs" / "validation_results.json"
+NUMBERS = ROOT / "docs" / "validation_numbers.json"
+MONTH = 365.25 / 12
+LONG = 36500.0  # days: far enough for any human event
+
+
+# --- fits ----------------------------------------------------------------------------------
+
+
+def _f(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def run(name: str) -> dict:
+    path = FIT / f"{name}.toml"
+    t0 = time.perf_counter()
+    res = alsjax.run_recipe(path, out=ROOT / "out" / "validation" / name,
+                            command=["alsjax", "fit", f"fit/published/{name}.toml"])
+    wall = time.perf_counter() - t0
+    return {
+        "recipe": f"fit/published/{name}.toml",
+        "names": list(res.names),
+        "estimates": {n: _f(v) for n, v in res.estimates.items()},
+        "ci_low": {n: _f(v) for n, v in res.ci_low.items()},
+        "ci_high": {n: _f(v) for n, v in res.ci_high.items()},
+        "lower": {n: _f(v) for n, v in res.lower.items()},
+        "upper": {n: _f(v) for n, v in res.upper.items()},
+        "converged": bool(res.converged),
+        "objective": float(res.objective),
+        "n_starts": int(res.n_starts),
+        "start_objectives": [_f(v) for v in res.start_objectives],
+        "start_converged": [bool(v) for v in res.start_converged],
+        "n_iter": int(res.n_iter),
+        "wall_s": round(wall, 1),
+        "compile_s": round(float(res.compile_time), 1),
+        "profiles": [{
+            "parameter": p.parameter, "values": [_f(v) for v in p.values],
+            "objective": [_f(v) for v in p.objective], "best": float(p.best),
+            "ci_low": _f(p.ci_low), "ci_high": _f(p.ci_high),
+            "converged": [bool(c) for c in p.converged],
+        } for p in res.profiles],
+    }
+
+
+# --- the model at fitted values ----------------------------------------------------------
+
+
+def params(fit: dict | None, genotype="sporadic", species="human", **extra):
+    """Preset of genotype/species with the fit's model parameters (and `extra`) set."""
+    values = {} if fit is None else {n: v for n, v in fit["estimates"].items() if ":" not in n}
+    values.update(extra)
+    return alsjax.default_params(genotype, species).replace(**values)
+
+
+def interval(fit: dict, name: str) -> dict[str, float]:
+    """Estimate and 95% interval: Laplace where finite, else the profile's likelihood-ratio
+    interval (a side the profile never crosses: the bound), else the estimate itself."""
+    est = fit["estimates"][name]
+    lo, hi = fit["ci_low"][name], fit["ci_high"][name]
+    if lo is None or hi is None:
+        prof = [p for p in fit["profiles"] if p["parameter"] == name]
+        if prof:
+            lo = fit["lower"][name] if prof[0]["ci_low"] is None else prof[0]["ci_low"]
+            hi = fit["upper"][name] if prof[0]["ci_high"] is None else prof[0]["ci_high"]
+        else:
+            lo = hi = est
+    return {"estimates": est, "ci_low": lo, "ci_high": hi}
+
+
+def sim(p, ts, **drugs):
+    therapy = alsjax.make_therapy(**drugs) if drugs else None
+    return alsjax.simulate(p, np.asarray(ts, float), therapy)
+
+
+def onset(p) -> float:
+    return float(sim(p, [0.0, LONG]).events["onset"])
+
+
+def death(p, **drugs) -> float:
+    return float(sim(p, [0.0, LONG], **drugs).events["death"])
+
+
+def survival(T: float, origin: float, t):
+    """The likelihood's survival curve on the data clock: P(death after data day t) when
+    the model dies on model day T and data day 0 is model day `origin` (log-normal, SD
+    EVENT_SD, as in `alsjax.log_likelihood`)."""
+    t = np.asarray(t, float)
+    return norm.cdf((math.log(T) - np.log(np.maximum(t + origin, 1e-6))) / EVENT_SD)
+
+
+def alsfrs(p, ts, **drugs) -> np.ndarray:
+    return np.asarray(sim(p, ts, **drugs).observables["alsfrs_r"])
+
+
+def day_at_alsfrs(p, level: float) -> float:
+    """First model day on which ALSFRS-R falls to `level` (untreated)."""
+    ts = np.linspace(0.0, 4000.0, 8001)
+    a = alsfrs(p, ts)
+    i = int(np.argmax(a <= level))
+    return float(np.interp(level, a[i:i - 2:-1] if i > 0 else a[:1], ts[i:i - 2:-1]))
+
+
+def binom_ci(k: int, n: int) -> tuple[float, float]:
+    """Wilson 95% interval of a proportion."""
+    z, p = 1.96, k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return c - h, c + h
+
+
+def counts(csv: str, by: str, at: float) -> dict[str, tuple[int, int]]:
+    """(alive at `at`, n) per group from pseudo-individual death rows."""
+    df = pd.read_csv(PUB / csv)
+    out = {}
+    for g, d in df.groupby(by):
+        alive = int(((d["value"] == 0) & (d["time"] >= at)).sum())
+        out[str(g)] = (alive, len(d))
+    return out
+
+
+# --- numbers and figures, one block per table ----------------------------------------------
+
+
+def _save(fig: Figure, name: str) -> None:
+    fig.tight_layout()
+    fig.savefig(FIG / f"validation_{name}.png", dpi=110)
+
+
+def mouse(fits: dict, num: dict) -> None:
+    fit = fits["mouse_g93a"]
+    p0 = params(None, "SOD1", "mouse")
+    p1 = params(fit, "SOD1", "mouse")
+    ts = np.linspace(0, 200, 401)
+    s0, s1 = sim(p0, ts), sim(p1, ts)
+    e0, e1 = float(s0.events["end_stage"]), float(s1.events["end_stage"])
+    umn110 = [float(sim(p, [0.0, 110.0]).observables["umn"][1]) for p in (p0, p1)]
+    lmn110 = [float(sim(p, [0.0, 110.0]).observables["lmn"][1]) for p in (p0, p1)]
+    lmn_end = [float(np.interp(e, ts, np.asarray(s.observables["lmn"])))
+               for e, s in ((e0, s0), (e1, s1))]
+    onset_days = [float(s0.events["onset"]), float(s1.events["onset"])]
+    num["mouse"] = dict(end_stage_preset=e0, end_stage_fit=e1, umn110_preset=umn110[0],
+                        umn110_fit=umn110[1], lmn110_preset=lmn110[0], lmn110_fit=lmn110[1],
+                        lmn_at_end_stage_preset=lmn_end[0], lmn_at_end_stage_fit=lmn_end[1],
+                        onset_preset=onset_days[0], onset_fit=onset_days[1],
+                        end_stage_sd_implied=EVENT_SD * e1)
+    ages = pd.read_csv(PUB / "solomon2011_g93a_endstage.csv")["time"].to_numpy()
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.add_subplot()
+    ax.hist(ages, bins=20, density=True, color="0.8", label="Solomon 2011 (162 mice, pseudo-rows)")
+    x = np.linspace(80, 180, 400)
+    for e, style, lab in ((e0, "--", "preset"), (e1, "-", "fitted")):
+        dens = norm.pdf(np.log(x), math.log(e), EVENT_SD) / x
+        ax.plot(x, dens, style, label=f"model, {lab}: end stage {e:.1f} d (log-normal SD 0.1)")
+    ax.set_xlabel("age at CS4 (days)")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7)
+    _save(fig, "solomon2011_endstage")
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.add_subplot()
+    for s, style, lab in ((s0, "--", "preset"), (s1, "-", "fitted")):
+        ax.plot(ts, np.asarray(s.observables["umn"]), "C0" + style, label=f"UMN, {lab}")
+        ax.plot(ts, np.asarray(s.observables["lmn"]), "C1" + style, label=f"LMN, {lab}")
+    ax.errorbar([110], [0.47], yerr=[1.96 * 0.05], fmt="ks",
+                label="Zang 2002: 0.47 at 110 d (SD 0.05 assumed)")
+    ax.axvline(123.9, color="0.6", lw=0.8)
+    ax.text(124.5, 0.05, "end stage 123.9 d", fontsize=7, color="0.4")
+    ax.set_xlabel("age (days)")
+    ax.set_ylabel("fraction surviving")
+    ax.legend(fontsize=7)
+    _save(fig, "zang2002_umn")
+
+
+def natural_history(fits: dict, num: dict) -> None:
+    fit = fits["human_natural_history"]
+    p1 = params(fit)
+    on = onset(p1)
+    sh = {k.split(":", 1)[1]: v for k, v in fit["estimates"].items() if k.startswith("shift:")}
+    origin = {k: max(on + v, 0.0) for k, v in sh.items()}
+    df = pd.read_csv(FIT / "data" / "human_placebo_alsfrs.csv")
+    eda = fits["edaravone_mci186_19"]
+    # Held-out: CENTAUR from the MCI186-19-calibrated pace (edaravone recipe).
+    pred = {}
+    for tag in ("estimates", "ci_low", "ci_high"):
+        p = params(None, apoptotic_death_rate=interval(eda, "apoptotic_death_rate")[tag])
+        d = day_at_alsfrs(p, 36.7)
+        a = alsfrs(p, [d, d + 168.0])
+        pred[tag] = float((a[1] - a[0]) / (168.0 / MONTH))
+    # Natural-history fit: the CENTAUR shift against the stated 13.6 +/- 3.6 months.
+    p0 = params(None)
+    d0 = day_at_alsfrs(p0, 36.7)
+    a0 = alsfrs(p0, [d0, d0 + 168.0])
+    num["natural_history"] = dict(
+        onset=on, death=death(p1), survival_months=(death(p1) - on) / MONTH,
+        preset_survival_months=(death(p0) - onset(p0)) / MONTH,
+        centaur_months_after_onset=sh["centaur_placebo"] / MONTH,
+        mci_months_after_onset=sh["mci186_19_placebo"] / MONTH,
+        fitted_values={k: float(v) for k, v in zip(
+            [f"{s}@{t:g}" for s, t in zip(df["subject"], df["time"], strict=True)],
+            [alsfrs(p1, [origin[s], origin[s] + t])[1]
+             for s, t in zip(df["subject"], df["time"], strict=True)], strict=True)},
+        centaur_slope_pred_from_mci=pred, centaur_slope_preset=float(
+            (a0[1] - a0[0]) / (168 / MONTH)),
+    )
+    fig = Figure(figsize=(9, 3.6))
+    for i, (subj, title) in enumerate((("mci186_19_placebo", "MCI186-19 placebo (Al-Chalabi 2020)"),
+                                       ("centaur_placebo", "CENTAUR placebo (Paganoni 2020)"))):
+        ax = fig.add_subplot(1, 2, i + 1)
+        d = df[df["subject"] == subj]
+        t = np.linspace(-60, 300, 181)
+        ax.plot(t, alsfrs(p1, np.maximum(origin[subj] + t, 0.0)), "C0-",
+                label="natural-history fit (both arms)")
+        ax.errorbar(d["time"], d["value"], yerr=1.96 * d["sigma"], fmt="ks", label="data ± 95%")
+        if subj == "centaur_placebo":
+            for tag, style in (("estimates", "C3--"), ("ci_low", "C3:"), ("ci_high", "C3:")):
+                p = params(None, apoptotic_death_rate=interval(eda, "apoptotic_death_rate")[tag])
+                dd = day_at_alsfrs(p, 36.7)
+                ax.plot(t, alsfrs(p, np.maximum(dd + t, 0.0)), style, label=(
+                    "held-out: MCI186-19-calibrated pace" if tag == "estimates" else None))
+            ax.plot(t, alsfrs(p0, np.maximum(d0 + t, 0.0)), "0.5", ls="-.", label="preset")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("trial day")
+        ax.set_ylabel("ALSFRS-R")
+        ax.legend(fontsize=7)
+    _save(fig, "paganoni2020_centaur")
+
+
+def edaravone(fits: dict, num: dict) -> None:
+    fit = fits["edaravone_mci186_19"]
+    p1 = params(fit)
+    s = onset(p1)  # data day 0, on the model clock
+    df = pd.read_csv(PUB / "alchalabi2020_edaravone_alsfrs.csv")
+    t = np.linspace(0, 300, 151)
+    arms = {"placebo": alsfrs(p1, s + t, riluzole=s),
+            "edaravone": alsfrs(p1, s + t, riluzole=s, edaravone=s + 84)}
+    at = {a: np.interp([0, 84, 252], t, v).tolist() for a, v in arms.items()}
+    # Held-out: survival effect of edaravone from randomisation (day 84), months.
+    gain = {}
+    for tag in ("estimates", "ci_low", "ci_high"):
+        p = params(fit, edaravone_efficacy=interval(fit, "edaravone_efficacy")[tag])
+        gain[tag] = (death(p, riluzole=s, edaravone=s + 84) - death(p, riluzole=s)) / MONTH
+    num["edaravone"] = dict(origin=s, alsfrs_at_0_84_252=at,
+                            effect_24wk=at["edaravone"][2] - at["placebo"][2],
+                            survival_gain_months=gain,
+                            survival_months_after_onset=(death(p1, riluzole=s) - s) / MONTH,
+                            alsfrs_at_origin=48 * fit["estimates"]["onset_threshold"])
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.add_subplot()
+    for i, (a, v) in enumerate(arms.items()):
+        d = df[df["arm"] == a]
+        ax.plot(t, v, f"C{i}-", label=f"fit, {a}")
+        ax.errorbar(d["time"] + (i - 0.5) * 3, d["value"], yerr=1.96 * d["sigma"],
+                    fmt=f"C{i}s", label=f"Al-Chalabi 2020, {a} ± 95%")
+    ax.axvline(84, color="0.6", lw=0.8)
+    ax.text(86, 44, "randomisation", fontsize=7, color="0.4")
+    ax.set_xlabel("day from lead-in start")
+    ax.set_ylabel("ALSFRS-R")
+    ax.legend(fontsize=7)
+    _save(fig, "alchalabi2020_edaravone")
+
+
+def riluzole(fits: dict, num: dict) -> None:
+    fit = fits["riluzole_bensimon"]
+    p1 = params(fit)
+    s = onset(p1)
+    T0, T1 = death(p1), death(p1, riluzole=s)
+    c = counts("bensimon1994_riluzole_survival.csv", "arm", 365.0)
+    lac = counts("lacomblez1996_riluzole_survival.csv", "arm", 548.0)
+    pred = {}
+    for tag in ("estimates", "ci_low", "ci_high"):
+        p = params(fit, riluzole_efficacy=interval(fit, "riluzole_efficacy")[tag])
+        t1 = death(p, riluzole=s)
+        a = alsfrs(p, [s, s + 168.0]), alsfrs(p, [s, s + 168.0], riluzole=s)
+        pred[tag] = dict(
+            lacomblez_placebo=float(survival(T0, s, 548.0)),
+            lacomblez_riluzole=float(survival(t1, s, 548.0)),
+            gain_months=(t1 - T0) / MONTH,
+            alsfrs_24wk_effect=float(a[1][1] - a[0][1]),
+        )
+    num["riluzole"] = dict(
+        origin=s, alsfrs_at_origin=48 * fit["estimates"]["onset_threshold"],
+        months_from_model_onset_to_origin=(s - onset(params(None))) / MONTH,
+        surv12_placebo=float(survival(T0, s, 365.0)),
+        surv12_riluzole=float(survival(T1, s, 365.0)),
+        bensimon=c, lacomblez=lac, pred=pred,
+        lacomblez_ci={a: binom_ci(*lac[a]) for a in lac},
+        bensimon_ci={a: binom_ci(*c[a]) for a in c},
+    )
+    t = np.linspace(0, 600, 301)
+    for _tag, cnt, at, name, title in (
+            ("bensimon", c, 365.0, "bensimon1994_riluzole", "Bensimon 1994 (fitted)"),
+            ("lacomblez", lac, 548.0, "lacomblez1996_riluzole",
+             "Lacomblez 1996 (held out: predicted from the Bensimon fit)")):
+        fig = Figure(figsize=(6, 3.6))
+        ax = fig.add_subplot()
+        ax.plot(t, survival(T0, s, t), "C0-", label="model, placebo")
+        for tag, style in (("estimates", "-"), ("ci_low", ":"), ("ci_high", ":")):
+            p = params(fit, riluzole_efficacy=interval(fit, "riluzole_efficacy")[tag])
+            ax.plot(t, survival(death(p, riluzole=s), s, t), "C1" + style,
+                    label="model, riluzole (and 95% CI)" if tag == "estimates" else None)
+        for a, (k, n) in cnt.items():
+            lo, hi = binom_ci(k, n)
+            col = "C0" if a == "placebo" else "C1"
+            ax.errorbar([at], [k / n], yerr=[[k / n - lo], [hi - k / n]], fmt=col + "s",
+                        alpha=1.0 if a in ("placebo", "riluzole", "riluzole_100mg") else 0.4,
+                        label=f"{a}: {k}/{n}")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("day from randomisation")
+        ax.set_ylabel("fraction alive")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=7)
+        _save(fig, name)
+
+
+def registry(fits: dict, num: dict) -> None:
+    fit = fits["human_registry_survival"]
+    p1 = params(fit)
+    s = onset(p1)
+    T = death(p1)
+    on0 = onset(params(None))
+    num["registry"] = dict(origin=s, months_after_onset=(s - on0) / MONTH,
+                           alsfrs_at_diagnosis=48 * fit["estimates"]["onset_threshold"],
+                           surv12=float(survival(T, s, 365.0)),
+                           median_from_diagnosis_months=(T - s) / MONTH)
+    t = np.linspace(0, 730, 301)
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.add_subplot()
+    ax.plot(t, survival(T, s, t), "C0-", label="model (fitted stage at diagnosis)")
+    lo, hi = binom_ci(116, 176)
+    ax.errorbar([365], [116 / 176], yerr=[[116 / 176 - lo], [hi - 116 / 176]], fmt="ks",
+                label="Wolf 2014: 116/176 alive at 1 year")
+    ax.set_xlabel("day from diagnosis")
+    ax.set_ylabel("fraction alive")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7)
+    _save(fig, "wolf2014_registry")
+
+
+def nfl(fits: dict, num: dict) -> None:
+    p1 = params(fits["human_natural_history"])
+    p0 = params(None)
+    out = {}
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.add_subplot()
+    for p, style, lab in ((p0, "--", "preset"), (p1, "-", "natural-history fit")):
+        on, de = onset(p), death(p)
+        t = np.linspace(on - 365, de, 400)
+        sol = sim(p, np.maximum(t, 0.0))
+        ratio = np.asarray(sol.observables["nfl"]) / float(alsjax.physical(p)["nfl_baseline"])
+        ax.plot((t - on) / MONTH, ratio, "C0" + style, label=f"model, {lab}")
+        out[lab] = dict(max_ratio=float(ratio.max()),
+                        ratio_at_onset=float(np.interp(on, t, ratio)),
+                        ratio_at_12_months=float(np.interp(on + 365.25, t, ratio)))
+    ax.axhline(95.4 / 3.3, color="k", label="Gaiottino 2013: 95.4 / 3.3 = 28.9")
+    ax.axhline(4.0, color="0.5", ls=":", label="Lu 2015: about 4 (not a shipped row)")
+    ax.set_yscale("log")
+    ax.set_xlabel("months from model onset")
+    ax.set_ylabel("serum NfL / healthy")
+    ax.legend(fontsize=7)
+    _save(fig, "gaiottino2013_nfl")
+    num["nfl"] = out
+
+
+def profiles(fits: dict) -> None:
+    fig = Figure(figsize=(10, 5.5))
+    k = 0
+    for name in RECIPES:
+        for pr in fits[name]["profiles"]:
+            k += 1
+            ax = fig.add_subplot(2, 3, k)
+            v = np.asarray(pr["values"], float)
+            o = np.asarray([np.nan if x is None else x for x in pr["objective"]], float)
+            ax.plot(v, 2 * (o - pr["best"]), "o-")
+            ax.axhline(3.84, color="0.5", ls=":")
+            ax.axvline(fits[name]["estimates"][pr["parameter"]], color="C3", lw=0.8)
+            ax.set_title(f"{name}\n{pr['parameter']}", fontsize=8)
+            ax.set_ylabel("2 Δ(-log L)", fontsize=8)
+            ax.tick_params(labelsize=7)
+    _save(fig, "profiles")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reuse", action="store_true", help="do not rerun the fits")
+    ap.add_argument("--only", action="append", default=[], help="rerun only this recipe")
+    a = ap.parse_args()
+    fits = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    todo = [] if a.reuse else (a.only or list(RECIPES))
+    for name in todo:
+        print(f"fitting {name} ...", flush=True)
+        fits[name] = run(name)
+        print(f"  {fits[name]['wall_s']} s, converged {fits[name]['converged']}", flush=True)
+        RESULTS.write_text(json.dumps(fits, indent=1) + "\n")
+    FIG.mkdir(exist_ok=True)
+    num: dict = {}
+    for block in (mouse, natural_history, edaravone, riluzole, registry, nfl):
+        if all(r in fits for r in RECIPES):
+            block(fits, num)
+    if all(r in fits for r in RECIPES):
+        profiles(fits)
+        NUMBERS.write_text(json.dumps(num, indent=1, default=float) + "\n")
+        print(json.dumps(num, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Write the combined data files the published-data recipes read (fit/published/data/).
+
+    python fit/published/make_data.py
+
+A recipe reads one data file, so calibrations that use two shipped tables get a file
+made here from `data/published/*.csv`, byte for byte reproducible
+(`tests/test_published_fits.py` checks that the shipped files are what this writes).
+Nothing is typed in by hand except the one assumption named below.
+
+- `mouse_endstage_umn.csv`: Solomon 2011 end-stage ages (162 mice) + Zang 2002
+  corticospinal survival at 110 d (one row). The Zang abstract gives no spread; the row
+  gets `sigma` = 0.05 (an assumed SD of a surviving fraction from retrograde counts,
+  marked in `assumed`), because a single row cannot inform its own noise SD.
+- `human_placebo_alsfrs.csv`: the placebo arm of MCI186-19 (Al-Chalabi 2020, days from
+  the lead-in start) and the CENTAUR placebo arm (Paganoni 2020, days from randomisation),
+  each arm one subject, rows as shipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+PUBLISHED = HERE.parent.parent / "data" / "published"
+OUT = HERE / "data"
+ZANG_SIGMA = 0.05
+
+
+def _read(name: str) -> pd.DataFrame:
+    return pd.read_csv(PUBLISHED / name, dtype=str, keep_default_na=False)
+
+
+def mouse_endstage_umn() -> pd.DataFrame:
+    solomon = _read("solomon2011_g93a_endstage.csv").assign(source="Solomon 2011")
+    zang = _read("zang2002_g93a_corticospinal_umn.csv").assign(
+        source="Zang 2002", sigma=str(ZANG_SIGMA), assumed="sigma")
+    return pd.concat([solomon, zang], ignore_index=True).fillna("")
+
+
+def human_placebo_alsfrs() -> pd.DataFrame:
+    mci = _read("alchalabi2020_edaravone_alsfrs.csv")
+    mci = mci[mci["arm"] == "placebo"].assign(
+        subject="mci186_19_placebo", source="Al-Chalabi 2020", time_origin="lead-in start")
+    centaur = _read("paganoni2020_centaur_placebo_alsfrs.csv").assign(
+        subject="centaur_placebo", source="Paganoni 2020", time_origin="randomisation")
+    return pd.concat([mci, centaur], ignore_index=True).fillna("")
+
+
+FILES = {"mouse_endstage_umn.csv": mouse_endstage_umn,
+         "human_placebo_alsfrs.csv": human_placebo_alsfrs}
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    for name, make in FILES.items():
+        make().to_csv(OUT / name, index=False, lineterminator="\n")
+        print(f"wrote {OUT / name}")
+
+
+if __name__ == "__main__":
+    main()
