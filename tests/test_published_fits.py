@@ -21,16 +21,24 @@ ROOT = Path(__file__).resolve().parent.parent
 FIT = ROOT / "fit" / "published"
 RECIPES = sorted(p.stem for p in FIT.glob("*.toml"))
 
-# Per recipe: starts and steps for CI. The natural-history recipe fits one time shift per
-# arm; Sobol starts that put an arm before the model's onset sit on the flat ALSFRS-R = 48
-# plateau (zero gradient), so it needs more starts than the others (2 subjects: cheap).
+# Per recipe: starts and steps for the quick fit. The natural-history recipe fits one time
+# shift per arm; Sobol starts that put an arm before the model's onset sit on the flat
+# ALSFRS-R = 48 plateau (zero gradient), so it needs more starts than the others (2
+# subjects: cheap). The two survival recipes solve one trajectory per pseudo-individual
+# patient (155 and 176 subjects, each with an onset search): their quick fits took 234 s
+# and 153 s on the shared 2-core machine, so they are marked slow; in CI they are checked
+# by the parse-and-read test only.
 QUICK = {
     "mouse_g93a": dict(starts=2, max_steps=30),
     "human_natural_history": dict(starts=8, max_steps=40),
-    "human_registry_survival": dict(starts=2, max_steps=20),
+    "human_registry_survival": dict(starts=2, max_steps=30),
     "edaravone_mci186_19": dict(starts=2, max_steps=30),
-    "riluzole_bensimon": dict(starts=2, max_steps=20),
+    "riluzole_bensimon": dict(starts=3, max_steps=60),  # starts 1-2 find the local optimum 433.4
 }
+SLOW = {"human_registry_survival", "riluzole_bensimon"}
+# Every quick fit is in the slow set: together they take 5-8 min on 2 cores, over the CI
+# budget (the survival ones, in SLOW, are the longest).
+QUICK_PARAMS = [pytest.param(n, marks=pytest.mark.slow) for n in RECIPES]
 
 
 def test_every_recipe_is_listed():
@@ -113,10 +121,7 @@ def _assert_fit(result, recipe):
         assert math.isfinite(v) and lo <= v <= hi, (n, v, lo, hi)
 
 
-@pytest.mark.slow  # 7-8 min on 2 cores, over the CI budget; edaravone_mci186_19 ends at the
-# upper bound of edaravone_efficacy (a FitWarning: the model's known edaravone misfit, see
-# docs/validation.md), human_registry_survival and riluzole_bensimon fail here too
-@pytest.mark.parametrize("name", RECIPES)
+@pytest.mark.parametrize("name", QUICK_PARAMS)
 def test_recipe_fits_quickly(name):
     recipe = alsjax.load_recipe(FIT / f"{name}.toml")
     recipe = dataclasses.replace(recipe, profile=(), **QUICK[name])
