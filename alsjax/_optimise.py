@@ -427,7 +427,7 @@ def run_starts(
             break
         if batched:
             pb, dead = _retire_failed(pb, out, stop, dead, mesh, keep)
-        per_step = elapsed / max(int(target) - (taken - chunk), 1)
+        per_step = elapsed / chunk  # a chunk that ends early stops the loop above
         chunk = int(np.clip(CHUNK_SECONDS / per_step, 1, pb.max_steps))
     devices = len(out[0].sharding.device_set)
     z, value, conv, steps, jac, res = (_host(a)[keep] for a in out)
