@@ -21,7 +21,7 @@ from ._optimise import Progress
 from ._problem import DEFAULT_OPTIMISER, make_problem
 from ._progress import resolve_progress
 from ._recipe import Recipe, load_recipe
-from ._report import PLOT_FORMATS, write_outputs
+from ._report import PLOT_FORMATS, prefetch_report, write_outputs
 from ._result import FitResult
 from ._uncertainty import profile
 
@@ -52,7 +52,7 @@ def run_recipe(
     optimiser = recipe.optimiser or DEFAULT_OPTIMISER
     prefix = f"{recipe.source}: " if recipe.source else ""  # name the recipe file at fault
     try:
-        make_problem(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
+        pb, _, _ = make_problem(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
                      noise=recipe.noise, optimiser=optimiser, max_steps=recipe.max_steps,
                      fit_shifts=recipe.fit_shifts)
     except ALSJaxError as e:
@@ -71,6 +71,7 @@ def run_recipe(
                           f"{plot_format!r}")
     if out is not None:
         check_output_folder(out, force=force)
+        prefetch_report(pb)  # the report's solve compiles beside the fit's optimiser
     with resolve_progress(progress) as report:
         result = fit(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
                      noise=recipe.noise, optimiser=optimiser, n_starts=recipe.starts,

@@ -14,6 +14,10 @@ Only when JAX's persistent cache is switched on (`jax_compilation_cache_dir`, as
 CLI does), and only for programs free of host callbacks (equinox's runtime checks are
 host callbacks unless `EQX_ON_ERROR=nan`, which the CLI sets): otherwise, or if export
 fails for any reason, the program is a plain `jax.jit(fn).lower(...).compile()`.
+
+`prefetch_program` starts such a compilation in a background thread, for a program a
+later step will need (the fit's report solve): XLA compiles outside the GIL, so on a
+machine with a spare core the two compilations overlap instead of following each other.
 """
 
 from __future__ import annotations
@@ -23,14 +27,17 @@ import hashlib
 import os
 import pickle
 import tempfile
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 
 _SUBDIR = "alsjax-programs"
-_MEMO: dict[str, Callable] = {}  # key -> compiled program, for this process
+_MEMO: dict[str, Future] = {}  # key -> compiled program (or its compilation), this process
+_MEMO_LOCK = threading.Lock()
 
 
 @functools.cache
@@ -86,21 +93,63 @@ def compile_program(fn: Callable, *args, name: str | None = None,
     """`jax.jit(fn).lower(*args).compile()`, as a callable of the same arguments (pytrees
     of the same structure, shapes and dtypes), kept across processes when JAX's
     persistent cache is on (see the module docstring). `cache_dir`: where to keep the
-    exports instead of beside JAX's cache."""
+    exports instead of beside JAX's cache. A program `prefetch_program` started is
+    waited for, not compiled again."""
     name = name or getattr(fn, "__qualname__", repr(fn))
     folder = Path(cache_dir) / _SUBDIR if cache_dir is not None else _cache_dir()
-    if folder is None:
-        return _jitted(fn).lower(*args).compile()
     leaves, treedef = jax.tree.flatten(args)
     leaves = [jnp.asarray(leaf) for leaf in leaves]
     key = _key(name, leaves, treedef)
-    if key in _MEMO:
-        return _MEMO[key]
-    path = folder / f"{key}.bin"
+    with _MEMO_LOCK:
+        pending = _MEMO.get(key)
+        if pending is None:
+            pending = _MEMO[key] = Future()
+            owner = True
+        else:
+            owner = False
+    if not owner:
+        return pending.result()
+    try:
+        program = (_jitted(fn).lower(*args).compile() if folder is None else
+                   _exported_or_jitted(fn, args, leaves, treedef, folder / f"{key}.bin"))
+    except BaseException as e:
+        with _MEMO_LOCK:
+            del _MEMO[key]  # a later call tries again (and raises for itself)
+        pending.set_exception(e)
+        raise
+    if folder is None:
+        with _MEMO_LOCK:
+            del _MEMO[key]  # without the persistent cache, keep nothing past this call
+    pending.set_result(program)
+    return program
+
+
+def prefetch_program(fn: Callable, *args, name: str | None = None,
+                     cache_dir: str | os.PathLike | None = None) -> None:
+    """Start `compile_program(fn, *args)` in a background thread and return at once; the
+    later call with arguments of the same structure, shapes and dtypes waits for it. Only
+    with the persistent cache on (otherwise nothing is kept for the later call). An error
+    here is dropped: the later call meets it again and raises it there."""
+    folder = Path(cache_dir) / _SUBDIR if cache_dir is not None else _cache_dir()
+    if folder is None:
+        return
+
+    def compile_quietly() -> None:
+        try:
+            compile_program(fn, *args, name=name, cache_dir=cache_dir)
+        except BaseException:  # noqa: BLE001 - raised again by the call that needs it
+            pass
+
+    threading.Thread(target=compile_quietly, name=f"compile {name or fn}", daemon=True).start()
+
+
+def _exported_or_jitted(fn: Callable, args, leaves, treedef, path: Path) -> Callable:
+    """The program from its export at `path` (written first if missing), or plainly
+    jitted where it cannot be exported (host callbacks, unserialisable trees)."""
+    folder = path.parent
     unexportable = path.with_suffix(".none")  # export failed once: do not try again
     if unexportable.exists():
-        program = _MEMO[key] = _jitted(fn).lower(*args).compile()
-        return program
+        return _jitted(fn).lower(*args).compile()
     try:
         if path.exists():
             blob, out_tree = pickle.loads(path.read_bytes())
@@ -120,13 +169,11 @@ def compile_program(fn: Callable, *args, name: str | None = None,
             with tempfile.NamedTemporaryFile(dir=folder, delete=False) as f:
                 f.write(data)
             os.replace(f.name, path)  # atomic: a concurrent run sees all or nothing
-        program = _flat_compiled(exported, out_tree)(leaves)
+        return _flat_compiled(exported, out_tree)(leaves)
     except Exception:  # noqa: BLE001 - host callbacks, unserialisable trees: no shortcut
         try:
             folder.mkdir(parents=True, exist_ok=True)
             unexportable.touch()
         except OSError:
             pass
-        program = _jitted(fn).lower(*args).compile()
-    _MEMO[key] = program
-    return program
+        return _jitted(fn).lower(*args).compile()

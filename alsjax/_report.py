@@ -27,8 +27,8 @@ from ._io import OUTPUT_MARKER, atomic_open, atomic_savefig, json_float, version
 from ._likelihood import predict, shifts
 from ._observables import EVENT_NAMES, OBSERVABLE_LABELS, OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS
-from ._problem import transform_of, unpack
-from ._programs import compile_program
+from ._problem import Problem, transform_of, unpack
+from ._programs import compile_program, prefetch_program
 from ._result import FitResult
 from ._uncertainty import CHI2_95
 
@@ -57,6 +57,13 @@ def _arrays(theta, pb, frac):
     return f, T, shift, dense_t, pred[:, n:, :], ok
 
 
+
+
+def prefetch_report(pb: Problem) -> None:
+    """Start compiling the report's solve for problem `pb` now, beside the fit's own
+    compilation (`prefetch_program`); `render_outputs` then finds it ready."""
+    f = jnp.result_type(float)
+    prefetch_program(_arrays, jnp.zeros(pb.size, f), pb, jnp.linspace(0.0, 1.0, _DENSE, dtype=f))
 
 
 PLOT_FORMATS: tuple[str, ...] = ("png", "pdf", "svg")

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from alsjax import _programs
 
@@ -40,3 +41,28 @@ def test_host_callbacks_fall_back_to_jit(tmp_path):
     out = _programs.compile_program(_with_callback, x, cache_dir=tmp_path)(x)
     np.testing.assert_array_equal(out, 2.0 * np.arange(3.0))
     assert list((tmp_path / "alsjax-programs").glob("*.none"))
+
+
+def test_prefetched_program_is_compiled_once(tmp_path, traces, monkeypatch):
+    """A program `prefetch_program` started in the background is the very one the later
+    `compile_program` returns: traced once, not twice."""
+    monkeypatch.setattr(_programs, "_MEMO", {})
+    args = (jnp.linspace(0.0, 2.0, 7), {"a": jnp.asarray(0.5)})
+    before = traces("flat")
+    _programs.prefetch_program(_f, *args, cache_dir=tmp_path)
+    program = _programs.compile_program(_f, *args, cache_dir=tmp_path)
+    assert traces("flat") == before + 1
+    assert _programs.compile_program(_f, *args, cache_dir=tmp_path) is program
+    ref = jax.jit(_f)(*args)
+    np.testing.assert_array_equal(program(*args)["y"], ref["y"])
+
+
+def test_failed_compilation_is_raised_where_it_is_needed(tmp_path, monkeypatch):
+    monkeypatch.setattr(_programs, "_MEMO", {})
+
+    def broken(x):
+        raise ValueError("no such program")
+
+    _programs.prefetch_program(broken, jnp.ones(2), cache_dir=tmp_path)  # does not raise
+    with pytest.raises(ValueError, match="no such program"):
+        _programs.compile_program(broken, jnp.ones(2), cache_dir=tmp_path)
