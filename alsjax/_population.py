@@ -53,7 +53,7 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -409,8 +409,12 @@ def _split(tree, mesh: Mesh):
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec(mesh.axis_names[0])))
 
 
+Evaluator = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray, dict]]
+
+
 def cohort_evaluator(pp: PopulationProblem, phi0: np.ndarray, *, devices: int | None = None,
-                     chunk_subjects: int | None = None, sharding: str = "shard_map"):
+                     chunk_subjects: int | None = None, sharding: str = "shard_map"
+                     ) -> tuple[Evaluator, float, int]:
     """`evaluate` over the whole cohort, `chunk_subjects` subjects at a time, each chunk's
     subjects split over `devices`; returns `fg(phi, eta) -> (value, grad, out)` (NumPy,
     eta (S, R) kept on the host between calls), the compile time and the devices used.
