@@ -85,6 +85,28 @@ def versions(packages: tuple[str, ...] = ("alsjax", "jax", "jaxlib", "diffrax", 
     return out
 
 
+def peak_memory(n_devices: int = 1) -> dict[str, int | None]:
+    """This process's peak memory so far, for summary.json: `peak_device_memory_bytes`,
+    the sum of the allocator's peak over the first `n_devices` local devices (None where
+    the backend does not report it, as on CPU), and `peak_host_memory_bytes`, the peak
+    resident set size (`ru_maxrss`: kilobytes on Linux, bytes on macOS)."""
+    import resource
+    import sys
+
+    import jax
+
+    device = 0
+    for d in jax.local_devices()[:max(int(n_devices), 1)]:
+        stats = d.memory_stats() or {}
+        if "peak_bytes_in_use" not in stats:
+            device = None
+            break
+        device += int(stats["peak_bytes_in_use"])
+    rss = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return {"peak_device_memory_bytes": device,
+            "peak_host_memory_bytes": rss if sys.platform == "darwin" else rss * 1024}
+
+
 # --- a folder of outputs, as one set ----------------------------------------------------
 
 

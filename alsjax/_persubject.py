@@ -34,7 +34,14 @@ import pandas as pd
 from ._data import read_measurements
 from ._dataset import Data, make_data
 from ._errors import ALSJaxError
-from ._io import OUTPUT_MARKER, check_output_folder, json_float, versions, write_folder
+from ._io import (
+    OUTPUT_MARKER,
+    check_output_folder,
+    json_float,
+    peak_memory,
+    versions,
+    write_folder,
+)
 from ._noise import NoiseSpec
 from ._observables import OBSERVABLE_NAMES
 from ._optimise import Progress, device_mesh, run_starts
@@ -84,6 +91,7 @@ class PerSubjectResult:
     devices: int
     wall_time: float
     compile_time: float
+    chunk_subjects: int | None = None  # subjects fitted at a time (None: all)
 
     @property
     def n_failed(self) -> int:
@@ -199,6 +207,39 @@ def _subject(pb: Problem, i: int) -> Problem:
     return jax.tree.map(lambda x: x[i], pb)
 
 
+def _fit_group(z0: np.ndarray, pb: Problem, mesh, sharding: str, report, label: str) -> dict:
+    """Every start of every problem stacked in `pb`, then the best start of each, further
+    refined where it has not converged: the best point `z`, its objective `v`,
+    convergence, LM Jacobian, which starts failed (`bad`), compile seconds, devices."""
+    S = z0.shape[0]
+    f = jnp.result_type(float)
+    run = run_starts(jnp.asarray(z0, f), pb, problem_axis=0, mesh=mesh, sharding=sharding,
+                     progress=report, stage="fitting" + label)
+    values = run.objective
+    bad = ~np.isfinite(values) | (values >= 1e20)
+    failed = bad.all(axis=1)
+    best = np.argmin(np.where(bad, np.inf, values), axis=1)
+    rows = np.arange(S)
+    z, v = run.z[rows, best], values[rows, best]
+    conv, jac = run.converged[rows, best], run.jacobian[rows, best]
+    compile_time = run.compile_time
+    if np.any(~conv & ~failed):
+        # Unconverged best starts continue (the same compiled program: every start of
+        # a subject at its best point, gentler steps for Adam).
+        again = run_starts(jnp.asarray(np.repeat(z[:, None], z0.shape[1], axis=1), f), pb,
+                           problem_axis=0, mesh=mesh, sharding=sharding, lr_scale=0.1,
+                           progress=report, stage="refining" + label)
+        compile_time += again.compile_time
+        better = ~conv & ~failed & np.isfinite(again.objective[:, 0]) & (
+            again.objective[:, 0] <= v)
+        z = np.where(better[:, None], again.z[:, 0], z)
+        v = np.where(better, again.objective[:, 0], v)
+        conv = np.where(better, again.converged[:, 0], conv)
+        jac = np.where(better[:, None, None], again.jacobian[:, 0], jac)
+    return dict(z=z, v=v, conv=conv, jac=jac, bad=bad, compile_time=compile_time,
+                devices=run.devices)
+
+
 def fit_per_subject(
     data: Data,
     estimate: Sequence[str],
@@ -215,6 +256,7 @@ def fit_per_subject(
     method: str = "auto",
     devices: int | None = None,
     sharding: str = "shard_map",
+    chunk_subjects: int | None = None,
 ) -> PerSubjectResult:
     """Fit `estimate` to every subject of `data` separately, in one batched computation.
 
@@ -225,6 +267,10 @@ def fit_per_subject(
       own bounds, for every subject).
     - `devices`: how many of `jax.devices()` share the subjects (default all);
       `sharding`: "shard_map" or "named" (`_optimise.SHARDINGS`).
+    - `chunk_subjects`: fit this many subjects at a time (the last group padded, so one
+      compiled program serves every group), for a cohort whose batch of starts does not
+      fit in device memory; None: all at once. Subjects are independent, so the
+      estimates are the same.
 
     Returns a `PerSubjectResult`; a subject whose every start fails is a row of NaN
     (`failed`), never an exception.
@@ -235,36 +281,33 @@ def fit_per_subject(
     pb, names = subject_problems(data, estimate, bounds=bounds, priors=priors, noise=noise,
                                  noise_sd=noise_sd, optimiser=optimiser, max_steps=max_steps,
                                  method=method)
+    if chunk_subjects is not None and int(chunk_subjects) < 1:
+        raise ALSJaxError(f"chunk_subjects must be >= 1, got {chunk_subjects}")
     mesh = device_mesh(devices)
     S, size = data.n_subjects, len(names)
     one = _subject(pb, 0)
     z0 = np.repeat(sobol_starts(int(n_starts), one, seed)[None], S, axis=0)
-    f = jnp.result_type(float)
     run_mesh = mesh if mesh.size > 1 else None
+    K = S if chunk_subjects is None else min(int(chunk_subjects), S)
+    host = jax.tree.map(np.asarray, pb) if K < S else None
+    parts = []
     with resolve_progress(progress) as report:
-        run = run_starts(jnp.asarray(z0, f), pb, problem_axis=0, mesh=run_mesh,
-                         sharding=sharding, progress=report)
-        values = run.objective
-        bad = ~np.isfinite(values) | (values >= 1e20)
-        failed = bad.all(axis=1)
-        best = np.argmin(np.where(bad, np.inf, values), axis=1)
-        rows = np.arange(S)
-        z, v = run.z[rows, best], values[rows, best]
-        conv, jac = run.converged[rows, best], run.jacobian[rows, best]
-        compile_time = run.compile_time
-        if np.any(~conv & ~failed):
-            # Unconverged best starts continue (the same compiled program: every start of
-            # a subject at its best point, gentler steps for Adam).
-            again = run_starts(jnp.asarray(np.repeat(z[:, None], z0.shape[1], axis=1), f), pb,
-                               problem_axis=0, mesh=run_mesh, sharding=sharding,
-                               lr_scale=0.1, progress=report, stage="refining")
-            compile_time += again.compile_time
-            better = ~conv & ~failed & np.isfinite(again.objective[:, 0]) & (
-                again.objective[:, 0] <= v)
-            z = np.where(better[:, None], again.z[:, 0], z)
-            v = np.where(better, again.objective[:, 0], v)
-            conv = np.where(better, again.converged[:, 0], conv)
-            jac = np.where(better[:, None, None], again.jacobian[:, 0], jac)
+        for a in range(0, S, K):
+            group = np.arange(a, min(a + K, S))
+            if host is None:
+                pb_g, z0_g, label = pb, z0, ""
+            else:  # the last group padded with copies of its first subject: one program
+                take = np.concatenate([group, np.full(K - group.size, a)])
+                pb_g = jax.tree.map(lambda x, take=take: jnp.asarray(x[take]), host)
+                z0_g, label = z0[take], f" subjects {a + 1}-{group[-1] + 1} of {S}"
+            part = _fit_group(z0_g, pb_g, run_mesh, sharding, report, label)
+            parts.append({k: v[:group.size] if isinstance(v, np.ndarray) else v
+                          for k, v in part.items()})
+    z, v, conv, jac, bad = (np.concatenate([p[k] for p in parts])
+                            for k in ("z", "v", "conv", "jac", "bad"))
+    failed = bad.all(axis=1)
+    compile_time = sum(p["compile_time"] for p in parts)
+    n_devices = parts[0]["devices"]
     lower, upper = np.asarray(pb.lower), np.asarray(pb.upper)
     theta = lower + (upper - lower) / (1.0 + np.exp(-z))
     cov_se = np.full((S, size), np.nan)
@@ -306,8 +349,9 @@ def fit_per_subject(
         noise={k: m for i, (k, m) in enumerate(zip(OBSERVABLE_NAMES, pb.noise, strict=True))
                if i in present},
         fixed_noise={k: float(s) for k, s in (noise_sd or {}).items()},
-        devices=run.devices, wall_time=time.perf_counter() - t_start,
+        devices=n_devices, wall_time=time.perf_counter() - t_start,
         compile_time=compile_time + lap_ctime,
+        chunk_subjects=None if chunk_subjects is None else int(chunk_subjects),
     )
 
 
@@ -362,6 +406,7 @@ def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
         n_converged=int(result.converged.sum()), optimiser=result.optimiser,
         n_starts=result.n_starts, seed=result.seed, noise=result.noise,
         fixed_noise_sd=result.fixed_noise, devices=result.devices,
+        chunk_subjects=result.chunk_subjects, **peak_memory(result.devices),
         wall_time=json_float(result.wall_time), compile_time=json_float(result.compile_time),
         spread=result.spread(), versions=versions(),
     )
@@ -376,6 +421,7 @@ def run_per_subject(
     *,
     noise_sd: Mapping[str, float] | None = None,
     devices: int | None = None,
+    chunk_subjects: int | None = None,
     progress: Progress | bool | None = None,
     command: list[str] | None = None,
     force: bool = False,
@@ -400,7 +446,7 @@ def run_per_subject(
             noise=recipe.noise, noise_sd=noise_sd,
             optimiser=recipe.optimiser or DEFAULT_OPTIMISER, n_starts=recipe.starts,
             seed=recipe.seed, max_steps=recipe.max_steps, progress=progress,
-            devices=devices)
+            devices=devices, chunk_subjects=chunk_subjects)
     except ALSJaxError as e:
         raise ALSJaxError(f"{prefix}{e}") from None
     if out is not None:

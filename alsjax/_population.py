@@ -50,14 +50,16 @@ fail, the objective is never NaN, and the count is reported.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, Float
 
 from ._dataset import Data, make_data
@@ -65,7 +67,7 @@ from ._errors import ALSJaxError, did_you_mean
 from ._likelihood import likelihood_terms, log_likelihood
 from ._noise import NoiseSpec
 from ._observables import OBSERVABLE_NAMES
-from ._optimise import Progress
+from ._optimise import SHARDINGS, Progress, device_mesh
 from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
 from ._problem import FORWARD, make_problem
 from ._progress import resolve_progress
@@ -333,21 +335,147 @@ def _subject(phi_m, omega, eta0, d1, x, pp: PopulationProblem):
     )
 
 
-def _evaluate(phi: Array, eta0: Array, pp: PopulationProblem) -> dict:
+def _evaluate(phi: Array, eta0: Array, pp: PopulationProblem, real: Array | None = None
+              ) -> dict:
     nm = pp.n_model
     omega = _omega_terms(phi[nm:], pp)
     per = jax.vmap(_subject, in_axes=(None, None, 0, 0, 0, None))(
         phi[:nm], omega, eta0, pp.data, pp.design, pp)
-    return dict(value=jnp.sum(per["value"]), grad=jnp.sum(per["grad"], axis=0),
+    value, grad = per["value"], per["grad"]
+    if real is not None:  # padding subjects (copies of a real one) add exactly nothing
+        value = jnp.where(real, value, 0.0)
+        grad = jnp.where(real[:, None], grad, 0.0)
+    return dict(value=jnp.sum(value), grad=jnp.sum(grad, axis=0),
                 contributions=per["value"], eta=per["eta"], hinv=per["hinv"],
                 ok=per["ok"], converged=per["converged"], steps=per["steps"])
 
 
 evaluate = jax.jit(_evaluate)
-"""`evaluate(phi, eta0, pp)`: -2 log L at `phi` (Laplace / FOCE-I), its exact gradient,
-and per subject the contribution, eta*, H^-1, success, inner convergence and steps, as
-a dict. `eta0` (S, R) warm-starts the inner problems. Pure and jitted; a subject that
-cannot be solved adds `FAILED_SUBJECT` and no gradient."""
+"""`evaluate(phi, eta0, pp, real=None)`: -2 log L at `phi` (Laplace / FOCE-I), its exact
+gradient, and per subject the contribution, eta*, H^-1, success, inner convergence and
+steps, as a dict. `eta0` (S, R) warm-starts the inner problems; `real` (S,) bool, when
+given, leaves the subjects marked False out of the sums (padding). Pure and jitted; a
+subject that cannot be solved adds `FAILED_SUBJECT` and no gradient."""
+
+
+# --- the cohort over devices, in chunks of subjects ------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _on_mesh(mesh: Mesh, sharding: str):
+    """`evaluate` with the subject axis split over `mesh`, as one jitted program whose
+    outputs are whole on every device (sums reduced, per-subject arrays gathered).
+
+    "shard_map": each device runs its own subjects' vmapped inner solves in its own while
+    loops, then the sums are reduced (`psum`). "named": the inputs arrive split
+    (`NamedSharding`) and the compiler partitions the one vmapped program; its while
+    loops then test every device's subjects at every step."""
+    axis = mesh.axis_names[0]
+    whole = NamedSharding(mesh, PartitionSpec())
+
+    def named(phi, eta0, pp, real):
+        return jax.lax.with_sharding_constraint(_evaluate(phi, eta0, pp, real), whole)
+
+    def mapped(phi, eta0, pp, real):
+        def local(phi, eta0, data, design, noise_sd, real):
+            out = _evaluate(phi, eta0, dataclasses.replace(
+                pp, data=data, design=design, noise_sd=noise_sd), real)
+            sums = {k: jax.lax.psum(out.pop(k), axis) for k in ("value", "grad")}
+            return sums | {k: jax.lax.all_gather(v, axis, tiled=True) for k, v in out.items()}
+
+        split, rep = PartitionSpec(axis), PartitionSpec()
+        return jax.shard_map(local, mesh=mesh, in_specs=(rep, split, split, split, rep, split),
+                             out_specs=rep, check_vma=False)(
+            phi, eta0, pp.data, pp.design, pp.noise_sd, real)
+
+    return jax.jit(named if sharding == "named" else mapped)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Chunk:
+    """Subjects `index` of the cohort, padded to the program's width with copies of the
+    first (`take`), `real` marking the cohort's own; `data`/`design` on the host, or
+    already placed on the devices when the whole cohort is one chunk."""
+
+    index: np.ndarray
+    take: np.ndarray
+    real: Array | None
+    data: Data
+    design: Array
+
+
+def _split(tree, mesh: Mesh):
+    """Every leaf's leading (subject) axis split over the mesh's devices."""
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec(mesh.axis_names[0])))
+
+
+Evaluator = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray, dict]]
+
+
+def cohort_evaluator(pp: PopulationProblem, phi0: np.ndarray, *, devices: int | None = None,
+                     chunk_subjects: int | None = None, sharding: str = "shard_map"
+                     ) -> tuple[Evaluator, float, int]:
+    """`evaluate` over the whole cohort, `chunk_subjects` subjects at a time, each chunk's
+    subjects split over `devices`; returns `fg(phi, eta) -> (value, grad, out)` (NumPy,
+    eta (S, R) kept on the host between calls), the compile time and the devices used.
+
+    Every chunk runs one compiled program: the last chunk, and any chunk whose size is not
+    a multiple of the device count, is padded with copies of its first subject whose
+    contribution is masked to exactly zero. The sums are reduced across devices inside
+    the program and across chunks on the host, so the result does not depend on either
+    (up to the order of floating-point sums)."""
+    if sharding not in SHARDINGS:
+        raise ALSJaxError(f"sharding: expected one of {', '.join(SHARDINGS)}, got "
+                          f"{sharding!r}")
+    if chunk_subjects is not None and int(chunk_subjects) < 1:
+        raise ALSJaxError(f"chunk_subjects must be >= 1, got {chunk_subjects}")
+    mesh = device_mesh(devices)
+    S, n = pp.design.shape[0], mesh.size
+    K = S if chunk_subjects is None else min(int(chunk_subjects), S)
+    width = -(-K // n) * n
+    groups = [np.arange(a, min(a + K, S)) for a in range(0, S, K)]
+    padded = n > 1 or any(g.size != width for g in groups)  # a mesh program always masks
+    host = jax.tree.map(np.asarray, (pp.data, pp.design))
+    chunks = []
+    for g in groups:
+        take = np.concatenate([g, np.full(width - g.size, g[0])])
+        real = jnp.asarray(np.arange(width) < g.size) if padded else None
+        data, design = jax.tree.map(lambda x, take=take: x[take], host)
+        chunks.append(_Chunk(g, take, real, data, design))
+    place = (lambda t: _split(t, mesh)) if n > 1 else (lambda t: jax.tree.map(jnp.asarray, t))
+    if len(chunks) == 1:  # the whole cohort stays on the devices between calls
+        c = chunks[0]
+        chunks = [dataclasses.replace(c, real=place(c.real), data=place(c.data),
+                                      design=place(c.design))]
+    f64 = jnp.result_type(float)
+
+    def args(phi, eta, c):
+        data, design, real = ((c.data, c.design, c.real) if len(chunks) == 1 else
+                              (place(c.data), place(c.design), place(c.real)))
+        return (jnp.asarray(phi, f64), place(jnp.asarray(eta[c.take], f64)),
+                dataclasses.replace(pp, data=data, design=design), real)
+
+    program = evaluate if n == 1 else _on_mesh(mesh, sharding)
+    first = args(phi0, np.zeros((S, pp.n_random)), chunks[0])
+    t0 = time.perf_counter()
+    exe = (program.lower(*first[:3]) if first[3] is None else program.lower(*first)).compile()
+    compile_time = time.perf_counter() - t0
+    used = len(first[2].design.sharding.device_set)
+
+    def fg(phi, eta):
+        eta = np.asarray(eta)
+        value, grad, parts = 0.0, 0.0, []
+        for c in chunks:
+            a = args(phi, eta, c)
+            out = exe(*a[:3]) if a[3] is None else exe(*a)
+            value = value + float(out["value"])
+            grad = grad + np.asarray(out["grad"])
+            parts.append({k: np.asarray(v)[:c.index.size] for k, v in out.items()
+                          if k not in ("value", "grad")})
+        merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return value, grad, merged | dict(value=value, grad=grad)
+
+    return fg, compile_time, used
 
 
 @eqx.filter_custom_vjp
@@ -588,6 +716,8 @@ class PopulationResult:
     problem: PopulationProblem
     seed: int = 0
     n_starts: int = 1
+    devices: int = 1  # devices the subjects were split over
+    chunk_subjects: int | None = None  # subjects per evaluated chunk (None: all)
 
 
 def _minimise(fg, x0: np.ndarray, eta0, max_steps: int, gtol: float, report):
@@ -708,6 +838,9 @@ def fit_population(
     gtol: float = 1e-3,
     rtol: float | None = None,
     atol: float | None = None,
+    devices: int | None = None,
+    chunk_subjects: int | None = None,
+    sharding: str = "shard_map",
 ) -> PopulationResult:
     """Fit a mixed-effects population model by Laplace / FOCE-I (module docstring).
 
@@ -730,6 +863,13 @@ def fit_population(
     - `rtol`, `atol`: the ODE solver's tolerances (default `simulate`'s). The objective
       jumps by about rtol x |residuals| where the adaptive step sequence changes, which
       bounds how far finite differences (and line searches) can resolve it.
+    - `devices`: how many of `jax.devices()` share the subjects (None: all), each
+      running its own subjects' inner problems; the sums reduce across devices.
+      `sharding`: "shard_map" (default, the faster in benchmarks/RESULTS.md) or "named".
+    - `chunk_subjects`: evaluate the cohort this many subjects at a time (one compiled
+      program, the sums taken on the host), for a cohort whose batch of inner solves
+      and second derivatives does not fit in device memory; None: all at once.
+    The estimates do not depend on `devices` or `chunk_subjects`.
 
     Returns a `PopulationResult`. Subjects that cannot be solved at the optimum are
     counted (`n_failed`), not raised; only a fit whose start fails raises `ALSJaxError`.
@@ -748,18 +888,12 @@ def fit_population(
         covariance=covariance, noise=noise, rtol=rtol, atol=atol)
     S, R = data.n_subjects, pp.n_random
     f64 = jnp.result_type(float)
-    eta0 = jnp.zeros((S, R), f64)
+    eta0 = np.zeros((S, R))
     with resolve_progress(progress) as report:
         if report is not None:
             report("compiling", 0, 0)
-        t0 = time.perf_counter()
-        exe = evaluate.lower(jnp.asarray(phi0, f64), eta0, pp).compile()
-        compile_time = time.perf_counter() - t0
-
-        def fg(x, eta):
-            out = exe(jnp.asarray(x, f64), jnp.asarray(eta, f64), pp)
-            out = {k: np.asarray(v) for k, v in out.items()}
-            return float(out["value"]), out["grad"], out
+        fg, compile_time, n_devices = cohort_evaluator(
+            pp, phi0, devices=devices, chunk_subjects=chunk_subjects, sharding=sharding)
 
         rng = np.random.default_rng(seed)
         E = pp.n_estimated
@@ -844,7 +978,8 @@ def fit_population(
         compile_time=compile_time,
         noise={OBSERVABLE_NAMES[k]: m for k, m in enumerate(pp.noise) if k in present},
         noise_sd=sd_all, params=params, data=data, problem=pp, seed=int(seed),
-        n_starts=int(n_starts),
+        n_starts=int(n_starts), devices=n_devices,
+        chunk_subjects=None if chunk_subjects is None else int(chunk_subjects),
     )
 
 

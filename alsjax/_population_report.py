@@ -2,9 +2,10 @@
 
 parameters.csv (population values, covariate effects, noise SDs, random-effect SDs and
 correlations, with SEs and 95% intervals), subjects.csv (empirical Bayes estimates with
-conditional SDs and shrinkage), summary.json (-2 log L, AIC, BIC, counts), vpc.png (a
-visual predictive check) and individuals.png (subjects' data against their individual
-fits). Everything is rendered in memory first, then each file is written atomically.
+conditional SDs and shrinkage), summary.json (-2 log L, AIC, BIC, counts, devices, peak
+memory), vpc.png (a visual predictive check) and individuals.png (subjects' data against
+their individual fits). Everything is rendered in memory first, then each file is
+written atomically.
 
 **The visual predictive check.** `n_sim` replicates of the study: each replicate draws
 new random effects eta ~ N(0, Omega) for every subject (keeping its covariates, preset,
@@ -30,7 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._cohort import solve_cohort
-from ._io import OUTPUT_MARKER, check_output_folder, json_float, versions, write_folder
+from ._io import (
+    OUTPUT_MARKER,
+    check_output_folder,
+    json_float,
+    peak_memory,
+    versions,
+    write_folder,
+)
 from ._likelihood import predictions, shifts
 from ._observables import OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS, parameter_transform
@@ -290,6 +298,9 @@ def _summary(result: PopulationResult, data_path: str, command) -> str:
         "compile_time_s": json_float(result.compile_time, 4),
         "seed": result.seed,
         "n_starts": result.n_starts,
+        "devices": result.devices,
+        "chunk_subjects": result.chunk_subjects,
+        **peak_memory(result.devices),
         "data": data_path,
         "command": shlex.join(str(c) for c in cmd),
         "versions": versions(),
@@ -317,7 +328,9 @@ def run_population(data_path: str | os.PathLike, out: str | os.PathLike | None =
                    random, estimate=(), covariates=(), covariance: str = "diagonal",
                    noise=None, n_starts: int = 1, seed: int = 0, max_steps: int = 100,
                    align: str = "cascade", progress=None,
-                   command: list[str] | None = None, force: bool = False) -> PopulationResult:
+                   command: list[str] | None = None, force: bool = False,
+                   devices: int | None = None,
+                   chunk_subjects: int | None = None) -> PopulationResult:
     """Read a measurement file, fit the population model and (with `out`) write its
     output files: the population counterpart of `run_recipe`. Everything is checked
     before the fit runs, and nothing is written before it is done."""
@@ -332,7 +345,8 @@ def run_population(data_path: str | os.PathLike, out: str | os.PathLike | None =
         check_output_folder(out, force=force)
     result = fit_population(frame, random, estimate=estimate, covariates=covariates,
                             covariance=covariance, noise=noise, n_starts=n_starts, seed=seed,
-                            max_steps=max_steps, progress=progress, align=align)
+                            max_steps=max_steps, progress=progress, align=align,
+                            devices=devices, chunk_subjects=chunk_subjects)
     if out is not None:
         write_population_outputs(result, out, data_path=str(data_path), command=command,
                                  seed=seed)

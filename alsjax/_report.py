@@ -23,7 +23,15 @@ import numpy as np
 import pandas as pd
 
 from ._errors import ALSJaxError
-from ._io import OUTPUT_MARKER, atomic_open, atomic_savefig, json_float, versions, write_folder
+from ._io import (
+    OUTPUT_MARKER,
+    atomic_open,
+    atomic_savefig,
+    json_float,
+    peak_memory,
+    versions,
+    write_folder,
+)
 from ._likelihood import predict, shifts
 from ._observables import EVENT_NAMES, OBSERVABLE_LABELS, OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS
@@ -380,6 +388,7 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
         "n_events": int(np.asarray(data.event_mask).sum()), "data": data_path,
         "profiles": [dict(parameter=p.parameter, ci_low=json_float(p.ci_low),
                           ci_high=json_float(p.ci_high)) for p in profiles],
+        **peak_memory(),  # a pooled fit runs on the default device
         "versions": versions(),
         "command": shlex.join(command if command is not None else sys.argv),
     }

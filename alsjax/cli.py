@@ -476,12 +476,14 @@ def _split_noise_sd(values):
     return plain, fixed
 
 
-def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force) -> None:
+def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
+                     chunk_subjects=None) -> None:
     """Per-subject fits of the recipe; print the spread of the estimates."""
     from ._persubject import run_per_subject
 
     result = in_worker(run_per_subject, recipe, out, noise_sd=noise_sd, devices=devices,
-                       progress=not quiet, command=["alsjax", *sys.argv[1:]], force=force)
+                       chunk_subjects=chunk_subjects, progress=not quiet,
+                       command=["alsjax", *sys.argv[1:]], force=force)
     if quiet:
         return
     from rich.console import Console
@@ -504,7 +506,8 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force) -
 
 
 def _run_population(source, population, random, estimate, covariate, covariance, noise,
-                    starts, seed, max_steps, align, out, quiet, force) -> None:
+                    starts, seed, max_steps, align, out, quiet, force, devices=None,
+                    chunk_subjects=None) -> None:
     """`alsjax fit DATA --population ...`: fit, write the files, print the table."""
     from ._errors import ALSJaxError
     from ._population_report import run_population
@@ -522,7 +525,8 @@ def _run_population(source, population, random, estimate, covariate, covariance,
         noise=_noise_option(noise, None) if noise else None, n_starts=starts or 1,
         seed=seed or 0, max_steps=max_steps or 100,
         align=Align(align or "cascade").value, progress=not quiet,
-        command=["alsjax", *sys.argv[1:]], force=force)
+        command=["alsjax", *sys.argv[1:]], force=force, devices=devices,
+        chunk_subjects=chunk_subjects)
     if quiet:
         return
     from rich.console import Console
@@ -567,8 +571,11 @@ def fit_command(
     per_subject: Annotated[bool, typer.Option(
         "--per-subject", help="Fit every subject separately, all in one batch.")] = False,
     devices: Annotated[int | None, typer.Option(
-        help="Devices sharing a per-subject fit (default: all JAX sees).",
-        show_default=False)] = None,
+        help="Devices sharing the subjects of a per-subject or population fit "
+        "(default: all JAX sees).", show_default=False)] = None,
+    chunk_subjects: Annotated[int | None, typer.Option(
+        help="Subjects per chunk, for a cohort too large for device memory "
+        "(--per-subject or --population).", show_default=False)] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an --out folder that holds other files (deleting them).")
     ] = False,
@@ -589,16 +596,21 @@ def fit_command(
     """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
     from ._errors import ALSJaxError
 
+    if chunk_subjects is not None and chunk_subjects < 1:
+        raise ALSJaxError(f"--chunk-subjects must be >= 1, got {chunk_subjects}")
     if population or random or covariate or covariance is not None:
         return _run_population(source, population, random, estimate, covariate, covariance,
-                               noise, starts, seed, max_steps, align, out, quiet, force)
+                               noise, starts, seed, max_steps, align, out, quiet, force,
+                               devices, chunk_subjects)
     noise, noise_sd = _split_noise_sd(noise)
-    if not per_subject and (noise_sd or devices is not None):
-        raise ALSJaxError("--noise OBSERVABLE=MODEL:SD and --devices need --per-subject")
+    if not per_subject and noise_sd:
+        raise ALSJaxError("--noise OBSERVABLE=MODEL:SD (a fixed noise SD) need --per-subject")
+    if not per_subject and (devices is not None or chunk_subjects is not None):
+        raise ALSJaxError("--devices and --chunk-subjects need --per-subject or --population")
     recipe, out = _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile,
                               max_steps, align)
     if per_subject:
-        _run_per_subject(recipe, out, quiet, noise_sd, devices, force)
+        _run_per_subject(recipe, out, quiet, noise_sd, devices, force, chunk_subjects)
     else:
         _run(recipe, out, quiet, force, PlotFormat(plot_format).value)
 

@@ -59,6 +59,8 @@ def test_default_fit_writes_every_file(tmp_path, monkeypatch):
     assert {"alsjax", "jax", "diffrax", "optax", "numpy"} <= set(summary["versions"])
     assert "unknown" not in summary["versions"].values()
     assert summary["command"].startswith("alsjax")
+    assert isinstance(summary["peak_host_memory_bytes"], int)
+    assert summary["peak_host_memory_bytes"] > 0 and "peak_device_memory_bytes" in summary
     petab = pd.read_csv(out / "petab_parameters.tsv", sep="\t")
     assert list(petab.columns) == ["parameterId", "parameterScale", "lowerBound",
                                    "upperBound", "nominalValue", "estimate"]

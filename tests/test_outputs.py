@@ -148,3 +148,20 @@ def test_ctrl_c(tmp_path, earlier, stage):
     assert waited < 2.0, waited
     assert len(rest) == 1 and rest[0].startswith("error: interrupted (Ctrl-C)"), rest
     assert _snapshot(out) == before and _beside(out) == []
+
+
+def test_peak_memory_reports_host_bytes_and_device_where_known():
+    """The host figure is ru_maxrss in bytes (at least this process's numpy arrays); the
+    device figure is None where the backend keeps no allocator statistics (CPU)."""
+    import jax
+    import numpy as np
+
+    big = np.ones(8_000_000)  # 64 MB resident
+    got = alsjax._io.peak_memory()
+    assert isinstance(got["peak_host_memory_bytes"], int)
+    assert got["peak_host_memory_bytes"] > big.nbytes
+    stats = jax.local_devices()[0].memory_stats()
+    if stats is None or "peak_bytes_in_use" not in stats:
+        assert got["peak_device_memory_bytes"] is None
+    else:
+        assert got["peak_device_memory_bytes"] >= stats["peak_bytes_in_use"] > 0

@@ -158,7 +158,24 @@ def test_cli_per_subject_writes_subjects_csv(cohort, fitted, tmp_path, monkeypat
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_subjects"] == N and summary["n_failed"] == 0
     assert set(summary["spread"]) == set(fitted.names)
+    assert summary["devices"] == 1 and summary["chunk_subjects"] is None
+    assert isinstance(summary["peak_host_memory_bytes"], int)
+    assert summary["peak_host_memory_bytes"] > 0 and "peak_device_memory_bytes" in summary
     assert (out / "subjects.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_chunks_of_subjects_give_the_same_estimates(cohort, fitted):
+    """10 subjects 4 at a time (the last group of 2 padded to 4): subjects are fitted
+    independently, so every estimate is the unchunked one to rounding."""
+    _, _, data = cohort
+    r = fit_per_subject(data, ESTIMATE, chunk_subjects=4, **SETTINGS)
+    assert r.chunk_subjects == 4 and r.subjects == fitted.subjects
+    np.testing.assert_allclose(r.stored, fitted.stored, rtol=1e-9)
+    np.testing.assert_allclose(r.std_errors, fitted.std_errors, rtol=1e-9)
+    np.testing.assert_allclose(r.objective, fitted.objective, rtol=1e-9)
+    assert (r.converged == fitted.converged).all()
+    with pytest.raises(alsjax.ALSJaxError, match="chunk_subjects must be >= 1"):
+        fit_per_subject(data, ESTIMATE, chunk_subjects=0, **SETTINGS)
 
 
 def test_cli_noise_sd_needs_per_subject(tmp_path, monkeypatch):
@@ -166,6 +183,11 @@ def test_cli_noise_sd_needs_per_subject(tmp_path, monkeypatch):
     res = CliRunner().invoke(app, ["fit", str(ROOT / "fit/population.toml"), "--noise",
                                    "nfl=lognormal:0.15", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "need --per-subject" in res.stderr
+    for args in (["--devices", "1"], ["--chunk-subjects", "2"]):
+        res = CliRunner().invoke(app, ["fit", str(ROOT / "fit/population.toml"), *args,
+                                       "--out", str(tmp_path / "o")])
+        assert res.exit_code == 2 and "need --per-subject or --population" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
 
 
 def test_synth_subjects_same_seed_same_bytes(cohort, tmp_path, monkeypatch):

@@ -10,6 +10,10 @@ every 180 days over 900 days), so the population objective compiles once for the
 import dataclasses
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -83,6 +87,24 @@ def population(tmp_path_factory):
     frame = _read(df, folder)
     result = fit_population(frame, RANDOM, estimate=FIXED)
     return result, frame, indiv, folder / "cohort.csv"
+
+
+@pytest.fixture(scope="module")
+def short(population):
+    """Three outer steps on the module's cohort, all subjects at once on one device: the
+    reference of the chunked and the sharded fits (the same compiled program as
+    `population`'s)."""
+    _, frame, _, _ = population
+    return fit_population(frame, RANDOM, estimate=FIXED, max_steps=3)
+
+
+def _same_fit(got: dict, want) -> None:
+    """Every estimate, SE, -2 log L and empirical Bayes estimate to 1e-6 relative."""
+    for key in ("estimates", "std_errors"):
+        for name, value in getattr(want, key).items():
+            assert got[key][name] == pytest.approx(value, rel=1e-6), (key, name)
+    assert got["minus2ll"] == pytest.approx(want.minus2ll, rel=1e-6)
+    np.testing.assert_allclose(got["eta"], want.eta, rtol=1e-6)
 
 
 def test_recovery(population):
@@ -217,12 +239,69 @@ def test_output_files(population, tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["n_subjects"] == 16 and summary["n_failed_subjects"] == 0
     assert summary["aic"] == pytest.approx(summary["minus2_log_likelihood"] + 2 * 5)
+    assert summary["devices"] == 1 and summary["chunk_subjects"] is None
+    assert isinstance(summary["peak_host_memory_bytes"], int)
+    assert summary["peak_host_memory_bytes"] > 0 and "peak_device_memory_bytes" in summary
     for png in ("vpc.png", "individuals.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     vpc = vpc_arrays(result, n_sim=60)
     for name, (_, observed, simulated, _) in vpc.items():
         inside = (simulated[0, :, 1] <= observed[:, 1]) & (observed[:, 1] <= simulated[2, :, 1])
         assert inside.mean() >= 0.6, (name, observed[:, 1], simulated[:, :, 1])
+
+
+def test_chunks_of_subjects_give_the_same_fit(population, short):
+    """16 subjects 6 at a time (the last chunk of 4 padded to 6 with masked copies): the
+    objective and gradient are sums over subjects, so the fit is the unchunked one."""
+    _, frame, _, _ = population
+    chunked = fit_population(frame, RANDOM, estimate=FIXED, max_steps=3, chunk_subjects=6)
+    assert chunked.chunk_subjects == 6 and short.chunk_subjects is None
+    assert chunked.n_evaluations == short.n_evaluations
+    _same_fit(dict(estimates=chunked.estimates, std_errors=chunked.std_errors,
+                   minus2ll=chunked.minus2ll, eta=chunked.eta), short)
+    with pytest.raises(ALSJaxError, match="chunk_subjects must be >= 1"):
+        fit_population(frame, RANDOM, estimate=FIXED, chunk_subjects=0)
+
+
+_SHARDED = """
+import jax
+jax.config.update("jax_enable_x64", True)
+import json, sys
+from alsjax import fit_population, make_data, read_measurements
+from alsjax._population import _split, make_population
+from alsjax._optimise import device_mesh
+
+assert len(jax.devices()) == 4
+frame = read_measurements(sys.argv[1])
+r = fit_population(frame, ["apoptotic_death_rate"], estimate=["nfl_release"], max_steps=3,
+                   devices=4)
+pp, _, _ = make_population(make_data(frame), ["apoptotic_death_rate"])
+placed = jax.tree.leaves(_split((pp.data, pp.design), device_mesh(4)))
+print(json.dumps(dict(
+    estimates=r.estimates, std_errors=r.std_errors, minus2ll=r.minus2ll,
+    eta=r.eta.tolist(), devices=r.devices,
+    device_sets=sorted({len(x.sharding.device_set) for x in placed}),
+    rows=sorted({s.data.shape[0] for x in placed for s in x.addressable_shards}))))
+"""
+
+
+def test_four_host_devices_give_the_same_fit(population, short, tmp_path):
+    """The short fit again in a process with 4 host devices (the flag must be set before
+    JAX starts): each device holds 4 of the 16 subjects, and every estimate is the
+    one-device one."""
+    _, _, _, path = population
+    script = tmp_path / "sharded.py"
+    script.write_text(_SHARDED)
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, str(script), str(path)], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["devices"] == 4 and short.devices == 1
+    assert got["device_sets"] == [4] and got["rows"] == [4]  # 16 subjects, 4 per device
+    _same_fit(got, short)
 
 
 def _cli(args):
@@ -235,13 +314,15 @@ def test_cli_population_fit(population, tmp_path, monkeypatch):
     result, _, _, path = population
     out = tmp_path / "out"
     code, _, err = _cli(["fit", str(path), "--population", "--random", "apoptotic_death_rate",
-                         "--estimate", "nfl_release", "--out", str(out), "--quiet"])
+                         "--estimate", "nfl_release", "--devices", "1", "--out", str(out),
+                         "--quiet"])
     assert code == 0, err
     assert {p.name for p in out.iterdir()} == {"parameters.csv", "subjects.csv",
                                                "summary.json", "vpc.png", "individuals.png"}
     params = pd.read_csv(out / "parameters.csv").set_index("parameter")
     assert params.loc["apoptotic_death_rate", "estimate"] == pytest.approx(
         result.estimates["apoptotic_death_rate"], rel=1e-6)
+    assert json.loads((out / "summary.json").read_text())["devices"] == 1
 
 
 @pytest.mark.parametrize("args, words", [
@@ -250,6 +331,10 @@ def test_cli_population_fit(population, tmp_path, monkeypatch):
     (["--population", "--random", "apoptotic_death_rat"], "did you mean"),
     (["--population", "--random", "apoptotic_death_rate", "--covariate",
       "apoptotic_death_rate~sex"], "no column 'sex'"),
+    (["--population", "--random", "apoptotic_death_rate", "--chunk-subjects", "0"],
+     "--chunk-subjects must be >= 1"),
+    (["--population", "--random", "apoptotic_death_rate", "--devices", "99"],
+     "devices: expected 1 to"),
 ])
 def test_cli_population_errors(population, tmp_path, monkeypatch, args, words):
     monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
