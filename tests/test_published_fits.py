@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,11 @@ QUICK = {
     "riluzole_bensimon": dict(starts=3, max_steps=60),  # starts 1-2 find the local optimum 433.4
 }
 SLOW = {"human_registry_survival", "riluzole_bensimon"}
-# Every quick fit is in the slow set: together they take 5-8 min on 2 cores, over the CI
-# budget (the survival ones, in SLOW, are the longest).
-QUICK_PARAMS = [pytest.param(n, marks=pytest.mark.slow) for n in RECIPES]
+QUICK_PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in RECIPES]
+# What a quick fit is expected to warn, per recipe. MCI186-19's 24-week difference asks for
+# more than the model's edaravone can give: the efficacy runs to its upper bound, where the
+# data no longer fix it (docs/validation.md; the model revision is open work).
+EXPECTED_WARNINGS = {"edaravone_mci186_19": r"edaravone_efficacy is at its upper bound"}
 
 
 def test_every_recipe_is_listed():
@@ -125,7 +128,12 @@ def _assert_fit(result, recipe):
 def test_recipe_fits_quickly(name):
     recipe = alsjax.load_recipe(FIT / f"{name}.toml")
     recipe = dataclasses.replace(recipe, profile=(), **QUICK[name])
-    result = alsjax.run_recipe(recipe)
+    if name in EXPECTED_WARNINGS:
+        with pytest.warns(alsjax.FitWarning) as caught:
+            result = alsjax.run_recipe(recipe)
+        assert any(re.search(EXPECTED_WARNINGS[name], str(w.message)) for w in caught)
+    else:
+        result = alsjax.run_recipe(recipe)
     _assert_fit(result, recipe)
     _check(name, result)
 
