@@ -84,6 +84,7 @@ class PerSubjectResult:
     devices: int
     wall_time: float
     compile_time: float
+    processes: int = 1  # processes sharing the devices (`alsjax fit --distributed`)
 
     @property
     def n_failed(self) -> int:
@@ -306,7 +307,7 @@ def fit_per_subject(
         noise={k: m for i, (k, m) in enumerate(zip(OBSERVABLE_NAMES, pb.noise, strict=True))
                if i in present},
         fixed_noise={k: float(s) for k, s in (noise_sd or {}).items()},
-        devices=run.devices, wall_time=time.perf_counter() - t_start,
+        devices=run.devices, processes=run.processes, wall_time=time.perf_counter() - t_start,
         compile_time=compile_time + lap_ctime,
     )
 
@@ -362,6 +363,7 @@ def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
         n_converged=int(result.converged.sum()), optimiser=result.optimiser,
         n_starts=result.n_starts, seed=result.seed, noise=result.noise,
         fixed_noise_sd=result.fixed_noise, devices=result.devices,
+        processes=result.processes,
         wall_time=json_float(result.wall_time), compile_time=json_float(result.compile_time),
         spread=result.spread(), versions=versions(),
     )
