@@ -10,7 +10,8 @@ JAX reads `JAX_COORDINATOR_ADDRESS` itself but not the number of processes nor t
 process's rank, so those come from `JAX_NUM_PROCESSES` and `JAX_PROCESS_ID` here; under
 SLURM or Open MPI, whatever is unset is detected by JAX from the cluster. The CLI calls
 this (never `import alsjax`, which changes no JAX setting), and only process 0 writes the
-output folder and prints: `is_writer`.
+output folder and prints: `is_writer`. A check only process 0 makes (its output folder)
+is shared with `all_agree`, so the others stop with it instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -76,3 +77,17 @@ def is_writer() -> bool:
     import jax
 
     return jax.process_index() == 0
+
+
+def all_agree(ok: bool) -> bool:
+    """Whether `ok` holds on every process (a gather over the processes; every process
+    must call it): a process that cannot go on stops the others before the fit, instead
+    of leaving them waiting for it in the fit's first gather."""
+    import jax
+    import numpy as np
+
+    if jax.process_count() == 1:
+        return ok
+    from jax.experimental import multihost_utils
+
+    return bool(np.all(multihost_utils.process_allgather(np.asarray(ok))))

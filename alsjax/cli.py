@@ -551,6 +551,24 @@ def _run_population(source, population, random, estimate, covariate, covariance,
                                                    if not p.name.startswith("."))))
 
 
+def _check_out_everywhere(out: Path, force: bool, writer: bool) -> None:
+    """`--distributed`: process 0 checks its output folder and every process learns the
+    outcome, so none starts a fit that process 0 has refused."""
+    from ._distributed import all_agree
+    from ._errors import ALSJaxError
+    from ._io import check_output_folder
+
+    error = None
+    if writer:
+        try:
+            check_output_folder(out, force=force)
+        except ALSJaxError as e:
+            error = e
+    if not all_agree(error is None):
+        raise error if error is not None else ALSJaxError(
+            "--distributed: process 0 stopped before the fit (see its error)")
+
+
 @app.command("fit")
 @user_errors
 def fit_command(
@@ -611,6 +629,8 @@ def fit_command(
         initialize_distributed()  # before anything touches a device
         writer = is_writer()
     if pooled:
+        if distributed:
+            _check_out_everywhere(out or Path("alsjax-fit"), force, writer)
         return _run_population(source, population, random, estimate, covariate, covariance,
                                noise, starts, seed, max_steps, align, out, quiet, force,
                                writer)
@@ -619,6 +639,8 @@ def fit_command(
         raise ALSJaxError("--noise OBSERVABLE=MODEL:SD and --devices need --per-subject")
     recipe, out = _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile,
                               max_steps, align)
+    if distributed:
+        _check_out_everywhere(out, force, writer)
     if per_subject:
         _run_per_subject(recipe, out, quiet, noise_sd, devices, force, writer)
     else:

@@ -123,6 +123,21 @@ def test_devices_must_reach_every_process(recipe, tmp_path):
     assert not (tmp_path / "out0").exists() and not (tmp_path / "out1").exists()
 
 
+def test_a_refused_output_folder_stops_every_process(recipe, tmp_path):
+    """Process 0 alone checks its --out; process 1 stops with it instead of waiting in
+    the fit for a process that has gone."""
+    (tmp_path / "out0").mkdir()
+    (tmp_path / "out0" / "notes.txt").write_text("mine")
+    done, _ = _two_processes(recipe, tmp_path)
+    assert [code for code, _, _ in done] == [2, 2], done[1][2][-3000:]
+    assert done[0][2].splitlines()[-1].startswith(
+        f"error: --out {tmp_path / 'out0'}: the folder holds files that are not an alsjax run")
+    assert done[1][2].splitlines()[-1] == (
+        "error: --distributed: process 0 stopped before the fit (see its error)")
+    assert [p.name for p in (tmp_path / "out0").iterdir()] == ["notes.txt"]
+    assert not (tmp_path / "out1").exists()
+
+
 def test_missing_variable_is_one_line(recipe, tmp_path):
     """A fresh process (JAX must not have started), no cluster to detect it from."""
     env = _clean_env(JAX_NUM_PROCESSES="2", JAX_PROCESS_ID="0")
