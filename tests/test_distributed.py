@@ -138,6 +138,19 @@ def test_a_refused_output_folder_stops_every_process(recipe, tmp_path):
     assert not (tmp_path / "out1").exists()
 
 
+def test_import_starts_no_jax_backend():
+    """`--distributed` must join before JAX starts, so `import alsjax` (and the CLI's
+    module) may neither start a backend nor change a JAX setting."""
+    check = ("import jax, alsjax, alsjax.cli\n"
+             "from jax._src import xla_bridge\n"
+             "print(xla_bridge.backends_are_initialized(), jax.config.jax_enable_x64,"
+             " jax.distributed.is_initialized())")
+    done = subprocess.run([sys.executable, "-c", check], env=_clean_env(), capture_output=True,
+                          text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False", "False", "False"]
+
+
 def test_missing_variable_is_one_line(recipe, tmp_path):
     """A fresh process (JAX must not have started), no cluster to detect it from."""
     env = _clean_env(JAX_NUM_PROCESSES="2", JAX_PROCESS_ID="0")
