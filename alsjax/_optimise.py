@@ -58,6 +58,7 @@ class StartsResult:
     jacobian: np.ndarray
     compile_time: float
     devices: int = 1  # devices that held the results (the problems split over them)
+    processes: int = 1  # processes owning those devices (`jax.distributed`)
     residuals: np.ndarray | None = None
     run_time: float = 0.0  # seconds running the compiled chunks (compile_time excluded)
 
@@ -290,6 +291,12 @@ def device_mesh(devices: int | None = None) -> Mesh:
     if not 1 <= n <= len(every):
         raise ALSJaxError(f"devices: expected 1 to {len(every)} (the devices JAX sees), "
                           f"got {devices}")
+    # Every process runs the same program, so each must hold a part of the mesh.
+    least = 1 + max(min(i for i, d in enumerate(every) if d.process_index == p)
+                    for p in {d.process_index for d in every})
+    if n < least:
+        raise ALSJaxError(f"devices: {n} of {len(every)} leave a process without a device; "
+                          f"with {jax.process_count()} processes use at least {least}")
     return Mesh(np.asarray(every[:n]), (_AXIS,))
 
 
@@ -320,6 +327,17 @@ def _host(x) -> np.ndarray:
     from jax.experimental import multihost_utils
 
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def _same_everywhere(value: int) -> int:
+    """Process 0's `value` on every process (`jax.distributed`): each process times its
+    own chunks, but all must run the same number of steps to stay in step with each other
+    in the gathers and to stop together."""
+    if jax.process_count() == 1:
+        return value
+    from jax.experimental import multihost_utils
+
+    return int(multihost_utils.broadcast_one_to_all(np.int32(value)))
 
 
 def _retire_failed(pb: Problem, out, stop, dead, mesh, keep):
@@ -401,6 +419,11 @@ def run_starts(
         if mesh is not None:
             padded = -(-n_problems // mesh.size) * mesh.size
             z0, pb, fixed_z = _place(_pad((z0, pb, fixed_z), padded), mesh)
+            # Under jax.distributed the first gather over a set of devices opens its
+            # (gloo) group, and waits only 30 s for the other processes; after that a
+            # gather waits as long as it takes. Open it now, while the processes are in
+            # step, not after a compilation that may take one far longer than another.
+            _host(z0)
             if sharding == "shard_map":
                 program = _shard_mapped(mesh)
         carry = _init_subjects(z0, pb, fixed, fixed_z)
@@ -428,9 +451,10 @@ def run_starts(
         if batched:
             pb, dead = _retire_failed(pb, out, stop, dead, mesh, keep)
         per_step = elapsed / chunk  # a chunk that ends early stops the loop above
-        chunk = int(np.clip(CHUNK_SECONDS / per_step, 1, pb.max_steps))
-    devices = len(out[0].sharding.device_set)
+        chunk = _same_everywhere(int(np.clip(CHUNK_SECONDS / per_step, 1, pb.max_steps)))
+    held = out[0].sharding.device_set
     z, value, conv, steps, jac, res = (_host(a)[keep] for a in out)
     return StartsResult(z=z, objective=value, converged=conv, steps=steps, jacobian=jac,
-                        compile_time=compile_time, devices=devices, residuals=res,
+                        compile_time=compile_time, devices=len(held),
+                        processes=len({d.process_index for d in held}), residuals=res,
                         run_time=time.perf_counter() - t_run)

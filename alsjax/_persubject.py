@@ -92,6 +92,7 @@ class PerSubjectResult:
     wall_time: float
     compile_time: float
     chunk_subjects: int | None = None  # subjects fitted at a time (None: all)
+    processes: int = 1  # processes sharing the devices (`alsjax fit --distributed`)
 
     @property
     def n_failed(self) -> int:
@@ -237,7 +238,7 @@ def _fit_group(z0: np.ndarray, pb: Problem, mesh, sharding: str, report, label: 
         conv = np.where(better, again.converged[:, 0], conv)
         jac = np.where(better[:, None, None], again.jacobian[:, 0], jac)
     return dict(z=z, v=v, conv=conv, jac=jac, bad=bad, compile_time=compile_time,
-                devices=run.devices)
+                devices=run.devices, processes=run.processes)
 
 
 def fit_per_subject(
@@ -349,7 +350,8 @@ def fit_per_subject(
         noise={k: m for i, (k, m) in enumerate(zip(OBSERVABLE_NAMES, pb.noise, strict=True))
                if i in present},
         fixed_noise={k: float(s) for k, s in (noise_sd or {}).items()},
-        devices=n_devices, wall_time=time.perf_counter() - t_start,
+        devices=n_devices, processes=parts[0]["processes"],
+        wall_time=time.perf_counter() - t_start,
         compile_time=compile_time + lap_ctime,
         chunk_subjects=None if chunk_subjects is None else int(chunk_subjects),
     )
@@ -406,7 +408,8 @@ def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
         n_converged=int(result.converged.sum()), optimiser=result.optimiser,
         n_starts=result.n_starts, seed=result.seed, noise=result.noise,
         fixed_noise_sd=result.fixed_noise, devices=result.devices,
-        chunk_subjects=result.chunk_subjects, **peak_memory(result.devices),
+        chunk_subjects=result.chunk_subjects, processes=result.processes,
+        **peak_memory(result.devices),
         wall_time=json_float(result.wall_time), compile_time=json_float(result.compile_time),
         spread=result.spread(), versions=versions(),
     )

@@ -54,6 +54,9 @@ class _OneLineErrors(TyperGroup):
 
 
 INTERRUPTED = "interrupted (Ctrl-C); nothing was written, earlier outputs are untouched"
+DISTRIBUTED_HELP = ("Join the other processes of a multi-node run (jax.distributed) before "
+                    "the fit; set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
+                    "JAX_PROCESS_ID, or run under SLURM / Open MPI. Process 0 writes.")
 
 app = typer.Typer(
     cls=_OneLineErrors,
@@ -477,21 +480,24 @@ def _split_noise_sd(values):
 
 
 def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
-                     chunk_subjects=None) -> None:
-    """Per-subject fits of the recipe; print the spread of the estimates."""
+                     chunk_subjects=None, writer: bool = True) -> None:
+    """Per-subject fits of the recipe; print the spread of the estimates. A process
+    other than the writer (`--distributed`) computes its share and writes nothing."""
     from ._persubject import run_per_subject
 
-    result = in_worker(run_per_subject, recipe, out, noise_sd=noise_sd, devices=devices,
-                       chunk_subjects=chunk_subjects, progress=not quiet,
+    result = in_worker(run_per_subject, recipe, out if writer else None, noise_sd=noise_sd,
+                       devices=devices, chunk_subjects=chunk_subjects,
+                       progress=not quiet and writer,
                        command=["alsjax", *sys.argv[1:]], force=force)
-    if quiet:
+    if quiet or not writer:
         return
     from rich.console import Console
     from rich.table import Table
 
+    over = f" over {result.processes} processes" if result.processes > 1 else ""
     table = Table(title=f"per-subject {result.optimiser}: {len(result.subjects)} subjects, "
                   f"{int(result.converged.sum())} converged, {result.n_failed} failed, "
-                  f"{result.devices} device(s), {result.wall_time:.1f} s "
+                  f"{result.devices} device(s){over}, {result.wall_time:.1f} s "
                   f"({result.compile_time:.1f} s compiling)")
     for c in ("parameter", "median", "10th-90th percentile", "geometric SD", "subjects"):
         table.add_column(c)
@@ -507,8 +513,9 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
 
 def _run_population(source, population, random, estimate, covariate, covariance, noise,
                     starts, seed, max_steps, align, out, quiet, force, devices=None,
-                    chunk_subjects=None) -> None:
-    """`alsjax fit DATA --population ...`: fit, write the files, print the table."""
+                    chunk_subjects=None, writer: bool = True) -> None:
+    """`alsjax fit DATA --population ...`: fit, write the files, print the table (the
+    writer only, under `--distributed`)."""
     from ._errors import ALSJaxError
     from ._population_report import run_population
 
@@ -520,14 +527,15 @@ def _run_population(source, population, random, estimate, covariate, covariance,
         raise ALSJaxError("--population: name at least one --random parameter")
     out = out if out is not None else Path("alsjax-fit")
     result = in_worker(
-        run_population, source, out, random=tuple(random), estimate=tuple(estimate or ()),
+        run_population, source, out if writer else None, random=tuple(random),
+        estimate=tuple(estimate or ()),
         covariates=tuple(covariate or ()), covariance=Covariance(covariance or "diagonal").value,
         noise=_noise_option(noise, None) if noise else None, n_starts=starts or 1,
         seed=seed or 0, max_steps=max_steps or 100,
-        align=Align(align or "cascade").value, progress=not quiet,
+        align=Align(align or "cascade").value, progress=not quiet and writer,
         command=["alsjax", *sys.argv[1:]], force=force, devices=devices,
         chunk_subjects=chunk_subjects)
-    if quiet:
+    if quiet or not writer:
         return
     from rich.console import Console
     from rich.table import Table
@@ -543,6 +551,24 @@ def _run_population(source, population, random, estimate, covariate, covariance,
     Console().print(table)
     typer.echo(f"wrote {out}/: " + ", ".join(sorted(p.name for p in Path(out).iterdir()
                                                    if not p.name.startswith("."))))
+
+
+def _check_out_everywhere(out: Path, force: bool, writer: bool) -> None:
+    """`--distributed`: process 0 checks its output folder and every process learns the
+    outcome, so none starts a fit that process 0 has refused."""
+    from ._distributed import all_agree
+    from ._errors import ALSJaxError
+    from ._io import check_output_folder
+
+    error = None
+    if writer:
+        try:
+            check_output_folder(out, force=force)
+        except ALSJaxError as e:
+            error = e
+    if not all_agree(error is None):
+        raise error if error is not None else ALSJaxError(
+            "--distributed: process 0 stopped before the fit (see its error)")
 
 
 @app.command("fit")
@@ -571,11 +597,14 @@ def fit_command(
     per_subject: Annotated[bool, typer.Option(
         "--per-subject", help="Fit every subject separately, all in one batch.")] = False,
     devices: Annotated[int | None, typer.Option(
-        help="Devices sharing the subjects of a per-subject or population fit "
-        "(default: all JAX sees).", show_default=False)] = None,
+        help="Devices sharing the subjects of a per-subject or population fit: the first N "
+        "that JAX lists, of every process under --distributed (default: all).",
+        show_default=False)] = None,
     chunk_subjects: Annotated[int | None, typer.Option(
         help="Subjects per chunk, for a cohort too large for device memory "
         "(--per-subject or --population).", show_default=False)] = None,
+    distributed: Annotated[bool, typer.Option(
+        "--distributed", help=DISTRIBUTED_HELP)] = False,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an --out folder that holds other files (deleting them).")
     ] = False,
@@ -598,10 +627,21 @@ def fit_command(
 
     if chunk_subjects is not None and chunk_subjects < 1:
         raise ALSJaxError(f"--chunk-subjects must be >= 1, got {chunk_subjects}")
-    if population or random or covariate or covariance is not None:
+    pooled = population or random or covariate or covariance is not None
+    writer = True
+    if distributed:
+        if not (per_subject or pooled):
+            raise ALSJaxError("--distributed needs --per-subject or --population")
+        from ._distributed import initialize_distributed, is_writer
+
+        initialize_distributed()  # before anything touches a device
+        writer = is_writer()
+    if pooled:
+        if distributed:
+            _check_out_everywhere(out or Path("alsjax-fit"), force, writer)
         return _run_population(source, population, random, estimate, covariate, covariance,
                                noise, starts, seed, max_steps, align, out, quiet, force,
-                               devices, chunk_subjects)
+                               devices, chunk_subjects, writer)
     noise, noise_sd = _split_noise_sd(noise)
     if not per_subject and noise_sd:
         raise ALSJaxError("--noise OBSERVABLE=MODEL:SD (a fixed noise SD) need --per-subject")
@@ -609,8 +649,10 @@ def fit_command(
         raise ALSJaxError("--devices and --chunk-subjects need --per-subject or --population")
     recipe, out = _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile,
                               max_steps, align)
+    if distributed:
+        _check_out_everywhere(out, force, writer)
     if per_subject:
-        _run_per_subject(recipe, out, quiet, noise_sd, devices, force, chunk_subjects)
+        _run_per_subject(recipe, out, quiet, noise_sd, devices, force, chunk_subjects, writer)
     else:
         _run(recipe, out, quiet, force, PlotFormat(plot_format).value)
 
