@@ -281,10 +281,11 @@ lane costs the same from 64 to 800 of them (1.9 ms per LM step on the 200-subjec
 program and spends almost no steps on starts that have already stopped."""
 
 SHARDINGS: tuple[str, ...] = ("shard_map", "named")
-"""How the problem axis is split over devices: `shard_map` runs each device's own
-problems in its own while loop (no cross-device step); `named` places the arrays with a
-`NamedSharding` and lets the compiler partition one program, whose while loop then waits
-for the slowest start on any device at every step (benchmarks/bench_per_subject.py)."""
+"""How the lanes of stacked problems are split over devices: `shard_map` runs each
+device's own lanes in its own while loop (no cross-device step); `named` places the
+arrays with a `NamedSharding` and lets the compiler partition one program, whose while
+loop then waits for the slowest lane on any device at every step
+(benchmarks/bench_per_subject.py)."""
 
 _AXIS = "problems"
 

