@@ -57,7 +57,7 @@ class StartsResult:
     steps: np.ndarray
     jacobian: np.ndarray
     compile_time: float
-    devices: int = 1  # devices that held the results (the problems split over them)
+    devices: int = 1  # devices that held the results (the lanes split over them)
     residuals: np.ndarray | None = None
     run_time: float = 0.0  # seconds running the compiled chunks (compile_time excluded)
 
