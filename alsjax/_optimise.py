@@ -57,7 +57,7 @@ class StartsResult:
     steps: np.ndarray
     jacobian: np.ndarray
     compile_time: float
-    devices: int = 1  # devices that held the results (the problems split over them)
+    devices: int = 1  # devices that held the results (the lanes split over them)
     processes: int = 1  # processes owning those devices (`jax.distributed`)
     residuals: np.ndarray | None = None
     run_time: float = 0.0  # seconds running the compiled chunks (compile_time excluded)
@@ -239,13 +239,6 @@ def _init_starts(z0, pb: Problem, fixed, fixed_z):
     return jax.vmap(init, in_axes=(0, None, None, 0))(z0, pb, fixed, fixed_z)
 
 
-@eqx.filter_jit
-def _init_subjects(z0, pb: Problem, fixed, fixed_z):
-    init = _methods(pb)[0]
-    per_problem = jax.vmap(init, in_axes=(0, None, None, 0))
-    return jax.vmap(per_problem, in_axes=(0, 0, None, 0))(z0, pb, fixed, fixed_z)
-
-
 def _advance_starts(carry, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
     """Every start (vmapped) advanced to `n_stop` steps or its end, and the results."""
     _, advance, result = _methods(pb)
@@ -255,31 +248,55 @@ def _advance_starts(carry, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
     return carry, out
 
 
-def _advance_subjects(carry, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
-    """`_advance_starts` for problems stacked on a leading axis, each with its starts:
-    the two vmaps make one batch, so the while loop runs until every start of every
-    problem on this device has stopped."""
-    return jax.vmap(_advance_starts, in_axes=(0, 0, None, 0, None, None))(
+def _lane_problems(pb: Problem, problem):
+    """The stacked problems' rows for each lane."""
+    return jax.tree.map(lambda x: x[problem], pb)
+
+
+@eqx.filter_jit
+def _init_lanes(z0, pb: Problem, fixed, fixed_z, problem):
+    init = _methods(pb)[0]
+    return jax.vmap(init, in_axes=(0, 0, None, 0))(z0, _lane_problems(pb, problem), fixed,
+                                                    fixed_z)
+
+
+def _advance_lanes(carry, pb: Problem, fixed, fixed_z, lr_scale, problem, n_stop):
+    """Each lane (one start of problem `problem[lane]` of the stacked `pb`) advanced to its
+    own `n_stop` steps or its end, and the results. One batch: the while loop runs until
+    every lane on this device has stopped or reached its `n_stop`."""
+    _, advance, result = _methods(pb)
+    pb = _lane_problems(pb, problem)
+    carry = jax.vmap(advance, in_axes=(0, 0, None, 0, None, 0))(
         carry, pb, fixed, fixed_z, lr_scale, n_stop)
+    out = jax.vmap(result, in_axes=(0, 0, None, 0))(carry, pb, fixed, fixed_z)
+    return carry, out
 
 
-_advance_subjects_jit = jax.jit(_advance_subjects)
+_advance_lanes_jit = jax.jit(_advance_lanes)
+
+LANES = 128
+"""Starts advanced side by side when problems are stacked (`problem_axis=0`): every start
+of every problem waits in a queue and takes a lane when one frees up, between chunks. A
+lane costs the same from 64 to 800 of them (1.9 ms per LM step on the 200-subject cohort,
+2 shared cores, benchmarks/RESULTS.md), so a fixed width that is filled compiles one
+program and spends almost no steps on starts that have already stopped."""
 
 SHARDINGS: tuple[str, ...] = ("shard_map", "named")
-"""How the problem axis is split over devices: `shard_map` runs each device's own
-problems in its own while loop (no cross-device step); `named` places the arrays with a
-`NamedSharding` and lets the compiler partition one program, whose while loop then waits
-for the slowest start on any device at every step (benchmarks/bench_per_subject.py)."""
+"""How the lanes of stacked problems are split over devices: `shard_map` runs each
+device's own lanes in its own while loop (no cross-device step); `named` places the
+arrays with a `NamedSharding` and lets the compiler partition one program, whose while
+loop then waits for the slowest lane on any device at every step
+(benchmarks/bench_per_subject.py)."""
 
 _AXIS = "problems"
 
 
 @functools.lru_cache(maxsize=8)
 def _shard_mapped(mesh: Mesh):
-    spec, rep = PartitionSpec(_AXIS), PartitionSpec()
-    mapped = jax.shard_map(_advance_subjects, mesh=mesh,
-                           in_specs=(spec, spec, rep, spec, rep, rep),
-                           out_specs=spec, check_vma=False)
+    lane, rep = PartitionSpec(_AXIS), PartitionSpec()
+    mapped = jax.shard_map(_advance_lanes, mesh=mesh,
+                           in_specs=(lane, rep, rep, lane, rep, lane, lane),
+                           out_specs=lane, check_vma=False)
     return jax.jit(mapped)
 
 
@@ -300,19 +317,11 @@ def device_mesh(devices: int | None = None) -> Mesh:
     return Mesh(np.asarray(every[:n]), (_AXIS,))
 
 
-def _pad(tree, n: int):
-    """Repeat the first problem at the end of the leading axis up to length `n`."""
-    def pad(x):
-        x = jnp.asarray(x)
-        extra = n - x.shape[0]
-        return x if extra == 0 else jnp.concatenate([x, jnp.repeat(x[:1], extra, axis=0)])
-    return jax.tree.map(pad, tree)
-
-
-def _place(tree, mesh: Mesh):
-    """Split every array's leading axis over the mesh; each process supplies the shards
-    of its own devices from the same full array (`make_array_from_callback`)."""
-    sharding = NamedSharding(mesh, PartitionSpec(_AXIS))
+def _place(tree, mesh: Mesh, *, replicated: bool = False):
+    """Split every array's leading axis over the mesh (`replicated`: a copy on every
+    device); each process supplies the shards of its own devices from the same full array
+    (`make_array_from_callback`)."""
+    sharding = NamedSharding(mesh, PartitionSpec() if replicated else PartitionSpec(_AXIS))
 
     def put(x):
         host = np.asarray(x)
@@ -340,30 +349,6 @@ def _same_everywhere(value: int) -> int:
     return int(multihost_utils.broadcast_one_to_all(np.int32(value)))
 
 
-def _retire_failed(pb: Problem, out, stop, dead, mesh, keep):
-    """Swap out the problems whose every start has stopped without a single good point.
-
-    Under vmap a stopped start still evaluates its parked point at every step of the
-    others; for a problem that cannot be solved anywhere that is a solve failing at the
-    solver's step limit, which would hold the whole batch at its pace. Its starts are
-    stopped for good (their carry never changes again), so its slot takes a copy of a
-    problem that solves: its objective and convergence stay as they were (1e20, False);
-    its `z` and Jacobian are then not meaningful.
-    """
-    value = _host(out[1])[keep]
-    failed = stop.all(axis=1) & (value >= 1e20).all(axis=1) & ~dead
-    good = np.flatnonzero((value < 1e20).any(axis=1))
-    if not failed.any() or good.size == 0:
-        return pb, dead
-    dead = dead | failed
-    size = jax.tree.leaves(pb)[0].shape[0]
-    idx = np.arange(size)
-    idx[np.flatnonzero(dead)] = good[0]
-    pb = jax.tree.map(lambda x: np.asarray(_host(x))[idx], pb)
-    return (_place(pb, mesh) if mesh is not None else
-            jax.tree.map(jnp.asarray, pb)), dead
-
-
 def run_starts(
     z0: Array,
     pb: Problem,
@@ -376,6 +361,7 @@ def run_starts(
     problem_axis: int | None = None,
     mesh: Mesh | None = None,
     sharding: str = "shard_map",
+    lanes: int = LANES,
 ) -> StartsResult:
     """Run the optimiser from each row of `z0` (unbounded coordinates) to its end.
 
@@ -385,9 +371,10 @@ def run_starts(
 
     `problem_axis=0`: `pb` is P problems stacked on a leading axis (every array leaf has
     it; static fields shared) and `z0` is `(P, starts, size)`: every start of every
-    problem runs in one batch and every result gains the leading axis P. `mesh` (from
-    `device_mesh`) then splits the problems over its devices (`sharding`: see
-    `SHARDINGS`); the estimates do not depend on the number of devices.
+    problem queues for `lanes` lanes stepped side by side (`LANES`), and every result
+    gains the leading axis P. `mesh` (from `device_mesh`) then splits the lanes over its
+    devices (`sharding`: see `SHARDINGS`); the estimates depend on neither the number of
+    lanes nor of devices.
     """
     z0 = jnp.asarray(z0)
     batched = problem_axis is not None
@@ -399,61 +386,135 @@ def run_starts(
     if sharding not in SHARDINGS:
         raise ALSJaxError(f"sharding: expected one of {', '.join(SHARDINGS)}, got "
                           f"{sharding!r}")
+    if int(lanes) < 1:
+        raise ALSJaxError(f"lanes: expected at least 1, got {lanes}")
     size = z0.shape[-1]
     fixed = jnp.zeros(size, bool) if fixed is None else jnp.asarray(fixed)
     fixed_z = z0 if fixed_z is None else jnp.asarray(fixed_z)
     lr = jnp.asarray(lr_scale, z0.dtype)
-    n_problems = z0.shape[0] if batched else 1
-    total = int(np.prod(z0.shape[:-1])) * pb.max_steps
-    keep = slice(0, n_problems) if batched else slice(None)  # drop the padding problems
     if progress is not None:
         progress("compiling", 0, 0)
+    if batched:
+        return _run_lanes(z0, pb, fixed, fixed_z, lr, progress, stage, mesh, sharding,
+                          int(lanes))
     t0 = time.perf_counter()
-    if not batched:
-        # One problem: exported programs, loaded without tracing on later runs (_programs).
-        carry = compile_program(_init_starts, z0, pb, fixed, fixed_z)(z0, pb, fixed, fixed_z)
-        exe = compile_program(_advance_starts, carry, pb, fixed, fixed_z, lr,
-                              jnp.asarray(1, jnp.int32))
-    else:
-        program, split = _advance_subjects_jit, None
-        if mesh is not None:
-            padded = -(-n_problems // mesh.size) * mesh.size
-            z0, pb, fixed_z = _place(_pad((z0, pb, fixed_z), padded), mesh)
-            # Under jax.distributed the first gather over a set of devices opens its
-            # (gloo) group, and waits only 30 s for the other processes; after that a
-            # gather waits as long as it takes. Open it now, while the processes are in
-            # step, not after a compilation that may take one far longer than another.
-            _host(z0)
-            if sharding == "shard_map":
-                program = _shard_mapped(mesh)
-        carry = _init_subjects(z0, pb, fixed, fixed_z)
-        if mesh is not None:  # the layout every chunk returns, so one executable serves all
-            split = NamedSharding(mesh, PartitionSpec(_AXIS))
-            carry = jax.device_put(carry, split)
-        exe = program.lower(carry, pb, fixed, fixed_z, lr, jnp.asarray(1, jnp.int32)).compile()
+    # One problem: exported programs, loaded without tracing on later runs (_programs).
+    carry = compile_program(_init_starts, z0, pb, fixed, fixed_z)(z0, pb, fixed, fixed_z)
+    exe = compile_program(_advance_starts, carry, pb, fixed, fixed_z, lr,
+                          jnp.asarray(1, jnp.int32))
     compile_time = time.perf_counter() - t0
     t_run = time.perf_counter()
-    chunk, taken, dead = 1, 0, np.zeros(n_problems, bool)
+    total = z0.shape[0] * pb.max_steps
+    chunk, taken = 1, 0
     while True:
         t0 = time.perf_counter()
         target = jnp.asarray(min(taken + chunk, pb.max_steps), jnp.int32)
         carry, out = exe(carry, pb, fixed, fixed_z, lr, target)
-        if mesh is not None:  # an empty leaf (no estimated noise SD) comes back replicated
-            carry = jax.tree.map(lambda x: jax.device_put(x, split) if x.size == 0 else x,
-                                 carry)
-        stop, n = _host(carry["stop"])[keep], _host(carry["n"])[keep]
+        stop, n = np.asarray(carry["stop"]), np.asarray(carry["n"])
         elapsed = max(time.perf_counter() - t0, 1e-6)
         taken = int(target)
         if progress is not None:
             progress(stage, int(np.where(stop, pb.max_steps, n).sum()), total)
         if stop.all() or taken >= pb.max_steps:
             break
-        if batched:
-            pb, dead = _retire_failed(pb, out, stop, dead, mesh, keep)
         per_step = elapsed / chunk  # a chunk that ends early stops the loop above
+        chunk = int(np.clip(CHUNK_SECONDS / per_step, 1, pb.max_steps))
+    z, value, conv, steps, jac, res = (np.asarray(a) for a in out)
+    return StartsResult(z=z, objective=value, converged=conv, steps=steps, jacobian=jac,
+                        compile_time=compile_time, residuals=res,
+                        run_time=time.perf_counter() - t_run)
+
+
+def _assign(dst, rows, src, src_rows) -> None:
+    """`dst[rows] = src[src_rows]` for every leaf of two carries (NumPy, in place)."""
+    for a, b in zip(jax.tree.leaves(dst), jax.tree.leaves(src), strict=True):
+        a[rows] = b[src_rows]
+
+
+def _run_lanes(z0, pb: Problem, fixed, fixed_z, lr, progress, stage, mesh, sharding,
+               lanes) -> StartsResult:
+    """`run_starts` for stacked problems: a queue of (problem, start) tasks on a fixed
+    number of lanes, refilled between chunks.
+
+    Starts stop after very different numbers of steps (on the 200-subject cohort: median
+    16, maximum 43), and under `vmap` a stopped start still costs a solve at every step of
+    the others; stepping every start at once spent two thirds of its solves so. Here a
+    lane whose start has stopped takes the next start waiting; once none wait, it follows
+    a running start (never a failing point, whose solve runs to the step limit), and its
+    results are not read.
+    """
+    P, N, size = z0.shape
+    n_tasks, d = P * N, 1 if mesh is None else mesh.size
+    width = -(-min(lanes, n_tasks) // d) * d
+    task_problem = np.repeat(np.arange(P), N)
+    z_tasks = np.asarray(z0).reshape(n_tasks, size)
+    fz_tasks = np.asarray(jnp.broadcast_to(fixed_z, z0.shape)).reshape(n_tasks, size)
+    t0 = time.perf_counter()
+    init = jax.tree.map(np.asarray, _init_lanes(jnp.asarray(z_tasks), pb, fixed,
+                                                jnp.asarray(fz_tasks),
+                                                jnp.asarray(task_problem)))
+    program = _advance_lanes_jit
+    if mesh is not None:
+        pb, fixed = _place((pb, fixed), mesh, replicated=True)
+        if sharding == "shard_map":
+            program = _shard_mapped(mesh)
+
+    def put(tree):
+        return _place(tree, mesh) if mesh is not None else jax.tree.map(jnp.asarray, tree)
+
+    # Lane rows to compile with; the loop fills every lane before the first chunk.
+    task, queued = np.full(width, -1), 0
+    carry = jax.tree.map(lambda x: x[np.zeros(width, int)], init)
+    problem, fz = task_problem[np.zeros(width, int)], fz_tasks[np.zeros(width, int)]
+    if mesh is not None:
+        # Under jax.distributed the first gather over a set of devices opens its (gloo)
+        # group, and waits only 30 s for the other processes; after that a gather waits as
+        # long as it takes. Open it now, while the processes are in step, not after a
+        # compilation that may take one far longer than another.
+        _host(put((problem,))[0])
+    exe = program.lower(*put((carry,)), pb, fixed, *put((fz,)), lr,
+                        *put((problem, np.zeros(width, np.int32)))).compile()
+    compile_time = time.perf_counter() - t0
+    t_run = time.perf_counter()
+    results, finished, chunk = None, np.zeros(n_tasks, bool), 1
+    while True:
+        free = np.flatnonzero(task < 0)
+        take = free[:n_tasks - queued]
+        new = np.arange(queued, queued + take.size)
+        queued += take.size
+        _assign(carry, take, init, new)
+        task[take], problem[take], fz[take] = new, task_problem[new], fz_tasks[new]
+        idle = free[take.size:]
+        running = np.flatnonzero((task >= 0) & ~carry["stop"])
+        if idle.size and running.size:
+            # An idle lane follows a running start: the same points, no extra solver steps.
+            follow = running[np.arange(idle.size) % running.size]
+            _assign(carry, idle, carry, follow)
+            problem[idle], fz[idle] = problem[follow], fz[follow]
+        t0 = time.perf_counter()
+        n_stop = np.minimum(carry["n"] + chunk, pb.max_steps).astype(np.int32)
+        c, problem_d, fz_d, n_stop_d = put((carry, problem, fz, n_stop))
+        c, out = exe(c, pb, fixed, fz_d, lr, problem_d, n_stop_d)
+        carry = jax.tree.map(lambda x: np.array(_host(x)), c)
+        held = out[0].sharding.device_set
+        out = tuple(_host(a) for a in out)
+        elapsed = max(time.perf_counter() - t0, 1e-6)
+        if results is None:
+            results = tuple(np.zeros((n_tasks,) + a.shape[1:], a.dtype) for a in out)
+        done = (task >= 0) & carry["stop"]
+        for r, a in zip(results, out, strict=True):
+            r[task[done]] = a[done]
+        finished[task[done]] = True
+        task[done] = -1
+        if progress is not None:
+            running = int(np.where(task >= 0, carry["n"], 0).sum())
+            progress(stage, int(finished.sum()) * pb.max_steps + running,
+                     n_tasks * pb.max_steps)
+        if finished.all():
+            break
+        per_step = elapsed / chunk
         chunk = _same_everywhere(int(np.clip(CHUNK_SECONDS / per_step, 1, pb.max_steps)))
-    held = out[0].sharding.device_set
-    z, value, conv, steps, jac, res = (_host(a)[keep] for a in out)
+    z, value, conv, steps, jac, res = (r.reshape((P, N) + r.shape[1:]) for r in results)
     return StartsResult(z=z, objective=value, converged=conv, steps=steps, jacobian=jac,
                         compile_time=compile_time, devices=len(held),
                         processes=len({d.process_index for d in held}), residuals=res,

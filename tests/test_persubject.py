@@ -4,8 +4,8 @@ cannot be solved, the output files, the population generator, and the same estim
 on 4 host devices as on 1.
 
 Every fit of the module has the same shapes (the 10-subject cohort, 2 parameters, 2
-starts), so the batched optimiser compiles once for the module and once more for the
-one-subject reference fits.
+starts), so the batched optimiser compiles once for the module, once more for the
+one-subject reference fits and once for 3 lanes.
 """
 
 import json
@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,7 +25,9 @@ from scipy.stats import spearmanr
 from typer.testing import CliRunner
 
 import alsjax
-from alsjax._persubject import SUBJECT_COLUMNS, fit_per_subject
+from alsjax._optimise import run_starts
+from alsjax._persubject import SUBJECT_COLUMNS, fit_per_subject, subject_problems
+from alsjax._problem import sobol_starts, to_stored
 from alsjax.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,9 +92,6 @@ def test_mixed_batch_matches_one_subject_fits(cohort, fitted):
              next(i for i, s in enumerate(subjects) if s["genotype"] == "C9orf72"),
              next(i for i, s in enumerate(subjects)
                   if s["genotype"] == "sporadic" and s["therapy"])]
-    from alsjax._persubject import subject_problems
-    from alsjax._problem import sobol_starts
-
     pb, names = subject_problems(data, ESTIMATE, bounds=BOUNDS)
     z0 = sobol_starts(2, jax.tree.map(lambda x: x[0], pb), seed=0)
     for i in picks:
@@ -111,23 +111,53 @@ def test_mixed_batch_matches_one_subject_fits(cohort, fitted):
                                    [ref.std_errors[n] for n in names], rtol=1e-3)
 
 
+def _unsolvable(data, i=3):
+    """`data` with subject i's excitotoxic death rate (not estimated) at 1000/day: every
+    solve of it is stiff and fails at the step limit, whatever the estimated parameters."""
+    base = data.base
+    rate = base.excitotoxic_death_rate.at[i].set(np.log(1000.0))
+    return data.__class__(**{**{f: getattr(data, f) for f in data.__dataclass_fields__},
+                             "base": base.__class__(**{**{f: getattr(base, f) for f in
+                                                          base.__dataclass_fields__},
+                                                       "excitotoxic_death_rate": rate})})
+
+
 def test_unsolvable_subject_is_contained(cohort, fitted):
     _, _, data = cohort
-    # Subject 3's excitotoxic death rate (not estimated) at 1000/day: every solve is stiff
-    # and fails at the step limit, whatever the estimated parameters.
-    base = data.base
-    rate = base.excitotoxic_death_rate.at[3].set(np.log(1000.0))
-    bad = data.__class__(**{**{f: getattr(data, f) for f in data.__dataclass_fields__},
-                            "base": base.__class__(**{**{f: getattr(base, f) for f in
-                                                         base.__dataclass_fields__},
-                                                      "excitotoxic_death_rate": rate})})
-    r = fit_per_subject(bad, ESTIMATE, **SETTINGS)
+    r = fit_per_subject(_unsolvable(data), ESTIMATE, **SETTINGS)
     assert r.failed.tolist() == [i == 3 for i in range(N)] and r.n_failed == 1
     assert np.isnan(r.estimates[3]).all() and np.isnan(r.objective[3])
     assert r.starts_ok[3] == 0 and not r.converged[3]
     # The other subjects are untouched by their neighbour's failure.
     keep = np.arange(N) != 3
     np.testing.assert_allclose(r.estimates[keep], fitted.estimates[keep], rtol=1e-8)
+
+
+def _assert_same_ends(z, objective, want, pb):
+    """Starts end where `want`'s end: the objective to 1e-8 and the stored values to 1e-6
+    relative. A lane's place in the batch can move the last bit of a step, and so LM's
+    stopping rule (relative change 1e-10) a step earlier or later."""
+    def stored(z):
+        return np.asarray(jax.vmap(jax.vmap(to_stored, in_axes=(0, None)))(
+            jnp.asarray(z), pb))
+    np.testing.assert_allclose(objective, want.objective, rtol=1e-8)
+    np.testing.assert_allclose(stored(z), stored(want.z), rtol=1e-6)
+
+
+def test_queued_starts_end_where_all_at_once_end(cohort):
+    """20 starts queued for 3 lanes (refilled between chunks; idle lanes following running
+    ones at the end; the unsolvable subject's starts fail at once and free their lanes)
+    end where they end all side by side."""
+    _, _, data = cohort
+    pb, names = subject_problems(_unsolvable(data), ESTIMATE, bounds=BOUNDS, max_steps=40)
+    z0 = np.repeat(sobol_starts(2, jax.tree.map(lambda x: x[0], pb), 0)[None], N, axis=0)
+    every = run_starts(z0, pb, problem_axis=0)
+    queued = run_starts(z0, pb, problem_axis=0, lanes=3)
+    assert queued.z.shape == every.z.shape == (N, 2, len(names))
+    failed = np.arange(N) == 3
+    assert ((queued.objective >= 1e20) == failed[:, None]).all()
+    assert (queued.converged == every.converged).all()
+    _assert_same_ends(queued.z, queued.objective, every, pb)
 
 
 def test_cli_per_subject_writes_subjects_csv(cohort, fitted, tmp_path, monkeypatch):
@@ -242,26 +272,31 @@ _SHARDED = """
 import jax
 jax.config.update("jax_enable_x64", True)
 import json, sys
+import numpy as np
 import alsjax
-from alsjax._optimise import _pad, _place, device_mesh
+from alsjax._optimise import device_mesh, run_starts
 from alsjax._persubject import fit_per_subject, subject_problems
+from alsjax._problem import sobol_starts
 
 assert len(jax.devices()) == 4
 data = alsjax.make_data(alsjax.read_measurements(sys.argv[1]))
 kw = json.loads(sys.argv[2])
-four = fit_per_subject(data, kw.pop("estimate"), devices=4, **kw)
-pb, _ = subject_problems(data, ["nfl_release"])
-placed = _place(_pad(pb, 12), device_mesh(4))
-shards = {len(x.addressable_shards) for x in jax.tree.leaves(placed)}
-rows = {s.data.shape[0] for x in jax.tree.leaves(placed) for s in x.addressable_shards}
+estimate = kw.pop("estimate")
+four = fit_per_subject(data, estimate, devices=4, **kw)
+# 20 starts queued for 8 lanes, 2 per device: lanes refilled on every device.
+pb, _ = subject_problems(data, estimate, bounds=kw["bounds"], max_steps=kw["max_steps"])
+z0 = np.repeat(sobol_starts(2, jax.tree.map(lambda x: x[0], pb), 0)[None], 10, axis=0)
+queued = run_starts(z0, pb, problem_axis=0, mesh=device_mesh(4), lanes=6)
 print(json.dumps(dict(four=four.stored.tolist(), devices=four.devices,
-                      shards=sorted(shards), rows=sorted(rows))))
+                      queued=queued.z.tolist(), queued_objective=queued.objective.tolist(),
+                      queued_devices=queued.devices)))
 """
 
 
 def test_four_host_devices_give_the_same_estimates(cohort, fitted, tmp_path):
     """The module's fit again in a process with 4 host devices (the flag must be set
-    before JAX starts): 10 subjects padded to 12, 3 per device, the same estimates."""
+    before JAX starts): the same estimates; and its starts queued for fewer lanes than
+    starts, split over the devices, end where they end on one device."""
     folder, _, _ = cohort
     script = tmp_path / "sharded.py"
     script.write_text(_SHARDED)
@@ -272,6 +307,9 @@ def test_four_host_devices_give_the_same_estimates(cohort, fitted, tmp_path):
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
-    assert got["devices"] == 4  # the results were held by 4 devices
-    assert got["shards"] == [4] and got["rows"] == [3]  # 12 problems (10 + 2 padding) / 4
+    assert got["devices"] == got["queued_devices"] == 4  # results held by 4 devices
     np.testing.assert_allclose(got["four"], fitted.stored, rtol=1e-6)
+    pb, _ = subject_problems(cohort[2], ESTIMATE, bounds=BOUNDS, max_steps=40)
+    z0 = np.repeat(sobol_starts(2, jax.tree.map(lambda x: x[0], pb), 0)[None], N, axis=0)
+    one = run_starts(z0, pb, problem_axis=0)  # all 20 starts in 20 lanes, one device
+    _assert_same_ends(got["queued"], got["queued_objective"], one, pb)
