@@ -509,10 +509,17 @@ def _run_population(source, population, random, estimate, covariate, covariance,
     from ._errors import ALSJaxError
     from ._population_report import run_population
 
-    if not population:
+    if not population and not (source is not None and source.suffix.lower() == ".toml"):
         raise ALSJaxError("--random, --covariate and --covariance need --population")
     if source is None or source.suffix.lower() == ".toml":
-        raise ALSJaxError("--population: give a measurement file (.csv/.tsv), not a recipe")
+        from ._recipe import with_population
+
+        recipe, out = _fit_inputs(source, estimate, None, starts, seed, noise, out, None,
+                                  max_steps, align)
+        recipe = with_population(recipe, population=population, random=random or (),
+                                 covariates=covariate or (),
+                                 covariance=covariance and Covariance(covariance).value)
+        return _run_population_recipe(recipe, out, quiet, force)
     if not random:
         raise ALSJaxError("--population: name at least one --random parameter")
     out = out if out is not None else Path("alsjax-fit")
@@ -523,8 +530,24 @@ def _run_population(source, population, random, estimate, covariate, covariance,
         seed=seed or 0, max_steps=max_steps or 100,
         align=Align(align or "cascade").value, progress=not quiet,
         command=["alsjax", *sys.argv[1:]], force=force)
-    if quiet:
-        return
+    if not quiet:
+        _population_table(result, out)
+
+
+def _run_population_recipe(recipe, out: Path, quiet: bool, force: bool,
+                           plot_format: str = "png") -> None:
+    """A recipe with a [population] table (or --population): `run_recipe`, the table."""
+    from ._pipeline import run_recipe
+
+    result = in_worker(run_recipe, recipe, out, progress=not quiet,
+                       command=["alsjax", *sys.argv[1:]], force=force,
+                       plot_format=plot_format)
+    if not quiet:
+        _population_table(result, out)
+
+
+def _population_table(result, out: Path) -> None:
+    """Print a population fit's estimates and the files written."""
     from rich.console import Console
     from rich.table import Table
 
@@ -589,6 +612,9 @@ def fit_command(
     """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
     from ._errors import ALSJaxError
 
+    if per_subject and (population or random or covariate or covariance is not None):
+        raise ALSJaxError("--per-subject fits each subject on its own: drop --population, "
+                          "--random, --covariate and --covariance")
     if population or random or covariate or covariance is not None:
         return _run_population(source, population, random, estimate, covariate, covariance,
                                noise, starts, seed, max_steps, align, out, quiet, force)
@@ -599,6 +625,8 @@ def fit_command(
                               max_steps, align)
     if per_subject:
         _run_per_subject(recipe, out, quiet, noise_sd, devices, force)
+    elif recipe.population is not None:
+        _run_population_recipe(recipe, out, quiet, force, PlotFormat(plot_format).value)
     else:
         _run(recipe, out, quiet, force, PlotFormat(plot_format).value)
 
