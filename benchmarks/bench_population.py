@@ -10,6 +10,7 @@ those three random effects, the bulbar covariate and a full covariance (12 coord
 - **fit:** the whole `fit_population` call on `--fit-subjects` (1,000) subjects: compile,
   outer BFGS steps, the central-difference Hessian for the SEs (2 x 12 evaluations); each
   phase timed through the progress callback. The estimates against the truth.
+  `--fit-subjects 0` skips it (the projections then assume `--evaluations`).
 - **scaling:** at each `--subjects` N, the compile time of the objective (value, exact
   gradient and every subject's inner optimum) and the time of one evaluation: cold (inner
   problems from eta = 0, the first outer step) and warm (from the previous optima, as
@@ -17,13 +18,14 @@ those three random effects, the bulbar covariate and a full covariance (12 coord
   outer BFGS steps, stated as such, and a projection from the evaluations the full fit
   took).
 - **scipy in the same run:** for `--scipy-subjects` subjects, each subject's inner MAP
-  problem (the same residuals without the death rows, plus the prior term, at the
-  starting phi) by `least_squares` (2-point differences) on `solve_ivp` (RK45, rtol 1e-6,
+  problem (the same residuals without the death rows, plus the prior term, at the true
+  population values) by `least_squares` (2-point differences) on `solve_ivp` (RK45, rtol 1e-6,
   atol 1e-9) in a Python loop: seconds per subject against alsjax's cold evaluation per
   subject (which also returns the exact outer gradient, so it does more per subject).
 
 Usage: python benchmarks/bench_population.py [--quick] [--subjects 10,100,1000,10000]
        [--fit-subjects 1000] [--fit-max 1000] [--capped-steps 3] [--scipy-subjects 3]
+       [--evaluations 100]
 """
 
 import os
@@ -211,11 +213,13 @@ def main():
                     "fit is not run (--fit-subjects 0)")
     ap.add_argument("--scipy-subjects", type=int, default=3)
     ap.add_argument("--quick", action="store_true",
-                    help="N = 10, 100; the fit on 100 subjects; 2 scipy subjects")
+                    help="a smoke run: N = 10, 100; the fit on 10 subjects (too few to "
+                    "recover the truth); one capped step at 100; one scipy subject")
     args = ap.parse_args()
     if args.quick:
         args.subjects, args.fit_subjects, args.fit_max, args.scipy_subjects = \
-            "10,100", 100, 100, 2
+            "10,100", 10, 10, 1
+        args.capped_steps = 1
     sizes = sorted({int(s) for s in args.subjects.split(",") if s.strip()})
     folder = Path(tempfile.mkdtemp(prefix="bench_population_"))
     cpu = platform.processor() or platform.machine()
