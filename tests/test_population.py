@@ -405,7 +405,7 @@ def test_population_recipe_fit(population, tmp_path, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["random"] == ["apoptotic_death_rate"] and summary["fixed"] == ["nfl_release"]
     assert summary["data"] == str(data.resolve())
-    again = alsjax.run_recipe(path)
-    assert isinstance(again, alsjax.PopulationResult)
-    assert again.estimates["apoptotic_death_rate"] == pytest.approx(
-        result.estimates["apoptotic_death_rate"], rel=1e-6)
+    short = dataclasses.replace(alsjax.load_recipe(path), max_steps=1)
+    again = alsjax.run_recipe(short)  # one outer step: the Python path, not the optimum
+    assert isinstance(again, alsjax.PopulationResult) and again.n_iter == 1
+    assert again.random == ("apoptotic_death_rate",) and again.fixed == ("nfl_release",)
