@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {  # public name -> the private module that defines i
     "Params": "_params",
     "PerSubjectResult": "_persubject",
     "PopulationResult": "_population",
+    "PopulationSpec": "_recipe",
     "parse_therapy": "_therapy",
     "physical": "_params",
     "Prior": "_priors",

@@ -55,7 +55,7 @@ from ._problem import (
     transform_of,
 )
 from ._progress import resolve_progress
-from ._recipe import Recipe, load_recipe
+from ._recipe import Recipe, load_recipe, without_population
 from ._uncertainty import laplace
 
 SUBJECT_COLUMNS: tuple[str, ...] = ("subject", "parameter", "estimate", "std_error",
@@ -431,9 +431,11 @@ def run_per_subject(
 ) -> PerSubjectResult:
     """A recipe's data and choices fitted subject by subject (`alsjax fit --per-subject`):
     `fit_per_subject`, then (with `out`) `write_per_subject`. Profiles and fitted time
-    shifts are not available per subject."""
+    shifts are not available per subject. A population recipe's `[population]` table is
+    set aside: each subject's `random` and `estimate` parameters are fitted."""
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
+    recipe = without_population(recipe)
     prefix = f"{recipe.source}: " if recipe.source else ""
     if recipe.profile:
         raise ALSJaxError(f"{prefix}profile: not available with per-subject fits")

@@ -3,7 +3,9 @@
 recipe -> read and check the data -> `make_data` -> check every choice -> `fit` ->
 profiles -> (optionally) the output files. Everything that can be checked is checked
 before the fit runs, and nothing is written before the fit and its profiles are done.
-`alsjax fit` and `alsjax profile` are this call with the command line's options.
+`alsjax fit` and `alsjax profile` are this call with the command line's options. A
+recipe with a `[population]` table runs the mixed-effects fit instead
+(`_population_report.run_population`) and returns its `PopulationResult`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from ._errors import ALSJaxError
 from ._fit import fit
 from ._io import check_output_folder
 from ._optimise import Progress
+from ._population import PopulationResult
+from ._population_report import run_population
 from ._problem import DEFAULT_OPTIMISER, make_problem
 from ._progress import resolve_progress
 from ._recipe import Recipe, load_recipe
@@ -34,8 +38,15 @@ def run_recipe(
     command: list[str] | None = None,
     force: bool = False,
     plot_format: str = "png",
-) -> FitResult:
+    devices: int | None = None,
+    chunk_subjects: int | None = None,
+) -> FitResult | PopulationResult:
     """Run a fit recipe: a path to a `.toml` recipe, or a parsed `Recipe`.
+
+    A recipe with a `[population]` table is a population fit: returns its
+    `PopulationResult` and (with `out`) writes parameters.csv, subjects.csv,
+    summary.json, vpc.png and individuals.png (`run_population`); `devices` and
+    `chunk_subjects` (see `fit_population`) apply to it alone.
 
     Returns the `FitResult`, with the recipe's profile likelihoods in `.profiles`. With
     `out`, also writes parameters.csv, predictions.csv, summary.json, fit.png (or
@@ -47,6 +58,13 @@ def run_recipe(
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
+    if recipe.population is not None:
+        return _run_population_recipe(recipe, out, progress=progress, command=command,
+                                      force=force, plot_format=plot_format, devices=devices,
+                                      chunk_subjects=chunk_subjects)
+    if devices is not None or chunk_subjects is not None:
+        raise ALSJaxError("devices and chunk_subjects apply to a population recipe; for "
+                          "per-subject fits use alsjax.fit_per_subject")
     df = read_measurements(recipe.data)
     data = make_data(df, align=recipe.align)
     optimiser = recipe.optimiser or DEFAULT_OPTIMISER
@@ -84,3 +102,43 @@ def run_recipe(
             write_outputs(result, df, Path(out), data_path=str(recipe.data),
                           command=command, plot_format=plot_format, progress=report)
     return result
+
+
+_NOT_POPULATION = {
+    "priors": "a population fit has no priors (the random effects' distribution is its "
+              "prior); remove them or the [population] table",
+    "profile": "profiles are not available for a population fit; parameters.csv holds "
+               "Laplace intervals",
+    "fit_shifts": "fitted time shifts are not available for a population fit",
+    "optimiser": "a population fit has its own optimisers (BFGS outside, LM for each "
+                 "subject inside); remove the key",
+}
+
+
+def _run_population_recipe(recipe: Recipe, out, *, progress, command, force,
+                           plot_format, devices=None, chunk_subjects=None) -> PopulationResult:
+    """The `[population]` branch of `run_recipe`: refuse what does not apply, then
+    `run_population` with the recipe's choices."""
+    prefix = f"{recipe.source}: " if recipe.source else ""
+    spec = recipe.population
+    assert spec is not None
+    given = {"priors": bool(recipe.priors), "profile": bool(recipe.profile),
+             "fit_shifts": recipe.fit_shifts, "optimiser": recipe.optimiser is not None}
+    for key, why in _NOT_POPULATION.items():
+        if given[key]:
+            raise ALSJaxError(f"{prefix}{key}: {why}")
+    if plot_format != "png":
+        raise ALSJaxError(f"{prefix}plot format {plot_format!r}: a population fit draws "
+                          "PNG figures only")
+    try:
+        return run_population(
+            recipe.data, out, random=spec.random, estimate=recipe.estimate,
+            covariates=spec.covariates, covariance=spec.covariance, noise=recipe.noise,
+            n_starts=recipe.starts, seed=recipe.seed, max_steps=recipe.max_steps,
+            align=recipe.align, progress=progress, command=command, force=force,
+            gtol=spec.gtol, rtol=spec.rtol, atol=spec.atol, devices=devices,
+            chunk_subjects=chunk_subjects)
+    except ALSJaxError as e:
+        if prefix and not str(e).startswith(prefix):
+            raise ALSJaxError(f"{prefix}{e}") from None
+        raise

@@ -329,11 +329,13 @@ def run_population(data_path: str | os.PathLike, out: str | os.PathLike | None =
                    noise=None, n_starts: int = 1, seed: int = 0, max_steps: int = 100,
                    align: str = "cascade", progress=None,
                    command: list[str] | None = None, force: bool = False,
-                   devices: int | None = None,
-                   chunk_subjects: int | None = None) -> PopulationResult:
+                   devices: int | None = None, chunk_subjects: int | None = None,
+                   gtol: float = 1e-3, rtol: float | None = None,
+                   atol: float | None = None) -> PopulationResult:
     """Read a measurement file, fit the population model and (with `out`) write its
-    output files: the population counterpart of `run_recipe`. Everything is checked
-    before the fit runs, and nothing is written before it is done."""
+    output files: what `run_recipe` runs for a recipe with a `[population]` table.
+    Everything is checked before the fit runs, and nothing is written before it is
+    done."""
     from ._data import read_measurements
     from ._dataset import make_data
     from ._population import fit_population, make_population
@@ -346,7 +348,8 @@ def run_population(data_path: str | os.PathLike, out: str | os.PathLike | None =
     result = fit_population(frame, random, estimate=estimate, covariates=covariates,
                             covariance=covariance, noise=noise, n_starts=n_starts, seed=seed,
                             max_steps=max_steps, progress=progress, align=align,
-                            devices=devices, chunk_subjects=chunk_subjects)
+                            devices=devices, chunk_subjects=chunk_subjects,
+                            gtol=gtol, rtol=rtol, atol=atol)
     if out is not None:
         write_population_outputs(result, out, data_path=str(data_path), command=command,
                                  seed=seed)

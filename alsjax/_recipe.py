@@ -24,12 +24,33 @@ apoptotic_death_rate = { median = 0.007, gsd = 3.0 }
 alsfrs_r = "gaussian"       # not named keep their default (DEFAULT_NOISE_MODEL: NfL
 nfl = "lognormal"           # log-normal, the rest Gaussian)
 ```
+
+A `[population]` table makes the recipe a mixed-effects (Laplace / FOCE-I) population fit,
+run by `alsjax fit RECIPE` and `run_recipe` like any other:
+
+```toml
+[population]
+random = ["apoptotic_death_rate", "nfl_release"]   # a random effect per subject
+covariates = ["apoptotic_death_rate~site_of_onset"] # NAME~COLUMN of the data file
+covariance = "full"         # or "diagonal" (independent random effects)
+gtol = 1e-3                 # stop when every |d(-2 log L)/dphi| is below this
+rtol = 1e-6                 # ODE solver tolerances (default: simulate's)
+atol = 1e-9
+```
+
+There `estimate` names the *fixed* effects only (shared by every subject; may be left
+out), as `--estimate` does beside `--random`; `starts` defaults to 1 and `max_steps`
+(outer BFGS steps) to 100. `bounds` apply to `--per-subject` only (the population fit is
+unbounded on the stored scale); `priors`, `profile`, `fit_shifts` and `optimiser` do not
+apply and are refused when the population fit runs. `alsjax fit RECIPE --per-subject`
+ignores the table and fits each subject's `random` and `estimate` parameters on its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,10 +58,26 @@ from typing import Any
 from ._dataset import ALIGNMENTS
 from ._errors import ALSJaxError, did_you_mean
 from ._noise import noise_models
+from ._population import COVARIANCES
 from ._problem import OPTIMISERS
 
 _KEYS = {"data", "estimate", "noise", "optimiser", "starts", "seed", "max_steps", "align",
-         "fit_shifts", "out", "profile", "profile_points", "bounds", "priors", "title"}
+         "fit_shifts", "out", "profile", "profile_points", "bounds", "priors", "title",
+         "population"}
+_POPULATION_KEYS = ("random", "covariates", "covariance", "gtol", "rtol", "atol")
+
+
+@dataclasses.dataclass(frozen=True)
+class PopulationSpec:
+    """A recipe's `[population]` table: which parameters vary between subjects, the
+    covariate effects, the random effects' covariance and the fit's tolerances."""
+
+    random: tuple[str, ...]
+    covariates: tuple[str, ...] = ()
+    covariance: str = "diagonal"
+    gtol: float = 1e-3
+    rtol: float | None = None
+    atol: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +99,7 @@ class Recipe:
     bounds: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     priors: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     source: str = ""
+    population: PopulationSpec | None = None  # a [population] table: a mixed-effects fit
 
 
 def default_recipe_path() -> Path:
@@ -103,11 +141,14 @@ def load_recipe(path: str | Path) -> Recipe:
                           f"{', '.join(sorted(_KEYS))}")
     if "data" not in raw:
         raise ALSJaxError(f"{where}: missing key 'data' (the measurement file)")
-    if "estimate" not in raw:
+    population = None
+    if "population" in raw:
+        population = _population(raw["population"], where)
+    elif "estimate" not in raw:
         raise ALSJaxError(f"{where}: missing key 'estimate' (parameters to fit)")
     data = _type("data", raw["data"], str, where)
-    estimate = raw["estimate"]
-    if not isinstance(estimate, list) or not estimate or \
+    estimate = raw.get("estimate", [])
+    if not isinstance(estimate, list) or not (estimate or population) or \
             not all(isinstance(e, str) for e in estimate):
         raise ALSJaxError(f"{where}: estimate must be a non-empty list of parameter names")
     profile = raw.get("profile", [])
@@ -144,13 +185,80 @@ def load_recipe(path: str | Path) -> Recipe:
         estimate=tuple(estimate),
         noise=noise,
         optimiser=None if opt is None else _type("optimiser", opt, str, where),
-        starts=_type("starts", raw.get("starts", 8), int, where),
+        starts=_type("starts", raw.get("starts", 1 if population else 8), int, where),
         seed=_type("seed", raw.get("seed", 0), int, where),
-        max_steps=_type("max_steps", raw.get("max_steps", 200), int, where),
+        max_steps=_type("max_steps", raw.get("max_steps", 100 if population else 200), int,
+                        where),
         align=align,
         fit_shifts=_type("fit_shifts", raw.get("fit_shifts", False), bool, where),
         out=None if "out" not in raw else _type("out", raw["out"], str, where),
         profile=tuple(profile),
         profile_points=_type("profile_points", raw.get("profile_points", 11), int, where),
-        bounds=bounds, priors=priors, source=str(path),
+        bounds=bounds, priors=priors, source=str(path), population=population,
     )
+
+
+def _names(key: str, value: Any, where: str, *, empty: bool) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or \
+            (not empty and not value):
+        what = "a list of" if empty else "a non-empty list of"
+        raise ALSJaxError(f"{where}: population.{key} must be {what} names, got {value!r}")
+    return tuple(value)
+
+
+def _population(table: Any, where: str) -> PopulationSpec:
+    """The `[population]` table, checked key by key (one line naming the key)."""
+    if not isinstance(table, dict):
+        raise ALSJaxError(f"{where}: population must be a table ([population]), got "
+                          f"{table!r}")
+    unknown = sorted(set(table) - set(_POPULATION_KEYS))
+    if unknown:
+        raise ALSJaxError(f"{where}: unknown key 'population.{unknown[0]}'"
+                          f"{did_you_mean(unknown[0], _POPULATION_KEYS)}; known keys: "
+                          f"{', '.join(_POPULATION_KEYS)}")
+    if "random" not in table:
+        raise ALSJaxError(f"{where}: missing key 'population.random' (parameters with a "
+                          "random effect per subject)")
+    covariance = _type("population.covariance", table.get("covariance", "diagonal"), str,
+                       where)
+    if covariance not in COVARIANCES:
+        raise ALSJaxError(f"{where}: population.covariance must be one of "
+                          f"{', '.join(COVARIANCES)}, got {covariance!r}")
+    tol = {}
+    for key in ("gtol", "rtol", "atol"):
+        if key in table:
+            tol[key] = _type(f"population.{key}", table[key], float, where)
+            if not tol[key] > 0:
+                raise ALSJaxError(f"{where}: population.{key} must be > 0, got {tol[key]!r}")
+    return PopulationSpec(
+        random=_names("random", table["random"], where, empty=False),
+        covariates=_names("covariates", table.get("covariates", []), where, empty=True),
+        covariance=covariance, **tol)
+
+
+def with_population(recipe: Recipe, *, population: bool = True, random: Sequence[str] = (),
+                    covariates: Sequence[str] = (), covariance: str | None = None) -> Recipe:
+    """`recipe` as a population fit with the command line's `--random`, `--covariate` and
+    `--covariance` replacing the table's entries (each flag replaces the whole entry);
+    a recipe without a `[population]` table needs `--population` and `--random`."""
+    spec = recipe.population
+    if spec is None:
+        if not population:
+            raise ALSJaxError("--random, --covariate and --covariance need --population "
+                              "(or a recipe with a [population] table)")
+        if not random:
+            raise ALSJaxError(f"{recipe.source or 'recipe'}: --population: name at least one "
+                              "--random parameter, or add a [population] table")
+        spec = PopulationSpec(random=tuple(random))
+    over = {k: v for k, v in dict(random=tuple(random), covariates=tuple(covariates),
+                                  covariance=covariance).items() if v}
+    return dataclasses.replace(recipe, population=dataclasses.replace(spec, **over))
+
+
+def without_population(recipe: Recipe) -> Recipe:
+    """`recipe` as a fit without random effects (`--per-subject` on a population recipe):
+    its `random` and `estimate` parameters all estimated, the table dropped."""
+    if recipe.population is None:
+        return recipe
+    estimate = tuple(dict.fromkeys((*recipe.population.random, *recipe.estimate)))
+    return dataclasses.replace(recipe, estimate=estimate, population=None)

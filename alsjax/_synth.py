@@ -27,6 +27,7 @@ import functools
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -305,16 +306,18 @@ POPULATION_EFFECTS: tuple[str, ...] = ("apoptotic_death_rate", "nfl_release")
 
 
 def population(n_subjects: int = 200, *, seed: int = 0,
-               sd_log: tuple[float, float] = (0.3, 0.4), correlation: float = 0.5,
+               sd_log: Sequence[float] = (0.3, 0.4), correlation: float = 0.5,
                bulbar_effect: float = math.log(1.3), bulbar_fraction: float = 0.3,
-               genotype_mix: tuple[float, float] = (0.1, 0.1), dropout: float = 0.03
-               ) -> Synthetic:
+               genotype_mix: tuple[float, float] = (0.1, 0.1), dropout: float = 0.03,
+               effects: Sequence[str] = POPULATION_EFFECTS) -> Synthetic:
     """A trial-like cohort for per-subject and mixed-effects fits, on the cascade clock.
 
-    **Random effects.** Subject i's stored (log) values of `POPULATION_EFFECTS` are
+    **Random effects.** Subject i's stored (log) values of `effects` (default
+    `POPULATION_EFFECTS`; log-stored parameters, one SD in `sd_log` each) are
     log(population) + beta x bulbar_i + eta_i, with eta_i ~ N(0, Omega), Omega from the SDs
-    `sd_log` and the `correlation`; the population values are the presets (the same for
-    every genotype: the genotypes change other parameters). **Covariate:** bulbar onset
+    `sd_log` and the `correlation` (the same between every pair); the population values
+    are the presets (the same for every genotype: the genotypes change other
+    parameters). **Covariate:** bulbar onset
     (a fraction `bulbar_fraction` of subjects; spinal otherwise) multiplies
     apoptotic_death_rate by exp(`bulbar_effect`) (1.3 by default).
 
@@ -330,15 +333,21 @@ def population(n_subjects: int = 200, *, seed: int = 0,
     """
     if n_subjects < 1:
         raise ALSJaxError(f"population: need at least 1 subject, got {n_subjects}")
+    effects = tuple(effects)
+    if len(sd_log) != len(effects) or "apoptotic_death_rate" not in effects:
+        raise ALSJaxError("population: one sd_log per effect, and apoptotic_death_rate "
+                          "(the bulbar effect's target) among the effects")
     rng = np.random.default_rng(seed)
     n_sod1 = round(genotype_mix[0] * n_subjects)
     n_c9 = round(genotype_mix[1] * n_subjects)
     genotypes = ["SOD1"] * n_sod1 + ["C9orf72"] * n_c9
     genotypes = list(rng.permutation(["sporadic"] * (n_subjects - len(genotypes)) + genotypes))
     sd = np.asarray(sd_log, float)
-    corr = np.array([[1.0, correlation], [correlation, 1.0]])
+    R = len(effects)
+    corr = np.full((R, R), float(correlation))
+    np.fill_diagonal(corr, 1.0)
     omega = corr * np.outer(sd, sd)
-    eta = rng.standard_normal((n_subjects, 2)) @ np.linalg.cholesky(omega).T
+    eta = rng.standard_normal((n_subjects, R)) @ np.linalg.cholesky(omega).T
     bulbar = rng.random(n_subjects) < bulbar_fraction
     riluzole = rng.random(n_subjects) < 0.5
     delay = rng.uniform(180.0, 540.0, n_subjects)
@@ -352,11 +361,11 @@ def population(n_subjects: int = 200, *, seed: int = 0,
     noise_n = rng.standard_normal((n_subjects, n_visits))
 
     presets = {g: physical(default_params(g)) for g in set(genotypes)}
-    pop = {k: float(physical(default_params("sporadic"))[k]) for k in POPULATION_EFFECTS}
-    beta = {"apoptotic_death_rate": bulbar_effect, "nfl_release": 0.0}
+    pop = {k: float(physical(default_params("sporadic"))[k]) for k in effects}
+    beta = {k: bulbar_effect if k == "apoptotic_death_rate" else 0.0 for k in effects}
     log_values = np.stack([np.log(pop[k]) + beta[k] * bulbar + eta[:, j]
-                           for j, k in enumerate(POPULATION_EFFECTS)], axis=1)
-    values = [{k: float(np.exp(log_values[i, j])) for j, k in enumerate(POPULATION_EFFECTS)}
+                           for j, k in enumerate(effects)], axis=1)
+    values = [{k: float(np.exp(log_values[i, j])) for j, k in enumerate(effects)}
               for i in range(n_subjects)]
     params = [default_params(g).replace(**v) for g, v in zip(genotypes, values, strict=True)]
 
@@ -402,8 +411,8 @@ def population(n_subjects: int = 200, *, seed: int = 0,
             "visits": len(seen), "dropped_out": dropped,
             "death_day": json_float(death) if died else None,
             "random_effects": {k: json_float(eta[i, j])
-                               for j, k in enumerate(POPULATION_EFFECTS)},
-            "parameters": {k: json_float(values[i][k]) for k in POPULATION_EFFECTS},
+                               for j, k in enumerate(effects)},
+            "parameters": {k: json_float(values[i][k]) for k in effects},
         })
     therapy = [format_therapy(s) for s in starts]
     site = ["bulbar" if b else "spinal" for b in bulbar]
@@ -415,11 +424,11 @@ def population(n_subjects: int = 200, *, seed: int = 0,
         "genotype_mix": {g: genotypes.count(g) for g in ("sporadic", "SOD1", "C9orf72")},
         "varied": {k: {"population": {g: json_float(pop[k]) for g in sorted(presets)},
                        "sd_log": json_float(sd[j])}
-                   for j, k in enumerate(POPULATION_EFFECTS)},
+                   for j, k in enumerate(effects)},
         "random_effects": {
             "scale": "log (the parameters' stored scale)",
-            "parameters": list(POPULATION_EFFECTS),
-            "sd_log": {k: json_float(sd[j]) for j, k in enumerate(POPULATION_EFFECTS)},
+            "parameters": list(effects),
+            "sd_log": {k: json_float(sd[j]) for j, k in enumerate(effects)},
             "correlation": json_float(correlation),
             "covariance": [[json_float(v) for v in row] for row in omega],
         },

@@ -519,10 +519,18 @@ def _run_population(source, population, random, estimate, covariate, covariance,
     from ._errors import ALSJaxError
     from ._population_report import run_population
 
-    if not population:
+    if not population and not (source is not None and source.suffix.lower() == ".toml"):
         raise ALSJaxError("--random, --covariate and --covariance need --population")
     if source is None or source.suffix.lower() == ".toml":
-        raise ALSJaxError("--population: give a measurement file (.csv/.tsv), not a recipe")
+        from ._recipe import with_population
+
+        recipe, out = _fit_inputs(source, estimate, None, starts, seed, noise, out, None,
+                                  max_steps, align)
+        recipe = with_population(recipe, population=population, random=random or (),
+                                 covariates=covariate or (),
+                                 covariance=covariance and Covariance(covariance).value)
+        return _run_population_recipe(recipe, out, quiet, force, "png", devices,
+                                      chunk_subjects, writer)
     if not random:
         raise ALSJaxError("--population: name at least one --random parameter")
     out = out if out is not None else Path("alsjax-fit")
@@ -535,8 +543,27 @@ def _run_population(source, population, random, estimate, covariate, covariance,
         align=Align(align or "cascade").value, progress=not quiet and writer,
         command=["alsjax", *sys.argv[1:]], force=force, devices=devices,
         chunk_subjects=chunk_subjects)
-    if quiet or not writer:
-        return
+    if not quiet and writer:
+        _population_table(result, out)
+
+
+def _run_population_recipe(recipe, out: Path, quiet: bool, force: bool,
+                           plot_format: str = "png", devices=None, chunk_subjects=None,
+                           writer: bool = True) -> None:
+    """A recipe with a [population] table (or --population): `run_recipe`, the table
+    (the writer only, under `--distributed`)."""
+    from ._pipeline import run_recipe
+
+    result = in_worker(run_recipe, recipe, out if writer else None,
+                       progress=not quiet and writer, command=["alsjax", *sys.argv[1:]],
+                       force=force, plot_format=plot_format, devices=devices,
+                       chunk_subjects=chunk_subjects)
+    if not quiet and writer:
+        _population_table(result, out)
+
+
+def _population_table(result, out: Path) -> None:
+    """Print a population fit's estimates and the files written."""
     from rich.console import Console
     from rich.table import Table
 
@@ -627,6 +654,9 @@ def fit_command(
 
     if chunk_subjects is not None and chunk_subjects < 1:
         raise ALSJaxError(f"--chunk-subjects must be >= 1, got {chunk_subjects}")
+    if per_subject and (population or random or covariate or covariance is not None):
+        raise ALSJaxError("--per-subject fits each subject on its own: drop --population, "
+                          "--random, --covariate and --covariance")
     pooled = population or random or covariate or covariance is not None
     writer = True
     if distributed:
@@ -645,14 +675,18 @@ def fit_command(
     noise, noise_sd = _split_noise_sd(noise)
     if not per_subject and noise_sd:
         raise ALSJaxError("--noise OBSERVABLE=MODEL:SD (a fixed noise SD) need --per-subject")
-    if not per_subject and (devices is not None or chunk_subjects is not None):
-        raise ALSJaxError("--devices and --chunk-subjects need --per-subject or --population")
     recipe, out = _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile,
                               max_steps, align)
+    if (not per_subject and recipe.population is None
+            and (devices is not None or chunk_subjects is not None)):
+        raise ALSJaxError("--devices and --chunk-subjects need --per-subject or --population")
     if distributed:
         _check_out_everywhere(out, force, writer)
     if per_subject:
         _run_per_subject(recipe, out, quiet, noise_sd, devices, force, chunk_subjects, writer)
+    elif recipe.population is not None:
+        _run_population_recipe(recipe, out, quiet, force, PlotFormat(plot_format).value,
+                               devices, chunk_subjects, writer)
     else:
         _run(recipe, out, quiet, force, PlotFormat(plot_format).value)
 

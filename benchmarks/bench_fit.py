@@ -96,6 +96,8 @@ def scipy_fit(df, thetas, lower, upper, sd):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--starts", type=int, default=4)
+    ap.add_argument("--scipy-only", action="store_true",
+                    help="Only the scipy fit (bench_startup.py times it as a whole process).")
     args = ap.parse_args()
     df = alsjax.read_measurements(ROOT / "data/synthetic/small_human.csv")
     data = make_data(df)
@@ -111,7 +113,7 @@ def main():
     obj_s = float(score(jnp.asarray(theta_s)))
     rows.append(("scipy least_squares + solve_ivp (FD)", wall_s, None, obj_s,
                  np.exp(theta_s)))
-    for opt in ("lm", "lbfgs", "adam"):
+    for opt in () if args.scipy_only else ("lm", "lbfgs", "adam"):
         kw = dict(bounds=BOUNDS, optimiser=opt, noise="gaussian", estimate_noise=False, starts=z0,
                   max_steps=60 if opt != "adam" else 300, progress=False)
         t0 = time.perf_counter()

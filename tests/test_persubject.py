@@ -214,7 +214,7 @@ def test_cli_noise_sd_needs_per_subject(tmp_path, monkeypatch):
                                    "nfl=lognormal:0.15", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "need --per-subject" in res.stderr
     for args in (["--devices", "1"], ["--chunk-subjects", "2"]):
-        res = CliRunner().invoke(app, ["fit", str(ROOT / "fit/population.toml"), *args,
+        res = CliRunner().invoke(app, ["fit", str(ROOT / "fit/default.toml"), *args,
                                        "--out", str(tmp_path / "o")])
         assert res.exit_code == 2 and "need --per-subject or --population" in res.stderr
         assert len(res.stderr.strip().splitlines()) == 1

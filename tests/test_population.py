@@ -386,3 +386,111 @@ def test_nuts_agrees_with_laplace(population):
         se = math.sqrt(result.phi_covariance[i, i])
         assert abs(np.median(s) - result.phi[i]) < 2 * se, (name, np.median(s), result.phi[i], se)
         assert 0.5 < np.std(s) / se < 2.0, (name, np.std(s), se)
+
+
+# --- population recipes ([population] table) ----------------------------------------------
+
+
+def _recipe(tmp_path, data, body, name="pop.toml"):
+    path = tmp_path / name
+    path.write_text(f"data = '{data}'\n{body}")
+    return path
+
+
+def test_population_recipe_parses(tmp_path):
+    """A [population] table: names, covariance, tolerances; `estimate` (the fixed effects)
+    may be left out; starts and max_steps default to the population fit's 1 and 100."""
+    from alsjax._recipe import PopulationSpec, with_population, without_population
+
+    path = _recipe(tmp_path, "x.csv", "estimate = ['nfl_release']\n[population]\n"
+                   "random = ['apoptotic_death_rate']\ncovariates = ['apoptotic_death_rate~sex']\n"
+                   "covariance = 'full'\ngtol = 0.01\nrtol = 1e-7\n")
+    recipe = alsjax.load_recipe(path)
+    assert recipe.population == PopulationSpec(
+        random=("apoptotic_death_rate",), covariates=("apoptotic_death_rate~sex",),
+        covariance="full", gtol=0.01, rtol=1e-7, atol=None)
+    assert recipe.estimate == ("nfl_release",)
+    assert (recipe.starts, recipe.max_steps) == (1, 100)
+    bare = alsjax.load_recipe(_recipe(tmp_path, "x.csv", "[population]\nrandom = ['nfl_release']\n",
+                                      name="bare.toml"))
+    assert bare.estimate == () and bare.population.covariance == "diagonal"
+    # The command line's flags replace the table's entries, one entry each.
+    over = with_population(recipe, population=False, random=("nfl_release",),
+                           covariance="diagonal")
+    assert over.population.random == ("nfl_release",)
+    assert over.population.covariates == recipe.population.covariates
+    assert over.population.covariance == "diagonal"
+    # --per-subject sets the table aside and fits random + fixed effects per subject.
+    alone = without_population(recipe)
+    assert alone.population is None
+    assert alone.estimate == ("apoptotic_death_rate", "nfl_release")
+
+
+@pytest.mark.parametrize("body, words", [
+    ("[population]\nrandm = ['nfl_release']\n", "unknown key 'population.randm' (did you mean "
+                                                "'random'?)"),
+    ("[population]\ncovariates = []\n", "missing key 'population.random'"),
+    ("[population]\nrandom = []\n", "population.random must be a non-empty list"),
+    ("[population]\nrandom = 'nfl_release'\n", "population.random must be"),
+    ("[population]\nrandom = ['nfl_release']\ncovariance = 'block'\n",
+     "population.covariance must be one of diagonal, full"),
+    ("[population]\nrandom = ['nfl_release']\ncovariates = 'a~b'\n", "population.covariates"),
+    ("[population]\nrandom = ['nfl_release']\ngtol = -1\n", "population.gtol must be > 0"),
+    ("[population]\nrandom = ['nfl_release']\natol = 'tight'\n", "population.atol must be a float"),
+    ("population = 3\n", "population must be a table"),
+    ("estimate = []\n", "estimate must be a non-empty list"),
+])
+def test_bad_population_recipes(tmp_path, body, words):
+    path = _recipe(tmp_path, "x.csv", body)
+    with pytest.raises(ALSJaxError) as e:
+        alsjax.load_recipe(path)
+    assert words in str(e.value) and str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("extra, flags, words", [
+    ("optimiser = 'lm'\n", [], "optimiser: a population fit has its own"),
+    ("profile = ['nfl_release']\n", [], "profile"),
+    ("[priors]\nnfl_release = { median = 2000.0, gsd = 2.0 }\n", [], "priors"),
+    ("", ["--per-subject", "--random", "nfl_release"], "--per-subject fits each subject"),
+    ("", ["--random", "apoptotic_death_rat"], "did you mean"),
+    ("", ["--covariate", "apoptotic_death_rate~sex"], "no column 'sex'"),
+])
+def test_population_recipe_cli_errors(population, tmp_path, monkeypatch, extra, flags, words):
+    """What does not apply to a population fit, or is misspelt, is one line naming the
+    recipe, before anything is fitted or written."""
+    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
+    _, _, _, data = population
+    table = "[population]\nrandom = ['apoptotic_death_rate']\n"
+    head, _, rest = extra.partition("[priors]")
+    path = _recipe(tmp_path, data, f"estimate = ['nfl_release']\n{head}{table}"
+                   + (f"[priors]{rest}" if rest else ""))
+    out = tmp_path / "out"
+    code, _, err = _cli(["fit", str(path), *flags, "--out", str(out), "--quiet"])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, err
+    assert not out.exists()
+
+
+def test_population_recipe_fit(population, tmp_path, monkeypatch):
+    """`alsjax fit RECIPE` with a [population] table runs the population fit of the
+    recipe's data and choices: the same estimates as `fit_population` with the same
+    arguments (the module's fixture), the population files, the recipe's data file in
+    summary.json; `run_recipe` returns the `PopulationResult`."""
+    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
+    result, _, _, data = population
+    out = tmp_path / "out"
+    path = _recipe(tmp_path, data, f"estimate = ['nfl_release']\nout = '{out}'\n"
+                   "[population]\nrandom = ['apoptotic_death_rate']\n")
+    code, _, err = _cli(["fit", str(path), "--quiet"])
+    assert code == 0, err
+    assert {p.name for p in out.iterdir()} == {"parameters.csv", "subjects.csv",
+                                               "summary.json", "vpc.png", "individuals.png"}
+    params = pd.read_csv(out / "parameters.csv").set_index("parameter")
+    for name in ("apoptotic_death_rate", "nfl_release", "omega:apoptotic_death_rate"):
+        assert params.loc[name, "estimate"] == pytest.approx(result.estimates[name], rel=1e-6)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["random"] == ["apoptotic_death_rate"] and summary["fixed"] == ["nfl_release"]
+    assert summary["data"] == str(data.resolve())
+    short = dataclasses.replace(alsjax.load_recipe(path), max_steps=1)
+    again = alsjax.run_recipe(short)  # one outer step: the Python path, not the optimum
+    assert isinstance(again, alsjax.PopulationResult) and again.n_iter == 1
+    assert again.random == ("apoptotic_death_rate",) and again.fixed == ("nfl_release",)

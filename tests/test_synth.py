@@ -174,3 +174,28 @@ def test_shipped_datasets_regenerate_byte_for_byte(tmp_path):
             assert (tmp_path / f.format(name)).read_bytes() == (
                 shipped / f.format(name)).read_bytes()
         alsjax.read_measurements(shipped / f"{name}.csv")
+
+
+def test_population_with_three_random_effects():
+    """`population(effects=...)`: one random effect per named parameter with the stated
+    SDs and one correlation between every pair in the truth; each subject's value is the
+    population value x exp(covariate + random effect); a mismatched sd_log is one line."""
+    from alsjax._synth import population
+
+    effects = ("apoptotic_death_rate", "nfl_release", "motor_reserve")
+    s = population(6, seed=1, effects=effects, sd_log=(0.3, 0.4, 0.2))
+    re = s.truth["random_effects"]
+    assert re["parameters"] == list(effects)
+    np.testing.assert_allclose(re["covariance"], [[0.09, 0.06, 0.03], [0.06, 0.16, 0.04],
+                                                  [0.03, 0.04, 0.04]], rtol=1e-12)
+    cov = s.truth["covariates"]["site_of_onset"]
+    for subj in s.truth["subjects"]:
+        for k in effects:
+            beta = cov["effect_log"] if (k == cov["parameter"]
+                                         and subj["site_of_onset"] == "bulbar") else 0.0
+            want = s.truth["varied"][k]["population"]["sporadic"] * np.exp(
+                beta + subj["random_effects"][k])
+            np.testing.assert_allclose(subj["parameters"][k], want, rtol=1e-8)
+    with pytest.raises(alsjax.ALSJaxError, match="one sd_log per effect") as e:
+        population(6, effects=effects, sd_log=(0.3, 0.4))
+    assert "\n" not in str(e.value)
