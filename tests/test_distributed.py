@@ -60,8 +60,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _two_processes(recipe: Path, tmp_path: Path, *options: str, meanwhile=lambda: None):
-    """`alsjax fit RECIPE --per-subject --distributed` as processes 0 and 1 on localhost,
+def _two_processes(recipe: Path, tmp_path: Path, *options: str, meanwhile=lambda: None,
+                   mode: tuple[str, ...] = ("--per-subject",)):
+    """`alsjax fit RECIPE --per-subject --distributed` (or another `mode`) as processes 0
+    and 1 on localhost,
     2 host devices each, process i writing to tmp_path/out{i}; `meanwhile()` runs here
     while they do. Returns ([(exit code, stdout, stderr)] per process, meanwhile's value);
     on any failure or timeout the children are killed."""
@@ -74,7 +76,7 @@ def _two_processes(recipe: Path, tmp_path: Path, *options: str, meanwhile=lambda
                              JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
                              JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(rank))
             workers.append(subprocess.Popen(
-                [sys.executable, "-m", "alsjax", "fit", str(recipe), "--per-subject",
+                [sys.executable, "-m", "alsjax", "fit", str(recipe), *mode,
                  "--distributed", "--out", str(tmp_path / f"out{rank}"), *options],
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         value = meanwhile()
@@ -109,6 +111,30 @@ def test_two_processes_give_the_same_estimates_as_one(recipe, tmp_path):
     got = est.loc[list(one.subjects), list(one.names)].to_numpy()
     assert np.all(np.isfinite(one.estimates))
     np.testing.assert_allclose(got, one.estimates, rtol=1e-6)
+
+
+POPULATION = ("--population", "--random", "nfl_release", "--max-steps", "3")
+
+
+def test_two_processes_fit_a_population_as_one(recipe, tmp_path):
+    """The population fit's subjects split over 4 devices of 2 processes (padded with
+    NaN rows, which `device_put`'s equality check across processes would refuse)."""
+    data = recipe.parent / "population.csv"
+
+    def one_process():
+        return alsjax.fit_population(alsjax.read_measurements(data), ["nfl_release"],
+                                     max_steps=3, devices=1)
+
+    done, one = _two_processes(data, tmp_path, meanwhile=one_process, mode=POPULATION)
+    for code, _, stderr in done:
+        assert code == 0, stderr[-3000:]
+    assert not (tmp_path / "out1").exists()
+    out = tmp_path / "out0"
+    assert json.loads((out / "summary.json").read_text())["devices"] == 4
+    got = pd.read_csv(out / "parameters.csv").set_index("parameter")["estimate"]
+    assert all(np.isfinite(one.estimates[n]) for n in one.names)
+    np.testing.assert_allclose([got[n] for n in one.names],
+                               [one.estimates[n] for n in one.names], rtol=1e-6)
 
 
 def test_devices_must_reach_every_process(recipe, tmp_path):
