@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from ._data import read_measurements
 from ._dataset import Data, make_data
@@ -310,7 +311,7 @@ def fit_per_subject(
     compile_time = sum(p["compile_time"] for p in parts)
     n_devices = parts[0]["devices"]
     lower, upper = np.asarray(pb.lower), np.asarray(pb.upper)
-    theta = lower + (upper - lower) / (1.0 + np.exp(-z))
+    theta = lower + (upper - lower) * expit(z)  # no overflow for z far below a bound
     cov_se = np.full((S, size), np.nan)
     lap_ctime = 0.0
     for i in np.flatnonzero(~failed):
