@@ -3,8 +3,9 @@
 With `alsjax fit ... --distributed` every process (one per node, or one per GPU under a
 cluster manager) runs the same command; `initialize_distributed` joins them before
 anything touches a device, after which `jax.devices()` lists the devices of every
-process and the per-subject fit's mesh (`_optimise.device_mesh`) spans them all. JAX
-itself does the sharding and the gathering; alsjax keeps no scheduler of its own.
+process and the fit's mesh (`_optimise.device_mesh`, per-subject or population) spans
+them all. JAX itself does the sharding and the gathering; alsjax keeps no scheduler of
+its own.
 
 JAX reads `JAX_COORDINATOR_ADDRESS` itself but not the number of processes nor this
 process's rank, so those come from `JAX_NUM_PROCESSES` and `JAX_PROCESS_ID` here; under
