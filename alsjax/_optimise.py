@@ -317,7 +317,7 @@ def device_mesh(devices: int | None = None) -> Mesh:
     return Mesh(np.asarray(every[:n]), (_AXIS,))
 
 
-def _place(tree, mesh: Mesh, *, replicated: bool = False):
+def place_on_mesh(tree, mesh: Mesh, *, replicated: bool = False):
     """Split every array's leading axis over the mesh (`replicated`: a copy on every
     device); each process supplies the shards of its own devices from the same full array
     (`make_array_from_callback`)."""
@@ -455,12 +455,12 @@ def _run_lanes(z0, pb: Problem, fixed, fixed_z, lr, progress, stage, mesh, shard
                                                 jnp.asarray(task_problem)))
     program = _advance_lanes_jit
     if mesh is not None:
-        pb, fixed = _place((pb, fixed), mesh, replicated=True)
+        pb, fixed = place_on_mesh((pb, fixed), mesh, replicated=True)
         if sharding == "shard_map":
             program = _shard_mapped(mesh)
 
     def put(tree):
-        return _place(tree, mesh) if mesh is not None else jax.tree.map(jnp.asarray, tree)
+        return place_on_mesh(tree, mesh) if mesh is not None else jax.tree.map(jnp.asarray, tree)
 
     # Lane rows to compile with; the loop fills every lane before the first chunk.
     task, queued = np.full(width, -1), 0

@@ -67,7 +67,7 @@ from ._errors import ALSJaxError, did_you_mean
 from ._likelihood import likelihood_terms, log_likelihood
 from ._noise import NoiseSpec
 from ._observables import OBSERVABLE_NAMES
-from ._optimise import SHARDINGS, Progress, device_mesh
+from ._optimise import SHARDINGS, Progress, device_mesh, place_on_mesh
 from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
 from ._problem import FORWARD, make_problem
 from ._progress import resolve_progress
@@ -404,20 +404,6 @@ class _Chunk:
     design: Array
 
 
-def _split(tree, mesh: Mesh):
-    """Every leaf's leading (subject) axis split over the mesh's devices. Each process
-    supplies the shards of its own devices from the same host array
-    (`make_array_from_callback`): `device_put` would first check that the arrays are
-    equal on every process, which data padded with NaN never are."""
-    sharding = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
-
-    def put(x):
-        host = np.asarray(x)
-        return jax.make_array_from_callback(host.shape, sharding, lambda i: host[i])
-
-    return jax.tree.map(put, tree)
-
-
 Evaluator = Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray, dict]]
 
 
@@ -451,7 +437,9 @@ def cohort_evaluator(pp: PopulationProblem, phi0: np.ndarray, *, devices: int | 
         real = jnp.asarray(np.arange(width) < g.size) if padded else None
         data, design = jax.tree.map(lambda x, take=take: x[take], host)
         chunks.append(_Chunk(g, take, real, data, design))
-    place = (lambda t: _split(t, mesh)) if n > 1 else (lambda t: jax.tree.map(jnp.asarray, t))
+    def place(tree):
+        return place_on_mesh(tree, mesh) if n > 1 else jax.tree.map(jnp.asarray, tree)
+
     if len(chunks) == 1:  # the whole cohort stays on the devices between calls
         c = chunks[0]
         chunks = [dataclasses.replace(c, real=place(c.real), data=place(c.data),

@@ -97,29 +97,25 @@ def compile_program(fn: Callable, *args, name: str | None = None,
     waited for, not compiled again."""
     name = name or getattr(fn, "__qualname__", repr(fn))
     folder = Path(cache_dir) / _SUBDIR if cache_dir is not None else _cache_dir()
+    if folder is None:  # nothing is kept: no key, no memo
+        return _jitted(fn).lower(*args).compile()
     leaves, treedef = jax.tree.flatten(args)
     leaves = [jnp.asarray(leaf) for leaf in leaves]
     key = _key(name, leaves, treedef)
     with _MEMO_LOCK:
         pending = _MEMO.get(key)
-        if pending is None:
+        owner = pending is None
+        if owner:
             pending = _MEMO[key] = Future()
-            owner = True
-        else:
-            owner = False
     if not owner:
         return pending.result()
     try:
-        program = (_jitted(fn).lower(*args).compile() if folder is None else
-                   _exported_or_jitted(fn, args, leaves, treedef, folder / f"{key}.bin"))
+        program = _exported_or_jitted(fn, args, leaves, treedef, folder / f"{key}.bin")
     except BaseException as e:
         with _MEMO_LOCK:
             del _MEMO[key]  # a later call tries again (and raises for itself)
         pending.set_exception(e)
         raise
-    if folder is None:
-        with _MEMO_LOCK:
-            del _MEMO[key]  # without the persistent cache, keep nothing past this call
     pending.set_result(program)
     return program
 

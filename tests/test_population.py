@@ -268,15 +268,15 @@ import jax
 jax.config.update("jax_enable_x64", True)
 import json, sys
 from alsjax import fit_population, make_data, read_measurements
-from alsjax._population import _split, make_population
-from alsjax._optimise import device_mesh
+from alsjax._population import make_population
+from alsjax._optimise import device_mesh, place_on_mesh
 
 assert len(jax.devices()) == 4
 frame = read_measurements(sys.argv[1])
 r = fit_population(frame, ["apoptotic_death_rate"], estimate=["nfl_release"], max_steps=3,
                    devices=4)
 pp, _, _ = make_population(make_data(frame), ["apoptotic_death_rate"])
-placed = jax.tree.leaves(_split((pp.data, pp.design), device_mesh(4)))
+placed = jax.tree.leaves(place_on_mesh((pp.data, pp.design), device_mesh(4)))
 print(json.dumps(dict(
     estimates=r.estimates, std_errors=r.std_errors, minus2ll=r.minus2ll,
     eta=r.eta.tolist(), devices=r.devices,
