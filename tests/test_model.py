@@ -197,8 +197,8 @@ def test_nfl_injury_feeds_only_the_nfl_equation():
 def test_nfl_injury_leaves_the_course_unchanged():
     """Solved with and without the injury term (default tolerances), every state but NfL
     agrees to the solver's tolerance (3e-5 absolute, states are O(1)) and the event days
-    to 0.5 day (the step-size controller sees NfL, so steps differ; measured 0.03 d for
-    sporadic onset and death)."""
+    to 0.5 day (the step-size controller sees NfL, so steps differ; measured over the
+    presets: onset and death under 0.04 d, the human end stage up to 0.24 d)."""
     p = alsjax.default_params("SOD1")
     ts = jnp.linspace(0.0, 2500.0, N)
     a, b = alsjax.simulate(p, ts), alsjax.simulate(p.replace(nfl_injury_release=0.0), ts)
