@@ -49,6 +49,10 @@ _ROS_CEILING = 10.0
 # oligomers. Without it, aggregates pile up after proteostasis collapses and every process
 # they drive speeds up with them, until the solve turns stiff.
 _AGGREGATE_CEILING = 10.0
+# Apoptotic signalling at which half the surviving axons count as injured (leak NfL). The
+# injured fraction saturates early in symptomatic disease, so NfL from injury stays flat
+# while the death hazard accelerates (Lu et al. 2015: blood NfL stable over years).
+_INJURY_HALF = 0.01
 
 
 def glutamate_calcium(y: Float[Array, " states"], r: dict, drug: Array) -> tuple[Array, Array]:
@@ -137,13 +141,16 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     dz = r["phenotype_switch_rate"] * anti * switch * (1 - z) - r["phenotype_reversion"] * z
     dk = r["cytokine_release"] * anti * (g + s) * (_BASAL_TOXIC + z) - r["cytokine_clearance"] * k
 
-    # Motor neurons, muscle (reinnervation hides early loss) and NfL from dying axons.
+    # Motor neurons, muscle (reinnervation hides early loss) and NfL from dying and from
+    # injured axons. Injury reads the states but feeds nothing back: only dn sees it.
     du = -r["umn_vulnerability"] * hazard * u
     dl = -hazard * l
     reserve = r["motor_reserve"] ** _RESERVE_HILL
     innervated = l**_RESERVE_HILL * (1 + reserve) / (reserve + l**_RESERVE_HILL)
     df = r["muscle_remodelling"] * (innervated - f)
-    dn = r["nfl_clearance"] * (r["nfl_baseline"] - n) + r["nfl_release"] * (-du - dl)
+    stressed = jnp.maximum(x, 0.0)
+    injury = r["nfl_injury_release"] * m**2 * stressed / (stressed + _INJURY_HALF) * (u + l)
+    dn = r["nfl_clearance"] * (r["nfl_baseline"] - n) + r["nfl_release"] * (-du - dl + injury)
 
     dy = jnp.stack([dm, da, dq, dd, dros, dh, dx, dg, ds, dz, dk, du, dl, df, dn])
     return r["time_scale"] * dy

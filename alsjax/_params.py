@@ -149,6 +149,9 @@ class Params(eqx.Module):
     nfl_release: Float[Array, "*b"] = _p(
         "pg/mL", "Serum NfL released per motor-neuron fraction lost, before clearance")
     nfl_clearance: Float[Array, "*b"] = _p("1/day", "Serum NfL clearance (ln 2 / half-life)")
+    nfl_injury_release: Float[Array, "*b"] = _p(
+        "1/(a.u.^2 day)", "NfL leak from injured axons: neuron-fraction equivalents per day "
+        "per squared soluble misfolded protein", "none")
 
     # Event thresholds
     onset_threshold: Float[Array, "*b"] = _p(

@@ -59,6 +59,7 @@ HUMAN: dict[str, float] = dict(
     nfl_baseline=10.0,
     nfl_release=2000.0,
     nfl_clearance=0.033,
+    nfl_injury_release=1.0,
     onset_threshold=0.96,
     death_threshold=0.25,
     end_stage_threshold=0.3,
@@ -82,4 +83,5 @@ MOUSE_CHANGES: dict[str, float] = dict(
     motor_reserve=0.7,
     end_stage_threshold=0.45,
     nfl_baseline=20.0,
+    nfl_injury_release=0.0,
 )

@@ -107,6 +107,9 @@ RANGES: dict[str, Range] = {
     "nfl_release": Range(1.8, "Benatar 2018; Lu 2015", "ALS serum NfL spans tens to hundreds "
                          "of pg/mL between patients"),
     "nfl_clearance": Range(1.4, "Barro 2020", "blood NfL half-life of weeks"),
+    "nfl_injury_release": Range(2.0, "Gaiottino 2013 (level); size a guess",
+                                "calibrated to ALS / healthy about 29; injury is unmeasured; "
+                                "mouse: 0 (NfL not calibrated there)"),
     "onset_threshold": Range(0.3, "guess", "about 2-7 % of function lost before symptoms "
                              "are noticed"),
     "death_threshold": Range(0.4, "guess", "respiratory failure or ventilation at FVC about "

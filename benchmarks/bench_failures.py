@@ -2,7 +2,7 @@
 
     python benchmarks/bench_failures.py [--n 1024] [--scipy 32]
 
-Draws: every log-stored parameter of the sporadic preset (46 of 57: the rates and
+Draws: every log-stored parameter of the sporadic preset (46 of 58: the rates and
 constants) log-uniform over ±0.5 decade (seed 0); 10 years, 20 output times, rtol 1e-6,
 atol 1e-9. `simulate_batch` forward, failures included: status counts, steps taken by
 the solved and by the failed lanes, and throughput; scipy LSODA on a sample of the same

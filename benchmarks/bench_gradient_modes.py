@@ -5,7 +5,7 @@ gradient="auto" (the default) against the forced modes, and scipy finite differe
 
 Problem: the benchmark's draws (`_problem.py`: 13 rates log-uniform over one decade
 around the sporadic preset), 10 years, 20 output times, rtol 1e-6, atol 1e-9; the loss is
-the sum of squared states, differentiated with respect to all 57 stored parameters of
+the sum of squared states, differentiated with respect to all 58 stored parameters of
 every trajectory. scipy: LSODA on the same vector field, forward differences (58 solves)
 over every stored parameter, on a sample, per trajectory. Contenders run interleaved in
 one process; medians of the repeats. `--crossover` also times forward sensitivities and

@@ -92,6 +92,8 @@ SOURCES = {
     "nfl_baseline": "healthy serum NfL about 10 pg/mL (Barro 2020 review)",
     "nfl_release": "calibrated by hand to ALS serum NfL tens to hundreds of pg/mL (Benatar 2018)",
     "nfl_clearance": "guess: half-life 21 d, blood NfL decays over weeks (Barro 2020)",
+    "nfl_injury_release": "calibrated by hand to ALS / healthy about 29 (Gaiottino 2013); "
+                          "mouse 0 (not calibrated)",
     "onset_threshold": "guess: 4 % function lost before symptoms are noticed",
     "death_threshold": "guess: FVC about 25 % of predicted",
     "end_stage_threshold": "calibrated by hand to Solomon 2011 CS4",

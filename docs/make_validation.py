@@ -4,6 +4,7 @@ numbers of docs/validation.md.
     python docs/make_validation.py            # run every recipe, then figures and numbers
     python docs/make_validation.py --reuse    # figures and numbers from the saved fits
     python docs/make_validation.py --only mouse_g93a   # rerun one recipe (others reused)
+    python docs/make_validation.py --reuse --block nfl --block tofersen   # some blocks only
 
 Fits are saved to docs/validation_results.json (estimates, 95% Laplace intervals,
 profiles, every start's objective, timings); the held-out predictions and the numbers
@@ -385,15 +386,21 @@ def nfl(fits: dict, num: dict) -> None:
     out = {}
     fig = Figure(figsize=(6, 3.6))
     ax = fig.add_subplot()
-    for p, style, lab in ((p0, "--", "preset"), (p1, "-", "natural-history fit")):
+    # "before": without NfL from injured axons (nfl_injury_release 0), every other state
+    # the same; the model as it was before that revision.
+    cases = [(p.replace(nfl_injury_release=0.0), "0.6", style, f"{lab}, before the revision")
+             for p, style, lab in ((p0, "--", "preset"), (p1, "-", "natural-history fit"))]
+    cases += [(p0, "C0", "--", "preset"), (p1, "C0", "-", "natural-history fit")]
+    for p, color, style, lab in cases:
         on, de = onset(p), death(p)
-        t = np.linspace(on - 365, de, 400)
+        t = np.linspace(on - 366, de, 400)
         sol = sim(p, np.maximum(t, 0.0))
         ratio = np.asarray(sol.observables["nfl"]) / float(alsjax.physical(p)["nfl_baseline"])
-        ax.plot((t - on) / MONTH, ratio, "C0" + style, label=f"model, {lab}")
+        ax.plot((t - on) / MONTH, ratio, color=color, ls=style, label=f"model, {lab}")
         out[lab] = dict(max_ratio=float(ratio.max()),
                         ratio_at_onset=float(np.interp(on, t, ratio)),
-                        ratio_at_12_months=float(np.interp(on + 365.25, t, ratio)))
+                        ratio_at_12_months=float(np.interp(on + 365.25, t, ratio)),
+                        ratio_12_months_before=float(np.interp(on - 365.25, t, ratio)))
     ax.axhline(95.4 / 3.3, color="k", label="Gaiottino 2013: 95.4 / 3.3 = 28.9")
     ax.axhline(4.0, color="0.5", ls=":", label="Lu 2015: about 4 (not a shipped row)")
     ax.set_yscale("log")
@@ -402,6 +409,50 @@ def nfl(fits: dict, num: dict) -> None:
     ax.legend(fontsize=7)
     _save(fig, "gaiottino2013_nfl")
     num["nfl"] = out
+
+
+TOFERSEN_LAG = 182.625  # days from model onset to the first dose: a symptomatic stage
+WEEKS_28 = 196.0  # VALOR's primary time point
+CASE_SERIES = 198.0  # Meyer 2023: mean treatment duration 6.5 months
+
+
+def tofersen(fits: dict, num: dict) -> None:
+    """Held-out check: serum NfL on tofersen in the SOD1 preset against the case series of
+    Meyer et al. 2023, with and without NfL from injured axons (`nfl_injury_release` 0 is
+    the model before that revision; every other state is the same in both)."""
+    pub = pd.read_csv(PUB / "meyer2023_tofersen_nfl.csv").set_index("time")
+    out = {"published": dict(ratio=float(pub.loc[CASE_SERIES, "value"]),
+                             range_low=float(pub.loc[CASE_SERIES, "range_low"]),
+                             range_high=float(pub.loc[CASE_SERIES, "range_high"]))}
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.add_subplot()
+    p_after = params(None, "SOD1")
+    for p, style, lab in ((p_after.replace(nfl_injury_release=0.0), "--", "before"),
+                          (p_after, "-", "after")):
+        start = onset(p) + TOFERSEN_LAG
+        t = start + np.linspace(0.0, 240.0, 241)
+        treated = np.asarray(sim(p, t, tofersen=start).observables["nfl"])
+        untreated = np.asarray(sim(p, t).observables["nfl"])
+        ratio, ratio0 = treated / treated[0], untreated / untreated[0]
+        ax.plot((t - start) / 7, ratio, "C3" + style, label=f"model {lab} the revision, tofersen")
+        ax.plot((t - start) / 7, ratio0, "C0" + style, lw=0.8,
+                label=f"model {lab} the revision, untreated")
+        at = lambda d, r: float(np.interp(start + d, t, r))  # noqa: E731
+        out[lab] = dict(start_day=start, ratio_week_8=at(56.0, ratio),
+                        ratio_week_28=at(WEEKS_28, ratio),
+                        ratio_6_5_months=at(CASE_SERIES, ratio),
+                        untreated_week_28=at(WEEKS_28, ratio0),
+                        treated_over_untreated_week_28=at(WEEKS_28, ratio) / at(WEEKS_28, ratio0))
+    pb = out["published"]
+    ax.errorbar([CASE_SERIES / 7], [pb["ratio"]],
+                yerr=[[pb["ratio"] - pb["range_low"]], [pb["range_high"] - pb["ratio"]]],
+                fmt="ko", capsize=3, label="Meyer 2023: mean and range, n = 6")
+    ax.axhline(1.0, color="0.5", lw=0.5)
+    ax.set_xlabel("weeks from the first dose (SOD1 preset, dosed 6 months after onset)")
+    ax.set_ylabel("serum NfL / pre-treatment")
+    ax.legend(fontsize=7)
+    _save(fig, "meyer2023_tofersen_nfl")
+    num["tofersen"] = out
 
 
 def profiles(fits: dict) -> None:
@@ -426,6 +477,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reuse", action="store_true", help="do not rerun the fits")
     ap.add_argument("--only", action="append", default=[], help="rerun only this recipe")
+    ap.add_argument("--block", action="append", default=[],
+                    help="with --reuse: redo only this block's numbers and figure")
     a = ap.parse_args()
     fits = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     todo = [] if a.reuse else (a.only or list(RECIPES))
@@ -435,12 +488,15 @@ def main() -> None:
         print(f"  {fits[name]['wall_s']} s, converged {fits[name]['converged']}", flush=True)
         RESULTS.write_text(json.dumps(fits, indent=1) + "\n")
     FIG.mkdir(exist_ok=True)
-    num: dict = {}
-    for block in (mouse, natural_history, edaravone, riluzole, registry, nfl):
+    blocks = (mouse, natural_history, edaravone, riluzole, registry, nfl, tofersen)
+    chosen = [b for b in blocks if b.__name__ in a.block] if a.block else blocks
+    num: dict = json.loads(NUMBERS.read_text()) if a.block and NUMBERS.exists() else {}
+    for block in chosen:
         if all(r in fits for r in RECIPES):
             block(fits, num)
     if all(r in fits for r in RECIPES):
-        profiles(fits)
+        if not a.block:
+            profiles(fits)
         NUMBERS.write_text(json.dumps(num, indent=1, default=float) + "\n")
         print(json.dumps(num, indent=1, default=float))
 

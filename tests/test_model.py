@@ -167,3 +167,92 @@ def test_import_leaves_precision_alone_and_float32_is_accurate():
     ref = np.asarray(ref)
     scale = np.where(np.abs(ref).max(0) > 0, np.abs(ref).max(0), 1.0)
     assert np.max(np.abs(np.asarray(result["ys"]) - ref) / scale) < 1e-4
+
+
+# --- NfL from injured axons -------------------------------------------------------------
+
+
+def test_nfl_injury_feeds_only_the_nfl_equation():
+    """Setting `nfl_injury_release` to 0 changes dNfL/dt only, by exactly the injury term
+    written out here in numpy (nfl_release x nfl_injury_release x m^2 x x / (x + 0.01) x
+    (u + l)); every other component is bit-for-bit the same, with and without drugs."""
+    rng = np.random.default_rng(0)
+    therapy = alsjax.make_therapy(riluzole=0.0, tofersen=5.0)
+    for genotype in alsjax.GENOTYPES:
+        p = alsjax.default_params(genotype)
+        r = {k: float(v) for k, v in alsjax.physical(p).items()}
+        for _ in range(3):
+            y = jnp.asarray(rng.uniform(0.01, 1.0, len(alsjax.STATE_NAMES)))
+            for th in (None, therapy):
+                with_injury = np.asarray(alsjax.vector_field(10.0, y, p, th))
+                without = np.asarray(alsjax.vector_field(
+                    10.0, y, p.replace(nfl_injury_release=0.0), th))
+                np.testing.assert_array_equal(with_injury[:-1], without[:-1])
+                m, x, u, lmn = (float(y[i]) for i in (0, 6, 11, 12))
+                injury = r["nfl_release"] * r["nfl_injury_release"] * m**2 * x / (x + 0.01)
+                np.testing.assert_allclose(with_injury[-1] - without[-1],
+                                           injury * (u + lmn), rtol=1e-12)
+
+
+def test_nfl_injury_leaves_the_course_unchanged():
+    """Solved with and without the injury term (default tolerances), every state but NfL
+    agrees to the solver's tolerance (3e-5 absolute, states are O(1)) and the event days
+    to 0.5 day (the step-size controller sees NfL, so steps differ; measured over the
+    presets: onset and death under 0.04 d, the human end stage up to 0.24 d)."""
+    p = alsjax.default_params("SOD1")
+    ts = jnp.linspace(0.0, 2500.0, N)
+    a, b = alsjax.simulate(p, ts), alsjax.simulate(p.replace(nfl_injury_release=0.0), ts)
+    np.testing.assert_allclose(np.asarray(a.ys)[:, :-1], np.asarray(b.ys)[:, :-1], atol=3e-5)
+    for k in alsjax.EVENT_NAMES:
+        assert abs(float(a.events[k]) - float(b.events[k])) < 0.5, k
+    assert float(np.max(np.asarray(a.ys)[:, -1] / np.asarray(b.ys)[:, -1])) > 3.0
+
+
+def _grid(*days):
+    """A sorted N-point grid holding `days` (so `simulate` compiles once for the file)."""
+    ts = np.unique(np.concatenate([np.linspace(0.0, 3000.0, N - len(days)), days]))
+    assert ts.size == N
+    return ts
+
+
+def test_sporadic_nfl_is_high_and_flat():
+    """Serum NfL / healthy about 29 in symptomatic ALS (Gaiottino 2013: 95.4 / 3.3; accepted
+    within a factor 1.5: 19.3-43.4) 12 months after onset, within a third of that at onset
+    (stable for years in Lu 2015), and under 1.5 times healthy two years before onset
+    (Benatar 2018: the rise starts about a year before symptoms)."""
+    p = alsjax.default_params("sporadic")
+    onset = float(alsjax.simulate(p, jnp.linspace(0.0, 3000.0, N)).events["onset"])
+    days = np.array([onset - 730.5, onset, onset + 365.25])
+    ts = _grid(*days)
+    ratio = np.asarray(alsjax.simulate(p, ts).observables["nfl"]) / 10.0
+    before, at_onset, at_12 = (float(ratio[ts == d][0]) for d in days)
+    assert 28.9 / 1.5 < at_12 < 28.9 * 1.5
+    assert 0.75 < at_onset / at_12 < 1.33
+    assert before < 1.5
+
+
+def test_tofersen_lowers_nfl_within_weeks():
+    """SOD1 preset, tofersen from 6 months after onset: after 28 weeks NfL is at most 0.64
+    of its pre-treatment level, the smallest fall among the six patients of Meyer et al.
+    2023 (range 0.16-0.64, mean 0.38 at 6.5 months), and not below 0.16; a third of the
+    fall is there by week 8; the untreated course does not fall as far; and without the
+    injury term tofersen leaves NfL within 10 % of the untreated course (the response
+    comes from injured axons, not from fewer deaths)."""
+    p = alsjax.default_params("SOD1")
+    onset = float(alsjax.simulate(p, jnp.linspace(0.0, 3000.0, N)).events["onset"])
+    start = onset + 182.625
+    days = np.array([start, start + 56.0, start + 196.0])
+    ts = _grid(*days)
+    tof = alsjax.make_therapy(tofersen=start)
+
+    def ratios(params, therapy):
+        n = np.asarray(alsjax.simulate(params, ts, therapy).observables["nfl"])
+        return [float(n[ts == d][0]) / float(n[ts == start][0]) for d in days[1:]]
+
+    week8, week28 = ratios(p, tof)
+    _, untreated = ratios(p, None)
+    assert 0.16 < week28 < 0.64
+    assert 1 - week8 > (1 - week28) / 3
+    assert week28 / untreated < 0.8
+    p0 = p.replace(nfl_injury_release=0.0)
+    assert abs(ratios(p0, tof)[1] / ratios(p0, None)[1] - 1) < 0.1

@@ -364,7 +364,9 @@ def test_one_failing_member_leaves_the_others_intact(solve_batch):
     assert sol.success.tolist() == [True, False, True, True, True]
     assert np.all(np.isnan(sol.ys[1])) and np.all(np.isfinite(sol.ys[np.array([0, 2, 3, 4])]))
     alone = alsjax.simulate(good, T101)
-    np.testing.assert_allclose(sol.ys[0], alone.ys, rtol=1e-10, atol=1e-12)
+    # Batched and single solves round differently and the adaptive controller carries it
+    # (with NfL from injured axons: 2.6e-10 relative, at the step tolerance's 1e-6).
+    np.testing.assert_allclose(sol.ys[0], alone.ys, rtol=1e-9, atol=1e-12)
 
 
 # --- bad input ------------------------------------------------------------------------

@@ -150,6 +150,20 @@ def gaiottino2013_nfl() -> pd.DataFrame:
     ])
 
 
+def meyer2023_tofersen_nfl() -> pd.DataFrame:
+    # Six SOD1-ALS patients on tofersen (expanded access): serum NfL fell by a mean of 62 %
+    # (range 36-84 %) over a mean treatment of 6.5 months (range 5-8). Written as the
+    # ratio to the pre-treatment level: 1 at day 0 (by definition), 1 - 0.62 = 0.38 at
+    # 6.5 months; the range's ends are 1 - 0.84 and 1 - 0.36. Day 0 = first dose.
+    cols = {"subject": "tofersen", "observable": "nfl", "genotype": "SOD1",
+            "therapy": "tofersen:0", "fluid": "serum", "unit": "ratio_to_pretreatment"}
+    return pd.DataFrame([
+        {**cols, "time": 0, "value": 1.0, "statistic": "definition"},
+        {**cols, "time": round(6.5 * DAYS_PER_MONTH), "value": round(1 - 0.62, 2),
+         "statistic": "mean", "range_low": round(1 - 0.84, 2), "range_high": round(1 - 0.36, 2)},
+    ])
+
+
 def solomon2011_endstage() -> pd.DataFrame:
     # 162 high-copy G93A mice reached CS 4 (both hind limbs functionally paralysed) at
     # 123.9 +- 10.3 days of age (mean +- SD). Day 0 = birth.
@@ -175,6 +189,7 @@ TABLES = {
     "lacomblez1996_riluzole_survival.csv": lacomblez1996_riluzole,
     "wolf2014_registry_survival.csv": wolf2014_registry,
     "gaiottino2013_serum_nfl.csv": gaiottino2013_nfl,
+    "meyer2023_tofersen_nfl.csv": meyer2023_tofersen_nfl,
     "solomon2011_g93a_endstage.csv": solomon2011_endstage,
     "zang2002_g93a_corticospinal_umn.csv": zang2002_umn,
 }
