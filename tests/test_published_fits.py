@@ -33,7 +33,7 @@ QUICK = {
     "mouse_g93a": dict(starts=2, max_steps=30),
     "human_natural_history": dict(starts=8, max_steps=40),
     "human_registry_survival": dict(starts=2, max_steps=30),
-    "edaravone_mci186_19": dict(starts=2, max_steps=30),
+    "edaravone_mci186_19": dict(starts=4, max_steps=30),  # 2: a start stops at the lower bound
     "riluzole_bensimon": dict(starts=3, max_steps=60),  # starts 1-2 find the local optimum 433.4
 }
 SLOW = {"human_registry_survival", "riluzole_bensimon", "mouse_g93a", "human_natural_history"}
