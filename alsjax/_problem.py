@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 
 import diffrax
@@ -31,6 +30,7 @@ from ._likelihood import likelihood_terms, residuals
 from ._noise import NoiseSpec, default_noise_sd, noise_models
 from ._observables import OBSERVABLE_NAMES
 from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
+from ._sobol import sobol
 from ._transforms import LOG, PLAIN, Transform
 
 OPTIMISERS: tuple[str, ...] = ("lm", "lbfgs", "adam")
@@ -298,10 +298,5 @@ def make_problem(
 
 def sobol_starts(n: int, pb: Problem, seed: int) -> np.ndarray:
     """`n` scrambled-Sobol starts, uniform on the stored scale within the bounds (z)."""
-    from scipy.stats import qmc
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # balance needs n = 2^k; fine
-        u = qmc.Sobol(pb.size, scramble=True, seed=seed).random(n)
-    u = np.clip(u, 0.01, 0.99)
+    u = np.clip(sobol(n, pb.size, seed), 0.01, 0.99)
     return np.log(u) - np.log1p(-u)
