@@ -285,15 +285,18 @@ def make_problem(
     # Names off the data so problems of the same shape share one compilation.
     anon = dataclasses.replace(data, subjects=tuple(str(i) for i in range(data.n_subjects)))
     f = jnp.result_type(float)
+
+    def put(x, dtype=None):  # host values to the device without an XLA program each
+        return jax.device_put(np.asarray(x, dtype))
+
     pb = Problem(
-        data=anon, lower=jnp.asarray(lo, f), upper=jnp.asarray(hi, f),
-        prior_mean=jnp.asarray(pm, f), prior_sd=jnp.asarray(ps, f),
-        has_prior=jnp.asarray(hp), noise_sd=jnp.asarray(sd0, f),
-        noise_rows=jnp.asarray(rows), n_noise_rows=jnp.asarray(rows.sum(0), f),
+        data=anon, lower=put(lo, f), upper=put(hi, f), prior_mean=put(pm, f),
+        prior_sd=put(ps, f), has_prior=put(hp), noise_sd=put(sd0, f), noise_rows=put(rows),
+        n_noise_rows=put(rows.sum(0), f),
         names=tuple(estimate), noise_obs=noise_obs, fit_shifts=bool(fit_shifts),
         noise=models, optimiser=optimiser, max_steps=int(max_steps), method=method,
     )
-    return pb, tuple(names_all), jnp.asarray(nominal, f)
+    return pb, tuple(names_all), put(nominal, f)
 
 
 def sobol_starts(n: int, pb: Problem, seed: int) -> np.ndarray:

@@ -71,7 +71,14 @@ def prefetch_report(pb: Problem) -> None:
     """Start compiling the report's solve for problem `pb` now, beside the fit's own
     compilation (`prefetch_program`); `render_outputs` then finds it ready."""
     f = jnp.result_type(float)
-    prefetch_program(_arrays, jnp.zeros(pb.size, f), pb, jnp.linspace(0.0, 1.0, _DENSE, dtype=f))
+    prefetch_program(_arrays, jax.device_put(np.zeros(pb.size, f)), pb, _dense_fractions())
+
+
+def _dense_fractions():
+    """0 to 1 in `_DENSE` steps, the dense grid's fractions of each subject's span.
+    NumPy's linspace (then `device_put`): the same float64 numbers as jnp.linspace without
+    an XLA program of its own (in float32 they may differ in the last bit)."""
+    return jax.device_put(np.linspace(0.0, 1.0, _DENSE))
 
 
 PLOT_FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
@@ -280,8 +287,8 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
                           f"got {plot_format!r}")
     t_report = time.perf_counter()
     profiles = result.profiles
-    theta = jnp.asarray(result.theta)
-    frac = jnp.linspace(0.0, 1.0, _DENSE)
+    theta = jax.device_put(np.asarray(result.theta))
+    frac = _dense_fractions()
     t0 = time.perf_counter()
     if progress is not None:
         progress("compiling", 0, 0)
