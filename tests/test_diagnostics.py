@@ -170,6 +170,11 @@ def test_summary_json_has_plain_floats(tmp_path):
     timings = summary["timings_s"]
     assert {"fit", "laplace", "report"} <= set(timings)
     assert all(set(v) == {"compile_s", "run_s"} for v in timings.values())
+    # Wall seconds of the run's phases; the report's include its figure.
+    phases = summary["phases_s"]
+    assert set(phases) == {"start_s", "read_s", "prepare_s", "fit_s", "figure_s", "report_s"}
+    assert all(v >= 0 for v in phases.values() if v is not None)
+    assert phases["figure_s"] <= phases["report_s"]
     assert summary["diagnostics"]["warnings"] == []
 
 
