@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
@@ -128,15 +127,16 @@ def make_data(df, *, align: str = "cascade") -> Data:
             ev_mask[s, :k] = True
             ev_row[s, :k] = pos[e]
     censored = mask & np.isfinite(lloq) & (values < np.nan_to_num(lloq, nan=-np.inf))
-    base = jax.tree.map(lambda *xs: jnp.stack(xs), *bases)
+    # Host arrays go to the device as they are (`device_put`): `jnp.asarray` and
+    # `jnp.stack` would each run a small XLA program, loaded or compiled on every run.
+    base = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *bases)
+    put = jax.device_put
     return Data(
-        times=jnp.asarray(times), obs=jnp.asarray(obs), values=jnp.asarray(values),
-        sigma=jnp.asarray(sigma), mask=jnp.asarray(mask), summary=jnp.asarray(summary),
-        lloq=jnp.asarray(lloq), censored=jnp.asarray(censored),
-        event_type=jnp.asarray(ev_type), event_time=jnp.asarray(ev_time),
-        event_observed=jnp.asarray(ev_obs), event_mask=jnp.asarray(ev_mask),
-        therapy=stack_therapies(drugs), base=base,
-        onset_aligned=jnp.asarray(aligned), onset_horizon=jnp.asarray(horizon),
-        row_index=jnp.asarray(row_index), event_row_index=jnp.asarray(ev_row),
-        subjects=subjects, any_onset=bool(aligned.any()), any_events=bool(ev_mask.any()),
+        times=put(times), obs=put(obs), values=put(values), sigma=put(sigma),
+        mask=put(mask), summary=put(summary), lloq=put(lloq), censored=put(censored),
+        event_type=put(ev_type), event_time=put(ev_time), event_observed=put(ev_obs),
+        event_mask=put(ev_mask), therapy=stack_therapies(drugs), base=put(base),
+        onset_aligned=put(aligned), onset_horizon=put(horizon), row_index=put(row_index),
+        event_row_index=put(ev_row), subjects=subjects, any_onset=bool(aligned.any()),
+        any_events=bool(ev_mask.any()),
     )

@@ -62,8 +62,6 @@ def heterogeneity(residuals, groups, n_params: int) -> tuple[float, int, float]:
     `residuals`: standardised residuals of the usable rows; `groups`: each row's
     (subject, observable) group label. Returns NaNs when there are fewer groups than
     `n_params + 1`."""
-    from scipy.special import chdtrc  # chi2.sf, without importing all of scipy.stats
-
     r = np.asarray(residuals, float)
     labels, index = np.unique(np.asarray(groups), return_inverse=True, axis=0)
     n = np.bincount(index, minlength=len(labels)).astype(float)
@@ -72,7 +70,29 @@ def heterogeneity(residuals, groups, n_params: int) -> tuple[float, int, float]:
     if df < 1:
         return math.nan, 0, math.nan
     statistic = float(np.sum(total**2 / n))
-    return statistic, df, float(chdtrc(df, statistic))
+    return statistic, df, chi2_sf(statistic, df)
+
+
+def chi2_sf(x: float, df: int) -> float:
+    """P(X > x) for X chi-square with a whole number `df` of degrees of freedom, in
+    closed form (Abramowitz and Stegun 26.4.4-5), without importing scipy (0.4 s of
+    start-up): with y = x / 2, e^-y sum_{k<df/2} y^k / k! for even df, and
+    erfc(sqrt(y)) + e^-y sum_{k=1}^{(df-1)/2} y^(k-1/2) / Gamma(k+1/2) for odd df.
+    Each term is taken in logarithms, so large x and df neither overflow nor underflow
+    early; agrees with scipy.special.chdtrc to 1e-12 relative (tests/test_diagnostics)."""
+    if not math.isfinite(x):
+        return math.nan if math.isnan(x) else 0.0
+    if x <= 0:
+        return 1.0
+    y = 0.5 * x
+    if df % 2 == 0:
+        ks, total = range(df // 2), 0.0
+        powers = [(k, k + 1.0) for k in ks]
+    else:
+        total = math.erfc(math.sqrt(y))
+        powers = [(k - 0.5, k + 0.5) for k in range(1, (df - 1) // 2 + 1)]
+    log_y = math.log(y)
+    return total + math.fsum(math.exp(a * log_y - y - math.lgamma(g)) for a, g in powers)
 
 
 def _coordinate(name: str, transform: str) -> str:

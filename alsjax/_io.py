@@ -85,6 +85,17 @@ def versions(packages: tuple[str, ...] = ("alsjax", "jax", "jaxlib", "diffrax", 
     return out
 
 
+def process_age() -> float | None:
+    """Seconds since this process started (Linux, to 0.01 s: /proc), None elsewhere: in
+    summary.json, the start-up (interpreter, imports) before the run's first phase."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"), 0.0)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def peak_memory(n_devices: int = 1) -> dict[str, int | None]:
     """This process's peak memory so far, for summary.json: `peak_device_memory_bytes`,
     the sum of the allocator's peak over the first `n_devices` local devices (None where

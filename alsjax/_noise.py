@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
@@ -89,8 +90,8 @@ def default_noise_sd(noise: NoiseSpec = None) -> Array:
     """Per-observable noise SDs (order of `OBSERVABLE_NAMES`) used when none is given:
     each observable's `DEFAULT_NOISE_SD` under its own noise model."""
     models = noise_models(noise)
-    return jnp.asarray([DEFAULT_NOISE_SD[m][k]
-                        for k, m in zip(OBSERVABLE_NAMES, models, strict=True)])
+    sd = [DEFAULT_NOISE_SD[m][k] for k, m in zip(OBSERVABLE_NAMES, models, strict=True)]
+    return jax.device_put(np.asarray(sd))  # no XLA program (jnp.asarray of a list runs one)
 
 
 def on_scale(x: ArrayLike, log_scale: ArrayLike) -> Array:

@@ -389,9 +389,11 @@ def run_starts(
     if int(lanes) < 1:
         raise ALSJaxError(f"lanes: expected at least 1, got {lanes}")
     size = z0.shape[-1]
-    fixed = jnp.zeros(size, bool) if fixed is None else jnp.asarray(fixed)
+    # Host values go to the device as they are: jnp.zeros or jnp.asarray of a Python
+    # number would each run a small XLA program, loaded or compiled on every run.
+    fixed = jax.device_put(np.zeros(size, bool) if fixed is None else np.asarray(fixed))
     fixed_z = z0 if fixed_z is None else jnp.asarray(fixed_z)
-    lr = jnp.asarray(lr_scale, z0.dtype)
+    lr = jax.device_put(np.asarray(lr_scale, z0.dtype))
     if progress is not None:
         progress("compiling", 0, 0)
     if batched:
@@ -401,14 +403,14 @@ def run_starts(
     # One problem: exported programs, loaded without tracing on later runs (_programs).
     carry = compile_program(_init_starts, z0, pb, fixed, fixed_z)(z0, pb, fixed, fixed_z)
     exe = compile_program(_advance_starts, carry, pb, fixed, fixed_z, lr,
-                          jnp.asarray(1, jnp.int32))
+                          jax.device_put(np.int32(1)))
     compile_time = time.perf_counter() - t0
     t_run = time.perf_counter()
     total = z0.shape[0] * pb.max_steps
     chunk, taken = 1, 0
     while True:
         t0 = time.perf_counter()
-        target = jnp.asarray(min(taken + chunk, pb.max_steps), jnp.int32)
+        target = jax.device_put(np.int32(min(taken + chunk, pb.max_steps)))
         carry, out = exe(carry, pb, fixed, fixed_z, lr, target)
         stop, n = np.asarray(carry["stop"]), np.asarray(carry["n"])
         elapsed = max(time.perf_counter() - t0, 1e-6)

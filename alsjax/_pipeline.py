@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
 from ._data import read_measurements
 from ._dataset import make_data
 from ._errors import ALSJaxError
 from ._fit import fit
-from ._io import check_output_folder
+from ._io import check_output_folder, process_age
 from ._optimise import Progress
 from ._population import PopulationResult
 from ._population_report import run_population
@@ -65,8 +66,20 @@ def run_recipe(
     if devices is not None or chunk_subjects is not None:
         raise ALSJaxError("devices and chunk_subjects apply to a population recipe; for "
                           "per-subject fits use alsjax.fit_per_subject")
+    # Wall seconds of each phase, for summary.json ("phases_s"); "start_s" is the
+    # process's age here: the interpreter, imports and argument parsing.
+    clock = time.perf_counter()
+    phases = {"start_s": process_age()}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        phases[name] = now - clock
+        clock = now
+
     df = read_measurements(recipe.data)
     data = make_data(df, align=recipe.align)
+    lap("read_s")
     optimiser = recipe.optimiser or DEFAULT_OPTIMISER
     prefix = f"{recipe.source}: " if recipe.source else ""  # name the recipe file at fault
     try:
@@ -90,17 +103,22 @@ def run_recipe(
     if out is not None:
         check_output_folder(out, force=force)
         prefetch_report(pb)  # the report's solve compiles beside the fit's optimiser
+    lap("prepare_s")
     with resolve_progress(progress) as report:
         result = fit(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
                      noise=recipe.noise, optimiser=optimiser, n_starts=recipe.starts,
                      seed=recipe.seed, max_steps=recipe.max_steps, progress=report,
                      fit_shifts=recipe.fit_shifts)
+        lap("fit_s")
         profiles = tuple(profile(result, name, points=recipe.profile_points, progress=report)
                          for name in wanted)
         result = dataclasses.replace(result, profiles=profiles)
+        if wanted:
+            lap("profiles_s")
         if out is not None:
             write_outputs(result, df, Path(out), data_path=str(recipe.data),
-                          command=command, plot_format=plot_format, progress=report)
+                          command=command, plot_format=plot_format, progress=report,
+                          phases=phases)
     return result
 
 

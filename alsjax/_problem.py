@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 
 import diffrax
@@ -31,6 +30,7 @@ from ._likelihood import likelihood_terms, residuals
 from ._noise import NoiseSpec, default_noise_sd, noise_models
 from ._observables import OBSERVABLE_NAMES
 from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
+from ._sobol import sobol
 from ._transforms import LOG, PLAIN, Transform
 
 OPTIMISERS: tuple[str, ...] = ("lm", "lbfgs", "adam")
@@ -285,23 +285,21 @@ def make_problem(
     # Names off the data so problems of the same shape share one compilation.
     anon = dataclasses.replace(data, subjects=tuple(str(i) for i in range(data.n_subjects)))
     f = jnp.result_type(float)
+
+    def put(x, dtype=None):  # host values to the device without an XLA program each
+        return jax.device_put(np.asarray(x, dtype))
+
     pb = Problem(
-        data=anon, lower=jnp.asarray(lo, f), upper=jnp.asarray(hi, f),
-        prior_mean=jnp.asarray(pm, f), prior_sd=jnp.asarray(ps, f),
-        has_prior=jnp.asarray(hp), noise_sd=jnp.asarray(sd0, f),
-        noise_rows=jnp.asarray(rows), n_noise_rows=jnp.asarray(rows.sum(0), f),
+        data=anon, lower=put(lo, f), upper=put(hi, f), prior_mean=put(pm, f),
+        prior_sd=put(ps, f), has_prior=put(hp), noise_sd=put(sd0, f), noise_rows=put(rows),
+        n_noise_rows=put(rows.sum(0), f),
         names=tuple(estimate), noise_obs=noise_obs, fit_shifts=bool(fit_shifts),
         noise=models, optimiser=optimiser, max_steps=int(max_steps), method=method,
     )
-    return pb, tuple(names_all), jnp.asarray(nominal, f)
+    return pb, tuple(names_all), put(nominal, f)
 
 
 def sobol_starts(n: int, pb: Problem, seed: int) -> np.ndarray:
     """`n` scrambled-Sobol starts, uniform on the stored scale within the bounds (z)."""
-    from scipy.stats import qmc
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # balance needs n = 2^k; fine
-        u = qmc.Sobol(pb.size, scramble=True, seed=seed).random(n)
-    u = np.clip(u, 0.01, 0.99)
+    u = np.clip(sobol(n, pb.size, seed), 0.01, 0.99)
     return np.log(u) - np.log1p(-u)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 _SUBDIR = "alsjax-programs"
 _MEMO: dict[str, Future] = {}  # key -> compiled program (or its compilation), this process
@@ -100,7 +101,9 @@ def compile_program(fn: Callable, *args, name: str | None = None,
     if folder is None:  # nothing is kept: no key, no memo
         return _jitted(fn).lower(*args).compile()
     leaves, treedef = jax.tree.flatten(args)
-    leaves = [jnp.asarray(leaf) for leaf in leaves]
+    # NumPy leaves go to the device as they are (jnp.asarray would run an XLA program).
+    leaves = [jax.device_put(leaf) if isinstance(leaf, np.ndarray | np.generic)
+              else jnp.asarray(leaf) for leaf in leaves]
     key = _key(name, leaves, treedef)
     with _MEMO_LOCK:
         pending = _MEMO.get(key)

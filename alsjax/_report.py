@@ -71,7 +71,14 @@ def prefetch_report(pb: Problem) -> None:
     """Start compiling the report's solve for problem `pb` now, beside the fit's own
     compilation (`prefetch_program`); `render_outputs` then finds it ready."""
     f = jnp.result_type(float)
-    prefetch_program(_arrays, jnp.zeros(pb.size, f), pb, jnp.linspace(0.0, 1.0, _DENSE, dtype=f))
+    prefetch_program(_arrays, jax.device_put(np.zeros(pb.size, f)), pb, _dense_fractions())
+
+
+def _dense_fractions():
+    """0 to 1 in `_DENSE` steps, the dense grid's fractions of each subject's span.
+    NumPy's linspace (then `device_put`): the same float64 numbers as jnp.linspace without
+    an XLA program of its own (in float32 they may differ in the last bit)."""
+    return jax.device_put(np.linspace(0.0, 1.0, _DENSE))
 
 
 PLOT_FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
@@ -271,17 +278,20 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
 
 def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
                    command: list[str] | None = None, plot_format: str = "png",
-                   progress=None) -> dict[str, str | bytes]:
+                   progress=None, phases: dict[str, float | None] | None = None,
+                   ) -> dict[str, str | bytes]:
     """Every output file of a fit, rendered in memory: name -> text or bytes.
     `df` is the frame `read_measurements` returned for `result.data`; `progress` (see
-    `fit`) hears "compiling" and then the stage "report"."""
+    `fit`) hears "compiling" and then the stage "report". `phases`: wall seconds of the
+    run's earlier phases (`run_recipe`), recorded in summary.json's "phases_s" with
+    the report's own ("report_s", of which "figure_s")."""
     if plot_format not in PLOT_FORMATS:
         raise ALSJaxError(f"plot format: expected one of {', '.join(PLOT_FORMATS)}, "
                           f"got {plot_format!r}")
     t_report = time.perf_counter()
     profiles = result.profiles
-    theta = jnp.asarray(result.theta)
-    frac = jnp.linspace(0.0, 1.0, _DENSE)
+    theta = jax.device_put(np.asarray(result.theta))
+    frac = _dense_fractions()
     t0 = time.perf_counter()
     if progress is not None:
         progress("compiling", 0, 0)
@@ -342,8 +352,10 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
 
     if progress is not None:
         progress("report", 1, 2)
+    t_figure = time.perf_counter()
     figure = _render_figure(result, df, dense_t, dense, T, shift, list(profiles),
                             plot_format)
+    phases = dict(phases or {}, figure_s=time.perf_counter() - t_figure)
     timings = {k: dict(v) for k, v in result.timings.items()}
     for p in profiles:
         timings[f"profile {p.parameter}"] = dict(compile_s=p.compile_time, run_s=p.run_time)
@@ -367,6 +379,8 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
         "compile_time_s": json_float(result.compile_time, 4),
         "timings_s": {k: {m: json_float(x, 4) for m, x in v.items()}
                       for k, v in timings.items()},
+        "phases_s": {k: None if v is None else json_float(v, 4)
+                     for k, v in dict(phases, report_s=time.perf_counter() - t_report).items()},
         "estimates": {n: json_float(v) for n, v in result.estimates.items()},
         "std_errors": {n: json_float(v) for n, v in result.std_errors.items()},
         "ci_low": {n: json_float(v) for n, v in result.ci_low.items()},
@@ -410,14 +424,15 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
 
 def write_outputs(result: FitResult, df: pd.DataFrame, out: str | os.PathLike, *,
                   data_path: str = "", command: list[str] | None = None,
-                  plot_format: str = "png", progress=None) -> list[Path]:
+                  plot_format: str = "png", progress=None,
+                  phases: dict[str, float | None] | None = None) -> list[Path]:
     """Write parameters.csv, predictions.csv, summary.json, fit.png (or .pdf, .svg),
     petab_parameters.tsv (and profiles.csv with `result.profiles`) as the whole content
     of folder `out` (`_io.write_folder`: an earlier run there is replaced as one set);
     returns the paths written. `df` is the frame `read_measurements` returned for
-    `result.data`."""
+    `result.data`; `phases`: see `render_outputs`."""
     files = render_outputs(result, df, data_path=data_path, command=command,
-                           plot_format=plot_format, progress=progress)
+                           plot_format=plot_format, progress=progress, phases=phases)
     return write_folder(out, files)
 
 

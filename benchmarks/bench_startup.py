@@ -8,8 +8,10 @@ Three commands run in turn (cold, warm, scipy; repeated `--repeats` times, media
   `least_squares` on `solve_ivp` from the same starts (a whole process too: imports, the
   jitted vector field's compilation and the fit).
 Each alsjax run's summary.json gives its phases (`timings_s`: compile and run seconds of
-the fit, Laplace and report programs); the rest of its wall time is start-up (imports,
-reading, figures and files).
+the fit, Laplace and report programs; `phases_s`: the process's start-up before the run
+(interpreter, imports), the figure); the rest of its wall time is start-up, reading,
+files and exit. The runs import alsjax from this checkout (PYTHONPATH), not from
+wherever the `alsjax` script was installed from.
 
 Usage: python benchmarks/bench_startup.py [--repeats 3]
 """
@@ -25,6 +27,7 @@ if os.environ.get("OPENBLAS_CORETYPE") is not None or os.environ.get("OPENBLAS_L
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
@@ -50,6 +53,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="alsjax-startup-"))
     alsjax_fit = [sys.executable, "-m", "alsjax", "fit", "--quiet", "--force"]
     warm_cache = work / "warm-cache"
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     env = dict(os.environ, ALSJAX_CACHE_DIR=str(warm_cache))
     _timed([*alsjax_fit, "--out", str(work / "fill")], env)  # fills the warm cache
     times = {"cold": [], "warm": [], "scipy": []}
@@ -65,7 +70,8 @@ def main() -> None:
                 out = work / f"{kind}-{i}"
                 times[kind].append(_timed([*alsjax_fit, "--out", str(out)],
                                           dict(os.environ, ALSJAX_CACHE_DIR=str(cache))))
-                phases[kind].append(json.loads((out / "summary.json").read_text())["timings_s"])
+                summary = json.loads((out / "summary.json").read_text())
+                phases[kind].append((summary["timings_s"], summary.get("phases_s", {})))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     import jax
@@ -75,20 +81,25 @@ def main() -> None:
           f"{args.repeats} rounds (cold, warm, scipy in turn)")
     scipy = statistics.median(times["scipy"])
     print("| run | wall s, median (min-max) | x scipy's time | fit compile s | fit run s | "
-          "Laplace s | report compile s | report run s | start-up and files s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "Laplace s | report compile s | report run s (figure) | start-up s | "
+          "rest s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for kind in ("cold", "warm", "scipy"):
         t = times[kind]
         med = statistics.median(t)
         row = f"| {kind} | {med:.2f} ({min(t):.2f}-{max(t):.2f}) | {med / scipy:.2f} |"
         if kind in phases:
-            ph = phases[kind][t.index(sorted(t)[len(t) // 2])]  # the median run's phases
+            # the median run's phases
+            ph, wall = phases[kind][t.index(sorted(t)[len(t) // 2])]
             inside = sum(v for p in ph.values() for v in p.values())
+            start = wall.get("start_s")
+            rest = med - inside - (start or 0.0)
             row += (f" {ph['fit']['compile_s']:.2f} | {ph['fit']['run_s']:.2f} | "
                     f"{sum(ph['laplace'].values()):.2f} | {ph['report']['compile_s']:.2f} | "
-                    f"{ph['report']['run_s']:.2f} | {med - inside:.2f} |")
+                    f"{ph['report']['run_s']:.2f} ({wall.get('figure_s', math.nan):.2f}) | "
+                    f"{math.nan if start is None else start:.2f} | {rest:.2f} |")
         else:
-            row += " - | - | - | - | - | - |"
+            row += " - | - | - | - | - | - | - |"
         print(row)
 
 

@@ -19,6 +19,7 @@ from alsjax._diagnostics import (
     HETEROGENEITY_P,
     NEAR_SINGULAR,
     POPULATION_FLAG,
+    chi2_sf,
     heterogeneity,
     messages,
     weakest_direction,
@@ -98,6 +99,22 @@ def test_weakest_direction_of_a_constructed_information():
     assert weakest_direction(F, ["p", "q", "r"]) == (0.0, {"p": 0.0, "q": 1.0, "r": 0.0})
 
 
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 5, 6, 7, 10, 11, 39, 40, 99, 100, 255, 256, 801,
+                                2000, 5001])
+def test_chi2_survival_against_scipy(df):
+    """The closed form against scipy.special.chdtrc (the independent reference), from
+    p near 1 to p = 1e-300: 1e-11 relative (the sums in logarithms lose about 1e-12 at
+    df 5001)."""
+    from scipy.special import chdtrc
+
+    for x in np.geomspace(1e-6, 5.0 * df + 400.0, 200):
+        ref = float(chdtrc(df, x))
+        if ref > 1e-300:
+            assert chi2_sf(float(x), df) == pytest.approx(ref, rel=1e-11, abs=0), (df, x)
+    assert chi2_sf(0.0, df) == 1.0 and chi2_sf(math.inf, df) == 0.0
+    assert math.isnan(chi2_sf(math.nan, df))
+
+
 def test_heterogeneity_statistic_on_constructed_residuals():
     """Standard-normal residuals (the pooled model right) pass; the same with each
     subject's mean moved by 0.6 SD (subjects differ) fail, and the warning names the
@@ -153,6 +170,11 @@ def test_summary_json_has_plain_floats(tmp_path):
     timings = summary["timings_s"]
     assert {"fit", "laplace", "report"} <= set(timings)
     assert all(set(v) == {"compile_s", "run_s"} for v in timings.values())
+    # Wall seconds of the run's phases; the report's include its figure.
+    phases = summary["phases_s"]
+    assert set(phases) == {"start_s", "read_s", "prepare_s", "fit_s", "figure_s", "report_s"}
+    assert all(v >= 0 for v in phases.values() if v is not None)
+    assert phases["figure_s"] <= phases["report_s"]
     assert summary["diagnostics"]["warnings"] == []
 
 
