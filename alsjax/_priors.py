@@ -27,6 +27,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._model import default_params
 from ._params import PARAMETER_NAMES, PARAMETERS, Params
+from ._presets import LATEST_PRESET
 
 
 class Range(NamedTuple):
@@ -87,7 +88,9 @@ RANGES: dict[str, Range] = {
     "excitotoxic_death_rate": Range(_GUESS, "guess", "calcium-overload death per unit"),
     "glia_toxicity": Range(1.4, "Boillee 2006 (glia set progression)",
                            "calibrated by hand; glia change the pace, not the onset"),
-    "umn_vulnerability": Range(1.6, "guess", "phenotypes run from UMN- to LMN-predominant"),
+    "umn_vulnerability": Range(2.0, "guess; Zang 2002 (mouse)", "phenotypes run from UMN- "
+                               "to LMN-predominant; the G93A mouse needs 4.3 x the human "
+                               "value"),
     "microglia_activation": Range(_GUESS, "guess", "recruitment of resting microglia"),
     "microglia_resolution": Range(_GUESS, "guess", "return to rest, weeks"),
     "astrocyte_activation": Range(_GUESS, "guess", "recruitment of resting astrocytes"),
@@ -130,6 +133,8 @@ RANGES: dict[str, Range] = {
 MOUSE_RANGES: dict[str, Range] = {
     "time_scale": Range(1.08, "Solomon 2011", "end stage 123.9 +/- 10.3 d: CV about 8 %"),
     "mutant_sod1": Range(1.3, "guess", "transgene copy number drifts in G93A colonies"),
+    "umn_vulnerability": Range(1.4, "Zang 2002", "fitted to 53 % corticospinal loss at 110 d "
+                               "(2.99, profile 2.15-4.09); one row, its SD assumed"),
 }
 
 _KIND = {"log": "normal", "logit": "normal", "none": "lognormal"}
@@ -206,14 +211,16 @@ def _normal_logpdf(x: Array, loc: Array, scale: Array) -> Array:
     return -0.5 * z**2 - jnp.log(scale) - 0.5 * _LOG_2PI
 
 
-def prior(genotype: str = "sporadic", species: str = "human") -> Prior:
+def prior(genotype: str = "sporadic", species: str = "human", *,
+          preset_version: str = LATEST_PRESET) -> Prior:
     """The plausible ranges of every parameter around the preset of `genotype` and `species`.
 
-    Medians are the preset values (`default_params(genotype, species)`); spreads are the
-    table `RANGES` (with `MOUSE_RANGES` for the mouse). Drives the genotype lacks stay
-    exactly zero. Raises `ALSJaxError` for an unknown genotype or species.
+    Medians are the preset values (`default_params(genotype, species, preset_version=...)`,
+    the newest version by default); spreads are the table `RANGES` (with `MOUSE_RANGES`
+    for the mouse), the same for every version. Drives the genotype lacks stay exactly
+    zero. Raises `ALSJaxError` for an unknown genotype, species or preset version.
     """
-    preset = default_params(genotype, species)
+    preset = default_params(genotype, species, preset_version=preset_version)
     ranges = dict(RANGES, **(MOUSE_RANGES if species == "mouse" else {}))
     loc, scale, kinds = {}, {}, {}
     for info in PARAMETERS:
