@@ -88,9 +88,7 @@ RANGES: dict[str, Range] = {
     "excitotoxic_death_rate": Range(_GUESS, "guess", "calcium-overload death per unit"),
     "glia_toxicity": Range(1.4, "Boillee 2006 (glia set progression)",
                            "calibrated by hand; glia change the pace, not the onset"),
-    "umn_vulnerability": Range(2.0, "guess; Zang 2002 (mouse)", "phenotypes run from UMN- "
-                               "to LMN-predominant; the G93A mouse needs 4.3 x the human "
-                               "value"),
+    "umn_vulnerability": Range(1.6, "guess", "phenotypes run from UMN- to LMN-predominant"),
     "microglia_activation": Range(_GUESS, "guess", "recruitment of resting microglia"),
     "microglia_resolution": Range(_GUESS, "guess", "return to rest, weeks"),
     "astrocyte_activation": Range(_GUESS, "guess", "recruitment of resting astrocytes"),
@@ -133,8 +131,9 @@ RANGES: dict[str, Range] = {
 MOUSE_RANGES: dict[str, Range] = {
     "time_scale": Range(1.08, "Solomon 2011", "end stage 123.9 +/- 10.3 d: CV about 8 %"),
     "mutant_sod1": Range(1.3, "guess", "transgene copy number drifts in G93A colonies"),
-    "umn_vulnerability": Range(1.4, "Zang 2002", "fitted to 53 % corticospinal loss at 110 d "
-                               "(2.99, profile 2.15-4.09); one row, its SD assumed"),
+    "umn_vulnerability": Range(1.6, "Zang 2002 (median); spread as human",
+                               "fitted to 53 % corticospinal loss at 110 d: 2.99, profile "
+                               "2.15-4.09 (legacy median 0.7)"),
 }
 
 _KIND = {"log": "normal", "logit": "normal", "none": "lognormal"}
