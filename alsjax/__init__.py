@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {  # public name -> the private module that defines i
     "PerSubjectResult": "_persubject",
     "PopulationResult": "_population",
     "PopulationSpec": "_recipe",
+    "PRESET_VERSIONS": "_presets",
     "parse_therapy": "_therapy",
     "physical": "_params",
     "Prior": "_priors",

@@ -16,6 +16,7 @@ from ._errors import ALSJaxError
 from ._model import default_params
 from ._observables import EVENT_NAMES, OBSERVABLE_NAMES
 from ._params import Params
+from ._presets import LATEST_PRESET, check_preset_version
 from ._therapy import Therapy, stack_therapies, therapy_days
 
 ALIGNMENTS: tuple[str, ...] = ("cascade", "onset")
@@ -52,21 +53,24 @@ class Data(eqx.Module):
     subjects: tuple[str, ...] = eqx.field(static=True)
     any_onset: bool = eqx.field(static=True)
     any_events: bool = eqx.field(static=True)
+    preset_version: str = eqx.field(static=True, default=LATEST_PRESET)  # of `base`
 
     @property
     def n_subjects(self) -> int:
         return len(self.subjects)
 
 
-def make_data(df, *, align: str = "cascade") -> Data:
+def make_data(df, *, align: str = "cascade", preset_version: str = LATEST_PRESET) -> Data:
     """Padded arrays from the canonical frame that `read_measurements` returns.
 
     `align="onset"`: human subjects' day 0 is symptom onset (the model's predicted onset
     day, plus any fitted offset); `"cascade"`: day 0 is the cascade's start. Mice always
-    run on age.
+    run on age. `preset_version`: which version of the presets (`PRESET_VERSIONS`) gives
+    each subject's parameters not estimated (`Data.base`).
     """
     if align not in ALIGNMENTS:
         raise ALSJaxError(f"align: expected 'cascade' or 'onset', got {align!r}")
+    check_preset_version(preset_version)
     if len(df) == 0:
         raise ALSJaxError("data: no rows")
     subjects = tuple(dict.fromkeys(str(s) for s in df["subject"]))
@@ -100,7 +104,8 @@ def make_data(df, *, align: str = "cascade") -> Data:
         first = g[0]
         genotype = str(df["genotype"].iat[first]) if "genotype" in df.columns else "sporadic"
         species = str(df["species"].iat[first]) if "species" in df.columns else "human"
-        bases.append(default_params(genotype or "sporadic", species or "human"))
+        bases.append(default_params(genotype or "sporadic", species or "human",
+                                    preset_version=preset_version))
         drugs.append(therapy_days(str(df["therapy"].iat[first]))
                      if "therapy" in df.columns else {})
         aligned[s] = align == "onset" and species != "mouse"
@@ -138,5 +143,5 @@ def make_data(df, *, align: str = "cascade") -> Data:
         event_mask=put(ev_mask), therapy=stack_therapies(drugs), base=put(base),
         onset_aligned=put(aligned), onset_horizon=put(horizon), row_index=put(row_index),
         event_row_index=put(ev_row), subjects=subjects, any_onset=bool(aligned.any()),
-        any_events=bool(ev_mask.any()),
+        any_events=bool(ev_mask.any()), preset_version=preset_version,
     )

@@ -12,9 +12,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from ._errors import ALSJaxError
 from ._params import Params, physical
-from ._presets import GENOTYPE_CHANGES, GENOTYPES, HUMAN, MOUSE_CHANGES, SPECIES
+from ._presets import LATEST_PRESET, preset_values
 from ._therapy import DRUGS, Therapy, no_therapy
 
 STATE_NAMES: tuple[str, ...] = (
@@ -179,26 +178,20 @@ def initial_state(p: Params) -> Float[Array, " states"]:
     )
 
 
-def default_params(genotype: str = "sporadic", species: str = "human") -> Params:
+def default_params(genotype: str = "sporadic", species: str = "human", *,
+                   preset_version: str = LATEST_PRESET) -> Params:
     """The preset parameters of a genotype and species.
 
     Genotypes change specific mechanisms: SOD1 adds misfolded mutant SOD1; C9orf72 adds
     RNA foci and dipeptide repeats and lowers autophagy capacity; TARDBP and FUS add
     mislocalised RNA-binding protein and RNA-processing stress. The `mouse` preset is the
     SOD1-G93A mouse on its own clock (days of age); no other mouse line is modelled.
+
+    `preset_version`: one of `PRESET_VERSIONS` (default the newest, calibrated one);
+    `"legacy"` gives the hand-tuned values from before calibration, which reproduce earlier
+    results (docs/model.md, *Preset versions*). Raises `ALSJaxError` for an unknown name.
     """
-    if genotype not in GENOTYPES:
-        raise ALSJaxError(f"unknown genotype {genotype!r}; choose from {', '.join(GENOTYPES)}")
-    if species not in SPECIES:
-        raise ALSJaxError(f"unknown species {species!r}; choose from {', '.join(SPECIES)}")
-    values = dict(HUMAN, **GENOTYPE_CHANGES[genotype])
-    if species == "mouse":
-        if genotype != "SOD1":
-            raise ALSJaxError(
-                f"species 'mouse' models the SOD1-G93A line only; genotype {genotype!r} "
-                "has no mouse preset"
-            )
-        values.update(MOUSE_CHANGES)
+    values = preset_values(genotype, species, preset_version)
     return Params.from_physical(**values)
 
 

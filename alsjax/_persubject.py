@@ -46,6 +46,7 @@ from ._io import (
 from ._noise import NoiseSpec
 from ._observables import OBSERVABLE_NAMES
 from ._optimise import Progress, device_mesh, run_starts
+from ._presets import LATEST_PRESET
 from ._problem import (
     BOUND_FACTOR,
     DEFAULT_OPTIMISER,
@@ -94,6 +95,7 @@ class PerSubjectResult:
     compile_time: float
     chunk_subjects: int | None = None  # subjects fitted at a time (None: all)
     processes: int = 1  # processes sharing the devices (`alsjax fit --distributed`)
+    preset_version: str = LATEST_PRESET  # of the presets behind the parameters not fitted
 
     @property
     def n_failed(self) -> int:
@@ -355,6 +357,7 @@ def fit_per_subject(
         wall_time=time.perf_counter() - t_start,
         compile_time=compile_time + lap_ctime,
         chunk_subjects=None if chunk_subjects is None else int(chunk_subjects),
+        preset_version=data.preset_version,
     )
 
 
@@ -410,6 +413,7 @@ def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
         n_starts=result.n_starts, seed=result.seed, noise=result.noise,
         fixed_noise_sd=result.fixed_noise, devices=result.devices,
         chunk_subjects=result.chunk_subjects, processes=result.processes,
+        preset_version=result.preset_version,
         **peak_memory(result.devices),
         wall_time=json_float(result.wall_time), compile_time=json_float(result.compile_time),
         spread=result.spread(), versions=versions(),
@@ -443,7 +447,7 @@ def run_per_subject(
     if recipe.fit_shifts:
         raise ALSJaxError(f"{prefix}fit_shifts: not available with per-subject fits")
     df = read_measurements(recipe.data)
-    data = make_data(df, align=recipe.align)
+    data = make_data(df, align=recipe.align, preset_version=recipe.preset_version)
     if out is not None:
         check_output_folder(out, force=force)
     try:

@@ -78,7 +78,7 @@ def run_recipe(
         clock = now
 
     df = read_measurements(recipe.data)
-    data = make_data(df, align=recipe.align)
+    data = make_data(df, align=recipe.align, preset_version=recipe.preset_version)
     lap("read_s")
     optimiser = recipe.optimiser or DEFAULT_OPTIMISER
     prefix = f"{recipe.source}: " if recipe.source else ""  # name the recipe file at fault
@@ -153,7 +153,8 @@ def _run_population_recipe(recipe: Recipe, out, *, progress, command, force,
             recipe.data, out, random=spec.random, estimate=recipe.estimate,
             covariates=spec.covariates, covariance=spec.covariance, noise=recipe.noise,
             n_starts=recipe.starts, seed=recipe.seed, max_steps=recipe.max_steps,
-            align=recipe.align, progress=progress, command=command, force=force,
+            align=recipe.align, preset_version=recipe.preset_version, progress=progress,
+            command=command, force=force,
             gtol=spec.gtol, rtol=spec.rtol, atol=spec.atol, devices=devices,
             chunk_subjects=chunk_subjects)
     except ALSJaxError as e:

@@ -69,6 +69,7 @@ from ._noise import NoiseSpec
 from ._observables import OBSERVABLE_NAMES
 from ._optimise import SHARDINGS, Progress, device_mesh, place_on_mesh
 from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
+from ._presets import LATEST_PRESET
 from ._problem import FORWARD, make_problem
 from ._progress import resolve_progress
 from ._simulate import DEFAULT_ATOL, DEFAULT_RTOL
@@ -832,6 +833,7 @@ def fit_population(
     max_steps: int = 100,
     progress: Progress | bool | None = None,
     align: str = "cascade",
+    preset_version: str = LATEST_PRESET,
     gtol: float = 1e-3,
     rtol: float | None = None,
     atol: float | None = None,
@@ -856,7 +858,8 @@ def fit_population(
       noise SDs; further starts move each mu by up to x/÷ 2 (seeded).
     - `max_steps`: outer BFGS steps per start. `gtol`: stop when every component of the
       gradient of -2 log L is below it.
-    - `progress`: as for `fit`. `align`: as for `make_data` (a frame only).
+    - `progress`: as for `fit`. `align`, `preset_version`: as for `make_data` (a frame
+      only; a `Data` carries its own).
     - `rtol`, `atol`: the ODE solver's tolerances (default `simulate`'s). The objective
       jumps by about rtol x |residuals| where the adaptive step sequence changes, which
       bounds how far finite differences (and line searches) can resolve it.
@@ -875,7 +878,7 @@ def fit_population(
     frame = None
     if not isinstance(data, Data):
         frame = data
-        data = make_data(frame, align=align)
+        data = make_data(frame, align=align, preset_version=preset_version)
     if int(n_starts) < 1:
         raise ALSJaxError(f"starts must be >= 1, got {n_starts}")
     if int(max_steps) < 1:
@@ -1018,6 +1021,7 @@ def sample_population(
     num_samples: int = 300,
     seed: int = 0,
     align: str = "cascade",
+    preset_version: str = LATEST_PRESET,
 ) -> dict[str, np.ndarray]:
     """Fully Bayesian fit of the `fit_population` hierarchy by NUTS (numpyro), as a
     cross-check of Laplace on cohorts small enough to sample (every subject's z_i is a
@@ -1038,7 +1042,7 @@ def sample_population(
     frame = None
     if not isinstance(data, Data):
         frame = data
-        data = make_data(frame, align=align)
+        data = make_data(frame, align=align, preset_version=preset_version)
     pp, names, phi0 = make_population(data, random, estimate=estimate, covariates=covariates,
                                       frame=frame, covariance=covariance, noise=noise)
     f64 = jnp.result_type(float)

@@ -43,6 +43,7 @@ from ._likelihood import predictions, shifts
 from ._observables import OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS, parameter_transform
 from ._population import PopulationResult, omega_cholesky, subject_parameters
+from ._presets import LATEST_PRESET
 from ._therapy import Therapy
 
 _UNITS = {i.name: i.unit for i in PARAMETERS}
@@ -287,6 +288,7 @@ def _summary(result: PopulationResult, data_path: str, command) -> str:
         "fixed": list(result.fixed),
         "covariates": list(result.covariates),
         "covariance": result.covariance,
+        "preset_version": result.data.preset_version,
         "estimates": {n: json_float(v) for n, v in result.estimates.items()},
         "shrinkage": {n: json_float(v) for n, v in result.shrinkage.items()},
         "noise": result.noise,
@@ -327,7 +329,8 @@ def write_population_outputs(result: PopulationResult, out: str | os.PathLike, *
 def run_population(data_path: str | os.PathLike, out: str | os.PathLike | None = None, *,
                    random, estimate=(), covariates=(), covariance: str = "diagonal",
                    noise=None, n_starts: int = 1, seed: int = 0, max_steps: int = 100,
-                   align: str = "cascade", progress=None,
+                   align: str = "cascade", preset_version: str = LATEST_PRESET,
+                   progress=None,
                    command: list[str] | None = None, force: bool = False,
                    devices: int | None = None, chunk_subjects: int | None = None,
                    gtol: float = 1e-3, rtol: float | None = None,
@@ -341,13 +344,15 @@ def run_population(data_path: str | os.PathLike, out: str | os.PathLike | None =
     from ._population import fit_population, make_population
 
     frame = read_measurements(data_path)
-    make_population(make_data(frame, align=align), random, estimate=estimate,
+    make_population(make_data(frame, align=align, preset_version=preset_version), random,
+                    estimate=estimate,
                     covariates=covariates, frame=frame, covariance=covariance, noise=noise)
     if out is not None:
         check_output_folder(out, force=force)
     result = fit_population(frame, random, estimate=estimate, covariates=covariates,
                             covariance=covariance, noise=noise, n_starts=n_starts, seed=seed,
                             max_steps=max_steps, progress=progress, align=align,
+                            preset_version=preset_version,
                             devices=devices, chunk_subjects=chunk_subjects,
                             gtol=gtol, rtol=rtol, atol=atol)
     if out is not None:

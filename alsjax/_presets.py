@@ -1,13 +1,27 @@
 """Preset parameter values: the human baseline, each genotype's changes, the mouse's.
 
 Plain data in physical units (time in days), kept apart from the model so that the CLI
-can offer the genotype and species names without loading JAX. Sources and the reasoning
-behind each value are in docs/model.md.
+can offer the genotype, species and preset-version names without loading JAX. Sources and
+the reasoning behind each value are in docs/model.md.
+
+Presets are versioned (`PRESET_VERSIONS`, oldest first; `LATEST_PRESET` is the default):
+
+- `"legacy"`: the hand-tuned values as they were before any calibration to data, with
+  `nfl_injury_release` 0 (the parameter came with model revision 4; at 0 the NfL equation
+  is the one before it), so the old courses, NfL included, are reproduced exactly.
+- `"2026.12"`: the mouse preset fitted to Solomon 2011 and Zang 2002
+  (`fit/published/mouse_g93a.toml`), and revision 4's NfL injury release in the human
+  presets; every other value is the legacy one (docs/model.md, *Preset versions*).
 """
+
+from ._errors import ALSJaxError, did_you_mean
 
 GENOTYPES: tuple[str, ...] = ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")
 SPECIES: tuple[str, ...] = ("human", "mouse")
+PRESET_VERSIONS: tuple[str, ...] = ("legacy", "2026.12")
+LATEST_PRESET: str = PRESET_VERSIONS[-1]
 
+# The newest version's values; older versions are written as their differences from it.
 HUMAN: dict[str, float] = dict(
     time_scale=1.0,
     misfolding_rate=1.0e-3,
@@ -77,7 +91,10 @@ GENOTYPE_CHANGES: dict[str, dict[str, float]] = {
 }
 MOUSE_CHANGES: dict[str, float] = dict(
     time_scale=5.0,
-    mutant_sod1=2.5e-3,
+    # fit/published/mouse_g93a.toml (docs/validation_results.json), 4 significant figures:
+    # 0.002789 (95 % 0.00275-0.00283) and 2.995 (2.25-3.99; profile 2.15-4.09)
+    mutant_sod1=2.789e-3,
+    umn_vulnerability=2.995,
     glia_toxicity=0.03,
     switch_threshold=0.008,
     motor_reserve=0.7,
@@ -85,3 +102,44 @@ MOUSE_CHANGES: dict[str, float] = dict(
     nfl_baseline=20.0,
     nfl_injury_release=0.0,
 )
+
+_LEGACY_HUMAN_CHANGES: dict[str, float] = dict(nfl_injury_release=0.0)
+_LEGACY_MOUSE_CHANGES: dict[str, float] = dict(mutant_sod1=2.5e-3, umn_vulnerability=0.7)
+
+PRESETS: dict[str, tuple[dict[str, float], dict[str, dict[str, float]], dict[str, float]]] = {
+    "legacy": (dict(HUMAN, **_LEGACY_HUMAN_CHANGES), GENOTYPE_CHANGES,
+               dict(MOUSE_CHANGES, **_LEGACY_MOUSE_CHANGES)),
+    "2026.12": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
+}
+"""version -> (human baseline, each genotype's changes, the mouse's changes)."""
+
+assert tuple(PRESETS) == PRESET_VERSIONS
+
+
+def check_preset_version(version: str) -> str:
+    """`version` if it is one of `PRESET_VERSIONS`; else a one-line `ALSJaxError`."""
+    if version not in PRESETS:
+        raise ALSJaxError(f"unknown preset version {version!r}"
+                          f"{did_you_mean(version, PRESET_VERSIONS)}; choose from "
+                          f"{', '.join(PRESET_VERSIONS)}")
+    return version
+
+
+def preset_values(genotype: str, species: str, version: str = LATEST_PRESET
+                  ) -> dict[str, float]:
+    """Physical values (days) of every parameter of one preset; one-line `ALSJaxError`s."""
+    check_preset_version(version)
+    if genotype not in GENOTYPES:
+        raise ALSJaxError(f"unknown genotype {genotype!r}; choose from {', '.join(GENOTYPES)}")
+    if species not in SPECIES:
+        raise ALSJaxError(f"unknown species {species!r}; choose from {', '.join(SPECIES)}")
+    human, genotypes, mouse = PRESETS[version]
+    values = dict(human, **genotypes[genotype])
+    if species == "mouse":
+        if genotype != "SOD1":
+            raise ALSJaxError(
+                f"species 'mouse' models the SOD1-G93A line only; genotype {genotype!r} "
+                "has no mouse preset"
+            )
+        values.update(mouse)
+    return values

@@ -27,6 +27,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._model import default_params
 from ._params import PARAMETER_NAMES, PARAMETERS, Params
+from ._presets import LATEST_PRESET
 
 
 class Range(NamedTuple):
@@ -130,6 +131,9 @@ RANGES: dict[str, Range] = {
 MOUSE_RANGES: dict[str, Range] = {
     "time_scale": Range(1.08, "Solomon 2011", "end stage 123.9 +/- 10.3 d: CV about 8 %"),
     "mutant_sod1": Range(1.3, "guess", "transgene copy number drifts in G93A colonies"),
+    "umn_vulnerability": Range(1.6, "Zang 2002 (median); spread as human",
+                               "fitted to 53 % corticospinal loss at 110 d: 2.99, profile "
+                               "2.15-4.09 (legacy median 0.7)"),
 }
 
 _KIND = {"log": "normal", "logit": "normal", "none": "lognormal"}
@@ -206,14 +210,16 @@ def _normal_logpdf(x: Array, loc: Array, scale: Array) -> Array:
     return -0.5 * z**2 - jnp.log(scale) - 0.5 * _LOG_2PI
 
 
-def prior(genotype: str = "sporadic", species: str = "human") -> Prior:
+def prior(genotype: str = "sporadic", species: str = "human", *,
+          preset_version: str = LATEST_PRESET) -> Prior:
     """The plausible ranges of every parameter around the preset of `genotype` and `species`.
 
-    Medians are the preset values (`default_params(genotype, species)`); spreads are the
-    table `RANGES` (with `MOUSE_RANGES` for the mouse). Drives the genotype lacks stay
-    exactly zero. Raises `ALSJaxError` for an unknown genotype or species.
+    Medians are the preset values (`default_params(genotype, species, preset_version=...)`,
+    the newest version by default); spreads are the table `RANGES` (with `MOUSE_RANGES`
+    for the mouse), the same for every version. Drives the genotype lacks stay exactly
+    zero. Raises `ALSJaxError` for an unknown genotype, species or preset version.
     """
-    preset = default_params(genotype, species)
+    preset = default_params(genotype, species, preset_version=preset_version)
     ranges = dict(RANGES, **(MOUSE_RANGES if species == "mouse" else {}))
     loc, scale, kinds = {}, {}, {}
     for info in PARAMETERS:

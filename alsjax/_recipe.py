@@ -9,6 +9,7 @@ starts = 4
 seed = 0
 max_steps = 100
 align = "cascade"           # or "onset"
+preset_version = "2026.12"  # presets of the parameters not estimated (default: newest)
 fit_shifts = false
 out = "alsjax-fit"          # relative to the working directory
 profile = []                # parameters to profile after the fit
@@ -59,11 +60,12 @@ from ._dataset import ALIGNMENTS
 from ._errors import ALSJaxError, did_you_mean
 from ._noise import noise_models
 from ._population import COVARIANCES
+from ._presets import LATEST_PRESET, check_preset_version
 from ._problem import OPTIMISERS
 
 _KEYS = {"data", "estimate", "noise", "optimiser", "starts", "seed", "max_steps", "align",
          "fit_shifts", "out", "profile", "profile_points", "bounds", "priors", "title",
-         "population"}
+         "population", "preset_version"}
 _POPULATION_KEYS = ("random", "covariates", "covariance", "gtol", "rtol", "atol")
 
 
@@ -100,6 +102,7 @@ class Recipe:
     priors: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     source: str = ""
     population: PopulationSpec | None = None  # a [population] table: a mixed-effects fit
+    preset_version: str = LATEST_PRESET  # one of PRESET_VERSIONS: the subjects' presets
 
 
 def default_recipe_path() -> Path:
@@ -180,6 +183,11 @@ def load_recipe(path: str | Path) -> Recipe:
     if align not in ALIGNMENTS:
         raise ALSJaxError(f"{where}: align must be one of {', '.join(ALIGNMENTS)}, "
                           f"got {align!r}")
+    version = _type("preset_version", raw.get("preset_version", LATEST_PRESET), str, where)
+    try:
+        check_preset_version(version)
+    except ALSJaxError as e:
+        raise ALSJaxError(f"{where}: preset_version: {e}") from None
     return Recipe(
         data=(path.parent / data).resolve(),
         estimate=tuple(estimate),
@@ -195,6 +203,7 @@ def load_recipe(path: str | Path) -> Recipe:
         profile=tuple(profile),
         profile_points=_type("profile_points", raw.get("profile_points", 11), int, where),
         bounds=bounds, priors=priors, source=str(path), population=population,
+        preset_version=version,
     )
 
 

@@ -367,6 +367,7 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
         OUTPUT_MARKER: "fit",
         "objective": json_float(result.objective), "converged": bool(result.converged),
         "optimiser": result.optimiser, "seed": int(result.seed),
+        "preset_version": result.data.preset_version,
         "noise": dict(result.noise),  # observable -> gaussian (an SD) / lognormal (a CV)
         "n_starts": int(result.n_starts),
         "starts": [dict(objective=json_float(v), converged=bool(c), failed=bool(fl),

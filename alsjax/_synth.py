@@ -44,6 +44,7 @@ from ._model import default_params
 from ._noise import apply_noise
 from ._observables import EVENT_NAMES, OBSERVABLE_NAMES, OBSERVABLE_RANGES
 from ._params import PARAMETER_NAMES, Params, physical
+from ._presets import LATEST_PRESET, check_preset_version
 from ._simulate import FAILURE_REASONS
 from ._therapy import format_therapy, stack_therapies
 
@@ -124,7 +125,8 @@ def _rows(rows: list[tuple], genotype: list[str], species: str, therapy: list[st
 
 
 def human_cohort(n_subjects: int = 40, *, seed: int = 0, between_sd: float = 0.25,
-                 riluzole_fraction: float = 0.5) -> Synthetic:
+                 riluzole_fraction: float = 0.5,
+                 preset_version: str = LATEST_PRESET) -> Synthetic:
     """A mixed-genotype cohort observed from symptom onset for 18 months.
 
     Genotypes: 70% sporadic, 15% SOD1, 15% C9orf72 (counts rounded, order shuffled).
@@ -149,10 +151,12 @@ def human_cohort(n_subjects: int = 40, *, seed: int = 0, between_sd: float = 0.2
     noise_a = rng.standard_normal((n_subjects, n_visits))
     noise_n = rng.standard_normal((n_subjects, n_visits))
 
-    presets = {g: physical(default_params(g)) for g in set(genotypes)}
+    presets = {g: physical(default_params(g, preset_version=preset_version))
+               for g in set(genotypes)}
     values = [{k: float(presets[g][k]) * math.exp(between_sd * z[i, j])
                for j, k in enumerate(VARIED)} for i, g in enumerate(genotypes)]
-    params = [default_params(g).replace(**v) for g, v in zip(genotypes, values, strict=True)]
+    params = [default_params(g, preset_version=preset_version).replace(**v)
+              for g, v in zip(genotypes, values, strict=True)]
 
     # First solve: onsets, on a long horizon (therapy starts at onset, so it cannot move it).
     horizon = np.broadcast_to(np.linspace(0.0, 10_000.0, n_visits), visits.shape)
@@ -189,7 +193,8 @@ def human_cohort(n_subjects: int = 40, *, seed: int = 0, between_sd: float = 0.2
     therapy = ["riluzole:0" if r else "" for r in riluzole]
     data = _rows(rows, genotypes, "human", therapy, {"sex": sex})
     truth = {
-        "generator": "alsjax.synth human_cohort", "seed": seed, "n_subjects": n_subjects,
+        "generator": "alsjax.synth human_cohort", "seed": seed,
+        "preset_version": preset_version, "n_subjects": n_subjects,
         "time_origin": "each subject's symptom onset (the model's onset event)",
         "genotype_mix": {g: genotypes.count(g) for g in ("sporadic", "SOD1", "C9orf72")},
         "varied": {k: {"population": {g: json_float(presets[g][k]) for g in sorted(presets)},
@@ -202,7 +207,8 @@ def human_cohort(n_subjects: int = 40, *, seed: int = 0, between_sd: float = 0.2
     return Synthetic("human_cohort", data, truth)
 
 
-def mouse_sod1(n_mice: int = 12, *, seed: int = 0, between_sd: float = 0.0) -> Synthetic:
+def mouse_sod1(n_mice: int = 12, *, seed: int = 0, between_sd: float = 0.0,
+               preset_version: str = LATEST_PRESET) -> Synthetic:
     """SOD1-G93A mice, days of age 50-140.
 
     Grip strength weekly (days 50 + 7 k, and 140), NfL every other week; the first
@@ -218,10 +224,11 @@ def mouse_sod1(n_mice: int = 12, *, seed: int = 0, between_sd: float = 0.0) -> S
     z = rng.standard_normal((n_mice, len(VARIED)))
     grid = np.concatenate([50.0 + 7.0 * np.arange(13), [140.0]])
     noise = {k: rng.standard_normal((n_mice, grid.size)) for k in MOUSE_NOISE}
-    preset = physical(default_params("SOD1", "mouse"))
+    preset = physical(default_params("SOD1", "mouse", preset_version=preset_version))
     values = [{k: float(preset[k]) * math.exp(between_sd * z[i, j])
                for j, k in enumerate(VARIED)} for i in range(n_mice)]
-    params = [default_params("SOD1", "mouse").replace(**v) for v in values]
+    params = [default_params("SOD1", "mouse", preset_version=preset_version).replace(**v)
+              for v in values]
     obs, events = _solve(params, np.broadcast_to(grid, (n_mice, grid.size)),
                          [{}] * n_mice, "mouse_sod1")
 
@@ -253,7 +260,8 @@ def mouse_sod1(n_mice: int = 12, *, seed: int = 0, between_sd: float = 0.0) -> S
         })
     data = _rows(rows, ["SOD1"] * n_mice, "mouse", [""] * n_mice)
     truth = {
-        "generator": "alsjax.synth mouse_sod1", "seed": seed, "n_subjects": n_mice,
+        "generator": "alsjax.synth mouse_sod1", "seed": seed,
+        "preset_version": preset_version, "n_subjects": n_mice,
         "time_origin": "birth (days of age)", "genotype_mix": {"SOD1": n_mice},
         "varied": {k: {"population": {"SOD1": json_float(preset[k])}, "sd_log": between_sd}
                    for k in VARIED} if between_sd > 0 else {},
@@ -263,7 +271,8 @@ def mouse_sod1(n_mice: int = 12, *, seed: int = 0, between_sd: float = 0.0) -> S
     return Synthetic("mouse_sod1", data, truth)
 
 
-def small_human(n_subjects: int = 4, *, seed: int = 0) -> Synthetic:
+def small_human(n_subjects: int = 4, *, seed: int = 0,
+                preset_version: str = LATEST_PRESET) -> Synthetic:
     """A few sporadic subjects sharing the preset, times from the cascade start.
 
     Subject i is seen from day 600 + 150 i: ALSFRS-R every 60 days (10 visits) and NfL
@@ -277,7 +286,7 @@ def small_human(n_subjects: int = 4, *, seed: int = 0) -> Synthetic:
     visits = 600.0 + 150.0 * np.arange(n_subjects)[:, None] + 60.0 * np.arange(n_visits)
     noise_a = rng.standard_normal(visits.shape)
     noise_n = rng.standard_normal(visits.shape)
-    params = [default_params("sporadic")] * n_subjects
+    params = [default_params("sporadic", preset_version=preset_version)] * n_subjects
     obs, _ = _solve(params, visits, [{}] * n_subjects, "small_human")
     ids = [f"S{i + 1}" for i in range(n_subjects)]
     rows = []
@@ -291,7 +300,8 @@ def small_human(n_subjects: int = 4, *, seed: int = 0) -> Synthetic:
                     HUMAN_NOISE["nfl"], obs["nfl"][i, k], noise_n[i, k])))
     data = _rows(rows, ["sporadic"] * n_subjects, "human", [""] * n_subjects)
     truth = {
-        "generator": "alsjax.synth small_human", "seed": seed, "n_subjects": n_subjects,
+        "generator": "alsjax.synth small_human", "seed": seed,
+        "preset_version": preset_version, "n_subjects": n_subjects,
         "time_origin": "cascade start (t = 0 of the model)",
         "genotype_mix": {"sporadic": n_subjects}, "varied": {},
         "parameters": _shared_truth(params),
@@ -309,7 +319,8 @@ def population(n_subjects: int = 200, *, seed: int = 0,
                sd_log: Sequence[float] = (0.3, 0.4), correlation: float = 0.5,
                bulbar_effect: float = math.log(1.3), bulbar_fraction: float = 0.3,
                genotype_mix: tuple[float, float] = (0.1, 0.1), dropout: float = 0.03,
-               effects: Sequence[str] = POPULATION_EFFECTS) -> Synthetic:
+               effects: Sequence[str] = POPULATION_EFFECTS,
+               preset_version: str = LATEST_PRESET) -> Synthetic:
     """A trial-like cohort for per-subject and mixed-effects fits, on the cascade clock.
 
     **Random effects.** Subject i's stored (log) values of `effects` (default
@@ -360,14 +371,17 @@ def population(n_subjects: int = 200, *, seed: int = 0,
     noise_a = rng.standard_normal((n_subjects, n_visits))
     noise_n = rng.standard_normal((n_subjects, n_visits))
 
-    presets = {g: physical(default_params(g)) for g in set(genotypes)}
-    pop = {k: float(physical(default_params("sporadic"))[k]) for k in effects}
+    presets = {g: physical(default_params(g, preset_version=preset_version))
+               for g in set(genotypes)}
+    pop = {k: float(physical(default_params("sporadic", preset_version=preset_version))[k])
+           for k in effects}
     beta = {k: bulbar_effect if k == "apoptotic_death_rate" else 0.0 for k in effects}
     log_values = np.stack([np.log(pop[k]) + beta[k] * bulbar + eta[:, j]
                            for j, k in enumerate(effects)], axis=1)
     values = [{k: float(np.exp(log_values[i, j])) for j, k in enumerate(effects)}
               for i in range(n_subjects)]
-    params = [default_params(g).replace(**v) for g, v in zip(genotypes, values, strict=True)]
+    params = [default_params(g, preset_version=preset_version).replace(**v)
+              for g, v in zip(genotypes, values, strict=True)]
 
     horizon = np.broadcast_to(np.linspace(0.0, 10_000.0, n_visits), visits.shape)
     _, events0 = _solve(params, horizon, [{}] * n_subjects, "population")
@@ -418,7 +432,8 @@ def population(n_subjects: int = 200, *, seed: int = 0,
     site = ["bulbar" if b else "spinal" for b in bulbar]
     data = _rows(rows, genotypes, "human", therapy, {"site_of_onset": site})
     truth = {
-        "generator": "alsjax.synth population", "seed": seed, "n_subjects": n_subjects,
+        "generator": "alsjax.synth population", "seed": seed,
+        "preset_version": preset_version, "n_subjects": n_subjects,
         "time_origin": "cascade start (t = 0 of the model); enrolment at the model's onset "
                        "plus a diagnostic delay",
         "genotype_mix": {g: genotypes.count(g) for g in ("sporadic", "SOD1", "C9orf72")},
@@ -464,11 +479,18 @@ def check_dataset(name: str, n: int | None = None) -> None:
         raise ALSJaxError(f"{name}: the number of subjects must be >= 1, got {n}")
 
 
-def synthesize(name: str, *, seed: int = 0, n: int | None = None) -> Synthetic:
-    """Generate dataset `name` (one of `DATASETS`); `n` overrides its subject count."""
+def synthesize(name: str, *, seed: int = 0, n: int | None = None,
+               preset_version: str = LATEST_PRESET) -> Synthetic:
+    """Generate dataset `name` (one of `DATASETS`); `n` overrides its subject count.
+
+    The subjects' parameters come from the presets of `preset_version` (one of
+    `PRESET_VERSIONS`), which the truth file records."""
     check_dataset(name, n)
+    check_preset_version(preset_version)
     gen = _GENERATORS[name]
-    return gen(seed=seed) if n is None else gen(n, seed=seed)
+    if n is None:
+        return gen(seed=seed, preset_version=preset_version)
+    return gen(n, seed=seed, preset_version=preset_version)
 
 
 def write_synthetic(synth: Synthetic, out: str | os.PathLike) -> list[Path]:

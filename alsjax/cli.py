@@ -23,7 +23,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ._presets import GENOTYPES, SPECIES
+from ._presets import GENOTYPES, LATEST_PRESET, PRESET_VERSIONS, SPECIES
 
 
 class _OneLineErrors(TyperGroup):
@@ -162,6 +162,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 Genotype = StrEnum("Genotype", {g: g for g in GENOTYPES})
 Species = StrEnum("Species", {s: s for s in SPECIES})
+PresetVersion = StrEnum("PresetVersion", {v: v for v in PRESET_VERSIONS})
+_LATEST = PresetVersion(LATEST_PRESET)
+PRESET_HELP = "Version of the presets: legacy (before calibration) or a dated one."
 Optimiser = StrEnum("Optimiser", {o: o for o in ("lm", "lbfgs", "adam")})
 Align = StrEnum("Align", {a: a for a in ("cascade", "onset")})
 Covariance = StrEnum("Covariance", {c: c for c in ("diagonal", "full")})
@@ -195,7 +198,8 @@ def _preset(genotype: Any, species: Any) -> tuple[str, str]:
     return Genotype(genotype).value, species
 
 
-def _check_run(genotype: str, species: str, therapy: str, days: float | None, points: int):
+def _check_run(genotype: str, species: str, therapy: str, days: float | None, points: int,
+               preset_version: str = LATEST_PRESET):
     """Validate the options of `simulate`; return (params, therapy, times)."""
     import math
 
@@ -205,7 +209,7 @@ def _check_run(genotype: str, species: str, therapy: str, days: float | None, po
     from ._model import default_params
     from ._therapy import DRUGS, parse_therapy
 
-    p = default_params(genotype, species)
+    p = default_params(genotype, species, preset_version=preset_version)
     try:
         drugs = parse_therapy(therapy)
     except ALSJaxError as e:
@@ -238,6 +242,8 @@ def simulate(
                    ] = Path("simulation.csv"),
     plot: Annotated[Path | None, typer.Option(help="Optional figure (.png, .pdf or .svg).")
                     ] = None,
+    preset_version: Annotated[PresetVersion, typer.Option(help=PRESET_HELP)
+                              ] = _LATEST,
 ) -> None:
     """Simulate a genotype's default course, with optional therapy; write a tidy CSV."""
     from rich.console import Console
@@ -249,7 +255,8 @@ def simulate(
     from ._simulate import simulate as solve
 
     genotype, species = _preset(genotype, species)
-    p, drugs, ts = _check_run(genotype, species, therapy, days, points)
+    p, drugs, ts = _check_run(genotype, species, therapy, days, points,
+                              PresetVersion(preset_version).value)
     if out.is_dir():
         raise ALSJaxError(f"--out {out}: is a folder, expected a CSV file name")
     if plot is not None and plot.suffix.lower() not in _PLOT_SUFFIXES:
@@ -293,6 +300,8 @@ def params(
     species: Annotated[Species, typer.Option(help="Preset species.")] = Species.human,
     format: Annotated[TableFormat, typer.Option(help="table (readable) or csv.")
                       ] = TableFormat.table,
+    preset_version: Annotated[PresetVersion, typer.Option(help=PRESET_HELP)
+                              ] = _LATEST,
 ) -> None:
     """List the parameters: name, unit, transform, default (physical value), meaning."""
     import csv
@@ -301,7 +310,8 @@ def params(
     from ._params import PARAMETERS, physical
 
     genotype, species = _preset(genotype, species)
-    values = physical(default_params(genotype, species))
+    version = PresetVersion(preset_version).value
+    values = physical(default_params(genotype, species, preset_version=version))
     rows = [(i.name, i.unit, i.transform, f"{float(values[i.name]):.6g}", i.doc)
             for i in PARAMETERS]
     header = ("name", "unit", "transform", "default", "meaning")
@@ -313,7 +323,7 @@ def params(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"parameters: {genotype}, {species} (time in days)",
+    table = Table(title=f"parameters: {genotype}, {species}, presets {version} (time in days)",
                   title_justify="left")
     for column in header:  # names never wrap (they are copied into recipes)
         table.add_column(column, no_wrap=column == "name", overflow="fold")
@@ -353,7 +363,7 @@ def _noise_option(values, recipe_noise):
 
 
 def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, max_steps,
-                align, points=None):
+                align, points=None, preset_version=None):
     """Recipe (or data file) + command-line overrides -> the recipe to run and the output
     folder. Only the command line's own syntax is checked here; `run_recipe` checks the
     rest."""
@@ -378,7 +388,9 @@ def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, 
         optimiser=None if optimiser is None else Optimiser(optimiser).value, starts=starts,
         seed=seed, noise=noise or None, max_steps=max_steps,
         align=None if align is None else Align(align).value,
-        profile=tuple(profile) if profile else None, profile_points=points).items()
+        profile=tuple(profile) if profile else None, profile_points=points,
+        preset_version=None if preset_version is None else PresetVersion(preset_version).value,
+    ).items()
         if v is not None}
     recipe = dataclasses.replace(recipe, **over)
     out = out if out is not None else Path(recipe.out or "alsjax-fit")
@@ -513,7 +525,7 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
 
 def _run_population(source, population, random, estimate, covariate, covariance, noise,
                     starts, seed, max_steps, align, out, quiet, force, devices=None,
-                    chunk_subjects=None, writer: bool = True) -> None:
+                    chunk_subjects=None, writer: bool = True, preset_version=None) -> None:
     """`alsjax fit DATA --population ...`: fit, write the files, print the table (the
     writer only, under `--distributed`)."""
     from ._errors import ALSJaxError
@@ -525,7 +537,7 @@ def _run_population(source, population, random, estimate, covariate, covariance,
         from ._recipe import with_population
 
         recipe, out = _fit_inputs(source, estimate, None, starts, seed, noise, out, None,
-                                  max_steps, align)
+                                  max_steps, align, preset_version=preset_version)
         recipe = with_population(recipe, population=population, random=random or (),
                                  covariates=covariate or (),
                                  covariance=covariance and Covariance(covariance).value)
@@ -540,7 +552,9 @@ def _run_population(source, population, random, estimate, covariate, covariance,
         covariates=tuple(covariate or ()), covariance=Covariance(covariance or "diagonal").value,
         noise=_noise_option(noise, None) if noise else None, n_starts=starts or 1,
         seed=seed or 0, max_steps=max_steps or 100,
-        align=Align(align or "cascade").value, progress=not quiet and writer,
+        align=Align(align or "cascade").value,
+        preset_version=PresetVersion(preset_version or LATEST_PRESET).value,
+        progress=not quiet and writer,
         command=["alsjax", *sys.argv[1:]], force=force, devices=devices,
         chunk_subjects=chunk_subjects)
     if not quiet and writer:
@@ -648,6 +662,9 @@ def fit_command(
     covariance: Annotated[Covariance | None, typer.Option(
         help="Random effects independent (diagonal) or correlated (full).",
         show_default=False)] = None,
+    preset_version: Annotated[PresetVersion | None, typer.Option(
+        help=PRESET_HELP + " Default: the recipe's, else the newest.", show_default=False)
+    ] = None,
 ) -> None:
     """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
     from ._errors import ALSJaxError
@@ -671,12 +688,12 @@ def fit_command(
             _check_out_everywhere(out or Path("alsjax-fit"), force, writer)
         return _run_population(source, population, random, estimate, covariate, covariance,
                                noise, starts, seed, max_steps, align, out, quiet, force,
-                               devices, chunk_subjects, writer)
+                               devices, chunk_subjects, writer, preset_version)
     noise, noise_sd = _split_noise_sd(noise)
     if not per_subject and noise_sd:
         raise ALSJaxError("--noise OBSERVABLE=MODEL:SD (a fixed noise SD) need --per-subject")
     recipe, out = _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile,
-                              max_steps, align)
+                              max_steps, align, preset_version=preset_version)
     if (not per_subject and recipe.population is None
             and (devices is not None or chunk_subjects is not None)):
         raise ALSJaxError("--devices and --chunk-subjects need --per-subject or --population")
@@ -706,11 +723,14 @@ def profile_command(
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an --out folder that holds other files (deleting them).")
     ] = False,
+    preset_version: Annotated[PresetVersion | None, typer.Option(
+        help=PRESET_HELP + " Default: the recipe's, else the newest.", show_default=False)
+    ] = None,
 ) -> None:
     """Profile likelihoods: re-optimise the other parameters on a grid of one."""
     est = estimate or (None if source.suffix.lower() == ".toml" else parameter)
     recipe, out = _fit_inputs(source, est, None, None, None, None, out, parameter, None, None,
-                              points=points)
+                              points=points, preset_version=preset_version)
     _run(recipe, out, quiet, force)
 
 
@@ -734,6 +754,7 @@ def synth(
                                  help="Number of subjects (default: each dataset's own).")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
+    preset_version: Annotated[PresetVersion, typer.Option(help=PRESET_HELP)] = _LATEST,
 ) -> None:
     """Generate synthetic datasets with their ground truth (seeded, reproducible)."""
     from ._errors import ALSJaxError
@@ -745,7 +766,8 @@ def synth(
     for name in names:
         check_dataset(name, n)
     # Generate everything before writing anything: a failure leaves no files.
-    made = [synthesize(name, seed=seed, n=n) for name in names]
+    version = PresetVersion(preset_version).value
+    made = [synthesize(name, seed=seed, n=n, preset_version=version) for name in names]
     for s in made:
         for path in write_synthetic(s, out):
             if not quiet:

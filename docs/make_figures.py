@@ -45,7 +45,8 @@ SOURCES = {
     "time_scale": "1 by definition (human); mouse: calibrated to Solomon 2011",
     "misfolding_rate": "guess (sets the age of onset)",
     "ros_misfolding_gain": "guess",
-    "mutant_sod1": "guess; mouse value calibrated to Solomon 2011",
+    "mutant_sod1": "guess; mouse value fitted to Solomon 2011 (`mouse_g93a`; legacy 0.0025 "
+                   "by hand)",
     "rbp_misfolding": "guess",
     "c9_repeat": "guess",
     "rna_stress": "guess",
@@ -75,7 +76,7 @@ SOURCES = {
     "apoptotic_death_rate": "calibrated by hand (survival, Atassi 2014 slope)",
     "excitotoxic_death_rate": "guess",
     "glia_toxicity": "calibrated by hand; mouse larger (Boillée 2006)",
-    "umn_vulnerability": "guess",
+    "umn_vulnerability": "guess; mouse value fitted to Zang 2002 (`mouse_g93a`; legacy 0.7)",
     "microglia_activation": "guess",
     "microglia_resolution": "guess",
     "astrocyte_activation": "guess",

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import alsjax
 from alsjax.cli import _fit_inputs, app
 
 runner = CliRunner()
@@ -56,6 +57,7 @@ def test_default_fit_writes_every_file(tmp_path, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["noise"] == {"alsfrs_r": "gaussian", "nfl": "lognormal"}
     assert summary["seed"] == 0 and len(summary["starts"]) == 4
+    assert summary["preset_version"] == alsjax.PRESET_VERSIONS[-1]  # the newest by default
     assert {"alsjax", "jax", "diffrax", "optax", "numpy"} <= set(summary["versions"])
     assert "unknown" not in summary["versions"].values()
     assert summary["command"].startswith("alsjax")
@@ -81,10 +83,12 @@ def test_default_fit_writes_every_file(tmp_path, monkeypatch):
 def test_profile_command(tmp_path):
     out = tmp_path / "prof"
     r = runner.invoke(app, ["profile", str(ROOT / "fit/default.toml"), "--parameter",
-                            "nfl_release", "--points", "4", "--quiet", "--out", str(out)])
+                            "nfl_release", "--points", "4", "--quiet", "--out", str(out),
+                            "--preset-version", "legacy"])
     assert r.exit_code == 0, r.output
     prof = pd.read_csv(out / "profiles.csv")
     assert len(prof) == 4 and (prof["parameter"] == "nfl_release").all()
+    assert json.loads((out / "summary.json").read_text())["preset_version"] == "legacy"
 
 
 def test_unknown_estimate(tmp_path):

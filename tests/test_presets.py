@@ -1,0 +1,175 @@
+"""Preset versions: what each version holds, that `legacy` reproduces the courses recorded
+before calibration, that the calibrated mouse is the recorded fit, and that every way in
+(Python, recipe, command line) takes the version and refuses an unknown one in one line.
+
+The mouse's calibration targets (Solomon 2011, Zang 2002) are in tests/test_model.py.
+"""
+
+import io
+import json
+import math
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import alsjax
+from alsjax._presets import LATEST_PRESET
+from alsjax.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = [(g, "human") for g in alsjax.GENOTYPES] + [("SOD1", "mouse")]
+# What calibration changed, per species (docs/model.md, *Preset versions*).
+CHANGED = {"human": {"nfl_injury_release"}, "mouse": {"mutant_sod1", "umn_vulnerability"}}
+
+
+def _values(genotype, species, version):
+    p = alsjax.physical(alsjax.default_params(genotype, species, preset_version=version))
+    return {k: float(v) for k, v in p.items()}
+
+
+def test_versions_are_named_and_the_newest_is_the_default():
+    assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12") and LATEST_PRESET == "2026.12"
+    for genotype, species in CASES:
+        assert _values(genotype, species, LATEST_PRESET) == _values(genotype, species,
+                                                                    "2026.12")
+        default = alsjax.physical(alsjax.default_params(genotype, species))
+        assert {k: float(v) for k, v in default.items()} == _values(genotype, species,
+                                                                    "2026.12")
+
+
+@pytest.mark.parametrize("genotype,species", CASES)
+def test_versions_differ_only_in_the_documented_parameters(genotype, species):
+    """Legacy holds the hand-tuned values (mouse `mutant_sod1` 0.0025, `umn_vulnerability`
+    0.7) and no NfL injury release; 2026.12 changes exactly the parameters listed."""
+    old, new = _values(genotype, species, "legacy"), _values(genotype, species, "2026.12")
+    assert {k for k in old if old[k] != new[k]} == CHANGED[species]
+    assert old["nfl_injury_release"] == 0.0
+    if species == "mouse":
+        assert (old["mutant_sod1"], old["umn_vulnerability"]) == pytest.approx((2.5e-3, 0.7),
+                                                                            rel=1e-15)
+    else:
+        assert new["nfl_injury_release"] == 1.0
+
+
+def test_calibrated_mouse_is_the_recorded_fit():
+    """The 2026.12 mouse values are the mouse_g93a estimates in
+    docs/validation_results.json, rounded to 4 significant figures, inside their 95 %
+    intervals."""
+    fit = json.loads((ROOT / "docs/validation_results.json").read_text())["mouse_g93a"]
+    new = _values("SOD1", "mouse", "2026.12")
+    for name, estimate in fit["estimates"].items():
+        assert new[name] == pytest.approx(float(f"{estimate:.4g}"), rel=1e-12), name
+        assert fit["ci_low"][name] < new[name] < fit["ci_high"][name], name
+
+
+def test_legacy_nfl_is_the_equation_before_revision_4():
+    """With legacy presets dNfL/dt is nfl_clearance (nfl_baseline - n) + nfl_release x
+    (the motor-neuron loss rate), written here in numpy from the vector field's own UMN
+    and LMN components: the injury term of revision 4 is absent (to rounding, 1e-12)."""
+    rng = np.random.default_rng(1)
+    therapy = alsjax.make_therapy(riluzole=0.0, tofersen=5.0)
+    for genotype, species in CASES:
+        p = alsjax.default_params(genotype, species, preset_version="legacy")
+        r = _values(genotype, species, "legacy")
+        for _ in range(3):
+            y = jnp.asarray(rng.uniform(0.01, 1.0, len(alsjax.STATE_NAMES)))
+            for th in (None, therapy):
+                dy = np.asarray(alsjax.vector_field(10.0, y, p, th))
+                # every rate runs on the species clock: dy = time_scale x (...)
+                old = (r["time_scale"] * r["nfl_clearance"] * (r["nfl_baseline"] - float(y[-1]))
+                       + r["nfl_release"] * (-dy[11] - dy[12]))
+                np.testing.assert_allclose(dy[-1], old, rtol=1e-12)
+
+
+def test_legacy_reproduces_the_recorded_courses():
+    """Legacy sporadic: onset 805 d and death 1861 d (docs/model.md, the genotype table
+    before calibration) and serum NfL 3.5, 5.9 and at most 7.3 times healthy at onset, 12
+    months later and over the course (the *before* column of revision 4), to the
+    rounding of those tables."""
+    p = alsjax.default_params("sporadic", preset_version="legacy")
+    events = alsjax.simulate(p, jnp.linspace(0.0, 3650.0, 101)).events
+    onset, death = float(events["onset"]), float(events["death"])
+    assert abs(onset - 805) <= 0.5 and abs(death - 1861) <= 0.5, (onset, death)
+    ts = np.sort(np.concatenate([np.linspace(0.0, death, 99), [onset, onset + 365.25]]))
+    ratio = np.asarray(alsjax.simulate(p, jnp.asarray(ts)).observables["nfl"]) / 10.0
+    at = {d: ratio[np.flatnonzero(ts == d)[0]] for d in (onset, onset + 365.25)}
+    assert abs(at[onset] - 3.5) <= 0.05 and abs(at[onset + 365.25] - 5.9) <= 0.05, at
+    assert abs(ratio.max() - 7.3) <= 0.05, ratio.max()
+
+
+@pytest.mark.parametrize("version", alsjax.PRESET_VERSIONS)
+def test_prior_centres_on_the_same_version(version):
+    median = alsjax.physical(alsjax.prior("SOD1", "mouse", preset_version=version).median())
+    preset = _values("SOD1", "mouse", version)
+    for name in alsjax.PARAMETER_NAMES:
+        assert float(median[name]) == pytest.approx(preset[name], rel=1e-12, abs=1e-15), name
+
+
+def test_make_data_and_recipes_take_the_version(tmp_path):
+    df = alsjax.read_measurements(ROOT / "data/synthetic/mouse_sod1.csv")
+    for version in alsjax.PRESET_VERSIONS:
+        data = alsjax.make_data(df, preset_version=version)
+        assert data.preset_version == version
+        got = float(alsjax.physical(data.base)["umn_vulnerability"][0])
+        assert got == pytest.approx(_values("SOD1", "mouse", version)["umn_vulnerability"])
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f"data = '{ROOT}/data/synthetic/mouse_sod1.csv'\n"
+                      "estimate = ['mutant_sod1']\npreset_version = 'legacy'\n")
+    assert alsjax.load_recipe(recipe).preset_version == "legacy"
+    recipe.write_text(f"data = '{ROOT}/data/synthetic/mouse_sod1.csv'\n"
+                      "estimate = ['mutant_sod1']\n")
+    assert alsjax.load_recipe(recipe).preset_version == LATEST_PRESET
+
+
+@pytest.mark.parametrize("call", [
+    lambda: alsjax.default_params("SOD1", preset_version="2026.1"),
+    lambda: alsjax.prior("SOD1", preset_version="2026.1"),
+    lambda: alsjax.make_data(pd.DataFrame({"subject": ["a"]}), preset_version="2026.1"),
+    lambda: alsjax.synthesize("small_human", preset_version="2026.1"),
+])
+def test_unknown_version_is_one_line(call):
+    with pytest.raises(alsjax.ALSJaxError) as e:
+        call()
+    message = str(e.value)
+    assert "\n" not in message and "'2026.1'" in message
+    assert "did you mean '2026.12'" in message and "legacy, 2026.12" in message
+
+
+def test_unknown_version_in_a_recipe_is_one_line(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f"data = '{ROOT}/data/synthetic/mouse_sod1.csv'\n"
+                      "estimate = ['mutant_sod1']\npreset_version = 'legasy'\n")
+    with pytest.raises(alsjax.ALSJaxError, match=r"r\.toml: preset_version: unknown preset "
+                       r"version 'legasy' \(did you mean 'legacy'\?\)") as e:
+        alsjax.load_recipe(recipe)
+    assert "\n" not in str(e.value)
+    recipe.write_text(f"data = '{ROOT}/data/synthetic/mouse_sod1.csv'\n"
+                      "estimate = ['mutant_sod1']\npreset_versoin = 'legacy'\n")
+    with pytest.raises(alsjax.ALSJaxError, match="did you mean 'preset_version'"):
+        alsjax.load_recipe(recipe)
+
+
+@pytest.mark.parametrize("command", [["simulate", "--species", "mouse"], ["params"],
+                                     ["fit"], ["synth", "small_human"]])
+def test_unknown_version_on_the_command_line(command, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, [*command, "--preset-version", "2026.1"])
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert "'2026.1' is not one of 'legacy', '2026.12'" in lines[0]
+    assert "Traceback" not in r.output and not list(tmp_path.iterdir())
+
+
+def test_params_command_shows_the_version():
+    r = CliRunner().invoke(app, ["params", "--species", "mouse", "--preset-version", "legacy",
+                                 "--format", "csv"])
+    assert r.exit_code == 0, r.output
+    rows = pd.read_csv(io.StringIO(r.stdout)).set_index("name")["default"]
+    assert math.isclose(float(rows["umn_vulnerability"]), 0.7)
+    assert math.isclose(float(rows["mutant_sod1"]), 0.0025)
