@@ -195,10 +195,12 @@ def test_large_cohorts_use_simulate_batch_and_agree_with_vmap():
         return log_likelihood(dataclasses.replace(base, apoptotic_death_rate=rate + scale),
                               data, method=method)
 
-    batched = jax.jit(jax.value_and_grad(loglik), static_argnums=1)(0.1, "auto")
-    lanes = jax.jit(jax.value_and_grad(loglik), static_argnums=1)(0.1, "lanes")
-    plain = jax.jit(jax.value_and_grad(loglik), static_argnums=1)(0.1, "vmap")
-    np.testing.assert_array_equal(batched, lanes)  # "auto" chose the lane queue
+    traced = {m: jax.jit(jax.value_and_grad(loglik), static_argnums=1).trace(0.1, m)
+              for m in ("auto", "lanes", "vmap")}
+    # "auto" chose the lane queue: the very program of method="lanes" (one compile for both).
+    assert str(traced["auto"].jaxpr) == str(traced["lanes"].jaxpr)
+    assert str(traced["auto"].jaxpr) != str(traced["vmap"].jaxpr)
+    batched, plain = (traced[m].lower().compile()(0.1) for m in ("auto", "vmap"))
     assert np.isfinite(batched[0]) and np.isfinite(batched[1])
     assert batched[0] != plain[0]  # two different solvers ran
     np.testing.assert_allclose(batched[0], plain[0], rtol=1e-5)
