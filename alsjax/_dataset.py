@@ -17,6 +17,7 @@ from ._model import default_params
 from ._observables import EVENT_NAMES, OBSERVABLE_NAMES
 from ._params import Params
 from ._presets import LATEST_PRESET, check_preset_version
+from ._programs import to_device
 from ._therapy import Therapy, stack_therapies, therapy_days
 
 ALIGNMENTS: tuple[str, ...] = ("cascade", "onset")
@@ -132,15 +133,13 @@ def make_data(df, *, align: str = "cascade", preset_version: str = LATEST_PRESET
             ev_mask[s, :k] = True
             ev_row[s, :k] = pos[e]
     censored = mask & np.isfinite(lloq) & (values < np.nan_to_num(lloq, nan=-np.inf))
-    # Host arrays go to the device as they are (`device_put`): `jnp.asarray` and
-    # `jnp.stack` would each run a small XLA program, loaded or compiled on every run.
     base = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *bases)
-    put = jax.device_put
+    put = to_device
     return Data(
         times=put(times), obs=put(obs), values=put(values), sigma=put(sigma),
         mask=put(mask), summary=put(summary), lloq=put(lloq), censored=put(censored),
         event_type=put(ev_type), event_time=put(ev_time), event_observed=put(ev_obs),
-        event_mask=put(ev_mask), therapy=stack_therapies(drugs), base=put(base),
+        event_mask=put(ev_mask), therapy=stack_therapies(drugs), base=jax.tree.map(put, base),
         onset_aligned=put(aligned), onset_horizon=put(horizon), row_index=put(row_index),
         event_row_index=put(ev_row), subjects=subjects, any_onset=bool(aligned.any()),
         any_events=bool(ev_mask.any()), preset_version=preset_version,

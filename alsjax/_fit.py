@@ -34,7 +34,7 @@ from ._problem import (
     transform_of,
     unpack,
 )
-from ._programs import compile_program
+from ._programs import compile_program, to_device
 from ._progress import resolve_progress
 from ._result import Diagnostics, FitResult
 from ._uncertainty import covariance, fisher_information
@@ -174,7 +174,7 @@ def fit(
                 res = again.residuals[0]
                 steps[best] += again.steps[0]
     t_lap = time.perf_counter()
-    z_best = jax.device_put(np.asarray(z_best))
+    z_best = to_device(z_best)
     at_optimum = compile_program(_at_optimum, z_best, pb)
     opt_ctime = time.perf_counter() - t_lap
     theta, estimated, sd, shift = at_optimum(z_best, pb)

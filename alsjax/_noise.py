@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from ._errors import ALSJaxError, did_you_mean
 from ._observables import OBSERVABLE_NAMES
+from ._programs import to_device
 
 NOISE_MODELS: tuple[str, ...] = ("gaussian", "lognormal")
 
@@ -91,7 +91,7 @@ def default_noise_sd(noise: NoiseSpec = None) -> Array:
     each observable's `DEFAULT_NOISE_SD` under its own noise model."""
     models = noise_models(noise)
     sd = [DEFAULT_NOISE_SD[m][k] for k, m in zip(OBSERVABLE_NAMES, models, strict=True)]
-    return jax.device_put(np.asarray(sd))  # no XLA program (jnp.asarray of a list runs one)
+    return to_device(sd)
 
 
 def on_scale(x: ArrayLike, log_scale: ArrayLike) -> Array:

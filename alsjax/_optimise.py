@@ -36,7 +36,7 @@ from jaxtyping import Array
 from ._errors import ALSJaxError
 from ._noise import closed_form_sd
 from ._problem import FORWARD, Problem, objective, terms, to_stored, to_z
-from ._programs import compile_program
+from ._programs import compile_program, to_device
 
 Progress = Callable[[str, int, int], None]
 """`progress(stage, done, total)`: called between compiled chunks of work with the steps
@@ -389,11 +389,9 @@ def run_starts(
     if int(lanes) < 1:
         raise ALSJaxError(f"lanes: expected at least 1, got {lanes}")
     size = z0.shape[-1]
-    # Host values go to the device as they are: jnp.zeros or jnp.asarray of a Python
-    # number would each run a small XLA program, loaded or compiled on every run.
-    fixed = jax.device_put(np.zeros(size, bool) if fixed is None else np.asarray(fixed))
+    fixed = to_device(np.zeros(size, bool) if fixed is None else fixed)
     fixed_z = z0 if fixed_z is None else jnp.asarray(fixed_z)
-    lr = jax.device_put(np.asarray(lr_scale, z0.dtype))
+    lr = to_device(lr_scale, z0.dtype)
     if progress is not None:
         progress("compiling", 0, 0)
     if batched:
@@ -403,14 +401,14 @@ def run_starts(
     # One problem: exported programs, loaded without tracing on later runs (_programs).
     carry = compile_program(_init_starts, z0, pb, fixed, fixed_z)(z0, pb, fixed, fixed_z)
     exe = compile_program(_advance_starts, carry, pb, fixed, fixed_z, lr,
-                          jax.device_put(np.int32(1)))
+                          to_device(1, np.int32))
     compile_time = time.perf_counter() - t0
     t_run = time.perf_counter()
     total = z0.shape[0] * pb.max_steps
     chunk, taken = 1, 0
     while True:
         t0 = time.perf_counter()
-        target = jax.device_put(np.int32(min(taken + chunk, pb.max_steps)))
+        target = to_device(min(taken + chunk, pb.max_steps), np.int32)
         carry, out = exe(carry, pb, fixed, fixed_z, lr, target)
         stop, n = np.asarray(carry["stop"]), np.asarray(carry["n"])
         elapsed = max(time.perf_counter() - t0, 1e-6)

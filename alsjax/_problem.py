@@ -30,6 +30,7 @@ from ._likelihood import likelihood_terms, residuals
 from ._noise import NoiseSpec, default_noise_sd, noise_models
 from ._observables import OBSERVABLE_NAMES
 from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
+from ._programs import to_device
 from ._sobol import sobol
 from ._transforms import LOG, PLAIN, Transform
 
@@ -286,17 +287,15 @@ def make_problem(
     anon = dataclasses.replace(data, subjects=tuple(str(i) for i in range(data.n_subjects)))
     f = jnp.result_type(float)
 
-    def put(x, dtype=None):  # host values to the device without an XLA program each
-        return jax.device_put(np.asarray(x, dtype))
-
     pb = Problem(
-        data=anon, lower=put(lo, f), upper=put(hi, f), prior_mean=put(pm, f),
-        prior_sd=put(ps, f), has_prior=put(hp), noise_sd=put(sd0, f), noise_rows=put(rows),
-        n_noise_rows=put(rows.sum(0), f),
+        data=anon, lower=to_device(lo, f), upper=to_device(hi, f),
+        prior_mean=to_device(pm, f), prior_sd=to_device(ps, f), has_prior=to_device(hp),
+        noise_sd=to_device(sd0, f), noise_rows=to_device(rows),
+        n_noise_rows=to_device(rows.sum(0), f),
         names=tuple(estimate), noise_obs=noise_obs, fit_shifts=bool(fit_shifts),
         noise=models, optimiser=optimiser, max_steps=int(max_steps), method=method,
     )
-    return pb, tuple(names_all), put(nominal, f)
+    return pb, tuple(names_all), to_device(nominal, f)
 
 
 def sobol_starts(n: int, pb: Problem, seed: int) -> np.ndarray:

@@ -37,6 +37,16 @@ import jax.numpy as jnp
 import numpy as np
 
 _SUBDIR = "alsjax-programs"
+
+
+def to_device(x, dtype=None) -> jax.Array:
+    """Host values (NumPy arrays, lists, numbers) on the default device, as they are.
+
+    `jnp.asarray`, `jnp.zeros`, `jnp.stack` or `jnp.linspace` on host values each run an
+    XLA program of their own, loaded (or compiled) on every run of the command line;
+    `device_put` of a NumPy array runs none."""
+    return jax.device_put(np.asarray(x, dtype))
+
 _MEMO: dict[str, Future] = {}  # key -> compiled program (or its compilation), this process
 _MEMO_LOCK = threading.Lock()
 
@@ -101,8 +111,7 @@ def compile_program(fn: Callable, *args, name: str | None = None,
     if folder is None:  # nothing is kept: no key, no memo
         return _jitted(fn).lower(*args).compile()
     leaves, treedef = jax.tree.flatten(args)
-    # NumPy leaves go to the device as they are (jnp.asarray would run an XLA program).
-    leaves = [jax.device_put(leaf) if isinstance(leaf, np.ndarray | np.generic)
+    leaves = [to_device(leaf) if isinstance(leaf, np.ndarray | np.generic)
               else jnp.asarray(leaf) for leaf in leaves]
     key = _key(name, leaves, treedef)
     with _MEMO_LOCK:

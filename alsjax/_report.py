@@ -36,7 +36,7 @@ from ._likelihood import predict, shifts
 from ._observables import EVENT_NAMES, OBSERVABLE_LABELS, OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS
 from ._problem import Problem, transform_of, unpack
-from ._programs import compile_program, prefetch_program
+from ._programs import compile_program, prefetch_program, to_device
 from ._result import FitResult
 from ._uncertainty import CHI2_95
 
@@ -71,14 +71,14 @@ def prefetch_report(pb: Problem) -> None:
     """Start compiling the report's solve for problem `pb` now, beside the fit's own
     compilation (`prefetch_program`); `render_outputs` then finds it ready."""
     f = jnp.result_type(float)
-    prefetch_program(_arrays, jax.device_put(np.zeros(pb.size, f)), pb, _dense_fractions())
+    prefetch_program(_arrays, to_device(np.zeros(pb.size, f)), pb, _dense_fractions())
 
 
 def _dense_fractions():
     """0 to 1 in `_DENSE` steps, the dense grid's fractions of each subject's span.
-    NumPy's linspace (then `device_put`): the same float64 numbers as jnp.linspace without
-    an XLA program of its own (in float32 they may differ in the last bit)."""
-    return jax.device_put(np.linspace(0.0, 1.0, _DENSE))
+    NumPy's linspace (`to_device`): the same float64 numbers as jnp.linspace without an
+    XLA program of its own (in float32 they may differ in the last bit)."""
+    return to_device(np.linspace(0.0, 1.0, _DENSE))
 
 
 PLOT_FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
@@ -290,7 +290,7 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
                           f"got {plot_format!r}")
     t_report = time.perf_counter()
     profiles = result.profiles
-    theta = jax.device_put(np.asarray(result.theta))
+    theta = to_device(result.theta)
     frac = _dense_fractions()
     t0 = time.perf_counter()
     if progress is not None:

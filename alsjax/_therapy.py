@@ -10,12 +10,12 @@ import math
 from collections.abc import Mapping, Sequence
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
 from ._errors import ALSJaxError, did_you_mean
+from ._programs import to_device
 
 DRUGS: tuple[str, ...] = ("riluzole", "edaravone", "tofersen", "anti_inflammatory")
 """Drugs in the order of `Therapy.on` and `Therapy.start`."""
@@ -95,4 +95,4 @@ def stack_therapies(days: Sequence[Mapping[str, float]]) -> Therapy:
     """One batched `Therapy` (fields `(len(days), drugs)`) from drug -> start-day maps."""
     on = np.array([[float(d in s) for d in DRUGS] for s in days]).reshape(-1, len(DRUGS))
     start = np.array([[float(s.get(d, 0.0)) for d in DRUGS] for s in days]).reshape(on.shape)
-    return Therapy(on=jax.device_put(on), start=jax.device_put(start))  # no XLA program
+    return Therapy(on=to_device(on), start=to_device(start))
