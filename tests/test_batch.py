@@ -132,11 +132,17 @@ def _loss(sim):
     return loss
 
 
-def test_gradients_match_reference_and_finite_differences(fast):
+@pytest.fixture(scope="module")
+def few_gradients():
+    """grad (reverse mode over forward sensitivities) and jacfwd of a loss of three
+    parameters in one compiled program, shared by the two tests below."""
     loss = _loss(lambda p: simulate_batch(p, TS, lanes=LANES))
+    return jax.jit(lambda th: (jax.grad(loss)(th), jax.jacfwd(loss)(th)))
+
+
+def test_gradients_match_reference_and_finite_differences(fast, few_gradients):
     theta = jnp.zeros((N, 3))
-    # grad (reverse mode over forward sensitivities) and jacfwd in one compilation.
-    g, g_fwd = jax.jit(lambda th: (jax.grad(loss)(th), jax.jacfwd(loss)(th)))(theta)
+    g, g_fwd = few_gradients(theta)
     np.testing.assert_allclose(g_fwd, g, rtol=1e-10, atol=1e-12)
     g_ref = jax.jit(jax.grad(_loss(jax.vmap(lambda p: alsjax.simulate(p, TS)))))(theta)
     np.testing.assert_allclose(g, g_ref, rtol=1e-3, atol=1e-4 * np.abs(g_ref).max())
@@ -169,7 +175,7 @@ def _rel(a, b):
     return np.max(np.abs(a - b)) / np.max(np.abs(b))
 
 
-def test_auto_gradient_equals_the_forced_mode_it_picks():
+def test_auto_gradient_equals_the_forced_mode_it_picks(few_gradients):
     """gradient="auto": under grad, forward sensitivities for few parameters and the
     adjoint for many (a whole Params); under jacfwd, forward sensitivities."""
     p = _spread(N, seed=5)
@@ -178,15 +184,14 @@ def test_auto_gradient_equals_the_forced_mode_it_picks():
                                        jax.grad(_full_loss("reverse"))(p)))(p)
     assert _rel(g_auto, g_rev) < 1e-6
     # A few parameters under grad, and jax.jacfwd (any number): forward sensitivities.
-    # Here "auto" traces to the forced mode's very program (the same jaxpr), so its
-    # gradient is the forced one exactly; only one of each pair is compiled and run.
-    few, many = _loss(lambda q: simulate_batch(q, TS, lanes=LANES, gradient="auto")), \
-        _loss(lambda q: simulate_batch(q, TS, lanes=LANES, gradient="forward"))
+    # Here "auto" (the default) traces to the forced mode's very program (the same
+    # jaxpr), so its gradient is the forced one exactly: only the shared program runs.
+    forced = _loss(lambda q: simulate_batch(q, TS, lanes=LANES, gradient="forward"))
     theta = jnp.zeros((N, 3))
-    auto, forced = (jax.jit(lambda th, f=f: (jax.grad(f)(th), jax.jacfwd(f)(th))).trace(theta)
-                    for f in (few, many))
-    assert str(auto.jaxpr) == str(forced.jaxpr)
-    a, c = auto.lower().compile()(theta)
+    auto = few_gradients.trace(theta)
+    assert str(auto.jaxpr) == str(
+        jax.jit(lambda th: (jax.grad(forced)(th), jax.jacfwd(forced)(th))).trace(theta).jaxpr)
+    a, c = few_gradients(theta)
     assert _rel(a, c) < 1e-10  # grad and the Jacobian's rows: one loss, two transforms
     assert np.all(np.isfinite(np.asarray(a))) and np.abs(np.asarray(a)).max() > 0
     # jax.jacfwd over more parameters than the forward threshold (the linear map's forward
