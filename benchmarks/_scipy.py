@@ -40,6 +40,20 @@ def fd_gradient(theta_row, h=1e-6):
     return grad
 
 
+def reference_gradient(theta_row, h=1e-4):
+    """Central differences of Radau solves at rtol 1e-11 (analytic Jacobian): the accuracy
+    reference for the gradients. `fd_gradient` at the benchmark's tolerance is the timed
+    baseline, but its error (the solver's, divided by h) reaches several per cent."""
+    grad = np.empty(len(VARY))
+    for j in range(len(VARY)):
+        step = np.zeros(len(VARY))
+        step[j] = h
+        up, down = (float(loss_of_states(solve(np.asarray(theta_row) + s, "Radau", 1e-11,
+                                                 1e-13, use_jac=True))) for s in (step, -step))
+        grad[j] = (up - down) / (2 * h)
+    return grad
+
+
 def per_trajectory(fn, thetas):
     """Median seconds per call of fn over the sample (after one warm-up call)."""
     fn(thetas[0])

@@ -108,7 +108,7 @@ def worker(group: str, ns: list[int], dtype: str, tmp: Path) -> list[dict]:
                          rss_mb=_rss_mb(), note=f"Radau reference {ref_s:.0f} s"))
         g_n = min(len(sample), int(os.environ.get("ALSJAX_BENCH_FD", "16")))
         med, mean = S.per_trajectory(S.fd_gradient, sample[:g_n])
-        fd = np.stack([S.fd_gradient(th) for th in sample[:2]])
+        fd = np.stack([S.reference_gradient(th) for th in sample[:2]])
         np.save(tmp / "fd.npy", fd)
         rows.append(dict(method="scipy LSODA + FD", mode="grad", n=g_n, s_per_traj=med,
                          s_mean=mean, rss_mb=_rss_mb()))
