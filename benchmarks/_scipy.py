@@ -44,14 +44,12 @@ def reference_gradient(theta_row, h=1e-4):
     """Central differences of Radau solves at rtol 1e-11 (analytic Jacobian): the accuracy
     reference for the gradients. `fd_gradient` at the benchmark's tolerance is the timed
     baseline, but its error (the solver's, divided by h) reaches several per cent."""
-    grad = np.empty(len(VARY))
-    for j in range(len(VARY)):
-        step = np.zeros(len(VARY))
-        step[j] = h
-        up, down = (float(loss_of_states(solve(np.asarray(theta_row) + s, "Radau", 1e-11,
-                                                 1e-13, use_jac=True))) for s in (step, -step))
-        grad[j] = (up - down) / (2 * h)
-    return grad
+    def loss(theta):
+        return float(loss_of_states(solve(theta, "Radau", 1e-11, 1e-13, use_jac=True)))
+
+    theta = np.asarray(theta_row, dtype=float)
+    return np.array([(loss(theta + e) - loss(theta - e)) / (2 * h)
+                     for e in h * np.eye(len(VARY))])
 
 
 def per_trajectory(fn, thetas):
