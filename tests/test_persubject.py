@@ -1,7 +1,7 @@
 """Per-subject fits: recovery of each subject's truth on a synthetic cohort (genotypes and
 riluzole arms in one batch), agreement with the one-subject fit engine, a subject that
 cannot be solved, the output files, the population generator, and the same estimates
-on 4 host devices as on 1.
+on 4 host devices as on 1, and on 4 devices over two processes (`jax.distributed`).
 
 Every fit of the module has the same shapes (the 10-subject cohort, 2 parameters, 2
 starts), so the batched optimiser compiles once for the module, once more for the
@@ -29,6 +29,8 @@ from alsjax._optimise import run_starts
 from alsjax._persubject import SUBJECT_COLUMNS, fit_per_subject, subject_problems
 from alsjax._problem import sobol_starts, to_stored
 from alsjax.cli import app
+
+from _two_processes import beyond_gloo_notes, two_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 ESTIMATE = ("apoptotic_death_rate", "nfl_release")
@@ -313,3 +315,36 @@ def test_four_host_devices_give_the_same_estimates(cohort, fitted, tmp_path):
     z0 = np.repeat(sobol_starts(2, jax.tree.map(lambda x: x[0], pb), 0)[None], N, axis=0)
     one = run_starts(z0, pb, problem_axis=0)  # all 20 starts in 20 lanes, one device
     _assert_same_ends(got["queued"], got["queued_objective"], one, pb)
+
+
+def test_two_processes_give_the_same_estimates_as_one(cohort, fitted, tmp_path):
+    """The module's fit as `alsjax fit RECIPE --per-subject --distributed` in two localhost
+    processes (4 devices: 10 subjects in 12 slots, so padding crosses processes): the
+    module's one-device estimates; only process 0 writes and prints."""
+    folder, _, _ = cohort
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(textwrap.dedent(f"""\
+        data = "{folder / 'population.csv'}"
+        estimate = {list(ESTIMATE)!r}
+        starts = {SETTINGS['n_starts']}
+        max_steps = {SETTINGS['max_steps']}
+        [bounds]
+        """) + "".join(f"{k} = [{lo!r}, {hi!r}]\n" for k, (lo, hi) in BOUNDS.items()))
+    done = two_processes(recipe, tmp_path)
+    for code, _, stderr in done:
+        assert code == 0, stderr[-3000:]
+    out = tmp_path / "out0"
+    assert {p.name for p in out.iterdir()} == {"subjects.csv", "summary.json", "subjects.png"}
+    assert not (tmp_path / "out1").exists()
+    printed = [stdout for _, stdout, _ in done]
+    assert "4 device(s) over 2 processes" in " ".join(printed[0].split())  # a wrapped title
+    # Process 1: nothing but gloo's own notes of its connections.
+    assert beyond_gloo_notes(printed[1]) == ""
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["devices"] == 4 and summary["processes"] == 2
+    assert fitted.devices == 1
+    table = pd.read_csv(out / "subjects.csv")
+    est = table.pivot(index="subject", columns="parameter", values="estimate")
+    got = est.loc[list(fitted.subjects), list(fitted.names)].to_numpy()
+    assert np.all(np.isfinite(fitted.estimates))
+    np.testing.assert_allclose(got, fitted.estimates, rtol=1e-6)
