@@ -71,7 +71,10 @@ _DOOMED_MIN_STEPS = 128  # ... once it has taken max(max_steps / 8, this many) s
 
 
 def _rms(x: Array) -> Array:
-    return jnp.sqrt(jnp.mean(x**2, axis=-1))
+    # Summed column by column rather than with `jnp.mean`: XLA's CPU backend hands a
+    # floating-point `reduce` to YNNPACK, which made a lane step 13% slower
+    # (benchmarks/RESULTS.md, 2026-12-03).
+    return jnp.sqrt(sum(x[..., i] ** 2 for i in range(x.shape[-1])) / x.shape[-1])
 
 
 def _first_step(f, y0, f0, rtol, atol):
