@@ -162,19 +162,23 @@ def test_queued_starts_end_where_all_at_once_end(cohort):
     _assert_same_ends(queued.z, queued.objective, every, pb)
 
 
-def test_cli_per_subject_writes_subjects_csv(cohort, fitted, tmp_path, monkeypatch):
-    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
+def _recipe_of_fitted(cohort, tmp_path) -> Path:
+    """A recipe file that asks `alsjax fit --per-subject` for the `fitted` fixture's fit."""
     folder, _, _ = cohort
     recipe = tmp_path / "r.toml"
     recipe.write_text(textwrap.dedent(f"""\
         data = "{folder / 'population.csv'}"
-        estimate = ["apoptotic_death_rate", "nfl_release"]
-        starts = 2
-        max_steps = 40
+        estimate = {list(ESTIMATE)!r}
+        starts = {SETTINGS['n_starts']}
+        max_steps = {SETTINGS['max_steps']}
         [bounds]
-        apoptotic_death_rate = [0.002, 0.03]
-        nfl_release = [300.0, 15000.0]
-        """))
+        """) + "".join(f"{k} = [{lo!r}, {hi!r}]\n" for k, (lo, hi) in BOUNDS.items()))
+    return recipe
+
+
+def test_cli_per_subject_writes_subjects_csv(cohort, fitted, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
+    recipe = _recipe_of_fitted(cohort, tmp_path)
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["fit", str(recipe), "--per-subject", "--out", str(out)])
     assert res.exit_code == 0, res.output
@@ -321,16 +325,7 @@ def test_two_processes_give_the_same_estimates_as_one(cohort, fitted, tmp_path):
     """The module's fit as `alsjax fit RECIPE --per-subject --distributed` in two localhost
     processes (4 devices: 10 subjects in 12 slots, so padding crosses processes): the
     module's one-device estimates; only process 0 writes and prints."""
-    folder, _, _ = cohort
-    recipe = tmp_path / "r.toml"
-    recipe.write_text(textwrap.dedent(f"""\
-        data = "{folder / 'population.csv'}"
-        estimate = {list(ESTIMATE)!r}
-        starts = {SETTINGS['n_starts']}
-        max_steps = {SETTINGS['max_steps']}
-        [bounds]
-        """) + "".join(f"{k} = [{lo!r}, {hi!r}]\n" for k, (lo, hi) in BOUNDS.items()))
-    done = two_processes(recipe, tmp_path)
+    done = two_processes(_recipe_of_fitted(cohort, tmp_path), tmp_path)
     for code, _, stderr in done:
         assert code == 0, stderr[-3000:]
     out = tmp_path / "out0"
