@@ -29,9 +29,11 @@ STATE_NAMES: tuple[str, ...] = (
     "toxic_glia",  # fraction of activated glia in the toxic phenotype (0..1)
     "cytokines",  # pro-inflammatory cytokines (a.u.)
     "umn",  # surviving upper motor neurons (fraction)
-    "lmn",  # surviving lower motor neurons (fraction)
-    "muscle",  # muscle function (fraction of healthy)
+    "lmn",  # surviving limb lower motor neurons (fraction)
+    "muscle",  # limb muscle function (fraction of healthy)
     "nfl",  # serum neurofilament light (pg/mL)
+    "respiratory_mn",  # surviving respiratory (phrenic) motor neurons (fraction)
+    "respiratory_muscle",  # respiratory muscle function (fraction of healthy)
 )
 
 # Hill exponents are integers: an integer power is about twice as cheap as a float one
@@ -91,7 +93,7 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     """
     r, therapy = args
     drug = therapy.active(t)
-    m, a, q, d, ros, h, x, g, s, z, k, u, l, f, n = (y[i] for i in range(len(STATE_NAMES)))
+    m, a, q, d, ros, h, x, g, s, z, k, u, l, f, n, v, w = (y[i] for i in range(len(STATE_NAMES)))
     anti = 1 - r["anti_inflammatory_efficacy"] * drug[3]
 
     # Protein misfolding, seeded aggregation, and proteostasis that aggregates saturate.
@@ -142,16 +144,23 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
 
     # Motor neurons, muscle (reinnervation hides early loss) and NfL from dying and from
     # injured axons. Injury reads the states but feeds nothing back: only dn sees it.
+    # The respiratory pool shares the hazard at its own vulnerability, so breathing (FVC,
+    # death) and limb function (ALSFRS-R) can fall at different paces.
     du = -r["umn_vulnerability"] * hazard * u
     dl = -hazard * l
+    dv = -r["respiratory_vulnerability"] * hazard * v
     reserve = r["motor_reserve"] ** _RESERVE_HILL
-    innervated = l**_RESERVE_HILL * (1 + reserve) / (reserve + l**_RESERVE_HILL)
-    df = r["muscle_remodelling"] * (innervated - f)
+
+    def innervated(pool: Array) -> Array:
+        return pool**_RESERVE_HILL * (1 + reserve) / (reserve + pool**_RESERVE_HILL)
+
+    df = r["muscle_remodelling"] * (innervated(l) - f)
+    dw = r["muscle_remodelling"] * (innervated(v) - w)
     stressed = jnp.maximum(x, 0.0)
     injury = r["nfl_injury_release"] * m**2 * stressed / (stressed + _INJURY_HALF) * (u + l)
     dn = r["nfl_clearance"] * (r["nfl_baseline"] - n) + r["nfl_release"] * (-du - dl + injury)
 
-    dy = jnp.stack([dm, da, dq, dd, dros, dh, dx, dg, ds, dz, dk, du, dl, df, dn])
+    dy = jnp.stack([dm, da, dq, dd, dros, dh, dx, dg, ds, dz, dk, du, dl, df, dn, dv, dw])
     return r["time_scale"] * dy
 
 
@@ -173,7 +182,7 @@ def initial_state(p: Params) -> Float[Array, " states"]:
     q0 = r["autophagy_capacity"] * one
     return jnp.stack(
         [zero, zero, q0, zero, one, one, zero, zero, zero, zero, zero, one, one, one,
-         r["nfl_baseline"]],
+         r["nfl_baseline"], one, one],
         axis=-1,
     )
 

@@ -93,12 +93,12 @@ number is most likely hours, minutes or a date typed as days."""
 EVENT_NAMES: tuple[str, ...] = ("onset", "death", "end_stage")
 """Symptom onset; death or permanent ventilation; the mouse's paralysis of both hind limbs."""
 
-_IDX = {"umn": 11, "lmn": 12, "muscle": 13, "nfl": 14}
+_IDX = {"umn": 11, "lmn": 12, "muscle": 13, "nfl": 14, "respiratory_muscle": 16}
 
 
 def motor_function(y: Float[Array, "... states"], r: dict) -> Float[Array, ...]:
-    """Whole-body motor function (1 = healthy): flaccid weakness from LMN loss (muscle),
-    scaled down by spasticity from UMN loss."""
+    """Limb motor function (1 = healthy): flaccid weakness from LMN loss (muscle), scaled
+    down by spasticity from UMN loss."""
     umn, muscle = y[..., _IDX["umn"]], y[..., _IDX["muscle"]]
     return muscle * (1 - r["spasticity_weight"] * (1 - umn))
 
@@ -111,7 +111,7 @@ def observables(y: Float[Array, "... states"], r: dict) -> dict[str, Float[Array
         "nfl": y[..., _IDX["nfl"]],
         "umn": y[..., _IDX["umn"]],
         "lmn": y[..., _IDX["lmn"]],
-        "fvc": 100.0 * y[..., _IDX["muscle"]],
+        "fvc": 100.0 * y[..., _IDX["respiratory_muscle"]],
         "grip_strength": 100.0 * function,
         "spasticity": 4.0 * (1 - y[..., _IDX["umn"]]),
     }
@@ -120,15 +120,14 @@ def observables(y: Float[Array, "... states"], r: dict) -> dict[str, Float[Array
 def event_margins(y: Float[Array, "... states"], r: dict) -> Float[Array, "... events"]:
     """How far each event's signal is above its threshold (the event is when it hits 0).
 
-    onset: motor function vs `onset_threshold`; death: respiratory (LMN-driven muscle)
-    function vs `death_threshold`; end_stage: hind-limb function vs `end_stage_threshold`.
+    onset: motor function vs `onset_threshold`; death: respiratory muscle function vs
+    `death_threshold`; end_stage: (hind-)limb muscle function vs `end_stage_threshold`.
     """
-    muscle = y[..., _IDX["muscle"]]
     return jnp.stack(
         [
             motor_function(y, r) - r["onset_threshold"],
-            muscle - r["death_threshold"],
-            muscle - r["end_stage_threshold"],
+            y[..., _IDX["respiratory_muscle"]] - r["death_threshold"],
+            y[..., _IDX["muscle"]] - r["end_stage_threshold"],
         ],
         axis=-1,
     )

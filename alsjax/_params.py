@@ -118,6 +118,8 @@ class Params(eqx.Module):
         "1/day", "Non-cell-autonomous death hazard per unit toxic glia")
     umn_vulnerability: Float[Array, "*b"] = _p(
         "1", "Upper motor neuron hazard relative to lower motor neurons")
+    respiratory_vulnerability: Float[Array, "*b"] = _p(
+        "1", "Respiratory (phrenic) motor neuron hazard relative to limb lower motor neurons")
 
     # Glia and inflammation
     microglia_activation: Float[Array, "*b"] = _p(
@@ -159,7 +161,7 @@ class Params(eqx.Module):
     death_threshold: Float[Array, "*b"] = _p(
         "1", "Respiratory function (FVC / 100) below which death or ventilation", "logit")
     end_stage_threshold: Float[Array, "*b"] = _p(
-        "1", "Muscle function (FVC / 100) at paralysis of both hind limbs (mouse)", "logit")
+        "1", "Limb muscle function at paralysis of both hind limbs (mouse)", "logit")
 
     # Therapy efficacies (effects apply only while a drug is on)
     riluzole_efficacy: Float[Array, "*b"] = _p(

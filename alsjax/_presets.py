@@ -57,6 +57,7 @@ HUMAN: dict[str, float] = dict(
     excitotoxic_death_rate=0.002,
     glia_toxicity=0.004,
     umn_vulnerability=0.7,
+    respiratory_vulnerability=1.0,
     microglia_activation=0.01,
     microglia_resolution=0.02,
     astrocyte_activation=0.005,

@@ -89,6 +89,8 @@ RANGES: dict[str, Range] = {
     "glia_toxicity": Range(1.4, "Boillee 2006 (glia set progression)",
                            "calibrated by hand; glia change the pace, not the onset"),
     "umn_vulnerability": Range(1.6, "guess", "phenotypes run from UMN- to LMN-predominant"),
+    "respiratory_vulnerability": Range(1.5, "guess", "respiratory failure comes early in "
+                                       "some patients, late in others; pool ratio unmeasured"),
     "microglia_activation": Range(_GUESS, "guess", "recruitment of resting microglia"),
     "microglia_resolution": Range(_GUESS, "guess", "return to rest, weeks"),
     "astrocyte_activation": Range(_GUESS, "guess", "recruitment of resting astrocytes"),

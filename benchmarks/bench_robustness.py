@@ -9,7 +9,7 @@ print one table row:
 
 - success: solver finished (no step-limit hit, no NaN);
 - in bounds: every solved state finite, fractions (apoptosis, mitochondria, microglia,
-  astrocytes, toxic glia, UMN, LMN, muscle) in 0..1, concentrations >= 0, ALSFRS-R in 0..48
+  astrocytes, toxic glia, UMN, LMN, muscle, respiratory MN and muscle) in 0..1, concentrations >= 0, ALSFRS-R in 0..48
   and FVC in 0..120 at every grid time (tolerance 1e-6);
 - onset / death: share of draws with symptom onset, and with death, within the horizon;
 - survival from onset (months; a draw without death is censored at infinity, so a
@@ -54,7 +54,7 @@ HORIZON = {"human": 20 * 365.25, "mouse": 365.0}
 N_TIMES = 201
 TOL = 1e-6
 FRACTIONS = ("apoptosis", "mitochondria", "microglia", "astrocytes", "toxic_glia", "umn",
-             "lmn", "muscle")
+             "lmn", "muscle", "respiratory_mn", "respiratory_muscle")
 CASES = [(g, "human") for g in alsjax.GENOTYPES] + [("SOD1", "mouse")]
 
 

@@ -77,6 +77,7 @@ SOURCES = {
     "excitotoxic_death_rate": "guess",
     "glia_toxicity": "calibrated by hand; mouse larger (Boillée 2006)",
     "umn_vulnerability": "guess; mouse value fitted to Zang 2002 (`mouse_g93a`; legacy 0.7)",
+    "respiratory_vulnerability": "guess: 1 keeps respiration and limbs in step (revision 5)",
     "microglia_activation": "guess",
     "microglia_resolution": "guess",
     "astrocyte_activation": "guess",

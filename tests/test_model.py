@@ -139,6 +139,7 @@ def test_initial_state_is_healthy():
     p = alsjax.default_params("C9orf72")
     y0 = dict(zip(alsjax.STATE_NAMES, np.asarray(alsjax.initial_state(p)), strict=True))
     assert y0["umn"] == y0["lmn"] == y0["muscle"] == y0["ros"] == y0["mitochondria"] == 1.0
+    assert y0["respiratory_mn"] == y0["respiratory_muscle"] == 1.0
     assert y0["misfolded"] == y0["aggregates"] == y0["toxic_glia"] == 0.0
     assert y0["proteostasis"] == pytest.approx(0.7)  # C9orf72 starts with less autophagy
     assert y0["nfl"] == pytest.approx(float(alsjax.physical(p)["nfl_baseline"]))
@@ -204,6 +205,9 @@ def test_import_leaves_precision_alone_and_float32_is_accurate():
 
 # --- NfL from injured axons -------------------------------------------------------------
 
+NFL = alsjax.STATE_NAMES.index("nfl")
+OTHERS = [i for i in range(len(alsjax.STATE_NAMES)) if i != NFL]
+
 
 def test_nfl_injury_feeds_only_the_nfl_equation():
     """Setting `nfl_injury_release` to 0 changes dNfL/dt only, by exactly the injury term
@@ -220,10 +224,10 @@ def test_nfl_injury_feeds_only_the_nfl_equation():
                 with_injury = np.asarray(alsjax.vector_field(10.0, y, p, th))
                 without = np.asarray(alsjax.vector_field(
                     10.0, y, p.replace(nfl_injury_release=0.0), th))
-                np.testing.assert_array_equal(with_injury[:-1], without[:-1])
+                np.testing.assert_array_equal(with_injury[OTHERS], without[OTHERS])
                 m, x, u, lmn = (float(y[i]) for i in (0, 6, 11, 12))
                 injury = r["nfl_release"] * r["nfl_injury_release"] * m**2 * x / (x + 0.01)
-                np.testing.assert_allclose(with_injury[-1] - without[-1],
+                np.testing.assert_allclose(with_injury[NFL] - without[NFL],
                                            injury * (u + lmn), rtol=1e-12)
 
 
@@ -235,10 +239,11 @@ def test_nfl_injury_leaves_the_course_unchanged():
     p = alsjax.default_params("SOD1")
     ts = jnp.linspace(0.0, 2500.0, N)
     a, b = alsjax.simulate(p, ts), alsjax.simulate(p.replace(nfl_injury_release=0.0), ts)
-    np.testing.assert_allclose(np.asarray(a.ys)[:, :-1], np.asarray(b.ys)[:, :-1], atol=3e-5)
+    np.testing.assert_allclose(np.asarray(a.ys)[:, OTHERS], np.asarray(b.ys)[:, OTHERS],
+                               atol=3e-5)
     for k in alsjax.EVENT_NAMES:
         assert abs(float(a.events[k]) - float(b.events[k])) < 0.5, k
-    assert float(np.max(np.asarray(a.ys)[:, -1] / np.asarray(b.ys)[:, -1])) > 3.0
+    assert float(np.max(np.asarray(a.ys)[:, NFL] / np.asarray(b.ys)[:, NFL])) > 3.0
 
 
 def _grid(*days):
@@ -289,3 +294,56 @@ def test_tofersen_lowers_nfl_within_weeks():
     assert week28 / untreated < 0.8
     p0 = p.replace(nfl_injury_release=0.0)
     assert abs(ratios(p0, tof)[1] / ratios(p0, None)[1] - 1) < 0.1
+
+
+# --- the respiratory motor pool (revision 5) ---------------------------------------------
+
+LMN, MUSCLE, RESP_MN, RESP_MUSCLE = (alsjax.STATE_NAMES.index(k) for k in (
+    "lmn", "muscle", "respiratory_mn", "respiratory_muscle"))
+
+
+def test_respiratory_pool_at_vulnerability_one_is_the_limb_pool():
+    """At `respiratory_vulnerability` 1 (every preset) the respiratory pool obeys the limb
+    pool's equations from the same start, so it is the limb pool to the bit: FVC is
+    100 x limb muscle and death is where limb muscle crosses `death_threshold`, as before
+    revision 5 (the crossing found on the grid, to its 30-day spacing)."""
+    for genotype, species, horizon in (("sporadic", "human", 3000.0), ("SOD1", "mouse", 300.0)):
+        p = alsjax.default_params(genotype, species)
+        assert float(alsjax.physical(p)["respiratory_vulnerability"]) == 1.0
+        ts = jnp.linspace(0.0, horizon, N)
+        sol = alsjax.simulate(p, ts)
+        ys = np.asarray(sol.ys)
+        np.testing.assert_array_equal(ys[:, RESP_MN], ys[:, LMN])
+        np.testing.assert_array_equal(ys[:, RESP_MUSCLE], ys[:, MUSCLE])
+        np.testing.assert_allclose(sol.observables["fvc"], 100.0 * ys[:, MUSCLE], rtol=1e-15)
+        below = ys[:, MUSCLE] < float(alsjax.physical(p)["death_threshold"])
+        first = int(np.argmax(below))
+        assert below.any() and float(ts[first - 1]) < float(sol.events["death"]) <= float(ts[first])
+
+
+def test_respiratory_vulnerability_moves_breathing_and_death_only():
+    """The respiratory pool shares the limb pool's hazard, so from the same start it is
+    exactly the limb pool raised to `respiratory_vulnerability` (closed form: both are
+    exp(-integral of the hazard), one scaled): checked to 1e-5 on the solve. Halving the
+    vulnerability leaves onset, the limb states and ALSFRS-R where they were (to 1e-4 of
+    each state's size: the step sequence changes) and moves death later, with FVC higher at every time; doubling it moves
+    death earlier."""
+    p = alsjax.default_params("sporadic")
+    ts = jnp.linspace(0.0, 3000.0, N)
+    base = alsjax.simulate(p, ts)
+    for v in (0.5, 2.0):
+        sol = alsjax.simulate(p.replace(respiratory_vulnerability=v), ts)
+        ys, yb = np.asarray(sol.ys), np.asarray(base.ys)
+        np.testing.assert_allclose(ys[:, RESP_MN], ys[:, LMN] ** v, atol=1e-5)
+        scale = np.abs(yb[:, :RESP_MN]).max(axis=0)  # each state's size (NfL is hundreds)
+        assert np.all(np.abs(ys[:, :RESP_MN] - yb[:, :RESP_MN]) <= 1e-4 * scale + 1e-12)
+        np.testing.assert_allclose(sol.observables["alsfrs_r"], base.observables["alsfrs_r"],
+                                   atol=5e-3)
+        assert abs(float(sol.events["onset"]) - float(base.events["onset"])) < 0.5
+        fvc, fvc0 = np.asarray(sol.observables["fvc"]), np.asarray(base.observables["fvc"])
+        if v < 1:
+            assert float(sol.events["death"]) > float(base.events["death"]) + 90.0
+            assert np.all(fvc >= fvc0 - 1e-6) and np.any(fvc > fvc0 + 1.0)
+        else:
+            assert float(sol.events["death"]) < float(base.events["death"]) - 90.0
+            assert np.all(fvc <= fvc0 + 1e-6) and np.any(fvc < fvc0 - 1.0)

@@ -66,6 +66,9 @@ def test_calibrated_mouse_is_the_recorded_fit():
         assert fit["ci_low"][name] < new[name] < fit["ci_high"][name], name
 
 
+NFL, UMN, LMN = (alsjax.STATE_NAMES.index(k) for k in ("nfl", "umn", "lmn"))
+
+
 def test_legacy_nfl_is_the_equation_before_revision_4():
     """With legacy presets dNfL/dt is nfl_clearance (nfl_baseline - n) + nfl_release x
     (the motor-neuron loss rate), written here in numpy from the vector field's own UMN
@@ -80,9 +83,9 @@ def test_legacy_nfl_is_the_equation_before_revision_4():
             for th in (None, therapy):
                 dy = np.asarray(alsjax.vector_field(10.0, y, p, th))
                 # every rate runs on the species clock: dy = time_scale x (...)
-                old = (r["time_scale"] * r["nfl_clearance"] * (r["nfl_baseline"] - float(y[-1]))
-                       + r["nfl_release"] * (-dy[11] - dy[12]))
-                np.testing.assert_allclose(dy[-1], old, rtol=1e-12)
+                old = (r["time_scale"] * r["nfl_clearance"] * (r["nfl_baseline"] - float(y[NFL]))
+                       + r["nfl_release"] * (-dy[UMN] - dy[LMN]))
+                np.testing.assert_allclose(dy[NFL], old, rtol=1e-12)
 
 
 def test_legacy_reproduces_the_recorded_courses():
