@@ -363,10 +363,15 @@ def test_one_failing_member_leaves_the_others_intact(solve_batch):
     sol = solve_batch(_stack(ps), _stack([alsjax.make_therapy()] * 5))
     assert sol.success.tolist() == [True, False, True, True, True]
     assert np.all(np.isnan(sol.ys[1])) and np.all(np.isfinite(sol.ys[np.array([0, 2, 3, 4])]))
+    # The healthy members are, to the bit, what they are with a healthy member in place
+    # of the failing one (the same compiled program).
+    healthy = solve_batch(_stack([good, good] + ps[2:]), _stack([alsjax.make_therapy()] * 5))
+    keep = np.array([0, 2, 3, 4])
+    np.testing.assert_array_equal(np.asarray(sol.ys)[keep], np.asarray(healthy.ys)[keep])
+    # And what a single solve gives, to the step tolerance (rtol 1e-6): batched and single
+    # solves round differently and the adaptive controller carries it (measured 1.3e-9).
     alone = alsjax.simulate(good, T101)
-    # Batched and single solves round differently and the adaptive controller carries it
-    # (with NfL from injured axons: 2.6e-10 relative, at the step tolerance's 1e-6).
-    np.testing.assert_allclose(sol.ys[0], alone.ys, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sol.ys[0], alone.ys, rtol=1e-6, atol=1e-12)
 
 
 # --- bad input ------------------------------------------------------------------------
