@@ -9,8 +9,9 @@ print one table row:
 
 - success: solver finished (no step-limit hit, no NaN);
 - in bounds: every solved state finite, fractions (apoptosis, mitochondria, microglia,
-  astrocytes, toxic glia, UMN, LMN, muscle, respiratory MN and muscle) in 0..1, concentrations >= 0, ALSFRS-R in 0..48
-  and FVC in 0..120 at every grid time (tolerance 1e-6);
+  astrocytes, toxic glia, UMN, LMN, muscle, respiratory MN and muscle) in 0..1,
+  concentrations >= 0, ALSFRS-R in 0..48 and FVC in 0..120 at every grid time (tolerance
+  1e-6);
 - onset / death: share of draws with symptom onset, and with death, within the horizon;
 - survival from onset (months; a draw without death is censored at infinity, so a
   percentile past the censored share reads "inf");

@@ -326,8 +326,8 @@ def test_respiratory_vulnerability_moves_breathing_and_death_only():
     exactly the limb pool raised to `respiratory_vulnerability` (closed form: both are
     exp(-integral of the hazard), one scaled): checked to 1e-5 on the solve. Halving the
     vulnerability leaves onset, the limb states and ALSFRS-R where they were (to 1e-4 of
-    each state's size: the step sequence changes) and moves death later, with FVC higher at every time; doubling it moves
-    death earlier."""
+    each state's size: the step sequence changes) and moves death later, with FVC higher
+    at every time; doubling it moves death earlier."""
     p = alsjax.default_params("sporadic")
     ts = jnp.linspace(0.0, 3000.0, N)
     base = alsjax.simulate(p, ts)
