@@ -1,8 +1,8 @@
 """Read a user's own PRO-ACT download into the tidy measurement frame.
 
 PRO-ACT rows may not be redistributed, so alsjax ships none: this module maps the tables a
-registered user downloads (ALSFRS, death, riluzole and, for onset alignment, ALS history)
-onto the tidy columns that `write_measurements` writes and `read_measurements` reads.
+registered user downloads (ALSFRS, death, riluzole, forced vital capacity and, for onset
+alignment, ALS history) onto the tidy columns that `write_measurements` writes and `read_measurements` reads.
 Column names follow `data/published/README.md` and match case-insensitively, because
 releases differ in capitalisation. Every problem is one `ALSJaxError` line naming the file,
 the row (line in the file, header = 1) and the column.
@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from ._errors import ALSJaxError
+from ._observables import OBSERVABLE_RANGES
 
 ALIGNS: tuple[str, ...] = ("trial", "onset")
 """`trial`: day 0 = trial start (`ALSFRS_Delta` as is); `onset`: day 0 = symptom onset."""
@@ -28,13 +29,16 @@ _KINDS: dict[str, tuple[str, ...]] = {
     "riluzole": ("riluzole",),
     "death": ("death",),
     "alsfrs": ("alsfrs",),
+    "fvc": ("fvc",),  # not the slow vital capacity table (`*svc*`): a different manoeuvre
 }
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "alsfrs": ("subject_id", "alsfrs_delta", "alsfrs_r_total"),
     "death": ("subject_id", "subject_died"),
     "riluzole": ("subject_id", "subject_used_riluzole"),
     "history": ("subject_id", "onset_delta"),
+    "fvc": ("subject_id", "forced_vital_capacity_delta"),
 }
+_FVC_TRIALS = 3  # spirometry repeats the manoeuvre; a visit's value is the best trial
 _YES, _NO = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
 
 
@@ -120,6 +124,35 @@ def _paths(folder_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> 
     return paths
 
 
+def _fvc_visits(path: Path) -> tuple[pd.DataFrame, int]:
+    """The FVC table as tidy `fvc` rows (% of predicted) and the count of visits without a
+    value. A visit's value is its best trial's `pct_of_Normal_Trial_<i>`; where none is
+    given, its best `Subject_Liters_Trial_<i>` over `Subject_Normal` (the predicted
+    litres), x 100."""
+    fvc = _read(path, "fvc")
+    day = _number(fvc, "forced_vital_capacity_delta", path, required=True)
+    best = pd.Series(math.nan, index=fvc.index)
+    for kind in ("pct_of_normal_trial", "subject_liters_trial"):
+        cols = [f"{kind}_{i}" for i in range(1, _FVC_TRIALS + 1) if f"{kind}_{i}" in fvc]
+        if not cols or (kind == "subject_liters_trial" and "subject_normal" not in fvc):
+            continue
+        trials = pd.concat([_number(fvc, c, path, required=False) for c in cols], axis=1)
+        value = trials.max(axis=1)
+        if kind == "subject_liters_trial":
+            value = 100.0 * value / _number(fvc, "subject_normal", path, required=False)
+        best = best.fillna(value)
+    pct = OBSERVABLE_RANGES["fvc"]
+    bad = best.notna() & ~best.apply(pct.allows)
+    if bad.any():
+        i = bad.to_numpy().argmax()
+        raise ALSJaxError(f"{path}, row {int(fvc['row'].iat[i])}: FVC {best.iat[i]:g} % of "
+                          f"predicted is outside {pct} ({pct.why})")
+    ok = best.notna()
+    rows = pd.DataFrame({"subject": fvc["subject_id"][ok], "time": day[ok],
+                         "observable": "fvc", "value": best[ok]})
+    return rows, int((~ok).sum())
+
+
 def read_proact(
     folder_or_files: str | os.PathLike | Iterable[str | os.PathLike],
     *,
@@ -131,11 +164,14 @@ def read_proact(
     `folder_or_files`: the download folder, or its CSV files. Tables are recognised by file
     name (case-insensitive): `*alsfrs*` (required: `subject_id`, `ALSFRS_Delta`,
     `ALSFRS_R_Total`), `*death*` (`subject_id`, `Subject_Died`, `Death_Days`), `*riluzole*`
-    (`subject_id`, `Subject_used_Riluzole`, optional `Riluzole_use_Delta`) and `*history*`
-    (`subject_id`, `Onset_Delta`; needed for `align="onset"`).
+    (`subject_id`, `Subject_used_Riluzole`, optional `Riluzole_use_Delta`), `*fvc*`
+    (`subject_id`, `Forced_Vital_Capacity_Delta`, and `pct_of_Normal_Trial_1..3` or
+    `Subject_Liters_Trial_1..3` with `Subject_Normal`) and `*history*` (`subject_id`,
+    `Onset_Delta`; needed for `align="onset"`).
 
     Rows: one `alsfrs_r` row per visit with a revised total (visits with only the original
-    ALSFRS total are dropped); one `death` event per subject in the death table, value 1 at
+    ALSFRS total are dropped); one `fvc` row (% of predicted, the best of the visit's
+    trials) per FVC visit with a value; one `death` event per subject in the death table, value 1 at
     `Death_Days`, else value 0 at the subject's last ALSFRS-R visit; `therapy` `riluzole:<day>`
     for riluzole users (the table's start day if given and later than day 0, else 0).
 
@@ -150,8 +186,8 @@ def read_proact(
     if "alsfrs" not in tables:
         raise ALSJaxError(f"read_proact: no ALSFRS table (a file named like '*alsfrs*.csv') "
                           f"in {folder_or_files}")
-    dropped = {"visits_without_alsfrs_r": 0, "visits_before_day_0": 0,
-               "subjects_without_onset": 0}
+    dropped = {"visits_without_alsfrs_r": 0, "visits_without_fvc": 0,
+               "visits_before_day_0": 0, "subjects_without_onset": 0}
 
     path = tables["alsfrs"]
     frs = _read(path, "alsfrs")
@@ -190,7 +226,11 @@ def read_proact(
                 continue  # censored with no visit: nothing known after day 0
             events.append({"subject": subject, "time": t if d else last_visit[subject],
                            "observable": "death", "value": 1.0 if d else 0.0})
-    tidy = pd.concat([visits, pd.DataFrame(events, columns=visits.columns)],
+    fvc = []
+    if "fvc" in tables:
+        rows, dropped["visits_without_fvc"] = _fvc_visits(tables["fvc"])
+        fvc.append(rows)
+    tidy = pd.concat([visits, *fvc, pd.DataFrame(events, columns=visits.columns)],
                      ignore_index=True)
 
     shift = pd.Series(0.0, index=pd.Index(tidy["subject"].unique()))
@@ -211,7 +251,8 @@ def read_proact(
     tidy = tidy[tidy["subject"].isin(shift.index)].copy()
     tidy["time"] = tidy["time"] + tidy["subject"].map(shift)
     early = tidy["time"] < 0
-    dropped["visits_before_day_0"] = int((early & (tidy["observable"] == "alsfrs_r")).sum())
+    visit = tidy["observable"].isin(["alsfrs_r", "fvc"])
+    dropped["visits_before_day_0"] = int((early & visit).sum())
     tidy = tidy[~early]
 
     therapy = pd.Series("", index=tidy.index, dtype=object)

@@ -33,13 +33,25 @@ HISTORY = """subject_id,Onset_Delta
 101,-400
 202,-250
 """
+# Best of three trials in % of predicted; row 4 only in litres (3.1 of 4.0 predicted: 77.5);
+# row 5 has no value at all; row 6 is before day 0.
+FVC = """subject_id,Forced_Vital_Capacity_Delta,Subject_Liters_Trial_1,pct_of_Normal_Trial_1,\
+Subject_Liters_Trial_2,pct_of_Normal_Trial_2,Subject_Liters_Trial_3,pct_of_Normal_Trial_3,\
+Subject_Normal
+101,0,3.0,80,3.2,85,,,
+101,91,2.9,78,,,,,
+202,0,3.1,,,,,,4.0
+202,98,,,,,,,
+303,-5,2.0,60,,,,,
+""".replace("\\\n", "")
 
 
 def _files(tmp_path, **tables):
-    """Write the tables (default: all four) under PRO-ACT-like names; return the folder."""
+    """Write the tables (default: all but FVC) under PRO-ACT-like names; return the
+    folder."""
     names = {"alsfrs": ("PROACT_ALSFRS.csv", ALSFRS), "death": ("PROACT_DEATHDATA.csv", DEATH),
              "riluzole": ("PROACT_RILUZOLE.csv", RILUZOLE),
-             "history": ("PROACT_ALSHISTORY.csv", HISTORY)}
+             "history": ("PROACT_ALSHISTORY.csv", HISTORY), "fvc": ("PROACT_FVC.csv", None)}
     for kind, (name, text) in names.items():
         text = tables.get(kind, text)
         if text is not None:
@@ -59,6 +71,23 @@ def test_trial_alignment_maps_visits_deaths_and_riluzole(tmp_path):
     assert death.loc["202", ["time", "value"]].tolist() == [300, 1]
     therapy = tidy.groupby("subject").therapy.first()
     assert therapy.to_dict() == {"101": "riluzole:0", "202": "", "303": "riluzole:30"}
+
+
+def test_fvc_is_the_best_trial_in_percent_of_predicted(tmp_path):
+    """FVC rows: the best trial's % of predicted, else the best litres over the predicted
+    litres; a visit with neither is dropped and counted, as is one before day 0; with
+    align="onset" the days shift like the ALSFRS-R visits; the frame reads back."""
+    tidy = read_proact(_files(tmp_path, fvc=FVC))
+    fvc = tidy[tidy.observable == "fvc"]
+    assert fvc[["subject", "time", "value"]].values.tolist() == [
+        ["101", 0, 85.0], ["101", 91, 78.0], ["202", 0, 77.5]]
+    assert tidy.attrs["dropped"]["visits_without_fvc"] == 1
+    assert tidy.attrs["dropped"]["visits_before_day_0"] == 1  # subject 303's, day -5
+    onset = read_proact(_files(tmp_path, fvc=FVC), align="onset")
+    assert onset[onset.observable == "fvc"].time.tolist() == [400, 491, 250]
+    out = tmp_path / "tidy.csv"
+    write_measurements(tidy, out)
+    assert (read_measurements(out).observable == "fvc").sum() == 3
 
 
 def test_round_trip_through_the_tidy_csv(tmp_path):
@@ -104,6 +133,12 @@ def test_list_of_files_and_case_insensitive_names(tmp_path):
     ({"death": DEATH + "303,No,\n"},
      "PROACT_DEATHDATA.csv, row 5, column 'subject_id': subject '303' appears twice"),
     ({"alsfrs": None}, "no ALSFRS table"),
+    ({"fvc": FVC.replace("202,0,3.1,,,,,,4.0", "202,0,3.1,,,,,,1.0")},
+     "PROACT_FVC.csv, row 4: FVC 310 % of predicted is outside (0, 200]"),
+    ({"fvc": FVC.replace("101,91,2.9,78", "101,91,2.9,7x")},
+     "PROACT_FVC.csv, row 3, column 'pct_of_normal_trial_1': not a number: '7x'"),
+    ({"fvc": FVC.replace("Forced_Vital_Capacity_Delta", "Visit")},
+     "PROACT_FVC.csv: missing column 'forced_vital_capacity_delta'"),
 ])
 def test_malformed_input_is_one_line_naming_file_row_and_column(tmp_path, tables, message):
     with pytest.raises(ALSJaxError) as err:
