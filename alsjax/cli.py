@@ -198,8 +198,35 @@ def _preset(genotype: Any, species: Any) -> tuple[str, str]:
     return Genotype(genotype).value, species
 
 
+def _parameter_changes(items: list[str]) -> dict[str, float]:
+    """`--set NAME=VALUE` options as {name: physical value}, each checked against its
+    parameter's domain; one-line `ALSJaxError`s naming the option."""
+    from ._errors import ALSJaxError
+    from ._params import parameter_transform
+
+    changes: dict[str, float] = {}
+    for item in items:
+        name, sep, text = (part.strip() for part in item.partition("="))
+        if not sep or not name:
+            raise ALSJaxError(f"--set {item!r}: expected NAME=VALUE, e.g. "
+                              "respiratory_vulnerability=0.5")
+        try:
+            transform = parameter_transform(name)
+        except ALSJaxError as e:
+            raise ALSJaxError(f"--set: {e}") from None
+        try:
+            value = float(text)
+        except ValueError:
+            raise ALSJaxError(f"--set {name}: not a number: {text!r}") from None
+        transform.check(value, f"--set {name}")
+        if name in changes:
+            raise ALSJaxError(f"--set {name}: given twice")
+        changes[name] = value
+    return changes
+
+
 def _check_run(genotype: str, species: str, therapy: str, days: float | None, points: int,
-               preset_version: str = LATEST_PRESET):
+               preset_version: str = LATEST_PRESET, changes: list[str] | None = None):
     """Validate the options of `simulate`; return (params, therapy, times)."""
     import math
 
@@ -210,6 +237,7 @@ def _check_run(genotype: str, species: str, therapy: str, days: float | None, po
     from ._therapy import DRUGS, parse_therapy
 
     p = default_params(genotype, species, preset_version=preset_version)
+    p = p.replace(**_parameter_changes(changes or []))
     try:
         drugs = parse_therapy(therapy)
     except ALSJaxError as e:
@@ -244,6 +272,10 @@ def simulate(
                     ] = None,
     preset_version: Annotated[PresetVersion, typer.Option(help=PRESET_HELP)
                               ] = _LATEST,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="NAME=VALUE",
+        help="Change one parameter from its preset (physical units; repeatable), e.g. "
+             "respiratory_vulnerability=0.5. `alsjax params` lists the names.")] = None,
 ) -> None:
     """Simulate a genotype's default course, with optional therapy; write a tidy CSV."""
     from rich.console import Console
@@ -256,7 +288,7 @@ def simulate(
 
     genotype, species = _preset(genotype, species)
     p, drugs, ts = _check_run(genotype, species, therapy, days, points,
-                              PresetVersion(preset_version).value)
+                              PresetVersion(preset_version).value, set_)
     if out.is_dir():
         raise ALSJaxError(f"--out {out}: is a folder, expected a CSV file name")
     if plot is not None and plot.suffix.lower() not in _PLOT_SUFFIXES:
@@ -275,6 +307,7 @@ def simulate(
     write_simulation_csv(out, sol.ts, sol.observables)
     if plot is not None:
         what = f"{genotype} ({species})" + (f", {therapy}" if therapy else "")
+        what += "".join(f", {item}" for item in set_ or [])
         shown = events if species == "mouse" else {k: events[k] for k in ("onset", "death")}
         in_worker(plot_simulation, plot, sol.ts, sol.observables, shown, what,
                   origin="age" if species == "mouse" else "cascade start")

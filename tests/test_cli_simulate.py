@@ -51,6 +51,24 @@ def test_simulate_writes_tidy_csv_plot_and_events(tmp_path):
         assert float(day) == pytest.approx(float(sol.events[name]), abs=0.051)
 
 
+def test_set_changes_a_parameter_from_its_preset(tmp_path):
+    """`--set respiratory_vulnerability=0.5`: the library's numbers at that value (FVC in
+    the CSV, the printed death day), and death later than at the preset."""
+    out = tmp_path / "traj.csv"
+    result = _run("simulate", "--days", "2500", "--points", "101", "--out", str(out),
+                  "--set", "respiratory_vulnerability=0.5", "--set", "motor_reserve = 0.6")
+    assert result.exit_code == 0, result.output
+    p = alsjax.default_params().replace(respiratory_vulnerability=0.5)
+    ts = np.linspace(0, 2500, 101)
+    sol, preset = alsjax.simulate(p, ts), alsjax.simulate(alsjax.default_params(), ts)
+    with out.open() as f:
+        fvc = np.array([float(r["value"]) for r in csv.DictReader(f) if r["observable"] == "fvc"])
+    np.testing.assert_allclose(fvc, sol.observables["fvc"], rtol=0, atol=1e-5)
+    death = float(re.search(r"│ death\s+│ ([0-9.]+)", result.output).group(1))
+    assert death == pytest.approx(float(sol.events["death"]), abs=0.051)
+    assert death > float(preset.events["death"]) + 90
+
+
 def test_simulate_mouse_defaults_to_sod1_and_200_days(tmp_path):
     out = tmp_path / "mouse.csv"
     result = _run("simulate", "--species", "mouse", "--points", "101", "--out", str(out))
@@ -76,6 +94,13 @@ def test_simulate_mouse_defaults_to_sod1_and_200_days(tmp_path):
         (["--days", "nan"], "--days"),
         (["--points", "1"], "--points"),
         (["--plot", "figure.gif"], "--plot"),
+        (["--set", "respiratory_vulnerabilty=0.5"], "did you mean 'respiratory_vulnerability'"),
+        (["--set", "respiratory_vulnerability"], "expected NAME=VALUE"),
+        (["--set", "respiratory_vulnerability=half"], "--set respiratory_vulnerability"),
+        (["--set", "apoptotic_death_rate=-0.01"], "--set apoptotic_death_rate must be > 0"),
+        (["--set", "death_threshold=1.5"], "--set death_threshold"),
+        (["--set", "nfl_release=inf"], "--set nfl_release must be finite"),
+        (["--set", "motor_reserve=0.5", "--set", "motor_reserve=0.6"], "given twice"),
     ],
 )
 def test_simulate_bad_input_is_one_line_and_writes_nothing(tmp_path, args, field):
