@@ -186,7 +186,7 @@ _PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 _EVENT_MEANING = {
     "onset": "symptom onset (ALSFRS-R / 48 below onset_threshold)",
     "death": "death or permanent ventilation (FVC / 100 below death_threshold)",
-    "end_stage": "end stage: both hind limbs paralysed (mouse)",
+    "end_stage": "limb muscle below end_stage_threshold (mouse: both hind limbs paralysed)",
 }
 
 
