@@ -2,7 +2,8 @@
 
 PRO-ACT rows may not be redistributed, so alsjax ships none: this module maps the tables a
 registered user downloads (ALSFRS, death, riluzole, forced vital capacity and, for onset
-alignment, ALS history) onto the tidy columns that `write_measurements` writes and `read_measurements` reads.
+alignment, ALS history) onto the tidy columns that `write_measurements` writes and
+`read_measurements` reads.
 Column names follow `data/published/README.md` and match case-insensitively, because
 releases differ in capitalisation. Every problem is one `ALSJaxError` line naming the file,
 the row (line in the file, header = 1) and the column.
@@ -171,9 +172,10 @@ def read_proact(
 
     Rows: one `alsfrs_r` row per visit with a revised total (visits with only the original
     ALSFRS total are dropped); one `fvc` row (% of predicted, the best of the visit's
-    trials) per FVC visit with a value; one `death` event per subject in the death table, value 1 at
-    `Death_Days`, else value 0 at the subject's last ALSFRS-R visit; `therapy` `riluzole:<day>`
-    for riluzole users (the table's start day if given and later than day 0, else 0).
+    trials) per FVC visit with a value; one `death` event per subject in the death table,
+    value 1 at `Death_Days`, else value 0 at the subject's last ALSFRS-R visit; `therapy`
+    `riluzole:<day>` for riluzole users (the table's start day if given and later than day
+    0, else 0).
 
     `align="trial"`: day 0 = trial start; visits before it are dropped. `align="onset"`:
     day 0 = symptom onset (each day minus the subject's `Onset_Delta`); subjects without an
