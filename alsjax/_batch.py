@@ -549,11 +549,21 @@ def simulate_batch(
             start=jnp.broadcast_to(therapy.start, (n, len(DRUGS))).astype(ts.dtype),
         )
     config = (float(rtol), float(atol), int(max_steps), int(lanes))
-    solvers = {"auto": _solve_auto, "forward": _solve, "reverse": _solve_reverse}
-    if gradient not in solvers:
+    if gradient not in _SOLVERS:
         raise ALSJaxError(f"gradient: expected 'auto', 'forward' or 'reverse', got "
                           f"{gradient!r}")
-    solve = solvers[gradient]
-    out, status, nsteps = solve(params, ts, therapy, config)
+    return _simulate_batch(params, ts, therapy, config, gradient)
+
+
+_SOLVERS = {"auto": _solve_auto, "forward": _solve, "reverse": _solve_reverse}
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _simulate_batch(params, ts, therapy, config, gradient) -> Solution:
+    """One compiled program, so that a call outside `jax.jit` does not run (and compile)
+    the preparation and the read-out operation by operation. Inside a caller's `jit` it is
+    inlined; under `jax.jvp` unperturbed inputs keep symbolic-zero tangents, which
+    `gradient="auto"` counts."""
+    out, status, nsteps = _SOLVERS[gradient](params, ts, therapy, config)
     rates = jax.vmap(physical)(params)
     return jax.vmap(finish_solution)(ts, out, rates, status, nsteps)

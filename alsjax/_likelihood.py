@@ -24,6 +24,8 @@ a per-subject offset (days) on top, which `fit(..., fit_shifts=True)` estimates.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 
 import jax
@@ -32,7 +34,7 @@ import numpy as np
 from jax.scipy.special import log_ndtr
 from jaxtyping import Array, ArrayLike, Float
 
-from ._cohort import CohortSolution, solve_cohort
+from ._cohort import CohortSolution, check_method, solve_cohort
 from ._dataset import Data
 from ._noise import NoiseSpec, default_noise_sd, log_normaliser, noise_models, standardised
 from ._observables import EVENT_NAMES
@@ -110,10 +112,30 @@ def _safe_sqrt(x):
 def likelihood_terms(params, data, *, noise=None, sigma=None, time_shift=None, adjoint=None,
                      method="auto", tolerances=(DEFAULT_RTOL, DEFAULT_ATOL),
                      ) -> tuple[Array, Array, Array]:
-    """Residual vector r (-loglik = r.r/2 + normaliser), the normaliser, and success."""
+    """Residual vector r (-loglik = r.r/2 + normaliser), the normaliser, and success.
+
+    The arguments are checked here and the terms computed by one jitted program, so a
+    call outside `jax.jit` (a notebook's `log_likelihood(...)`) compiles once instead of
+    operation by operation (30 s against 10 s on the shipped 40-subject cohort)."""
     models = noise_models(noise)
-    params = broadcast_params(params, data.n_subjects)
+    check_method(method)
     sd_k = default_noise_sd(models) if sigma is None else jnp.asarray(sigma)
+    if time_shift is not None:
+        time_shift = jnp.asarray(time_shift)
+    tolerances = tuple(float(x) for x in tolerances)
+    return _likelihood_terms(params, _unnamed(data), sd_k, time_shift, models, adjoint,
+                             method, tolerances)
+
+
+def _unnamed(data: Data) -> Data:
+    """`data` with blank subject names: the names are a static field, and a cohort of the
+    same shapes under other names should reuse the compiled program."""
+    return dataclasses.replace(data, subjects=("",) * data.n_subjects)
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
+def _likelihood_terms(params, data, sd_k, time_shift, models, adjoint, method, tolerances):
+    params = broadcast_params(params, data.n_subjects)
     shift = shifts(params, data, time_shift, method=method, adjoint=adjoint,
                    tolerances=tolerances)
     sol = predict(params, data, shift, method=method, adjoint=adjoint, tolerances=tolerances)
@@ -219,7 +241,16 @@ def log_likelihood(
 def predictions(params: Params, data: Data, *, time_shift=None,
                 method: str = "auto") -> tuple[Array, Array, Array]:
     """Predicted value at every measurement slot (S, T), event day on the data clock at
-    every event slot (S, E), and each subject's shift (S,)."""
+    every event slot (S, E), and each subject's shift (S,). One jitted program, as
+    `likelihood_terms`."""
+    check_method(method)
+    if time_shift is not None:
+        time_shift = jnp.asarray(time_shift)
+    return _predictions(params, _unnamed(data), time_shift, method)
+
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def _predictions(params, data, time_shift, method):
     params = broadcast_params(params, data.n_subjects)
     shift = shifts(params, data, time_shift, method=method)
     sol = predict(params, data, shift, method=method)
