@@ -25,9 +25,9 @@ a per-subject offset (days) on top, which `fit(..., fit_shifts=True)` estimates.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,7 +133,7 @@ def _unnamed(data: Data) -> Data:
     return dataclasses.replace(data, subjects=("",) * data.n_subjects)
 
 
-@functools.partial(jax.jit, static_argnums=(4, 5, 6, 7))
+@eqx.filter_jit  # not jax.jit: an adjoint may hold unhashable fields (BacksolveAdjoint)
 def _likelihood_terms(params, data, sd_k, time_shift, models, adjoint, method, tolerances):
     params = broadcast_params(params, data.n_subjects)
     shift = shifts(params, data, time_shift, method=method, adjoint=adjoint,
@@ -249,7 +249,7 @@ def predictions(params: Params, data: Data, *, time_shift=None,
     return _predictions(params, _unnamed(data), time_shift, method)
 
 
-@functools.partial(jax.jit, static_argnums=(3,))
+@eqx.filter_jit
 def _predictions(params, data, time_shift, method):
     params = broadcast_params(params, data.n_subjects)
     shift = shifts(params, data, time_shift, method=method)

@@ -57,8 +57,9 @@ def test_layout_sorts_pads_and_aligns():
 
 def test_terms_match_scipy():
     """Log-normal noise, an LLOQ-censored row, an arm summary (SE, linear scale), given and
-    estimated SDs, an observed and a censored event: each term by scipy.stats. Un-jitted
-    (jit is tested below), so it shares its compiled solve with the mixed-noise test."""
+    estimated SDs, an observed and a censored event: each term by scipy.stats. Called
+    outside `jax.jit` (each public function compiles one program of its own; jit, vmap and
+    grad around them are tested below)."""
     df = _frame(ROWS)
     d = make_data(df)
     p = alsjax.default_params()
@@ -146,6 +147,18 @@ def test_mixed_noise_matches_scipy():
             + stats.norm.logpdf(44.0, f[1, 1], 0.8)
             + stats.norm.logcdf(15.0, f[1, 2], 6.0))
     assert math.isclose(float(ll2), ref2, rel_tol=1e-10), (float(ll2), ref2)
+
+
+def test_adjoints_that_cannot_be_hashed_are_accepted():
+    """An adjoint is part of the compiled program's key; `BacksolveAdjoint` holds a dict
+    (unhashable), and is passed as a pytree instead. Traced only (jax.eval_shape): the
+    call is what is checked, not a solve."""
+    import diffrax
+
+    d = make_data(_frame(ROWS))
+    out = jax.eval_shape(lambda p: log_likelihood(p, d, adjoint=diffrax.BacksolveAdjoint()),
+                         alsjax.default_params())
+    assert out.shape == () and out.dtype == jnp.float64
 
 
 def test_noise_spec_forms():
