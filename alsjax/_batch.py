@@ -481,6 +481,9 @@ def _solve_auto_jvp(config, primals, tangents):
 _solve_auto.defjvp(_solve_auto_jvp, symbolic_zeros=True)
 
 
+_SOLVERS = {"auto": _solve_auto, "forward": _solve, "reverse": _solve_reverse}
+
+
 def _batch_size(params: Params) -> int:
     shapes = {jnp.shape(getattr(params, n)) for n in PARAMETER_NAMES}
     if len(shapes) != 1 or len(next(iter(shapes))) != 1:
@@ -554,8 +557,6 @@ def simulate_batch(
                           f"{gradient!r}")
     return _simulate_batch(params, ts, therapy, config, gradient)
 
-
-_SOLVERS = {"auto": _solve_auto, "forward": _solve, "reverse": _solve_reverse}
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4))

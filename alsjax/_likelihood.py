@@ -34,7 +34,7 @@ import numpy as np
 from jax.scipy.special import log_ndtr
 from jaxtyping import Array, ArrayLike, Float
 
-from ._cohort import CohortSolution, check_method, solve_cohort
+from ._cohort import CohortSolution, solve_cohort
 from ._dataset import Data
 from ._noise import NoiseSpec, default_noise_sd, log_normaliser, noise_models, standardised
 from ._observables import EVENT_NAMES
@@ -118,7 +118,6 @@ def likelihood_terms(params, data, *, noise=None, sigma=None, time_shift=None, a
     call outside `jax.jit` (a notebook's `log_likelihood(...)`) compiles once instead of
     operation by operation (30 s against 10 s on the shipped 40-subject cohort)."""
     models = noise_models(noise)
-    check_method(method)
     sd_k = default_noise_sd(models) if sigma is None else jnp.asarray(sigma)
     if time_shift is not None:
         time_shift = jnp.asarray(time_shift)
@@ -243,7 +242,6 @@ def predictions(params: Params, data: Data, *, time_shift=None,
     """Predicted value at every measurement slot (S, T), event day on the data clock at
     every event slot (S, E), and each subject's shift (S,). One jitted program, as
     `likelihood_terms`."""
-    check_method(method)
     if time_shift is not None:
         time_shift = jnp.asarray(time_shift)
     return _predictions(params, _unnamed(data), time_shift, method)

@@ -53,7 +53,8 @@ def test_simulate_writes_tidy_csv_plot_and_events(tmp_path):
 
 def test_set_changes_a_parameter_from_its_preset(tmp_path):
     """`--set respiratory_vulnerability=0.5`: the library's numbers at that value (FVC in
-    the CSV, the printed death day), and death later than at the preset."""
+    the CSV, the printed death day), and death later than at the preset. The second option
+    gives motor_reserve its preset value (0.6) with spaces around "=", which are allowed."""
     out = tmp_path / "traj.csv"
     result = _run("simulate", "--days", "2500", "--points", "101", "--out", str(out),
                   "--set", "respiratory_vulnerability=0.5", "--set", "motor_reserve = 0.6")
