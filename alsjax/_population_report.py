@@ -293,6 +293,8 @@ def _summary(result: PopulationResult, data_path: str, command) -> str:
         "shrinkage": {n: json_float(v) for n, v in result.shrinkage.items()},
         "noise": result.noise,
         "converged": result.converged,
+        "newton_decrease": json_float(result.newton_decrease),
+        "objective_resolution": json_float(result.objective_resolution),
         "inner_converged": int(np.sum(result.inner_converged)),
         "n_iter": result.n_iter,
         "n_evaluations": result.n_evaluations,

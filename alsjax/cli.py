@@ -623,6 +623,10 @@ def _population_table(result, out: Path) -> None:
         table.add_row(n, f"{result.estimates[n]:.4g}", f"{result.std_errors[n]:.3g}",
                       f"[{result.ci_low[n]:.4g}, {result.ci_high[n]:.4g}]")
     Console().print(table)
+    if not result.converged:
+        from ._population import convergence_note
+
+        typer.echo(f"warning: {convergence_note(result)}", err=True)
     typer.echo(f"wrote {out}/: " + ", ".join(sorted(p.name for p in Path(out).iterdir()
                                                    if not p.name.startswith("."))))
 

@@ -23,7 +23,9 @@ import alsjax
 from alsjax import ALSJaxError, fit_population, make_data, sample_population
 from alsjax._data import read_measurements, write_measurements
 from alsjax._params import parameter_transform
-from alsjax._population import cohort_evaluator, evaluate, make_population, population_objective
+from alsjax._population import (STALL_STEPS, cohort_evaluator, convergence_note,
+                                decrement_stalled, evaluate, make_population,
+                                population_objective)
 from alsjax._population_report import vpc_arrays, write_population_outputs
 from alsjax.cli import app
 
@@ -312,7 +314,44 @@ def test_cli_population_fit(population, tmp_path, monkeypatch):
     params = pd.read_csv(out / "parameters.csv").set_index("parameter")
     assert params.loc["apoptotic_death_rate", "estimate"] == pytest.approx(
         result.estimates["apoptotic_death_rate"], rel=1e-6)
-    assert json.loads((out / "summary.json").read_text())["devices"] == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["devices"] == 1
+    # Converged: Newton's step with the SE Hessian promises less than the resolution,
+    # 16 subjects x 1e3 x rtol 1e-6; and nothing is warned.
+    assert summary["converged"] and summary["objective_resolution"] == pytest.approx(0.016)
+    assert 0.0 <= summary["newton_decrease"] < summary["objective_resolution"]
+    assert "warning" not in err
+
+
+def test_convergence_note(population):
+    """The one line the command line prints: a fit short of its optimum, and a point that
+    is not a minimum, each say so and why."""
+    result, _, _, _ = population
+    assert convergence_note(result).startswith("converged: ")
+    short_of_it = dataclasses.replace(result, converged=False, newton_decrease=3.5)
+    assert convergence_note(short_of_it) == (
+        "not converged: Newton's step from the estimates still promises a decrease of "
+        "-2 log L of 3.5, above its resolution 0.016; raise max_steps, or try more starts")
+    saddle = dataclasses.replace(result, converged=False, newton_decrease=math.nan)
+    assert "not positive definite" in convergence_note(saddle)
+
+
+@pytest.mark.parametrize("decrements, stops_at", [
+    ([1.0, 1e-2, 1e-6, 1e-13, 1e-20], None),  # Newton's quadratic fall: never stalled
+    ([1e-4 / 3.0**k for k in range(12)], None),  # still falling 3x a step: never
+    ([1e-2, 1e-6, 3e-6, 1e-5, 2e-6, 5e-6], 5),  # wandering under the floor: stops
+    ([5e-2, 8e-2, 6e-2, 9e-2, 7e-2, 5e-2], None),  # wandering above it: runs on
+])
+def test_decrement_stalled_only_at_the_noise_floor(decrements, stops_at):
+    """The inner problems' noise-floor stop (floor 1e-3, as at rtol 1e-6), step by step."""
+    level, since, stopped = jnp.inf, 0, None
+    for n, d in enumerate(decrements, start=1):
+        stalled, level, since = decrement_stalled(jnp.asarray(d), level, since, 1e-3)
+        if bool(stalled):
+            stopped = n
+            break
+    assert stopped == stops_at
+    assert STALL_STEPS == 3  # the cases above are written for it
 
 
 @pytest.mark.parametrize("args, words", [
