@@ -790,7 +790,7 @@ def convergence_note(result: PopulationResult) -> str:
 
 
 def _minimise(fg, x0: np.ndarray, eta0, max_steps: int, gtol: float, ftol: float, report,
-              hinv: np.ndarray | None = None):
+              hinv: np.ndarray | None = None, stage: str = "fitting"):
     """BFGS with a backtracking (Armijo, quadratic interpolation) line search on the
     exact gradient. `fg(x, eta0) -> (value, grad, out)`; the inner optima of the last
     accepted point warm-start the next. Steps are capped at `MAX_OUTER_STEP` per
@@ -801,7 +801,8 @@ def _minimise(fg, x0: np.ndarray, eta0, max_steps: int, gtol: float, ftol: float
     and a line search stops backtracking once a step would promise less than `ftol` (its
     trials would compare noise; each is a whole cohort's evaluation). Whether the point
     it stops at is the optimum, `fit_population` checks with the Hessian behind the SEs.
-    `hinv`: the inverse Hessian to start from (else a scaled identity). Returns x, f, g,
+    `hinv`: the inverse Hessian to start from (else a scaled identity); `stage`: the
+    progress stage its steps are reported under. Returns x, f, g,
     the evaluation's outputs at x, the steps and the evaluations taken."""
     x = np.asarray(x0, float)
     f, g, out = fg(x, eta0)
@@ -847,7 +848,7 @@ def _minimise(fg, x0: np.ndarray, eta0, max_steps: int, gtol: float, ftol: float
         f_old = f
         x, f, g, out = x + s, fn, gn, outn
         if report is not None:
-            report("fitting", it, max_steps)
+            report(stage, it, max_steps)
         if float(np.max(np.abs(g))) < gtol or (
                 f_old - f <= 1e-10 * (1.0 + abs(f)) and float(np.max(np.abs(s))) < 1e-6):
             break
@@ -1021,7 +1022,7 @@ def fit_population(
                 break
             moved, _, _, out, it, ne = _minimise(
                 fg, x, out["eta"], steps_left, gtol, resolution, report,
-                hinv=np.linalg.inv(Hs))
+                hinv=np.linalg.inv(Hs), stage="refining")
             n_iter, n_eval, steps_left = n_iter + it, n_eval + ne, steps_left - it
             if np.array_equal(moved, x):  # no step was accepted: this Hessian stays
                 break
