@@ -67,7 +67,7 @@ from ._errors import ALSJaxError, did_you_mean
 from ._likelihood import likelihood_terms, log_likelihood
 from ._noise import NoiseSpec
 from ._observables import OBSERVABLE_NAMES
-from ._optimise import SHARDINGS, Progress, device_mesh, place_on_mesh
+from ._optimise import NOISE_FLOOR_PER_RTOL, SHARDINGS, Progress, device_mesh, place_on_mesh
 from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
 from ._presets import LATEST_PRESET
 from ._problem import FORWARD, make_problem
@@ -81,10 +81,9 @@ subject's (tens to hundreds), so a step into failure is rejected."""
 OMEGA_START = 0.3  # random-effect SD (stored scale) the outer optimiser starts from
 MAX_OUTER_STEP = 1.0  # largest move of one outer coordinate per step (stored units)
 # An inner problem has reached the noise floor of its objective once its Newton decrement
-# is below this multiple of the solver's rtol and has not fallen tenfold in STALL_STEPS
-# steps. On the shipped 200-subject cohort (rtol 1e-6) a stalled subject's value
-# jitters by 4e-5 to 2e-3 from step to step, and its decrement by 1e-8 to 1e-3.
-NOISE_FLOOR_PER_RTOL = 1e3
+# is below NOISE_FLOOR_PER_RTOL (`_optimise`) x the solver's rtol and has not fallen
+# tenfold in STALL_STEPS steps. On the shipped 200-subject cohort (rtol 1e-6) a stalled
+# subject's value jitters by 4e-5 to 2e-3 from step to step, its decrement by 1e-8 to 1e-3.
 STALL_STEPS = 3
 MAX_RESTARTS = 3  # times BFGS goes on from the Hessian behind the SEs (fit_population)
 Z95 = 1.959963984540054
