@@ -145,8 +145,9 @@ def _lm_advance(c, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
         delta = -jnp.linalg.solve(A, g)
         delta = jnp.where(fixed_fit | ~jnp.isfinite(delta), 0.0, delta)
         gnorm = jnp.max(jnp.abs(g))
-        # At the noise floor (NOISE_FLOOR_PER_RTOL): trials there were rejected on noise
-        # while the damping grew, for up to 20 steps of the whole batch.
+        # At the noise floor (NOISE_FLOOR_PER_RTOL) trials are rejected on noise alone;
+        # without this stop the damping grew fourfold per rejection until a step was
+        # accepted with a negligible gain or the damping passed 1e12.
         dec = g @ jnp.linalg.solve(JTJ + 1e-9 * jnp.eye(nf, dtype=JTJ.dtype), g)
         floor = dec < NOISE_FLOOR_PER_RTOL * DEFAULT_RTOL
         conv = jnp.isfinite(vc) & (small | floor | (gnorm < 1e-8)
