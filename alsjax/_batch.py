@@ -558,7 +558,6 @@ def simulate_batch(
     return _simulate_batch(params, ts, therapy, config, gradient)
 
 
-
 @functools.partial(jax.jit, static_argnums=(3, 4))
 def _simulate_batch(params, ts, therapy, config, gradient) -> Solution:
     """One compiled program, so that a call outside `jax.jit` does not run (and compile)

@@ -49,6 +49,13 @@ done and the total (total 0 while compiling). Stages: "compiling", "fitting", ..
 # of rtol is at that noise floor: further steps compare noise (benchmarks/RESULTS.md,
 # 2026-12-03, population fits and per-subject fits).
 NOISE_FLOOR_PER_RTOL = 1e3
+
+
+def noise_floor(rtol: float | None = None) -> float:
+    """The Newton decrement below which a fit's objective is noise, at solver tolerance
+    `rtol` (None: the default)."""
+    return NOISE_FLOOR_PER_RTOL * (DEFAULT_RTOL if rtol is None else rtol)
+
 CHUNK_SECONDS = 0.4  # aim of one compiled chunk: short enough for a responsive Ctrl-C
 
 
@@ -145,12 +152,11 @@ def _lm_advance(c, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
         delta = -jnp.linalg.solve(A, g)
         delta = jnp.where(fixed_fit | ~jnp.isfinite(delta), 0.0, delta)
         gnorm = jnp.max(jnp.abs(g))
-        # At the noise floor (NOISE_FLOOR_PER_RTOL) trials are rejected on noise alone;
+        # At the noise floor (`noise_floor`) trials are rejected on noise alone;
         # without this stop the damping grew fourfold per rejection until a step was
         # accepted with a negligible gain or the damping passed 1e12.
         dec = g @ jnp.linalg.solve(JTJ + 1e-9 * jnp.eye(nf, dtype=JTJ.dtype), g)
-        floor = dec < NOISE_FLOOR_PER_RTOL * DEFAULT_RTOL
-        conv = jnp.isfinite(vc) & (small | floor | (gnorm < 1e-8)
+        conv = jnp.isfinite(vc) & (small | (dec < noise_floor()) | (gnorm < 1e-8)
                                    | (jnp.max(jnp.abs(delta)) < 1e-10))
         n = c["n"] + 1
         stop = conv | ~jnp.isfinite(vc) | (n >= pb.max_steps) | (lam > 1e12)

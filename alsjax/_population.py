@@ -67,7 +67,7 @@ from ._errors import ALSJaxError, did_you_mean
 from ._likelihood import likelihood_terms, log_likelihood
 from ._noise import NoiseSpec
 from ._observables import OBSERVABLE_NAMES
-from ._optimise import NOISE_FLOOR_PER_RTOL, SHARDINGS, Progress, device_mesh, place_on_mesh
+from ._optimise import SHARDINGS, Progress, device_mesh, noise_floor, place_on_mesh
 from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
 from ._presets import LATEST_PRESET
 from ._problem import FORWARD, make_problem
@@ -81,7 +81,7 @@ subject's (tens to hundreds), so a step into failure is rejected."""
 OMEGA_START = 0.3  # random-effect SD (stored scale) the outer optimiser starts from
 MAX_OUTER_STEP = 1.0  # largest move of one outer coordinate per step (stored units)
 # An inner problem has reached the noise floor of its objective once its Newton decrement
-# is below NOISE_FLOOR_PER_RTOL (`_optimise`) x the solver's rtol and has not fallen
+# is below `noise_floor(rtol)` (`_optimise`: 1e3 x rtol) and has not fallen
 # tenfold in STALL_STEPS steps. On the shipped 200-subject cohort (rtol 1e-6) a stalled
 # subject's value jitters by 4e-5 to 2e-3 from step to step, its decrement by 1e-8 to 1e-3.
 STALL_STEPS = 3
@@ -253,7 +253,7 @@ def _inner(q0: Array, eta0: Array, Oi: Array, d1: Data, pp: PopulationProblem):
     Starts at `eta0` (the previous outer point's optimum); if that cannot be solved,
     tries eta = 0 once. Converged when the Newton decrement g' A^-1 g (A the Gauss-Newton
     Hessian) falls below `inner_tol`, or when it has reached the solver's noise floor: below
-    `NOISE_FLOOR_PER_RTOL` x rtol and no tenfold fall in `STALL_STEPS` steps. (On the
+    `noise_floor(rtol)` (1e3 x rtol) and no tenfold fall in `STALL_STEPS` steps. (On the
     shipped 200-subject cohort at rtol 1e-6, 84 subjects never reached 1e-10 in 40
     Gauss-Newton steps: their decrement wanders between 1e-8 and 1e-3 for as long as it
     is given, because the adaptive solve's value and Jacobian jump by ~rtol; under vmap
@@ -282,8 +282,7 @@ def _inner(q0: Array, eta0: Array, Oi: Array, d1: Data, pp: PopulationProblem):
               n=jnp.asarray(0, jnp.int32), stop=jnp.asarray(False), conv=jnp.asarray(False),
               dec=jnp.asarray(jnp.inf, f), level=jnp.asarray(jnp.inf, f),
               since=jnp.asarray(0, jnp.int32))
-    rtol = DEFAULT_RTOL if pp.rtol is None else pp.rtol
-    floor = NOISE_FLOOR_PER_RTOL * rtol
+    floor = noise_floor(pp.rtol)
 
     def step(c):
         r, J, v = trial(c["et"], c["stop"] & ~jnp.isfinite(c["vc"]))
@@ -748,6 +747,13 @@ class PopulationResult:
     chunk_subjects: int | None = None  # subjects per evaluated chunk (None: all)
 
 
+def objective_resolution(n_subjects: int, rtol: float | None = None) -> float:
+    """How finely a population's -2 log L is known: every subject's inner problem is
+    solved to its noise floor, a Newton decrement (its -2 log L's predicted decrease) of
+    at most `noise_floor(rtol)`."""
+    return n_subjects * noise_floor(rtol)
+
+
 def _central_hessian(fg, x: np.ndarray, eta, report, h: float = 1e-3) -> np.ndarray:
     """The Hessian of -2 log L at `x` by central differences of its exact gradient
     (symmetrised), the inner problems warm-started from `eta`."""
@@ -974,9 +980,7 @@ def fit_population(
     S, R = data.n_subjects, pp.n_random
     f64 = jnp.result_type(float)
     eta0 = np.zeros((S, R))
-    # How finely -2 log L is known: each subject's inner problem is solved to its noise
-    # floor, a Newton decrement (= its -2 log L's predicted decrease) of at most this.
-    resolution = S * NOISE_FLOOR_PER_RTOL * (DEFAULT_RTOL if rtol is None else rtol)
+    resolution = objective_resolution(S, rtol)
     with resolve_progress(progress) as report:
         if report is not None:
             report("compiling", 0, 0)

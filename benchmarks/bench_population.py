@@ -58,13 +58,12 @@ import alsjax  # noqa: E402
 from alsjax._observables import observables  # noqa: E402
 from alsjax._params import physical  # noqa: E402
 from alsjax._population import (  # noqa: E402
-    NOISE_FLOOR_PER_RTOL,
     _minimise,
     evaluate,
     fit_population,
     make_population,
+    objective_resolution,
 )
-from alsjax._simulate import DEFAULT_RTOL  # noqa: E402
 from alsjax._synth import population  # noqa: E402
 from alsjax._therapy import Therapy, parse_therapy  # noqa: E402
 
@@ -152,9 +151,8 @@ def capped_steps(exe, pp, phi0, S: int, steps: int):
         return float(out["value"]), out["grad"], out
 
     t0 = time.perf_counter()
-    resolution = S * NOISE_FLOOR_PER_RTOL * DEFAULT_RTOL  # as fit_population's
     _, _, _, _, it, ne = _minimise(fg, phi0, np.zeros((S, len(RANDOM))), steps, 1e-3,
-                                   resolution, None)
+                                   objective_resolution(S), None)
     return time.perf_counter() - t0, it, ne
 
 
