@@ -93,6 +93,11 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     """
     r, therapy = args
     drug = therapy.active(t)
+    # Riluzole's glutamate block reaches the respiratory pool in full and the limb pool
+    # and the shared cascade by `riluzole_limb_fraction` (1: every neuron alike, the model
+    # before revision 6; 0: the respiratory pool only, as the trials' survival-but-not-
+    # function effect asks). Multiplying by 1 changes nothing: that model to the bit.
+    limb_drug = drug.at[0].multiply(r["riluzole_limb_fraction"])
     m, a, q, d, ros, h, x, g, s, z, k, u, l, f, n, v, w = (y[i] for i in range(len(STATE_NAMES)))
     anti = 1 - r["anti_inflammatory_efficacy"] * drug[3]
 
@@ -112,7 +117,7 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     dd = r["c9_repeat"] - r["dpr_clearance"] * q * d
 
     # Oxidative stress and mitochondrial dysfunction feed each other.
-    _, calcium = glutamate_calcium(y, r, drug)
+    _, calcium = glutamate_calcium(y, r, limb_drug)
     excess = r["mito_ros_gain"] * (1 - h) + r["aggregate_ros_gain"] * burden
     excess = excess + r["glia_ros_gain"] * g * z
     ros_source = 1 + excess / (1 + excess / _ROS_CEILING)  # Michaelis-Menten: below 1 + ceiling
@@ -134,7 +139,7 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     # protective to the toxic phenotype that makes the loop a vicious cycle. g and s are
     # activated fractions: only resting cells can be recruited (the 1 - g, 1 - s), which
     # caps the glia-cytokine loop where its gain exceeds 1 instead of letting it explode.
-    hazard = death_hazard(y, r, drug)
+    hazard = death_hazard(y, r, limb_drug)
     dg = r["microglia_activation"] * (burden + k + hazard * (u + l)) * (1 - g)
     dg = dg - r["microglia_resolution"] * g
     ds = r["astrocyte_activation"] * (burden + k) * (1 - s) - r["astrocyte_resolution"] * s
@@ -145,10 +150,11 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     # Motor neurons, muscle (reinnervation hides early loss) and NfL from dying and from
     # injured axons. Injury reads the states but feeds nothing back: only dn sees it.
     # The respiratory pool shares the hazard at its own vulnerability, so breathing (FVC,
-    # death) and limb function (ALSFRS-R) can fall at different paces.
+    # death) and limb function (ALSFRS-R) can fall at different paces; it alone sees all
+    # of riluzole's block (above).
     du = -r["umn_vulnerability"] * hazard * u
     dl = -hazard * l
-    dv = -r["respiratory_vulnerability"] * hazard * v
+    dv = -r["respiratory_vulnerability"] * death_hazard(y, r, drug) * v
     reserve = r["motor_reserve"] ** _RESERVE_HILL
 
     def innervated(pool: Array) -> Array:

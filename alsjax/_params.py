@@ -166,6 +166,9 @@ class Params(eqx.Module):
     # Therapy efficacies (effects apply only while a drug is on)
     riluzole_efficacy: Float[Array, "*b"] = _p(
         "1", "Fraction of presynaptic glutamate release blocked by riluzole", "logit")
+    riluzole_limb_fraction: Float[Array, "*b"] = _p(
+        "1", "Share of riluzole's block reaching limb neurons and the shared cascade "
+        "(the respiratory pool gets all of it)", "none")
     edaravone_efficacy: Float[Array, "*b"] = _p(
         "1", "Extra ROS scavenging by edaravone, relative to intrinsic clearance")
     tofersen_efficacy: Float[Array, "*b"] = _p(

@@ -12,13 +12,16 @@ Presets are versioned (`PRESET_VERSIONS`, oldest first; `LATEST_PRESET` is the d
 - `"2026.12"`: the mouse preset fitted to Solomon 2011 and Zang 2002
   (`fit/published/mouse_g93a.toml`), and revision 4's NfL injury release in the human
   presets; every other value is the legacy one (docs/model.md, *Preset versions*).
+- `"2026.12.4"`: revision 6, riluzole on the respiratory pool only
+  (`riluzole_limb_fraction` 0), with `riluzole_efficacy` fitted to Bensimon 1994 under it
+  (`fit/published/riluzole_bensimon.toml`); every other value is 2026.12's.
 """
 
 from ._errors import ALSJaxError, did_you_mean
 
 GENOTYPES: tuple[str, ...] = ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")
 SPECIES: tuple[str, ...] = ("human", "mouse")
-PRESET_VERSIONS: tuple[str, ...] = ("legacy", "2026.12")
+PRESET_VERSIONS: tuple[str, ...] = ("legacy", "2026.12", "2026.12.4")
 LATEST_PRESET: str = PRESET_VERSIONS[-1]
 
 # The newest version's values; older versions are written as their differences from it.
@@ -78,7 +81,10 @@ HUMAN: dict[str, float] = dict(
     onset_threshold=0.96,
     death_threshold=0.25,
     end_stage_threshold=0.3,
-    riluzole_efficacy=0.03,
+    # fit/published/riluzole_bensimon.toml under revision 6 (docs/validation_results.json),
+    # 4 significant figures: 0.1504 (95 % 0.070-0.293; profile from 0.046, no upper end)
+    riluzole_efficacy=0.1504,
+    riluzole_limb_fraction=0.0,
     edaravone_efficacy=0.1,
     tofersen_efficacy=0.6,
     anti_inflammatory_efficacy=0.3,
@@ -104,13 +110,16 @@ MOUSE_CHANGES: dict[str, float] = dict(
     nfl_injury_release=0.0,
 )
 
-_LEGACY_HUMAN_CHANGES: dict[str, float] = dict(nfl_injury_release=0.0)
+# 2026.12: riluzole on every neuron alike, at its hand-tuned efficacy.
+_2026_12_CHANGES: dict[str, float] = dict(riluzole_limb_fraction=1.0, riluzole_efficacy=0.03)
+_LEGACY_HUMAN_CHANGES: dict[str, float] = dict(_2026_12_CHANGES, nfl_injury_release=0.0)
 _LEGACY_MOUSE_CHANGES: dict[str, float] = dict(mutant_sod1=2.5e-3, umn_vulnerability=0.7)
 
 PRESETS: dict[str, tuple[dict[str, float], dict[str, dict[str, float]], dict[str, float]]] = {
     "legacy": (dict(HUMAN, **_LEGACY_HUMAN_CHANGES), GENOTYPE_CHANGES,
                dict(MOUSE_CHANGES, **_LEGACY_MOUSE_CHANGES)),
-    "2026.12": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
+    "2026.12": (dict(HUMAN, **_2026_12_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
+    "2026.12.4": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
 }
 """version -> (human baseline, each genotype's changes, the mouse's changes)."""
 

@@ -120,7 +120,11 @@ RANGES: dict[str, Range] = {
     "end_stage_threshold": Range(0.2, "Solomon 2011", "calibrated to CS4; scoring is "
                                  "consistent within one lab"),
     "riluzole_efficacy": Range(0.5, "Bensimon 1994; Lacomblez 1996",
-                               "calibrated to 2-3 months of added survival; CIs are wide"),
+                               "fitted to Bensimon's survival (95 % 0.070-0.293); trials' "
+                               "CIs are wide"),
+    "riluzole_limb_fraction": Range(None, "Bensimon 1994; Lacomblez 1996",
+                                    "a structural switch, not a spread: survival but no "
+                                    "functional effect asks for 0 (docs/model.md, rev. 6)"),
     "edaravone_efficacy": Range(2.0, "Writing Group 2017 (effect); size a guess",
                                 "one positive trial in a selected population"),
     "tofersen_efficacy": Range(0.5, "Miller 2022", "CSF SOD1 fell about 35 %; "

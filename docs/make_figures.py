@@ -99,8 +99,10 @@ SOURCES = {
     "onset_threshold": "guess: 4 % function lost before symptoms are noticed",
     "death_threshold": "guess: FVC about 25 % of predicted",
     "end_stage_threshold": "calibrated by hand to Solomon 2011 CS4",
-    "riluzole_efficacy": "calibrated by hand: from onset adds about 3 months of survival "
-                         "(Bensimon 1994, Lacomblez 1996)",
+    "riluzole_efficacy": "fitted to Bensimon 1994 12-month survival (revision 6: 0.150, "
+                         "95 % 0.070-0.293); legacy and 2026.12: 0.03, by hand",
+    "riluzole_limb_fraction": "structural (revision 6): no functional effect in Bensimon "
+                              "1994 and Lacomblez 1996; legacy and 2026.12: 1",
     "edaravone_efficacy": "guess (effect size: Writing Group 2017)",
     "tofersen_efficacy": "about 35 % CSF SOD1 fall in Miller 2022; 0.6 is a guess",
     "anti_inflammatory_efficacy": "guess",

@@ -64,6 +64,7 @@ def run(name: str) -> dict:
     wall = time.perf_counter() - t0
     return {
         "recipe": f"fit/published/{name}.toml",
+        "preset_version": res.data.preset_version,
         "names": list(res.names),
         "estimates": {n: _f(v) for n, v in res.estimates.items()},
         "ci_low": {n: _f(v) for n, v in res.ci_low.items()},
@@ -93,12 +94,16 @@ def run(name: str) -> dict:
 def params(fit: dict | None, genotype="sporadic", species="human", **extra):
     """Preset of genotype/species with the fit's model parameters (and `extra`) set.
 
-    The mouse's "preset" is the legacy one, which the mouse_g93a recipe starts from (the
-    2026.12 mouse preset is that fit's result); the human presets are the same in both
-    versions but for the NfL injury term, which the human fits here do not read."""
+    The preset version is the fit's own (fits recorded before versions were saved ran
+    under 2026.12, or legacy, whose human presets differ only in the NfL injury term,
+    which those fits do not read); with no fit, the newest. The mouse's "preset" is the
+    legacy one, which the mouse_g93a recipe starts from (the 2026.12 mouse preset is that
+    fit's result)."""
     values = {} if fit is None else {n: v for n, v in fit["estimates"].items() if ":" not in n}
     values.update(extra)
-    version = "legacy" if species == "mouse" else alsjax.PRESET_VERSIONS[-1]
+    version = (alsjax.PRESET_VERSIONS[-1] if fit is None
+               else fit.get("preset_version", "2026.12"))
+    version = "legacy" if species == "mouse" else version
     return alsjax.default_params(genotype, species, preset_version=version).replace(**values)
 
 

@@ -347,3 +347,63 @@ def test_respiratory_vulnerability_moves_breathing_and_death_only():
         else:
             assert float(sol.events["death"]) < float(base.events["death"]) - 90.0
             assert np.all(fvc <= fvc0 + 1e-6) and np.any(fvc < fvc0 - 1.0)
+
+
+# --- riluzole on the respiratory pool (revision 6) ----------------------------------------
+
+RESP = alsjax.STATE_NAMES.index("respiratory_mn")
+NOT_RESP = [i for i in range(len(alsjax.STATE_NAMES)) if i != RESP]
+
+
+def test_riluzole_limb_fraction_0_acts_on_the_respiratory_pool_only():
+    """At `riluzole_limb_fraction` 0 riluzole changes d(respiratory pool)/dt only, by
+    exactly the excitotoxic term written here in numpy (-respiratory_vulnerability x
+    excitotoxic_death_rate x (max(Ca - 1, 0) with the drug - without) x pool); every other
+    component is bit for bit the untreated one. At 1 (versions legacy and 2026.12) every
+    component moves, as before the revision."""
+    rng = np.random.default_rng(2)
+    drug = alsjax.make_therapy(riluzole=0.0)
+    for genotype in alsjax.GENOTYPES:
+        p = alsjax.default_params(genotype).replace(riluzole_efficacy=0.3)
+        r = {k: float(v) for k, v in alsjax.physical(p).items()}
+        assert r["riluzole_limb_fraction"] == 0.0
+        for _ in range(3):
+            y = jnp.asarray(rng.uniform(0.01, 1.0, len(alsjax.STATE_NAMES)))
+            on = np.asarray(alsjax.vector_field(10.0, y, p, drug))
+            off = np.asarray(alsjax.vector_field(10.0, y, p))
+            np.testing.assert_array_equal(on[NOT_RESP], off[NOT_RESP])
+            g, s_, z, h, v = (float(y[i]) for i in (7, 8, 9, 5, RESP))
+            glutamate = (1 + r["microglia_glutamate"] * g * z) * (1 + r["eaat2_loss"] * s_ * z)
+            calcium = glutamate * (1 + r["calcium_buffer_loss"] * (1 - h))
+            excess = max(calcium * (1 - r["riluzole_efficacy"]) - 1, 0) - max(calcium - 1, 0)
+            want = -r["respiratory_vulnerability"] * r["excitotoxic_death_rate"] * excess * v
+            np.testing.assert_allclose(on[RESP] - off[RESP], want, rtol=1e-12, atol=1e-18)
+            everywhere = p.replace(riluzole_limb_fraction=1.0)
+            moved = np.asarray(alsjax.vector_field(10.0, y, everywhere, drug)) != np.asarray(
+                alsjax.vector_field(10.0, y, everywhere))
+            assert moved[[alsjax.STATE_NAMES.index(k) for k in ("lmn", "mitochondria")]].all()
+
+
+def test_riluzole_extends_survival_and_leaves_alsfrs_r_alone():
+    """Solved from onset on riluzole (sporadic preset, default tolerances): ALSFRS-R and
+    the limb states agree with the untreated course to the solver's tolerance (3e-5 for
+    O(1) states, 1e-5 relative for NfL; the step-size controller sees the respiratory
+    pool, so steps differ) while
+    death comes later; in version 2026.12 ALSFRS-R rose by points."""
+    ts = jnp.linspace(0.0, 3000.0, N)
+    for version in ("2026.12.4", "2026.12"):
+        p = alsjax.default_params(preset_version=version)
+        untreated = alsjax.simulate(p, ts)
+        onset = float(untreated.events["onset"])
+        treated = alsjax.simulate(p, ts, alsjax.make_therapy(riluzole=onset))
+        assert float(treated.events["death"]) > float(untreated.events["death"]) + 30.0
+        gap = np.max(np.abs(np.asarray(treated.observables["alsfrs_r"])
+                            - np.asarray(untreated.observables["alsfrs_r"])))
+        if version == "2026.12.4":
+            a, b = np.asarray(treated.ys), np.asarray(untreated.ys)
+            limb = [i for i in range(RESP) if i != NFL]
+            np.testing.assert_allclose(a[:, limb], b[:, limb], atol=3e-5)
+            np.testing.assert_allclose(a[:, NFL], b[:, NFL], rtol=1e-5)  # pg/mL, hundreds
+            assert gap < 48 * 3e-5
+        else:
+            assert gap > 1.0

@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = [(g, "human") for g in alsjax.GENOTYPES] + [("SOD1", "mouse")]
 # What calibration changed, per species (docs/model.md, *Preset versions*).
 CHANGED = {"human": {"nfl_injury_release"}, "mouse": {"mutant_sod1", "umn_vulnerability"}}
+# What revision 6 changed from 2026.12 to 2026.12.4, every species (the riluzole recipe's
+# fit under it sets the efficacy).
+RILUZOLE = {"riluzole_limb_fraction", "riluzole_efficacy"}
 
 
 def _values(genotype, species, version):
@@ -32,13 +35,26 @@ def _values(genotype, species, version):
 
 
 def test_versions_are_named_and_the_newest_is_the_default():
-    assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12") and LATEST_PRESET == "2026.12"
+    assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12", "2026.12.4")
+    assert LATEST_PRESET == "2026.12.4"
     for genotype, species in CASES:
-        assert _values(genotype, species, LATEST_PRESET) == _values(genotype, species,
-                                                                    "2026.12")
         default = alsjax.physical(alsjax.default_params(genotype, species))
         assert {k: float(v) for k, v in default.items()} == _values(genotype, species,
-                                                                    "2026.12")
+                                                                    "2026.12.4")
+
+
+@pytest.mark.parametrize("genotype,species", CASES)
+def test_revision_6_changes_only_riluzole(genotype, species):
+    """2026.12.4 is 2026.12 with riluzole on the respiratory pool only (limb fraction 0,
+    was 1) at the efficacy the riluzole recipe fitted under it (docs/validation_results.json,
+    4 significant figures)."""
+    old, new = _values(genotype, species, "2026.12"), _values(genotype, species, "2026.12.4")
+    assert {k for k in old if old[k] != new[k]} == RILUZOLE
+    assert (old["riluzole_limb_fraction"], new["riluzole_limb_fraction"]) == (1.0, 0.0)
+    fit = json.loads((ROOT / "docs/validation_results.json").read_text())["riluzole_bensimon"]
+    assert fit["preset_version"] == "2026.12.4"
+    estimate = fit["estimates"]["riluzole_efficacy"]
+    assert new["riluzole_efficacy"] == pytest.approx(float(f"{estimate:.4g}"), rel=1e-12)
 
 
 @pytest.mark.parametrize("genotype,species", CASES)

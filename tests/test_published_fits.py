@@ -34,7 +34,7 @@ QUICK = {
     "human_natural_history": dict(starts=8, max_steps=40),
     "human_registry_survival": dict(starts=2, max_steps=30),
     "edaravone_mci186_19": dict(starts=4, max_steps=30),  # 2: a start stops at the lower bound
-    "riluzole_bensimon": dict(starts=3, max_steps=60),  # starts 1-2 find the local optimum 433.4
+    "riluzole_bensimon": dict(starts=3, max_steps=60),  # starts 1-2: a local optimum, 431.7
 }
 SLOW = {"human_registry_survival", "riluzole_bensimon", "mouse_g93a", "human_natural_history"}
 # In CI: edaravone's quick fit (about 40-60 s on 2 cores). The mouse (70-90 s) and
