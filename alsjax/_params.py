@@ -3,7 +3,9 @@
 Every parameter is stored on an unconstrained scale so optimisers and samplers can move
 freely: positive rates and gains as their natural log (`transform="log"`), fractions in
 (0, 1) as their logit (`transform="logit"`), and genotype drive terms, which are exactly
-zero in genotypes that lack them, as plain non-negative numbers (`transform="none"`).
+zero in genotypes that lack them, as plain non-negative numbers (`transform="none"`), and
+switches between model structures, which may be exactly 0 or 1, as plain numbers in [0, 1]
+(`transform="fraction"`).
 `physical(p)` gives the values in their units; `Params.from_physical(...)` builds one.
 """
 
@@ -25,7 +27,7 @@ class ParamInfo(NamedTuple):
 
     name: str
     unit: str
-    transform: str  # "log", "logit" or "none": the key of its `Transform`
+    transform: str  # "log", "logit", "none" or "fraction": the key of its `Transform`
     doc: str
 
 
@@ -168,7 +170,7 @@ class Params(eqx.Module):
         "1", "Fraction of presynaptic glutamate release blocked by riluzole", "logit")
     riluzole_limb_fraction: Float[Array, "*b"] = _p(
         "1", "Share of riluzole's block reaching limb neurons and the shared cascade "
-        "(the respiratory pool gets all of it)", "none")
+        "(the respiratory pool gets all of it)", "fraction")
     edaravone_efficacy: Float[Array, "*b"] = _p(
         "1", "Extra ROS scavenging by edaravone, relative to intrinsic clearance")
     tofersen_efficacy: Float[Array, "*b"] = _p(

@@ -7,7 +7,8 @@ has the form its storage suggests:
   draws lie within preset / GSD .. preset x GSD, 95 % within GSD squared);
 - logit-stored fractions: logit-normal, written as the SD of the logit;
 - plain genotype drives: log-normal on the value (GSD) where the genotype has the
-  mechanism, and exactly zero where it does not (a point mass, not a random variable).
+  mechanism, and exactly zero where it does not (a point mass, not a random variable);
+- structural switches (`riluzole_limb_fraction`): fixed at the preset's value.
 
 Almost every spread is a guess, like the values it surrounds (see docs/model.md): the table
 says so, and names the source where one exists. A prior's `loc` and `scale` are the mean and
@@ -142,7 +143,7 @@ MOUSE_RANGES: dict[str, Range] = {
                                "2.15-4.09 (legacy median 0.7)"),
 }
 
-_KIND = {"log": "normal", "logit": "normal", "none": "lognormal"}
+_KIND = {"log": "normal", "logit": "normal", "none": "lognormal", "fraction": "fixed"}
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -232,7 +233,7 @@ def prior(genotype: str = "sporadic", species: str = "human", *,
         value = getattr(preset, info.name)
         spread = ranges[info.name].spread
         kind = _KIND[info.transform]
-        if spread is None or (kind == "lognormal" and float(value) == 0.0):
+        if spread is None or kind == "fixed" or (kind == "lognormal" and float(value) == 0.0):
             kind, spread_stored = "fixed", 0.0
         else:
             spread_stored = spread if info.transform == "logit" else math.log(spread)

@@ -1,7 +1,8 @@
 """How a quantity is stored for optimisers and samplers: one small type per storage.
 
 A positive rate is stored as its log, a fraction in (0, 1) as its logit, a quantity that
-may be exactly zero (a genotype's drive term, a time shift) as itself. Each `Transform`
+may be exactly zero (a genotype's drive term, a time shift) as itself, and a fraction that
+may be exactly 0 or 1 (a structural switch) as itself, checked to lie in [0, 1]. Each `Transform`
 knows the maps both ways, the log-Jacobian a sampler needs, the domain a physical value
 must lie in, default fit bounds, and the name PEtab gives the scale, so no other module
 decides any of this by comparing strings.
@@ -120,6 +121,22 @@ class Plain(Transform):
         return 0.0, max(factor * stored, 1e-3)
 
 
-LOG, LOGIT, PLAIN = Log(), Logit(), Plain()
-TRANSFORMS: dict[str, Transform] = {t.name: t for t in (LOG, LOGIT, PLAIN)}
+@dataclasses.dataclass(frozen=True)
+class PlainFraction(Plain):
+    """Stored as is, in [0, 1] with both ends allowed: a switch between two structures of
+    the model that a fraction interpolates (a logit could not hold 0 or 1)."""
+
+    name: str = "fraction"
+
+    def check(self, value, where):
+        super().check(value, where)
+        if not 0 <= value <= 1:
+            raise ALSJaxError(f"{where} must be in [0, 1], got {value:g}")
+
+    def default_bounds(self, stored, factor):
+        return 0.0, 1.0
+
+
+LOG, LOGIT, PLAIN, FRACTION = Log(), Logit(), Plain(), PlainFraction()
+TRANSFORMS: dict[str, Transform] = {t.name: t for t in (LOG, LOGIT, PLAIN, FRACTION)}
 """Every storage by name (the `transform` column of `alsjax params`)."""

@@ -101,6 +101,9 @@ def test_simulate_mouse_defaults_to_sod1_and_200_days(tmp_path):
         (["--set", "apoptotic_death_rate=-0.01"], "--set apoptotic_death_rate must be > 0"),
         (["--set", "death_threshold=1.5"], "--set death_threshold"),
         (["--set", "nfl_release=inf"], "--set nfl_release must be finite"),
+        (["--set", "riluzole_limb_fraction=1.5"],
+         "--set riluzole_limb_fraction must be in [0, 1], got 1.5"),
+        (["--set", "riluzole_limb_fraction=-0.1"], "riluzole_limb_fraction must be in [0, 1]"),
         (["--set", "motor_reserve=0.5", "--set", "motor_reserve=0.6"], "given twice"),
     ],
 )
@@ -130,7 +133,7 @@ def test_params_csv_lists_every_parameter_with_its_default():
     values = alsjax.physical(alsjax.default_params("SOD1", "mouse"))
     for r in rows:
         assert float(r["default"]) == pytest.approx(float(values[r["name"]]), rel=1e-5)
-        assert r["unit"] and r["meaning"] and r["transform"] in ("log", "logit", "none")
+        assert r["unit"] and r["meaning"] and r["transform"] in ("log", "logit", "none", "fraction")
 
 
 def test_params_table_and_errors():
