@@ -388,8 +388,8 @@ def test_riluzole_extends_survival_and_leaves_alsfrs_r_alone():
     """Solved from onset on riluzole (sporadic preset, default tolerances): ALSFRS-R and
     the limb states agree with the untreated course to the solver's tolerance (3e-5 for
     O(1) states, 1e-5 relative for NfL; the step-size controller sees the respiratory
-    pool, so steps differ) while
-    death comes later; in version 2026.12 ALSFRS-R rose by points."""
+    pool, so steps differ) while death comes later; in version 2026.12 ALSFRS-R rose by
+    points."""
     ts = jnp.linspace(0.0, 3000.0, N)
     for version in ("2026.12.4", "2026.12"):
         p = alsjax.default_params(preset_version=version)
