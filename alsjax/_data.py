@@ -11,16 +11,21 @@ the file, header = 1) and the field, so a user can go straight to the cell at fa
 | `subject` | str | subject, or arm for a summary row |
 | `time` | float | days (from the data's own origin: onset, enrolment, cascade start, age) |
 | `observable` | str | one of `OBSERVABLE_NAMES` or `EVENT_NAMES` |
-| `value` | float | the measurement; for events 1 = event at `time`, 0 = censored at `time` |
-| `sigma` | float | measurement SD (standard error for summaries); NaN if not given |
+| `value` | float | the measurement; for events 1 = event at `time`, 0 = censored at `time`; for an event summary the fraction of the arm with the event by `time` |
+| `sigma` | float | measurement SD (standard error for summaries; for events the SD of log event time); NaN if not given |
 | `genotype` | str | default "sporadic" ("SOD1" for mouse) |
 | `species` | str | default "human" |
 | `therapy` | str | normalised "riluzole:0,edaravone:180" on the `time` clock, "" for none |
 | `therapy_start` | float | as given (day of a single-drug `therapy`); NaN if absent |
 | `n` | float | subjects behind a summary row; NaN for individual rows |
 | `lloq` | float | lower limit of quantification; NaN if none |
-| `kind` | str | "event" (observable is an event), "summary" (`n` given), else "measurement" |
+| `kind` | str | "event", "event_summary" (an event with `n`), "summary" (`n` given), else "measurement" |
 | ... | str | every other column, kept as a covariate |
+
+**Event summaries** stand for a trial arm's survival curve: an event row with `n` gives the
+fraction of the arm's n subjects with the event by `time` (1 - Kaplan-Meier), one row per
+published time point; the likelihood treats the arm as one course with a spread of event
+times between its subjects (`alsjax._likelihood`).
 
 Subject-level fields (genotype, species, therapy) left empty on some rows take the value
 the subject's other rows give; rows of one subject that still disagree are an error.
@@ -226,6 +231,56 @@ def _in_range(observable: pd.Series, values: np.ndarray) -> np.ndarray:
     return ok
 
 
+def _check_event_summaries(df: pd.DataFrame, time: np.ndarray, value: np.ndarray,
+                           sigma: np.ndarray, n: np.ndarray, summary: np.ndarray,
+                           name: str) -> None:
+    """An arm's event summary (an event row with `n`): `value` is the fraction of the arm's
+    n subjects with the event by `time` (1 - Kaplan-Meier survival), after day 0; the
+    rows of one arm and event form a curve, so they share n (the arm's size at day 0) and
+    have distinct times and fractions that never fall; `sigma`, if given, is the spread
+    of log event time between the subjects."""
+
+    def fail(bad: np.ndarray, field: str, problem) -> None:
+        if bad.any():
+            i = _first(bad)
+            raise _fail(name, int(df["row"].iat[i]), field, problem(i))
+
+    fail(summary & ~((value >= 0) & (value <= 1)), "value", lambda i: (
+        f"an event summary's value is the fraction of the arm with the event by time "
+        f"(0 to 1), got {value[i]:g}"))
+    fail(summary & (time <= 0), "time", lambda i: (
+        "an event summary at day 0 says nothing; give the fraction at a later day"))
+    rows = df[summary].assign(_t=time[summary], _v=value[summary], _n=n[summary],
+                              sigma=sigma[summary])
+    for _, g in rows.groupby(["subject", "observable"], sort=False):
+        g = g.sort_values(["_t", "row"], kind="stable")
+        t, v, r = g["_t"].to_numpy(), g["_v"].to_numpy(), g["row"].to_numpy()
+        for j in range(1, len(g)):
+            if not _same(g["sigma"].iat[j], g["sigma"].iat[0]):
+                raise _fail(name, int(r[j]), "sigma", (
+                    f"arm {g['subject'].iat[j]!r}'s {g['observable'].iat[j]!r} summaries "
+                    "give different sigma; it is the spread of one curve, the same on "
+                    "every row (or empty on all)"))
+            if g["_n"].iat[j] != g["_n"].iat[0]:
+                raise _fail(name, int(r[j]), "n", (
+                    f"arm {g['subject'].iat[j]!r}'s {g['observable'].iat[j]!r} summaries "
+                    f"give n {g['_n'].iat[0]:g} and {g['_n'].iat[j]:g}; n is the arm's size "
+                    "at day 0, the same on every row (not the number still at risk)"))
+            if t[j] == t[j - 1]:
+                raise _fail(name, int(r[j]), "time", (
+                    f"two {g['observable'].iat[j]!r} summaries of arm "
+                    f"{g['subject'].iat[j]!r} at day {t[j]:g} (rows {r[j - 1]} and {r[j]})"))
+            if v[j] < v[j - 1]:
+                raise _fail(name, int(r[j]), "value", (
+                    f"the fraction of arm {g['subject'].iat[j]!r} with "
+                    f"{g['observable'].iat[j]!r} falls from {v[j - 1]:g} (day {t[j - 1]:g}) "
+                    f"to {v[j]:g} (day {t[j]:g}); it counts events so far and never falls"))
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
 def _check_physical(df: pd.DataFrame, time: np.ndarray, value: np.ndarray, sigma: np.ndarray,
                     lloq: np.ndarray, is_event: np.ndarray, name: str) -> None:
     """Every number within what its quantity can physically be (`OBSERVABLE_RANGES`,
@@ -255,6 +310,8 @@ def _check_physical(df: pd.DataFrame, time: np.ndarray, value: np.ndarray, sigma
         f"{OBSERVABLE_RANGES[obs.iat[i]]} ({OBSERVABLE_RANGES[obs.iat[i]].why})"))
     width = obs.map({k: r.high - r.low for k, r in OBSERVABLE_RANGES.items()})
     width = width.to_numpy(float)
+    fail(is_event & (sigma > 5), "sigma", lambda i: (
+        f"sigma {sigma[i]:g} is the SD of log event time; above 5 it is not a spread"))
     fail(~is_event & (sigma > width), "sigma", lambda i: (
         f"sigma {sigma[i]:g} is wider than the whole range of {obs.iat[i]}, "
         f"{OBSERVABLE_RANGES[obs.iat[i]]}: not a measurement SD"))
@@ -356,16 +413,15 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
         raise _fail(name, int(df["row"].iat[i]), "lloq", f"lloq must be > 0, got {lloq[i]:g}")
 
     is_event = df["observable"].isin(EVENT_NAMES).to_numpy()
-    bad = is_event & ~np.isin(value, (0.0, 1.0))
+    event_summary = is_event & ~np.isnan(n)
+    bad = is_event & ~event_summary & ~np.isin(value, (0.0, 1.0))
     if bad.any():
         i = _first(bad)
         raise _fail(name, int(df["row"].iat[i]), "value",
                     f"event {df['observable'].iat[i]!r} needs value 1 (event at time) or 0 "
-                    f"(censored at time), got {value[i]:g}")
-    bad = is_event & ~np.isnan(n)
-    if bad.any():
-        raise _fail(name, int(df["row"].iat[_first(bad)]), "n",
-                    "an event row cannot be an arm summary; leave n empty")
+                    f"(censored at time), got {value[i]:g}; an arm's fraction with the "
+                    "event by time needs n (the arm's size) on the row")
+    _check_event_summaries(df, time, value, sigma, n, event_summary, name)
 
     df["species"] = _choices(df, "species", SPECIES, "human", name)
     mouse = (df["species"] == "mouse").to_numpy()
@@ -390,8 +446,10 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
         _check_subject_agrees(df, col, name)
     _check_physical(df, time, value, sigma, lloq, is_event, name)
 
-    kind = np.where(is_event, "event", np.where(np.isnan(n), "measurement", "summary"))
-    events = df[is_event]
+    kind = np.where(event_summary, "event_summary",
+                    np.where(is_event, "event",
+                             np.where(np.isnan(n), "measurement", "summary")))
+    events = df[is_event & ~event_summary]
     dup = events.duplicated(["subject", "observable"]).to_numpy()
     if dup.any():
         i = _first(dup)

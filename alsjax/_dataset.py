@@ -45,6 +45,14 @@ class Data(eqx.Module):
     event_time: Float[Array, "S E"]
     event_observed: Bool[Array, "S E"]
     event_mask: Bool[Array, "S E"]
+    event_sigma: Float[Array, "S E"]  # SD of log event time; NaN where the row gives none
+    # Arm summaries of an event (a survival curve's points): of the `event_at_risk`
+    # subjects still event-free at day `event_since` (the arm's previous point, or 0),
+    # `event_count` had the event by `event_time`.
+    event_summary: Bool[Array, "S E"]
+    event_since: Float[Array, "S E"]
+    event_at_risk: Float[Array, "S E"]
+    event_count: Float[Array, "S E"]
     therapy: Therapy  # batched (S, drugs), starts on the data clock
     base: Params  # batched (S,): each subject's genotype/species preset
     onset_aligned: Bool[Array, " S"]
@@ -95,10 +103,15 @@ def make_data(df, *, align: str = "cascade", preset_version: str = LATEST_PRESET
     ev_obs = np.zeros((S, n_ev), bool)
     ev_mask = np.zeros((S, n_ev), bool)
     ev_row = np.full((S, n_ev), -1, np.int64)
+    ev_sigma = np.full((S, n_ev), np.nan)
+    ev_summary = np.zeros((S, n_ev), bool)
+    ev_since = np.zeros((S, n_ev), f)
+    ev_at_risk = np.zeros((S, n_ev), f)
+    ev_count = np.zeros((S, n_ev), f)
     drugs: list[dict[str, float]] = []
     bases, aligned, horizon = [], np.zeros(S, bool), np.zeros(S)
     col = {c: df[c].to_numpy() for c in ("time", "observable", "value", "kind")}
-    for c in ("sigma", "lloq"):
+    for c in ("sigma", "lloq", "n"):
         col[c] = df[c].to_numpy(dtype=f) if c in df.columns else np.full(len(df), np.nan)
     for s, name in enumerate(subjects):
         g = groups[name]
@@ -132,6 +145,9 @@ def make_data(df, *, align: str = "cascade", preset_version: str = LATEST_PRESET
             ev_obs[s, :k] = col["value"][e] == 1
             ev_mask[s, :k] = True
             ev_row[s, :k] = pos[e]
+            ev_sigma[s, :k] = col["sigma"][e]
+            ev_summary[s, :k] = col["kind"][e] == "event_summary"
+            _curve_steps(col, e, ev_summary[s, :k], ev_since[s], ev_at_risk[s], ev_count[s])
     censored = mask & np.isfinite(lloq) & (values < np.nan_to_num(lloq, nan=-np.inf))
     base = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *bases)
     put = to_device
@@ -139,8 +155,27 @@ def make_data(df, *, align: str = "cascade", preset_version: str = LATEST_PRESET
         times=put(times), obs=put(obs), values=put(values), sigma=put(sigma),
         mask=put(mask), summary=put(summary), lloq=put(lloq), censored=put(censored),
         event_type=put(ev_type), event_time=put(ev_time), event_observed=put(ev_obs),
-        event_mask=put(ev_mask), therapy=stack_therapies(drugs), base=jax.tree.map(put, base),
+        event_mask=put(ev_mask), event_sigma=put(ev_sigma), event_summary=put(ev_summary),
+        event_since=put(ev_since), event_at_risk=put(ev_at_risk), event_count=put(ev_count),
+        therapy=stack_therapies(drugs), base=jax.tree.map(put, base),
         onset_aligned=put(aligned), onset_horizon=put(horizon), row_index=put(row_index),
         event_row_index=put(ev_row), subjects=subjects, any_onset=bool(aligned.any()),
         any_events=bool(ev_mask.any()), preset_version=preset_version,
     )
+
+
+def _curve_steps(col: dict, rows: np.ndarray, summary: np.ndarray, since: np.ndarray,
+                 at_risk: np.ndarray, count: np.ndarray) -> None:
+    """Fill one subject's event-slot arrays for its arm summaries: each point of an arm's
+    curve becomes the step from the previous point (a binomial: of those still event-free
+    then, how many had the event since), so the points' likelihoods multiply."""
+    obs = col["observable"][rows]
+    for name in dict.fromkeys(obs[summary]):
+        slots = np.flatnonzero(summary & (obs == name))
+        slots = slots[np.argsort(col["time"][rows[slots]].astype(float), kind="stable")]
+        t_prev, f_prev = 0.0, 0.0
+        for j in slots:
+            r = rows[j]
+            t, frac, n = float(col["time"][r]), float(col["value"][r]), float(col["n"][r])
+            since[j], at_risk[j], count[j] = t_prev, n * (1.0 - f_prev), n * (frac - f_prev)
+            t_prev, f_prev = t, frac

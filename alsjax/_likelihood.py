@@ -13,8 +13,13 @@ A value below the row's `lloq` contributes log P(y < lloq) (a Gaussian CDF, on t
 scale for a lognormal observable).
 
 **Events.** The model's event day T (`Solution.events`, model time) is compared with the
-observed day t by a log-normal: log t ~ N(log T, EVENT_SD^2) for an observed event, and
-log P(event after t) = log Phi((log T - log t) / EVENT_SD) for one censored at t.
+observed day t by a log-normal: log t ~ N(log T, s^2) for an observed event, and
+log P(event after t) = log Phi((log T - log t) / s) for one censored at t, with s the
+row's `sigma` or EVENT_SD. An arm's event summaries (a survival curve: the fraction of n
+subjects with the event by each day) are one course for the whole arm: its subjects'
+event days are log-normal about the course's, on the data clock (days since the data's
+origin), with SD the row's `sigma` or ARM_EVENT_SD, and each point is a binomial step
+from the previous one (`_arm_curve_terms`). Censoring before a point is ignored.
 
 **Alignment.** Each subject's data day t is model day t + shift. Cascade-aligned subjects
 (and all mice, whose clock is age) have shift 0; onset-aligned subjects have shift = the
@@ -31,7 +36,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import log_ndtr
+from jax.scipy.special import gammaln, log_ndtr, xlogy
 from jaxtyping import Array, ArrayLike, Float
 
 from ._cohort import CohortSolution, solve_cohort
@@ -43,7 +48,12 @@ from ._simulate import DEFAULT_ATOL, DEFAULT_RTOL
 from ._therapy import Therapy
 
 EVENT_SD = 0.1
-"""SD of log event time around the model's prediction (about 10%)."""
+"""SD of log event time of one subject around its course's prediction (about 10%)."""
+
+ARM_EVENT_SD = 0.7
+"""SD of log event time between the subjects of an arm summarised by one course (a guess:
+the model's own spread of survival over the plausible ranges, p10-p90 of 11.6-72.8 months
+about a median of 25, is 0.60-0.83 on this scale; docs/model.md, *Heterogeneity*)."""
 
 _FAILED_RESIDUAL = 1e3  # per residual, when a solve fails: worse than any sane fit
 
@@ -68,6 +78,10 @@ def predict(params: Params, data: Data, shift: Array, *, method: str = "auto",
     if data.any_events:
         ev_last = jnp.max(jnp.where(data.event_mask, data.event_time, 0.0), axis=1) + shift
         horizon = 2.0 * jnp.maximum(last, ev_last) + 30.0
+        # An arm's curve also learns from courses whose event lies well past its last
+        # point (a fraction of 0.1 by then), so look further on the data clock.
+        arm_last = jnp.max(jnp.where(data.event_summary, data.event_time, 0.0), axis=1)
+        horizon = jnp.maximum(horizon, shift + 5.0 * arm_last + 30.0)
     else:
         horizon = last
     ts = jnp.concatenate([model_t, horizon[:, None]], axis=1)
@@ -102,6 +116,12 @@ def shifts(params: Params, data: Data, time_shift=None, *, method: str = "auto",
         base = jnp.where(data.onset_aligned & (base == 0.0), data.onset_horizon, base)
         return jnp.maximum(base + offset, 0.0)
     return jnp.maximum(offset, 0.0)
+
+
+def _log1p(u, log_one_plus_u):
+    """log(1 + u): `log1p` near 0, where it is accurate; the given equal value elsewhere."""
+    near = u > -0.5
+    return jnp.where(near, jnp.log1p(jnp.where(near, u, 0.0)), log_one_plus_u)
 
 
 def _safe_sqrt(x):
@@ -164,17 +184,67 @@ def _likelihood_terms(params, data, sd_k, time_shift, models, adjoint, method, t
         T = jnp.take_along_axis(events, data.event_type, axis=1)
         T = jnp.where(jnp.isfinite(T), T, jnp.maximum(2.0 * jnp.max(data.event_time
                                                                       + shift[:, None]), 1.0))
+        arm = data.event_summary
+        sd_ev = jnp.where(jnp.isnan(data.event_sigma), jnp.where(arm, ARM_EVENT_SD, EVENT_SD),
+                          data.event_sigma)
         t_obs = jnp.maximum(data.event_time + shift[:, None], 1e-6)
-        z = (jnp.log(t_obs) - jnp.log(jnp.maximum(T, 1e-6))) / EVENT_SD
-        ev = jnp.where(data.event_observed, z, _safe_sqrt(-2.0 * log_ndtr(-z)))
-        ev = jnp.where(data.event_mask, ev, 0.0)
-        norm = norm + jnp.sum(jnp.where(data.event_mask & data.event_observed,
-                                        math.log(EVENT_SD) + 0.5 * math.log(2 * math.pi)
+        z = (jnp.log(t_obs) - jnp.log(jnp.maximum(T, 1e-6))) / sd_ev
+        single = jnp.where(data.event_observed, z, _safe_sqrt(-2.0 * log_ndtr(-z)))
+        curve, curve_norm = _arm_curve_terms(T - shift[:, None], sd_ev, data)
+        ev = jnp.where(data.event_mask, jnp.where(arm, curve, single), 0.0)
+        norm = norm + jnp.sum(jnp.where(data.event_mask & data.event_observed & ~arm,
+                                        jnp.log(sd_ev) + 0.5 * math.log(2 * math.pi)
                                         + jnp.log(t_obs), 0.0))
+        norm = norm + jnp.sum(jnp.where(data.event_mask & arm, curve_norm, 0.0))
         res = jnp.concatenate([meas.ravel(), ev.ravel()])
     else:
         res = meas.ravel()
     return res, norm, all_ok
+
+
+def _arm_curve_terms(T_data: Array, sd: Array, data: Data) -> tuple[Array, Array]:
+    """Signed deviance residuals (and the model-free rest of -log L) of arm summaries.
+
+    An arm's event days are log-normal about its course's day `T_data` (data clock), so
+    S(t) = Phi((log T_data - log t) / sd) of its subjects are event-free at day t. Each
+    point is a binomial step: of `event_at_risk` event-free at `event_since`, a share
+    q = 1 - S(t) / S(since) has the event by t, and `event_count` did. Its deviance D
+    gives -log L = D / 2 + (terms free of the model), and r = sign(q_hat - q) sqrt(D) is
+    smooth through the optimum, as least squares needs.
+    """
+    T = jnp.maximum(T_data, 1e-6)
+
+    def log_survival(t):
+        return log_ndtr((jnp.log(T) - jnp.log(jnp.maximum(t, 1e-6))) / sd)
+
+    since = data.event_since
+    log_step = log_survival(data.event_time) - jnp.where(since > 0, log_survival(since), 0.0)
+    log_step = jnp.minimum(log_step, 0.0)
+    # q = 1 - exp(log_step), floored so that an arm with events where the model has none
+    # still has a finite (large) residual.
+    q = jnp.maximum(-jnp.expm1(log_step), 1e-300)
+    n, d = data.event_at_risk, data.event_count
+    live = data.event_summary & (n > 0)
+    n = jnp.where(live, n, 1.0)
+    d = jnp.where(live, d, 0.0)
+    q_hat = d / n
+    # D = 2 n KL(q_hat || q), written as sums of phi(u) = u - log(1 + u) >= 0 (the terms
+    # u add to zero), which keeps its relative accuracy as q -> q_hat; log(1 + u) comes
+    # from the logs themselves far from there, where 1 + u may underflow.
+    delta = q - q_hat
+    some = q_hat > 0
+    u1 = delta / jnp.where(some, q_hat, 1.0)
+    t1 = jnp.where(some, q_hat * (u1 - _log1p(u1, jnp.log(q) - jnp.log(jnp.where(some, q_hat,
+                                                                                 1.0)))), q)
+    most = q_hat < 1
+    u2 = -delta / jnp.where(most, 1.0 - q_hat, 1.0)
+    t2 = jnp.where(most, (1.0 - q_hat) * (u2 - _log1p(u2, log_step - jnp.log1p(
+        -jnp.where(most, q_hat, 0.0)))), jnp.exp(log_step))
+    dev = 2.0 * n * jnp.maximum(t1 + t2, 0.0)
+    r = jnp.where(q_hat >= q, 1.0, -1.0) * _safe_sqrt(dev)
+    saturated = xlogy(d, q_hat) + xlogy(n - d, 1.0 - q_hat)
+    log_choose = gammaln(n + 1.0) - gammaln(d + 1.0) - gammaln(n - d + 1.0)
+    return jnp.where(live, r, 0.0), jnp.where(live, -log_choose - saturated, 0.0)
 
 
 def residuals(

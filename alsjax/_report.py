@@ -32,7 +32,7 @@ from ._io import (
     versions,
     write_folder,
 )
-from ._likelihood import predict, shifts
+from ._likelihood import ARM_EVENT_SD, predict, shifts
 from ._observables import EVENT_NAMES, OBSERVABLE_LABELS, OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS
 from ._problem import Problem, transform_of, unpack
@@ -65,6 +65,52 @@ def _arrays(theta, pb, frac):
     return f, T, shift, dense_t, pred[:, n:, :], ok
 
 
+
+
+def _arm_panel(ax, data, T, colours, scale: float, xlabel: str, span: float) -> None:
+    """Arm summaries as survival curves: each arm's event-free fraction (data, with a 95%
+    binomial interval) against the likelihood's curve for it (its course's event day with
+    the arm's spread, `_likelihood._arm_curve_terms`)."""
+    from scipy.stats import beta, norm
+
+    arm = np.asarray(data.event_summary)
+    et, etype = np.asarray(data.event_time), np.asarray(data.event_type)
+    sd = np.asarray(data.event_sigma)
+    t = np.linspace(span / 400, span * 1.02, 200)
+    arms = np.flatnonzero(arm.any(axis=1))
+    for s, e in zip(*np.nonzero(arm), strict=True):
+        first = np.flatnonzero(arm[s] & (etype[s] == etype[s, e]))[0]
+        spread = ARM_EVENT_SD if np.isnan(sd[s, e]) else float(sd[s, e])
+        colour = colours[s]
+        if e == first:  # one curve per arm and event
+            surv = norm.cdf((np.log(max(T[s, e], 1e-6)) - np.log(t)) / spread)
+            name = f"{data.subjects[s]}: {_EVENT_LABEL[EVENT_NAMES[etype[s, e]]]}-free"
+            ax.plot(t / scale, surv, color=colour, lw=1.3, label=f"{name} (model)")
+        # The arm's own points: n at day 0 is its curve's first at-risk count; the
+        # Clopper-Pearson interval of the event-free share (counts may be fractional).
+        n = float(np.asarray(data.event_at_risk)[s, first])
+        k = _events_by(data, s, e)
+        alive = n - k
+        lo = beta.ppf(0.025, alive, k + 1) if alive > 0 else 0.0
+        hi = beta.ppf(0.975, alive + 1, k) if k > 0 else 1.0
+        i = int(np.searchsorted(arms, s))  # arms side by side, within 6 % of the span
+        nudge = (i - (arms.size - 1) / 2) * min(0.006, 0.06 / arms.size) * span
+        ax.errorbar((et[s, e] + nudge) / scale, alive / n,
+                    yerr=[[alive / n - lo], [hi - alive / n]], fmt="o", ms=4, color=colour,
+                    capsize=2, lw=0.9)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(0, span * 1.02 / scale)
+    ax.set_title("arms: event-free fraction (data with 95% interval)", fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction event-free")
+    ax.legend(fontsize=7, loc="best")
+
+
+def _events_by(data, s: int, e: int) -> float:
+    """Events so far at arm summary (s, e): the counts of its curve's steps up to it."""
+    etype, et = np.asarray(data.event_type), np.asarray(data.event_time)
+    same = np.asarray(data.event_summary)[s] & (etype[s] == etype[s, e]) & (et[s] <= et[s, e])
+    return float(np.sum(np.asarray(data.event_count)[s][same]))
 
 
 def prefetch_report(pb: Problem) -> None:
@@ -130,14 +176,17 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
     multistart waterfall and each profile likelihood, every panel labelled."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     data = result.data
     mask, obs = np.asarray(data.mask), np.asarray(data.obs)
     times, values = np.asarray(data.times), np.asarray(data.values)
-    ev_mask = np.asarray(data.event_mask)
+    arm = np.asarray(data.event_summary)
+    ev_mask = np.asarray(data.event_mask) & ~arm
     obs_present = [k for k in range(len(OBSERVABLE_NAMES)) if (mask & (obs == k)).any()]
     has_events = bool(ev_mask.any())
-    n_panels = len(obs_present) + has_events + 1 + len(profiles)
+    has_arms = bool(arm.any())
+    n_panels = len(obs_present) + has_events + has_arms + 1 + len(profiles)
     cols = min(3, n_panels)
     rows = math.ceil(n_panels / cols)
     fig = Figure(figsize=(4.6 * cols, 3.6 * rows + 0.6), layout="constrained")
@@ -146,6 +195,8 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
     colours = _subject_colours(S)
     origin = _origin(df, data)
     span = float(max(np.max(np.where(mask, times, 0.0)), np.max(dense_t)))
+    if has_arms:
+        span = max(span, float(np.max(np.where(arm, np.asarray(data.event_time), 0.0))))
     scale, xlabel = time_axis(origin, span)
     few = S <= 8
     # Subjects with one and the same course (same preset, therapy and clock) share one
@@ -201,6 +252,8 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
         ax.set_yticks(range(S))
         ax.set_yticklabels(list(data.subjects) if S <= 16 else [""] * S, fontsize=6)
         ax.set_ylim(-0.7, S - 0.3)
+    if has_arms:
+        _arm_panel(next(panel), data, T, colours, scale, xlabel, span)
     # One legend for data and model; subjects by colour when they are few.
     legend = [Line2D([], [], color="0.15", lw=1.4,
                      label="model (fit)" if same else "model (fit; each subject's colour)"),
@@ -258,7 +311,11 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
         # A log axis only where the grid spans a decade; narrower, its ticks crowd.
         log = bool(np.all(prof.values > 0)) and prof.values.max() > 10 * prof.values.min()
         ax.set_xscale("log" if log else "linear")
-        if not log:
+        if log:  # ticks at 1, 2 and 5 per decade, as plain numbers; unlabelled minors
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        else:
             _plain_axis(ax.xaxis)
         unit = _UNITS.get(prof.parameter, "")
         ax.set_title(f"profile likelihood: {prof.parameter}", fontsize=10)

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import alsjax  # noqa: E402
-from alsjax._likelihood import EVENT_SD  # noqa: E402
+from alsjax._likelihood import ARM_EVENT_SD, EVENT_SD  # noqa: E402
 
 RECIPES = ("mouse_g93a", "human_natural_history", "human_registry_survival",
            "edaravone_mci186_19", "riluzole_bensimon")
@@ -136,11 +136,13 @@ def death(p, **drugs) -> float:
 
 
 def survival(T: float, origin: float, t):
-    """The likelihood's survival curve on the data clock: P(death after data day t) when
-    the model dies on model day T and data day 0 is model day `origin` (log-normal, SD
-    EVENT_SD, as in `alsjax.log_likelihood`)."""
+    """The likelihood's survival curve of an arm on the data clock: P(death after data day
+    t) when the arm's course dies on model day T and data day 0 is model day `origin`
+    (log-normal about T - origin, SD ARM_EVENT_SD, as `alsjax.log_likelihood` reads arm
+    summaries)."""
     t = np.asarray(t, float)
-    return norm.cdf((math.log(T) - np.log(np.maximum(t + origin, 1e-6))) / EVENT_SD)
+    return norm.cdf((math.log(max(T - origin, 1e-6)) - np.log(np.maximum(t, 1e-6)))
+                    / ARM_EVENT_SD)
 
 
 def alsfrs(p, ts, **drugs) -> np.ndarray:
@@ -164,12 +166,14 @@ def binom_ci(k: int, n: int) -> tuple[float, float]:
 
 
 def counts(csv: str, by: str, at: float) -> dict[str, tuple[int, int]]:
-    """(alive at `at`, n) per group from pseudo-individual death rows."""
+    """(alive at `at`, n) per group, from the table's arm summaries of death at day `at`
+    (a group may hold several arms: Bensimon's by onset site)."""
     df = pd.read_csv(PUB / csv)
+    df = df[(df["observable"] == "death") & (df["time"] == at)]
     out = {}
     for g, d in df.groupby(by):
-        alive = int(((d["value"] == 0) & (d["time"] >= at)).sum())
-        out[str(g)] = (alive, len(d))
+        alive = (d["n"] * (1.0 - d["value"])).round().astype(int)
+        out[str(g)] = (int(alive.sum()), int(d["n"].sum()))
     return out
 
 

@@ -117,6 +117,26 @@ CASES = [
                        "'death' needs value 1"), id="event-value-2"),
     pytest.param(*_csv(f"{H}\np1,0,nfl,4\np2,0,death,0\n", "row 3, field 'subject': subject "
                        "'p2' has no usable rows"), id="subject-no-usable-rows"),
+    # --- arm summaries of events (survival curves) ------------------------------------
+    pytest.param(*_csv(f"{H},n\narm,365,death,1.4,78\n", "row 2, field 'value': an event "
+                       "summary's value is the fraction of the arm with the event by time "
+                       "(0 to 1), got 1.4"), id="arm-fraction-above-1"),
+    pytest.param(*_csv(f"{H},n\narm,0,death,0.1,78\n", "row 2, field 'time': an event "
+                       "summary at day 0 says nothing"), id="arm-at-day-0"),
+    pytest.param(*_csv(f"{H},n\narm,180,death,0.3,78\narm,365,death,0.2,78\n", "row 3, field "
+                       "'value': the fraction of arm 'arm' with 'death' falls from 0.3 (day "
+                       "180) to 0.2 (day 365)"), id="arm-fraction-falls"),
+    pytest.param(*_csv(f"{H},n\narm,180,death,0.1,78\narm,365,death,0.2,60\n", "row 3, "
+                       "field 'n': arm 'arm''s 'death' summaries give n 78 and 60"),
+                 id="arm-n-changes"),
+    pytest.param(*_csv(f"{H},n\narm,365,death,0.1,78\narm,365,death,0.2,78\n", "row 3, "
+                       "field 'time': two 'death' summaries of arm 'arm' at day 365"),
+                 id="arm-two-at-one-day"),
+    pytest.param(*_csv(f"{H},n,sigma\narm,180,death,0.1,78,0.5\narm,365,death,0.2,78,\n",
+                       "row 3, field 'sigma': arm 'arm''s 'death' summaries give different "
+                       "sigma"), id="arm-sigma-changes"),
+    pytest.param(*_csv(f"{H},n,sigma\narm,365,death,0.2,78,9\n", "row 2, field 'sigma': "
+                       "sigma 9 is the SD of log event time; above 5"), id="event-sigma-huge"),
     # --- physically impossible numbers -----------------------------------------------
     pytest.param(*_csv(f"{H}\np1,0,alsfrs_r,40\np1,90,alsfrs_r,-12\n", "row 3, field 'value': "
                        "alsfrs_r value -12 is outside its physical range [0, 48]"),

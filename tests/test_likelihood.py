@@ -13,7 +13,14 @@ from scipy import stats
 
 import alsjax
 from alsjax._cohort import BATCH_MIN_SUBJECTS
-from alsjax._likelihood import EVENT_SD, log_likelihood, predictions
+from alsjax._likelihood import (
+    ARM_EVENT_SD,
+    EVENT_SD,
+    _arm_curve_terms,
+    likelihood_terms,
+    log_likelihood,
+    predictions,
+)
 from alsjax._noise import noise_models
 
 make_data = alsjax.make_data
@@ -218,3 +225,104 @@ def test_large_cohorts_use_simulate_batch_and_agree_with_vmap():
     assert batched[0] != plain[0]  # two different solvers ran
     np.testing.assert_allclose(batched[0], plain[0], rtol=1e-5)
     np.testing.assert_allclose(batched[1], plain[1], rtol=1e-3)
+
+
+ARM_CSV = """subject,time,observable,value,n,sigma
+a,1700,death,1,,0.2
+placebo,365,death,0.4231,78,
+riluzole,182,death,0.10,77,0.5
+riluzole,365,death,0.2597,77,0.5
+riluzole,548,death,0.40,77,0.5
+"""
+
+
+def _arm_data(tmp_path, align="onset"):
+    path = tmp_path / "arms.csv"
+    path.write_text(ARM_CSV)
+    return make_data(alsjax.read_measurements(path), align=align)
+
+
+def test_arm_curves_match_scipy_binomial_steps(tmp_path):
+    """Arm summaries (survival curves) against an independent reference: for each arm,
+    event days log-normal about the course's day T (data clock) with SD the row's sigma
+    or ARM_EVENT_SD, each point a binomial step from the previous one (scipy.stats.binom
+    with the counts n x fraction, exact here or by its continuous extension), and an
+    individual event row with its own sigma; and -log L = |r|^2 / 2 + (terms free of the
+    model), the identity least squares relies on."""
+    d = _arm_data(tmp_path)
+    np.testing.assert_array_equal(d.event_summary, [[False, False, False],
+                                                    [True, False, False], [True, True, True]])
+    np.testing.assert_allclose(d.event_since[2], [0.0, 182.0, 365.0])
+    np.testing.assert_allclose(d.event_at_risk[2], [77.0, 77 * 0.9, 77 * (1 - 0.2597)])
+    np.testing.assert_allclose(d.event_count[2], [7.7, 77 * 0.1597, 77 * (0.40 - 0.2597)])
+    p = alsjax.default_params()
+    ll = float(log_likelihood(p, d))
+    _, T, shift = predictions(p, d)
+    T = np.asarray(T)
+
+    def binom_logpmf(k, n, q):  # scipy's binom.logpmf, extended to non-integer counts
+        from scipy.special import gammaln
+        return (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1) + k * np.log(q)
+                + (n - k) * np.log1p(-q))
+
+    ref = stats.norm.logpdf(np.log(1700.0 + float(shift[0])), np.log(T[0, 0] + float(shift[0])),
+                            0.2) - np.log(1700.0 + float(shift[0]))
+    assert math.isclose(binom_logpmf(33.0, 78.0, 0.3), stats.binom.logpmf(33, 78, 0.3),
+                        rel_tol=1e-12)
+    for s, points, sd in [(1, [(365.0, 0.4231)], ARM_EVENT_SD),
+                          (2, [(182.0, 0.10), (365.0, 0.2597), (548.0, 0.40)], 0.5)]:
+        n = 78.0 if s == 1 else 77.0
+        t_prev, f_prev = 0.0, 0.0
+        for t, f in points:
+            surv = stats.norm.cdf((np.log(T[s, 0]) - np.log(t)) / sd)
+            surv_prev = 1.0 if t_prev == 0 else stats.norm.cdf((np.log(T[s, 0])
+                                                                 - np.log(t_prev)) / sd)
+            ref += binom_logpmf(n * (f - f_prev), n * (1 - f_prev), 1 - surv / surv_prev)
+            t_prev, f_prev = t, f
+    assert math.isclose(ll, ref, rel_tol=1e-10), (ll, ref)
+    assert 400.0 < T[1, 0] < 3000.0  # the course's death, days after onset
+    res, norm, ok = likelihood_terms(p, d)
+    assert bool(ok)
+    np.testing.assert_allclose(-ll, 0.5 * float(jnp.sum(res**2)) + float(norm), rtol=1e-12)
+
+
+def test_arm_curve_gradient_against_finite_differences(tmp_path):
+    """jax.grad of the log-likelihood of arm curves (onset-aligned, so the onset shift is
+    differentiated too) against central differences, at tight solver tolerances (as in
+    the test above: at the default ones the step grid's jitter dominates differences)."""
+    d = _arm_data(tmp_path)
+    base = alsjax.default_params()
+
+    def ll(x):
+        p = base.replace(apoptotic_death_rate=jnp.exp(x[0]), riluzole_efficacy=x[1])
+        return log_likelihood(p, d, tolerances=(1e-10, 1e-12))
+
+    x0 = jnp.asarray([math.log(0.007), 0.2])
+    h = 1e-3
+    pts = jnp.concatenate([x0[None], x0[None] + h * jnp.eye(2), x0[None] - h * jnp.eye(2)])
+    values, grads = jax.jit(jax.vmap(jax.value_and_grad(ll)))(pts)
+    fd = (values[1:3] - values[3:5]) / (2 * h)
+    np.testing.assert_allclose(grads[0], fd, rtol=1e-4)
+
+
+def test_arm_curve_residual_is_accurate_at_its_optimum(tmp_path):
+    """Near the fitted point the signed deviance residual r = sign(q_hat - q) sqrt(2 n KL)
+    must keep its accuracy (least squares and the Laplace covariance read its slope
+    there): against the closed form's leading term -delta sqrt(n / (q (1 - q))),
+    delta = q - q_hat, to a relative 2 |delta| / q_hat + 1e-6, from delta / q = 1e-2
+    down to 1e-7, where the plain formula (a difference of logs) is 1.6 % off."""
+    d = _arm_data(tmp_path)
+    q_hat = 0.4231
+    sd = ARM_EVENT_SD
+    terms = jax.jit(_arm_curve_terms)
+    for rel in (1e-2, 1e-4, 1e-6, 1e-7):
+        for sign in (1.0, -1.0):
+            q = q_hat * (1 + sign * rel)
+            z = stats.norm.ppf(1 - q)
+            T = 365.0 * math.exp(z * sd)
+            T_data = jnp.full(d.event_time.shape, T)
+            r, _ = terms(T_data, jnp.full(d.event_time.shape, sd), d)
+            q_model = 1 - stats.norm.cdf((math.log(T) - math.log(365.0)) / sd)
+            delta = q_model - q_hat
+            lead = -delta * math.sqrt(78.0 / (q_model * (1 - q_model)))
+            assert abs(float(r[1, 0]) / lead - 1) < 2 * abs(delta) / q_hat + 1e-6, (rel, sign)

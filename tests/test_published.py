@@ -21,8 +21,16 @@ DOI = re.compile(r"10\.\d{4,9}/\S+")
 
 
 def _alive_at(df: pd.DataFrame, arm: str, day: float) -> int:
-    rows = df[df["arm"] == arm]
-    return int(((rows["value"] == 0) & (rows["time"] >= day)).sum())
+    """Patients of `arm` (over its rows, e.g. by onset site) alive at `day`, from the arm
+    summaries of death there: n x (1 - the fraction dead), a whole number."""
+    rows = df[(df["arm"] == arm) & (df["time"] == day) & (df["observable"] == "death")]
+    alive = rows["n"] * (1.0 - rows["value"])
+    assert ((alive - alive.round()).abs() < 1e-6).all(), "counts must come back whole"
+    return int(alive.round().sum())
+
+
+def _patients(df: pd.DataFrame) -> int:
+    return int(df["n"].sum())
 
 
 def _at(df: pd.DataFrame, subject: str, day: float) -> float:
@@ -44,18 +52,19 @@ KEY_NUMBERS = {
     "bensimon1994_riluzole_survival.csv": lambda d: [
         (_alive_at(d, "placebo", 365), "45 of 78", 45),
         (_alive_at(d, "riluzole", 365), "57 of 77", 57),
-        (float((d["arm"] == "placebo").sum()), "45 of 78", 78),
+        (float(d.loc[d["arm"] == "placebo", "n"].sum()), "45 of 78", 78),
     ],
     "lacomblez1996_riluzole_survival.csv": lambda d: [
         (_alive_at(d, "placebo", 548), "122 (50.4%)", 122),
         (_alive_at(d, "riluzole_100mg", 548), "134 (56.8%)", 134),
         (_alive_at(d, "riluzole_50mg", 548), "131 (55.3%)", 131),
         (_alive_at(d, "riluzole_200mg", 548), "141 (57.8%)", 141),
-        (float(len(d)), "959", 959),
+        (float(_patients(d)), "959", 959),
     ],
     "wolf2014_registry_survival.csv": lambda d: [
-        (float((d["value"] == 1).sum()), "60 deaths", 60),
-        (float(len(d)), "176 incident", 176),
+        (float(_patients(d) - _alive_at(d.assign(arm="registry"), "registry", 365)),
+         "60 deaths", 60),
+        (float(_patients(d)), "176 incident", 176),
     ],
     "gaiottino2013_serum_nfl.csv": lambda d: [
         (_at(d, "ALS", 0), "95.4 pg/ml", 95.4),

@@ -1,8 +1,8 @@
 """Write the published-data CSVs in this folder from the numbers typed below.
 
 Why a script and not hand-made CSVs: several tables are *derived* from what a paper states
-(a standard error from an SD and n, a week-24 mean from a baseline and a slope, pseudo-
-individual event rows from counts of survivors). Keeping the stated numbers and the
+(a standard error from an SD and n, a week-24 mean from a baseline and a slope, the
+fraction of an arm dead from counts of survivors). Keeping the stated numbers and the
 derivation here makes every CSV row traceable and reproducible byte for byte; the test
 suite checks that running this script reproduces the shipped files.
 
@@ -31,29 +31,11 @@ def se(sd: float, n: int) -> float:
     return sd / math.sqrt(n)
 
 
-def exponential_deaths(n: int, alive: int, horizon: float) -> list[float]:
-    """Death days of `n - alive` pseudo-individuals, given only that `alive` of `n` were
-    alive at `horizon` days: constant hazard on [0, horizon] (the one rate that reproduces
-    the stated fraction), deaths at the mid-quantiles (i - 0.5)/d of that distribution
-    truncated to the interval. This reproduces the published counts exactly; the timing
-    within the interval is an assumption, stated in each table's `.md`.
-    """
-    d = n - alive
-    if d <= 0:
-        return []
-    rate = -math.log(alive / n) / horizon
-    dead_fraction = 1 - alive / n
-    return [round(-math.log(1 - (i - 0.5) / d * dead_fraction) / rate, 1)
-            for i in range(1, d + 1)]
-
-
-def survival_rows(prefix: str, n: int, alive: int, horizon: float, **cols) -> list[dict]:
-    """One `death` row per pseudo-individual: reconstructed deaths, then the survivors
-    censored (value 0) at `horizon`, the last day the source says they were alive."""
-    times = exponential_deaths(n, alive, horizon) + [horizon] * alive
-    values = [1] * (n - alive) + [0] * alive
-    return [{"subject": f"{prefix}_{i + 1:03d}", "time": t, "observable": "death",
-             "value": v, **cols} for i, (t, v) in enumerate(zip(times, values, strict=True))]
+def arm_survival(subject: str, n: int, alive: int, day: float, **cols) -> dict:
+    """An arm summary of `death`: of the arm's `n` patients, the fraction no longer alive
+    at `day` (`alive` of `n` alive then), as the tidy format's event summary row."""
+    return {"subject": subject, "time": day, "observable": "death",
+            "value": (n - alive) / n, "n": n, **cols}
 
 
 def normal_ages(n: int, mean: float, sd: float) -> list[float]:
@@ -111,12 +93,11 @@ def bensimon1994_riluzole() -> pd.DataFrame:
     # limb 39/61), riluzole 57/77 (bulbar 11/15, so limb 46/62). Day 0 = randomisation.
     groups = [("placebo", "bulbar", 17, 6), ("placebo", "limb", 61, 39),
               ("riluzole", "bulbar", 15, 11), ("riluzole", "limb", 62, 46)]
-    rows = []
-    for arm, site, n, alive in groups:
-        therapy = "riluzole:0" if arm == "riluzole" else ""
-        rows += survival_rows(f"{arm}_{site}", n, alive, 365.0, therapy=therapy, arm=arm,
-                              onset_site=site, reconstructed="exponential_within_12_months")
-    return pd.DataFrame(rows)
+    return pd.DataFrame([
+        arm_survival(f"{arm}_{site}", n, alive, 365.0,
+                     therapy="riluzole:0" if arm == "riluzole" else "", arm=arm,
+                     onset_site=site)
+        for arm, site, n, alive in groups])
 
 
 def lacomblez1996_riluzole() -> pd.DataFrame:
@@ -125,19 +106,16 @@ def lacomblez1996_riluzole() -> pd.DataFrame:
     # Arm sizes follow from count / fraction (242, 237, 236, 244; total 959 as stated).
     arms = [("placebo", 0, 242, 122), ("riluzole_50mg", 50, 237, 131),
             ("riluzole_100mg", 100, 236, 134), ("riluzole_200mg", 200, 244, 141)]
-    rows = []
-    for arm, dose, n, alive in arms:
-        rows += survival_rows(arm, n, alive, 548.0, therapy="riluzole:0" if dose else "",
-                              arm=arm, dose_mg_per_day=dose,
-                              reconstructed="exponential_within_18_months")
-    return pd.DataFrame(rows)
+    return pd.DataFrame([
+        arm_survival(arm, n, alive, 548.0, therapy="riluzole:0" if dose else "", arm=arm,
+                     dose_mg_per_day=dose)
+        for arm, dose, n, alive in arms])
 
 
 def wolf2014_registry() -> pd.DataFrame:
     # Population-based registry (Rhineland-Palatinate), 176 incident patients, one-year
     # mortality from diagnosis 34.1% -> 60 deaths (0.341 * 176 = 60.0). Day 0 = diagnosis.
-    return pd.DataFrame(survival_rows("registry", 176, 116, 365.0,
-                                      reconstructed="exponential_within_12_months"))
+    return pd.DataFrame([arm_survival("registry", 176, 116, 365.0)])
 
 
 def gaiottino2013_nfl() -> pd.DataFrame:
