@@ -232,14 +232,17 @@ def _arm_curve_terms(T_data: Array, sd: Array, data: Data) -> tuple[Array, Array
     # u add to zero), which keeps its relative accuracy as q -> q_hat; log(1 + u) comes
     # from the logs themselves far from there, where 1 + u may underflow.
     delta = q - q_hat
+    # The share with the event: q_hat phi(q / q_hat - 1) (q itself when q_hat = 0).
     some = q_hat > 0
-    u1 = delta / jnp.where(some, q_hat, 1.0)
-    t1 = jnp.where(some, q_hat * (u1 - _log1p(u1, jnp.log(q) - jnp.log(jnp.where(some, q_hat,
-                                                                                 1.0)))), q)
+    had = jnp.where(some, q_hat, 1.0)
+    u1 = delta / had
+    t1 = jnp.where(some, had * (u1 - _log1p(u1, jnp.log(q) - jnp.log(had))), q)
+    # The share without: (1 - q_hat) phi((1 - q) / (1 - q_hat) - 1) (1 - q when q_hat = 1).
     most = q_hat < 1
-    u2 = -delta / jnp.where(most, 1.0 - q_hat, 1.0)
-    t2 = jnp.where(most, (1.0 - q_hat) * (u2 - _log1p(u2, log_step - jnp.log1p(
-        -jnp.where(most, q_hat, 0.0)))), jnp.exp(log_step))
+    had_not = jnp.where(most, 1.0 - q_hat, 1.0)
+    u2 = -delta / had_not
+    t2 = jnp.where(most, had_not * (u2 - _log1p(u2, log_step - jnp.log(had_not))),
+                   jnp.exp(log_step))
     dev = 2.0 * n * jnp.maximum(t1 + t2, 0.0)
     r = jnp.where(q_hat >= q, 1.0, -1.0) * _safe_sqrt(dev)
     saturated = xlogy(d, q_hat) + xlogy(n - d, 1.0 - q_hat)
