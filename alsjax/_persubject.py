@@ -370,7 +370,7 @@ def _render_png(result: PerSubjectResult) -> bytes:
     from matplotlib.figure import Figure
 
     P = len(result.names)
-    fig = Figure(figsize=(3.2 * P, 3.6), layout="constrained")
+    fig = Figure(figsize=(max(3.2 * P, 6.4), 3.6), layout="constrained")  # room for the title
     axes = np.atleast_1d(fig.subplots(1, P))
     rng = np.random.default_rng(0)  # horizontal jitter only
     spread = result.spread()
@@ -386,7 +386,8 @@ def _render_png(result: PerSubjectResult) -> bytes:
         if s["median"] is not None:
             ax.hlines([s["p10"], s["median"], s["p90"]], -0.35, 0.35,
                       colors=["0.5", "black", "0.5"], linestyles=["--", "-", "--"])
-        if ok.any() and np.all(v[ok] > 0):
+        # A log axis where the values span a decade; narrower, its labels read 7.5x10^-1.
+        if ok.any() and np.all(v[ok] > 0) and v[ok].max() > 10 * v[ok].min():
             ax.set_yscale("log")
         ax.set_xticks([])
         ax.set_xlim(-0.5, 0.5)
