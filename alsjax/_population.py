@@ -86,6 +86,14 @@ MAX_OUTER_STEP = 1.0  # largest move of one outer coordinate per step (stored un
 # subject's value jitters by 4e-5 to 2e-3 from step to step, its decrement by 1e-8 to 1e-3.
 STALL_STEPS = 3
 MAX_RESTARTS = 3  # times BFGS goes on from the Hessian behind the SEs (fit_population)
+CPU_CHUNK_SUBJECTS = 2000
+"""On the CPU, `fit_population` evaluates larger cohorts this many subjects at a time
+unless told otherwise: one evaluation of 10,000 subjects as a single batch hung three
+times (every XLA thread idle, no error, also with XLA's multithreaded Eigen off), while
+3,000 at once and 10,000 in chunks of 2,000 completed (`benchmarks/RESULTS.md`,
+2026-12-04). Chunks cost nothing measurable there (a 1,000-subject evaluation: 43 s
+whole, 45 s in chunks of 200)."""
+
 Z95 = 1.959963984540054
 
 _NOT_COVARIATES = ("row", "time", "observable", "value", "sigma", "n", "lloq", "kind",
@@ -959,7 +967,8 @@ def fit_population(
       `sharding`: "shard_map" (default, the faster in benchmarks/RESULTS.md) or "named".
     - `chunk_subjects`: evaluate the cohort this many subjects at a time (one compiled
       program, the sums taken on the host), for a cohort whose batch of inner solves
-      and second derivatives does not fit in device memory; None: all at once.
+      and second derivatives does not fit in device memory; None: all at once, except
+      on the CPU beyond `CPU_CHUNK_SUBJECTS` (2,000), where a single batch can hang.
     The estimates do not depend on `devices` or `chunk_subjects`.
 
     Returns a `PopulationResult`. Subjects that cannot be solved at the optimum are
@@ -978,6 +987,8 @@ def fit_population(
         data, random, estimate=estimate, covariates=covariates, frame=frame,
         covariance=covariance, noise=noise, rtol=rtol, atol=atol)
     S, R = data.n_subjects, pp.n_random
+    if chunk_subjects is None and S > CPU_CHUNK_SUBJECTS and jax.default_backend() == "cpu":
+        chunk_subjects = CPU_CHUNK_SUBJECTS
     f64 = jnp.result_type(float)
     eta0 = np.zeros((S, R))
     resolution = objective_resolution(S, rtol)

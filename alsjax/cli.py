@@ -680,7 +680,8 @@ def fit_command(
         show_default=False)] = None,
     chunk_subjects: Annotated[int | None, typer.Option(
         help="Subjects per chunk, for a cohort too large for device memory "
-        "(--per-subject or --population).", show_default=False)] = None,
+        "(--per-subject or --population; default: all at once, or 2000 for a population "
+        "fit on the CPU).", show_default=False)] = None,
     distributed: Annotated[bool, typer.Option(
         "--distributed", help=DISTRIBUTED_HELP)] = False,
     force: Annotated[bool, typer.Option(

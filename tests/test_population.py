@@ -265,6 +265,21 @@ def test_chunks_of_subjects_give_the_same_fit(population, short):
         fit_population(frame, RANDOM, estimate=FIXED, chunk_subjects=0)
 
 
+def test_large_cohorts_are_chunked_by_default_on_the_cpu(population, monkeypatch):
+    """Beyond CPU_CHUNK_SUBJECTS subjects (a single batch of 10,000 hung on the CPU) a fit
+    given no chunk size takes that one: here the limit lowered to 6 for 16 subjects,
+    the fit is the one asked for in chunks of 6, to the bit, and says so."""
+    import alsjax._population as population_module
+
+    _, frame, _, _ = population
+    monkeypatch.setattr(population_module, "CPU_CHUNK_SUBJECTS", 6)
+    auto = fit_population(frame, RANDOM, estimate=FIXED, max_steps=2)
+    asked = fit_population(frame, RANDOM, estimate=FIXED, max_steps=2, chunk_subjects=6)
+    assert auto.chunk_subjects == 6
+    assert auto.minus2ll == asked.minus2ll
+    np.testing.assert_array_equal(auto.eta, asked.eta)
+
+
 def test_two_processes_fit_a_population_as_one(population, short, tmp_path):
     """`alsjax fit --population --distributed` in two localhost processes (4 devices),
     6 subjects at a time (each chunk padded to 8 slots, so the masked copies cross
