@@ -81,8 +81,10 @@ HUMAN: dict[str, float] = dict(
     onset_threshold=0.96,
     death_threshold=0.25,
     end_stage_threshold=0.3,
-    # fit/published/riluzole_bensimon.toml under revision 6 (docs/validation_results.json),
-    # 4 significant figures: 0.1504 (95 % 0.070-0.293; profile from 0.046, no upper end)
+    # fit/published/riluzole_bensimon.toml under revision 6, when the survival tables
+    # were one reconstructed row per patient: 0.1504 (4 significant figures; 95 %
+    # 0.070-0.293; profile from 0.046, no upper end). Refitted to the arm summaries
+    # (docs/validation_results.json): 0.196 (0.070-0.444), which contains it; kept.
     riluzole_efficacy=0.1504,
     riluzole_limb_fraction=0.0,
     edaravone_efficacy=0.1,
