@@ -19,7 +19,8 @@ norm_i its normaliser (-log p(y_i | eta) = |r_i|^2 / 2 + norm_i, `likelihood_ter
                             + log|Omega| + log|H_i| ],   H_i = J_i' J_i + Omega^-1,
 
 where eta_i* minimises q_i(eta) = |r_i|^2 / 2 + eta' Omega^-1 eta / 2 (the inner MAP
-problem, all subjects as one vmapped Levenberg-Marquardt, warm-started), J_i = dr_i/deta
+problem: Levenberg-Marquardt, warm-started, `INNER_LANES` subjects side by side in a lane
+queue where a finished subject's lane takes the next one), J_i = dr_i/deta
 at eta_i* (forward mode through the solver), and the (2 pi)^R of the prior and of the
 Gaussian integral cancel. H_i is the Gauss-Newton Hessian "with interaction": the
 residuals are evaluated at eta_i*, not at 0 (FOCE-I rather than FO).
@@ -93,6 +94,9 @@ times (every XLA thread idle, no error, also with XLA's multithreaded Eigen off)
 3,000 at once and 10,000 in chunks of 2,000 completed (`benchmarks/RESULTS.md`,
 2026-12-04). Chunks cost nothing measurable there (a 1,000-subject evaluation: 43 s
 whole, 45 s in chunks of 200)."""
+
+INNER_LANES = 128
+"""Subjects whose inner problems run side by side (`_inner_queue`)."""
 
 Z95 = 1.959963984540054
 
@@ -255,21 +259,31 @@ def decrement_stalled(newton: Array, level: Array, since: Array, floor: float
     return (newton < floor) & (since >= STALL_STEPS), level, since
 
 
-def _inner(q0: Array, eta0: Array, Oi: Array, d1: Data, pp: PopulationProblem):
-    """The subject's MAP eta: Levenberg-Marquardt on q(eta) = |r|^2/2 + eta'Oi eta/2.
+def _inner_start(eta0: Array, d1: Data, pp: PopulationProblem) -> dict:
+    """The state of one subject's inner Levenberg-Marquardt run before its first step."""
+    n_res = jax.eval_shape(lambda: subject_residuals(jnp.zeros(pp.n_q, eta0.dtype), d1,
+                                                     pp))[0].shape[0]
+    f, R = eta0.dtype, pp.n_random
+    return dict(ec=eta0, rc=jnp.zeros(n_res, f), Jc=jnp.zeros((n_res, R), f),
+                vc=jnp.asarray(jnp.inf, f), et=eta0, lam=jnp.asarray(1e-3, f),
+                n=jnp.asarray(0, jnp.int32), stop=jnp.asarray(False),
+                conv=jnp.asarray(False), dec=jnp.asarray(jnp.inf, f),
+                level=jnp.asarray(jnp.inf, f), since=jnp.asarray(0, jnp.int32))
 
-    Starts at `eta0` (the previous outer point's optimum); if that cannot be solved,
+
+def _inner_step(c: dict, q0: Array, Oi: Array, d1: Data, pp: PopulationProblem) -> dict:
+    """One step of a subject's MAP search: Levenberg-Marquardt on
+    q(eta) = |r|^2/2 + eta'Oi eta/2.
+
+    Started at `eta0` (the previous outer point's optimum); if that cannot be solved,
     tries eta = 0 once. Converged when the Newton decrement g' A^-1 g (A the Gauss-Newton
     Hessian) falls below `inner_tol`, or when it has reached the solver's noise floor: below
     `noise_floor(rtol)` (1e3 x rtol) and no tenfold fall in `STALL_STEPS` steps. (On the
     shipped 200-subject cohort at rtol 1e-6, 84 subjects never reached 1e-10 in 40
     Gauss-Newton steps: their decrement wanders between 1e-8 and 1e-3 for as long as it
-    is given, because the adaptive solve's value and Jacobian jump by ~rtol; under vmap
-    every subject then waited for those 40 steps.)
-    Stops unconverged after `inner_steps` steps or when the damping blows up. Returns eta,
-    whether it converged and was solved, and the steps taken.
+    is given, because the adaptive solve's value and Jacobian jump by ~rtol.)
+    Stops unconverged after `inner_steps` steps or when the damping blows up.
     """
-    R = pp.n_random
 
     def trial(eta, dead):
         d = _park(d1, dead)
@@ -283,56 +297,85 @@ def _inner(q0: Array, eta0: Array, Oi: Array, d1: Data, pp: PopulationProblem):
         good = ok & jnp.isfinite(v) & jnp.all(jnp.isfinite(J))
         return jnp.where(good, r, 0.0), jnp.where(good, J, 0.0), jnp.where(good, v, jnp.inf)
 
-    n_res = jax.eval_shape(lambda: subject_residuals(q0, d1, pp))[0].shape[0]
-    f = eta0.dtype
-    c0 = dict(ec=eta0, rc=jnp.zeros(n_res, f), Jc=jnp.zeros((n_res, R), f),
-              vc=jnp.asarray(jnp.inf, f), et=eta0, lam=jnp.asarray(1e-3, f),
-              n=jnp.asarray(0, jnp.int32), stop=jnp.asarray(False), conv=jnp.asarray(False),
-              dec=jnp.asarray(jnp.inf, f), level=jnp.asarray(jnp.inf, f),
-              since=jnp.asarray(0, jnp.int32))
-    floor = noise_floor(pp.rtol)
-
-    def step(c):
-        r, J, v = trial(c["et"], c["stop"] & ~jnp.isfinite(c["vc"]))
-        # Near the optimum the objective's own jumps hide the decrease: where the
-        # adaptive solver's step sequence changes with eta the value jumps by up to
-        # ~rtol x the residuals (1e-5 of q seen), while the forward-mode gradient still
-        # points to the optimum. So once the Newton decrement (twice the predicted
-        # decrease) is small, Gauss-Newton steps are taken without the value test.
-        accept = (v < c["vc"]) | (jnp.isfinite(v) & (c["dec"] < 1e-3))
-        ec, rc, Jc = jax.tree.map(lambda a, b: jnp.where(accept, a, b),
-                                  (c["et"], r, J), (c["ec"], c["rc"], c["Jc"]))
-        vc = jnp.where(accept, v, c["vc"])
-        lam = jnp.where(accept, c["lam"] / 3.0, c["lam"] * 4.0)
-        g = Jc.T @ rc + Oi @ ec
-        A = Jc.T @ Jc + Oi
-        newton = g @ jnp.linalg.solve(A, g)
-        damped = A + lam * jnp.diag(jnp.diag(A))
-        delta = -jnp.linalg.solve(damped, g)
-        delta = jnp.where(jnp.isfinite(delta), delta, 0.0)
-        n = c["n"] + 1
-        newton = jnp.where(jnp.isfinite(newton), newton, jnp.inf)
-        stalled, level, since = decrement_stalled(newton, c["level"], c["since"], floor)
-        conv = jnp.isfinite(vc) & ((newton < pp.inner_tol) | stalled)
-        never = ~jnp.isfinite(vc) & (n >= 2)  # neither eta0 nor 0 could be solved
-        stop = conv | never | (n >= pp.inner_steps) | (lam > 1e10)
-        first_failed = ~jnp.isfinite(vc) & (n == 1)
-        et = jnp.where(first_failed, jnp.zeros_like(ec), jnp.where(stop, ec, ec + delta))
-        return dict(ec=ec, rc=rc, Jc=Jc, vc=vc, et=et, lam=lam, n=n, stop=stop, conv=conv,
-                    dec=newton, level=level, since=since)
-
-    c = jax.lax.while_loop(lambda c: ~c["stop"], step, c0)
-    return c["ec"], c["conv"], jnp.isfinite(c["vc"]), c["n"]
+    r, J, v = trial(c["et"], c["stop"] & ~jnp.isfinite(c["vc"]))
+    # Near the optimum the objective's own jumps hide the decrease: where the
+    # adaptive solver's step sequence changes with eta the value jumps by up to
+    # ~rtol x the residuals (1e-5 of q seen), while the forward-mode gradient still
+    # points to the optimum. So once the Newton decrement (twice the predicted
+    # decrease) is small, Gauss-Newton steps are taken without the value test.
+    accept = (v < c["vc"]) | (jnp.isfinite(v) & (c["dec"] < 1e-3))
+    ec, rc, Jc = jax.tree.map(lambda a, b: jnp.where(accept, a, b),
+                              (c["et"], r, J), (c["ec"], c["rc"], c["Jc"]))
+    vc = jnp.where(accept, v, c["vc"])
+    lam = jnp.where(accept, c["lam"] / 3.0, c["lam"] * 4.0)
+    g = Jc.T @ rc + Oi @ ec
+    A = Jc.T @ Jc + Oi
+    newton = g @ jnp.linalg.solve(A, g)
+    damped = A + lam * jnp.diag(jnp.diag(A))
+    delta = -jnp.linalg.solve(damped, g)
+    delta = jnp.where(jnp.isfinite(delta), delta, 0.0)
+    n = c["n"] + 1
+    newton = jnp.where(jnp.isfinite(newton), newton, jnp.inf)
+    stalled, level, since = decrement_stalled(newton, c["level"], c["since"],
+                                              noise_floor(pp.rtol))
+    conv = jnp.isfinite(vc) & ((newton < pp.inner_tol) | stalled)
+    never = ~jnp.isfinite(vc) & (n >= 2)  # neither eta0 nor 0 could be solved
+    stop = conv | never | (n >= pp.inner_steps) | (lam > 1e10)
+    first_failed = ~jnp.isfinite(vc) & (n == 1)
+    et = jnp.where(first_failed, jnp.zeros_like(ec), jnp.where(stop, ec, ec + delta))
+    return dict(ec=ec, rc=rc, Jc=Jc, vc=vc, et=et, lam=lam, n=n, stop=stop, conv=conv,
+                dec=newton, level=level, since=since)
 
 
-def _subject(phi_m, omega, eta0, d1, x, pp: PopulationProblem):
-    """One subject's -2 log L contribution V_i, its exact gradient in phi, its eta* and
-    H_i^-1 (see the module docstring for the algebra)."""
+def _inner_queue(q0: Array, eta0: Array, Oi: Array, data: Data, pp: PopulationProblem):
+    """Every subject's MAP eta (`_inner_step` until it stops), `INNER_LANES` subjects at a
+    time: a lane whose subject stops takes the next one at once.
+
+    Under a plain vmap every subject would take as many steps as the slowest (40, the cap,
+    where the mean is about 8: `benchmarks/RESULTS.md`, 2026-12-04), and which subjects are
+    slow changes from one outer point to the next. Returns per subject eta, whether it
+    converged and was solved, and the steps taken; each subject's run is the same as
+    alone, whatever the lanes."""
+    S = eta0.shape[0]
+    L = min(INNER_LANES, S)
+    one = jax.tree.map(lambda x: x[0], data)
+    start = jax.vmap(lambda e: _inner_start(e, one, pp))
+    step = jax.vmap(_inner_step, in_axes=(0, 0, None, 0, None))
+    who = jnp.arange(L, dtype=jnp.int32)
+    state = dict(c=start(eta0[:L]), who=who, live=jnp.ones(L, bool),
+                 next=jnp.asarray(L, jnp.int32), eta=eta0, conv=jnp.zeros(S, bool),
+                 solved=jnp.zeros(S, bool), steps=jnp.zeros(S, jnp.int32))
+
+    def body(st):
+        who = st["who"]
+        d = jax.tree.map(lambda x: x[who], data)
+        c = step(st["c"], q0[who], Oi, jax.vmap(_park)(d, ~st["live"]), pp)  # idle: parked
+        done = c["stop"] & st["live"]
+        slot = jnp.where(done, who, jnp.int32(S))  # S: out of range, dropped
+        out = {k: st[k].at[slot].set(v, mode="drop") for k, v in (
+            ("eta", c["ec"]), ("conv", c["conv"]), ("solved", jnp.isfinite(c["vc"])),
+            ("steps", c["n"]))}
+        new = st["next"] + jnp.cumsum(done, dtype=jnp.int32) - 1
+        refill = done & (new < S)
+        who = jnp.where(refill, new, who)
+        fresh = start(eta0[jnp.minimum(new, S - 1)])
+        c = jax.tree.map(lambda a, b: jnp.where(
+            refill.reshape((L,) + (1,) * (a.ndim - 1)), b, a), c, fresh)
+        return dict(c=c, who=who, live=jnp.where(done, refill, st["live"]),
+                    next=st["next"] + jnp.sum(done, dtype=jnp.int32), **out)
+
+    st = jax.lax.while_loop(lambda st: jnp.any(st["live"]), body, state)
+    return st["eta"], st["conv"], st["solved"], st["steps"]
+
+
+def _subject(phi_m, omega, eta, conv, solved, steps, eta0, d1, x, pp: PopulationProblem):
+    """One subject's -2 log L contribution V_i at its inner optimum `eta` (from
+    `_inner_queue`), its exact gradient in phi and H_i^-1 (see the module docstring for
+    the algebra)."""
     R = pp.n_random
     Oi, logdet_omega, dOi, dlogdet_omega = omega
     D = _design(x, pp)
     q0 = D @ phi_m
-    eta, conv, solved, steps = _inner(q0, eta0, Oi, d1, pp)
     d1 = _park(d1, ~solved)
     q = q0 + _pad(eta, pp)
 
@@ -375,8 +418,10 @@ def _evaluate(phi: Array, eta0: Array, pp: PopulationProblem, real: Array | None
               ) -> dict:
     nm = pp.n_model
     omega = _omega_terms(phi[nm:], pp)
-    per = jax.vmap(_subject, in_axes=(None, None, 0, 0, 0, None))(
-        phi[:nm], omega, eta0, pp.data, pp.design, pp)
+    q0 = jax.vmap(lambda x: _design(x, pp) @ phi[:nm])(pp.design)
+    inner = _inner_queue(q0, eta0, omega[0], pp.data, pp)
+    per = jax.vmap(_subject, in_axes=(None, None, 0, 0, 0, 0, 0, 0, 0, None))(
+        phi[:nm], omega, *inner, eta0, pp.data, pp.design, pp)
     value, grad = per["value"], per["grad"]
     if real is not None:  # padding subjects (copies of a real one) add exactly nothing
         value = jnp.where(real, value, 0.0)
