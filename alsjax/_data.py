@@ -11,21 +11,22 @@ the file, header = 1) and the field, so a user can go straight to the cell at fa
 | `subject` | str | subject, or arm for a summary row |
 | `time` | float | days (from the data's own origin: onset, enrolment, cascade start, age) |
 | `observable` | str | one of `OBSERVABLE_NAMES` or `EVENT_NAMES` |
-| `value` | float | the measurement; for events 1 = event at `time`, 0 = censored at `time`; for an event summary the fraction of the arm with the event by `time` |
-| `sigma` | float | measurement SD (standard error for summaries; for events the SD of log event time); NaN if not given |
+| `value` | float | the measurement; events: 1 = event at `time`, 0 = censored then |
+| `sigma` | float | measurement SD (summaries: standard error; events: SD of log day) |
 | `genotype` | str | default "sporadic" ("SOD1" for mouse) |
 | `species` | str | default "human" |
 | `therapy` | str | normalised "riluzole:0,edaravone:180" on the `time` clock, "" for none |
 | `therapy_start` | float | as given (day of a single-drug `therapy`); NaN if absent |
 | `n` | float | subjects behind a summary row; NaN for individual rows |
 | `lloq` | float | lower limit of quantification; NaN if none |
-| `kind` | str | "event", "event_summary" (an event with `n`), "summary" (`n` given), else "measurement" |
+| `kind` | str | "event", "event_summary" (with `n`), "summary" (`n`), "measurement" |
 | ... | str | every other column, kept as a covariate |
 
-**Event summaries** stand for a trial arm's survival curve: an event row with `n` gives the
-fraction of the arm's n subjects with the event by `time` (1 - Kaplan-Meier), one row per
-published time point; the likelihood treats the arm as one course with a spread of event
-times between its subjects (`alsjax._likelihood`).
+`sigma` is NaN where not given. **Event summaries** stand for a trial arm's survival
+curve: an event row with `n` gives in `value` the fraction of the arm's n subjects with
+the event by `time` (1 - Kaplan-Meier), one row per published time point; the likelihood
+treats the arm as one course with a spread of event days between its subjects
+(`alsjax._likelihood`).
 
 Subject-level fields (genotype, species, therapy) left empty on some rows take the value
 the subject's other rows give; rows of one subject that still disagree are an error.
