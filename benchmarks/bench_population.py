@@ -295,7 +295,7 @@ def scaling(sizes, folder, args, fits, n_eval_ref, frame, truth) -> None:
 
     # (c) scipy: one subject's inner problem in a loop
     n_sc = args.scipy_subjects
-    if n_sc:
+    if n_sc and per_subject:  # against the largest N of the scaling table
         mu = {k: truth["varied"][k]["population"]["sporadic"] for k in RANDOM}
         sd = np.asarray(SD_LOG)
         C = np.full((3, 3), CORRELATION) + (1 - CORRELATION) * np.eye(3)
