@@ -76,21 +76,24 @@ def _arm_panel(ax, data, T, colours, scale: float, xlabel: str, span: float) -> 
     arm = np.asarray(data.event_summary)
     et, etype = np.asarray(data.event_time), np.asarray(data.event_type)
     sd = np.asarray(data.event_sigma)
+    at_risk, count = np.asarray(data.event_at_risk), np.asarray(data.event_count)
     t = np.linspace(span / 400, span * 1.02, 200)
     arms = np.flatnonzero(arm.any(axis=1))
     for s, e in zip(*np.nonzero(arm), strict=True):
-        first = np.flatnonzero(arm[s] & (etype[s] == etype[s, e]))[0]
+        curve = np.flatnonzero(arm[s] & (etype[s] == etype[s, e]))  # in file order
+        first = curve[0]
         spread = ARM_EVENT_SD if np.isnan(sd[s, e]) else float(sd[s, e])
         colour = colours[s]
         if e == first:  # one curve per arm and event
             surv = norm.cdf((np.log(max(T[s, e], 1e-6)) - np.log(t)) / spread)
             name = f"{data.subjects[s]}: {_EVENT_LABEL[EVENT_NAMES[etype[s, e]]]}-free"
             ax.plot(t / scale, surv, color=colour, lw=1.3, label=f"{name} (model)")
-        # The arm's own points: n at day 0 is its curve's first at-risk count; the
-        # Clopper-Pearson interval of the event-free share (counts may be fractional).
-        n = float(np.asarray(data.event_at_risk)[s, first])
-        k = _events_by(data, s, e)
-        alive = n - k
+        # The arm's own points: n at day 0 is its curve's largest at-risk count (the
+        # earliest point's); the Clopper-Pearson interval of the event-free share
+        # (counts may be fractional).
+        n = float(at_risk[s, curve].max())
+        alive = float(at_risk[s, e] - count[s, e])  # event-free after this step
+        k = n - alive
         lo = beta.ppf(0.025, alive, k + 1) if alive > 0 else 0.0
         hi = beta.ppf(0.975, alive + 1, k) if k > 0 else 1.0
         i = int(np.searchsorted(arms, s))  # arms side by side, within 6 % of the span
@@ -104,13 +107,6 @@ def _arm_panel(ax, data, T, colours, scale: float, xlabel: str, span: float) -> 
     ax.set_xlabel(xlabel)
     ax.set_ylabel("fraction event-free")
     ax.legend(fontsize=7, loc="best")
-
-
-def _events_by(data, s: int, e: int) -> float:
-    """Events so far at arm summary (s, e): the counts of its curve's steps up to it."""
-    etype, et = np.asarray(data.event_type), np.asarray(data.event_time)
-    same = np.asarray(data.event_summary)[s] & (etype[s] == etype[s, e]) & (et[s] <= et[s, e])
-    return float(np.sum(np.asarray(data.event_count)[s][same]))
 
 
 def prefetch_report(pb: Problem) -> None:
