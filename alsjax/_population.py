@@ -46,6 +46,12 @@ gradient is exact at the inner optimum (checked against central finite differenc
 push it where the ODE is too stiff) contributes `FAILED_SUBJECT` to -2 log L and nothing
 to the gradient: a line search then steps back from a point where a subject starts to
 fail, the objective is never NaN, and the count is reported.
+
+**Standard errors.** The covariance of phi is 2 H^-1, H the Hessian of -2 log L:
+central differences of the exact gradient (2 x P evaluations), or, from each subject's
+own exact gradient g_i, the outer product sum_i g_i g_i' / 2 (no extra evaluation;
+`outer_product_hessian`, `HESSIAN_MAX_SUBJECTS`). The same outer product is the outer
+BFGS's first curvature.
 """
 
 from __future__ import annotations
@@ -94,6 +100,17 @@ times (every XLA thread idle, no error, also with XLA's multithreaded Eigen off)
 3,000 at once and 10,000 in chunks of 2,000 completed (`benchmarks/RESULTS.md`,
 2026-12-04). Chunks cost nothing measurable there (a 1,000-subject evaluation: 43 s
 whole, 45 s in chunks of 200)."""
+
+SE_METHODS: tuple[str, ...] = ("auto", "hessian", "opg")
+HESSIAN_MAX_SUBJECTS = 500
+"""`se="auto"` takes the standard errors from the central-difference Hessian of -2 log L
+(2 x P whole-cohort evaluations) up to this many subjects and from the subjects' outer
+product of gradients (`outer_product_hessian`, no extra evaluation) beyond. At 1,000
+subjects the Hessian cost 41% of the fit and came out indefinite (`benchmarks/RESULTS.md`,
+2026-12-04): the inner problems' noise floor makes the gradient jump by several units
+from one evaluation to the next, which differences over h = 1e-3 turn into Hessian noise.
+On the shipped 200-subject cohort the two give SEs within a factor 0.79-1.17 of each
+other (2026-12-04)."""
 
 INNER_LANES = 128
 """Subjects whose inner problems run side by side (`_inner_queue`)."""
@@ -426,7 +443,7 @@ def _evaluate(phi: Array, eta0: Array, pp: PopulationProblem, real: Array | None
     if real is not None:  # padding subjects (copies of a real one) add exactly nothing
         value = jnp.where(real, value, 0.0)
         grad = jnp.where(real[:, None], grad, 0.0)
-    return dict(value=jnp.sum(value), grad=jnp.sum(grad, axis=0),
+    return dict(value=jnp.sum(value), grad=jnp.sum(grad, axis=0), grads=grad,
                 contributions=per["value"], eta=per["eta"], hinv=per["hinv"],
                 ok=per["ok"], converged=per["converged"], steps=per["steps"])
 
@@ -748,8 +765,8 @@ class PopulationResult:
     `NAME~COLUMN[=LEVEL]` (on the parameter's stored scale: log-ratio for a log
     parameter), noise SDs `sigma:OBS`, random-effect SDs `omega:NAME` (SD of eta, on the
     parameter's stored scale) and, for a full covariance, correlations `corr:A:B`.
-    Uncertainty is from the inverse Hessian of -2 log L (finite differences of the exact
-    gradient). Per subject: the empirical Bayes estimates `eta` (S, R), their conditional
+    Uncertainty is from the inverse Hessian of -2 log L, by finite differences of the exact
+    gradient or from the subjects' outer product of gradients (`se_method`). Per subject: the empirical Bayes estimates `eta` (S, R), their conditional
     SDs `eta_sd` (sqrt diag H_i^-1), `individual` (name -> physical value per subject),
     and per random parameter the `shrinkage` 1 - SD(eta*) / omega.
     """
@@ -784,6 +801,7 @@ class PopulationResult:
     inner_converged: np.ndarray
     converged: bool  # a minimum within the objective's resolution (newton_decrease below it)
     newton_decrease: float  # -2 log L decrease Newton's step promises from the estimates
+    se_method: str  # "hessian" or "opg" (and why, when the Hessian could not be used)
     objective_resolution: float  # how finely -2 log L is known (inner noise floors summed)
     n_iter: int
     n_evaluations: int
@@ -821,6 +839,29 @@ def _central_hessian(fg, x: np.ndarray, eta, report, h: float = 1e-3) -> np.ndar
         if report is not None:
             report("uncertainty", 2 * j + 2, 2 * P)
     return 0.5 * (H + H.T)
+
+
+def outer_product_hessian(grads: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """The Hessian of -2 log L estimated from the subjects' own gradients g_i of their
+    contributions: sum_i g_i g_i' / 2 (the information identity: each subject's score is
+    -g_i / 2, so the Fisher information is sum_i g_i g_i' / 4 and the Hessian of -2 log L
+    twice that). NONMEM's "S matrix", BHHH's metric. It costs nothing beyond the
+    evaluation, is positive semi-definite by construction and, unlike differences of a
+    gradient known to the inner problems' noise floor, does not get noisier as the cohort
+    grows; it is the information only near the optimum of a model that fits."""
+    G = np.asarray(grads)[np.asarray(ok)]
+    return 0.5 * G.T @ G
+
+
+def _inverse(H: np.ndarray) -> np.ndarray | None:
+    """H^-1 when H is finite and positive definite, else None."""
+    if not np.all(np.isfinite(H)):
+        return None
+    try:
+        np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return None
+    return np.linalg.inv(H)
 
 
 def _newton_decrease(H: np.ndarray, g: np.ndarray) -> float:
@@ -865,6 +906,8 @@ def _minimise(fg, x0: np.ndarray, eta0, max_steps: int, gtol: float, ftol: float
     x = np.asarray(x0, float)
     f, g, out = fg(x, eta0)
     n_eval, P = 1, x.size
+    if hinv is None:
+        hinv = _inverse(outer_product_hessian(out["grads"], out["ok"]))
     scaled = hinv is not None
     Hinv = hinv if scaled else np.eye(P) / max(1.0, float(np.max(np.abs(g))))
     it = 0
@@ -984,6 +1027,7 @@ def fit_population(
     devices: int | None = None,
     chunk_subjects: int | None = None,
     sharding: str = "shard_map",
+    se: str = "auto",
 ) -> PopulationResult:
     """Fit a mixed-effects population model by Laplace / FOCE-I (module docstring).
 
@@ -1015,6 +1059,12 @@ def fit_population(
       and second derivatives does not fit in device memory; None: all at once, except
       on the CPU beyond `CPU_CHUNK_SUBJECTS` (2,000), where a single batch can hang.
     The estimates do not depend on `devices` or `chunk_subjects`.
+    - `se`: where the standard errors (and the check of the optimum) come from:
+      "hessian", the central-difference Hessian of -2 log L (2 x P cohort evaluations;
+      NONMEM's R matrix); "opg", the subjects' outer product of gradients (free; the S
+      matrix); "auto" (default): the Hessian up to `HESSIAN_MAX_SUBJECTS` subjects, the
+      outer product beyond. Where the Hessian is not positive definite the outer product
+      gives the SEs and `se_method` says so (the fit is then not "converged").
 
     Returns a `PopulationResult`. Subjects that cannot be solved at the optimum are
     counted (`n_failed`), not raised; only a fit whose start fails raises `ALSJaxError`.
@@ -1028,6 +1078,8 @@ def fit_population(
         raise ALSJaxError(f"starts must be >= 1, got {n_starts}")
     if int(max_steps) < 1:
         raise ALSJaxError(f"max_steps must be >= 1, got {max_steps}")
+    if se not in SE_METHODS:
+        raise ALSJaxError(f"se: expected one of {', '.join(SE_METHODS)}, got {se!r}")
     pp, phi_names, phi0 = make_population(
         data, random, estimate=estimate, covariates=covariates, frame=frame,
         covariance=covariance, noise=noise, rtol=rtol, atol=atol)
@@ -1037,6 +1089,8 @@ def fit_population(
     f64 = jnp.result_type(float)
     eta0 = np.zeros((S, R))
     resolution = objective_resolution(S, rtol)
+    if se == "auto":
+        se = "hessian" if S <= HESSIAN_MAX_SUBJECTS else "opg"
     with resolve_progress(progress) as report:
         if report is not None:
             report("compiling", 0, 0)
@@ -1060,7 +1114,8 @@ def fit_population(
         _, x, out, it = best
         # Check the optimum with the Hessian behind the SEs: converged when it is a
         # minimum (the Hessian positive definite) from which Newton's step promises less
-        # than the objective's resolution, whatever stopped the optimiser. If Newton's
+        # than the objective's resolution, whatever stopped the optimiser (with "opg",
+        # positive semi-definite by construction, only the decrease is checked). If Newton's
         # step still promises more (BFGS stopped early on a badly scaled direction: an
         # omega's curvature can be 100 times below a population value's), BFGS goes on
         # from that Hessian, within the steps left, and the check is repeated.
@@ -1073,8 +1128,12 @@ def fit_population(
             if not out["ok"].any():
                 raise ALSJaxError("population fit: no subject could be solved at the start; "
                                   "check the data and the estimated parameters")
-            Hs = _central_hessian(fg, x, out["eta"], report)
-            n_eval += 2 * x.size
+            H_opg = outer_product_hessian(out["grads"], out["ok"])
+            if se == "hessian":
+                Hs = _central_hessian(fg, x, out["eta"], report)
+                n_eval += 2 * x.size
+            else:
+                Hs = H_opg
             newton_decrease = _newton_decrease(Hs, g_end)
             if (restart == MAX_RESTARTS or steps_left < 1
                     or not resolution <= newton_decrease < math.inf):
@@ -1087,11 +1146,12 @@ def fit_population(
                 break
             x = moved
     P = x.size
-    try:
-        cov = 2.0 * np.linalg.inv(Hs) if np.all(np.isfinite(Hs)) else np.full((P, P), np.nan)
-    except np.linalg.LinAlgError:
-        cov = np.full((P, P), np.nan)
     converged = bool(newton_decrease < resolution)  # False when NaN
+    se_method = se
+    if se == "hessian" and _inverse(Hs) is None:  # no minimum in every direction
+        Hs, se_method = H_opg, "opg (the Hessian is not positive definite)"
+    Hinv = _inverse(Hs)
+    cov = 2.0 * Hinv if Hinv is not None else np.full((P, P), np.nan)
     rows = _se_table(phi_names, x, cov, pp)
     ok = out["ok"]
     n_failed = int((~ok).sum())
@@ -1131,7 +1191,8 @@ def fit_population(
         aic=minus2ll + 2 * P, bic=minus2ll + P * math.log(max(n_obs, 1)), n_subjects=S,
         n_observations=n_obs, n_failed=n_failed, failed=~ok,
         inner_converged=np.asarray(out["converged"]), converged=converged,
-        newton_decrease=newton_decrease, objective_resolution=resolution, n_iter=n_iter,
+        newton_decrease=newton_decrease, se_method=se_method,
+        objective_resolution=resolution, n_iter=n_iter,
         n_evaluations=n_eval, wall_time=time.perf_counter() - t_start,
         compile_time=compile_time,
         noise={OBSERVABLE_NAMES[k]: m for k, m in enumerate(pp.noise) if k in present},

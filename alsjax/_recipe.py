@@ -37,6 +37,8 @@ covariance = "full"         # or "diagonal" (independent random effects)
 gtol = 1e-3                 # stop when every |d(-2 log L)/dphi| is below this
 rtol = 1e-6                 # ODE solver tolerances (default: simulate's)
 atol = 1e-9
+se = "auto"                 # SEs from the Hessian ("hessian") or the subjects' outer
+                            # product of gradients ("opg"); auto: Hessian to 500 subjects
 ```
 
 There `estimate` names the *fixed* effects only (shared by every subject; may be left
@@ -59,14 +61,14 @@ from typing import Any
 from ._dataset import ALIGNMENTS
 from ._errors import ALSJaxError, did_you_mean
 from ._noise import noise_models
-from ._population import COVARIANCES
+from ._population import COVARIANCES, SE_METHODS
 from ._presets import LATEST_PRESET, check_preset_version
 from ._problem import OPTIMISERS
 
 _KEYS = {"data", "estimate", "noise", "optimiser", "starts", "seed", "max_steps", "align",
          "fit_shifts", "out", "profile", "profile_points", "bounds", "priors", "title",
          "population", "preset_version"}
-_POPULATION_KEYS = ("random", "covariates", "covariance", "gtol", "rtol", "atol")
+_POPULATION_KEYS = ("random", "covariates", "covariance", "gtol", "rtol", "atol", "se")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +82,7 @@ class PopulationSpec:
     gtol: float = 1e-3
     rtol: float | None = None
     atol: float | None = None
+    se: str = "auto"  # one of SE_METHODS: where the standard errors come from
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,6 +236,10 @@ def _population(table: Any, where: str) -> PopulationSpec:
     if covariance not in COVARIANCES:
         raise ALSJaxError(f"{where}: population.covariance must be one of "
                           f"{', '.join(COVARIANCES)}, got {covariance!r}")
+    se = _type("population.se", table.get("se", "auto"), str, where)
+    if se not in SE_METHODS:
+        raise ALSJaxError(f"{where}: population.se must be one of {', '.join(SE_METHODS)}, "
+                          f"got {se!r}")
     tol = {}
     for key in ("gtol", "rtol", "atol"):
         if key in table:
@@ -242,7 +249,7 @@ def _population(table: Any, where: str) -> PopulationSpec:
     return PopulationSpec(
         random=_names("random", table["random"], where, empty=False),
         covariates=_names("covariates", table.get("covariates", []), where, empty=True),
-        covariance=covariance, **tol)
+        covariance=covariance, se=se, **tol)
 
 
 def with_population(recipe: Recipe, *, population: bool = True, random: Sequence[str] = (),

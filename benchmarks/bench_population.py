@@ -8,8 +8,10 @@ arms, bulbar onset x1.3 on apoptotic_death_rate) with random effects on `RANDOM`
 those three random effects, the bulbar covariate and a full covariance (12 coordinates).
 
 - **fit:** the whole `fit_population` call on `--fit-subjects` (1,000) subjects: compile,
-  outer BFGS steps, the central-difference Hessian for the SEs (2 x 12 evaluations); each
-  phase timed through the progress callback. The estimates against the truth.
+  outer BFGS steps and the SEs (by default, beyond 500 subjects, from the subjects' outer
+  product of gradients, no extra evaluation; below, the central-difference Hessian, 2 x
+  12 evaluations); each phase timed through the progress callback. The estimates against
+  the truth.
   `--fit-subjects 0` skips it (the projections then assume `--evaluations`).
 - **scaling:** at each `--subjects` N, the compile time of the objective (value, exact
   gradient and every subject's inner optimum) and the time of one evaluation: cold (inner
@@ -247,7 +249,7 @@ def headline(frame, truth, args, fits) -> None:
           f"observations), {r.n_iter} outer steps, "
           f"{r.n_evaluations} evaluations, converged {r.converged}, "
           f"{r.n_failed} failed subjects, {int(r.inner_converged.sum())}/{r.n_subjects} inner "
-          "problems converged")
+          f"problems converged; SEs from the {r.se_method}")
     print("| phase | s | share |\n|---|---|---|")
     for k, v in phases.items():
         print(f"| {k} | {v:.1f} | {v / wall:.0%} |")

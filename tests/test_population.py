@@ -23,10 +23,11 @@ import alsjax
 from alsjax import ALSJaxError, fit_population, make_data, sample_population
 from alsjax._data import read_measurements, write_measurements
 from alsjax._params import parameter_transform
+from alsjax import _population as population_module
 from alsjax._population import (STALL_STEPS, cohort_evaluator, convergence_note,
                                 decrement_stalled, evaluate, make_population,
                                 population_objective)
-from alsjax._population_report import vpc_arrays, write_population_outputs
+from alsjax._population_report import _summary, vpc_arrays, write_population_outputs
 from alsjax.cli import app
 
 from _two_processes import two_processes
@@ -133,7 +134,8 @@ def test_recovery(population):
 def test_gradient_matches_finite_differences(population):
     """The exact gradient (implicit differentiation through the inner optima, forward
     over forward) against central differences of -2 log L, at the start and away from
-    the optimum; inner problems converged to a Newton decrement of 1e-14.
+    the optimum, for the whole cohort and for each subject's contribution; the inner
+    problems converged.
 
     The solver runs at rtol 1e-10 here: at its default 1e-6 the objective jumps by
     ~1e-6 of a subject's contribution wherever the adaptive step sequence changes
@@ -148,12 +150,61 @@ def test_gradient_matches_finite_differences(population):
         out = evaluate(phi, jnp.zeros((16, 1)), pp)
         out = evaluate(phi, out["eta"], pp)
         assert out["converged"].all()
-        fd = []
+        fd, fd_subjects = [], []
         for j in range(phi.size):
             e = jnp.zeros(phi.size).at[j].set(h)
             up, down = evaluate(phi + e, out["eta"], pp), evaluate(phi - e, out["eta"], pp)
             fd.append((float(up["value"]) - float(down["value"])) / (2 * h))
-        np.testing.assert_allclose(np.asarray(out["grad"]), fd, rtol=1e-4)
+            fd_subjects.append((np.asarray(up["contributions"])
+                                - np.asarray(down["contributions"])) / (2 * h))
+        # Each subject's own gradient (behind the outer-product SEs) against differences
+        # of its own contribution, each row to 1e-4 of its largest component ...
+        fd_subjects = np.stack(fd_subjects, axis=1)
+        grads = np.asarray(out["grads"])
+        for g_i, fd_i in zip(grads, fd_subjects, strict=True):
+            np.testing.assert_allclose(g_i, fd_i, rtol=1e-4, atol=1e-4 * np.abs(fd_i).max())
+        # ... and the whole to 1e-4 of what its subjects add up to: near the optimum a
+        # component is a sum that cancels (sigma:nfl: 1.0 from subjects' +-11, sum of
+        # |g_i| 70), and the subjects' differences, each ~1e-5 of its own, add up there.
+        np.testing.assert_allclose(grads.sum(axis=0), np.asarray(out["grad"]), rtol=1e-10)
+        scale = np.abs(grads).sum(axis=0)
+        assert np.all(np.abs(np.asarray(out["grad"]) - fd) <= 1e-4 * scale), (
+            np.asarray(out["grad"]), fd, scale)
+
+
+def test_standard_errors_from_the_outer_product(population, monkeypatch):
+    """Beyond `HESSIAN_MAX_SUBJECTS` (lowered here to 15 < 16 subjects) the SEs come from
+    the subjects' outer product of gradients: the same optimum, SEs near the Hessian's
+    (16 subjects: the two estimators of the information differ by their sampling
+    noise, about 1/sqrt(16) relative), the truths inside the intervals, no Hessian
+    evaluations, and `summary.json` saying which."""
+    result, frame, _, _ = population
+    monkeypatch.setattr(population_module, "HESSIAN_MAX_SUBJECTS", 15)
+    opg = fit_population(frame, RANDOM, estimate=FIXED)
+    assert result.se_method == "hessian" and opg.se_method == "opg"
+    assert opg.converged and opg.n_evaluations <= result.n_evaluations - 2 * result.phi.size
+    truths = {**TRUTH, "sigma:alsfrs_r": 1.0, "sigma:nfl": 0.15,
+              "omega:apoptotic_death_rate": 0.3}
+    for name, true in truths.items():
+        assert opg.estimates[name] == pytest.approx(result.estimates[name],
+                                                    abs=0.1 * result.std_errors[name])
+        assert 0.6 < opg.std_errors[name] / result.std_errors[name] < 1.6, name
+        assert opg.ci_low[name] < true < opg.ci_high[name], name
+    summary = json.loads(_summary(opg, "cohort.csv", ["test"]))
+    assert summary["standard_errors"] == "opg"
+
+
+def test_indefinite_hessian_falls_back_to_the_outer_product(population, monkeypatch):
+    """A Hessian that is not positive definite (forced here) gives no minimum: the fit is
+    not converged, says so, and its SEs come from the outer product, finite."""
+    _, frame, _, _ = population
+    monkeypatch.setattr(population_module, "_central_hessian",
+                        lambda fg, x, eta, report: -np.eye(x.size))
+    r = fit_population(frame, RANDOM, estimate=FIXED, max_steps=3)
+    assert not r.converged and math.isnan(r.newton_decrease)
+    assert r.se_method.startswith("opg (") and "not positive definite" in r.se_method
+    assert all(math.isfinite(v) and v > 0 for v in r.std_errors.values())
+    assert "not positive definite" in convergence_note(r)
 
 
 def test_unsolvable_subject_is_counted(population):
@@ -207,6 +258,8 @@ def test_bad_choices_raise_one_line(population):
         make_population(data, RANDOM, covariates=("apoptotic_death_rate~arm",), frame=same)
     with pytest.raises(ALSJaxError, match="pass the frame"):
         make_population(data, RANDOM, covariates=("apoptotic_death_rate~arm",))
+    with pytest.raises(ALSJaxError, match="se: expected one of auto, hessian, opg"):
+        fit_population(data, RANDOM, se="sandwich")
 
 
 def test_covariate_design():
@@ -478,6 +531,8 @@ def test_population_recipe_parses(tmp_path):
     ("[population]\nrandom = 'nfl_release'\n", "population.random must be"),
     ("[population]\nrandom = ['nfl_release']\ncovariance = 'block'\n",
      "population.covariance must be one of diagonal, full"),
+    ("[population]\nrandom = ['nfl_release']\nse = 'sandwich'\n",
+     "population.se must be one of auto, hessian, opg"),
     ("[population]\nrandom = ['nfl_release']\ncovariates = 'a~b'\n", "population.covariates"),
     ("[population]\nrandom = ['nfl_release']\ngtol = -1\n", "population.gtol must be > 0"),
     ("[population]\nrandom = ['nfl_release']\natol = 'tight'\n", "population.atol must be a float"),
