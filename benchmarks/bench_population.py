@@ -60,8 +60,9 @@ import alsjax  # noqa: E402
 from alsjax._observables import observables  # noqa: E402
 from alsjax._params import physical  # noqa: E402
 from alsjax._population import (  # noqa: E402
+    CPU_CHUNK_SUBJECTS,
     _minimise,
-    evaluate,
+    cohort_evaluator,
     fit_population,
     make_population,
     objective_resolution,
@@ -124,34 +125,29 @@ def timed_fit(frame, max_steps: int):
 
 
 def eval_times(frame):
-    """Compile seconds, cold and warm seconds of one objective + gradient evaluation."""
+    """Compile seconds, cold and warm seconds of one objective + gradient evaluation,
+    through the evaluator `fit_population` uses (on the CPU, cohorts beyond
+    `CPU_CHUNK_SUBJECTS` in chunks of that many, as the fit runs them)."""
     data = alsjax.make_data(frame)
     pp, _, phi0 = make_population(data, RANDOM, covariates=(COVARIATE,), frame=frame,
                                   covariance="full")
     S = data.n_subjects
-    phi = jnp.asarray(phi0)
-    eta0 = jnp.zeros((S, len(RANDOM)))
+    chunk = (CPU_CHUNK_SUBJECTS if S > CPU_CHUNK_SUBJECTS and jax.default_backend() == "cpu"
+             else None)
+    fg, compile_s, _ = cohort_evaluator(pp, phi0, chunk_subjects=chunk)
     t0 = time.perf_counter()
-    exe = evaluate.lower(phi, eta0, pp).compile()
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(exe(phi, eta0, pp))
+    _, _, out = fg(phi0, np.zeros((S, len(RANDOM))))
     cold = time.perf_counter() - t0
     warm = []
     for k in range(1 if S >= 1000 else 2):
         t0 = time.perf_counter()
-        out = jax.block_until_ready(exe(phi + 0.01 * (k + 1), out["eta"], pp))
+        _, _, out = fg(phi0 + 0.01 * (k + 1), out["eta"])
         warm.append(time.perf_counter() - t0)
-    return compile_s, cold, min(warm), (exe, pp, phi0, data)
+    return compile_s, cold, min(warm), (fg, pp, phi0, data)
 
 
-def capped_steps(exe, pp, phi0, S: int, steps: int):
+def capped_steps(fg, phi0, S: int, steps: int):
     """`steps` outer BFGS steps of the fit's own minimiser: seconds, steps, evaluations."""
-    def fg(x, eta):
-        out = exe(jnp.asarray(x), jnp.asarray(eta), pp)
-        out = {k: np.asarray(v) for k, v in out.items()}
-        return float(out["value"]), out["grad"], out
-
     t0 = time.perf_counter()
     _, _, _, _, it, ne = _minimise(fg, phi0, np.zeros((S, len(RANDOM))), steps, 1e-3,
                                    objective_resolution(S), None)
@@ -273,7 +269,7 @@ def scaling(sizes, folder, args, fits, n_eval_ref, frame, truth) -> None:
     per_subject = {}
     for n in sizes:
         frame_n, _ = cohort(n, folder)
-        compile_s, cold, warm, (exe, pp, phi0, data) = eval_times(frame_n)
+        compile_s, cold, warm, (fg, pp, phi0, data) = eval_times(frame_n)
         per_subject[n] = (cold, warm)
         note, fit_s, steps, evals = "", "-", "-", "-"
         if n in fits:
@@ -285,7 +281,7 @@ def scaling(sizes, folder, args, fits, n_eval_ref, frame, truth) -> None:
             fit_s, steps, evals = f"{w:.1f}", rr.n_iter, rr.n_evaluations
         else:
             if args.capped_steps:
-                s, it, ne = capped_steps(exe, pp, phi0, data.n_subjects, args.capped_steps)
+                s, it, ne = capped_steps(fg, phi0, data.n_subjects, args.capped_steps)
                 steps, evals = f"{it} (capped)", ne
                 fit_s = f"{s:.1f} for {it} steps"
             where = (f"as at N = {args.fit_subjects}" if args.fit_subjects else "assumed")
@@ -293,7 +289,7 @@ def scaling(sizes, folder, args, fits, n_eval_ref, frame, truth) -> None:
                     f"({n_eval_ref} warm evaluations, {where})")
         print(f"| {n} | {compile_s:.1f} | {cold:.2f} | {warm:.2f} | {warm / n * 1e3:.1f} | "
               f"{fit_s} | {steps} | {evals} | {note} |", flush=True)
-        del exe, pp, data
+        del fg, pp, data
 
     # (c) scipy: one subject's inner problem in a loop
     n_sc = args.scipy_subjects
