@@ -29,6 +29,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _rate(steps_per_s: float) -> str:
+    """A step rate people read at a glance: steps/s, or seconds a step when slower than
+    one a second (a population fit's steps are whole-cohort evaluations)."""
+    if steps_per_s >= 10:
+        return f"{steps_per_s:,.0f} steps/s"
+    if steps_per_s >= 1:
+        return f"{steps_per_s:.1f} steps/s"
+    return f"{1.0 / max(steps_per_s, 1e-9):.1f} s/step"
+
+
 class _Estimator:
     """The rate of a stage from its first chunks: the first chunk carries warm-up and the
     next ones are short (per-chunk overhead dominates), so the rate is that of the first
@@ -58,7 +68,7 @@ class _Estimator:
         left = (total - done) / rate
         if left < ESTIMATE_FROM_S:
             return None
-        return (f"{stage}: about {_duration(left)} to go at {rate:.0f} steps/s "
+        return (f"{stage}: about {_duration(left)} to go at {_rate(rate)} "
                 f"({total} steps over all starts; starts that converge early end sooner)")
 
 
@@ -83,8 +93,7 @@ class ProgressBar:
         class Rate(ProgressColumn):
             def render(self, task) -> Text:
                 speed = task.finished_speed or task.speed
-                return Text("" if speed is None or task.total is None
-                            else f"{speed:,.0f} steps/s")
+                return Text("" if not speed or task.total is None else _rate(speed))
 
         class Eta(ProgressColumn):  # nothing while compiling: its length is unknown
             def render(self, task) -> Text:
