@@ -450,10 +450,10 @@ def _evaluate(phi: Array, eta0: Array, pp: PopulationProblem, real: Array | None
 
 evaluate = jax.jit(_evaluate)
 """`evaluate(phi, eta0, pp, real=None)`: -2 log L at `phi` (Laplace / FOCE-I), its exact
-gradient, and per subject the contribution, eta*, H^-1, success, inner convergence and
-steps, as a dict. `eta0` (S, R) warm-starts the inner problems; `real` (S,) bool, when
-given, leaves the subjects marked False out of the sums (padding). Pure and jitted; a
-subject that cannot be solved adds `FAILED_SUBJECT` and no gradient."""
+gradient, and per subject the contribution, its gradient (`grads`), eta*, H^-1, success,
+inner convergence and steps, as a dict. `eta0` (S, R) warm-starts the inner problems;
+`real` (S,) bool, when given, leaves the subjects marked False out of the sums (padding).
+Pure and jitted; a subject that cannot be solved adds `FAILED_SUBJECT` and no gradient."""
 
 
 # --- the cohort over devices, in chunks of subjects ------------------------------------
@@ -765,10 +765,11 @@ class PopulationResult:
     `NAME~COLUMN[=LEVEL]` (on the parameter's stored scale: log-ratio for a log
     parameter), noise SDs `sigma:OBS`, random-effect SDs `omega:NAME` (SD of eta, on the
     parameter's stored scale) and, for a full covariance, correlations `corr:A:B`.
-    Uncertainty is from the inverse Hessian of -2 log L, by finite differences of the exact
-    gradient or from the subjects' outer product of gradients (`se_method`). Per subject: the empirical Bayes estimates `eta` (S, R), their conditional
-    SDs `eta_sd` (sqrt diag H_i^-1), `individual` (name -> physical value per subject),
-    and per random parameter the `shrinkage` 1 - SD(eta*) / omega.
+    Uncertainty is from the inverse Hessian of -2 log L, by finite differences of the
+    exact gradient or from the subjects' outer product of gradients (`se_method`). Per
+    subject: the empirical Bayes estimates `eta` (S, R), their conditional SDs `eta_sd`
+    (sqrt diag H_i^-1), `individual` (name -> physical value per subject), and per random
+    parameter the `shrinkage` 1 - SD(eta*) / omega.
     """
 
     names: tuple[str, ...]
@@ -900,7 +901,8 @@ def _minimise(fg, x0: np.ndarray, eta0, max_steps: int, gtol: float, ftol: float
     and a line search stops backtracking once a step would promise less than `ftol` (its
     trials would compare noise; each is a whole cohort's evaluation). Whether the point
     it stops at is the optimum, `fit_population` checks with the Hessian behind the SEs.
-    `hinv`: the inverse Hessian to start from (else a scaled identity); `stage`: the
+    `hinv`: the inverse Hessian to start from (else that of the subjects' outer product
+    of gradients at `x0`, or a scaled identity where it is singular); `stage`: the
     progress stage its steps are reported under. Returns x, f, g,
     the evaluation's outputs at x, the steps and the evaluations taken."""
     x = np.asarray(x0, float)
