@@ -299,6 +299,70 @@ def make_problem(
 
 
 def sobol_starts(n: int, pb: Problem, seed: int) -> np.ndarray:
-    """`n` scrambled-Sobol starts, uniform on the stored scale within the bounds (z)."""
+    """`n` scrambled-Sobol starts, uniform on the stored scale within the bounds (z).
+
+    With fitted shifts, each subject's shift is then set so that its first ALSFRS-R
+    value lies on the start's own model course (`_place_shifts`)."""
     u = np.clip(sobol(n, pb.size, seed), 0.01, 0.99)
-    return np.log(u) - np.log1p(-u)
+    z = np.log(u) - np.log1p(-u)
+    return _place_shifts(z, pb) if pb.fit_shifts else z
+
+
+SHIFT_GRID_DAYS = 20 * 365.25  # model days searched for a subject's first ALSFRS-R value
+SHIFT_GRID_POINTS = 512
+
+
+@jax.jit
+def _first_alsfrs_day(theta: Array, pb: Problem) -> tuple[Array, Array]:
+    """For one start: each subject's model day of data day 0 without a fitted offset
+    (`shifts`), and the untreated model's ALSFRS-R on `SHIFT_GRID_POINTS` days."""
+    from ._batch import simulate_batch
+    from ._likelihood import shifts
+
+    params, _, _ = unpack(theta, pb)
+    grid = jnp.linspace(0.0, SHIFT_GRID_DAYS, SHIFT_GRID_POINTS)
+    course = simulate_batch(params, grid).observables["alsfrs_r"]
+    return shifts(params, pb.data), course
+
+
+def _place_shifts(z: np.ndarray, pb: Problem) -> np.ndarray:
+    """Starts `z` with each subject's shift placing its first ALSFRS-R value on the
+    start's model course: the offset at which the untreated model reaches that value on
+    the day of the measurement (the first model day at or below it).
+
+    Uniform shifts over +-`SHIFT_BOUND` days mostly start an arm years before the model's
+    onset, on ALSFRS-R 48 where the gradient in the shift is zero: 1 of 32 starts of the
+    natural-history recipe reached its optimum so (`docs/validation.md`, item 8).
+    Subjects without ALSFRS-R rows, and starts whose model cannot be solved, keep their
+    Sobol shifts."""
+    data = jax.tree.map(np.asarray, (pb.data.obs, pb.data.mask, pb.data.times,
+                                     pb.data.values))
+    obs, mask, times, values = data
+    first = mask & (obs == OBSERVABLE_NAMES.index("alsfrs_r"))
+    has = first.any(axis=1)
+    j = np.argmax(first, axis=1)
+    t1 = times[np.arange(len(j)), j]
+    y1 = values[np.arange(len(j)), j]
+    grid = np.linspace(0.0, SHIFT_GRID_DAYS, SHIFT_GRID_POINTS)
+    z = np.array(z, dtype=float)
+    lo, hi = np.asarray(pb.lower), np.asarray(pb.upper)
+    for k in range(z.shape[0]):
+        base, course = (np.asarray(a) for a in _first_alsfrs_day(
+            to_stored(jnp.asarray(z[k]), pb), pb))
+        for s in np.flatnonzero(has):
+            c = course[s]
+            if not np.all(np.isfinite(c)):
+                continue
+            below = np.flatnonzero(c <= y1[s])
+            if below.size == 0:  # the model never falls that low: its horizon
+                day = grid[-1]
+            elif below[0] == 0:
+                day = grid[0]
+            else:  # interpolate on the step that crosses the value
+                i = below[0]
+                day = np.interp(y1[s], [c[i], c[i - 1]], [grid[i], grid[i - 1]])
+            i = pb.n_model + s
+            offset = np.clip(day - t1[s] - base[s], 0.98 * lo[i], 0.98 * hi[i])
+            u = (offset - lo[i]) / (hi[i] - lo[i])
+            z[k, i] = math.log(u) - math.log1p(-u)
+    return z
