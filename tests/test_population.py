@@ -374,8 +374,8 @@ def test_cli_population_fit(population, tmp_path, monkeypatch):
     result, _, _, path = population
     out = tmp_path / "out"
     code, _, err = _cli(["fit", str(path), "--population", "--random", "apoptotic_death_rate",
-                         "--estimate", "nfl_release", "--devices", "1", "--out", str(out),
-                         "--quiet"])
+                         "--estimate", "nfl_release", "--devices", "1", "--se", "opg",
+                         "--out", str(out), "--quiet"])
     assert code == 0, err
     assert {p.name for p in out.iterdir()} == {"parameters.csv", "subjects.csv",
                                                "summary.json", "vpc.png", "individuals.png"}
@@ -384,6 +384,11 @@ def test_cli_population_fit(population, tmp_path, monkeypatch):
         result.estimates["apoptotic_death_rate"], rel=1e-6)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["devices"] == 1
+    # --se opg: the same optimum (the optimiser does not depend on it), the outer-product
+    # SEs (not the module fit's Hessian ones).
+    assert result.se_method == "hessian" and summary["standard_errors"] == "opg"
+    assert params.loc["apoptotic_death_rate", "std_error"] != pytest.approx(
+        result.std_errors["apoptotic_death_rate"], rel=1e-3)
     # Converged: Newton's step with the SE Hessian promises less than the resolution,
     # 16 subjects x 1e3 x rtol 1e-6; and nothing is warned.
     assert summary["converged"] and summary["objective_resolution"] == pytest.approx(0.016)
@@ -424,6 +429,8 @@ def test_decrement_stalled_only_at_the_noise_floor(decrements, stops_at):
 
 @pytest.mark.parametrize("args, words", [
     (["--random", "apoptotic_death_rate"], "need --population"),
+    (["--se", "opg"], "need --population"),
+    (["--population", "--random", "apoptotic_death_rate", "--se", "sandwich"], "--se"),
     (["--population"], "--random"),
     (["--population", "--random", "apoptotic_death_rat"], "did you mean"),
     (["--population", "--random", "apoptotic_death_rate", "--covariate",
@@ -513,10 +520,11 @@ def test_population_recipe_parses(tmp_path):
     assert bare.estimate == () and bare.population.covariance == "diagonal"
     # The command line's flags replace the table's entries, one entry each.
     over = with_population(recipe, population=False, random=("nfl_release",),
-                           covariance="diagonal")
+                           covariance="diagonal", se="opg")
     assert over.population.random == ("nfl_release",)
     assert over.population.covariates == recipe.population.covariates
-    assert over.population.covariance == "diagonal"
+    assert over.population.covariance == "diagonal" and over.population.se == "opg"
+    assert recipe.population.se == "auto"
     # --per-subject sets the table aside and fits random + fixed effects per subject.
     alone = without_population(recipe)
     assert alone.population is None
@@ -593,3 +601,10 @@ def test_population_recipe_fit(population, tmp_path, monkeypatch):
     again = alsjax.run_recipe(short)  # one outer step: the Python path, not the optimum
     assert isinstance(again, alsjax.PopulationResult) and again.n_iter == 1
     assert again.random == ("apoptotic_death_rate",) and again.fixed == ("nfl_release",)
+
+
+def test_cli_se_choices_are_the_library_s():
+    from alsjax._population import SE_METHODS
+    from alsjax.cli import SEMethod
+
+    assert tuple(m.value for m in SEMethod) == SE_METHODS
