@@ -25,9 +25,10 @@ RECIPES = sorted(p.stem for p in FIT.glob("*.toml"))
 # Per recipe: starts and steps for the quick fit. The natural-history recipe fits one time
 # shift per arm, each start's shifts placing the arms' first ALSFRS-R values on its model
 # course (before 2026-12-04 uniform shifts put most arms on the flat ALSFRS-R = 48
-# plateau, with zero gradient, and 3 of 32 starts reached an optimum; now 26 of 32). The two survival recipes read arm summaries (one course per arm: 4
-# and 1 subjects); their quick fits take 40 s and 28 s on 2 cores, mostly compiling (they
-# took 234 s and 153 s when each patient was a row of its own). The riluzole one runs in
+# plateau, with zero gradient, and 1 of 32 starts reached the optimum; now 26 of 32).
+# The two survival recipes read arm summaries (one course per arm: 4 and 1 subjects);
+# their quick fits take 40 s and 28 s on 2 cores, mostly compiling (they took 234 s and
+# 153 s when each patient was a row of its own). The riluzole one runs in
 # CI: it covers arm summaries end to end, with onset alignment and a therapy.
 QUICK = {
     "mouse_g93a": dict(starts=2, max_steps=30),
