@@ -107,8 +107,9 @@ HESSIAN_MAX_SUBJECTS = 500
 (2 x P whole-cohort evaluations) up to this many subjects and from the subjects' outer
 product of gradients (`outer_product_hessian`, no extra evaluation) beyond. At 1,000
 subjects the Hessian cost 41% of the fit and came out indefinite (`benchmarks/RESULTS.md`,
-2026-12-04): the inner problems' noise floor makes the gradient jump by several units
-from one evaluation to the next, which differences over h = 1e-3 turn into Hessian noise.
+2026-12-04): the inner problems stop at their noise floor, so the gradient at one point
+moves with their warm start (up to 0.5 per component on 200 subjects), which differences
+over h = 1e-3 turn into Hessian entries off by up to 70% on the weakest directions.
 On the shipped 200-subject cohort the two give SEs within a factor 0.79-1.17 of each
 other (2026-12-04)."""
 
