@@ -869,11 +869,8 @@ def _inverse(H: np.ndarray) -> np.ndarray | None:
 def _newton_decrease(H: np.ndarray, g: np.ndarray) -> float:
     """g' H^-1 g / 2, the decrease Newton's step promises; NaN unless H is positive
     definite (then the point is no minimum, or the data do not fix every direction)."""
-    try:
-        chol = np.linalg.cholesky(H)
-    except np.linalg.LinAlgError:
-        return math.nan
-    return 0.5 * float(np.sum(np.linalg.solve(chol, g) ** 2))
+    Hinv = _inverse(H)
+    return math.nan if Hinv is None else 0.5 * float(g @ Hinv @ g)
 
 
 def convergence_note(result: PopulationResult) -> str:
@@ -1150,10 +1147,9 @@ def fit_population(
             x = moved
     P = x.size
     converged = bool(newton_decrease < resolution)  # False when NaN
-    se_method = se
-    if se == "hessian" and _inverse(Hs) is None:  # no minimum in every direction
-        Hs, se_method = H_opg, "opg (the Hessian is not positive definite)"
-    Hinv = _inverse(Hs)
+    se_method, Hinv = se, _inverse(Hs)
+    if Hinv is None and se == "hessian":  # no minimum in every direction
+        se_method, Hinv = "opg (the Hessian is not positive definite)", _inverse(H_opg)
     cov = 2.0 * Hinv if Hinv is not None else np.full((P, P), np.nan)
     rows = _se_table(phi_names, x, cov, pp)
     ok = out["ok"]
