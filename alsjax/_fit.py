@@ -103,7 +103,7 @@ def fit(
     seed: int = 0,
     max_steps: int = 200,
     progress: Progress | bool | None = None,
-    fit_shifts: bool = False,
+    fit_shifts: bool | Sequence[str] = False,
     estimate_noise: bool = True,
     starts: np.ndarray | None = None,
     method: str = "auto",
@@ -125,7 +125,8 @@ def fit(
     - `max_steps`: per start.
     - `progress`: a callable `progress(stage, done, total)` told the work done between
       compiled chunks; True for a progress bar on the terminal; None for silence.
-    - `fit_shifts`: also estimate each subject's time shift (days).
+    - `fit_shifts`: also estimate each subject's time shift (days); or a sequence of
+      subject names, to estimate theirs and hold the others at their alignment.
     - `method`: how the cohort is solved ("auto", "vmap" or "lanes", `solve_cohort`).
 
     Starts whose solves fail are kept and flagged (`start_failed`); raises

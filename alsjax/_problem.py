@@ -58,7 +58,7 @@ class Problem(eqx.Module):
     n_noise_rows: Float[Array, " K"]
     names: tuple[str, ...] = eqx.field(static=True)  # model parameters estimated
     noise_obs: tuple[int, ...] = eqx.field(static=True)  # observables with estimated SD
-    fit_shifts: bool = eqx.field(static=True)
+    shift_subjects: tuple[int, ...] = eqx.field(static=True)  # subjects with a fitted shift
     noise: tuple[str, ...] = eqx.field(static=True)  # each observable's model (hashable)
     optimiser: str = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
@@ -69,8 +69,12 @@ class Problem(eqx.Module):
         return len(self.names)
 
     @property
+    def fit_shifts(self) -> bool:
+        return bool(self.shift_subjects)
+
+    @property
     def n_shift(self) -> int:
-        return self.data.n_subjects if self.fit_shifts else 0
+        return len(self.shift_subjects)
 
     @property
     def n_fit(self) -> int:
@@ -120,7 +124,11 @@ def unpack(theta: Array, pb: Problem) -> tuple[Params, Array, Array | None]:
     S = pb.data.n_subjects
     values = {n: jnp.broadcast_to(theta[i], (S,)) for i, n in enumerate(pb.names)}
     params = dataclasses.replace(pb.data.base, **values)
-    shift = theta[pb.n_model:pb.n_fit] if pb.fit_shifts else None
+    shift = None
+    if pb.fit_shifts:
+        shift = theta[pb.n_model:pb.n_fit]
+        if pb.n_shift < S:  # the other subjects keep their alignment (offset 0)
+            shift = jnp.zeros(S, theta.dtype).at[jnp.asarray(pb.shift_subjects)].set(shift)
     sd = pb.noise_sd
     if pb.noise_obs:
         sd = sd.at[jnp.asarray(pb.noise_obs)].set(jnp.exp(theta[pb.n_fit:]))
@@ -213,13 +221,17 @@ def make_problem(
     noise: NoiseSpec = None,
     optimiser: str = DEFAULT_OPTIMISER,
     max_steps: int = 200,
-    fit_shifts: bool = False,
+    fit_shifts: bool | Sequence[str] = False,
     estimate_noise: bool = True,
     method: str = "auto",
 ) -> tuple[Problem, tuple[str, ...], Array]:
     """Validate the choices and build the Problem; returns it, the names of all estimated
     quantities (parameters, then `shift:<subject>`, then `sigma:<observable>`) and the
-    preset (nominal) stored vector. Every problem is one `ALSJaxError` line."""
+    preset (nominal) stored vector. Every problem is one `ALSJaxError` line.
+
+    `fit_shifts`: True for a time shift per subject, or the subjects that get one (the
+    others keep offset 0: say, a survival table whose day 0 is onset beside trial arms
+    whose day 0 is randomisation)."""
     bounds, priors = dict(bounds or {}), dict(priors or {})
     if optimiser not in OPTIMISERS:
         raise ALSJaxError(f"unknown optimiser {optimiser!r}; choose from {', '.join(OPTIMISERS)}")
@@ -268,11 +280,11 @@ def make_problem(
             hp.append(True)
         else:
             pm.append(0.0), ps.append(1.0), hp.append(False)
-    if fit_shifts:
-        for s in data.subjects:
-            names_all.append(f"shift:{s}")
-            nominal.append(0.0), lo.append(-SHIFT_BOUND), hi.append(SHIFT_BOUND)
-            pm.append(0.0), ps.append(1.0), hp.append(False)
+    shift_subjects = _shift_subjects(fit_shifts, data.subjects)
+    for i in shift_subjects:
+        names_all.append(f"shift:{data.subjects[i]}")
+        nominal.append(0.0), lo.append(-SHIFT_BOUND), hi.append(SHIFT_BOUND)
+        pm.append(0.0), ps.append(1.0), hp.append(False)
     for k in noise_obs:
         names_all.append(f"sigma:{OBSERVABLE_NAMES[k]}")
         s = math.log(sd0[k])
@@ -292,10 +304,30 @@ def make_problem(
         prior_mean=to_device(pm, f), prior_sd=to_device(ps, f), has_prior=to_device(hp),
         noise_sd=to_device(sd0, f), noise_rows=to_device(rows),
         n_noise_rows=to_device(rows.sum(0), f),
-        names=tuple(estimate), noise_obs=noise_obs, fit_shifts=bool(fit_shifts),
+        names=tuple(estimate), noise_obs=noise_obs, shift_subjects=shift_subjects,
         noise=models, optimiser=optimiser, max_steps=int(max_steps), method=method,
     )
     return pb, tuple(names_all), to_device(nominal, f)
+
+
+def _shift_subjects(fit_shifts: bool | Sequence[str], subjects: Sequence[str]
+                    ) -> tuple[int, ...]:
+    """Indices of the subjects whose time shift is fitted (`make_problem`)."""
+    if isinstance(fit_shifts, bool):
+        return tuple(range(len(subjects))) if fit_shifts else ()
+    if isinstance(fit_shifts, str):
+        fit_shifts = (fit_shifts,)
+    names = list(fit_shifts)
+    if not names:
+        raise ALSJaxError("fit_shifts: name at least one subject (or give true or false)")
+    index = {s: i for i, s in enumerate(subjects)}
+    for n in names:
+        if n not in index:
+            shown = ", ".join(list(subjects)[:10]) + (", ..." if len(subjects) > 10 else "")
+            raise ALSJaxError(f"fit_shifts: no subject {n!r} in the data (subjects: {shown})")
+    if len(set(names)) != len(names):
+        raise ALSJaxError("fit_shifts: a subject is named twice")
+    return tuple(sorted(index[n] for n in names))
 
 
 def sobol_starts(n: int, pb: Problem, seed: int) -> np.ndarray:
@@ -356,10 +388,11 @@ def _place_shifts(z: np.ndarray, pb: Problem) -> np.ndarray:
     frac = np.where(drop > 0, (c_prev - y1) / np.where(drop > 0, drop, 1.0), 1.0)
     day = np.where(i > 0, grid[prev] + frac * (grid[i] - grid[prev]), grid[0])
     day = np.where(below.any(axis=-1), day, grid[-1])  # never that low: its horizon
-    cols = pb.n_model + rows
+    rows = np.asarray(pb.shift_subjects)
+    cols = pb.n_model + np.arange(pb.n_shift)
     lo, hi = np.asarray(pb.lower)[cols], np.asarray(pb.upper)[cols]
-    offset = np.clip(day - t1 - base, 0.98 * lo, 0.98 * hi)
+    offset = np.clip((day - t1 - base)[:, rows], 0.98 * lo, 0.98 * hi)
     u = (offset - lo) / (hi - lo)
-    place = first.any(axis=1)[None, :] & np.all(np.isfinite(course), axis=-1)
+    place = (first.any(axis=1)[None, :] & np.all(np.isfinite(course), axis=-1))[:, rows]
     z[:, cols] = np.where(place, np.log(u) - np.log1p(-u), z[:, cols])
     return z

@@ -10,7 +10,7 @@ seed = 0
 max_steps = 100
 align = "cascade"           # or "onset"
 preset_version = "2026.12"  # presets of the parameters not estimated (default: newest)
-fit_shifts = false
+fit_shifts = false          # or true (a time shift per subject), or ["subject", ...]
 out = "alsjax-fit"          # relative to the working directory
 profile = []                # parameters to profile after the fit
 profile_points = 11         # grid points per profile
@@ -97,7 +97,7 @@ class Recipe:
     seed: int = 0
     max_steps: int = 200
     align: str = "cascade"
-    fit_shifts: bool = False
+    fit_shifts: bool | tuple[str, ...] = False  # every subject, none, or these subjects
     out: str | None = None
     profile: tuple[str, ...] = ()
     profile_points: int = 11
@@ -124,6 +124,16 @@ def _type(name: str, value: Any, kind, where: str):
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ALSJaxError(f"{where}: {name} must be a {kind.__name__}, got {value!r}")
     return value
+
+
+def _fit_shifts(value: Any, where: str) -> bool | tuple[str, ...]:
+    """`fit_shifts`: true, false, or a list of the subjects whose time shift is fitted."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ALSJaxError(f"{where}: fit_shifts must be true, false or a non-empty list of "
+                      f"subject names, got {value!r}")
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -201,7 +211,7 @@ def load_recipe(path: str | Path) -> Recipe:
         max_steps=_type("max_steps", raw.get("max_steps", 100 if population else 200), int,
                         where),
         align=align,
-        fit_shifts=_type("fit_shifts", raw.get("fit_shifts", False), bool, where),
+        fit_shifts=_fit_shifts(raw.get("fit_shifts", False), where),
         out=None if "out" not in raw else _type("out", raw["out"], str, where),
         profile=tuple(profile),
         profile_points=_type("profile_points", raw.get("profile_points", 11), int, where),

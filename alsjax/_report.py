@@ -67,6 +67,19 @@ def _arrays(theta, pb, frac):
 
 
 
+def _arm_fraction(T, data) -> np.ndarray:
+    """Per event slot: the fraction of an arm with the event by the slot's day, its
+    patients' days log-normal about the course's `T` (data clock) with the arm's spread,
+    as the likelihood reads arm summaries (`_likelihood._arm_curve_terms`)."""
+    from scipy.stats import norm
+
+    sd = np.asarray(data.event_sigma)
+    sd = np.where(np.isnan(sd), ARM_EVENT_SD, sd)
+    t = np.maximum(np.asarray(data.event_time), 1e-6)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return norm.cdf((np.log(t) - np.log(np.maximum(T, 1e-6))) / sd)
+
+
 def _arm_panel(ax, data, T, colours, scale: float, xlabel: str, span: float) -> None:
     """Arm summaries as survival curves: each arm's event-free fraction (data, with a 95%
     binomial interval) against the likelihood's curve for it (its course's event day with
@@ -387,10 +400,16 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
     ri, eri = np.asarray(data.row_index), np.asarray(data.event_row_index)
     pred[ri[ri >= 0]] = f[ri >= 0]
     pred[eri[eri >= 0]] = np.where(np.isfinite(T[eri >= 0]), T[eri >= 0], np.nan)
+    # An arm summary's prediction is the fraction of the arm with the event by its day,
+    # in the units of its value (a subject's own event row: the predicted day).
+    summary = np.asarray(data.event_summary) & (eri >= 0)
+    is_arm = np.zeros(len(df), bool)
+    is_arm[eri[summary]] = True
+    pred[eri[summary]] = _arm_fraction(T, data)[summary]
     table = df.copy()
     table["prediction"] = pred
     table["residual"] = table["value"].to_numpy(dtype=float) - pred
-    is_event = table["observable"].isin(EVENT_NAMES).to_numpy()
+    is_event = table["observable"].isin(EVENT_NAMES).to_numpy() & ~is_arm
     table.loc[is_event, "residual"] = table.loc[is_event, "time"].to_numpy(float) - pred[is_event]
     predictions = table.to_csv(index=False, float_format="%.10g")
 

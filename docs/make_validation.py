@@ -38,7 +38,7 @@ import alsjax  # noqa: E402
 from alsjax._likelihood import ARM_EVENT_SD, EVENT_SD  # noqa: E402
 
 RECIPES = ("mouse_g93a", "human_natural_history", "human_registry_survival",
-           "edaravone_mci186_19", "riluzole_bensimon")
+           "edaravone_mci186_19", "riluzole_bensimon", "human_pace_survival")
 FIT = ROOT / "fit" / "published"
 PUB = ROOT / "data" / "published"
 FIG = ROOT / "docs" / "figures"
@@ -394,6 +394,66 @@ def registry(fits: dict, num: dict) -> None:
     _save(fig, "wolf2014_registry")
 
 
+def slope_ratio(p, start: float, months: float = 12.0) -> float:
+    """FVC (% predicted) lost per ALSFRS-R point over `months` from model day `start`:
+    the ratio of the two slopes, which PRO-ACT puts at 2.24 / 1.02 = 2.2 (Atassi 2014)."""
+    sol = sim(p, [start, start + months * MONTH])
+    fvc, frs = (np.asarray(sol.observables[k]) for k in ("fvc", "alsfrs_r"))
+    return float((fvc[0] - fvc[1]) / (frs[0] - frs[1]))
+
+
+def pace_survival(fits: dict, num: dict) -> None:
+    fit = fits["human_pace_survival"]
+    p1 = params(fit)
+    on, T = onset(p1), death(p1)
+    sh = {k.split(":", 1)[1]: v for k, v in fit["estimates"].items() if k.startswith("shift:")}
+    origin = {k: on + v for k, v in sh.items()}
+    testa = pd.read_csv(PUB / "testa2004_survival_from_onset.csv")
+    p0 = params(None)
+    num["pace_survival"] = dict(
+        onset=on, death=T, survival_months=(T - on) / MONTH,
+        preset_survival_months=(death(p0) - onset(p0)) / MONTH,
+        alive={f"{t:g}": float(survival(T, on, t)) for t in testa["time"]},
+        centaur_months_after_onset=sh["centaur_placebo"] / MONTH,
+        mci_months_after_onset=sh["mci186_19_placebo"] / MONTH,
+        fvc_per_alsfrs_first_year=slope_ratio(p1, on),
+        fvc_per_alsfrs_first_year_vulnerability_1=slope_ratio(
+            p1.replace(respiratory_vulnerability=1.0), on),
+        fvc_per_alsfrs_first_year_preset=slope_ratio(p0, onset(p0)),
+        first_year_alsfrs_slope=float(-np.diff(alsfrs(p1, [on, on + 365.25]))[0] / 12.0),
+    )
+    df = pd.read_csv(FIT / "data" / "human_pace_and_survival.csv")
+    fig = Figure(figsize=(11, 3.6))
+    for i, (subj, title) in enumerate((("mci186_19_placebo", "MCI186-19 placebo (Al-Chalabi 2020)"),
+                                       ("centaur_placebo", "CENTAUR placebo (Paganoni 2020)"))):
+        ax = fig.add_subplot(1, 3, i + 1)
+        d = df[df["subject"] == subj]
+        t = np.linspace(-60, 300, 181)
+        ax.plot(t, alsfrs(p1, np.maximum(origin[subj] + t, 0.0)), "C0-",
+                label="joint fit (pace and survival)")
+        ax.errorbar(d["time"], d["value"], yerr=1.96 * d["sigma"], fmt="ks", label="data ± 95%")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("trial day")
+        ax.set_ylabel("ALSFRS-R")
+        ax.legend(fontsize=7)
+    ax = fig.add_subplot(1, 3, 3)
+    t = np.linspace(1.0, 8 * 365.25, 400)
+    ax.plot(t / 365.25, survival(T, on, t), "C0-", label="joint fit")
+    T0, on0 = death(p0), onset(p0)
+    ax.plot(t / 365.25, survival(T0, on0, t), color="0.5", ls="-.", label="preset 2026.12.4")
+    alive = 1.0 - testa["value"].to_numpy()
+    n = int(testa["n"].iat[0])
+    ci = np.array([binom_ci(round(a * n), n) for a in alive])
+    ax.errorbar(testa["time"] / 365.25, alive, yerr=[alive - ci[:, 0], ci[:, 1] - alive],
+                fmt="ks", label="Testa 2004 (793 patients) ± 95%")
+    ax.set_title("survival from symptom onset", fontsize=9)
+    ax.set_xlabel("years since onset")
+    ax.set_ylabel("fraction alive")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7)
+    _save(fig, "testa2004_pace_survival")
+
+
 def nfl(fits: dict, num: dict) -> None:
     p1 = params(fits["human_natural_history"])
     p0 = params(None)
@@ -502,7 +562,8 @@ def main() -> None:
         print(f"  {fits[name]['wall_s']} s, converged {fits[name]['converged']}", flush=True)
         RESULTS.write_text(json.dumps(fits, indent=1) + "\n")
     FIG.mkdir(exist_ok=True)
-    blocks = (mouse, natural_history, edaravone, riluzole, registry, nfl, tofersen)
+    blocks = (mouse, natural_history, edaravone, riluzole, registry, pace_survival, nfl,
+              tofersen)
     chosen = [b for b in blocks if b.__name__ in a.block] if a.block else blocks
     num: dict = json.loads(NUMBERS.read_text()) if a.block and NUMBERS.exists() else {}
     for block in chosen:

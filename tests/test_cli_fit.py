@@ -118,6 +118,10 @@ def test_bad_recipes(tmp_path):
         "data = 'missing.csv'\nestimate = ['nfl_release']\n": "missing.csv",
         f"data = '{ROOT}/data/synthetic/small_human.csv'\nestimate = ['nfl_release']\n"
         "[bounds]\nnfl_release = [1.0]\n": "bounds.nfl_release",
+        f"data = '{ROOT}/data/synthetic/small_human.csv'\nestimate = ['nfl_release']\n"
+        "fit_shifts = 'p1'\n": "fit_shifts must be true, false or a non-empty list",
+        f"data = '{ROOT}/data/synthetic/small_human.csv'\nestimate = ['nfl_release']\n"
+        "fit_shifts = ['nobody']\n": "fit_shifts: no subject 'nobody' in the data",
     }
     for i, (text, words) in enumerate(cases.items()):
         recipe = tmp_path / f"r{i}.toml"

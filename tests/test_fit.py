@@ -6,6 +6,7 @@ optimiser compiles once for the module (and for the CLI's default fit).
 """
 
 import math
+import re
 from pathlib import Path
 
 import jax
@@ -226,26 +227,49 @@ def test_shift_starts_put_the_first_alsfrs_r_on_the_course():
     the likelihood maps that measurement to gives the measured value, within 0.05 points
     (the placement interpolates a 512-point grid over 20 years of a course falling about
     a point a month). Uniform shifts put most starts' arms on the flat ALSFRS-R 48 before
-    onset instead (docs/validation.md, item 8)."""
+    onset instead (docs/validation.md, item 8). Shifts fitted for two arms only: the
+    third subject (a survival curve whose day 0 is onset) keeps offset 0 at every start."""
     from alsjax._likelihood import shifts
     from alsjax._problem import to_stored, unpack
 
     root = Path(__file__).resolve().parent.parent
     frame = alsjax.read_measurements(root / "fit" / "published" / "data"
-                                     / "human_placebo_alsfrs.csv")
+                                     / "human_pace_and_survival.csv")
     data = make_data(frame, align="onset", preset_version="2026.12")
+    arms = ["mci186_19_placebo", "centaur_placebo"]
     bounds = {"apoptotic_death_rate": (0.0007, 0.07), "motor_reserve": (0.394, 0.913)}
-    pb, _, _ = make_problem(data, tuple(bounds), bounds=bounds, fit_shifts=True)
+    pb, names, _ = make_problem(data, tuple(bounds), bounds=bounds, fit_shifts=arms)
+    assert names[2:] == tuple(f"shift:{s}" for s in arms) and pb.n_shift == 2
+    cohort = data.subjects.index("onset_cohort")
     first = {s: g.sort_values("time").iloc[0] for s, g in
              frame[frame.observable == "alsfrs_r"].groupby("subject")}
     for z in sobol_starts(4, pb, seed=0):
         theta = to_stored(jnp.asarray(z), pb)
         params, _, offset = unpack(theta, pb)
+        assert float(offset[cohort]) == 0.0
         model_day = np.asarray(shifts(params, data, offset))
-        for s, subject in enumerate(data.subjects):
+        for subject in arms:
+            s = data.subjects.index(subject)
             row = first[subject]
             p = jax.tree.map(lambda a, s=s: a[s], params)
             day = float(model_day[s] + row.time)
             sol = alsjax.simulate(p, jnp.asarray([day]), rtol=1e-8, atol=1e-10)
             assert abs(float(sol.observables["alsfrs_r"][0]) - row.value) < 0.05, (
                 subject, day, float(sol.observables["alsfrs_r"][0]), row.value)
+    # fit_shifts=True: a shift for every subject, in the data's order.
+    _, names, _ = make_problem(data, tuple(bounds), bounds=bounds, fit_shifts=True)
+    assert names[2:] == tuple(f"shift:{s}" for s in data.subjects)
+
+
+@pytest.mark.parametrize("fit_shifts, words", [
+    (["nobody"], "fit_shifts: no subject 'nobody' in the data"),
+    (["centaur_placebo", "centaur_placebo"], "fit_shifts: a subject is named twice"),
+    ([], "fit_shifts: name at least one subject"),
+])
+def test_bad_fit_shifts(fit_shifts, words):
+    root = Path(__file__).resolve().parent.parent
+    frame = alsjax.read_measurements(root / "fit" / "published" / "data"
+                                     / "human_placebo_alsfrs.csv")
+    data = make_data(frame, align="onset")
+    with pytest.raises(alsjax.ALSJaxError, match=re.escape(words)):
+        make_problem(data, ("motor_reserve",), fit_shifts=fit_shifts)

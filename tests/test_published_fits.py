@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import norm
 
@@ -36,8 +37,10 @@ QUICK = {
     "human_registry_survival": dict(starts=2, max_steps=30),
     "edaravone_mci186_19": dict(starts=4, max_steps=30),  # 2: a start stops at the lower bound
     "riluzole_bensimon": dict(starts=3, max_steps=60),  # starts 1-2: a local optimum, 431.7
+    "human_pace_survival": dict(starts=4, max_steps=40),
 }
-SLOW = {"human_registry_survival", "mouse_g93a", "human_natural_history"}
+SLOW = {"human_registry_survival", "mouse_g93a", "human_natural_history",
+        "human_pace_survival"}
 # In CI: edaravone's quick fit (about 40-60 s on 2 cores). The mouse (70-90 s) and
 # natural-history (50-70 s) quick fits ran in CI too, but put the 2-worker suite at
 # 9.3-13.7 min on this machine, over the 10-minute budget: they run with `-m slow`.
@@ -104,6 +107,17 @@ def _check(name, result):
         # 2.5 points, and the drug arm ahead.
         eda, pla = f[subjects.index("edaravone"), 2], f[subjects.index("placebo"), 2]
         assert abs(eda - 37.8) < 2.5 and abs(pla - 34.8) < 2.5 and eda > pla
+    elif name == "human_pace_survival":
+        # Testa 2004: alive 0.93, 0.48, 0.24 at 1, 3, 5 years from onset (793 patients);
+        # three points, one course with the arm spread: each within 0.03. The trial arms
+        # as in the natural-history recipe: within 2.5 points.
+        i = subjects.index("onset_cohort")
+        assert float(shift[i]) == pytest.approx(float(predictions(
+            result.params, result.data)[2][i]))  # its offset is not fitted: 0
+        for k, (day, alive) in enumerate(((365.0, 0.93), (1096.0, 0.48), (1826.0, 0.24))):
+            assert abs(_survival(T[i, k], day) - alive) < 0.03, (day, alive)
+        assert abs(float(f[subjects.index("centaur_placebo"), 1]) - 27.54) < 2.5
+        assert abs(float(f[subjects.index("mci186_19_placebo"), 2]) - 34.8) < 2.5
     elif name == "riluzole_bensimon":
         # Bensimon 1994: alive at 12 months 45/78 = 0.577 (placebo), 57/77 = 0.740
         # (riluzole). Two parameters, two arms (each pooled over onset sites, which the
@@ -123,17 +137,33 @@ def _assert_fit(result, recipe):
 
 
 @pytest.mark.parametrize("name", QUICK_PARAMS)
-def test_recipe_fits_quickly(name):
+def test_recipe_fits_quickly(name, tmp_path):
     recipe = alsjax.load_recipe(FIT / f"{name}.toml")
     recipe = dataclasses.replace(recipe, profile=(), **QUICK[name])
+    out = tmp_path / "out" if name == "riluzole_bensimon" else None
     if name in EXPECTED_WARNINGS:
         with pytest.warns(alsjax.FitWarning) as caught:
-            result = alsjax.run_recipe(recipe)
+            result = alsjax.run_recipe(recipe, out)
         assert any(re.search(EXPECTED_WARNINGS[name], str(w.message)) for w in caught)
     else:
-        result = alsjax.run_recipe(recipe)
+        result = alsjax.run_recipe(recipe, out)
     _assert_fit(result, recipe)
     _check(name, result)
+    if out is not None:
+        _check_arm_predictions(result, out / "predictions.csv")
+
+
+def _check_arm_predictions(result, path):
+    """predictions.csv gives an arm summary's predicted fraction with the event by its
+    day (the value's own units), from the course's event day and the arm spread."""
+    table = pd.read_csv(path)
+    _, T, _ = (np.asarray(x) for x in predictions(result.params, result.data,
+                                                  time_shift=result.time_shift))
+    for _, row in table[table["observable"] == "death"].iterrows():
+        s = result.data.subjects.index(row["subject"])
+        expected = 1.0 - _survival(T[s, 0], float(row["time"]))
+        assert row["prediction"] == pytest.approx(expected, abs=1e-8), row["subject"]
+        assert row["residual"] == pytest.approx(row["value"] - expected, abs=1e-8)
 
 
 @pytest.mark.slow

@@ -38,6 +38,13 @@ def arm_survival(subject: str, n: int, alive: int, day: float, **cols) -> dict:
             "value": (n - alive) / n, "n": n, **cols}
 
 
+def arm_curve(subject: str, n: int, day: float, surviving: float, **cols) -> dict:
+    """A point of a published survival curve (a Kaplan-Meier fraction `surviving` at
+    `day`, not a count) as the tidy format's event summary row of `death`."""
+    return {"subject": subject, "time": day, "observable": "death",
+            "value": round(1.0 - surviving, 10), "n": n, **cols}
+
+
 def normal_ages(n: int, mean: float, sd: float) -> list[float]:
     """`n` ages at the normal mid-quantiles, rescaled so that their sample mean and SD
     (n - 1) equal the stated mean and SD exactly; rounded to 0.1 day."""
@@ -118,6 +125,14 @@ def wolf2014_registry() -> pd.DataFrame:
     return pd.DataFrame([arm_survival("registry", 176, 116, 365.0)])
 
 
+def testa2004_survival_from_onset() -> pd.DataFrame:
+    # 793 consecutive patients (Besta institute, Milan, discharged with ALS 1971-1998):
+    # survival from symptom onset 93% at one, 48% at three and 24% at five years; median
+    # 2.9 years (95% CI 2.7-3.1). Day 0 = symptom onset; years as 365.25 days.
+    return pd.DataFrame([arm_curve("onset_cohort", 793, round(years * 365.25), surviving)
+                         for years, surviving in ((1, 0.93), (3, 0.48), (5, 0.24))])
+
+
 def gaiottino2013_nfl() -> pd.DataFrame:
     # Serum NfL (ECL assay): ALS 95.4 pg/mL (n = 46), healthy controls 3.3 pg/mL (n = 67).
     cols = {"time": 0, "observable": "nfl", "fluid": "serum", "statistic": "as_stated"}
@@ -166,6 +181,7 @@ TABLES = {
     "bensimon1994_riluzole_survival.csv": bensimon1994_riluzole,
     "lacomblez1996_riluzole_survival.csv": lacomblez1996_riluzole,
     "wolf2014_registry_survival.csv": wolf2014_registry,
+    "testa2004_survival_from_onset.csv": testa2004_survival_from_onset,
     "gaiottino2013_serum_nfl.csv": gaiottino2013_nfl,
     "meyer2023_tofersen_nfl.csv": meyer2023_tofersen_nfl,
     "solomon2011_g93a_endstage.csv": solomon2011_endstage,

@@ -14,6 +14,8 @@ Nothing is typed in by hand except the one assumption named below.
 - `human_placebo_alsfrs.csv`: the placebo arm of MCI186-19 (Al-Chalabi 2020, days from
   the lead-in start) and the CENTAUR placebo arm (Paganoni 2020, days from randomisation),
   each arm one subject, rows as shipped.
+- `human_pace_and_survival.csv`: those two arms + the survival curve from symptom onset of
+  Testa 2004 (793 patients, one subject `onset_cohort`, day 0 = onset), rows as shipped.
 """
 
 from __future__ import annotations
@@ -48,8 +50,15 @@ def human_placebo_alsfrs() -> pd.DataFrame:
     return pd.concat([mci, centaur], ignore_index=True).fillna("")
 
 
+def human_pace_and_survival() -> pd.DataFrame:
+    testa = _read("testa2004_survival_from_onset.csv").assign(
+        source="Testa 2004", time_origin="symptom onset")
+    return pd.concat([human_placebo_alsfrs(), testa], ignore_index=True).fillna("")
+
+
 FILES = {"mouse_endstage_umn.csv": mouse_endstage_umn,
-         "human_placebo_alsfrs.csv": human_placebo_alsfrs}
+         "human_placebo_alsfrs.csv": human_placebo_alsfrs,
+         "human_pace_and_survival.csv": human_pace_and_survival}
 
 
 def main() -> None:
