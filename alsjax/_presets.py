@@ -15,13 +15,17 @@ Presets are versioned (`PRESET_VERSIONS`, oldest first; `LATEST_PRESET` is the d
 - `"2026.12.4"`: revision 6, riluzole on the respiratory pool only
   (`riluzole_limb_fraction` 0), with `riluzole_efficacy` fitted to Bensimon 1994 under it
   (`fit/published/riluzole_bensimon.toml`); every other value is 2026.12's.
+- `"2026.12.5"`: the human pace of motor-neuron loss, motor reserve and respiratory
+  vulnerability fitted to two placebo arms' ALSFRS-R and survival from onset together
+  (`fit/published/human_pace_survival.toml`); every genotype inherits them, the mouse
+  keeps its own (2026.12.4's) values; every other value is 2026.12.4's.
 """
 
 from ._errors import ALSJaxError, did_you_mean
 
 GENOTYPES: tuple[str, ...] = ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")
 SPECIES: tuple[str, ...] = ("human", "mouse")
-PRESET_VERSIONS: tuple[str, ...] = ("legacy", "2026.12", "2026.12.4")
+PRESET_VERSIONS: tuple[str, ...] = ("legacy", "2026.12", "2026.12.4", "2026.12.5")
 LATEST_PRESET: str = PRESET_VERSIONS[-1]
 
 # The newest version's values; older versions are written as their differences from it.
@@ -56,11 +60,14 @@ HUMAN: dict[str, float] = dict(
     apoptosis_resolution=0.05,
     apoptosis_aggregate_gain=0.5,
     dpr_toxicity=0.5,
-    apoptotic_death_rate=0.007,
+    # fit/published/human_pace_survival.toml (docs/validation_results.json), 4 significant
+    # figures: 0.02668 (95 % 0.0160-0.0444), 0.5854 (profile 0.450-0.787) and 0.5447
+    # (0.23-1.28: not identified, kept with the other two, with which it was fitted).
+    apoptotic_death_rate=0.02668,
     excitotoxic_death_rate=0.002,
     glia_toxicity=0.004,
     umn_vulnerability=0.7,
-    respiratory_vulnerability=1.0,
+    respiratory_vulnerability=0.5854,
     microglia_activation=0.01,
     microglia_resolution=0.02,
     astrocyte_activation=0.005,
@@ -71,7 +78,7 @@ HUMAN: dict[str, float] = dict(
     switch_threshold=0.012,
     cytokine_release=0.02,
     cytokine_clearance=0.05,
-    motor_reserve=0.6,
+    motor_reserve=0.5447,
     muscle_remodelling=0.03,
     spasticity_weight=0.2,
     nfl_baseline=10.0,
@@ -100,6 +107,10 @@ GENOTYPE_CHANGES: dict[str, dict[str, float]] = {
 }
 MOUSE_CHANGES: dict[str, float] = dict(
     time_scale=5.0,
+    # The mouse keeps the hand-tuned pace it was calibrated with (fit/published/
+    # mouse_g93a.toml), not the human fit of 2026.12.5.
+    apoptotic_death_rate=0.007,
+    respiratory_vulnerability=1.0,
     # fit/published/mouse_g93a.toml (docs/validation_results.json), 4 significant figures:
     # 0.002789 (95 % 0.00275-0.00283) and 2.995 (2.25-3.99; profile 2.15-4.09)
     mutant_sod1=2.789e-3,
@@ -112,8 +123,12 @@ MOUSE_CHANGES: dict[str, float] = dict(
     nfl_injury_release=0.0,
 )
 
+# 2026.12.4: the human pace before the joint fit of 2026.12.5 (the hand-tuned values).
+_2026_12_4_CHANGES: dict[str, float] = dict(apoptotic_death_rate=0.007, motor_reserve=0.6,
+                                            respiratory_vulnerability=1.0)
 # 2026.12: riluzole on every neuron alike, at its hand-tuned efficacy.
-_2026_12_CHANGES: dict[str, float] = dict(riluzole_limb_fraction=1.0, riluzole_efficacy=0.03)
+_2026_12_CHANGES: dict[str, float] = dict(_2026_12_4_CHANGES, riluzole_limb_fraction=1.0,
+                                          riluzole_efficacy=0.03)
 _LEGACY_HUMAN_CHANGES: dict[str, float] = dict(_2026_12_CHANGES, nfl_injury_release=0.0)
 _LEGACY_MOUSE_CHANGES: dict[str, float] = dict(mutant_sod1=2.5e-3, umn_vulnerability=0.7)
 
@@ -121,7 +136,8 @@ PRESETS: dict[str, tuple[dict[str, float], dict[str, dict[str, float]], dict[str
     "legacy": (dict(HUMAN, **_LEGACY_HUMAN_CHANGES), GENOTYPE_CHANGES,
                dict(MOUSE_CHANGES, **_LEGACY_MOUSE_CHANGES)),
     "2026.12": (dict(HUMAN, **_2026_12_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
-    "2026.12.4": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
+    "2026.12.4": (dict(HUMAN, **_2026_12_4_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
+    "2026.12.5": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
 }
 """version -> (human baseline, each genotype's changes, the mouse's changes)."""
 

@@ -85,13 +85,15 @@ RANGES: dict[str, Range] = {
     "apoptosis_aggregate_gain": Range(_GUESS, "guess", "aggregate toxicity vs mitochondria"),
     "dpr_toxicity": Range(_GUESS, "guess", "DPR toxicity vs mitochondria; poly-GR vs GA differ"),
     "apoptotic_death_rate": Range(1.4, "Chio 2009 (survival spread)",
-                                  "calibrated to median survival; patients span 1-10 years"),
+                                  "median fitted to function and survival (2026.12.5); "
+                                  "patients span 1-10 years"),
     "excitotoxic_death_rate": Range(_GUESS, "guess", "calcium-overload death per unit"),
     "glia_toxicity": Range(1.4, "Boillee 2006 (glia set progression)",
                            "calibrated by hand; glia change the pace, not the onset"),
     "umn_vulnerability": Range(1.6, "guess", "phenotypes run from UMN- to LMN-predominant"),
-    "respiratory_vulnerability": Range(1.5, "guess", "respiratory failure comes early in "
-                                       "some patients, late in others; pool ratio unmeasured"),
+    "respiratory_vulnerability": Range(1.5, "guess", "median fitted to survival (2026.12.5); "
+                                       "respiratory failure comes early in some patients, "
+                                       "late in others"),
     "microglia_activation": Range(_GUESS, "guess", "recruitment of resting microglia"),
     "microglia_resolution": Range(_GUESS, "guess", "return to rest, weeks"),
     "astrocyte_activation": Range(_GUESS, "guess", "recruitment of resting astrocytes"),

@@ -73,11 +73,13 @@ SOURCES = {
     "apoptosis_resolution": "guess",
     "apoptosis_aggregate_gain": "guess",
     "dpr_toxicity": "guess",
-    "apoptotic_death_rate": "calibrated by hand (survival, Atassi 2014 slope)",
+    "apoptotic_death_rate": "fitted to two placebo arms' ALSFRS-R with survival from onset "
+                            "(`human_pace_survival`, 2026.12.5; before: 0.007 by hand)",
     "excitotoxic_death_rate": "guess",
     "glia_toxicity": "calibrated by hand; mouse larger (Boillée 2006)",
     "umn_vulnerability": "guess; mouse value fitted to Zang 2002 (`mouse_g93a`; legacy 0.7)",
-    "respiratory_vulnerability": "guess: 1 keeps respiration and limbs in step (revision 5)",
+    "respiratory_vulnerability": "fitted to survival from onset (Testa 2004) with the placebo "
+                                 "arms' pace (`human_pace_survival`, 2026.12.5; before: 1)",
     "microglia_activation": "guess",
     "microglia_resolution": "guess",
     "astrocyte_activation": "guess",
@@ -88,7 +90,8 @@ SOURCES = {
     "switch_threshold": "calibrated by hand (bistable loop: Burlando 2020)",
     "cytokine_release": "guess",
     "cytokine_clearance": "guess",
-    "motor_reserve": "guess (reinnervation masks early loss)",
+    "motor_reserve": "guess (reinnervation masks early loss); human value from the "
+                     "`human_pace_survival` fit, where it is not identified (before: 0.6)",
     "muscle_remodelling": "guess (atrophy over about a month)",
     "spasticity_weight": "guess",
     "nfl_baseline": "healthy serum NfL about 10 pg/mL (Barro 2020 review)",

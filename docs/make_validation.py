@@ -107,6 +107,13 @@ def params(fit: dict | None, genotype="sporadic", species="human", **extra):
     return alsjax.default_params(genotype, species, preset_version=version).replace(**values)
 
 
+def preset_of(fit: dict, **extra):
+    """The sporadic human preset of the version `fit` was made under, with `extra` set: a
+    prediction from a fit keeps that fit's other parameters, whatever the newest preset."""
+    return params({"estimates": {}, "preset_version": fit.get("preset_version", "2026.12")},
+                  **extra)
+
+
 def interval(fit: dict, name: str) -> dict[str, float]:
     """Estimate and 95% interval: Laplace where finite, else the profile's likelihood-ratio
     interval (a side the profile never crosses: the bound), else the estimate itself."""
@@ -240,7 +247,7 @@ def natural_history(fits: dict, num: dict) -> None:
     # Held-out: CENTAUR from the MCI186-19-calibrated pace (edaravone recipe).
     pred = {}
     for tag in ("estimates", "ci_low", "ci_high"):
-        p = params(None, apoptotic_death_rate=interval(eda, "apoptotic_death_rate")[tag])
+        p = preset_of(eda, apoptotic_death_rate=interval(eda, "apoptotic_death_rate")[tag])
         d = day_at_alsfrs(p, 36.7)
         a = alsfrs(p, [d, d + 168.0])
         pred[tag] = float((a[1] - a[0]) / (168.0 / MONTH))
@@ -271,7 +278,7 @@ def natural_history(fits: dict, num: dict) -> None:
         ax.errorbar(d["time"], d["value"], yerr=1.96 * d["sigma"], fmt="ks", label="data ± 95%")
         if subj == "centaur_placebo":
             for tag, style in (("estimates", "C3--"), ("ci_low", "C3:"), ("ci_high", "C3:")):
-                p = params(None, apoptotic_death_rate=interval(eda, "apoptotic_death_rate")[tag])
+                p = preset_of(eda, apoptotic_death_rate=interval(eda, "apoptotic_death_rate")[tag])
                 dd = day_at_alsfrs(p, 36.7)
                 ax.plot(t, alsfrs(p, np.maximum(dd + t, 0.0)), style, label=(
                     "held-out: MCI186-19-calibrated pace" if tag == "estimates" else None))
@@ -337,7 +344,7 @@ def riluzole(fits: dict, num: dict) -> None:
         )
     num["riluzole"] = dict(
         origin=s, alsfrs_at_origin=48 * fit["estimates"]["onset_threshold"],
-        months_from_model_onset_to_origin=(s - onset(params(None))) / MONTH,
+        months_from_model_onset_to_origin=(s - onset(preset_of(fit))) / MONTH,
         surv12_placebo=float(survival(T0, s, 365.0)),
         surv12_riluzole=float(survival(T1, s, 365.0)),
         bensimon=c, lacomblez=lac, pred=pred,
@@ -375,7 +382,7 @@ def registry(fits: dict, num: dict) -> None:
     p1 = params(fit)
     s = onset(p1)
     T = death(p1)
-    on0 = onset(params(None))
+    on0 = onset(preset_of(fit))
     num["registry"] = dict(origin=s, months_after_onset=(s - on0) / MONTH,
                            alsfrs_at_diagnosis=48 * fit["estimates"]["onset_threshold"],
                            surv12=float(survival(T, s, 365.0)),

@@ -168,10 +168,13 @@ def test_gradients_match_reference_and_finite_differences(fast, few_gradients,
     # makes three chunks, the last one padded): the reference's gradient, but seeded with
     # this solver's states, which differ from simulate's at the 1e-6 tolerance. (Its
     # gradient over the whole Params, at the same point and of the same loss, restricted
-    # to the three parameters moved here.)
+    # to the three parameters moved here.) Entries that cancel to a few % of the largest
+    # keep that state difference as an absolute error: 8e-6 of a largest entry 1.7 on the
+    # 2026.12.5 preset (1.1e-4 relative to the entry itself), hence atol 1e-5 of the
+    # largest, the solver tolerance's order.
     _, g_rev_all = full_gradients
     g_rev = np.stack([np.asarray(getattr(g_rev_all, k)) for k in VARY[:3]], axis=1)
-    np.testing.assert_allclose(g_rev, g_ref, rtol=2e-5, atol=1e-8 * np.abs(g_ref).max())
+    np.testing.assert_allclose(g_rev, g_ref, rtol=2e-5, atol=1e-5 * np.abs(g_ref).max())
     # Central differences on member 0 (the forward solves reuse the compiled `fast`); at
     # rtol=1e-6 the difference quotient carries about 1e-6 / h of solver noise.
     no_drug = _therapies(N, [{}])

@@ -52,14 +52,17 @@ def test_simulate_writes_tidy_csv_plot_and_events(tmp_path):
 
 
 def test_set_changes_a_parameter_from_its_preset(tmp_path):
-    """`--set respiratory_vulnerability=0.5`: the library's numbers at that value (FVC in
-    the CSV, the printed death day), and death later than at the preset. The second option
-    gives motor_reserve its preset value (0.6) with spaces around "=", which are allowed."""
+    """`--set respiratory_vulnerability=0.3` (about half the preset's): the library's
+    numbers at that value (FVC in the CSV, the printed death day), and death later than at
+    the preset. The second option gives motor_reserve its preset value with spaces around
+    "=", which are allowed."""
     out = tmp_path / "traj.csv"
+    reserve = float(alsjax.physical(alsjax.default_params())["motor_reserve"])
     result = _run("simulate", "--days", "2500", "--points", "101", "--out", str(out),
-                  "--set", "respiratory_vulnerability=0.5", "--set", "motor_reserve = 0.6")
+                  "--set", "respiratory_vulnerability=0.3", "--set",
+                  f"motor_reserve = {reserve!r}")
     assert result.exit_code == 0, result.output
-    p = alsjax.default_params().replace(respiratory_vulnerability=0.5)
+    p = alsjax.default_params().replace(respiratory_vulnerability=0.3)
     ts = np.linspace(0, 2500, 101)
     sol, preset = alsjax.simulate(p, ts), alsjax.simulate(alsjax.default_params(), ts)
     with out.open() as f:

@@ -207,15 +207,18 @@ def test_float32_fit_warns_once():
 @pytest.mark.parametrize("name,heterogeneous", [("human_cohort", True),
                                                 ("small_human", False)])
 def test_heterogeneity_on_the_shipped_cohorts(name, heterogeneous):
-    """The statistic on the shipped synthetic data at the shared preset, with the noise
+    """The statistic on the shipped synthetic data at the preset they were made with, with
+    the noise
     the data were made with (ALSFRS-R SD 1.5, NfL CV 0.15): `human_cohort` varies three
     rates between subjects (SD 0.25 on the log scale) and is flagged; `small_human`
     shares one parameter set and is not."""
     from alsjax import OBSERVABLE_NAMES, read_measurements, residuals
 
     root = Path(__file__).resolve().parent.parent / "data" / "synthetic"
+    version = json.loads((root / f"{name}_truth.json").read_text())["preset_version"]
     d = make_data(read_measurements(root / f"{name}.csv"),
-                  align="onset" if name == "human_cohort" else "cascade")
+                  align="onset" if name == "human_cohort" else "cascade",
+                  preset_version=version)
     sigma = np.asarray([1.5 if k == "alsfrs_r" else 0.15 if k == "nfl" else 1.0
                         for k in OBSERVABLE_NAMES])
     r = np.asarray(residuals(d.base, d, sigma=sigma))[:d.mask.size].reshape(d.mask.shape)

@@ -255,18 +255,26 @@ def _grid(*days):
 
 def test_sporadic_nfl_is_high_and_flat():
     """Serum NfL / healthy about 29 in symptomatic ALS (Gaiottino 2013: 95.4 / 3.3; accepted
-    within a factor 1.5: 19.3-43.4) 12 months after onset, within a third of that at onset
-    (stable for years in Lu 2015), and under 1.5 times healthy two years before onset
-    (Benatar 2018: the rise starts about a year before symptoms)."""
+    within a factor 1.5: 19.3-43.4) 12 months after onset, within a factor 1.5 of that
+    from onset to 24 months (stable for years in Lu 2015; the calibrated pace of 2026.12.5
+    rises 1.40-fold in the first year, where the hand-tuned one rose 1.29-fold and this
+    bound was a third: docs/validation.md, check 5), and first above 1.5 times healthy
+    within the two years
+    before onset (Benatar 2018: the rise starts about a year before symptoms; the preset's
+    cascade starts less than two years before onset, so the day is found on a 1-day grid
+    from the cascade's start rather than read two years before onset)."""
     p = alsjax.default_params("sporadic")
     onset = float(alsjax.simulate(p, jnp.linspace(0.0, 3000.0, N)).events["onset"])
-    days = np.array([onset - 730.5, onset, onset + 365.25])
+    days = np.array([onset, onset + 365.25, onset + 730.5])
     ts = _grid(*days)
     ratio = np.asarray(alsjax.simulate(p, ts).observables["nfl"]) / 10.0
-    before, at_onset, at_12 = (float(ratio[ts == d][0]) for d in days)
+    at_12 = float(ratio[ts == days[1]][0])
     assert 28.9 / 1.5 < at_12 < 28.9 * 1.5
-    assert 0.75 < at_onset / at_12 < 1.33
-    assert before < 1.5
+    symptomatic = ratio[(ts >= days[0]) & (ts <= days[2])]
+    assert 1 / 1.5 < symptomatic.min() / at_12 and symptomatic.max() / at_12 < 1.5
+    early = jnp.arange(0.0, onset, 1.0)
+    rise = np.asarray(alsjax.simulate(p, early).observables["nfl"]) / 10.0 >= 1.5
+    assert rise.any() and onset - float(early[int(np.argmax(rise))]) < 730.5
 
 
 def test_tofersen_lowers_nfl_within_weeks():
@@ -303,13 +311,13 @@ LMN, MUSCLE, RESP_MN, RESP_MUSCLE = (alsjax.STATE_NAMES.index(k) for k in (
 
 
 def test_respiratory_pool_at_vulnerability_one_is_the_limb_pool():
-    """At `respiratory_vulnerability` 1 (every preset) the respiratory pool obeys the limb
+    """At `respiratory_vulnerability` 1 (every preset before 2026.12.5; the mouse's still)
+    the respiratory pool obeys the limb
     pool's equations from the same start, so it is the limb pool to the bit: FVC is
     100 x limb muscle and death is where limb muscle crosses `death_threshold`, as before
     revision 5 (the crossing found on the grid, to its 30-day spacing)."""
     for genotype, species, horizon in (("sporadic", "human", 3000.0), ("SOD1", "mouse", 300.0)):
-        p = alsjax.default_params(genotype, species)
-        assert float(alsjax.physical(p)["respiratory_vulnerability"]) == 1.0
+        p = alsjax.default_params(genotype, species).replace(respiratory_vulnerability=1.0)
         ts = jnp.linspace(0.0, horizon, N)
         sol = alsjax.simulate(p, ts)
         ys = np.asarray(sol.ys)

@@ -27,6 +27,8 @@ CHANGED = {"human": {"nfl_injury_release"}, "mouse": {"mutant_sod1", "umn_vulner
 # What revision 6 changed from 2026.12 to 2026.12.4, every species (the riluzole recipe's
 # fit under it sets the efficacy).
 RILUZOLE = {"riluzole_limb_fraction", "riluzole_efficacy"}
+# What the joint fit of pace and survival changed from 2026.12.4 to 2026.12.5 (human only).
+PACE = {"apoptotic_death_rate", "motor_reserve", "respiratory_vulnerability"}
 
 
 def _values(genotype, species, version):
@@ -35,12 +37,32 @@ def _values(genotype, species, version):
 
 
 def test_versions_are_named_and_the_newest_is_the_default():
-    assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12", "2026.12.4")
-    assert LATEST_PRESET == "2026.12.4"
+    assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12", "2026.12.4", "2026.12.5")
+    assert LATEST_PRESET == "2026.12.5"
     for genotype, species in CASES:
         default = alsjax.physical(alsjax.default_params(genotype, species))
         assert {k: float(v) for k, v in default.items()} == _values(genotype, species,
-                                                                    "2026.12.4")
+                                                                    "2026.12.5")
+
+
+@pytest.mark.parametrize("genotype,species", CASES)
+def test_the_joint_fit_changes_only_the_human_pace(genotype, species):
+    """2026.12.5 is 2026.12.4 with the human pace, motor reserve and respiratory
+    vulnerability of the joint fit (fit/published/human_pace_survival.toml, recorded in
+    docs/validation_results.json), rounded to 4 significant figures, each inside its 95 %
+    interval; every genotype inherits them, and the mouse is unchanged."""
+    old, new = _values(genotype, species, "2026.12.4"), _values(genotype, species, "2026.12.5")
+    changed = {k for k in old if old[k] != new[k]}
+    if species == "mouse":
+        assert changed == set()
+        return
+    assert changed == PACE
+    fit = json.loads((ROOT / "docs/validation_results.json").read_text())[
+        "human_pace_survival"]
+    assert fit["preset_version"] == "2026.12.4" and fit["converged"]
+    for name in PACE:
+        assert new[name] == pytest.approx(float(f"{fit['estimates'][name]:.4g}"), rel=1e-12)
+        assert fit["ci_low"][name] < new[name] < fit["ci_high"][name], name
 
 
 @pytest.mark.parametrize("genotype,species", CASES)
