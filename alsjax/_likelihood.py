@@ -18,7 +18,8 @@ log P(event after t) = log Phi((log T - log t) / s) for one censored at t, with 
 row's `sigma` or EVENT_SD. An arm's event summaries (a survival curve: the fraction of n
 subjects with the event by each day) are one course for the whole arm: its subjects'
 event days are log-normal about the course's, on the data clock (days since the data's
-origin), with SD the row's `sigma` or ARM_EVENT_SD, and each point is a binomial step
+origin), with SD the row's `sigma` or the parameter `arm_event_spread` (preset
+ARM_EVENT_SD), and each point is a binomial step
 from the previous one (`_arm_curve_terms`). Censoring before a point is ignored.
 
 **Alignment.** Each subject's data day t is model day t + shift. Cascade-aligned subjects
@@ -51,9 +52,10 @@ EVENT_SD = 0.1
 """SD of log event time of one subject around its course's prediction (about 10%)."""
 
 ARM_EVENT_SD = 0.7
-"""SD of log event time between the subjects of an arm summarised by one course (a guess:
-the model's own spread of survival over the plausible ranges, p10-p90 of 11.6-72.8 months
-about a median of 25, is 0.60-0.83 on this scale; docs/model.md, *Heterogeneity*)."""
+"""The presets' `arm_event_spread`: SD of log event time between the subjects of an arm
+summarised by one course (a guess: the model's own spread of survival over the plausible
+ranges, p10-p90 of 11.6-72.8 months about a median of 25, is 0.60-0.83 on this scale;
+docs/model.md, *Heterogeneity*). A fit may estimate it."""
 
 _FAILED_RESIDUAL = 1e3  # per residual, when a solve fails: worse than any sane fit
 
@@ -185,7 +187,8 @@ def _likelihood_terms(params, data, sd_k, time_shift, models, adjoint, method, t
         T = jnp.where(jnp.isfinite(T), T, jnp.maximum(2.0 * jnp.max(data.event_time
                                                                       + shift[:, None]), 1.0))
         arm = data.event_summary
-        sd_ev = jnp.where(jnp.isnan(data.event_sigma), jnp.where(arm, ARM_EVENT_SD, EVENT_SD),
+        spread = jnp.exp(params.arm_event_spread)[:, None]  # stored as its log
+        sd_ev = jnp.where(jnp.isnan(data.event_sigma), jnp.where(arm, spread, EVENT_SD),
                           data.event_sigma)
         t_obs = jnp.maximum(data.event_time + shift[:, None], 1e-6)
         z = (jnp.log(t_obs) - jnp.log(jnp.maximum(T, 1e-6))) / sd_ev

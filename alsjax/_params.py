@@ -164,6 +164,9 @@ class Params(eqx.Module):
         "1", "Respiratory function (FVC / 100) below which death or ventilation", "logit")
     end_stage_threshold: Float[Array, "*b"] = _p(
         "1", "Limb muscle function at paralysis of both hind limbs (mouse)", "logit")
+    arm_event_spread: Float[Array, "*b"] = _p(
+        "1", "SD of log event days between the patients of an arm summarised by one course "
+        "(read only by the likelihood of arm summaries of events)")
 
     # Therapy efficacies (effects apply only while a drug is on)
     riluzole_efficacy: Float[Array, "*b"] = _p(

@@ -88,6 +88,7 @@ HUMAN: dict[str, float] = dict(
     onset_threshold=0.96,
     death_threshold=0.25,
     end_stage_threshold=0.3,
+    arm_event_spread=0.7,  # _likelihood.ARM_EVENT_SD: a guess (docs/model.md)
     # fit/published/riluzole_bensimon.toml under revision 6, when the survival tables
     # were one reconstructed row per patient: 0.1504 (4 significant figures; 95 %
     # 0.070-0.293; profile from 0.046, no upper end). Refitted to the arm summaries

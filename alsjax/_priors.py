@@ -125,6 +125,9 @@ RANGES: dict[str, Range] = {
     "riluzole_efficacy": Range(0.5, "Bensimon 1994; Lacomblez 1996",
                                "fitted to Bensimon's survival (95 % 0.070-0.293); trials' "
                                "CIs are wide"),
+    "arm_event_spread": Range(1.3, "guess; Testa 2004 implies 0.72-0.77",
+                              "patients of one arm die over years; trials enrolled at mixed "
+                              "stages spread more"),
     "riluzole_limb_fraction": Range(None, "Bensimon 1994; Lacomblez 1996",
                                     "a structural switch, not a spread: survival but no "
                                     "functional effect asks for 0 (docs/model.md, rev. 6)"),

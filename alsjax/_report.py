@@ -32,7 +32,7 @@ from ._io import (
     versions,
     write_folder,
 )
-from ._likelihood import ARM_EVENT_SD, predict, shifts
+from ._likelihood import predict, shifts
 from ._observables import EVENT_NAMES, OBSERVABLE_LABELS, OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS
 from ._problem import Problem, transform_of, unpack
@@ -67,35 +67,42 @@ def _arrays(theta, pb, frac):
 
 
 
-def _arm_fraction(T, data) -> np.ndarray:
+def _arm_spread(params, data) -> np.ndarray:
+    """Per event slot: the SD of log event days of an arm summary, the row's `sigma` or
+    the subject's `arm_event_spread`, as the likelihood reads them."""
+    spread = np.broadcast_to(np.exp(np.asarray(params.arm_event_spread, float)),
+                             (data.n_subjects,))
+    sd = np.asarray(data.event_sigma)
+    return np.where(np.isnan(sd), spread[:, None], sd)
+
+
+def _arm_fraction(T, data, sd) -> np.ndarray:
     """Per event slot: the fraction of an arm with the event by the slot's day, its
-    patients' days log-normal about the course's `T` (data clock) with the arm's spread,
-    as the likelihood reads arm summaries (`_likelihood._arm_curve_terms`)."""
+    patients' days log-normal about the course's `T` (data clock) with the arm's spread
+    `sd` (`_arm_spread`), as the likelihood reads arm summaries
+    (`_likelihood._arm_curve_terms`)."""
     from scipy.stats import norm
 
-    sd = np.asarray(data.event_sigma)
-    sd = np.where(np.isnan(sd), ARM_EVENT_SD, sd)
     t = np.maximum(np.asarray(data.event_time), 1e-6)
     with np.errstate(divide="ignore", invalid="ignore"):
         return norm.cdf((np.log(t) - np.log(np.maximum(T, 1e-6))) / sd)
 
 
-def _arm_panel(ax, data, T, colours, scale: float, xlabel: str, span: float) -> None:
+def _arm_panel(ax, data, T, sd, colours, scale: float, xlabel: str, span: float) -> None:
     """Arm summaries as survival curves: each arm's event-free fraction (data, with a 95%
     binomial interval) against the likelihood's curve for it (its course's event day with
-    the arm's spread, `_likelihood._arm_curve_terms`)."""
+    the arm's spread `sd`, `_arm_spread`; `_likelihood._arm_curve_terms`)."""
     from scipy.stats import beta, norm
 
     arm = np.asarray(data.event_summary)
     et, etype = np.asarray(data.event_time), np.asarray(data.event_type)
-    sd = np.asarray(data.event_sigma)
     at_risk, count = np.asarray(data.event_at_risk), np.asarray(data.event_count)
     t = np.linspace(span / 400, span * 1.02, 200)
     arms = np.flatnonzero(arm.any(axis=1))
     for s, e in zip(*np.nonzero(arm), strict=True):
         curve = np.flatnonzero(arm[s] & (etype[s] == etype[s, e]))  # in file order
         first = curve[0]
-        spread = ARM_EVENT_SD if np.isnan(sd[s, e]) else float(sd[s, e])
+        spread = float(sd[s, e])
         colour = colours[s]
         if e == first:  # one curve per arm and event
             surv = norm.cdf((np.log(max(T[s, e], 1e-6)) - np.log(t)) / spread)
@@ -262,7 +269,8 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
         ax.set_yticklabels(list(data.subjects) if S <= 16 else [""] * S, fontsize=6)
         ax.set_ylim(-0.7, S - 0.3)
     if has_arms:
-        _arm_panel(next(panel), data, T, colours, scale, xlabel, span)
+        _arm_panel(next(panel), data, T, _arm_spread(result.params, data), colours, scale,
+                   xlabel, span)
     # One legend for data and model; subjects by colour when they are few.
     legend = [Line2D([], [], color="0.15", lw=1.4,
                      label="model (fit)" if same else "model (fit; each subject's colour)"),
@@ -405,7 +413,7 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
     summary = np.asarray(data.event_summary) & (eri >= 0)
     is_arm = np.zeros(len(df), bool)
     is_arm[eri[summary]] = True
-    pred[eri[summary]] = _arm_fraction(T, data)[summary]
+    pred[eri[summary]] = _arm_fraction(T, data, _arm_spread(result.params, data))[summary]
     table = df.copy()
     table["prediction"] = pred
     table["residual"] = table["value"].to_numpy(dtype=float) - pred

@@ -104,6 +104,8 @@ SOURCES = {
     "end_stage_threshold": "calibrated by hand to Solomon 2011 CS4",
     "riluzole_efficacy": "fitted to Bensimon 1994 12-month survival (revision 6: 0.150, "
                          "95 % 0.070-0.293); legacy and 2026.12: 0.03, by hand",
+    "arm_event_spread": "guess (0.7: the model's own spread of survival over its plausible "
+                        "ranges); Testa 2004's survival curve implies 0.72-0.77",
     "riluzole_limb_fraction": "structural (revision 6): no functional effect in Bensimon "
                               "1994 and Lacomblez 1996; legacy and 2026.12: 1",
     "edaravone_efficacy": "guess (effect size: Writing Group 2017)",

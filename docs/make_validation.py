@@ -38,7 +38,8 @@ import alsjax  # noqa: E402
 from alsjax._likelihood import ARM_EVENT_SD, EVENT_SD  # noqa: E402
 
 RECIPES = ("mouse_g93a", "human_natural_history", "human_registry_survival",
-           "edaravone_mci186_19", "riluzole_bensimon", "human_pace_survival")
+           "edaravone_mci186_19", "riluzole_bensimon", "human_pace_survival",
+           "human_survival_spread")
 FIT = ROOT / "fit" / "published"
 PUB = ROOT / "data" / "published"
 FIG = ROOT / "docs" / "figures"
@@ -459,6 +460,8 @@ def pace_survival(fits: dict, num: dict) -> None:
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=7)
     _save(fig, "testa2004_pace_survival")
+    spread = fits["human_survival_spread"]
+    num["survival_spread"] = {n: interval(spread, n) for n in spread["estimates"]}
 
 
 def nfl(fits: dict, num: dict) -> None:
@@ -537,12 +540,13 @@ def tofersen(fits: dict, num: dict) -> None:
 
 
 def profiles(fits: dict) -> None:
-    fig = Figure(figsize=(10, 5.5))
+    rows = -(-sum(len(fits[n]["profiles"]) for n in RECIPES) // 3)
+    fig = Figure(figsize=(10, 2.75 * rows))
     k = 0
     for name in RECIPES:
         for pr in fits[name]["profiles"]:
             k += 1
-            ax = fig.add_subplot(2, 3, k)
+            ax = fig.add_subplot(rows, 3, k)
             v = np.asarray(pr["values"], float)
             o = np.asarray([np.nan if x is None else x for x in pr["objective"]], float)
             ax.plot(v, 2 * (o - pr["best"]), "o-")

@@ -286,6 +286,33 @@ def test_arm_curves_match_scipy_binomial_steps(tmp_path):
     np.testing.assert_allclose(-ll, 0.5 * float(jnp.sum(res**2)) + float(norm), rtol=1e-12)
 
 
+def test_arm_event_spread_is_the_parameter_of_rows_without_sigma(tmp_path):
+    """`arm_event_spread` (a parameter, so a fit may estimate it) sets the spread of the
+    arm whose rows give no sigma, and only that one: the change of log L from 0.7 to 0.45
+    is the placebo arm's binomial log-pmf at SD 0.45 less its log-pmf at 0.7 (scipy's
+    normal CDF), and its derivative in the log spread matches central differences."""
+    d = _arm_data(tmp_path)
+    p = alsjax.default_params()
+    _, T, _ = predictions(p, d)
+    T = float(np.asarray(T)[1, 0])
+
+    def placebo(sd):  # its binomial log-pmf, with the count 78 x 0.4231 (not whole)
+        q = 1 - stats.norm.cdf((math.log(T) - math.log(365.0)) / sd)
+        k = 78 * 0.4231
+        return k * math.log(q) + (78 - k) * math.log1p(-q)  # the rest is free of sd
+
+    assert float(alsjax.physical(p)["arm_event_spread"]) == ARM_EVENT_SD
+    def at(sd):  # log_likelihood's own program, as `predictions` above (the same solve)
+        return float(log_likelihood(p.replace(arm_event_spread=sd), d))
+
+    change = at(0.45) - at(ARM_EVENT_SD)
+    assert math.isclose(change, placebo(0.45) - placebo(ARM_EVENT_SD), rel_tol=1e-9)
+    ll = jax.jit(lambda x: log_likelihood(p.replace(arm_event_spread=jnp.exp(x)), d))
+    h, x = 1e-4, math.log(0.45)
+    fd = (float(ll(x + h)) - float(ll(x - h))) / (2 * h)
+    assert math.isclose(float(jax.jit(jax.grad(ll))(x)), fd, rel_tol=1e-5)
+
+
 def test_arm_curve_gradient_against_finite_differences(tmp_path):
     """jax.grad of the log-likelihood of arm curves (onset-aligned, so the onset shift is
     differentiated too) against central differences, at tight solver tolerances (as in
