@@ -188,6 +188,28 @@ def counts(csv: str, by: str, at: float) -> dict[str, tuple[int, int]]:
 # --- numbers and figures, one block per table ----------------------------------------------
 
 
+PLACEBO_ARMS = (("mci186_19_placebo", "MCI186-19 placebo (Al-Chalabi 2020)"),
+                ("centaur_placebo", "CENTAUR placebo (Paganoni 2020)"))
+ARM_DAYS = np.linspace(-60, 300, 181)
+
+
+def placebo_panels(fig: Figure, cols: int, df: pd.DataFrame, p, origin: dict, label: str):
+    """The two placebo arms' ALSFRS-R (data ± 95 %) and `p`'s course from each arm's model
+    day `origin`, in the first two of `cols` panels; returns the axes by arm."""
+    axes = {}
+    for i, (subj, title) in enumerate(PLACEBO_ARMS):
+        ax = axes[subj] = fig.add_subplot(1, cols, i + 1)
+        d = df[df["subject"] == subj]
+        ax.plot(ARM_DAYS, alsfrs(p, np.maximum(origin[subj] + ARM_DAYS, 0.0)), "C0-",
+                label=label)
+        ax.errorbar(d["time"], d["value"], yerr=1.96 * d["sigma"], fmt="ks",
+                    label="data ± 95%")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("trial day")
+        ax.set_ylabel("ALSFRS-R")
+    return axes
+
+
 def _save(fig: Figure, name: str) -> None:
     fig.tight_layout()
     fig.savefig(FIG / f"validation_{name}.png", dpi=110)
@@ -253,7 +275,7 @@ def natural_history(fits: dict, num: dict) -> None:
         a = alsfrs(p, [d, d + 168.0])
         pred[tag] = float((a[1] - a[0]) / (168.0 / MONTH))
     # Natural-history fit: the CENTAUR shift against the stated 13.6 +/- 3.6 months.
-    p0 = params(None)
+    p0, p0_version = params(None), alsjax.PRESET_VERSIONS[-1]
     d0 = day_at_alsfrs(p0, 36.7)
     a0 = alsfrs(p0, [d0, d0 + 168.0])
     num["natural_history"] = dict(
@@ -269,24 +291,16 @@ def natural_history(fits: dict, num: dict) -> None:
             (a0[1] - a0[0]) / (168 / MONTH)),
     )
     fig = Figure(figsize=(9, 3.6))
-    for i, (subj, title) in enumerate((("mci186_19_placebo", "MCI186-19 placebo (Al-Chalabi 2020)"),
-                                       ("centaur_placebo", "CENTAUR placebo (Paganoni 2020)"))):
-        ax = fig.add_subplot(1, 2, i + 1)
-        d = df[df["subject"] == subj]
-        t = np.linspace(-60, 300, 181)
-        ax.plot(t, alsfrs(p1, np.maximum(origin[subj] + t, 0.0)), "C0-",
-                label="natural-history fit (both arms)")
-        ax.errorbar(d["time"], d["value"], yerr=1.96 * d["sigma"], fmt="ks", label="data ± 95%")
-        if subj == "centaur_placebo":
-            for tag, style in (("estimates", "C3--"), ("ci_low", "C3:"), ("ci_high", "C3:")):
-                p = preset_of(eda, apoptotic_death_rate=interval(eda, "apoptotic_death_rate")[tag])
-                dd = day_at_alsfrs(p, 36.7)
-                ax.plot(t, alsfrs(p, np.maximum(dd + t, 0.0)), style, label=(
-                    "held-out: MCI186-19-calibrated pace" if tag == "estimates" else None))
-            ax.plot(t, alsfrs(p0, np.maximum(d0 + t, 0.0)), "0.5", ls="-.", label="preset")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("trial day")
-        ax.set_ylabel("ALSFRS-R")
+    axes = placebo_panels(fig, 2, df, p1, origin, "natural-history fit (both arms)")
+    ax, t = axes["centaur_placebo"], ARM_DAYS
+    for tag, style in (("estimates", "C3--"), ("ci_low", "C3:"), ("ci_high", "C3:")):
+        p = preset_of(eda, apoptotic_death_rate=interval(eda, "apoptotic_death_rate")[tag])
+        dd = day_at_alsfrs(p, 36.7)
+        ax.plot(t, alsfrs(p, np.maximum(dd + t, 0.0)), style, label=(
+            "held-out: MCI186-19-calibrated pace" if tag == "estimates" else None))
+    ax.plot(t, alsfrs(p0, np.maximum(d0 + t, 0.0)), "0.5", ls="-.",
+            label=f"preset {p0_version}")
+    for ax in axes.values():
         ax.legend(fontsize=7)
     _save(fig, "paganoni2020_centaur")
 
@@ -432,23 +446,15 @@ def pace_survival(fits: dict, num: dict) -> None:
     )
     df = pd.read_csv(FIT / "data" / "human_pace_and_survival.csv")
     fig = Figure(figsize=(11, 3.6))
-    for i, (subj, title) in enumerate((("mci186_19_placebo", "MCI186-19 placebo (Al-Chalabi 2020)"),
-                                       ("centaur_placebo", "CENTAUR placebo (Paganoni 2020)"))):
-        ax = fig.add_subplot(1, 3, i + 1)
-        d = df[df["subject"] == subj]
-        t = np.linspace(-60, 300, 181)
-        ax.plot(t, alsfrs(p1, np.maximum(origin[subj] + t, 0.0)), "C0-",
-                label="joint fit (pace and survival)")
-        ax.errorbar(d["time"], d["value"], yerr=1.96 * d["sigma"], fmt="ks", label="data ± 95%")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("trial day")
-        ax.set_ylabel("ALSFRS-R")
+    for ax in placebo_panels(fig, 3, df, p1, origin, "joint fit (pace and survival)").values():
         ax.legend(fontsize=7)
     ax = fig.add_subplot(1, 3, 3)
     t = np.linspace(1.0, 8 * 365.25, 400)
     ax.plot(t / 365.25, survival(T, on, t), "C0-", label="joint fit")
-    T0, on0 = death(p0), onset(p0)
-    ax.plot(t / 365.25, survival(T0, on0, t), color="0.5", ls="-.", label="preset 2026.12.4")
+    # The hand-tuned preset it replaced (the newest preset is this fit).
+    hand = params({"estimates": {}, "preset_version": "2026.12.4"})
+    ax.plot(t / 365.25, survival(death(hand), onset(hand), t), color="0.5", ls="-.",
+            label="preset 2026.12.4 (hand-tuned)")
     alive = 1.0 - testa["value"].to_numpy()
     n = int(testa["n"].iat[0])
     ci = np.array([binom_ci(round(a * n), n) for a in alive])
