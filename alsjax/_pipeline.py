@@ -155,7 +155,8 @@ def _run_population_recipe(recipe: Recipe, out, *, progress, command, force,
             n_starts=recipe.starts, seed=recipe.seed, max_steps=recipe.max_steps,
             align=recipe.align, preset_version=recipe.preset_version, progress=progress,
             command=command, force=force,
-            gtol=spec.gtol, rtol=spec.rtol, atol=spec.atol, se=spec.se, devices=devices,
+            gtol=spec.gtol, rtol=spec.rtol, atol=spec.atol, se=spec.se, start=spec.start,
+            devices=devices,
             chunk_subjects=chunk_subjects)
     except ALSJaxError as e:
         if prefix and not str(e).startswith(prefix):

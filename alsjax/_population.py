@@ -60,6 +60,7 @@ import dataclasses
 import functools
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import equinox as eqx
@@ -102,6 +103,9 @@ times (every XLA thread idle, no error, also with XLA's multithreaded Eigen off)
 whole, 45 s in chunks of 200)."""
 
 SE_METHODS: tuple[str, ...] = ("auto", "hessian", "opg")
+STARTS: tuple[str, ...] = ("preset", "pooled")
+"""Where the first start's population values come from: the presets, or a naive pooled
+fit (every subject sharing every estimated parameter: `fit`, 4 starts) run first."""
 HESSIAN_MAX_SUBJECTS = 500
 """`se="auto"` takes the standard errors from the central-difference Hessian of -2 log L
 (2 x P whole-cohort evaluations) up to this many subjects and from the subjects' outer
@@ -818,6 +822,7 @@ class PopulationResult:
     n_starts: int = 1
     devices: int = 1  # devices the subjects were split over
     chunk_subjects: int | None = None  # subjects per evaluated chunk (None: all)
+    start: str = "preset"  # where the population values started (STARTS)
 
 
 def objective_resolution(n_subjects: int, rtol: float | None = None) -> float:
@@ -881,10 +886,30 @@ def convergence_note(result: PopulationResult) -> str:
                 f"{result.objective_resolution:.3g}")
     if not math.isfinite(result.newton_decrease):
         return ("not converged: the Hessian of -2 log L at the estimates is not positive "
-                "definite (not a minimum, or the data do not fix every parameter)")
+                "definite (not a minimum, or the data do not fix every parameter; if a "
+                "random effect's SD is near 0, try start='pooled')")
     return (f"not converged: Newton's step from the estimates still promises a decrease of "
             f"-2 log L of {result.newton_decrease:.3g}, above its resolution "
             f"{result.objective_resolution:.3g}; raise max_steps, or try more starts")
+
+
+def _pooled_start(phi0: np.ndarray, data: Data, pp: PopulationProblem, noise: NoiseSpec,
+                  seed: int, report) -> np.ndarray:
+    """`phi0` with its population values moved to a naive pooled fit's (every subject
+    sharing every estimated parameter; 4 Sobol starts within the default bounds, preset
+    x/÷ 10). The noise SDs, covariate effects and omegas keep their starts: a pooled
+    fit's noise SD holds the between-subject spread too. Its warnings are not shown (that
+    the subjects differ more than the noise allows is why the population fit runs)."""
+    from ._fit import FitWarning, fit
+
+    names = pp.random + pp.fixed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        pooled = fit(data, names, noise=noise, n_starts=4, seed=seed, max_steps=60,
+                     progress=report)
+    start = np.array(phi0, float)
+    start[:len(names)] = [pooled.stored[n] for n in names]
+    return start
 
 
 def _minimise(fg, x0: np.ndarray, eta0, max_steps: int, gtol: float, ftol: float, report,
@@ -1028,6 +1053,7 @@ def fit_population(
     chunk_subjects: int | None = None,
     sharding: str = "shard_map",
     se: str = "auto",
+    start: str = "preset",
 ) -> PopulationResult:
     """Fit a mixed-effects population model by Laplace / FOCE-I (module docstring).
 
@@ -1042,8 +1068,8 @@ def fit_population(
     - `covariance`: "diagonal" (independent random effects) or "full" (correlated).
     - `noise`: each observable's noise model, as for `fit`; noise SDs of observables whose
       rows give none are estimated.
-    - `n_starts`, `seed`: the first start is the presets (mu), omega 0.3 and the default
-      noise SDs; further starts move each mu by up to x/÷ 2 (seeded).
+    - `n_starts`, `seed`: the first start is the population values of `start` (below),
+      omega 0.3 and the default noise SDs; further starts move each mu by up to x/÷ 2 (seeded).
     - `max_steps`: outer BFGS steps per start. `gtol`: stop when every component of the
       gradient of -2 log L is below it.
     - `progress`: as for `fit`. `align`, `preset_version`: as for `make_data` (a frame
@@ -1065,6 +1091,13 @@ def fit_population(
       matrix); "auto" (default): the Hessian up to `HESSIAN_MAX_SUBJECTS` subjects, the
       outer product beyond. Where the Hessian is not positive definite the outer product
       gives the SEs and `se_method` says so (the fit is then not "converged").
+    - `start`: "preset" (default) starts the population values at the presets; "pooled"
+      at a naive pooled fit's estimates (every subject sharing every estimated
+      parameter), fitted first. Far from the data, a preset start can end where every
+      random effect's SD has collapsed towards 0 and the noise SD has absorbed the
+      between-subject spread: a stationary point whose Hessian is not positive definite
+      (not "converged"), which more preset-centred starts do not leave. The pooled start
+      costs one fixed-effects fit (`benchmarks/RESULTS.md`, 2026-12-05).
 
     Returns a `PopulationResult`. Subjects that cannot be solved at the optimum are
     counted (`n_failed`), not raised; only a fit whose start fails raises `ALSJaxError`.
@@ -1080,6 +1113,8 @@ def fit_population(
         raise ALSJaxError(f"max_steps must be >= 1, got {max_steps}")
     if se not in SE_METHODS:
         raise ALSJaxError(f"se: expected one of {', '.join(SE_METHODS)}, got {se!r}")
+    if start not in STARTS:
+        raise ALSJaxError(f"start: expected one of {', '.join(STARTS)}, got {start!r}")
     pp, phi_names, phi0 = make_population(
         data, random, estimate=estimate, covariates=covariates, frame=frame,
         covariance=covariance, noise=noise, rtol=rtol, atol=atol)
@@ -1092,6 +1127,8 @@ def fit_population(
     if se == "auto":
         se = "hessian" if S <= HESSIAN_MAX_SUBJECTS else "opg"
     with resolve_progress(progress) as report:
+        if start == "pooled":
+            phi0 = _pooled_start(phi0, data, pp, noise, seed, report)
         if report is not None:
             report("compiling", 0, 0)
         fg, compile_time, n_devices = cohort_evaluator(
@@ -1102,10 +1139,10 @@ def fit_population(
         best = None
         n_iter = n_eval = 0
         for k in range(int(n_starts)):
-            start = phi0.copy()
+            x0 = phi0.copy()
             if k:
-                start[:E] += rng.uniform(-math.log(2.0), math.log(2.0), E)
-            x, fx, _, out, it, ne = _minimise(fg, start, eta0, int(max_steps), gtol,
+                x0[:E] += rng.uniform(-math.log(2.0), math.log(2.0), E)
+            x, fx, _, out, it, ne = _minimise(fg, x0, eta0, int(max_steps), gtol,
                                                resolution, report)
             n_iter, n_eval = n_iter + it, n_eval + ne
             key = (int((~out["ok"]).sum()), fx)
@@ -1197,7 +1234,7 @@ def fit_population(
         noise={OBSERVABLE_NAMES[k]: m for k, m in enumerate(pp.noise) if k in present},
         noise_sd=sd_all, params=params, data=data, problem=pp, seed=int(seed),
         n_starts=int(n_starts), devices=n_devices,
-        chunk_subjects=None if chunk_subjects is None else int(chunk_subjects),
+        chunk_subjects=None if chunk_subjects is None else int(chunk_subjects), start=start,
     )
 
 

@@ -295,6 +295,7 @@ def _summary(result: PopulationResult, data_path: str, command) -> str:
         "converged": result.converged,
         "newton_decrease": json_float(result.newton_decrease),
         "standard_errors": result.se_method,
+        "start": result.start,
         "objective_resolution": json_float(result.objective_resolution),
         "inner_converged": int(np.sum(result.inner_converged)),
         "n_iter": result.n_iter,
@@ -337,7 +338,8 @@ def run_population(data_path: str | os.PathLike, out: str | os.PathLike | None =
                    command: list[str] | None = None, force: bool = False,
                    devices: int | None = None, chunk_subjects: int | None = None,
                    gtol: float = 1e-3, rtol: float | None = None,
-                   atol: float | None = None, se: str = "auto") -> PopulationResult:
+                   atol: float | None = None, se: str = "auto",
+                   start: str = "preset") -> PopulationResult:
     """Read a measurement file, fit the population model and (with `out`) write its
     output files: what `run_recipe` runs for a recipe with a `[population]` table.
     Everything is checked before the fit runs, and nothing is written before it is
@@ -357,7 +359,7 @@ def run_population(data_path: str | os.PathLike, out: str | os.PathLike | None =
                             max_steps=max_steps, progress=progress, align=align,
                             preset_version=preset_version,
                             devices=devices, chunk_subjects=chunk_subjects,
-                            gtol=gtol, rtol=rtol, atol=atol, se=se)
+                            gtol=gtol, rtol=rtol, atol=atol, se=se, start=start)
     if out is not None:
         write_population_outputs(result, out, data_path=str(data_path), command=command,
                                  seed=seed)

@@ -39,6 +39,8 @@ rtol = 1e-6                 # ODE solver tolerances (default: simulate's)
 atol = 1e-9
 se = "auto"                 # SEs from the Hessian ("hessian") or the subjects' outer
                             # product of gradients ("opg"); auto: Hessian to 500 subjects
+start = "preset"            # population values start at the presets, or "pooled": at a
+                            # naive pooled fit's estimates (fitted first)
 ```
 
 There `estimate` names the *fixed* effects only (shared by every subject; may be left
@@ -61,14 +63,15 @@ from typing import Any
 from ._dataset import ALIGNMENTS
 from ._errors import ALSJaxError, did_you_mean
 from ._noise import noise_models
-from ._population import COVARIANCES, SE_METHODS
+from ._population import COVARIANCES, SE_METHODS, STARTS
 from ._presets import LATEST_PRESET, check_preset_version
 from ._problem import OPTIMISERS
 
 _KEYS = {"data", "estimate", "noise", "optimiser", "starts", "seed", "max_steps", "align",
          "fit_shifts", "out", "profile", "profile_points", "bounds", "priors", "title",
          "population", "preset_version"}
-_POPULATION_KEYS = ("random", "covariates", "covariance", "gtol", "rtol", "atol", "se")
+_POPULATION_KEYS = ("random", "covariates", "covariance", "gtol", "rtol", "atol", "se",
+                    "start")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +86,7 @@ class PopulationSpec:
     rtol: float | None = None
     atol: float | None = None
     se: str = "auto"  # one of SE_METHODS: where the standard errors come from
+    start: str = "preset"  # one of STARTS: the presets, or a naive pooled fit first
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,6 +254,10 @@ def _population(table: Any, where: str) -> PopulationSpec:
     if se not in SE_METHODS:
         raise ALSJaxError(f"{where}: population.se must be one of {', '.join(SE_METHODS)}, "
                           f"got {se!r}")
+    start = _type("population.start", table.get("start", "preset"), str, where)
+    if start not in STARTS:
+        raise ALSJaxError(f"{where}: population.start must be one of {', '.join(STARTS)}, "
+                          f"got {start!r}")
     tol = {}
     for key in ("gtol", "rtol", "atol"):
         if key in table:
@@ -259,7 +267,7 @@ def _population(table: Any, where: str) -> PopulationSpec:
     return PopulationSpec(
         random=_names("random", table["random"], where, empty=False),
         covariates=_names("covariates", table.get("covariates", []), where, empty=True),
-        covariance=covariance, se=se, **tol)
+        covariance=covariance, se=se, start=start, **tol)
 
 
 def with_population(recipe: Recipe, *, population: bool = True, random: Sequence[str] = (),
