@@ -346,40 +346,42 @@ SHIFT_GRID_POINTS = 512
 
 @jax.jit
 def _start_courses(z: Array, pb: Problem) -> tuple[Array, Array]:
-    """For every start (rows of `z`) and subject: the model day of data day 0
-    without a fitted offset (`shifts`), and the untreated model's ALSFRS-R on
-    `SHIFT_GRID_POINTS` days; all starts' subjects in one batched solve."""
+    """For every start (rows of `z`): each shifted subject's model day of data day 0
+    without a fitted offset (`shifts`), and its untreated ALSFRS-R on `SHIFT_GRID_POINTS`
+    days; every start's shifted subjects in one batched solve."""
     from ._batch import simulate_batch
     from ._likelihood import shifts
 
     params = jax.vmap(lambda zk: unpack(to_stored(zk, pb), pb)[0])(z)  # leaves (K, S)
-    K, S = z.shape[0], pb.data.n_subjects
-    flat = jax.tree.map(lambda a: a.reshape((K * S,) + a.shape[2:]), params)
+    who = jnp.asarray(pb.shift_subjects)
+    K, n = z.shape[0], pb.n_shift
+    flat = jax.tree.map(lambda a: a[:, who].reshape((K * n,) + a.shape[2:]), params)
     grid = jnp.linspace(0.0, SHIFT_GRID_DAYS, SHIFT_GRID_POINTS)
-    course = simulate_batch(flat, grid).observables["alsfrs_r"].reshape(K, S, -1)
-    return jax.vmap(lambda p: shifts(p, pb.data))(params), course
+    course = simulate_batch(flat, grid).observables["alsfrs_r"].reshape(K, n, -1)
+    return jax.vmap(lambda p: shifts(p, pb.data))(params)[:, who], course
 
 
 def _place_shifts(z: np.ndarray, pb: Problem) -> np.ndarray:
-    """Starts `z` with each subject's shift placing its first ALSFRS-R value on the
-    start's model course: the offset at which the untreated model reaches that value on
-    the day of the measurement (the first model day at or below it, interpolated).
+    """Starts `z` with each shifted subject's shift placing its first ALSFRS-R value on
+    the start's model course: the offset at which the untreated model reaches that value
+    on the day of the measurement (the first model day at or below it, interpolated).
 
     Uniform shifts over +-`SHIFT_BOUND` days mostly start an arm years before the model's
     onset, on ALSFRS-R 48 where the gradient in the shift is zero: 1 of 32 starts of the
     natural-history recipe reached its optimum so (`docs/validation.md`, item 8).
     Subjects without ALSFRS-R rows, and starts whose model cannot be solved, keep their
     Sobol shifts."""
-    obs, mask, times, values = (np.asarray(a) for a in (
+    who = np.asarray(pb.shift_subjects)
+    obs, mask, times, values = (np.asarray(a)[who] for a in (
         pb.data.obs, pb.data.mask, pb.data.times, pb.data.values))
     first = mask & (obs == OBSERVABLE_NAMES.index("alsfrs_r"))
     j = np.argmax(first, axis=1)
     rows = np.arange(len(j))
-    t1, y1 = times[rows, j], values[rows, j]  # (S,)
+    t1, y1 = times[rows, j], values[rows, j]  # (shifted subjects,)
     z = np.array(z, dtype=float)
     base, course = (np.asarray(a) for a in _start_courses(jnp.asarray(z), pb))
     grid = np.linspace(0.0, SHIFT_GRID_DAYS, SHIFT_GRID_POINTS)
-    below = course <= y1[None, :, None]  # (K, S, G)
+    below = course <= y1[None, :, None]  # (K, shifted, G)
     i = np.argmax(below, axis=-1)  # first grid day at or below the value (0 if none)
     prev = np.maximum(i - 1, 0)
     c_i = np.take_along_axis(course, i[..., None], -1)[..., 0]
@@ -388,11 +390,10 @@ def _place_shifts(z: np.ndarray, pb: Problem) -> np.ndarray:
     frac = np.where(drop > 0, (c_prev - y1) / np.where(drop > 0, drop, 1.0), 1.0)
     day = np.where(i > 0, grid[prev] + frac * (grid[i] - grid[prev]), grid[0])
     day = np.where(below.any(axis=-1), day, grid[-1])  # never that low: its horizon
-    rows = np.asarray(pb.shift_subjects)
     cols = pb.n_model + np.arange(pb.n_shift)
     lo, hi = np.asarray(pb.lower)[cols], np.asarray(pb.upper)[cols]
-    offset = np.clip((day - t1 - base)[:, rows], 0.98 * lo, 0.98 * hi)
+    offset = np.clip(day - t1 - base, 0.98 * lo, 0.98 * hi)
     u = (offset - lo) / (hi - lo)
-    place = (first.any(axis=1)[None, :] & np.all(np.isfinite(course), axis=-1))[:, rows]
+    place = first.any(axis=1)[None, :] & np.all(np.isfinite(course), axis=-1)
     z[:, cols] = np.where(place, np.log(u) - np.log1p(-u), z[:, cols])
     return z
