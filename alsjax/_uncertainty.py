@@ -94,6 +94,23 @@ def covariance(F: np.ndarray) -> np.ndarray:
     return cov
 
 
+def profile_interval(values: np.ndarray, objective: np.ndarray, estimate: float,
+                     estimate_objective: float) -> tuple[float, float]:
+    """95 % likelihood-ratio interval from a profile grid and the fit's own optimum.
+
+    The optimum is a point of the profile too: on a coarse grid it may lie between two
+    points that are both beyond the threshold, and the interval is then between them.
+    NaN where the profile does not cross the threshold inside the grid.
+    """
+    x = np.append(np.asarray(values, float), estimate)
+    f = np.append(np.asarray(objective, float), estimate_objective)
+    order = np.argsort(x, kind="stable")
+    x, f = x[order], f[order]
+    d = 2.0 * (f - np.nanmin(f))
+    i0 = int(np.nanargmin(d))
+    return _crossing(x, d, i0, -1), _crossing(x, d, i0, +1)
+
+
 def _crossing(x, d, i0, step):
     """Interpolated x where d crosses CHI2_95 walking from index i0 by `step`."""
     i = i0
@@ -143,13 +160,13 @@ def profile(result: FitResult, parameter: str, *, points: int = 11, span: float 
     values = np.where(np.isfinite(run.objective) & (run.objective < 1e20), run.objective,
                       np.nan)
     best = float(np.nanmin(np.append(values, result.objective)))
-    d = 2.0 * (values - best)
     phys = np.array([physical_value(parameter, g) for g in grid])
-    i0 = int(np.nanargmin(values)) if np.isfinite(values).any() else len(grid) // 2
+    ci_low, ci_high = profile_interval(phys, values, result.estimates[parameter],
+                                       result.objective)
     return ProfileResult(
         parameter=parameter, values=phys, stored=grid, objective=values,
-        converged=run.converged, best=best, ci_low=_crossing(phys, d, i0, -1),
-        ci_high=_crossing(phys, d, i0, +1), estimate=result.estimates[parameter],
+        converged=run.converged, best=best, ci_low=ci_low, ci_high=ci_high,
+        estimate=result.estimates[parameter],
         compile_time=run.compile_time, run_time=run_time,
     )
 

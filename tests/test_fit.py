@@ -276,3 +276,22 @@ def test_bad_fit_shifts(fit_shifts, words):
     data = make_data(frame, align="onset")
     with pytest.raises(alsjax.ALSJaxError, match=re.escape(words)):
         make_problem(data, ("motor_reserve",), fit_shifts=fit_shifts)
+
+
+@pytest.mark.parametrize("points", [3, 201])
+def test_profile_interval_closed_form(points):
+    """A quadratic profile, -log L = (x - 2)^2 / (2 * 0.5^2), has the 95 % LR interval
+    2 -+ 1.96 * 0.5 (closed form). On 201 points linear interpolation is within 1e-3 of it;
+    on 3 coarse points (0, 4, 8, the optimum between the first two, both beyond the
+    threshold) it lies between the optimum and its neighbours (before the optimum was a
+    point of the profile, this gave no lower end and an upper end of 0, below the
+    estimate)."""
+    from alsjax._uncertainty import profile_interval
+
+    x = np.linspace(0.0, 4.0, 201) if points == 201 else np.array([0.0, 4.0, 8.0])
+    lo, hi = profile_interval(x, (x - 2.0) ** 2 / 0.5, 2.0, 0.0)
+    half = 1.959964 * 0.5
+    if points == 201:
+        assert abs(lo - (2 - half)) < 1e-3 and abs(hi - (2 + half)) < 1e-3, (lo, hi)
+    else:
+        assert 0.0 < lo < 2.0 < hi < 4.0, (lo, hi)
