@@ -73,14 +73,16 @@ def glutamate_calcium(y: Float[Array, " states"], r: dict, drug: Array) -> tuple
 def death_hazard(y: Float[Array, " states"], r: dict, drug: Array) -> Array:
     """Lower-motor-neuron death hazard (1/day, before the species time scale).
 
-    Three routes: apoptosis (cell-autonomous), excitotoxic calcium overload, and toxic
-    factors from glia (non-cell-autonomous).
+    Four routes: apoptosis (cell-autonomous), excitotoxic calcium overload, oxidative
+    damage (revision 8: direct, so that scavenging acts within weeks), and toxic factors
+    from glia (non-cell-autonomous).
     """
-    x, g, s, z = y[6], y[7], y[8], y[9]
+    ros, x, g, s, z = y[4], y[6], y[7], y[8], y[9]
     _, calcium = glutamate_calcium(y, r, drug)
     return (
         r["apoptotic_death_rate"] * x
         + r["excitotoxic_death_rate"] * jnp.maximum(calcium - 1, 0.0)
+        + r["oxidative_death_rate"] * jnp.maximum(ros - 1, 0.0)
         + r["glia_toxicity"] * (g + s) * z
     )
 

@@ -116,6 +116,9 @@ class Params(eqx.Module):
         "1/day", "Neuron death hazard at full apoptotic signalling")
     excitotoxic_death_rate: Float[Array, "*b"] = _p(
         "1/day", "Neuron death hazard per unit calcium overload")
+    oxidative_death_rate: Float[Array, "*b"] = _p(
+        "1/day", "Neuron death hazard per unit oxidative stress above baseline (lipid "
+        "peroxidation; edaravone's fast route)", "none")
     glia_toxicity: Float[Array, "*b"] = _p(
         "1/day", "Non-cell-autonomous death hazard per unit toxic glia")
     umn_vulnerability: Float[Array, "*b"] = _p(

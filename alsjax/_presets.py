@@ -19,13 +19,17 @@ Presets are versioned (`PRESET_VERSIONS`, oldest first; `LATEST_PRESET` is the d
   vulnerability fitted to two placebo arms' ALSFRS-R and survival from onset together
   (`fit/published/human_pace_survival.toml`); every genotype inherits them, the mouse
   keeps its own (2026.12.4's) values; every other value is 2026.12.4's.
+- `"2026.12.6"`: revision 8, an oxidative death route (`oxidative_death_rate`, fitted to
+  MCI186-19's edaravone arm, `fit/published/edaravone_mci186_19.toml`), with the human
+  pace, motor reserve and respiratory vulnerability refitted beside it (the joint recipe
+  again); the mouse has no such route and is unchanged; every other value is 2026.12.5's.
 """
 
 from ._errors import ALSJaxError, did_you_mean
 
 GENOTYPES: tuple[str, ...] = ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")
 SPECIES: tuple[str, ...] = ("human", "mouse")
-PRESET_VERSIONS: tuple[str, ...] = ("legacy", "2026.12", "2026.12.4", "2026.12.5")
+PRESET_VERSIONS: tuple[str, ...] = ("legacy", "2026.12", "2026.12.4", "2026.12.5", "2026.12.6")
 LATEST_PRESET: str = PRESET_VERSIONS[-1]
 
 # The newest version's values; older versions are written as their differences from it.
@@ -60,14 +64,19 @@ HUMAN: dict[str, float] = dict(
     apoptosis_resolution=0.05,
     apoptosis_aggregate_gain=0.5,
     dpr_toxicity=0.5,
-    # fit/published/human_pace_survival.toml (docs/validation_results.json), 4 significant
-    # figures: 0.02668 (95 % 0.0160-0.0444), 0.5854 (profile 0.450-0.787) and 0.5447
-    # (0.23-1.28: not identified, kept with the other two, with which it was fitted).
-    apoptotic_death_rate=0.02668,
+    # fit/published/human_pace_survival.toml with the oxidative route at its preset
+    # (docs/validation_results.json), 4 significant figures: 0.007858 (95 % 0.0013-0.046),
+    # 0.5743 (profile 0.428-0.704) and 0.5560 (0.24-1.31: not identified, kept with the
+    # other two, with which it was fitted).
+    apoptotic_death_rate=0.007858,
     excitotoxic_death_rate=0.002,
+    # fit/published/edaravone_mci186_19.toml (docs/validation_results.json), 4 significant
+    # figures: 0.003251 (95 % 0.00023-0.0063; profile 0.00031-0.0063), the trial's
+    # randomised difference read as this route's share of the death hazard.
+    oxidative_death_rate=3.251e-3,
     glia_toxicity=0.004,
     umn_vulnerability=0.7,
-    respiratory_vulnerability=0.5854,
+    respiratory_vulnerability=0.5743,
     microglia_activation=0.01,
     microglia_resolution=0.02,
     astrocyte_activation=0.005,
@@ -78,7 +87,7 @@ HUMAN: dict[str, float] = dict(
     switch_threshold=0.012,
     cytokine_release=0.02,
     cytokine_clearance=0.05,
-    motor_reserve=0.5447,
+    motor_reserve=0.5560,
     muscle_remodelling=0.03,
     spasticity_weight=0.2,
     nfl_baseline=10.0,
@@ -95,6 +104,8 @@ HUMAN: dict[str, float] = dict(
     # (docs/validation_results.json): 0.196 (0.070-0.444), which contains it; kept.
     riluzole_efficacy=0.1504,
     riluzole_limb_fraction=0.0,
+    # A guess (unchanged since legacy): MCI186-19 bounds it only from below, and a larger
+    # efficacy fits that trial no better but adds years of survival (docs/validation.md).
     edaravone_efficacy=0.1,
     tofersen_efficacy=0.6,
     anti_inflammatory_efficacy=0.3,
@@ -122,11 +133,16 @@ MOUSE_CHANGES: dict[str, float] = dict(
     end_stage_threshold=0.45,
     nfl_baseline=20.0,
     nfl_injury_release=0.0,
+    # No oxidative death route in the mouse: no mouse edaravone data are calibrated here.
+    oxidative_death_rate=0.0,
 )
 
+# 2026.12.5: no oxidative death route, and the pace fitted without it.
+_2026_12_5_CHANGES: dict[str, float] = dict(oxidative_death_rate=0.0, apoptotic_death_rate=0.02668,
+                                            motor_reserve=0.5447, respiratory_vulnerability=0.5854)
 # 2026.12.4: the human pace before the joint fit of 2026.12.5 (the hand-tuned values).
-_2026_12_4_CHANGES: dict[str, float] = dict(apoptotic_death_rate=0.007, motor_reserve=0.6,
-                                            respiratory_vulnerability=1.0)
+_2026_12_4_CHANGES: dict[str, float] = dict(_2026_12_5_CHANGES, apoptotic_death_rate=0.007,
+                                            motor_reserve=0.6, respiratory_vulnerability=1.0)
 # 2026.12: riluzole on every neuron alike, at its hand-tuned efficacy.
 _2026_12_CHANGES: dict[str, float] = dict(_2026_12_4_CHANGES, riluzole_limb_fraction=1.0,
                                           riluzole_efficacy=0.03)
@@ -138,7 +154,8 @@ PRESETS: dict[str, tuple[dict[str, float], dict[str, dict[str, float]], dict[str
                dict(MOUSE_CHANGES, **_LEGACY_MOUSE_CHANGES)),
     "2026.12": (dict(HUMAN, **_2026_12_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
     "2026.12.4": (dict(HUMAN, **_2026_12_4_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
-    "2026.12.5": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
+    "2026.12.5": (dict(HUMAN, **_2026_12_5_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
+    "2026.12.6": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
 }
 """version -> (human baseline, each genotype's changes, the mouse's changes)."""
 

@@ -85,9 +85,12 @@ RANGES: dict[str, Range] = {
     "apoptosis_aggregate_gain": Range(_GUESS, "guess", "aggregate toxicity vs mitochondria"),
     "dpr_toxicity": Range(_GUESS, "guess", "DPR toxicity vs mitochondria; poly-GR vs GA differ"),
     "apoptotic_death_rate": Range(1.4, "Chio 2009 (survival spread)",
-                                  "median fitted to function and survival (2026.12.5); "
+                                  "median fitted to function and survival (2026.12.6); "
                                   "patients span 1-10 years"),
     "excitotoxic_death_rate": Range(_GUESS, "guess", "calcium-overload death per unit"),
+    "oxidative_death_rate": Range(2.0, "Al-Chalabi 2020 (MCI186-19 arms)",
+                                  "fitted to edaravone's 24-week effect: 95 % "
+                                  "0.00023-0.0063; mouse: 0 (no route)"),
     "glia_toxicity": Range(1.4, "Boillee 2006 (glia set progression)",
                            "calibrated by hand; glia change the pace, not the onset"),
     "umn_vulnerability": Range(1.6, "guess", "phenotypes run from UMN- to LMN-predominant"),
@@ -131,8 +134,9 @@ RANGES: dict[str, Range] = {
     "riluzole_limb_fraction": Range(None, "Bensimon 1994; Lacomblez 1996",
                                     "a structural switch, not a spread: survival but no "
                                     "functional effect asks for 0 (docs/model.md, rev. 6)"),
-    "edaravone_efficacy": Range(2.0, "Writing Group 2017 (effect); size a guess",
-                                "one positive trial in a selected population"),
+    "edaravone_efficacy": Range(2.0, "guess; MCI186-19 bounds it below (>= 0.10)",
+                                "one positive trial in a selected population; real-world "
+                                "survival gains of 0-6 months (Witzel 2022; Brooks 2022)"),
     "tofersen_efficacy": Range(0.5, "Miller 2022", "CSF SOD1 fell about 35 %; "
                                "knock-down in neurons is unmeasured"),
     "anti_inflammatory_efficacy": Range(0.7, "guess", "no approved anti-inflammatory "

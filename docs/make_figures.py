@@ -76,6 +76,7 @@ SOURCES = {
     "apoptotic_death_rate": "fitted to two placebo arms' ALSFRS-R with survival from onset "
                             "(`human_pace_survival`, 2026.12.5; before: 0.007 by hand)",
     "excitotoxic_death_rate": "guess",
+    "oxidative_death_rate": "fitted: MCI186-19 edaravone arm (Al-Chalabi 2020), revision 8",
     "glia_toxicity": "calibrated by hand; mouse larger (Boillée 2006)",
     "umn_vulnerability": "guess; mouse value fitted to Zang 2002 (`mouse_g93a`; legacy 0.7)",
     "respiratory_vulnerability": "fitted to survival from onset (Testa 2004) with the placebo "
@@ -108,7 +109,7 @@ SOURCES = {
                         "ranges); Testa 2004's survival curve implies 0.72-0.77",
     "riluzole_limb_fraction": "structural (revision 6): no functional effect in Bensimon "
                               "1994 and Lacomblez 1996; legacy and 2026.12: 1",
-    "edaravone_efficacy": "guess (effect size: Writing Group 2017)",
+    "edaravone_efficacy": "guess; bounded below by MCI186-19 (revision 8)",
     "tofersen_efficacy": "about 35 % CSF SOD1 fall in Miller 2022; 0.6 is a guess",
     "anti_inflammatory_efficacy": "guess",
 }

@@ -29,6 +29,10 @@ CHANGED = {"human": {"nfl_injury_release"}, "mouse": {"mutant_sod1", "umn_vulner
 RILUZOLE = {"riluzole_limb_fraction", "riluzole_efficacy"}
 # What the joint fit of pace and survival changed from 2026.12.4 to 2026.12.5 (human only).
 PACE = {"apoptotic_death_rate", "motor_reserve", "respiratory_vulnerability"}
+# What revision 8 changed from 2026.12.5 to 2026.12.6 (human only): the oxidative route
+# and the pace refitted beside it.
+OXIDATIVE = PACE | {"oxidative_death_rate"}
+RESULTS = json.loads((ROOT / "docs/validation_results.json").read_text())
 
 
 def _values(genotype, species, version):
@@ -37,32 +41,56 @@ def _values(genotype, species, version):
 
 
 def test_versions_are_named_and_the_newest_is_the_default():
-    assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12", "2026.12.4", "2026.12.5")
-    assert LATEST_PRESET == "2026.12.5"
+    assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12", "2026.12.4", "2026.12.5",
+                                      "2026.12.6")
+    assert LATEST_PRESET == "2026.12.6"
     for genotype, species in CASES:
         default = alsjax.physical(alsjax.default_params(genotype, species))
         assert {k: float(v) for k, v in default.items()} == _values(genotype, species,
-                                                                    "2026.12.5")
+                                                                    "2026.12.6")
 
 
 @pytest.mark.parametrize("genotype,species", CASES)
 def test_the_joint_fit_changes_only_the_human_pace(genotype, species):
     """2026.12.5 is 2026.12.4 with the human pace, motor reserve and respiratory
-    vulnerability of the joint fit (fit/published/human_pace_survival.toml, recorded in
-    docs/validation_results.json), rounded to 4 significant figures, each inside its 95 %
-    interval; every genotype inherits them, and the mouse is unchanged."""
+    vulnerability of the joint fit under 2026.12.4 (fit/published/human_pace_survival.toml,
+    recorded in docs/validation_results.json as `human_pace_survival@2026.12.4`), rounded
+    to 4 significant figures, each inside its 95 % interval; every genotype inherits them,
+    and the mouse is unchanged."""
     old, new = _values(genotype, species, "2026.12.4"), _values(genotype, species, "2026.12.5")
     changed = {k for k in old if old[k] != new[k]}
     if species == "mouse":
         assert changed == set()
         return
     assert changed == PACE
-    fit = json.loads((ROOT / "docs/validation_results.json").read_text())[
-        "human_pace_survival"]
+    fit = RESULTS["human_pace_survival@2026.12.4"]
     assert fit["preset_version"] == "2026.12.4" and fit["converged"]
     for name in PACE:
         assert new[name] == pytest.approx(float(f"{fit['estimates'][name]:.4g}"), rel=1e-12)
         assert fit["ci_low"][name] < new[name] < fit["ci_high"][name], name
+
+
+@pytest.mark.parametrize("genotype,species", CASES)
+def test_revision_8_changes_the_oxidative_route_and_the_pace(genotype, species):
+    """2026.12.6 is 2026.12.5 with `oxidative_death_rate` (0 before) at the edaravone
+    recipe's recorded estimate and the pace, motor reserve and respiratory vulnerability at
+    the joint recipe's recorded refit under 2026.12.6, each rounded to 4 significant
+    figures and inside its 95 % interval; the mouse is unchanged. The two fits depend on
+    each other: the joint fit was recorded with the route at 0.003273, the edaravone fit's
+    estimate before the last refit of the pace, 0.7 % from the preset."""
+    old, new = _values(genotype, species, "2026.12.5"), _values(genotype, species, "2026.12.6")
+    changed = {k for k in old if old[k] != new[k]}
+    if species == "mouse":
+        assert changed == set() and new["oxidative_death_rate"] == 0.0
+        return
+    assert changed == OXIDATIVE and old["oxidative_death_rate"] == 0.0
+    joint, eda = RESULTS["human_pace_survival"], RESULTS["edaravone_mci186_19"]
+    for fit, names in ((joint, PACE), (eda, {"oxidative_death_rate"})):
+        assert fit["preset_version"] == "2026.12.6" and fit["converged"]
+        for name in names:
+            assert new[name] == pytest.approx(float(f"{fit['estimates'][name]:.4g}"),
+                                              rel=1e-12)
+            assert fit["ci_low"][name] < new[name] < fit["ci_high"][name], name
 
 
 @pytest.mark.parametrize("genotype,species", CASES)
@@ -75,7 +103,7 @@ def test_revision_6_changes_only_riluzole(genotype, species):
     assert {k for k in old if old[k] != new[k]} == RILUZOLE
     assert (old["riluzole_limb_fraction"], new["riluzole_limb_fraction"]) == (1.0, 0.0)
     assert new["riluzole_efficacy"] == 0.1504
-    fit = json.loads((ROOT / "docs/validation_results.json").read_text())["riluzole_bensimon"]
+    fit = RESULTS["riluzole_bensimon"]
     assert fit["preset_version"] == "2026.12.4"
     name = "riluzole_efficacy"
     assert fit["ci_low"][name] < new[name] < fit["ci_high"][name]
@@ -99,7 +127,7 @@ def test_calibrated_mouse_is_the_recorded_fit():
     """The 2026.12 mouse values are the mouse_g93a estimates in
     docs/validation_results.json, rounded to 4 significant figures, inside their 95 %
     intervals."""
-    fit = json.loads((ROOT / "docs/validation_results.json").read_text())["mouse_g93a"]
+    fit = RESULTS["mouse_g93a"]
     new = _values("SOD1", "mouse", "2026.12")
     for name, estimate in fit["estimates"].items():
         assert new[name] == pytest.approx(float(f"{estimate:.4g}"), rel=1e-12), name
