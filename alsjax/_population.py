@@ -887,7 +887,7 @@ def convergence_note(result: PopulationResult) -> str:
     if not math.isfinite(result.newton_decrease):
         return ("not converged: the Hessian of -2 log L at the estimates is not positive "
                 "definite (not a minimum, or the data do not fix every parameter; if a "
-                "random effect's SD is near 0, try start='pooled')")
+                "random effect's SD is near 0, try start='pooled', --population-start pooled)")
     return (f"not converged: Newton's step from the estimates still promises a decrease of "
             f"-2 log L of {result.newton_decrease:.3g}, above its resolution "
             f"{result.objective_resolution:.3g}; raise max_steps, or try more starts")

@@ -272,21 +272,23 @@ def _population(table: Any, where: str) -> PopulationSpec:
 
 def with_population(recipe: Recipe, *, population: bool = True, random: Sequence[str] = (),
                     covariates: Sequence[str] = (), covariance: str | None = None,
-                    se: str | None = None) -> Recipe:
+                    se: str | None = None, start: str | None = None) -> Recipe:
     """`recipe` as a population fit with the command line's `--random`, `--covariate`,
-    `--covariance` and `--se` replacing the table's entries (each flag replaces the whole entry);
+    `--covariance`, `--se` and `--population-start` replacing the table's entries (each flag
+    replaces the whole entry);
     a recipe without a `[population]` table needs `--population` and `--random`."""
     spec = recipe.population
     if spec is None:
         if not population:
-            raise ALSJaxError("--random, --covariate, --covariance and --se need "
-                              "--population (or a recipe with a [population] table)")
+            raise ALSJaxError("--random, --covariate, --covariance, --se and "
+                              "--population-start need --population (or a recipe with a "
+                              "[population] table)")
         if not random:
             raise ALSJaxError(f"{recipe.source or 'recipe'}: --population: name at least one "
                               "--random parameter, or add a [population] table")
         spec = PopulationSpec(random=tuple(random))
     over = {k: v for k, v in dict(random=tuple(random), covariates=tuple(covariates),
-                                  covariance=covariance, se=se).items() if v}
+                                  covariance=covariance, se=se, start=start).items() if v}
     return dataclasses.replace(recipe, population=dataclasses.replace(spec, **over))
 
 

@@ -169,6 +169,7 @@ Optimiser = StrEnum("Optimiser", {o: o for o in ("lm", "lbfgs", "adam")})
 Align = StrEnum("Align", {a: a for a in ("cascade", "onset")})
 Covariance = StrEnum("Covariance", {c: c for c in ("diagonal", "full")})
 SEMethod = StrEnum("SEMethod", {m: m for m in ("auto", "hessian", "opg")})  # SE_METHODS
+PopulationStart = StrEnum("PopulationStart", {m: m for m in ("preset", "pooled")})  # STARTS
 
 
 class TableFormat(StrEnum):
@@ -560,14 +561,15 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
 def _run_population(source, population, random, estimate, covariate, covariance, noise,
                     starts, seed, max_steps, align, out, quiet, force, devices=None,
                     chunk_subjects=None, writer: bool = True, preset_version=None,
-                    se=None) -> None:
+                    se=None, start=None) -> None:
     """`alsjax fit DATA --population ...`: fit, write the files, print the table (the
     writer only, under `--distributed`)."""
     from ._errors import ALSJaxError
     from ._population_report import run_population
 
     if not population and not (source is not None and source.suffix.lower() == ".toml"):
-        raise ALSJaxError("--random, --covariate, --covariance and --se need --population")
+        raise ALSJaxError("--random, --covariate, --covariance, --se and --population-start "
+                          "need --population")
     if source is None or source.suffix.lower() == ".toml":
         from ._recipe import with_population
 
@@ -576,7 +578,8 @@ def _run_population(source, population, random, estimate, covariate, covariance,
         recipe = with_population(recipe, population=population, random=random or (),
                                  covariates=covariate or (),
                                  covariance=covariance and Covariance(covariance).value,
-                                 se=se and SEMethod(se).value)
+                                 se=se and SEMethod(se).value,
+                                 start=start and PopulationStart(start).value)
         return _run_population_recipe(recipe, out, quiet, force, "png", devices,
                                       chunk_subjects, writer)
     if not random:
@@ -592,7 +595,8 @@ def _run_population(source, population, random, estimate, covariate, covariance,
         preset_version=PresetVersion(preset_version or LATEST_PRESET).value,
         progress=not quiet and writer,
         command=["alsjax", *sys.argv[1:]], force=force, devices=devices,
-        chunk_subjects=chunk_subjects, se=SEMethod(se or "auto").value)
+        chunk_subjects=chunk_subjects, se=SEMethod(se or "auto").value,
+        start=PopulationStart(start or "preset").value)
     if not quiet and writer:
         _population_table(result, out)
 
@@ -708,6 +712,11 @@ def fit_command(
         "2 x P cohort evaluations) or the subjects' outer product of gradients (opg, "
         "free). Default auto: the Hessian up to 500 subjects.", show_default=False)
     ] = None,
+    population_start: Annotated[PopulationStart | None, typer.Option(
+        "--population-start", help="Where the population values start: the presets, or "
+        "a naive pooled fit's estimates (fitted first; for data far from the presets). "
+        "Default: the recipe's, else preset.", show_default=False)
+    ] = None,
     preset_version: Annotated[PresetVersion | None, typer.Option(
         help=PRESET_HELP + " Default: the recipe's, else the newest.", show_default=False)
     ] = None,
@@ -717,11 +726,12 @@ def fit_command(
 
     if chunk_subjects is not None and chunk_subjects < 1:
         raise ALSJaxError(f"--chunk-subjects must be >= 1, got {chunk_subjects}")
-    if per_subject and (population or random or covariate or covariance is not None
-                        or se is not None):
+    population_only = (covariance, se, population_start)
+    if per_subject and (population or random or covariate
+                        or any(v is not None for v in population_only)):
         raise ALSJaxError("--per-subject fits each subject on its own: drop --population, "
-                          "--random, --covariate, --covariance and --se")
-    pooled = population or random or covariate or covariance is not None or se is not None
+                          "--random, --covariate, --covariance, --se and --population-start")
+    pooled = population or random or covariate or any(v is not None for v in population_only)
     writer = True
     if distributed:
         if not (per_subject or pooled):
@@ -735,7 +745,8 @@ def fit_command(
             _check_out_everywhere(out or Path("alsjax-fit"), force, writer)
         return _run_population(source, population, random, estimate, covariate, covariance,
                                noise, starts, seed, max_steps, align, out, quiet, force,
-                               devices, chunk_subjects, writer, preset_version, se)
+                               devices, chunk_subjects, writer, preset_version, se,
+                               population_start)
     noise, noise_sd = _split_noise_sd(noise)
     if not per_subject and noise_sd:
         raise ALSJaxError("--noise OBSERVABLE=MODEL:SD (a fixed noise SD) need --per-subject")

@@ -10,6 +10,7 @@ every 180 days over 900 days), so the population objective compiles once for the
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -429,6 +430,27 @@ def test_cli_population_fit(population, tmp_path, monkeypatch):
     assert "warning" not in err
 
 
+def test_cli_population_start_reaches_the_fit(population, tmp_path, monkeypatch):
+    """`--population-start pooled` is handed to the fit, from a data file and over a
+    recipe's `population.start` (the fit itself is stubbed: the pooled start's own test is
+    above; this checks the command line's plumbing)."""
+    import alsjax._population_report as report
+    import alsjax.cli as cli
+
+    _, _, _, path = population
+    seen = {}
+    monkeypatch.setattr(report, "run_population",
+                        lambda *a, **k: seen.setdefault("data", k["start"]))
+    monkeypatch.setattr(cli, "_run_population_recipe",
+                        lambda recipe, *a: seen.setdefault("recipe", recipe.population.start))
+    for source in (path, Path(__file__).resolve().parent.parent / "fit" / "population.toml"):
+        code, _, err = _cli(["fit", str(source), "--population", "--random",
+                             "apoptotic_death_rate", "--population-start", "pooled",
+                             "--out", str(tmp_path / "out"), "--quiet"])
+        assert code == 0, err
+    assert seen == {"data": "pooled", "recipe": "pooled"}
+
+
 def test_convergence_note(population):
     """The one line the command line prints: a fit short of its optimum, and a point that
     is not a minimum, each say so and why."""
@@ -463,6 +485,9 @@ def test_decrement_stalled_only_at_the_noise_floor(decrements, stops_at):
 @pytest.mark.parametrize("args, words", [
     (["--random", "apoptotic_death_rate"], "need --population"),
     (["--se", "opg"], "need --population"),
+    (["--population-start", "pooled"], "need --population"),
+    (["--population", "--random", "apoptotic_death_rate", "--population-start", "warm"],
+     "--population-start"),
     (["--population", "--random", "apoptotic_death_rate", "--se", "sandwich"], "--se"),
     (["--population"], "--random"),
     (["--population", "--random", "apoptotic_death_rat"], "did you mean"),
