@@ -445,10 +445,10 @@ def test_edaravone_acts_within_weeks():
     """Sporadic preset, edaravone from 1 year after onset: 2 weeks later the ROS excess is
     at least 20 % lower than untreated (at efficacy 0.1 it would settle about 60 % lower,
     with an 18-day time constant) and the limb death hazard at least 10 % lower; by week 8
-    ALSFRS-R is higher than untreated; by
-    week 24 the gap is 1-5 points, around MCI186-19's 2.5 (95 % CI 1.0-4.0, Writing
-    Group 2017). At 2026.12.5 (no oxidative route) the hazard 2 weeks in is within 2 % of
-    the untreated one: the old route took months."""
+    ALSFRS-R is higher than untreated; by week 24 the gap is 1-5 points, around
+    MCI186-19's 2.5 (95 % CI 1.0-4.0, Writing Group 2017). At 2026.12.5 (no oxidative
+    route) the hazard 2 weeks in is within 2 % of the untreated one: the old route took
+    months."""
     from alsjax._model import death_hazard
 
     def run(version):
