@@ -197,6 +197,8 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
     data = result.data
     mask, obs = np.asarray(data.mask), np.asarray(data.obs)
     times, values = np.asarray(data.times), np.asarray(data.values)
+    sigma = np.nan_to_num(np.asarray(data.sigma), nan=0.0)
+    bars = False
     arm = np.asarray(data.event_summary)
     ev_mask = np.asarray(data.event_mask) & ~arm
     obs_present = [k for k in range(len(OBSERVABLE_NAMES)) if (mask & (obs == k)).any()]
@@ -237,6 +239,16 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
                         alpha=0.9 if few else 0.6)
             ax.plot(times[s, sel] / scale, values[s, sel], "o", ms=3.2 if few else 2.2,
                     color=colours[s], mec="white", mew=0.3)
+            known = sel & (sigma[s] > 0)  # rows that give their own sigma: a 95 % bar
+            if known.any():
+                v, sd = values[s, known], sigma[s, known]
+                if result.noise.get(OBSERVABLE_NAMES[k]) == "lognormal":  # sigma is a CV
+                    err = [v * (1 - np.exp(-1.96 * sd)), v * (np.exp(1.96 * sd) - 1)]
+                else:
+                    err = [1.96 * sd, 1.96 * sd]
+                ax.errorbar(times[s, known] / scale, v, yerr=err, fmt="none",
+                            ecolor=colours[s], elinewidth=0.8, alpha=0.8)
+                bars = True
         name = OBSERVABLE_NAMES[k]
         ax.set_title(OBSERVABLE_LABELS[name], fontsize=10)
         ax.set_xlabel(xlabel)
@@ -274,7 +286,8 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
     # One legend for data and model; subjects by colour when they are few.
     legend = [Line2D([], [], color="0.15", lw=1.4,
                      label="model (fit)" if same else "model (fit; each subject's colour)"),
-              Line2D([], [], ls="", marker="o", ms=4, color="0.4", label="data")]
+              Line2D([], [], ls="", marker="o", ms=4, color="0.4",
+                     label="data (bars: 95 % from the row's sigma)" if bars else "data")]
     if few:
         legend += [Line2D([], [], ls="", marker="s", color=colours[s], label=name)
                    for s, name in enumerate(data.subjects)]

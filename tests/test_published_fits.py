@@ -146,12 +146,19 @@ def _assert_fit(result, recipe):
 def test_recipe_fits_quickly(name, tmp_path):
     recipe = alsjax.load_recipe(FIT / f"{name}.toml")
     recipe = dataclasses.replace(recipe, profile=(), **QUICK[name])
-    out = tmp_path / "out" if name == "riluzole_bensimon" else None
+    # The two CI fits write their files too: arm summaries of events (riluzole), and
+    # measurement rows that give their own sigma, drawn with 95 % bars (edaravone).
+    out = tmp_path / "out" if name in ("riluzole_bensimon", "edaravone_mci186_19") else None
     result = alsjax.run_recipe(recipe, out)
     _assert_fit(result, recipe)
     _check(name, result)
     if out is not None:
         _check_arm_predictions(result, out / "predictions.csv")
+        assert (out / "fit.png").read_bytes()[:4] == b"\x89PNG"
+        rows = pd.read_csv(out / "predictions.csv")
+        rows = rows[rows["observable"] == "alsfrs_r"]
+        np.testing.assert_allclose(rows["residual"], rows["value"] - rows["prediction"],
+                                   atol=1e-8)
 
 
 def _check_arm_predictions(result, path):
