@@ -87,6 +87,13 @@ def death_hazard(y: Float[Array, " states"], r: dict, drug: Array) -> Array:
     )
 
 
+def limb_drugs(drug: Array, r: dict) -> Array:
+    """The drug levels that limb neurons and the shared cascade see: riluzole's block
+    reaches them by `riluzole_limb_fraction` (revision 6; the respiratory pool gets all of
+    it). Multiplying by 1 changes nothing: at 1 the model before revision 6, to the bit."""
+    return drug.at[0].multiply(r["riluzole_limb_fraction"])
+
+
 def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Array:
     """The vector field on physical rates: `args = (rates, therapy)`.
 
@@ -96,10 +103,9 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     r, therapy = args
     drug = therapy.active(t)
     # Riluzole's glutamate block reaches the respiratory pool in full and the limb pool
-    # and the shared cascade by `riluzole_limb_fraction` (1: every neuron alike, the model
-    # before revision 6; 0: the respiratory pool only, as the trials' survival-but-not-
-    # function effect asks). Multiplying by 1 changes nothing: that model to the bit.
-    limb_drug = drug.at[0].multiply(r["riluzole_limb_fraction"])
+    # and the shared cascade by `riluzole_limb_fraction` (1: every neuron alike; 0: the
+    # respiratory pool only, as the trials' survival-but-not-function effect asks).
+    limb_drug = limb_drugs(drug, r)
     m, a, q, d, ros, h, x, g, s, z, k, u, l, f, n, v, w = (y[i] for i in range(len(STATE_NAMES)))
     anti = 1 - r["anti_inflammatory_efficacy"] * drug[3]
 

@@ -731,16 +731,17 @@ def fit_command(
                         or any(v is not None for v in population_only)):
         raise ALSJaxError("--per-subject fits each subject on its own: drop --population, "
                           "--random, --covariate, --covariance, --se and --population-start")
-    pooled = population or random or covariate or any(v is not None for v in population_only)
+    mixed_effects = (population or random or covariate
+                     or any(v is not None for v in population_only))
     writer = True
     if distributed:
-        if not (per_subject or pooled):
+        if not (per_subject or mixed_effects):
             raise ALSJaxError("--distributed needs --per-subject or --population")
         from ._distributed import initialize_distributed, is_writer
 
         initialize_distributed()  # before anything touches a device
         writer = is_writer()
-    if pooled:
+    if mixed_effects:
         if distributed:
             _check_out_everywhere(out or Path("alsjax-fit"), force, writer)
         return _run_population(source, population, random, estimate, covariate, covariance,

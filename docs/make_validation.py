@@ -160,15 +160,14 @@ def alsfrs(p, ts, **drugs) -> np.ndarray:
 def hazard_ratio(p, start: float, day: float) -> float:
     """Limb death hazard on `day` with edaravone from `start` over the hazard without it
     (riluzole from `start` in both, as the trial's arms)."""
-    from alsjax._model import death_hazard
+    from alsjax._model import death_hazard, limb_drugs
     from alsjax._params import physical
 
     r, out = physical(p), []
     for drugs in (dict(riluzole=start, edaravone=start), dict(riluzole=start)):
-        therapy = alsjax.make_therapy(**drugs)
+        active = alsjax.make_therapy(**drugs).active(day)
         y = sim(p, [day], **drugs).ys[-1]
-        out.append(float(death_hazard(y, r, therapy.active(day).at[0].multiply(
-            r["riluzole_limb_fraction"]))))
+        out.append(float(death_hazard(y, r, limb_drugs(active, r))))
     return out[0] / out[1]
 
 

@@ -675,8 +675,9 @@ def test_population_recipe_fit(population, tmp_path, monkeypatch):
     assert again.random == ("apoptotic_death_rate",) and again.fixed == ("nfl_release",)
 
 
-def test_cli_se_choices_are_the_library_s():
-    from alsjax._population import SE_METHODS
-    from alsjax.cli import SEMethod
+def test_cli_se_and_start_choices_are_the_library_s():
+    from alsjax._population import SE_METHODS, STARTS
+    from alsjax.cli import PopulationStart, SEMethod
 
     assert tuple(m.value for m in SEMethod) == SE_METHODS
+    assert tuple(m.value for m in PopulationStart) == STARTS
