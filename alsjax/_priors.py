@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._errors import ALSJaxError
 from ._model import default_params
 from ._params import PARAMETER_NAMES, PARAMETERS, Params
 from ._presets import LATEST_PRESET
@@ -152,6 +153,48 @@ MOUSE_RANGES: dict[str, Range] = {
                                "2.15-4.09 (legacy median 0.7)"),
 }
 
+# The rates of the four routes of motor-neuron death (`_model.death_hazard`): scaling them
+# together scales the hazard, the pace of the disease once it has begun.
+DEATH_RATES = ("apoptotic_death_rate", "excitotoxic_death_rate", "oxidative_death_rate",
+               "glia_toxicity")
+
+
+
+class PopulationCalibration(NamedTuple):
+    """How a preset version's prior becomes a population (`prior(population=True)`).
+
+    The presets were fitted as one patient per trial arm. Spreading every rate about that
+    patient shortens the median draw's life (survival falls faster than linearly as the
+    cascade's drives rise), so a prior centred on the preset dies sooner than the cohorts
+    it was fitted to. Two numbers per version, fitted to the survival curve from onset of
+    Testa 2004 (sporadic, human) by fit/published/prior_centre.py:
+
+    - `guess_spread`: the GSD of every human rate whose spread is the unmeasured `_GUESS`;
+    - `death_rate_factor`: per (genotype, species), the factor on the medians of
+      `DEATH_RATES` (sporadic: fitted with the spread; the others: so that the draws'
+      median survival from onset is their preset's; the mouse keeps its recorded spreads).
+    """
+
+    guess_spread: float
+    death_rate_factor: dict[tuple[str, str], float]
+
+
+# fit/published/prior_centre.py, 10,000 draws (seed 0), 2026-12-05; docs/validation.md,
+# *Heterogeneity*. Sporadic: died by 1 / 3 / 5 years 0.065 / 0.534 / 0.742 against Testa's
+# 0.07 / 0.52 / 0.76, deviance 5.8 on 1 df; median 33.8 months (preset 35.2). The others:
+# median survival from onset that of their preset (SOD1 21.0, C9orf72 26.1, TARDBP 28.4,
+# FUS 25.6 months); the mouse's draws already had its preset's (1.84 against 1.82 months).
+POPULATION: dict[str, PopulationCalibration] = {
+    "2026.12.6": PopulationCalibration(guess_spread=1.730, death_rate_factor={
+        ("sporadic", "human"): 0.3481,
+        ("SOD1", "human"): 0.4421,
+        ("C9orf72", "human"): 0.3902,
+        ("TARDBP", "human"): 0.3553,
+        ("FUS", "human"): 0.3805,
+        ("SOD1", "mouse"): 1.0,
+    }),
+}
+
 _KIND = {"log": "normal", "logit": "normal", "none": "lognormal", "fraction": "fixed"}
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -177,7 +220,8 @@ class Prior(eqx.Module):
         return dict(zip(PARAMETER_NAMES, self.kind, strict=True))
 
     def median(self) -> Params:
-        """The median parameter set: the preset the prior was built around."""
+        """The median parameter set: the preset the prior was built around (with the death
+        rates scaled where the prior is centred on the population, `prior`)."""
         return Params(**{
             n: jnp.exp(getattr(self.loc, n)) if k == "lognormal" else getattr(self.loc, n)
             for n, k in self.kinds.items()
@@ -227,27 +271,49 @@ def _normal_logpdf(x: Array, loc: Array, scale: Array) -> Array:
 
 
 def prior(genotype: str = "sporadic", species: str = "human", *,
-          preset_version: str = LATEST_PRESET) -> Prior:
+          preset_version: str = LATEST_PRESET, population: bool | None = None) -> Prior:
     """The plausible ranges of every parameter around the preset of `genotype` and `species`.
 
-    Medians are the preset values (`default_params(genotype, species, preset_version=...)`,
-    the newest version by default); spreads are the table `RANGES` (with `MOUSE_RANGES`
-    for the mouse), the same for every version. Drives the genotype lacks stay exactly
-    zero. Raises `ALSJaxError` for an unknown genotype, species or preset version.
+    Drives the genotype lacks stay exactly zero.
+
+    - `population=False`: medians are the preset values (`default_params(genotype,
+      species, preset_version=...)`, the newest version by default) and spreads the table
+      `RANGES` (with `MOUSE_RANGES` for the mouse), the same for every version.
+    - `population=True`: as False, with the version's `PopulationCalibration` applied: the
+      guessed spreads widened or narrowed and the death rates' medians scaled, so that the
+      draws die as a cohort does (docs/validation.md, *Heterogeneity*).
+    - None (default): True where the preset version has a calibration (the newest does),
+      else False, as older versions' priors were recorded.
+
+    Raises `ALSJaxError` for an unknown genotype, species or preset version, or for
+    `population=True` with a version or case that has no calibration.
     """
     preset = default_params(genotype, species, preset_version=preset_version)
+    calibration = POPULATION.get(preset_version)
+    cases = calibration.death_rate_factor if calibration is not None else {}
+    if population and (genotype, species) not in cases:
+        raise ALSJaxError(f"no population calibration for {genotype} {species} at preset "
+                          f"version {preset_version} (fit/published/prior_centre.py); use "
+                          "population=False")
+    if population is None:
+        population = (genotype, species) in cases
+    factor = cases[(genotype, species)] if population else 1.0
     ranges = dict(RANGES, **(MOUSE_RANGES if species == "mouse" else {}))
     loc, scale, kinds = {}, {}, {}
     for info in PARAMETERS:
         value = getattr(preset, info.name)
         spread = ranges[info.name].spread
         kind = _KIND[info.transform]
+        if population and species == "human" and spread == _GUESS and kind != "fixed":
+            spread = calibration.guess_spread
         if spread is None or kind == "fixed" or (kind == "lognormal" and float(value) == 0.0):
             kind, spread_stored = "fixed", 0.0
         else:
             spread_stored = spread if info.transform == "logit" else math.log(spread)
         if kind == "lognormal":
             value = jnp.log(value)
+        if info.name in DEATH_RATES and kind != "fixed":
+            value = value + math.log(factor)  # a log-stored rate or the log of a plain one
         loc[info.name], scale[info.name], kinds[info.name] = value, spread_stored, kind
     kind = tuple(kinds[n] for n in PARAMETER_NAMES)
     return Prior(loc=Params(**loc), scale=Params(**scale), kind=kind)

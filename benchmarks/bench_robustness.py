@@ -1,9 +1,11 @@
 """Do parameter sets drawn from the priors solve, stay physical, and vary like patients do?
 
     python benchmarks/bench_robustness.py [--n 10000] [--seed 0] [--only sporadic/human]
+                                           [--preset-prior]
 
 For every human genotype and the SOD1-G93A mouse: draw N parameter sets from
-`alsjax._priors.prior(genotype, species)`, solve them with `simulate_batch` at the default
+`alsjax._priors.prior(genotype, species)` (the population prior; `--preset-prior`: the one
+centred on the preset), solve them with `simulate_batch` at the default
 tolerances and step limit over 20 years (mouse: 1 year of age) on a 201-point grid, and
 print one table row:
 
@@ -89,8 +91,8 @@ def pct(x: np.ndarray) -> str:
     return f"{p50:.2f} ({p10:.2f}-{p90:.2f})"
 
 
-def row(genotype: str, species: str, n: int, seed: int) -> list[str]:
-    params = prior(genotype, species).sample(jax.random.key(seed), n)
+def row(genotype: str, species: str, n: int, seed: int, population: bool = True) -> list[str]:
+    params = prior(genotype, species, population=population).sample(jax.random.key(seed), n)
     ts = jnp.linspace(0.0, HORIZON[species], N_TIMES)
     t0 = time.perf_counter()
     sol = jax.block_until_ready(alsjax.simulate_batch(params, ts))
@@ -128,12 +130,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="draws per genotype and species")
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed of the draws")
     parser.add_argument("--only", default=None, help="one case, e.g. sporadic/human")
+    parser.add_argument("--preset-prior", action="store_true",
+                        help="draw from the prior centred on the preset (population=False), "
+                             "as the runs before 2026-12-05 08:00 did")
     args = parser.parse_args()
     cases = [c for c in CASES if args.only in (None, "/".join(c))]
     print("| " + " | ".join(HEADER) + " |")
     print("|" + "---|" * len(HEADER))
     for genotype, species in cases:
-        print("| " + " | ".join(row(genotype, species, args.n, args.seed)) + " |", flush=True)
+        cells = row(genotype, species, args.n, args.seed, population=not args.preset_prior)
+        print("| " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
