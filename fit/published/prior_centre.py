@@ -56,6 +56,7 @@ TESTA = Path(__file__).resolve().parents[2] / "data/published/testa2004_survival
 TOLERANCE = 0.002  # relative, on a median survival
 KEEP = 0.02  # a case whose draws' median is already this close at factor 1 keeps factor 1
 MAX_ITERATIONS = 8
+PROFILE_SPREADS = (1.5, 1.6, 1.8, 1.9, 2.0)
 
 
 def survival_days(params: alsjax.Params, species: str) -> np.ndarray:
@@ -80,30 +81,40 @@ def draws_survival(genotype: str, species: str, guess_spread: float, factor: flo
 
 
 def fit_sporadic(n: int, seed: int) -> tuple[float, float, str]:
-    """(guess spread, factor) by Nelder-Mead on the deviance against Testa 2004's curve."""
+    """(guess spread, factor) by Nelder-Mead on the deviance against Testa 2004's curve, and
+    a profile of the deviance over the spread (the factor refitted at each point)."""
     table = pd.read_csv(TESTA)
     days, died = table["time"].to_numpy(float), table["value"].to_numpy(float)
     cohort = float(table["n"].iat[0])
     observed = cohort * np.diff(np.r_[0.0, died, 1.0])  # deaths per interval, and survivors
 
-    def model_fractions(x: np.ndarray) -> np.ndarray:
-        survival = draws_survival("sporadic", "human", 1 + math.exp(x[0]), math.exp(x[1]), n,
-                                  seed)
+    def model_fractions(spread: float, factor: float) -> np.ndarray:
+        survival = draws_survival("sporadic", "human", spread, factor, n, seed)
         return np.array([np.mean(survival <= d) for d in days])
 
-    def deviance(x: np.ndarray) -> float:
-        expected = cohort * np.clip(np.diff(np.r_[0.0, model_fractions(x), 1.0]), 1e-9, None)
+    def deviance(spread: float, factor: float) -> float:
+        fractions = model_fractions(spread, factor)
+        expected = cohort * np.clip(np.diff(np.r_[0.0, fractions, 1.0]), 1e-9, None)
         return float(2 * np.sum(observed * np.log(np.clip(observed, 1e-9, None) / expected)))
 
     x0 = np.array([math.log(1.7 - 1), math.log(0.4)])  # from a coarse grid (docs/validation.md)
-    best = optimize.minimize(deviance, x0, method="Nelder-Mead",
-                             options={"xatol": 0.01, "fatol": 0.02, "maxfev": 60})
+    best = optimize.minimize(lambda x: deviance(1 + math.exp(x[0]), math.exp(x[1])), x0,
+                             method="Nelder-Mead",
+                             options={"xatol": 0.01, "fatol": 0.02, "maxfev": 120})
     spread, factor = 1 + math.exp(best.x[0]), math.exp(best.x[1])
-    fitted = model_fractions(best.x)
+    profile = []
+    for s in PROFILE_SPREADS:
+        inner = optimize.minimize_scalar(lambda lc, s=s: deviance(s, math.exp(lc)),
+                                         bracket=(math.log(factor) - 0.3, math.log(factor)),
+                                         options={"xtol": 0.01})
+        profile.append(f"{s:.2f}: {inner.fun:.2f} at {math.exp(inner.x):.3f}")
+    fitted = model_fractions(spread, factor)
     months = draws_survival("sporadic", "human", spread, factor, n, seed) / DAYS_PER_MONTH
     note = (f"died by {', '.join(f'{d:.0f}' for d in days)} days: "
-            f"{', '.join(f'{f:.3f}' for f in fitted)} (Testa {', '.join(f'{f:.2f}' for f in died)}); "
-            f"deviance {best.fun:.2f} on 1 df, {best.nfev} trials; {describe(months)}")
+            f"{', '.join(f'{f:.3f}' for f in fitted)} "
+            f"(Testa {', '.join(f'{f:.2f}' for f in died)}); deviance {best.fun:.2f} on 1 df "
+            f"({best.nfev} trials, {best.message}); {describe(months)}; profile over the "
+            f"spread (deviance at the best factor): {'; '.join(profile)}")
     return spread, factor, note
 
 
