@@ -26,6 +26,7 @@ jax.config.update("jax_enable_x64", True)
 import diffrax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
@@ -172,7 +173,7 @@ def genotype_table() -> str:
 
 
 def _range_row(name: str, genotype: str, species: str, label: str) -> list[str]:
-    p = prior(genotype, species)
+    p = prior(genotype, species, population=False)  # the ranges as documented, about the preset
     info = next(i for i in alsjax.PARAMETERS if i.name == name)
     r = (MOUSE_RANGES if species == "mouse" and name in MOUSE_RANGES else RANGES)[name]
     kind = p.kinds[name]
@@ -239,7 +240,9 @@ def figure_human() -> None:
 
 
 def figure_prior_draws(n: int = 1000, shown: int = 60) -> None:
-    """Prior predictive: courses of draws from `prior(genotype)`, aligned on onset."""
+    """Prior predictive: courses of draws from `prior(genotype)` (the population prior),
+    aligned on onset; survival against Testa 2004's curve, and the sporadic draws of the
+    prior centred on the preset."""
     solve = jax.jit(alsjax.simulate_batch)
     months = np.linspace(0.0, 120.0, 121)
     fig = Figure(figsize=(12, 3.8), layout="constrained")
@@ -254,6 +257,12 @@ def figure_prior_draws(n: int = 1000, shown: int = 60) -> None:
         ax_surv.step(survival, np.arange(1, n + 1) / n, where="post", color=colors[g], label=g)
         if g != "sporadic":
             continue
+        base = prior(g, population=False).sample(jax.random.key(0), n)
+        events = solve(base, jnp.linspace(0.0, 20 * 365.25, 201)).events
+        gap = np.asarray(events["death"]) - np.asarray(events["onset"])
+        base_survival = np.sort(np.where(np.isfinite(gap), gap, np.inf)) / (365.25 / 12)
+        ax_surv.step(base_survival, np.arange(1, n + 1) / n, where="post", color=colors[g],
+                     ls="--", lw=1, label="sporadic, prior\ncentred on the preset")
         keep = np.flatnonzero(np.isfinite(onset))[:shown]
         ts = onset[keep, None] + months[None, :] * 365.25 / 12
         sub = solve(jax.tree.map(lambda a, keep=keep: a[keep], params), jnp.asarray(ts))
@@ -275,10 +284,15 @@ def figure_prior_draws(n: int = 1000, shown: int = 60) -> None:
                yscale="log", xlim=(0, 120))
     ax_surv.set(title=f"survival from onset, {n} draws each", xlabel="months",
                 ylabel="fraction dead", xlim=(0, 120), ylim=(0, 1))
-    ax_surv.axvline(36, color="tab:gray", ls=":", lw=1, label="36 months")
+    testa = pd.read_csv(DOCS.parent / "data/published/testa2004_survival_from_onset.csv")
+    dead, cohort = testa["value"].to_numpy(), testa["n"].to_numpy()
+    half = 1.96 * np.sqrt(dead * (1 - dead) / cohort)
+    ax_surv.errorbar(testa["time"] / (365.25 / 12), dead, yerr=half, fmt="o", color="orange",
+                     ms=4, capsize=3, label="Testa 2004 (793, 95 %)")
     ax_score.legend(loc="upper right")
     ax_surv.legend(loc="lower right", fontsize=8)
-    fig.suptitle("Draws from the plausible ranges (alsjax._priors.prior), no therapy")
+    fig.suptitle("Draws from the plausible ranges (alsjax._priors.prior, the population "
+                 "prior), no therapy")
     atomic_savefig(fig, FIGURES / "prior_draws.png", dpi=110)
 
 
