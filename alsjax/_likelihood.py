@@ -21,6 +21,10 @@ event days are log-normal about the course's, on the data clock (days since the 
 origin), with SD the row's `sigma` or the parameter `arm_event_spread` (preset
 ARM_EVENT_SD), and each point is a binomial step
 from the previous one (`_arm_curve_terms`). Censoring before a point is ignored.
+An observed event's density has the Jacobian term log t, and t = data day + shift moves
+with the parameters wherever the shift does (onset alignment, fitted shifts): that part
+of the normaliser is carried as a residual (`_log_day_residual`), so least squares
+(Levenberg-Marquardt, the population's inner problem) sees its gradient.
 
 **Alignment.** Each subject's data day t is model day t + shift. Cascade-aligned subjects
 (and all mice, whose clock is age) have shift 0; onset-aligned subjects have shift = the
@@ -50,6 +54,12 @@ from ._therapy import Therapy
 
 EVENT_SD = 0.1
 """SD of log event time of one subject around its course's prediction (about 10%)."""
+
+LOG_DAY_OFFSET = 16.0
+"""Added to log(t / data day) >= 0 before its square root in `_log_day_residual`: the
+residual's gradient is exact whatever the offset, and the curvature it adds to a
+Gauss-Newton Hessian, |d log t|^2 / (2 (log ratio + offset)), is negligible; at offset 0
+it would blow up where the ratio is near 1."""
 
 ARM_EVENT_SD = 0.7
 """The presets' `arm_event_spread`: SD of log event time between the subjects of an arm
@@ -195,14 +205,24 @@ def _likelihood_terms(params, data, sd_k, time_shift, models, adjoint, method, t
         single = jnp.where(data.event_observed, z, _safe_sqrt(-2.0 * log_ndtr(-z)))
         curve, curve_norm = _arm_curve_terms(T - shift[:, None], sd_ev, data)
         ev = jnp.where(data.event_mask, jnp.where(arm, curve, single), 0.0)
-        norm = norm + jnp.sum(jnp.where(data.event_mask & data.event_observed & ~arm,
-                                        jnp.log(sd_ev) + 0.5 * math.log(2 * math.pi)
-                                        + jnp.log(t_obs), 0.0))
+        observed = data.event_mask & data.event_observed & ~arm
+        t_day = jnp.maximum(data.event_time, 1e-6)
+        log_day = _log_day_residual(t_obs, t_day)
+        norm = norm + jnp.sum(jnp.where(observed, jnp.log(sd_ev) + 0.5 * math.log(2 * math.pi)
+                                        + jnp.log(t_day) - LOG_DAY_OFFSET, 0.0))
         norm = norm + jnp.sum(jnp.where(data.event_mask & arm, curve_norm, 0.0))
-        res = jnp.concatenate([meas.ravel(), ev.ravel()])
+        res = jnp.concatenate([meas.ravel(), ev.ravel(),
+                               jnp.where(observed, log_day, 0.0).ravel()])
     else:
         res = meas.ravel()
     return res, norm, all_ok
+
+
+def _log_day_residual(t_obs: Array, t_day: Array) -> Array:
+    """rho with rho^2 / 2 = log t_obs - log t_day + LOG_DAY_OFFSET: the part of an observed
+    event's log-normal normaliser that moves with the shift (t_obs = t_day + shift >=
+    t_day), as a residual."""
+    return jnp.sqrt(2.0 * (jnp.log(t_obs) - jnp.log(t_day) + LOG_DAY_OFFSET))
 
 
 def _arm_curve_terms(T_data: Array, sd: Array, data: Data) -> tuple[Array, Array]:

@@ -729,9 +729,6 @@ def make_population(
                           "(--estimate); a random parameter already has a population value")
     if covariance not in COVARIANCES:
         raise ALSJaxError(f"covariance: expected 'diagonal' or 'full', got {covariance!r}")
-    if data.any_onset and data.any_events:
-        raise ALSJaxError("population fits of onset-aligned data with event rows are not "
-                          "supported: the normaliser of an event then depends on eta")
     estimated = random + estimate
     pb, _, _ = make_problem(data, estimated, noise=noise)
     X, cov_names, targets = covariate_design(frame, covariates, data.subjects, estimated)

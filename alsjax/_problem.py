@@ -83,7 +83,8 @@ class Problem(eqx.Module):
 
     @property
     def n_residuals(self) -> int:
-        events = self.data.event_mask.size if self.data.any_events else 0
+        # an event slot has two rows: its own, and its day's normaliser (`_likelihood`)
+        events = 2 * self.data.event_mask.size if self.data.any_events else 0
         return self.noise_rows.shape[0] + events + self.size
 
     @property

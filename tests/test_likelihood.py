@@ -4,6 +4,7 @@ differences, failures as -inf with a finite gradient, and the padded data layout
 import dataclasses
 import math
 
+import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,6 +21,7 @@ from alsjax._likelihood import (
     likelihood_terms,
     log_likelihood,
     predictions,
+    shifts,
 )
 from alsjax._noise import noise_models
 
@@ -330,6 +332,36 @@ def test_arm_curve_gradient_against_finite_differences(tmp_path):
     values, grads = jax.jit(jax.vmap(jax.value_and_grad(ll)))(pts)
     fd = (values[1:3] - values[3:5]) / (2 * h)
     np.testing.assert_allclose(grads[0], fd, rtol=1e-4)
+
+
+def test_least_squares_sees_the_whole_gradient_of_an_event_day(tmp_path):
+    """An observed event's log-normal density has the Jacobian term -log t, and on
+    onset-aligned data t = data day + the model's onset day moves with the parameters.
+    That term rides in the residuals (`_log_day_residual`), so the normaliser no longer
+    depends on the parameters and J'r, the gradient least squares (and the population's
+    inner problem) uses, is the whole forward-mode gradient of -log L, to 1e-9 relative.
+    The term is not negligible here: d log t / d x is above 1e-3 of the gradient."""
+    d = _arm_data(tmp_path)
+    base = alsjax.default_params()
+
+    def terms(x):
+        p = base.replace(apoptotic_death_rate=jnp.exp(x[0]), oxidative_death_rate=x[1])
+        return likelihood_terms(p, d, adjoint=diffrax.ForwardMode())
+
+    x0 = jnp.asarray([math.log(0.007), 0.003])
+    r, _, ok = terms(x0)
+    assert bool(ok)
+    J = jax.jacfwd(lambda x: terms(x)[0])(x0)
+    dnorm = jax.jacfwd(lambda x: terms(x)[1])(x0)
+    grad = jax.jacfwd(lambda x: 0.5 * jnp.sum(terms(x)[0] ** 2) + terms(x)[1])(x0)
+    np.testing.assert_allclose(np.asarray(dnorm), 0.0, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(J.T @ r), np.asarray(grad), rtol=1e-9)
+
+    def log_day(x):  # log t of subject a's death: data day 1700 + its onset shift
+        p = base.replace(apoptotic_death_rate=jnp.exp(x[0]), oxidative_death_rate=x[1])
+        return jnp.log(1700.0 + shifts(p, d, adjoint=diffrax.ForwardMode())[0])
+
+    assert np.all(np.abs(np.asarray(jax.jacfwd(log_day)(x0))) > 1e-3 * np.abs(np.asarray(grad)))
 
 
 def test_arm_curve_residual_is_accurate_at_its_optimum(tmp_path):
