@@ -1,7 +1,9 @@
 """Plausible ranges of the parameters: a prior per genotype and species.
 
-Each parameter's range is centred on its preset (the median of the prior is the preset) and
-has the form its storage suggests:
+Each parameter's range is centred on its preset (the median of the prior is the preset;
+`prior(population=True)`, the default for the newest preset version, moves the death
+rates' medians and the guessed spreads so that the draws die as a cohort does) and has the
+form its storage suggests:
 
 - log-stored rates and gains: log-normal, written as a geometric SD (GSD: about 68 % of
   draws lie within preset / GSD .. preset x GSD, 95 % within GSD squared);
@@ -157,7 +159,6 @@ MOUSE_RANGES: dict[str, Range] = {
 # together scales the hazard, the pace of the disease once it has begun.
 DEATH_RATES = ("apoptotic_death_rate", "excitotoxic_death_rate", "oxidative_death_rate",
                "glia_toxicity")
-
 
 
 class PopulationCalibration(NamedTuple):
