@@ -159,7 +159,11 @@ def _integrate(
         target = d[2][k]
         jump = jnp.min(jnp.where(d[3] > t, d[3], inf))
         at_jump = jump <= target
-        target = jnp.where(at_jump, jnp.nextafter(jump, -inf), target)
+        # One float short of the start, with the start's own derivative (the gap is
+        # exact), so that moving a start moves the step onto it (`_start_jacobian`).
+        fixed = jax.lax.stop_gradient(jump)
+        short = jump - (fixed - jnp.nextafter(fixed, -inf))
+        target = jnp.where(at_jump, short, target)
         clipped = dt >= target - t
         h = jnp.where(clipped, target - t, dt)
         t_end = jnp.where(clipped, target, t + h)
@@ -304,11 +308,36 @@ def _solve_jvp(config, primals, tangents):
         dout = jnp.zeros_like(out)
     if not isinstance(dts, SymbolicZero):
         dout = dout + _time_tangent(params, ts, therapy, out, status, dts)
+    dout = dout + _start_tangent(params, ts, therapy, config, status, tangents[2])
     no_tangent = [np.zeros(a.shape, dtype=jax.dtypes.float0) for a in (status, nsteps)]
     return (out, status, nsteps), (dout, *no_tangent)
 
 
 _solve.defjvp(_solve_jvp, symbolic_zeros=True)
+
+
+def _start_tangent(params, ts, therapy, config, status, dtherapy):
+    """The states' tangent from moved drug start days (0 where none moves).
+
+    A start is a discontinuity of the vector field: moving it by d moves the state after
+    it by Phi (f before - f after) d. The lane queue steps onto each start (`lane_step`),
+    so that jump is the derivative of the step that ends there and of those after it;
+    one forward sensitivity per drug gives it (every trajectory's start of that drug moved
+    at once: trajectories do not couple), as a matrix, so `jax.grad` can transpose it."""
+    dstart = getattr(dtherapy, "start", None)
+    if dstart is None or isinstance(dstart, SymbolicZero):
+        return 0.0
+
+    def run(start):
+        return _integrate(params, ts, Therapy(on=therapy.on, start=start), *config)[0]
+
+    def column(j):
+        basis = jnp.zeros_like(therapy.start).at[:, j].set(1.0)
+        return jax.jvp(run, (therapy.start,), (basis,))[1]
+
+    jac = jax.vmap(column)(jnp.arange(therapy.start.shape[-1]))
+    jac = jnp.where(status[None, :, None, None] == 0, jac, 0.0)
+    return jnp.einsum("jbtn,bj->btn", jac, jnp.asarray(dstart).astype(jac.dtype))
 
 
 def _time_tangent(params, ts, therapy, out, status, dts):
@@ -474,6 +503,7 @@ def _solve_auto_jvp(config, primals, tangents):
         dout = jnp.zeros_like(out)
     if not isinstance(dts, SymbolicZero):
         dout = dout + _time_tangent(params, ts, therapy, out, status, dts)
+    dout = dout + _start_tangent(params, ts, therapy, config, status, tangents[2])
     no_tangent = [np.zeros(a.shape, dtype=jax.dtypes.float0) for a in (status, nsteps)]
     return (out, status, nsteps), (dout, *no_tangent)
 
@@ -527,9 +557,11 @@ def simulate_batch(
     the failure; it frees its lane at once and leaves the others untouched.
 
     Pure: passes `jax.jit`, `jax.grad` and (with `"auto"` or `"forward"`) `jax.jacfwd`.
-    Derivatives flow to `params` and `ts`; the therapy (drug switches and start days) is
-    treated as data and gets no derivative. With `"reverse"` the derivative is that of
-    `simulate`'s discretisation, which agrees with this solver's to the tolerance.
+    Derivatives flow to `params`, `ts` and (with `"auto"` or `"forward"`) the drug start
+    days, whose moves shift the jumps of the vector field (one forward sensitivity per
+    drug, taken only where a start has a tangent); the drug switches get none. With
+    `"reverse"` the derivative is that of `simulate`'s discretisation, which agrees with
+    this solver's to the tolerance, and start days get none.
     """
     n = _batch_size(params)
     if not isinstance(ts, jax.core.Tracer):

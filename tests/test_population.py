@@ -202,15 +202,15 @@ def test_gradient_matches_finite_differences(population):
             np.asarray(out["grad"]), fd, scale)
 
 
-def _onset_cohort(n: int):
+def _onset_cohort(n: int, *, drugs: bool = True):
     """The first `n` subjects of the shipped onset-aligned synthetic cohort (ALSFRS-R,
-    NfL and one death each; day 0 at each subject's model onset), without their riluzole:
-    a drug that starts at onset starts on a day that moves with the parameters, and the
-    solvers do not differentiate a drug's start day (its switch `t >= start` has no
-    derivative), so second derivatives through it are wrong (docs/architecture.md)."""
+    NfL and one death each; day 0 at each subject's model onset; some on riluzole from
+    onset, so on a drug whose start day moves with eta; `drugs=False`: without it)."""
     frame = read_measurements(ROOT / "data/synthetic/human_cohort.csv")
     keep = sorted(frame["subject"].unique())[:n]
-    frame = frame[frame["subject"].isin(keep)].assign(therapy="")
+    frame = frame[frame["subject"].isin(keep)]
+    if not drugs:
+        frame = frame.assign(therapy="")
     return frame, make_data(frame, align="onset", preset_version="2026.12")
 
 
@@ -218,31 +218,47 @@ def test_onset_aligned_cohorts_with_deaths_make_a_problem():
     """Onset-aligned data with observed events: each event's day moves with the subject's
     onset (and so with eta), which once made the event's normaliser depend on eta and the
     problem was refused. The day's term now rides in the residuals (test_likelihood), so
-    the problem is built; the slow test below checks its exact gradient."""
+    the problem is built; subjects on a drug from onset are solved by the lane queue,
+    whose second derivatives through the drug's moving start day are right (diffrax's
+    are not), the others as before. The slow tests below check the exact gradient."""
     frame, data = _onset_cohort(4)
     assert data.any_onset and data.any_events
+    assert frame["therapy"].str.contains("riluzole").any()
     pp, names, phi0 = make_population(data, RANDOM, estimate=FIXED)
-    assert names[:2] == RANDOM + FIXED and np.all(np.isfinite(phi0))
+    assert names[:2] == RANDOM + FIXED and np.all(np.isfinite(phi0)) and pp.method == "lanes"
+    assert make_population(_onset_cohort(4, drugs=False)[1], RANDOM,
+                           estimate=FIXED)[0].method == "vmap"
 
 
 @pytest.mark.slow
-def test_onset_aligned_gradient_matches_finite_differences():
+@pytest.mark.parametrize("drugs,rtol,h,within", [(False, 1e-10, 1e-4, 1e-4),
+                                                 (True, 1e-9, 1e-3, 3e-3)])
+def test_onset_aligned_gradient_matches_finite_differences(drugs, rtol, h, within):
     """As `test_gradient_matches_finite_differences`, on 6 subjects of the onset-aligned
-    cohort with a death each: the exact outer gradient (now with the event days' terms in
-    the residuals) against central differences of -2 log L, at rtol 1e-10."""
-    _, data = _onset_cohort(6)
-    pp, _, phi0 = make_population(data, RANDOM, estimate=FIXED, rtol=1e-10, atol=1e-12)
+    cohort with a death each: the exact outer gradient (the event days' terms in the
+    residuals) against central differences of -2 log L, to `within` of the subjects'
+    summed gradient scale.
+
+    Without drugs: diffrax at rtol 1e-10, to 1e-4. With riluzole from onset (a start day
+    that moves with eta), the lane queue at rtol 1e-9 (its step limit is not enough for
+    1e-10) and h = 1e-3 (the differences are the same at 1e-4): measured 1e-4 to 1.7e-3
+    of the scale, so 3e-3; diffrax's wrong second derivatives through the moving start
+    gave 7e-4 to 8.4e-3 (2026-12-05). Not exact: the lane queue's second derivative
+    through a start is off by about 2e-4 of its size (docs/architecture.md)."""
+    _, data = _onset_cohort(6, drugs=drugs)
+    pp, _, phi0 = make_population(data, RANDOM, estimate=FIXED, rtol=rtol, atol=rtol * 1e-2)
+    assert pp.method == ("lanes" if drugs else "vmap")
     phi = jnp.asarray(phi0)
     out = evaluate(phi, jnp.zeros((6, 1)), pp)
     out = evaluate(phi, out["eta"], pp)
     assert out["converged"].all()
-    h, fd = 1e-4, []
+    fd = []
     for j in range(phi.size):
         e = jnp.zeros(phi.size).at[j].set(h)
         up, down = evaluate(phi + e, out["eta"], pp), evaluate(phi - e, out["eta"], pp)
         fd.append((float(up["value"]) - float(down["value"])) / (2 * h))
     scale = np.abs(np.asarray(out["grads"])).sum(axis=0)
-    assert np.all(np.abs(np.asarray(out["grad"]) - fd) <= 1e-4 * scale), (
+    assert np.all(np.abs(np.asarray(out["grad"]) - fd) <= within * scale), (
         np.asarray(out["grad"]), fd, scale)
 
 
