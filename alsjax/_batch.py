@@ -160,7 +160,7 @@ def _integrate(
         jump = jnp.min(jnp.where(d[3] > t, d[3], inf))
         at_jump = jump <= target
         # One float short of the start, with the start's own derivative (the gap is
-        # exact), so that moving a start moves the step onto it (`_start_jacobian`).
+        # exact), so that moving a start moves the step onto it (`_start_tangent`).
         fixed = jax.lax.stop_gradient(jump)
         short = jump - (fixed - jnp.nextafter(fixed, -inf))
         target = jnp.where(at_jump, short, target)

@@ -151,7 +151,7 @@ class PopulationProblem(eqx.Module):
     atol: float | None = eqx.field(static=True, default=None)  # (None: simulate's)
     # How each subject is solved (`solve_cohort`): "vmap" (diffrax), or "lanes" where a
     # drug starts on a day that moves with eta (onset alignment): diffrax's second
-    # derivatives through a moving start are wrong, the lane queue's are not
+    # derivatives through a moving start are wrong, the lane queue's within about 2e-4
     # (docs/architecture.md, *Known gaps*).
     method: str = eqx.field(static=True, default="vmap")
 
