@@ -46,7 +46,8 @@ from jaxtyping import Array, ArrayLike, Float
 
 from ._cohort import CohortSolution, solve_cohort
 from ._dataset import Data
-from ._noise import NoiseSpec, default_noise_sd, log_normaliser, noise_models, standardised
+from ._noise import (NoiseSpec, default_noise_sd, log_normaliser, noise_models, own_sd,
+                     standardised)
 from ._observables import EVENT_NAMES
 from ._params import Params
 from ._simulate import DEFAULT_ATOL, DEFAULT_RTOL
@@ -180,9 +181,7 @@ def _likelihood_terms(params, data, sd_k, time_shift, models, adjoint, method, t
     # flag indexed by each row's observable, so one program serves any data.
     is_log = jnp.asarray(np.asarray([m == "lognormal" for m in models]))
     log_scale = is_log[data.obs] & ~data.summary
-    # A row's own sigma is on the linear scale; on the log scale it becomes sigma / |y|.
-    given = jnp.where(log_scale, data.sigma / jnp.maximum(jnp.abs(y), 1e-12), data.sigma)
-    sd = jnp.where(jnp.isnan(data.sigma), sd_k[data.obs], given)
+    sd = jnp.where(jnp.isnan(data.sigma), sd_k[data.obs], own_sd(y, data.sigma, log_scale))
     r = standardised(y, f, sd, log_scale)
     cens = data.censored & data.mask
     # Double where: lloq is NaN on rows without one, and 0 x NaN would poison the

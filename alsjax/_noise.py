@@ -100,6 +100,14 @@ def on_scale(x: ArrayLike, log_scale: ArrayLike) -> Array:
     return jnp.where(log_scale, jnp.log(jnp.maximum(x, _TINY)), x)
 
 
+def own_sd(y: ArrayLike, sigma: ArrayLike, log_scale: ArrayLike) -> Array:
+    """A row's own `sigma` (always on the linear scale) on its noise model's scale: sigma /
+    |y| on the log scale (a lognormal observable's rows; not arm summaries, whose sigma is
+    a standard error of the mean)."""
+    y = jnp.asarray(y)
+    return jnp.where(log_scale, sigma / jnp.maximum(jnp.abs(y), 1e-12), sigma)
+
+
 def standardised(y: ArrayLike, f: ArrayLike, sd: ArrayLike, log_scale: ArrayLike) -> Array:
     """(y - f) / sd, on the log scale where `log_scale`."""
     return (on_scale(y, log_scale) - on_scale(f, log_scale)) / sd

@@ -33,6 +33,7 @@ from ._io import (
     write_folder,
 )
 from ._likelihood import predict, shifts
+from ._noise import own_sd
 from ._observables import EVENT_NAMES, OBSERVABLE_LABELS, OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS
 from ._problem import Problem, transform_of, unpack
@@ -186,6 +187,16 @@ def _plain_axis(axis) -> None:
     axis.set_major_formatter(fmt)
 
 
+def error_bar(value: np.ndarray, sigma: np.ndarray, log_scale: np.ndarray) -> np.ndarray:
+    """Distances below and above each value to the ends of its 95 % interval, read as the
+    likelihood reads a row's own sigma (`_noise.own_sd`): value x/÷ e^(1.96 sd) on the log
+    scale, value ± 1.96 sigma on the linear one. Shape (2, n), as `errorbar` takes it."""
+    sd = np.asarray(own_sd(value, sigma, log_scale))
+    low = np.where(log_scale, value * -np.expm1(-1.96 * sd), 1.96 * sd)
+    high = np.where(log_scale, value * np.expm1(1.96 * sd), 1.96 * sd)
+    return np.stack([low, high])
+
+
 def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift,
                    profiles, fmt: str) -> bytes:
     """fit.{png,pdf,svg}: each observable's data and fitted curves, the events, the
@@ -198,6 +209,7 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
     mask, obs = np.asarray(data.mask), np.asarray(data.obs)
     times, values = np.asarray(data.times), np.asarray(data.values)
     sigma = np.nan_to_num(np.asarray(data.sigma), nan=0.0)
+    summary = np.asarray(data.summary)
     bars = False
     arm = np.asarray(data.event_summary)
     ev_mask = np.asarray(data.event_mask) & ~arm
@@ -241,11 +253,10 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
                     color=colours[s], mec="white", mew=0.3)
             known = sel & (sigma[s] > 0)  # rows that give their own sigma: a 95 % bar
             if known.any():
-                v, sd = values[s, known], sigma[s, known]
-                if result.noise.get(OBSERVABLE_NAMES[k]) == "lognormal":  # sigma is a CV
-                    err = [v * (1 - np.exp(-1.96 * sd)), v * (np.exp(1.96 * sd) - 1)]
-                else:
-                    err = [1.96 * sd, 1.96 * sd]
+                v = values[s, known]
+                log_scale = (result.noise.get(OBSERVABLE_NAMES[k]) == "lognormal") & ~summary[
+                    s, known]
+                err = error_bar(v, sigma[s, known], log_scale)
                 ax.errorbar(times[s, known] / scale, v, yerr=err, fmt="none",
                             ecolor=colours[s], elinewidth=0.8, alpha=0.8)
                 bars = True

@@ -381,3 +381,19 @@ def test_arm_curve_residual_is_accurate_at_its_optimum(tmp_path):
             delta = q_model - q_hat
             lead = -delta * math.sqrt(78.0 / (q_model * (1 - q_model)))
             assert abs(float(r[1, 0]) / lead - 1) < 2 * abs(delta) / q_hat + 1e-6, (rel, sign)
+
+
+def test_fit_png_error_bars_read_sigma_as_the_likelihood_does():
+    """fit.png's 95 % bars: a row's own sigma is on the linear scale, so a lognormal
+    observable's row (NfL 25 pg/mL, sigma 3) spans 25 x/÷ e^(1.96 x 3/25), as the
+    likelihood's log-normal of SD sigma / value gives (scipy's lognorm quantiles); a
+    gaussian row, or an arm summary of a lognormal observable (sigma a standard error),
+    spans value ± 1.96 sigma."""
+    from alsjax._report import error_bar
+
+    value, sigma = np.array([25.0, 25.0, 40.0]), np.array([3.0, 3.0, 0.5])
+    low, high = error_bar(value, sigma, np.array([True, False, False]))
+    ends = stats.lognorm(s=3.0 / 25.0, scale=25.0).ppf([0.025, 0.975])
+    np.testing.assert_allclose([25.0 - low[0], 25.0 + high[0]], ends, rtol=1e-4)
+    np.testing.assert_allclose(low[1:], 1.96 * sigma[1:], rtol=1e-12)
+    np.testing.assert_allclose(high[1:], 1.96 * sigma[1:], rtol=1e-12)

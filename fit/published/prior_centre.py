@@ -73,7 +73,8 @@ def survival_days(params: alsjax.Params, species: str) -> np.ndarray:
 
 def draws_survival(genotype: str, species: str, guess_spread: float, factor: float, n: int,
                    seed: int) -> np.ndarray:
-    """Survival of N draws of the population prior with this calibration."""
+    """Survival of N draws of the population prior with this calibration (a trial one,
+    set in this process's copy of `POPULATION`, so the draws go through `prior` itself)."""
     _priors.POPULATION[LATEST_PRESET] = _priors.PopulationCalibration(
         guess_spread, {(genotype, species): factor})
     draws = alsjax.prior(genotype, species, population=True).sample(jax.random.key(seed), n)
