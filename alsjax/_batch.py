@@ -282,33 +282,44 @@ def _solve(params, ts, therapy, config):
 
 def _solve_jvp(config, primals, tangents):
     params, ts, therapy = primals
-    dparams, dts = tangents[0], tangents[1]
+    dparams, dts, dtherapy = tangents
     names = [n for n in PARAMETER_NAMES if not isinstance(getattr(dparams, n), SymbolicZero)]
+    dstart = getattr(dtherapy, "start", None)
+    moves_start = dstart is not None and not isinstance(dstart, SymbolicZero)
+    n_drugs = therapy.start.shape[-1] if moves_start else 0
 
-    def run(values):
+    def run(values, start):
         p = dataclasses.replace(params, **dict(zip(names, values, strict=True)))
-        out, status, nsteps = _integrate(p, ts, therapy, *config)
+        out, status, nsteps = _integrate(p, ts, Therapy(on=therapy.on, start=start), *config)
         return out, (status, nsteps)
 
     values = [getattr(params, n) for n in names]
-    if names:
-        # One forward-mode sensitivity per differentiated parameter: column j of the
-        # Jacobian of every trajectory at once (trajectories do not couple).
+    if names or moves_start:
+        # One forward-mode sensitivity per differentiated parameter and, where start days
+        # move, per drug (`_start_tangent`): column j of the Jacobian of every trajectory
+        # at once (trajectories do not couple), all in one solve.
         def column(j):
             basis = [jnp.where(i == j, 1.0, 0.0) * jnp.ones_like(v) for i, v in enumerate(values)]
-            return jax.jvp(run, (values,), (basis,), has_aux=True)
+            if not moves_start:
+                return jax.jvp(lambda v: run(v, therapy.start), (values,), (basis,),
+                               has_aux=True)
+            drug = jnp.arange(n_drugs) == j - len(names)
+            dstart_j = jnp.broadcast_to(jnp.where(drug, 1.0, 0.0).astype(therapy.start.dtype),
+                                        therapy.start.shape)
+            return jax.jvp(run, (values, therapy.start), (basis, dstart_j), has_aux=True)
 
         out, jac, (status, nsteps) = jax.vmap(column, out_axes=(None, 0, None))(
-            jnp.arange(len(names)))
+            jnp.arange(len(names) + n_drugs))
         jac = jnp.where(status[None, :, None, None] == 0, jac, 0.0)
-        dp = jnp.stack([getattr(dparams, n) for n in names]).astype(jac.dtype)
-        dout = jnp.einsum("pbtn,pb->btn", jac, dp)
+        dp = [jnp.asarray(getattr(dparams, n)) for n in names]
+        if moves_start:
+            dp += list(jnp.moveaxis(jnp.asarray(dstart), -1, 0))
+        dout = jnp.einsum("pbtn,pb->btn", jac, jnp.stack(dp).astype(jac.dtype))
     else:
-        out, (status, nsteps) = run(values)
+        out, (status, nsteps) = run(values, therapy.start)
         dout = jnp.zeros_like(out)
     if not isinstance(dts, SymbolicZero):
         dout = dout + _time_tangent(params, ts, therapy, out, status, dts)
-    dout = dout + _start_tangent(params, ts, therapy, config, status, tangents[2])
     no_tangent = [np.zeros(a.shape, dtype=jax.dtypes.float0) for a in (status, nsteps)]
     return (out, status, nsteps), (dout, *no_tangent)
 
@@ -323,7 +334,9 @@ def _start_tangent(params, ts, therapy, config, status, dtherapy):
     it by Phi (f before - f after) d. The lane queue steps onto each start (`lane_step`),
     so that jump is the derivative of the step that ends there and of those after it;
     one forward sensitivity per drug gives it (every trajectory's start of that drug moved
-    at once: trajectories do not couple), as a matrix, so `jax.grad` can transpose it."""
+    at once: trajectories do not couple), as a matrix, so `jax.grad` can transpose it.
+    (For the adjoint path of `gradient="auto"`; forward sensitivities carry these columns
+    in their own solve, `_solve_jvp`.)"""
     dstart = getattr(dtherapy, "start", None)
     if dstart is None or isinstance(dstart, SymbolicZero):
         return 0.0
