@@ -67,7 +67,8 @@ HUMAN: dict[str, float] = dict(
     # fit/published/human_pace_survival.toml with the oxidative route at its preset
     # (docs/validation_results.json), 4 significant figures: 0.007858 (95 % 0.0013-0.046),
     # 0.5743 (profile 0.428-0.704) and 0.5560 (0.24-1.31: not identified, kept with the
-    # other two, with which it was fitted).
+    # other two, with which it was fitted). As recorded then: the rerun after the event
+    # clocks' fix of 2026-12-05 gives 0.007986, 0.5748 and 0.5538; the version keeps these.
     apoptotic_death_rate=0.007858,
     excitotoxic_death_rate=0.002,
     # fit/published/edaravone_mci186_19.toml (docs/validation_results.json), 4 significant
@@ -125,6 +126,7 @@ MOUSE_CHANGES: dict[str, float] = dict(
     respiratory_vulnerability=1.0,
     # fit/published/mouse_g93a.toml (docs/validation_results.json), 4 significant figures:
     # 0.002789 (95 % 0.00275-0.00283) and 2.995 (2.25-3.99; profile 2.15-4.09)
+    # (as recorded then; rerun after the event clocks' fix of 2026-12-05: 0.002791, 2.984)
     mutant_sod1=2.789e-3,
     umn_vulnerability=2.995,
     glia_toxicity=0.03,
