@@ -79,8 +79,8 @@ def test_revision_8_changes_the_oxidative_route_and_the_pace(genotype, species):
     the joint fit was recorded with the route at 0.003273, the edaravone fit's estimate
     before the last refit of the pace, 0.7 % from the preset. The recorded fits were rerun
     after the event clocks' fix of 2026-12-05 (`EVENT_TIME_WIDTH`), which moved them by up
-    to 1.6 % (the death rate; 0.02 of its standard error on the log scale): the presets keep the
-    values they were made with, so they must lie within 2 % of the recorded estimates."""
+    to 1.6 % (the death rate; 0.02 of its standard error on the log scale): the presets
+    keep the values they were made with, so they must lie within 2 % of the records."""
     old, new = _values(genotype, species, "2026.12.5"), _values(genotype, species, "2026.12.6")
     changed = {k for k in old if old[k] != new[k]}
     if species == "mouse":

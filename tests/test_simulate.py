@@ -282,9 +282,10 @@ def test_event_days_match_threshold_crossings(genotype, species, t1, tol):
 def test_event_days_follow_the_parameters_at_default_tolerances():
     """A clock's day at the default tolerances stays within 0.05 day of the tight-tolerance
     day over a sweep of nearly equal parameters (21 death rates within 0.2 % of each other;
-    riluzole from the untreated onset; a subject of the shipped onset-aligned cohort).
-    With an indicator sharper than a solver step (before `EVENT_TIME_WIDTH`) the death
-    clock jumped by up to 1.4 days wherever the step sequence changed, which stalled fits."""
+    riluzole from the untreated onset; the sporadic 2026.12 preset at the estimates of
+    `fit/human_cohort.toml`). With an indicator sharper than a solver step (before
+    `EVENT_TIME_WIDTH`) the death clock was 1.5 days off in this sweep, jumping wherever
+    the step sequence changed, which stalled fits."""
     base = alsjax.default_params("sporadic", preset_version="2026.12").replace(
         apoptotic_death_rate=0.01166, aggregation_rate=0.0461, nfl_release=1901.0)
     ts = jnp.asarray([0.0, 2129.0])
