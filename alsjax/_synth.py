@@ -493,6 +493,30 @@ def synthesize(name: str, *, seed: int = 0, n: int | None = None,
     return gen(n, seed=seed, preset_version=preset_version)
 
 
+_SETTINGS = ("seed", "n_subjects", "preset_version")
+
+
+def check_replaceable(synth: Synthetic, out: str | os.PathLike) -> None:
+    """Raise `ALSJaxError` if `out` holds this dataset made with another seed, size or
+    preset version: `alsjax synth` would otherwise replace, say, the shipped 2026.12 data
+    with the latest version's without a word (regenerating the same bytes is harmless)."""
+    path = Path(out) / f"{synth.name}_truth.json"
+    if not path.exists():
+        return
+    try:
+        made = json.loads(path.read_text())
+        differ = [k for k in _SETTINGS if made[k] != synth.truth[k]]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ALSJaxError(f"{path}: exists but is not an alsjax truth file; remove it, choose "
+                          "another --out, or pass --force") from None
+    if differ:
+        was = ", ".join(f"{k} {made[k]}" for k in differ)
+        now = ", ".join(f"{k} {synth.truth[k]}" for k in differ)
+        raise ALSJaxError(f"{path}: made with {was}; this run ({now}) would replace it: pass "
+                          "those settings to regenerate it, choose another --out, or pass "
+                          "--force")
+
+
 def write_synthetic(synth: Synthetic, out: str | os.PathLike) -> list[Path]:
     """Write `<name>.csv`, `<name>_truth.json` and `<name>_truth.csv` into `out`, atomically;
     for a cohort with random effects (`population`) also `<name>_truth_subjects.csv`: each

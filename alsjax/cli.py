@@ -814,10 +814,13 @@ def synth(
     ] = None,
     quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
     preset_version: Annotated[PresetVersion, typer.Option(help=PRESET_HELP)] = _LATEST,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace datasets in --out made with another seed, size or version.")
+    ] = False,
 ) -> None:
     """Generate synthetic datasets with their ground truth (seeded, reproducible)."""
     from ._errors import ALSJaxError
-    from ._synth import DATASETS, check_dataset, synthesize, write_synthetic
+    from ._synth import DATASETS, check_dataset, check_replaceable, synthesize, write_synthetic
 
     if out.exists() and not out.is_dir():
         raise ALSJaxError(f"--out {out}: exists and is not a folder")
@@ -827,6 +830,9 @@ def synth(
     # Generate everything before writing anything: a failure leaves no files.
     version = PresetVersion(preset_version).value
     made = [synthesize(name, seed=seed, n=n, preset_version=version) for name in names]
+    if not force:
+        for s in made:
+            check_replaceable(s, out)
     for s in made:
         for path in write_synthetic(s, out):
             if not quiet:

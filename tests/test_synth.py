@@ -146,6 +146,29 @@ def test_cli_writes_the_same_bytes(human, tmp_path, monkeypatch):
         f.format("human_cohort") for f in FILES)  # no temporary files left
 
 
+def test_cli_keeps_a_dataset_made_with_other_settings(tmp_path, monkeypatch):
+    """`alsjax synth` into a folder that holds the dataset made with another seed (or size,
+    or preset version) refuses in one line and writes nothing, unless `--force`; the same
+    settings regenerate it (the same bytes)."""
+    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
+    out = tmp_path / "out"
+
+    def run(*args):
+        return CliRunner().invoke(app, _cli_args("small_human", "--out", str(out), *args))
+
+    assert run().exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert run().exit_code == 0  # same settings: allowed
+    refused = run("--seed", "1")
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1
+    assert "small_human_truth.json: made with seed 0; this run (seed 1)" in refused.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert run("--seed", "1", "--force").exit_code == 0
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after.keys() == before.keys() and after["small_human.csv"] != before["small_human.csv"]
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [(("human_cohort", "--n", "0"), "number of subjects must be >= 1"),
