@@ -160,7 +160,7 @@ def _integrate(
         jump = jnp.min(jnp.where(d[3] > t, d[3], inf))
         at_jump = jump <= target
         # One float short of the start, with the start's own derivative (the gap is
-        # exact), so that moving a start moves the step onto it (`_start_tangent`).
+        # exact), so that moving a start moves the step onto it (`_forward_columns`).
         fixed = jax.lax.stop_gradient(jump)
         short = jump - (fixed - jnp.nextafter(fixed, -inf))
         target = jnp.where(at_jump, short, target)
@@ -280,43 +280,59 @@ def _solve(params, ts, therapy, config):
     return _integrate(params, ts, therapy, *config)
 
 
-def _solve_jvp(config, primals, tangents):
-    params, ts, therapy = primals
-    dparams, dts, dtherapy = tangents
-    names = [n for n in PARAMETER_NAMES if not isinstance(getattr(dparams, n), SymbolicZero)]
+def _moving_starts(dtherapy):
+    """The drug start days' tangent, or None where no start moves."""
     dstart = getattr(dtherapy, "start", None)
-    moves_start = dstart is not None and not isinstance(dstart, SymbolicZero)
-    n_drugs = therapy.start.shape[-1] if moves_start else 0
+    return None if dstart is None or isinstance(dstart, SymbolicZero) else dstart
+
+
+def _forward_columns(params, ts, therapy, config, names, dparams, dstart):
+    """One solve with a forward-mode sensitivity per parameter in `names` and, where
+    `dstart` is not None, per drug: column j of the Jacobian of every trajectory at once
+    (trajectories do not couple), contracted with the tangents. Returns the solve's
+    `(out, status, nsteps)` and the states' tangent.
+
+    A start is a discontinuity of the vector field: moving it by d moves the state after it
+    by Phi (f before - f after) d. The lane queue steps onto each start (`lane_step`), so
+    that jump is the derivative of the step that ends there and of those after it. The
+    columns form a matrix before the contraction, so `jax.grad` can transpose it."""
+    n_drugs = 0 if dstart is None else therapy.start.shape[-1]
+    values = [getattr(params, n) for n in names]
 
     def run(values, start):
         p = dataclasses.replace(params, **dict(zip(names, values, strict=True)))
         out, status, nsteps = _integrate(p, ts, Therapy(on=therapy.on, start=start), *config)
         return out, (status, nsteps)
 
-    values = [getattr(params, n) for n in names]
-    if names or moves_start:
-        # One forward-mode sensitivity per differentiated parameter and, where start days
-        # move, per drug (`_start_tangent`): column j of the Jacobian of every trajectory
-        # at once (trajectories do not couple), all in one solve.
-        def column(j):
-            basis = [jnp.where(i == j, 1.0, 0.0) * jnp.ones_like(v) for i, v in enumerate(values)]
-            if not moves_start:
-                return jax.jvp(lambda v: run(v, therapy.start), (values,), (basis,),
-                               has_aux=True)
-            drug = jnp.arange(n_drugs) == j - len(names)
-            dstart_j = jnp.broadcast_to(jnp.where(drug, 1.0, 0.0).astype(therapy.start.dtype),
-                                        therapy.start.shape)
-            return jax.jvp(run, (values, therapy.start), (basis, dstart_j), has_aux=True)
+    def column(j):
+        basis = [jnp.where(i == j, 1.0, 0.0) * jnp.ones_like(v) for i, v in enumerate(values)]
+        if dstart is None:
+            return jax.jvp(lambda v: run(v, therapy.start), (values,), (basis,), has_aux=True)
+        drug = jnp.arange(n_drugs) == j - len(names)
+        dstart_j = jnp.broadcast_to(jnp.where(drug, 1.0, 0.0).astype(therapy.start.dtype),
+                                    therapy.start.shape)
+        return jax.jvp(run, (values, therapy.start), (basis, dstart_j), has_aux=True)
 
-        out, jac, (status, nsteps) = jax.vmap(column, out_axes=(None, 0, None))(
-            jnp.arange(len(names) + n_drugs))
-        jac = jnp.where(status[None, :, None, None] == 0, jac, 0.0)
-        dp = [jnp.asarray(getattr(dparams, n)) for n in names]
-        if moves_start:
-            dp += list(jnp.moveaxis(jnp.asarray(dstart), -1, 0))
-        dout = jnp.einsum("pbtn,pb->btn", jac, jnp.stack(dp).astype(jac.dtype))
+    out, jac, (status, nsteps) = jax.vmap(column, out_axes=(None, 0, None))(
+        jnp.arange(len(names) + n_drugs))
+    jac = jnp.where(status[None, :, None, None] == 0, jac, 0.0)
+    d = [jnp.asarray(getattr(dparams, n)) for n in names]
+    if dstart is not None:
+        d += list(jnp.moveaxis(jnp.asarray(dstart), -1, 0))
+    dout = jnp.einsum("pbtn,pb->btn", jac, jnp.stack(d).astype(jac.dtype))
+    return (out, status, nsteps), dout
+
+
+def _solve_jvp(config, primals, tangents):
+    params, ts, therapy = primals
+    dparams, dts, dtherapy = tangents
+    names = [n for n in PARAMETER_NAMES if not isinstance(getattr(dparams, n), SymbolicZero)]
+    dstart = _moving_starts(dtherapy)
+    if names or dstart is not None:
+        (out, status, nsteps), dout = _forward_columns(params, ts, therapy, config, names,
+                                                       dparams, dstart)
     else:
-        out, (status, nsteps) = run(values, therapy.start)
+        out, status, nsteps = _integrate(params, ts, therapy, *config)
         dout = jnp.zeros_like(out)
     if not isinstance(dts, SymbolicZero):
         dout = dout + _time_tangent(params, ts, therapy, out, status, dts)
@@ -325,32 +341,6 @@ def _solve_jvp(config, primals, tangents):
 
 
 _solve.defjvp(_solve_jvp, symbolic_zeros=True)
-
-
-def _start_tangent(params, ts, therapy, config, status, dtherapy):
-    """The states' tangent from moved drug start days (0 where none moves).
-
-    A start is a discontinuity of the vector field: moving it by d moves the state after
-    it by Phi (f before - f after) d. The lane queue steps onto each start (`lane_step`),
-    so that jump is the derivative of the step that ends there and of those after it;
-    one forward sensitivity per drug gives it (every trajectory's start of that drug moved
-    at once: trajectories do not couple), as a matrix, so `jax.grad` can transpose it.
-    (For the adjoint path of `gradient="auto"`; forward sensitivities carry these columns
-    in their own solve, `_solve_jvp`.)"""
-    dstart = getattr(dtherapy, "start", None)
-    if dstart is None or isinstance(dstart, SymbolicZero):
-        return 0.0
-
-    def run(start):
-        return _integrate(params, ts, Therapy(on=therapy.on, start=start), *config)[0]
-
-    def column(j):
-        basis = jnp.zeros_like(therapy.start).at[:, j].set(1.0)
-        return jax.jvp(run, (therapy.start,), (basis,))[1]
-
-    jac = jax.vmap(column)(jnp.arange(therapy.start.shape[-1]))
-    jac = jnp.where(status[None, :, None, None] == 0, jac, 0.0)
-    return jnp.einsum("jbtn,bj->btn", jac, jnp.asarray(dstart).astype(jac.dtype))
 
 
 def _time_tangent(params, ts, therapy, out, status, dts):
@@ -516,7 +506,9 @@ def _solve_auto_jvp(config, primals, tangents):
         dout = jnp.zeros_like(out)
     if not isinstance(dts, SymbolicZero):
         dout = dout + _time_tangent(params, ts, therapy, out, status, dts)
-    dout = dout + _start_tangent(params, ts, therapy, config, status, tangents[2])
+    dstart = _moving_starts(tangents[2])
+    if dstart is not None:  # the start days' columns, by forward sensitivities
+        dout = dout + _forward_columns(params, ts, therapy, config, [], dparams, dstart)[1]
     no_tangent = [np.zeros(a.shape, dtype=jax.dtypes.float0) for a in (status, nsteps)]
     return (out, status, nsteps), (dout, *no_tangent)
 
