@@ -31,7 +31,7 @@ from alsjax._population import (STALL_STEPS, cohort_evaluator, convergence_note,
 from alsjax._population_report import _summary, vpc_arrays, write_population_outputs
 from alsjax.cli import app
 
-from _two_processes import two_processes
+from _two_processes import beyond_gloo_notes, two_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 TRUTH = {"apoptotic_death_rate": 0.009, "nfl_release": 2600.0}
@@ -438,6 +438,7 @@ def test_two_processes_fit_a_population_as_one(population, short, tmp_path):
     for code, _, stderr in done:
         assert code == 0, stderr[-3000:]
     assert not (tmp_path / "out1").exists()
+    assert beyond_gloo_notes(done[1][1]) == ""  # process 1 prints nothing of its own
     out = tmp_path / "out0"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["devices"] == 4 and summary["chunk_subjects"] == 6
