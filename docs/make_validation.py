@@ -526,6 +526,41 @@ def nfl(fits: dict, num: dict) -> None:
     num["nfl"] = out
 
 
+def nfl_spread(fits: dict, num: dict) -> None:
+    """Held-out check: serum NfL's spread between prior draws (one year after onset)
+    against Sugimoto 2020's 30 patients, each relative to its own median (the pg/mL level
+    depends on the assay). `fit/published/nfl_spread.py` draws and pools."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "nfl_spread", ROOT / "fit" / "published" / "nfl_spread.py")
+    spread = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(spread)
+    table = pd.read_csv(spread.SUGIMOTO)
+    published = {g: spread.pooled_log_sd(table, g) for g in ("site_of_onset", "kings_stage")}
+    out = {"published_log_sd": published}
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.add_subplot()
+    bins = np.linspace(-4.0, 4.0, 41)
+    for population, color, lab in ((True, "C0", "population prior"),
+                                   (False, "C1", "preset-centred prior")):
+        log_nfl, _ = spread.draws_nfl(population, False, 2000, 0)
+        x = log_nfl - np.median(log_nfl)
+        ax.hist(x, bins=bins, density=True, histtype="step", color=color,
+                label=f"model, {lab}: log SD {log_nfl.std():.2f}")
+        out[lab] = dict(log_sd=float(log_nfl.std()), n=int(log_nfl.size))
+    sd = published["site_of_onset"]
+    grid = np.linspace(-4.0, 4.0, 400)
+    ax.plot(grid, norm.pdf(grid, 0.0, sd), "k",
+            label=f"Sugimoto 2020, pooled from subgroups: log SD {sd:.2f}")
+    ax.set_xlabel("ln(serum NfL / median), one year after onset (model); at sampling (data)")
+    ax.set_ylabel("density")
+    ax.set_ylim(0.0, 1.35 * norm.pdf(0.0, 0.0, sd))  # room for the legend
+    ax.legend(fontsize=7, loc="upper left")
+    _save(fig, "sugimoto2020_nfl_spread")
+    num["nfl_spread"] = out
+
+
 TOFERSEN_LAG = 182.625  # days from model onset to the first dose: a symptomatic stage
 WEEKS_28 = 196.0  # VALOR's primary time point
 CASE_SERIES = 198.0  # Meyer 2023: mean treatment duration 6.5 months
@@ -605,7 +640,7 @@ def main() -> None:
         RESULTS.write_text(json.dumps(fits, indent=1) + "\n")
     FIG.mkdir(exist_ok=True)
     blocks = (mouse, natural_history, edaravone, riluzole, registry, pace_survival, nfl,
-              tofersen)
+              nfl_spread, tofersen)
     chosen = [b for b in blocks if b.__name__ in a.block] if a.block else blocks
     num: dict = json.loads(NUMBERS.read_text()) if a.block and NUMBERS.exists() else {}
     for block in chosen:

@@ -37,6 +37,14 @@ def _at(df: pd.DataFrame, subject: str, day: float) -> float:
     return float(df.loc[(df["subject"] == subject) & (df["time"] == day), "value"].iat[0])
 
 
+def _pooled_log_sd(df: pd.DataFrame, grouping: str) -> float:
+    """fit/published/nfl_spread.py's pooling of subgroup quartiles (one definition)."""
+    spec = importlib.util.spec_from_file_location(
+        "nfl_spread", FOLDER.parent.parent / "fit/published/nfl_spread.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.pooled_log_sd(df, grouping)
+
 # file -> [(number computed from the CSV, text the .md must contain, expected number)]
 KEY_NUMBERS = {
     "alchalabi2020_edaravone_alsfrs.csv": lambda d: [
@@ -82,6 +90,14 @@ KEY_NUMBERS = {
         (round(1 - float(d["range_low"].max()), 2), "range −36% to −84%", 0.84),
         (round(1 - float(d["range_high"].max()), 2), "range −36% to −84%", 0.36),
     ],
+    "sugimoto2020_serum_nfl_subgroups.csv": lambda d: [
+        (_at(d, "limb_onset", 0), "limb 59.7 (38.9–91.4), n = 22", 59.7),
+        (_at(d, "kings_stage_4", 0), "stage 4 67.0 (28.3–96.4), n = 9", 67.0),
+        (float(d.loc[d["grouping"] == "site_of_onset", "n"].sum()), "30 ALS patients", 30),
+        (float(d.loc[d["grouping"] == "kings_stage", "n"].sum()), "30 ALS patients", 30),
+        (round(_pooled_log_sd(d, "site_of_onset"), 3), "**0.657 by", 0.657),
+        (round(_pooled_log_sd(d, "kings_stage"), 3), "0.669 by stage**", 0.669),
+    ],
     "solomon2011_g93a_endstage.csv": lambda d: [
         (round(d["time"].mean(), 1), "123.9 ± 10.3", 123.9),
         (round(d["time"].std(), 1), "123.9 ± 10.3", 10.3),
@@ -94,7 +110,7 @@ KEY_NUMBERS = {
 
 
 def test_every_table_has_key_numbers():
-    assert len(CSVS) >= 10
+    assert len(CSVS) >= 11
     assert {p.name for p in CSVS} == set(KEY_NUMBERS)
 
 

@@ -157,6 +157,22 @@ def meyer2023_tofersen_nfl() -> pd.DataFrame:
     ])
 
 
+def sugimoto2020_nfl_subgroups() -> pd.DataFrame:
+    # Serum NfL (Simoa) in 30 ALS patients by subgroup, median (interquartile range), pg/mL
+    # (Table 2): site of onset, limb 59.7 (38.9-91.4), n = 22; bulbar 84.0 (49.1-119.0),
+    # n = 8; King's clinical stage 2 54.1 (36.3-60.3), n = 10; stage 3 98.6 (68.5-132.5),
+    # n = 11; stage 4 67.0 (28.3-96.4), n = 9. Each grouping covers all 30 patients. Day 0 =
+    # day of sampling (time since onset varies between patients; not in the table).
+    cols = {"time": 0, "observable": "nfl", "fluid": "serum", "statistic": "median"}
+    rows = [("limb_onset", "site_of_onset", 59.7, 38.9, 91.4, 22),
+            ("bulbar_onset", "site_of_onset", 84.0, 49.1, 119.0, 8),
+            ("kings_stage_2", "kings_stage", 54.1, 36.3, 60.3, 10),
+            ("kings_stage_3", "kings_stage", 98.6, 68.5, 132.5, 11),
+            ("kings_stage_4", "kings_stage", 67.0, 28.3, 96.4, 9)]
+    return pd.DataFrame([{**cols, "subject": s, "value": v, "n": n, "q25": lo, "q75": hi,
+                          "grouping": g} for s, g, v, lo, hi, n in rows])
+
+
 def solomon2011_endstage() -> pd.DataFrame:
     # 162 high-copy G93A mice reached CS 4 (both hind limbs functionally paralysed) at
     # 123.9 +- 10.3 days of age (mean +- SD). Day 0 = birth.
@@ -184,6 +200,7 @@ TABLES = {
     "testa2004_survival_from_onset.csv": testa2004_survival_from_onset,
     "gaiottino2013_serum_nfl.csv": gaiottino2013_nfl,
     "meyer2023_tofersen_nfl.csv": meyer2023_tofersen_nfl,
+    "sugimoto2020_serum_nfl_subgroups.csv": sugimoto2020_nfl_subgroups,
     "solomon2011_g93a_endstage.csv": solomon2011_endstage,
     "zang2002_g93a_corticospinal_umn.csv": zang2002_umn,
 }
