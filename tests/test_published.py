@@ -45,6 +45,7 @@ def _pooled_log_sd(df: pd.DataFrame, grouping: str) -> float:
     spec.loader.exec_module(module)
     return module.pooled_log_sd(df, grouping)
 
+
 # file -> [(number computed from the CSV, text the .md must contain, expected number)]
 KEY_NUMBERS = {
     "alchalabi2020_edaravone_alsfrs.csv": lambda d: [
