@@ -107,6 +107,8 @@ def fit(
     estimate_noise: bool = True,
     starts: np.ndarray | None = None,
     method: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> FitResult:
     """Fit `estimate` (parameter names) to `data` by multistart maximum likelihood.
 
@@ -128,6 +130,10 @@ def fit(
     - `fit_shifts`: also estimate each subject's time shift (days); or a sequence of
       subject names, to estimate theirs and hold the others at their alignment.
     - `method`: how the cohort is solved ("auto", "vmap" or "lanes", `solve_cohort`).
+    - `rtol`, `atol`: the ODE solver's tolerances (None: `simulate`'s, 1e-6 and 1e-9).
+      Derivatives with respect to a drug's efficacy carry about 1.5 % at the defaults
+      (docs/model.md, *Accuracy*), and so do its standard errors: 1e-8 takes that to
+      0.2-0.5 %, at about twice the solver steps.
 
     Starts whose solves fail are kept and flagged (`start_failed`); raises
     `ALSJaxError` only if every start fails. Standard errors and 95% intervals are
@@ -141,7 +147,7 @@ def fit(
     pb, names, nominal = make_problem(
         data, estimate, bounds=bounds, priors=priors, noise=noise, optimiser=optimiser,
         max_steps=max_steps, fit_shifts=fit_shifts, estimate_noise=estimate_noise,
-        method=method)
+        method=method, rtol=rtol, atol=atol)
     if starts is None:
         if int(n_starts) < 1:
             raise ALSJaxError(f"starts must be >= 1, got {n_starts}")

@@ -447,6 +447,10 @@ def run_per_subject(
         raise ALSJaxError(f"{prefix}profile: not available with per-subject fits")
     if recipe.fit_shifts:
         raise ALSJaxError(f"{prefix}fit_shifts: not available with per-subject fits")
+    for key in ("rtol", "atol"):
+        if getattr(recipe, key) is not None:
+            raise ALSJaxError(f"{prefix}{key}: per-subject fits run at the solver's default "
+                              "tolerances")
     df = read_measurements(recipe.data)
     data = make_data(df, align=recipe.align, preset_version=recipe.preset_version)
     if out is not None:

@@ -85,7 +85,7 @@ def run_recipe(
     try:
         pb, _, _ = make_problem(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
                      noise=recipe.noise, optimiser=optimiser, max_steps=recipe.max_steps,
-                     fit_shifts=recipe.fit_shifts)
+                     fit_shifts=recipe.fit_shifts, rtol=recipe.rtol, atol=recipe.atol)
     except ALSJaxError as e:
         raise ALSJaxError(f"{prefix}{e}") from None
     wanted = tuple(dict.fromkeys(recipe.profile))
@@ -108,7 +108,7 @@ def run_recipe(
         result = fit(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
                      noise=recipe.noise, optimiser=optimiser, n_starts=recipe.starts,
                      seed=recipe.seed, max_steps=recipe.max_steps, progress=report,
-                     fit_shifts=recipe.fit_shifts)
+                     fit_shifts=recipe.fit_shifts, rtol=recipe.rtol, atol=recipe.atol)
         lap("fit_s")
         profiles = tuple(profile(result, name, points=recipe.profile_points, progress=report)
                          for name in wanted)
@@ -130,6 +130,10 @@ _NOT_POPULATION = {
     "fit_shifts": "fitted time shifts are not available for a population fit",
     "optimiser": "a population fit has its own optimisers (BFGS outside, LM for each "
                  "subject inside); remove the key",
+    "rtol": "a population fit takes its solver tolerances as population.rtol and "
+            "population.atol",
+    "atol": "a population fit takes its solver tolerances as population.rtol and "
+            "population.atol",
 }
 
 
@@ -141,7 +145,8 @@ def _run_population_recipe(recipe: Recipe, out, *, progress, command, force,
     spec = recipe.population
     assert spec is not None
     given = {"priors": bool(recipe.priors), "profile": bool(recipe.profile),
-             "fit_shifts": recipe.fit_shifts, "optimiser": recipe.optimiser is not None}
+             "fit_shifts": recipe.fit_shifts, "optimiser": recipe.optimiser is not None,
+             "rtol": recipe.rtol is not None, "atol": recipe.atol is not None}
     for key, why in _NOT_POPULATION.items():
         if given[key]:
             raise ALSJaxError(f"{prefix}{key}: {why}")

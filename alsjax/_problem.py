@@ -31,6 +31,7 @@ from ._noise import NoiseSpec, default_noise_sd, noise_models
 from ._observables import OBSERVABLE_NAMES
 from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
 from ._programs import to_device
+from ._simulate import DEFAULT_ATOL, DEFAULT_RTOL
 from ._sobol import sobol
 from ._transforms import LOG, PLAIN, Transform
 
@@ -63,6 +64,9 @@ class Problem(eqx.Module):
     optimiser: str = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
     method: str = eqx.field(static=True, default="auto")  # how the cohort is solved
+    # The ODE solver's (rtol, atol): part of the program, like `max_steps`.
+    tolerances: tuple[float, float] = eqx.field(static=True,
+                                                default=(DEFAULT_RTOL, DEFAULT_ATOL))
 
     @property
     def n_model(self) -> int:
@@ -144,7 +148,8 @@ def terms(theta: Array, pb: Problem, adjoint=None) -> tuple[Array, Array, Array]
     """Weighted residuals (data, then priors), normaliser and success at `theta`."""
     params, sd, shift = unpack(theta, pb)
     res, norm, ok = likelihood_terms(params, pb.data, noise=pb.noise, sigma=sd,
-                                     time_shift=shift, adjoint=adjoint, method=pb.method)
+                                     time_shift=shift, adjoint=adjoint, method=pb.method,
+                                     tolerances=pb.tolerances)
     return jnp.concatenate([res, prior_residuals(theta, pb)]), norm, ok
 
 
@@ -162,7 +167,7 @@ def fit_residuals(theta_fit: Array, sd_theta: Array, pb: Problem) -> Array:
     theta = jnp.concatenate([theta_fit, sd_theta])
     params, sd, shift = unpack(theta, pb)
     res = residuals(params, pb.data, noise=pb.noise, sigma=sd, time_shift=shift,
-                    adjoint=FORWARD, method=pb.method)
+                    adjoint=FORWARD, method=pb.method, tolerances=pb.tolerances)
     return jnp.concatenate([res, prior_residuals(theta, pb)])
 
 
@@ -225,6 +230,8 @@ def make_problem(
     fit_shifts: bool | Sequence[str] = False,
     estimate_noise: bool = True,
     method: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> tuple[Problem, tuple[str, ...], Array]:
     """Validate the choices and build the Problem; returns it, the names of all estimated
     quantities (parameters, then `shift:<subject>`, then `sigma:<observable>`) and the
@@ -232,7 +239,8 @@ def make_problem(
 
     `fit_shifts`: True for a time shift per subject, or the subjects that get one (the
     others keep offset 0: say, a survival table whose day 0 is onset beside trial arms
-    whose day 0 is randomisation)."""
+    whose day 0 is randomisation). `rtol`, `atol`: the ODE solver's tolerances (None:
+    `simulate`'s defaults)."""
     bounds, priors = dict(bounds or {}), dict(priors or {})
     if optimiser not in OPTIMISERS:
         raise ALSJaxError(f"unknown optimiser {optimiser!r}; choose from {', '.join(OPTIMISERS)}")
@@ -247,6 +255,11 @@ def make_problem(
         raise ALSJaxError("estimate: a parameter is named twice")
     if int(max_steps) < 1:
         raise ALSJaxError(f"max_steps must be >= 1, got {max_steps}")
+    tolerances = (DEFAULT_RTOL if rtol is None else rtol, DEFAULT_ATOL if atol is None else atol)
+    for key, tol in zip(("rtol", "atol"), tolerances, strict=True):
+        if isinstance(tol, bool) or not (isinstance(tol, int | float) and math.isfinite(tol)
+                                         and tol > 0):
+            raise ALSJaxError(f"{key} must be a finite number > 0, got {tol!r}")
     # Noise SDs: one per observable that has rows without their own sigma.
     mask = np.asarray(data.mask)
     free = mask & np.isnan(np.asarray(data.sigma)) & ~np.asarray(data.summary) \
@@ -307,6 +320,7 @@ def make_problem(
         n_noise_rows=to_device(rows.sum(0), f),
         names=tuple(estimate), noise_obs=noise_obs, shift_subjects=shift_subjects,
         noise=models, optimiser=optimiser, max_steps=int(max_steps), method=method,
+        tolerances=tuple(float(t) for t in tolerances),
     )
     return pb, tuple(names_all), to_device(nominal, f)
 

@@ -11,6 +11,8 @@ max_steps = 100
 align = "cascade"           # or "onset"
 preset_version = "2026.12"  # presets of the parameters not estimated (default: newest)
 fit_shifts = false          # or true (a time shift per subject), or ["subject", ...]
+rtol = 1e-6                 # ODE solver tolerances (default: simulate's); a population
+atol = 1e-9                 # fit takes them in its [population] table instead
 out = "alsjax-fit"          # relative to the working directory
 profile = []                # parameters to profile after the fit
 profile_points = 11         # grid points per profile
@@ -69,7 +71,7 @@ from ._problem import OPTIMISERS
 
 _KEYS = {"data", "estimate", "noise", "optimiser", "starts", "seed", "max_steps", "align",
          "fit_shifts", "out", "profile", "profile_points", "bounds", "priors", "title",
-         "population", "preset_version"}
+         "population", "preset_version", "rtol", "atol"}
 _POPULATION_KEYS = ("random", "covariates", "covariance", "gtol", "rtol", "atol", "se",
                     "start")
 
@@ -110,6 +112,8 @@ class Recipe:
     source: str = ""
     population: PopulationSpec | None = None  # a [population] table: a mixed-effects fit
     preset_version: str = LATEST_PRESET  # one of PRESET_VERSIONS: the subjects' presets
+    rtol: float | None = None  # the ODE solver's tolerances (None: simulate's)
+    atol: float | None = None
 
 
 def default_recipe_path() -> Path:
@@ -200,6 +204,12 @@ def load_recipe(path: str | Path) -> Recipe:
     if align not in ALIGNMENTS:
         raise ALSJaxError(f"{where}: align must be one of {', '.join(ALIGNMENTS)}, "
                           f"got {align!r}")
+    tolerances = {}
+    for key in ("rtol", "atol"):
+        if key in raw:
+            tolerances[key] = _type(key, raw[key], float, where)
+            if not tolerances[key] > 0:
+                raise ALSJaxError(f"{where}: {key} must be > 0, got {tolerances[key]!r}")
     version = _type("preset_version", raw.get("preset_version", LATEST_PRESET), str, where)
     try:
         check_preset_version(version)
@@ -220,7 +230,7 @@ def load_recipe(path: str | Path) -> Recipe:
         profile=tuple(profile),
         profile_points=_type("profile_points", raw.get("profile_points", 11), int, where),
         bounds=bounds, priors=priors, source=str(path), population=population,
-        preset_version=version,
+        preset_version=version, **tolerances,
     )
 
 

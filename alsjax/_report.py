@@ -474,6 +474,8 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
         "preset_version": result.data.preset_version,
         "noise": dict(result.noise),  # observable -> gaussian (an SD) / lognormal (a CV)
         "n_starts": int(result.n_starts),
+        "rtol": float(result.problem.tolerances[0]),
+        "atol": float(result.problem.tolerances[1]),
         "starts": [dict(objective=json_float(v), converged=bool(c), failed=bool(fl),
                         steps=int(s))
                    for v, c, fl, s in zip(result.start_objectives, result.start_converged,

@@ -57,6 +57,7 @@ def test_default_fit_writes_every_file(tmp_path, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["noise"] == {"alsfrs_r": "gaussian", "nfl": "lognormal"}
     assert summary["seed"] == 0 and len(summary["starts"]) == 4
+    assert (summary["rtol"], summary["atol"]) == (1e-6, 1e-9)  # the solver's defaults
     # The recipe names the version the data were made with (the newest is the default).
     assert summary["preset_version"] == truth["preset_version"]
     assert {"alsjax", "jax", "diffrax", "optax", "numpy"} <= set(summary["versions"])
@@ -123,6 +124,9 @@ def test_bad_recipes(tmp_path):
         "fit_shifts = 'p1'\n": "fit_shifts must be true, false or a non-empty list",
         f"data = '{ROOT}/data/synthetic/small_human.csv'\nestimate = ['nfl_release']\n"
         "fit_shifts = ['nobody']\n": "fit_shifts: no subject 'nobody' in the data",
+        "data = 'x.csv'\nestimate = ['nfl_release']\nrtol = 0\n": "rtol must be > 0, got 0.0",
+        "data = 'x.csv'\nestimate = ['nfl_release']\natol = 'tight'\n":
+            "atol must be a float, got 'tight'",
     }
     for i, (text, words) in enumerate(cases.items()):
         recipe = tmp_path / f"r{i}.toml"
@@ -130,6 +134,35 @@ def test_bad_recipes(tmp_path):
         line = _fails(["fit", str(recipe), "--out", str(out)], words, out=out)
         assert str(recipe) in line or "missing.csv" in line
 
+
+
+def test_recipe_tolerances_reach_the_fit(tmp_path, monkeypatch):
+    """A recipe's `rtol` and `atol` reach `fit` (the fit itself is stopped before it
+    compiles: test_fit checks that the tolerances reach the solves); a per-subject run
+    refuses them in one line."""
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f"data = '{ROOT}/data/synthetic/small_human.csv'\n"
+                      "estimate = ['nfl_release']\nrtol = 1e-8\natol = 1e-11\n")
+    parsed = alsjax.load_recipe(recipe)
+    assert (parsed.rtol, parsed.atol) == (1e-8, 1e-11)
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit(*args, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    import alsjax._pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "fit", fake_fit)
+    with pytest.raises(Stop):
+        alsjax.run_recipe(recipe)
+    assert (seen["rtol"], seen["atol"]) == (1e-8, 1e-11)
+    out = tmp_path / "o"
+    _fails(["fit", str(recipe), "--per-subject", "--out", str(out)],
+           "rtol: per-subject fits run at the solver's default tolerances", out=out)
 
 def test_unwritable_out_dir(tmp_path):
     blocker = tmp_path / "file.txt"

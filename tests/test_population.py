@@ -689,6 +689,7 @@ def test_bad_population_recipes(tmp_path, body, words):
 
 @pytest.mark.parametrize("extra, flags, words", [
     ("optimiser = 'lm'\n", [], "optimiser: a population fit has its own"),
+    ("rtol = 1e-8\n", [], "rtol: a population fit takes its solver tolerances as population.rtol"),
     ("profile = ['nfl_release']\n", [], "profile"),
     ("[priors]\nnfl_release = { median = 2000.0, gsd = 2.0 }\n", [], "priors"),
     ("", ["--per-subject", "--random", "nfl_release"], "--per-subject fits each subject"),
