@@ -156,7 +156,8 @@ def _lm_advance(c, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
         # without this stop the damping grew fourfold per rejection until a step was
         # accepted with a negligible gain or the damping passed 1e12.
         dec = g @ jnp.linalg.solve(JTJ + 1e-9 * jnp.eye(nf, dtype=JTJ.dtype), g)
-        conv = jnp.isfinite(vc) & (small | (dec < noise_floor(pb.tolerances[0])) | (gnorm < 1e-8)
+        floor = noise_floor(pb.tolerances[0])
+        conv = jnp.isfinite(vc) & (small | (dec < floor) | (gnorm < 1e-8)
                                    | (jnp.max(jnp.abs(delta)) < 1e-10))
         n = c["n"] + 1
         stop = conv | ~jnp.isfinite(vc) | (n >= pb.max_steps) | (lam > 1e12)

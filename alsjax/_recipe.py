@@ -134,6 +134,18 @@ def _type(name: str, value: Any, kind, where: str):
     return value
 
 
+def _tolerances(table: dict, keys: tuple[str, ...], where: str, prefix: str = ""
+                ) -> dict[str, float]:
+    """The positive numbers among `keys` that `table` gives (a tolerance of 0 or less is
+    one line naming the key, `prefix` + key)."""
+    found = {}
+    for key in keys:
+        if key in table:
+            found[key] = _type(f"{prefix}{key}", table[key], float, where)
+            if not found[key] > 0:
+                raise ALSJaxError(f"{where}: {prefix}{key} must be > 0, got {found[key]!r}")
+    return found
+
 def _fit_shifts(value: Any, where: str) -> bool | tuple[str, ...]:
     """`fit_shifts`: true, false, or a list of the subjects whose time shift is fitted."""
     if isinstance(value, bool):
@@ -204,12 +216,7 @@ def load_recipe(path: str | Path) -> Recipe:
     if align not in ALIGNMENTS:
         raise ALSJaxError(f"{where}: align must be one of {', '.join(ALIGNMENTS)}, "
                           f"got {align!r}")
-    tolerances = {}
-    for key in ("rtol", "atol"):
-        if key in raw:
-            tolerances[key] = _type(key, raw[key], float, where)
-            if not tolerances[key] > 0:
-                raise ALSJaxError(f"{where}: {key} must be > 0, got {tolerances[key]!r}")
+    tolerances = _tolerances(raw, ("rtol", "atol"), where)
     version = _type("preset_version", raw.get("preset_version", LATEST_PRESET), str, where)
     try:
         check_preset_version(version)
@@ -268,12 +275,7 @@ def _population(table: Any, where: str) -> PopulationSpec:
     if start not in STARTS:
         raise ALSJaxError(f"{where}: population.start must be one of {', '.join(STARTS)}, "
                           f"got {start!r}")
-    tol = {}
-    for key in ("gtol", "rtol", "atol"):
-        if key in table:
-            tol[key] = _type(f"population.{key}", table[key], float, where)
-            if not tol[key] > 0:
-                raise ALSJaxError(f"{where}: population.{key} must be > 0, got {tol[key]!r}")
+    tol = _tolerances(table, ("gtol", "rtol", "atol"), where, "population.")
     return PopulationSpec(
         random=_names("random", table["random"], where, empty=False),
         covariates=_names("covariates", table.get("covariates", []), where, empty=True),

@@ -135,7 +135,6 @@ def test_bad_recipes(tmp_path):
         assert str(recipe) in line or "missing.csv" in line
 
 
-
 def test_recipe_tolerances_reach_the_fit(tmp_path, monkeypatch):
     """A recipe's `rtol` and `atol` reach `fit` (the fit itself is stopped before it
     compiles: test_fit checks that the tolerances reach the solves); a per-subject run
@@ -163,6 +162,7 @@ def test_recipe_tolerances_reach_the_fit(tmp_path, monkeypatch):
     out = tmp_path / "o"
     _fails(["fit", str(recipe), "--per-subject", "--out", str(out)],
            "rtol: per-subject fits run at the solver's default tolerances", out=out)
+
 
 def test_unwritable_out_dir(tmp_path):
     blocker = tmp_path / "file.txt"

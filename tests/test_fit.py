@@ -126,7 +126,6 @@ def test_fit_gradient_matches_finite_differences(human):
     np.testing.assert_allclose(grads[0], fd, rtol=1e-4, atol=4e-5 * float(jnp.abs(fd).max()))
 
 
-
 def test_tight_tolerances_reach_the_objective_and_its_gradient(human):
     """`rtol`/`atol` reach the solves of the objective and its forward gradient: at 1e-10
     the gradient meets central differences to 1e-9 of its largest component (measured
@@ -141,6 +140,7 @@ def test_tight_tolerances_reach_the_objective_and_its_gradient(human):
     values, grads = jax.jit(jax.vmap(jax.value_and_grad(objective), in_axes=(0, None)))(pts, pb)
     fd = (values[1:5] - values[5:]) / (2 * h)
     np.testing.assert_allclose(grads[0], fd, rtol=0, atol=1e-7 * float(jnp.abs(fd).max()))
+
 
 def _calibration(human, seeds):
     """z-scores (estimate - truth) / SE over refits of fresh noise realisations."""

@@ -6,6 +6,7 @@ sibling `.md` (where the source's number is quoted), so a typo in either is caug
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 from pathlib import Path
@@ -37,13 +38,19 @@ def _at(df: pd.DataFrame, subject: str, day: float) -> float:
     return float(df.loc[(df["subject"] == subject) & (df["time"] == day), "value"].iat[0])
 
 
-def _pooled_log_sd(df: pd.DataFrame, grouping: str) -> float:
-    """fit/published/nfl_spread.py's pooling of subgroup quartiles (one definition)."""
+@functools.cache
+def _nfl_spread():
+    """fit/published/nfl_spread.py, loaded once: its pooling of subgroup quartiles is the
+    one definition."""
     spec = importlib.util.spec_from_file_location(
         "nfl_spread", FOLDER.parent.parent / "fit/published/nfl_spread.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.pooled_log_sd(df, grouping)
+    return module
+
+
+def _pooled_log_sd(df: pd.DataFrame, grouping: str) -> float:
+    return _nfl_spread().pooled_log_sd(df, grouping)
 
 
 # file -> [(number computed from the CSV, text the .md must contain, expected number)]
