@@ -58,6 +58,7 @@ from ._problem import (
 )
 from ._progress import resolve_progress
 from ._recipe import Recipe, load_recipe, without_population
+from ._simulate import DEFAULT_ATOL, DEFAULT_RTOL
 from ._uncertainty import laplace
 
 SUBJECT_COLUMNS: tuple[str, ...] = ("subject", "parameter", "estimate", "std_error",
@@ -96,6 +97,7 @@ class PerSubjectResult:
     chunk_subjects: int | None = None  # subjects fitted at a time (None: all)
     processes: int = 1  # processes sharing the devices (`alsjax fit --distributed`)
     preset_version: str = LATEST_PRESET  # of the presets behind the parameters not fitted
+    tolerances: tuple[float, float] = (DEFAULT_RTOL, DEFAULT_ATOL)  # the solver's (rtol, atol)
 
     @property
     def n_failed(self) -> int:
@@ -151,6 +153,8 @@ def subject_problems(
     optimiser: str = DEFAULT_OPTIMISER,
     max_steps: int = 200,
     method: str = "auto",
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> tuple[Problem, tuple[str, ...]]:
     """One `Problem` per subject, stacked on a leading axis (arrays `(S, ...)`, static
     fields shared), and the names of the estimated quantities.
@@ -167,7 +171,8 @@ def subject_problems(
         if not (math.isfinite(v) and v > 0):
             raise ALSJaxError(f"noise SD of {k}: must be a positive number, got {v:g}")
     pb, names, _ = make_problem(data, estimate, bounds=bounds, priors=priors, noise=noise,
-                                optimiser=optimiser, max_steps=max_steps, method=method)
+                                optimiser=optimiser, max_steps=max_steps, method=method,
+                                rtol=rtol, atol=atol)
     S, T = data.mask.shape
     n_model = len(estimate)
     sd0 = np.asarray(pb.noise_sd, float).copy()
@@ -203,6 +208,7 @@ def subject_problems(
         noise_rows=jnp.asarray(rows), n_noise_rows=jnp.asarray(rows.sum(1), f),
         names=pb.names, noise_obs=noise_obs, shift_subjects=(), noise=pb.noise,
         optimiser=pb.optimiser, max_steps=pb.max_steps, method=pb.method,
+        tolerances=pb.tolerances,
     )
     return stacked, names
 
@@ -261,6 +267,8 @@ def fit_per_subject(
     devices: int | None = None,
     sharding: str = "shard_map",
     chunk_subjects: int | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> PerSubjectResult:
     """Fit `estimate` to every subject of `data` separately, in one batched computation.
 
@@ -275,6 +283,7 @@ def fit_per_subject(
       compiled program serves every group), for a cohort whose batch of starts does not
       fit in device memory; None: all at once. Subjects are independent, so the
       estimates are the same.
+    - `rtol`, `atol`: the ODE solver's tolerances (None: `simulate`'s, 1e-6 and 1e-9).
 
     Returns a `PerSubjectResult`; a subject whose every start fails is a row of NaN
     (`failed`), never an exception.
@@ -284,7 +293,7 @@ def fit_per_subject(
         raise ALSJaxError(f"starts must be >= 1, got {n_starts}")
     pb, names = subject_problems(data, estimate, bounds=bounds, priors=priors, noise=noise,
                                  noise_sd=noise_sd, optimiser=optimiser, max_steps=max_steps,
-                                 method=method)
+                                 method=method, rtol=rtol, atol=atol)
     if chunk_subjects is not None and int(chunk_subjects) < 1:
         raise ALSJaxError(f"chunk_subjects must be >= 1, got {chunk_subjects}")
     mesh = device_mesh(devices)
@@ -357,7 +366,7 @@ def fit_per_subject(
         wall_time=time.perf_counter() - t_start,
         compile_time=compile_time + lap_ctime,
         chunk_subjects=None if chunk_subjects is None else int(chunk_subjects),
-        preset_version=data.preset_version,
+        preset_version=data.preset_version, tolerances=pb.tolerances,
     )
 
 
@@ -415,6 +424,7 @@ def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
         fixed_noise_sd=result.fixed_noise, devices=result.devices,
         chunk_subjects=result.chunk_subjects, processes=result.processes,
         preset_version=result.preset_version,
+        rtol=result.tolerances[0], atol=result.tolerances[1],
         **peak_memory(result.devices),
         wall_time=json_float(result.wall_time), compile_time=json_float(result.compile_time),
         spread=result.spread(), versions=versions(),
@@ -447,10 +457,6 @@ def run_per_subject(
         raise ALSJaxError(f"{prefix}profile: not available with per-subject fits")
     if recipe.fit_shifts:
         raise ALSJaxError(f"{prefix}fit_shifts: not available with per-subject fits")
-    for key in ("rtol", "atol"):
-        if getattr(recipe, key) is not None:
-            raise ALSJaxError(f"{prefix}{key}: per-subject fits run at the solver's default "
-                              "tolerances")
     df = read_measurements(recipe.data)
     data = make_data(df, align=recipe.align, preset_version=recipe.preset_version)
     if out is not None:
@@ -461,7 +467,7 @@ def run_per_subject(
             noise=recipe.noise, noise_sd=noise_sd,
             optimiser=recipe.optimiser or DEFAULT_OPTIMISER, n_starts=recipe.starts,
             seed=recipe.seed, max_steps=recipe.max_steps, progress=progress,
-            devices=devices, chunk_subjects=chunk_subjects)
+            devices=devices, chunk_subjects=chunk_subjects, rtol=recipe.rtol, atol=recipe.atol)
     except ALSJaxError as e:
         raise ALSJaxError(f"{prefix}{e}") from None
     if out is not None:

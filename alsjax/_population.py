@@ -737,7 +737,8 @@ def make_population(
     if covariance not in COVARIANCES:
         raise ALSJaxError(f"covariance: expected 'diagonal' or 'full', got {covariance!r}")
     estimated = random + estimate
-    pb, _, _ = make_problem(data, estimated, noise=noise)
+    # make_problem also checks rtol and atol, in one line each.
+    pb, _, _ = make_problem(data, estimated, noise=noise, rtol=rtol, atol=atol)
     X, cov_names, targets = covariate_design(frame, covariates, data.subjects, estimated)
     f = jnp.result_type(float)
     pp = PopulationProblem(

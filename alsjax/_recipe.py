@@ -288,7 +288,8 @@ def with_population(recipe: Recipe, *, population: bool = True, random: Sequence
     """`recipe` as a population fit with the command line's `--random`, `--covariate`,
     `--covariance`, `--se` and `--population-start` replacing the table's entries (each flag
     replaces the whole entry);
-    a recipe without a `[population]` table needs `--population` and `--random`."""
+    a recipe without a `[population]` table needs `--population` and `--random`, and its
+    `rtol` and `atol` become the population's."""
     spec = recipe.population
     if spec is None:
         if not population:
@@ -298,7 +299,9 @@ def with_population(recipe: Recipe, *, population: bool = True, random: Sequence
         if not random:
             raise ALSJaxError(f"{recipe.source or 'recipe'}: --population: name at least one "
                               "--random parameter, or add a [population] table")
-        spec = PopulationSpec(random=tuple(random))
+        # The plain recipe's solver tolerances become the population's.
+        spec = PopulationSpec(random=tuple(random), rtol=recipe.rtol, atol=recipe.atol)
+        recipe = dataclasses.replace(recipe, rtol=None, atol=None)
     over = {k: v for k, v in dict(random=tuple(random), covariates=tuple(covariates),
                                   covariance=covariance, se=se, start=start).items() if v}
     return dataclasses.replace(recipe, population=dataclasses.replace(spec, **over))
@@ -306,8 +309,10 @@ def with_population(recipe: Recipe, *, population: bool = True, random: Sequence
 
 def without_population(recipe: Recipe) -> Recipe:
     """`recipe` as a fit without random effects (`--per-subject` on a population recipe):
-    its `random` and `estimate` parameters all estimated, the table dropped."""
+    its `random` and `estimate` parameters all estimated, the table dropped (its solver
+    tolerances kept)."""
     if recipe.population is None:
         return recipe
     estimate = tuple(dict.fromkeys((*recipe.population.random, *recipe.estimate)))
-    return dataclasses.replace(recipe, estimate=estimate, population=None)
+    return dataclasses.replace(recipe, estimate=estimate, population=None,
+                               rtol=recipe.population.rtol, atol=recipe.population.atol)

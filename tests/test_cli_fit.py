@@ -136,9 +136,9 @@ def test_bad_recipes(tmp_path):
 
 
 def test_recipe_tolerances_reach_the_fit(tmp_path, monkeypatch):
-    """A recipe's `rtol` and `atol` reach `fit` (the fit itself is stopped before it
-    compiles: test_fit checks that the tolerances reach the solves); a per-subject run
-    refuses them in one line."""
+    """A recipe's `rtol` and `atol` reach `fit` and, with `--per-subject`, the stacked
+    per-subject problem (each fit is stopped before it compiles: test_fit checks that the
+    tolerances reach the solves, and the per-subject Problem runs the same solves)."""
     recipe = tmp_path / "r.toml"
     recipe.write_text(f"data = '{ROOT}/data/synthetic/small_human.csv'\n"
                       "estimate = ['nfl_release']\nrtol = 1e-8\natol = 1e-11\n")
@@ -153,15 +153,21 @@ def test_recipe_tolerances_reach_the_fit(tmp_path, monkeypatch):
         seen.update(kwargs)
         raise Stop
 
+    def fake_run_starts(z0, pb, *args, **kwargs):
+        seen["per_subject"] = pb.tolerances
+        raise Stop
+
+    import alsjax._persubject as persubject
     import alsjax._pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "fit", fake_fit)
     with pytest.raises(Stop):
         alsjax.run_recipe(recipe)
     assert (seen["rtol"], seen["atol"]) == (1e-8, 1e-11)
-    out = tmp_path / "o"
-    _fails(["fit", str(recipe), "--per-subject", "--out", str(out)],
-           "rtol: per-subject fits run at the solver's default tolerances", out=out)
+    monkeypatch.setattr(persubject, "run_starts", fake_run_starts)
+    with pytest.raises(Stop):
+        persubject.run_per_subject(recipe, progress=False)
+    assert seen["per_subject"] == (1e-8, 1e-11)
 
 
 def test_unwritable_out_dir(tmp_path):
@@ -197,6 +203,37 @@ def test_noise_option_over_recipe(tmp_path):
     assert _noise(None, recipe) == "lognormal"
     assert _noise(["nfl=gaussian"], recipe)["nfl"] == "gaussian"
     assert _noise(["nfl=gaussian"], recipe)["alsfrs_r"] == "lognormal"
+
+
+def test_tolerance_options_over_recipe():
+    """`--rtol` / `--atol` replace a plain recipe's top-level keys and a population
+    recipe's `[population]` ones (where the pipeline reads them); a plain recipe turned
+    population (`--population`) and a population recipe fitted per subject carry theirs
+    across."""
+    from alsjax._recipe import with_population, without_population
+
+    plain, _ = _fit_inputs(ROOT / "fit/default.toml", None, None, None, None, None, None,
+                           None, None, None, rtol=1e-8)
+    assert (plain.rtol, plain.atol) == (1e-8, None)
+    population, _ = _fit_inputs(ROOT / "fit/population.toml", None, None, None, None, None,
+                                None, None, None, None, rtol=1e-7, atol=1e-10)
+    assert (population.rtol, population.atol) == (None, None)
+    assert (population.population.rtol, population.population.atol) == (1e-7, 1e-10)
+    split = without_population(population)
+    assert (split.rtol, split.atol, split.population) == (1e-7, 1e-10, None)
+    joined = with_population(plain, random=("apoptotic_death_rate",))
+    assert (joined.rtol, joined.population.rtol, joined.population.atol) == (None, 1e-8, None)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--rtol", "-1e-8"], ("rtol must be a finite number > 0, got -1e-08",)),
+    (["--atol", "nan"], ("atol must be a finite number > 0, got nan",)),
+    (["--rtol", "tight"], ("--rtol", "should be a valid number")),
+    (["--per-subject", "--rtol", "0"], ("rtol must be a finite number > 0, got 0.0",)),
+])
+def test_bad_tolerance_options(tmp_path, args, words):
+    out = tmp_path / "o"
+    _fails(["fit", *args, "--out", str(out), "--quiet"], *words, out=out)
 
 
 @pytest.mark.parametrize("args,words", [

@@ -195,6 +195,7 @@ def test_cli_per_subject_writes_subjects_csv(cohort, fitted, tmp_path, monkeypat
     assert summary["n_subjects"] == N and summary["n_failed"] == 0
     assert set(summary["spread"]) == set(fitted.names)
     assert summary["devices"] == 1 and summary["chunk_subjects"] is None
+    assert (summary["rtol"], summary["atol"]) == (1e-6, 1e-9)
     assert isinstance(summary["peak_host_memory_bytes"], int)
     assert summary["peak_host_memory_bytes"] > 0 and "peak_device_memory_bytes" in summary
     assert (out / "subjects.png").read_bytes()[:4] == b"\x89PNG"
