@@ -98,10 +98,28 @@ class PerSubjectResult:
     processes: int = 1  # processes sharing the devices (`alsjax fit --distributed`)
     preset_version: str = LATEST_PRESET  # of the presets behind the parameters not fitted
     tolerances: tuple[float, float] = (DEFAULT_RTOL, DEFAULT_ATOL)  # the solver's (rtol, atol)
+    at_lower: np.ndarray | None = None  # (S, P): the lower bound's share of `at_bound`
 
     @property
     def n_failed(self) -> int:
         return int(self.failed.sum())
+
+    def bound_notes(self) -> list[str]:
+        """One line per estimated quantity that sits at a bound of its range in some
+        subjects: how many, at which bound. A pile-up there usually means that the bounds,
+        the preset version or the data's alignment is wrong, not the subjects."""
+        notes = []
+        for j, n in enumerate(self.names):
+            hit = self.at_bound[:, j]
+            if not hit.any():
+                continue
+            lower = hit if self.at_lower is None else hit & self.at_lower[:, j]
+            sides = [f"{k} at the {side}" for k, side in
+                     ((int(lower.sum()), "lower"), (int((hit & ~lower).sum()), "upper")) if k]
+            notes.append(f"{n} is at a bound in {int(hit.sum())} of {len(self.subjects)} "
+                         f"subjects ({', '.join(sides)}; subjects.csv, column at_bound): "
+                         "check its bounds, the preset version and the alignment")
+        return notes
 
     def table(self) -> pd.DataFrame:
         """One row per subject and estimated quantity (the rows of subjects.csv)."""
@@ -350,12 +368,14 @@ def fit_per_subject(
                 lo[i, j] = physical_value(n, theta[i, j] - 1.96 * s)
                 hi[i, j] = physical_value(n, theta[i, j] + 1.96 * s)
     span = upper - lower
-    at_bound = ~failed[:, None] & ((theta - lower < 1e-3 * span) | (upper - theta < 1e-3 * span))
+    at_lower = ~failed[:, None] & (theta - lower < 1e-3 * span)
+    at_bound = at_lower | (~failed[:, None] & (upper - theta < 1e-3 * span))
     present = set(np.asarray(data.obs)[np.asarray(data.mask)].tolist())
     return PerSubjectResult(
         subjects=data.subjects, names=names, estimates=est, std_errors=se, ci_low=lo,
         ci_high=hi, stored=np.where(failed[:, None], np.nan, theta),
         stored_std_errors=np.where(failed[:, None], np.nan, cov_se), at_bound=at_bound,
+        at_lower=at_lower,
         objective=np.where(failed, np.nan, v), converged=conv & ~failed, failed=failed,
         starts_ok=(~bad).sum(axis=1), n_starts=int(n_starts), seed=int(seed),
         optimiser=pb.optimiser,
@@ -425,6 +445,9 @@ def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
         chunk_subjects=result.chunk_subjects, processes=result.processes,
         preset_version=result.preset_version,
         rtol=result.tolerances[0], atol=result.tolerances[1],
+        subjects_at_bound={n: int(result.at_bound[:, j].sum())
+                           for j, n in enumerate(result.names)},
+        warnings=result.bound_notes(),
         **peak_memory(result.devices),
         wall_time=json_float(result.wall_time), compile_time=json_float(result.compile_time),
         spread=result.spread(), versions=versions(),

@@ -543,7 +543,11 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
                        devices=devices, chunk_subjects=chunk_subjects,
                        progress=not quiet and writer,
                        command=["alsjax", *sys.argv[1:]], force=force)
-    if quiet or not writer:
+    if not writer:
+        return
+    for note in result.bound_notes():
+        typer.echo(f"warning: {note}", err=True)
+    if quiet:
         return
     from rich.console import Console
     from rich.table import Table

@@ -8,6 +8,7 @@ starts), so the batched optimiser compiles once for the module, once more for th
 one-subject reference fits and once for 3 lanes.
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -196,6 +197,11 @@ def test_cli_per_subject_writes_subjects_csv(cohort, fitted, tmp_path, monkeypat
     assert set(summary["spread"]) == set(fitted.names)
     assert summary["devices"] == 1 and summary["chunk_subjects"] is None
     assert (summary["rtol"], summary["atol"]) == (1e-6, 1e-9)
+    assert summary["subjects_at_bound"] == {
+        n: int(fitted.at_bound[:, j].sum()) for j, n in enumerate(fitted.names)}
+    assert summary["warnings"] == fitted.bound_notes()
+    assert all(f"warning: {note}" in " ".join(res.stderr.split())
+               for note in fitted.bound_notes())
     assert isinstance(summary["peak_host_memory_bytes"], int)
     assert summary["peak_host_memory_bytes"] > 0 and "peak_device_memory_bytes" in summary
     assert (out / "subjects.png").read_bytes()[:4] == b"\x89PNG"
@@ -298,6 +304,18 @@ print(json.dumps(dict(four=four.stored.tolist(), devices=four.devices,
                       queued=queued.z.tolist(), queued_objective=queued.objective.tolist(),
                       queued_devices=queued.devices)))
 """
+
+
+def test_subjects_at_a_bound_are_counted_by_side(fitted):
+    """A quantity at a bound in some subjects is one warning line: how many, which side."""
+    assert not (fitted.at_lower & ~fitted.at_bound).any()
+    at, low = np.zeros_like(fitted.at_bound), np.zeros_like(fitted.at_bound)
+    at[:3, 1], low[:2, 1] = True, True
+    notes = dataclasses.replace(fitted, at_bound=at, at_lower=low).bound_notes()
+    assert notes == [f"{fitted.names[1]} is at a bound in 3 of {N} subjects (2 at the lower, "
+                     "1 at the upper; subjects.csv, column at_bound): check its bounds, the "
+                     "preset version and the alignment"]
+    assert dataclasses.replace(fitted, at_bound=np.zeros_like(at)).bound_notes() == []
 
 
 def test_four_host_devices_give_the_same_estimates(cohort, fitted, tmp_path):
