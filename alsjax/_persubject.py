@@ -395,7 +395,8 @@ def fit_per_subject(
 
 def _render_png(result: PerSubjectResult) -> bytes:
     """A strip plot per estimated quantity: one dot per subject (log axis for positive
-    values), the median and the 10th-90th percentiles."""
+    values; a triangle for an estimate at a bound), the median and the 10th-90th
+    percentiles."""
     from matplotlib.figure import Figure
 
     P = len(result.names)
@@ -408,9 +409,13 @@ def _render_png(result: PerSubjectResult) -> bytes:
         ok = np.isfinite(v)
         x = rng.uniform(-0.2, 0.2, v.size)
         conv = ok & result.converged
-        ax.scatter(x[conv], v[conv], s=10, alpha=0.6, color="tab:blue", label="converged")
+        edge = result.at_bound[:, j]
+        ax.scatter(x[conv & ~edge], v[conv & ~edge], s=10, alpha=0.6, color="tab:blue",
+                   label="converged")
         ax.scatter(x[ok & ~conv], v[ok & ~conv], s=12, marker="x", color="tab:red",
                    label="not converged")
+        ax.scatter(x[conv & edge], v[conv & edge], s=22, marker="^", facecolors="none",
+                   edgecolors="tab:orange", label="at a bound")
         s = spread[n]
         if s["median"] is not None:
             ax.hlines([s["p10"], s["median"], s["p90"]], -0.35, 0.35,
@@ -420,7 +425,8 @@ def _render_png(result: PerSubjectResult) -> bytes:
             ax.set_yscale("log")
         ax.set_xticks([])
         ax.set_xlim(-0.5, 0.5)
-        ax.set_title(n, fontsize=9)
+        ax.set_title(n + (f" ({int(edge.sum())} at a bound)" if edge.any() else ""),
+                     fontsize=9, color="tab:orange" if edge.any() else "black")
     axes[0].legend(fontsize=7, loc="best")
     fig.suptitle(f"per-subject estimates: {len(result.subjects)} subjects, "
                  f"{result.n_failed} failed (median and 10th/90th percentiles)", fontsize=10)
