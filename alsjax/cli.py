@@ -54,6 +54,9 @@ class _OneLineErrors(TyperGroup):
 
 
 INTERRUPTED = "interrupted (Ctrl-C); nothing was written, earlier outputs are untouched"
+RTOL_HELP = ("The ODE solver's relative tolerance (default: the recipe's, else 1e-6). 1e-8 "
+             "takes the 1-2% error of a drug efficacy's gradient and SE to under 0.5%.")
+ATOL_HELP = "The ODE solver's absolute tolerance (default: the recipe's, else 1e-9)."
 DISTRIBUTED_HELP = ("Join the other processes of a multi-node run (jax.distributed) before "
                     "the fit; set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
                     "JAX_PROCESS_ID, or run under SLURM / Open MPI. Process 0 writes.")
@@ -732,13 +735,8 @@ def fit_command(
     preset_version: Annotated[PresetVersion | None, typer.Option(
         help=PRESET_HELP + " Default: the recipe's, else the newest.", show_default=False)
     ] = None,
-    rtol: Annotated[float | None, typer.Option(
-        help="The ODE solver's relative tolerance (default: the recipe's, else 1e-6). "
-        "1e-8 takes the 1-2% error of a drug efficacy's gradient and SE to under 0.5%.",
-        show_default=False)] = None,
-    atol: Annotated[float | None, typer.Option(
-        help="The ODE solver's absolute tolerance (default: the recipe's, else 1e-9).",
-        show_default=False)] = None,
+    rtol: Annotated[float | None, typer.Option(help=RTOL_HELP, show_default=False)] = None,
+    atol: Annotated[float | None, typer.Option(help=ATOL_HELP, show_default=False)] = None,
 ) -> None:
     """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
     from ._errors import ALSJaxError
@@ -805,11 +803,14 @@ def profile_command(
     preset_version: Annotated[PresetVersion | None, typer.Option(
         help=PRESET_HELP + " Default: the recipe's, else the newest.", show_default=False)
     ] = None,
+    rtol: Annotated[float | None, typer.Option(help=RTOL_HELP, show_default=False)] = None,
+    atol: Annotated[float | None, typer.Option(help=ATOL_HELP, show_default=False)] = None,
 ) -> None:
     """Profile likelihoods: re-optimise the other parameters on a grid of one."""
     est = estimate or (None if source.suffix.lower() == ".toml" else parameter)
     recipe, out = _fit_inputs(source, est, None, None, None, None, out, parameter, None, None,
-                              points=points, preset_version=preset_version)
+                              points=points, preset_version=preset_version, rtol=rtol,
+                              atol=atol)
     _run(recipe, out, quiet, force)
 
 

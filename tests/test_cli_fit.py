@@ -234,6 +234,9 @@ def test_tolerance_options_over_recipe():
 def test_bad_tolerance_options(tmp_path, args, words):
     out = tmp_path / "o"
     _fails(["fit", *args, "--out", str(out), "--quiet"], *words, out=out)
+    if "--per-subject" not in args:  # `alsjax profile` takes the same tolerances
+        _fails(["profile", str(ROOT / "fit/default.toml"), "--parameter", "nfl_release",
+                *args, "--out", str(out), "--quiet"], *words, out=out)
 
 
 @pytest.mark.parametrize("args,words", [
