@@ -23,16 +23,16 @@ def _count(event: str, duration: float, **kwargs) -> None:
 jax.monitoring.register_event_duration_secs_listener(_count)
 
 
-# The files that take longest (worker seconds, `--durations` on 2 cores, 2026-12-06),
+# The files that take longest (worker seconds, `--durations` on 2 cores, 2026-12-03),
 # longest first. pytest-xdist hands files to the two workers in collection order, so the
 # longest go out first and the short ones fill in at the end (longest-processing-time
 # scheduling): both workers then finish within a minute of each other instead of one
 # waiting three minutes for the other's last long file. `--no-loadscope-reorder`
 # (pyproject.toml) keeps xdist from reordering by test count.
-_LONGEST_FIRST = ("test_population.py", "test_batch.py", "test_likelihood.py",
-                  "test_fit.py", "test_persubject.py", "test_published_fits.py",
-                  "test_simulate.py", "test_diagnostics.py", "test_priors.py",
-                  "test_cli_fit.py", "test_compile_cache.py")
+_LONGEST_FIRST = ("test_population.py", "test_batch.py", "test_persubject.py",
+                  "test_diagnostics.py", "test_fit.py", "test_simulate.py",
+                  "test_likelihood.py", "test_published_fits.py", "test_cli_fit.py",
+                  "test_compile_cache.py", "test_priors.py")
 
 
 def pytest_collection_modifyitems(items):
