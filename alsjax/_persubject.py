@@ -98,7 +98,7 @@ class PerSubjectResult:
     processes: int = 1  # processes sharing the devices (`alsjax fit --distributed`)
     preset_version: str = LATEST_PRESET  # of the presets behind the parameters not fitted
     tolerances: tuple[float, float] = (DEFAULT_RTOL, DEFAULT_ATOL)  # the solver's (rtol, atol)
-    at_lower: np.ndarray | None = None  # (S, P): the lower bound's share of `at_bound`
+    at_lower: np.ndarray | None = None  # (S, P): the lower bound's share (None: not known)
 
     @property
     def n_failed(self) -> int:
@@ -113,12 +113,15 @@ class PerSubjectResult:
             hit = self.at_bound[:, j]
             if not hit.any():
                 continue
-            lower = hit if self.at_lower is None else hit & self.at_lower[:, j]
-            sides = [f"{k} at the {side}" for k, side in
-                     ((int(lower.sum()), "lower"), (int((hit & ~lower).sum()), "upper")) if k]
+            sides = ""
+            if self.at_lower is not None:
+                lower = int((hit & self.at_lower[:, j]).sum())
+                sides = ", ".join(f"{k} at the {side}" for k, side in
+                                  ((lower, "lower"), (int(hit.sum()) - lower, "upper")) if k)
+                sides += "; "
             notes.append(f"{n} is at a bound in {int(hit.sum())} of {len(self.subjects)} "
-                         f"subjects ({', '.join(sides)}; subjects.csv, column at_bound): "
-                         "check its bounds, the preset version and the alignment")
+                         f"subjects ({sides}subjects.csv, column at_bound): check its "
+                         "bounds, the preset version and the alignment")
         return notes
 
     def table(self) -> pd.DataFrame:

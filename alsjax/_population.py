@@ -149,8 +149,8 @@ class PopulationProblem(eqx.Module):
     covariance: str = eqx.field(static=True, default="diagonal")
     inner_steps: int = eqx.field(static=True, default=40)
     inner_tol: float = eqx.field(static=True, default=1e-14)
-    rtol: float | None = eqx.field(static=True, default=None)  # solver tolerances
-    atol: float | None = eqx.field(static=True, default=None)  # (None: simulate's)
+    rtol: float = eqx.field(static=True, default=DEFAULT_RTOL)  # solver tolerances
+    atol: float = eqx.field(static=True, default=DEFAULT_ATOL)  # (make_population resolves None)
     # How each subject is solved (`solve_cohort`): "vmap" (diffrax), or "lanes" where a
     # drug starts on a day that moves with eta (onset alignment): diffrax's second
     # derivatives through a moving start are wrong, the lane queue's within about 2e-4
@@ -243,10 +243,8 @@ def subject_residuals(q: Array, d1: Data, pp: PopulationProblem):
     sd = pp.noise_sd
     if pp.noise_obs:
         sd = sd.at[jnp.asarray(pp.noise_obs)].set(jnp.exp(q[E:]))
-    tolerances = (DEFAULT_RTOL if pp.rtol is None else pp.rtol,
-                  DEFAULT_ATOL if pp.atol is None else pp.atol)
     return likelihood_terms(params, d1, noise=pp.noise, sigma=sd, adjoint=FORWARD,
-                            method=pp.method, tolerances=tolerances)
+                            method=pp.method, tolerances=(pp.rtol, pp.atol))
 
 
 def _park(d1: Data, dead: Array) -> Data:
@@ -747,7 +745,7 @@ def make_population(
         design=jnp.asarray(X, f), noise_sd=pb.noise_sd, random=random, fixed=estimate,
         covariate_names=cov_names, covariate_targets=targets, noise_obs=pb.noise_obs,
         noise=pb.noise, covariance=covariance, inner_steps=int(inner_steps),
-        inner_tol=float(inner_tol), rtol=rtol, atol=atol,
+        inner_tol=float(inner_tol), rtol=pb.tolerances[0], atol=pb.tolerances[1],
         method="lanes" if data.any_onset and np.any(np.asarray(data.therapy.on) > 0)
         else "vmap")
     mu0 = [float(np.mean(np.asarray(getattr(data.base, n)))) for n in estimated]

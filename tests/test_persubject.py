@@ -315,6 +315,10 @@ def test_subjects_at_a_bound_are_counted_by_side(fitted):
     assert notes == [f"{fitted.names[1]} is at a bound in 3 of {N} subjects (2 at the lower, "
                      "1 at the upper; subjects.csv, column at_bound): check its bounds, the "
                      "preset version and the alignment"]
+    unsided = dataclasses.replace(fitted, at_bound=at, at_lower=None).bound_notes()
+    assert unsided == [f"{fitted.names[1]} is at a bound in 3 of {N} subjects (subjects.csv, "
+                       "column at_bound): check its bounds, the preset version and the "
+                       "alignment"]
     assert dataclasses.replace(fitted, at_bound=np.zeros_like(at)).bound_notes() == []
 
 
