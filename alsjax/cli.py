@@ -57,6 +57,11 @@ INTERRUPTED = "interrupted (Ctrl-C); nothing was written, earlier outputs are un
 RTOL_HELP = ("The ODE solver's relative tolerance (default: the recipe's, else 1e-6). 1e-8 "
              "takes the 1-2% error of a drug efficacy's gradient and SE to under 0.5%.")
 ATOL_HELP = "The ODE solver's absolute tolerance (default: the recipe's, else 1e-9)."
+BOUND_HELP = ("NAME=LOW,HIGH: bounds of an estimated parameter in physical units, over "
+              "the recipe's [bounds] (repeatable; default preset x/÷ 10). Not for "
+              "--population, which is unbounded.")
+BOUND_POPULATION = ("--bound: a population fit is unbounded on the stored scale; bounds "
+                    "apply to a plain fit and to --per-subject")
 DISTRIBUTED_HELP = ("Join the other processes of a multi-node run (jax.distributed) before "
                     "the fit; set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
                     "JAX_PROCESS_ID, or run under SLURM / Open MPI. Process 0 writes.")
@@ -400,8 +405,33 @@ def _noise_option(values, recipe_noise):
     return models
 
 
+def _bound_option(values) -> dict[str, tuple[float, float]]:
+    """`--bound NAME=LOW,HIGH` (repeatable) -> {name: (low, high)}. Only the syntax is
+    checked here; `make_problem` checks the name, the order and the parameter's domain."""
+    import math
+
+    from ._errors import ALSJaxError
+
+    bounds: dict[str, tuple[float, float]] = {}
+    for v in values:
+        name, _, pair = (x.strip() for x in v.partition("="))
+        parts = [x.strip() for x in pair.split(",")]
+        try:
+            low, high = (float(x) for x in parts)
+        except ValueError:
+            raise ALSJaxError(f"--bound {v!r}: expected NAME=LOW,HIGH in physical units, "
+                              "e.g. --bound onset_threshold=0.05,0.98") from None
+        if not name or not (math.isfinite(low) and math.isfinite(high)):
+            raise ALSJaxError(f"--bound {v!r}: expected a name and two finite numbers, "
+                              "e.g. --bound onset_threshold=0.05,0.98")
+        if name in bounds:
+            raise ALSJaxError(f"--bound: {name} is named twice")
+        bounds[name] = (low, high)
+    return bounds
+
+
 def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, max_steps,
-                align, points=None, preset_version=None, rtol=None, atol=None):
+                align, points=None, preset_version=None, rtol=None, atol=None, bound=None):
     """Recipe (or data file) + command-line overrides -> the recipe to run and the output
     folder. Only the command line's own syntax is checked here; `run_recipe` checks the
     rest."""
@@ -431,6 +461,8 @@ def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, 
     ).items()
         if v is not None}
     recipe = dataclasses.replace(recipe, **over)
+    if bound:
+        recipe = dataclasses.replace(recipe, bounds={**recipe.bounds, **_bound_option(bound)})
     # --rtol / --atol: a population recipe keeps its solver tolerances in [population].
     tolerances = {k: v for k, v in dict(rtol=rtol, atol=atol).items() if v is not None}
     if tolerances and recipe.population is not None:
@@ -737,6 +769,7 @@ def fit_command(
     ] = None,
     rtol: Annotated[float | None, typer.Option(help=RTOL_HELP, show_default=False)] = None,
     atol: Annotated[float | None, typer.Option(help=ATOL_HELP, show_default=False)] = None,
+    bound: Annotated[list[str] | None, typer.Option("--bound", help=BOUND_HELP)] = None,
 ) -> None:
     """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
     from ._errors import ALSJaxError
@@ -758,6 +791,8 @@ def fit_command(
 
         initialize_distributed()  # before anything touches a device
         writer = is_writer()
+    if mixed_effects and bound:
+        raise ALSJaxError(BOUND_POPULATION)
     if mixed_effects:
         if distributed:
             _check_out_everywhere(out or Path("alsjax-fit"), force, writer)
@@ -770,7 +805,9 @@ def fit_command(
         raise ALSJaxError("--noise OBSERVABLE=MODEL:SD (a fixed noise SD) need --per-subject")
     recipe, out = _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile,
                               max_steps, align, preset_version=preset_version,
-                              rtol=rtol, atol=atol)
+                              rtol=rtol, atol=atol, bound=bound)
+    if bound and not per_subject and recipe.population is not None:
+        raise ALSJaxError(BOUND_POPULATION)
     if (not per_subject and recipe.population is None
             and (devices is not None or chunk_subjects is not None)):
         raise ALSJaxError("--devices and --chunk-subjects need --per-subject or --population")
@@ -805,12 +842,13 @@ def profile_command(
     ] = None,
     rtol: Annotated[float | None, typer.Option(help=RTOL_HELP, show_default=False)] = None,
     atol: Annotated[float | None, typer.Option(help=ATOL_HELP, show_default=False)] = None,
+    bound: Annotated[list[str] | None, typer.Option("--bound", help=BOUND_HELP)] = None,
 ) -> None:
     """Profile likelihoods: re-optimise the other parameters on a grid of one."""
     est = estimate or (None if source.suffix.lower() == ".toml" else parameter)
     recipe, out = _fit_inputs(source, est, None, None, None, None, out, parameter, None, None,
                               points=points, preset_version=preset_version, rtol=rtol,
-                              atol=atol)
+                              atol=atol, bound=bound)
     _run(recipe, out, quiet, force)
 
 

@@ -239,6 +239,47 @@ def test_bad_tolerance_options(tmp_path, args, words):
                 *args, "--out", str(out), "--quiet"], *words, out=out)
 
 
+def test_bound_options_over_recipe():
+    """`--bound NAME=LOW,HIGH` replaces that parameter's bounds in the recipe and keeps the
+    others; with a data file it gives bounds where there were none."""
+    recipe = ROOT / "fit/published/riluzole_bensimon.toml"
+    shipped = alsjax.load_recipe(recipe).bounds
+    moved, _ = _fit_inputs(recipe, None, None, None, None, None, None, None, None, None,
+                           bound=["onset_threshold=0.05, 0.98"])
+    assert moved.bounds == {**shipped, "onset_threshold": (0.05, 0.98)}
+    assert shipped["onset_threshold"] != (0.05, 0.98)
+    data, _ = _fit_inputs(ROOT / "data/synthetic/small_human.csv", ["nfl_release"], None,
+                          None, None, None, None, None, None, None,
+                          bound=["nfl_release=100,1e4"])
+    assert data.bounds == {"nfl_release": (100.0, 1e4)}
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--bound", "nfl_release"], ("--bound 'nfl_release'", "expected NAME=LOW,HIGH")),
+    (["--bound", "nfl_release=1e3"], ("expected NAME=LOW,HIGH",)),
+    (["--bound", "nfl_release=low,high"], ("expected NAME=LOW,HIGH",)),
+    (["--bound", "nfl_release=1e3,inf"], ("two finite numbers",)),
+    (["--bound", "nfl_release=1,2", "--bound", "nfl_release=3,4"], ("named twice",)),
+    (["--bound", "nfl_release=5e3,1e3"], ("bounds of nfl_release", "lower 5000 must be below",)),
+    (["--bound", "nfl_release=-1,1e3"], ("bounds of nfl_release",)),
+    (["--bound", "nfl_relase=1,2"], ("'nfl_relase' is not among the estimated parameters",)),
+    (["--bound", "nfl_release=1,2", "--population", "--random", "nfl_release"],
+     ("--bound: a population fit is unbounded",)),
+])
+def test_bad_bound_options(tmp_path, args, words):
+    out = tmp_path / "o"
+    _fails(["fit", *args, "--out", str(out), "--quiet"], *words, out=out)
+    if "--population" not in args:  # `alsjax profile` takes the same bounds
+        _fails(["profile", str(ROOT / "fit/default.toml"), "--parameter", "nfl_release",
+                *args, "--out", str(out), "--quiet"], *words, out=out)
+
+
+def test_bound_refused_for_a_population_recipe(tmp_path):
+    out = tmp_path / "o"
+    _fails(["fit", str(ROOT / "fit/population.toml"), "--bound", "apoptotic_death_rate=1e-3,1",
+            "--out", str(out), "--quiet"], "--bound: a population fit is unbounded", out=out)
+
+
 @pytest.mark.parametrize("args,words", [
     (["--noise", "poisson"], ("--noise: expected 'gaussian' or 'lognormal'", "'poisson'")),
     (["--noise", "nfl=poisson"], ("--noise nfl=poisson", "'poisson'")),
