@@ -40,7 +40,8 @@ def test_bounds_that_exclude_the_truth_flag_at_bound(data):
     bounds = dict(BOUNDS, nfl_release=(300.0, 1500.0))
     with pytest.warns(FitWarning, match="nfl_release is at its upper bound") as caught:
         result = fit(data, ESTIMATE, bounds=bounds, **SETTINGS)
-    assert len([w for w in caught if "bound" in str(w.message)]) == 1
+    notes = [str(w.message) for w in caught if "bound" in str(w.message)]
+    assert len(notes) == 1 and "--bound nfl_release=LOW,HIGH" in notes[0]  # how to widen
     assert result.diagnostics.at_bound["nfl_release"] is True
     assert result.diagnostics.bound_side["nfl_release"] == "upper"
     assert result.diagnostics.at_bound["apoptotic_death_rate"] is False
