@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import sys
 import threading
@@ -474,6 +475,20 @@ def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, 
     return recipe, out
 
 
+def _interval_text(lo: float, hi: float, lower: float, upper: float, profiled: bool) -> str:
+    """An interval for the table. A profile that does not cross the threshold on one side
+    within the bounds runs to the bound ("0.6 (bound)"); a Laplace interval without a
+    finite standard error is "undefined". Escaped, or rich would read "[nan, nan]" as
+    markup and print nothing."""
+    from rich.markup import escape
+
+    if not profiled and not (math.isfinite(lo) and math.isfinite(hi)):
+        return "undefined"
+    ends = [f"{v:.4g}" if math.isfinite(v) else f"{b:.4g} (bound)"
+            for v, b in ((lo, lower), (hi, upper))]
+    return escape(f"[{ends[0]}, {ends[1]}]")
+
+
 def _laplace_doubtful(result, name: str) -> bool:
     """Whether a Laplace interval deserves a profile: the estimate sits at a bound, the
     interval runs past a bound, or it spans more than a factor 3 either way (a log
@@ -519,7 +534,7 @@ def _run(recipe, out: Path, quiet: bool, force: bool = False, plot_format: str =
                   f"{int((~result.start_failed).sum())}/{result.n_starts} starts ok, "
                   f"{result.wall_time:.1f} s ({result.compile_time:.1f} s compiling)")
     for c in ("parameter", "estimate", "std_error", "95% interval", "method", "at bound"):
-        table.add_column(c)
+        table.add_column(c, no_wrap=c == "parameter")  # whole names; the rest wraps
     doubtful = []
     for n in result.names:
         p = profiled.get(n)
@@ -530,7 +545,8 @@ def _run(recipe, out: Path, quiet: bool, force: bool = False, plot_format: str =
             method += " (doubtful)"
         side = result.diagnostics.bound_side.get(n, "") if result.diagnostics else ""
         table.add_row(n, f"{result.estimates[n]:.4g}", f"{result.std_errors[n]:.3g}",
-                      f"[{lo:.4g}, {hi:.4g}]", method, side)
+                      _interval_text(lo, hi, result.lower[n], result.upper[n], p is not None),
+                      method, side)
     Console().print(table)
     if profiled:
         typer.echo("intervals: profile likelihood (likelihood ratio) for "
@@ -593,7 +609,7 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
                   f"{result.devices} device(s){over}, {result.wall_time:.1f} s "
                   f"({result.compile_time:.1f} s compiling)")
     for c in ("parameter", "median", "10th-90th percentile", "geometric SD", "subjects"):
-        table.add_column(c)
+        table.add_column(c, no_wrap=c == "parameter")  # whole names; the rest wraps
     for name, s in result.spread().items():
         def g(x):
             return "-" if x is None else f"{x:.4g}"
@@ -672,10 +688,11 @@ def _population_table(result, out: Path) -> None:
                   f"{result.n_subjects - result.n_failed}/{result.n_subjects} subjects solved, "
                   f"{result.wall_time:.1f} s ({result.compile_time:.1f} s compiling)")
     for c in ("parameter", "estimate", "std_error", "95% CI"):
-        table.add_column(c)
+        table.add_column(c, no_wrap=c == "parameter")  # whole names; the rest wraps
     for n in result.names:
         table.add_row(n, f"{result.estimates[n]:.4g}", f"{result.std_errors[n]:.3g}",
-                      f"[{result.ci_low[n]:.4g}, {result.ci_high[n]:.4g}]")
+                      _interval_text(result.ci_low[n], result.ci_high[n], -math.inf,
+                                     math.inf, profiled=False))
     Console().print(table)
     if not result.converged:
         from ._population import convergence_note

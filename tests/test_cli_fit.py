@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import alsjax
-from alsjax.cli import _fit_inputs, app
+from alsjax.cli import _fit_inputs, _interval_text, app
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,6 +237,26 @@ def test_bad_tolerance_options(tmp_path, args, words):
     if "--per-subject" not in args:  # `alsjax profile` takes the same tolerances
         _fails(["profile", str(ROOT / "fit/default.toml"), "--parameter", "nfl_release",
                 *args, "--out", str(out), "--quiet"], *words, out=out)
+
+
+def test_interval_text_as_printed():
+    """The table's interval cell: a profile end that never crosses the threshold is the
+    bound; an undefined Laplace interval says so (rich once dropped "[nan, nan]" as a
+    markup tag, leaving the cell empty)."""
+    import io
+    import math
+
+    from rich.console import Console
+
+    def printed(*args):
+        buffer = io.StringIO()
+        Console(file=buffer, width=200).print(_interval_text(*args))
+        return buffer.getvalue().strip()
+
+    assert printed(0.0055, math.nan, 0.001, 0.6, True) == "[0.0055, 0.6 (bound)]"
+    assert printed(math.nan, 2.0, 0.001, 5.0, True) == "[0.001 (bound), 2]"
+    assert printed(math.nan, math.nan, 0.0, 1.0, False) == "undefined"
+    assert printed(0.5755, 0.7238, 0.5, 0.98, False) == "[0.5755, 0.7238]"
 
 
 def test_bound_options_over_recipe():
