@@ -80,17 +80,28 @@ def laplace(theta, pb: Problem, jacobian=None) -> tuple[np.ndarray, float]:
     return covariance(F), ctime
 
 
+LOADING = 1e-8  # a parameter's share of an uninformed direction beyond eigh's rounding
+
+
 def covariance(F: np.ndarray) -> np.ndarray:
     """The inverse of a Fisher information, directions it does not inform (eigenvalues
-    below 1e-12 of the largest) as infinite variance rather than a huge finite one."""
+    below 1e-12 of the largest) as infinite variance rather than a huge finite one.
+
+    Only the parameters that take part in such a direction get it (variance inf, their
+    covariances NaN); one orthogonal to every uninformed direction keeps its finite
+    variance. (Multiplying through by 1/0 = inf gave inf or NaN to every parameter, an
+    identified one included, as soon as any other was not identified.)"""
     F = np.asarray(F)
     if not np.all(np.isfinite(F)):
         return np.full(F.shape, np.nan)
     w, V = np.linalg.eigh(F)
     tiny = max(float(np.max(np.abs(w))), 1e-300) * 1e-12
-    inv_w = np.where(w > tiny, 1.0 / np.where(w > tiny, w, 1.0), np.inf)
-    with np.errstate(invalid="ignore"):
-        cov = (V * inv_w) @ V.T
+    informed = w > tiny
+    cov = (V[:, informed] / w[informed]) @ V[:, informed].T
+    loads = np.any(np.abs(V[:, ~informed]) > LOADING, axis=1)
+    cov[loads, :] = np.nan
+    cov[:, loads] = np.nan
+    cov[loads, loads] = np.inf
     return cov
 
 

@@ -314,3 +314,26 @@ def test_profile_interval_closed_form(points):
         assert abs(lo - (2 - half)) < 1e-3 and abs(hi - (2 + half)) < 1e-3, (lo, hi)
     else:
         assert 0.0 < lo < 2.0 < hi < 4.0, (lo, hi)
+
+
+def test_covariance_keeps_identified_parameters_beside_an_unidentified_one():
+    """A Fisher information with one uninformed direction: the parameters orthogonal to it
+    keep the inverse of their own block (closed form), those in it get infinite variance.
+    Rotated so that the null direction mixes all three, every variance is infinite. (The
+    riluzole recipe under preset 2026.12.6, where efficacy above 0.3 changes nothing, had
+    reported an infinite SE for the well-profiled stage at entry too.)"""
+    from alsjax._uncertainty import covariance
+
+    block = np.array([[4.0, 1.0], [1.0, 3.0]])
+    F = np.zeros((3, 3))
+    F[:2, :2] = block
+    F[2, :2] = F[:2, 2] = 1e-200  # rounding-sized coupling to the uninformed parameter
+    cov = covariance(F)
+    np.testing.assert_allclose(cov[:2, :2], np.linalg.inv(block), rtol=1e-12)
+    assert np.isinf(cov[2, 2])
+    assert np.all(np.isnan(cov[2, :2])) and np.all(np.isnan(cov[:2, 2]))
+    Q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))
+    mixed = covariance(Q @ np.diag([5.0, 2.0, 0.0]) @ Q.T)
+    assert np.all(np.isinf(np.diag(mixed)))
+    full = np.array([[2.0, 0.5, 0.1], [0.5, 1.0, 0.2], [0.1, 0.2, 3.0]])
+    np.testing.assert_allclose(covariance(full), np.linalg.inv(full), rtol=1e-12, atol=1e-14)
