@@ -82,8 +82,8 @@ def _arm_fraction(T, data, sd) -> np.ndarray:
     """Per event slot: the fraction of an arm with the event by the slot's day, its
     patients' days log-normal about the course's `T` (data clock) with the arm's spread
     `sd` (`_arm_spread`), as the likelihood reads arm summaries
-    (`_likelihood._arm_curve_terms`). `ndtr` is the normal CDF; scipy.special is imported
-    already, scipy.stats would add 0.6 s to every run."""
+    (`_likelihood._arm_curve_terms`). `ndtr` is the normal CDF, from scipy.special:
+    scipy.stats would add 0.6 s of imports to every run."""
     t = np.maximum(np.asarray(data.event_time), 1e-6)
     with np.errstate(divide="ignore", invalid="ignore"):
         return ndtr((np.log(t) - np.log(np.maximum(T, 1e-6))) / sd)

@@ -409,8 +409,6 @@ def _noise_option(values, recipe_noise):
 def _bound_option(values) -> dict[str, tuple[float, float]]:
     """`--bound NAME=LOW,HIGH` (repeatable) -> {name: (low, high)}. Only the syntax is
     checked here; `make_problem` checks the name, the order and the parameter's domain."""
-    import math
-
     from ._errors import ALSJaxError
 
     bounds: dict[str, tuple[float, float]] = {}
