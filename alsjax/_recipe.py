@@ -17,7 +17,7 @@ out = "alsjax-fit"          # relative to the working directory
 profile = []                # parameters to profile after the fit
 profile_points = 11         # grid points per profile
 
-[bounds]                    # physical units; default preset x/÷ 10
+[bounds]                    # physical units; default preset x/÷ 10 (`--bound` overrides)
 nfl_release = [500.0, 20000.0]
 
 [priors]                    # log-normal: median and geometric SD
