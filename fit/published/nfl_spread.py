@@ -1,6 +1,7 @@
 """Serum NfL's spread between patients: the prior's draws against a published cohort.
 
     python fit/published/nfl_spread.py [--n 2000] [--seed 0]
+    python fit/published/nfl_spread.py --decompose   # which parameters spread NfL, survival
 
 Why: a prior whose draws die as a cohort does (prior_centre.py) should also spread a
 biomarker as a cohort does. The published number is the log-scale SD of serum NfL in 30
@@ -75,6 +76,40 @@ def draws_nfl(population: bool, fixed_nfl: bool, n: int, seed: int):
     return log_nfl, rate
 
 
+def variance_shares(y: np.ndarray, x: np.ndarray, names) -> tuple[float, dict[str, float]]:
+    """A linear regression of `y` on the standardised stored values `x` (one column per
+    parameter that varies): its R^2 and each parameter's share of var(y), beta^2 / var(y)
+    (the parameters are drawn independently, so the shares add up to R^2)."""
+    z = (x - x.mean(0)) / x.std(0)
+    a = np.column_stack([np.ones(len(y)), z])
+    beta, *_ = np.linalg.lstsq(a, y, rcond=None)
+    r2 = 1.0 - np.var(y - a @ beta) / np.var(y)
+    return float(r2), dict(zip(names, beta[1:] ** 2 / np.var(y), strict=True))
+
+
+def decompose(n: int, seed: int) -> None:
+    """Which parameters spread log NfL (one year after onset) and log survival from onset
+    between the population prior's draws: the ten largest shares of each."""
+    params = alsjax.prior("sporadic", "human", population=True).sample(jax.random.key(seed), n)
+    sol = alsjax.simulate_batch(params, jnp.asarray([0.0, 20 * YEAR]))
+    onset, death = np.asarray(sol.events["onset"]), np.asarray(sol.events["death"])
+    ok = np.asarray(sol.success) & np.isfinite(onset) & np.isfinite(death)
+    alive = ok & (death > onset + YEAR)
+    at = alsjax.simulate_batch(jax.tree.map(lambda a: a[alive], params), jnp.asarray(
+        np.stack([onset[alive], onset[alive] + YEAR], axis=1)))
+    x = np.stack([np.asarray(getattr(params, k)) for k in alsjax.PARAMETER_NAMES], axis=1)
+    varies = x.std(0) > 1e-12
+    names = [k for k, v in zip(alsjax.PARAMETER_NAMES, varies, strict=True) if v]
+    for label, y, rows in (
+            ("log NfL one year after onset", np.log(np.asarray(at.observables["nfl"])[:, 1]),
+             alive),
+            ("log survival from onset", np.log(death[ok] - onset[ok]), ok)):
+        r2, shares = variance_shares(y, x[rows][:, varies], names)
+        top = sorted(shares, key=shares.get, reverse=True)[:10]
+        print(f"{label}: {y.size} draws, log SD {y.std():.2f}, linear R^2 {r2:.2f}; shares "
+              "of the variance: " + ", ".join(f"{k} {shares[k]:.3f}" for k in top))
+
+
 def describe(log_nfl: np.ndarray, rate: np.ndarray) -> str:
     p10, p50, p90 = np.exp(np.percentile(log_nfl, [10, 50, 90]))
     slow = rate <= PROGRESSION_SPLIT
@@ -88,7 +123,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="draws per prior")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--decompose", action="store_true",
+                        help="instead: which parameters spread NfL and survival")
     args = parser.parse_args()
+    if args.decompose:
+        decompose(args.n, args.seed)
+        return
     table = pd.read_csv(SUGIMOTO)
     print("published (Sugimoto 2020): log SD "
           + ", ".join(f"{pooled_log_sd(table, g):.3f} by {g}"
