@@ -1,7 +1,8 @@
 """Serum NfL's spread between patients: the prior's draws against a published cohort.
 
     python fit/published/nfl_spread.py [--n 2000] [--seed 0]
-    python fit/published/nfl_spread.py --decompose   # which parameters spread NfL, survival
+    python fit/published/nfl_spread.py --decompose   # which parameters spread NfL, survival;
+                                                    # then narrower spreads tried
 
 Why: a prior whose draws die as a cohort does (prior_centre.py) should also spread a
 biomarker as a cohort does. The published number is the log-scale SD of serum NfL in 30
@@ -19,6 +20,7 @@ Prints one line per prior; docs/validation.md, *Heterogeneity*, quotes them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -65,15 +67,8 @@ def draws_nfl(population: bool, fixed_nfl: bool, n: int, seed: int):
             jax.random.key(seed), n)
     finally:
         _priors.RANGES.update(saved)
-    sol = alsjax.simulate_batch(params, jnp.asarray([0.0, 20 * YEAR]))
-    onset, death = np.asarray(sol.events["onset"]), np.asarray(sol.events["death"])
-    alive = np.asarray(sol.success) & np.isfinite(onset) & (death > onset + YEAR)
-    sub = jax.tree.map(lambda a: a[alive], params)
-    at = alsjax.simulate_batch(sub, jnp.asarray(np.stack([onset[alive],
-                                                          onset[alive] + YEAR], axis=1)))
-    log_nfl = np.log(np.asarray(at.observables["nfl"])[:, 1])
-    rate = (48.0 - np.asarray(at.observables["alsfrs_r"])[:, 1]) / 12.0
-    return log_nfl, rate
+    return nfl_one_year_after_onset(params, alsjax.simulate_batch(
+        params, jnp.asarray([0.0, 20 * YEAR])))
 
 
 def variance_shares(y: np.ndarray, x: np.ndarray, names) -> tuple[float, dict[str, float]]:
@@ -85,6 +80,49 @@ def variance_shares(y: np.ndarray, x: np.ndarray, names) -> tuple[float, dict[st
     beta, *_ = np.linalg.lstsq(a, y, rcond=None)
     r2 = 1.0 - np.var(y - a @ beta) / np.var(y)
     return float(r2), dict(zip(names, beta[1:] ** 2 / np.var(y), strict=True))
+
+
+PROTEOSTASIS = ("misfolding_rate", "clearance_rate")
+
+
+def narrowed(prior: alsjax.Prior, factors: dict[str, float]) -> alsjax.Prior:
+    """`prior` with the spreads (scale on the stored value) of some parameters multiplied."""
+    scale = dataclasses.replace(prior.scale, **{k: getattr(prior.scale, k) * f
+                                                for k, f in factors.items()})
+    return dataclasses.replace(prior, scale=scale)
+
+
+def what_if(n: int, seed: int) -> None:
+    """The decomposition's prediction tried: the NfL parameters without spread, then also
+    the two proteostasis rates at half their log spread (not a shipped prior)."""
+    base = alsjax.prior("sporadic", "human", population=True)
+    fixed = {k: 0.0 for k in NFL_PARAMETERS}
+    for label, prior in (("population prior", base),
+                         ("NfL parameters fixed", narrowed(base, fixed)),
+                         ("and proteostasis rates at half their log spread",
+                          narrowed(base, fixed | dict.fromkeys(PROTEOSTASIS, 0.5)))):
+        params = prior.sample(jax.random.key(seed), n)
+        sol = alsjax.simulate_batch(params, jnp.asarray([0.0, 20 * YEAR]))
+        onset, death = np.asarray(sol.events["onset"]), np.asarray(sol.events["death"])
+        ok = np.asarray(sol.success) & np.isfinite(onset) & np.isfinite(death)
+        months = (death[ok] - onset[ok]) / YEAR * 12
+        print(f"{label}: NfL {describe(*nfl_one_year_after_onset(params, sol))}; survival "
+              f"from onset median {np.median(months):.1f} months, log SD "
+              f"{np.log(months).std():.2f}, p10-p90 {np.percentile(months, 10):.1f}-"
+              f"{np.percentile(months, 90):.1f}")
+
+
+def nfl_one_year_after_onset(params, sol):
+    """(log NfL one year after onset, progression rate to then) of the draws alive then,
+    from their 20-year solve `sol`."""
+    onset, death = np.asarray(sol.events["onset"]), np.asarray(sol.events["death"])
+    alive = np.asarray(sol.success) & np.isfinite(onset) & (death > onset + YEAR)
+    sub = jax.tree.map(lambda a: a[alive], params)
+    at = alsjax.simulate_batch(sub, jnp.asarray(np.stack([onset[alive],
+                                                          onset[alive] + YEAR], axis=1)))
+    log_nfl = np.log(np.asarray(at.observables["nfl"])[:, 1])
+    rate = (48.0 - np.asarray(at.observables["alsfrs_r"])[:, 1]) / 12.0
+    return log_nfl, rate
 
 
 def decompose(n: int, seed: int) -> None:
@@ -128,6 +166,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.decompose:
         decompose(args.n, args.seed)
+        what_if(args.n, args.seed)
         return
     table = pd.read_csv(SUGIMOTO)
     print("published (Sugimoto 2020): log SD "
