@@ -108,7 +108,8 @@ def messages(at: dict[str, str], eigenvalue: float, direction: dict[str, float],
         if side:
             out.append(f"{name} is at its {side} bound: the optimum may lie beyond it and "
                        "its interval is unreliable; widen its bounds (a recipe's [bounds], or "
-                       f"--bound {name}=LOW,HIGH)")
+                       f"--bound {name}=LOW,HIGH), or check that the preset version and the "
+                       "alignment are the data's")
     if eigenvalue < NEAR_SINGULAR:
         kind = dict(zip(direction, transforms, strict=True))
         big = sorted((n for n, v in direction.items() if abs(v) >= 0.1),

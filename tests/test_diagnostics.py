@@ -42,6 +42,7 @@ def test_bounds_that_exclude_the_truth_flag_at_bound(data):
         result = fit(data, ESTIMATE, bounds=bounds, **SETTINGS)
     notes = [str(w.message) for w in caught if "bound" in str(w.message)]
     assert len(notes) == 1 and "--bound nfl_release=LOW,HIGH" in notes[0]  # how to widen
+    assert "preset version" in notes[0]  # the other usual cause: data made under another
     assert result.diagnostics.at_bound["nfl_release"] is True
     assert result.diagnostics.bound_side["nfl_release"] == "upper"
     assert result.diagnostics.at_bound["apoptotic_death_rate"] is False
