@@ -429,6 +429,26 @@ def _bound_option(values) -> dict[str, tuple[float, float]]:
     return bounds
 
 
+def _preset_note(recipe) -> str | None:
+    """Where the data file has a truth file beside it (`NAME_truth.json`, as `alsjax synth`
+    writes) naming another preset version than the fit's: say so. Fitted under the newest
+    presets, data made under 2026.12 send apoptotic_death_rate to its bound."""
+    import json
+
+    if recipe.data is None:
+        return None
+    data = Path(recipe.data)
+    truth = data.with_name(f"{data.stem}_truth.json")
+    try:
+        made = json.loads(truth.read_text()).get("preset_version")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(made, str) or made == recipe.preset_version:
+        return None
+    return (f"{truth} says these data were made under preset version {made}; this fit used "
+            f"{recipe.preset_version} (--preset-version {made} fits them as made)")
+
+
 def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, max_steps,
                 align, points=None, preset_version=None, rtol=None, atol=None, bound=None):
     """Recipe (or data file) + command-line overrides -> the recipe to run and the output
@@ -520,7 +540,9 @@ def _run(recipe, out: Path, quiet: bool, force: bool = False, plot_format: str =
                            command=["alsjax", *sys.argv[1:]], force=force,
                            plot_format=plot_format,
                            on_interrupt=None if bar is None else bar.stop)
-    for note in result.diagnostics.warnings if result.diagnostics else ():
+    notes = (*filter(None, [_preset_note(recipe)]),
+             *(result.diagnostics.warnings if result.diagnostics else ()))
+    for note in notes:
         typer.echo(f"warning: {note}", err=True)
     if quiet:
         return
@@ -594,7 +616,7 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
                        command=["alsjax", *sys.argv[1:]], force=force)
     if not writer:
         return
-    for note in result.bound_notes():
+    for note in (*filter(None, [_preset_note(recipe)]), *result.bound_notes()):
         typer.echo(f"warning: {note}", err=True)
     if quiet:
         return

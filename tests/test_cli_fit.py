@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import alsjax
-from alsjax.cli import _fit_inputs, _interval_text, app
+from alsjax.cli import _fit_inputs, _interval_text, _preset_note, app
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,6 +237,28 @@ def test_bad_tolerance_options(tmp_path, args, words):
     if "--per-subject" not in args:  # `alsjax profile` takes the same tolerances
         _fails(["profile", str(ROOT / "fit/default.toml"), "--parameter", "nfl_release",
                 *args, "--out", str(out), "--quiet"], *words, out=out)
+
+
+def test_data_made_under_another_preset_version_is_named():
+    """A data file with a truth file beside it (as `alsjax synth` writes) that names another
+    preset version than the fit's gets a warning: the shipped synthetic data were made
+    under 2026.12, and fitted under the newest their pace sends apoptotic_death_rate to
+    its bound."""
+    data = ROOT / "data/synthetic/small_human.csv"
+
+    def note(source, **kw):
+        recipe, _ = _fit_inputs(source, ["nfl_release"], None, None, None, None, None, None,
+                                None, None, **kw)
+        return _preset_note(recipe)
+
+    assert note(data) == (
+        f"{ROOT / 'data/synthetic/small_human_truth.json'} says these data were made under "
+        f"preset version 2026.12; this fit used {alsjax.PRESET_VERSIONS[-1]} "
+        "(--preset-version 2026.12 fits them as made)")
+    assert note(data, preset_version="2026.12") is None  # as made: nothing to say
+    assert "this fit used 2026.12.4 " in note(data, preset_version="2026.12.4")
+    assert note(ROOT / "fit/default.toml") is None  # the recipe names the data's version
+    assert note(ROOT / "data/published/gaiottino2013_serum_nfl.csv") is None  # no truth file
 
 
 def test_interval_text_as_printed():
