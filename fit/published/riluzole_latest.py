@@ -51,8 +51,9 @@ def main() -> None:
     print(f"preset {recipe.preset_version}: -log posterior {float(res.objective):.4f}, "
           f"converged {bool(res.converged)}")
     print(f"  onset_threshold {est['onset_threshold']:.4f} (ALSFRS-R "
-          f"{48 * est['onset_threshold']:.1f} at randomisation); riluzole_efficacy "
-          f"{est['riluzole_efficacy']:.4f}")
+          f"{48 * est['onset_threshold']:.1f} at randomisation; Laplace "
+          f"{res.ci_low['onset_threshold']:.3f}-{res.ci_high['onset_threshold']:.3f}); "
+          f"riluzole_efficacy {est['riluzole_efficacy']:.4f}")
     for prof in res.profiles:
         ends = [f"{x:.3g}" if math.isfinite(x) else "none within the bound"
                 for x in (float(prof.ci_low), float(prof.ci_high))]
