@@ -1000,8 +1000,9 @@ def _se_table(names, phi, cov, pp: PopulationProblem):
         if n.startswith("omega:") or n.startswith("sigma:"):
             kind = "omega" if n.startswith("omega:") else "noise"
             est = math.exp(th)
-            rows.append((n, kind, est, est * s, math.exp(th - Z95 * s), math.exp(th + Z95 * s),
-                         th, s, "log"))
+            with np.errstate(over="ignore"):  # an SE of hundreds on the log scale: inf, not
+                low, high = (float(np.exp(th + d)) for d in (-Z95 * s, Z95 * s))  # OverflowError
+            rows.append((n, kind, est, est * s, low, high, th, s, "log"))
         elif "~" in n:
             rows.append((n, "covariate", th, s, th - Z95 * s, th + Z95 * s, th, s, "none"))
         else:

@@ -429,24 +429,24 @@ def _bound_option(values) -> dict[str, tuple[float, float]]:
     return bounds
 
 
-def _preset_note(recipe) -> str | None:
+def _preset_note(data, preset_version: str) -> str | None:
     """Where the data file has a truth file beside it (`NAME_truth.json`, as `alsjax synth`
     writes) naming another preset version than the fit's: say so. Fitted under the newest
     presets, data made under 2026.12 send apoptotic_death_rate to its bound."""
     import json
 
-    if recipe.data is None:
+    if data is None:
         return None
-    data = Path(recipe.data)
+    data = Path(data)
     truth = data.with_name(f"{data.stem}_truth.json")
     try:
         made = json.loads(truth.read_text()).get("preset_version")
     except (OSError, ValueError, AttributeError):
         return None
-    if not isinstance(made, str) or made == recipe.preset_version:
+    if not isinstance(made, str) or made == preset_version:
         return None
     return (f"{truth} says these data were made under preset version {made}; this fit used "
-            f"{recipe.preset_version} (--preset-version {made} fits them as made)")
+            f"{preset_version} (--preset-version {made} fits them as made)")
 
 
 def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, max_steps,
@@ -540,7 +540,7 @@ def _run(recipe, out: Path, quiet: bool, force: bool = False, plot_format: str =
                            command=["alsjax", *sys.argv[1:]], force=force,
                            plot_format=plot_format,
                            on_interrupt=None if bar is None else bar.stop)
-    notes = (*filter(None, [_preset_note(recipe)]),
+    notes = (*filter(None, [_preset_note(recipe.data, recipe.preset_version)]),
              *(result.diagnostics.warnings if result.diagnostics else ()))
     for note in notes:
         typer.echo(f"warning: {note}", err=True)
@@ -616,7 +616,8 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
                        command=["alsjax", *sys.argv[1:]], force=force)
     if not writer:
         return
-    for note in (*filter(None, [_preset_note(recipe)]), *result.bound_notes()):
+    notes = filter(None, [_preset_note(recipe.data, recipe.preset_version)])
+    for note in (*notes, *result.bound_notes()):
         typer.echo(f"warning: {note}", err=True)
     if quiet:
         return
@@ -680,6 +681,9 @@ def _run_population(source, population, random, estimate, covariate, covariance,
         command=["alsjax", *sys.argv[1:]], force=force, devices=devices,
         chunk_subjects=chunk_subjects, se=SEMethod(se or "auto").value,
         start=PopulationStart(start or "preset").value, rtol=rtol, atol=atol)
+    note = _preset_note(source, PresetVersion(preset_version or LATEST_PRESET).value)
+    if note and writer:
+        typer.echo(f"warning: {note}", err=True)
     if not quiet and writer:
         _population_table(result, out)
 
@@ -695,6 +699,9 @@ def _run_population_recipe(recipe, out: Path, quiet: bool, force: bool,
                        progress=not quiet and writer, command=["alsjax", *sys.argv[1:]],
                        force=force, plot_format=plot_format, devices=devices,
                        chunk_subjects=chunk_subjects)
+    note = _preset_note(recipe.data, recipe.preset_version)
+    if note and writer:
+        typer.echo(f"warning: {note}", err=True)
     if not quiet and writer:
         _population_table(result, out)
 

@@ -249,7 +249,7 @@ def test_data_made_under_another_preset_version_is_named():
     def note(source, **kw):
         recipe, _ = _fit_inputs(source, ["nfl_release"], None, None, None, None, None, None,
                                 None, None, **kw)
-        return _preset_note(recipe)
+        return _preset_note(recipe.data, recipe.preset_version)
 
     assert note(data) == (
         f"{ROOT / 'data/synthetic/small_human_truth.json'} says these data were made under "

@@ -744,3 +744,23 @@ def test_cli_se_and_start_choices_are_the_library_s():
 
     assert tuple(m.value for m in SEMethod) == SE_METHODS
     assert tuple(m.value for m in PopulationStart) == STARTS
+
+
+def test_se_table_survives_a_huge_standard_error():
+    """An SE of hundreds on the log scale (a random effect's SD collapsing towards 0, as
+    when data are fitted under another preset version) gives an infinite interval end,
+    not an OverflowError from math.exp and a traceback."""
+    from types import SimpleNamespace
+
+    from alsjax._population import _se_table
+
+    names = ["apoptotic_death_rate", "omega:apoptotic_death_rate", "sigma:alsfrs_r"]
+    phi = np.array([math.log(0.007), math.log(0.3), math.log(1.0)])
+    cov = np.diag([0.01, 1000.0**2, 0.04])
+    rows = {r[0]: r for r in _se_table(names, phi, cov, SimpleNamespace(
+        n_random=1, covariance="diagonal"))}
+    _, _, est, _, low, high, _, s, _ = rows["omega:apoptotic_death_rate"]
+    assert est == pytest.approx(0.3) and s == pytest.approx(1000.0)
+    assert low == 0.0 and high == math.inf
+    _, _, est, _, low, high, *_ = rows["sigma:alsfrs_r"]  # an ordinary one: exp(+-1.96 SE)
+    assert (low, high) == pytest.approx((math.exp(-1.959964 * 0.2), math.exp(1.959964 * 0.2)))
