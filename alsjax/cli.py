@@ -449,6 +449,13 @@ def _preset_note(data, preset_version: str) -> str | None:
             f"{preset_version} (--preset-version {made} fits them as made)")
 
 
+def _warn(notes) -> None:
+    """Each note (None: none) as one `warning:` line on stderr."""
+    for note in notes:
+        if note:
+            typer.echo(f"warning: {note}", err=True)
+
+
 def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, max_steps,
                 align, points=None, preset_version=None, rtol=None, atol=None, bound=None):
     """Recipe (or data file) + command-line overrides -> the recipe to run and the output
@@ -540,10 +547,8 @@ def _run(recipe, out: Path, quiet: bool, force: bool = False, plot_format: str =
                            command=["alsjax", *sys.argv[1:]], force=force,
                            plot_format=plot_format,
                            on_interrupt=None if bar is None else bar.stop)
-    notes = (*filter(None, [_preset_note(recipe.data, recipe.preset_version)]),
-             *(result.diagnostics.warnings if result.diagnostics else ()))
-    for note in notes:
-        typer.echo(f"warning: {note}", err=True)
+    _warn([_preset_note(recipe.data, recipe.preset_version),
+           *(result.diagnostics.warnings if result.diagnostics else ())])
     if quiet:
         return
     from rich.console import Console
@@ -616,9 +621,7 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
                        command=["alsjax", *sys.argv[1:]], force=force)
     if not writer:
         return
-    notes = filter(None, [_preset_note(recipe.data, recipe.preset_version)])
-    for note in (*notes, *result.bound_notes()):
-        typer.echo(f"warning: {note}", err=True)
+    _warn([_preset_note(recipe.data, recipe.preset_version), *result.bound_notes()])
     if quiet:
         return
     from rich.console import Console
@@ -681,9 +684,8 @@ def _run_population(source, population, random, estimate, covariate, covariance,
         command=["alsjax", *sys.argv[1:]], force=force, devices=devices,
         chunk_subjects=chunk_subjects, se=SEMethod(se or "auto").value,
         start=PopulationStart(start or "preset").value, rtol=rtol, atol=atol)
-    note = _preset_note(source, PresetVersion(preset_version or LATEST_PRESET).value)
-    if note and writer:
-        typer.echo(f"warning: {note}", err=True)
+    if writer:
+        _warn([_preset_note(source, PresetVersion(preset_version or LATEST_PRESET).value)])
     if not quiet and writer:
         _population_table(result, out)
 
@@ -699,9 +701,8 @@ def _run_population_recipe(recipe, out: Path, quiet: bool, force: bool,
                        progress=not quiet and writer, command=["alsjax", *sys.argv[1:]],
                        force=force, plot_format=plot_format, devices=devices,
                        chunk_subjects=chunk_subjects)
-    note = _preset_note(recipe.data, recipe.preset_version)
-    if note and writer:
-        typer.echo(f"warning: {note}", err=True)
+    if writer:
+        _warn([_preset_note(recipe.data, recipe.preset_version)])
     if not quiet and writer:
         _population_table(result, out)
 
