@@ -544,7 +544,8 @@ def nfl_spread(fits: dict, num: dict) -> None:
     bins = np.linspace(-4.0, 4.0, 41)
     for population, color, lab in ((True, "C0", "population prior"),
                                    (False, "C1", "preset-centred prior")):
-        log_nfl, _ = spread.draws_nfl(population, False, 2000, 0)
+        prior = alsjax.prior("sporadic", "human", population=population)
+        log_nfl, _, _ = spread.nfl_one_year_after_onset(*spread.solved_draws(prior, 2000, 0))
         x = log_nfl - np.median(log_nfl)
         ax.hist(x, bins=bins, density=True, histtype="step", color=color,
                 label=f"model, {lab}: log SD {log_nfl.std():.2f}")

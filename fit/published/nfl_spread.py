@@ -36,7 +36,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import alsjax  # noqa: E402
-from alsjax import _priors  # noqa: E402
 
 SUGIMOTO = (Path(__file__).resolve().parents[2]
             / "data/published/sugimoto2020_serum_nfl_subgroups.csv")
@@ -56,19 +55,41 @@ def pooled_log_sd(table: pd.DataFrame, grouping: str) -> float:
     return float(np.sqrt(np.sum(n * (sd**2 + (mu - mean) ** 2)) / n.sum()))
 
 
-def draws_nfl(population: bool, fixed_nfl: bool, n: int, seed: int):
-    """(log NfL one year after onset, progression rate to then) of the draws alive then."""
-    saved = {k: _priors.RANGES[k] for k in NFL_PARAMETERS}
-    if fixed_nfl:
-        for k in NFL_PARAMETERS:
-            _priors.RANGES[k] = saved[k]._replace(spread=1.0)
-    try:
-        params = alsjax.prior("sporadic", "human", population=population).sample(
-            jax.random.key(seed), n)
-    finally:
-        _priors.RANGES.update(saved)
-    return nfl_one_year_after_onset(params, alsjax.simulate_batch(
-        params, jnp.asarray([0.0, 20 * YEAR])))
+PROTEOSTASIS = ("misfolding_rate", "clearance_rate")
+FIXED_NFL = dict.fromkeys(NFL_PARAMETERS, 0.0)  # spread factors: the NfL parameters fixed
+
+
+def narrowed(prior: alsjax.Prior, factors: dict[str, float]) -> alsjax.Prior:
+    """`prior` with the spreads (scale on the stored value) of some parameters multiplied."""
+    scale = dataclasses.replace(prior.scale, **{k: getattr(prior.scale, k) * f
+                                                for k, f in factors.items()})
+    return dataclasses.replace(prior, scale=scale)
+
+
+def solved_draws(prior: alsjax.Prior, n: int, seed: int):
+    """`n` draws of `prior` and their 20-year solve, with each draw's onset and death days
+    (inf: none within 20 years)."""
+    params = prior.sample(jax.random.key(seed), n)
+    sol = alsjax.simulate_batch(params, jnp.asarray([0.0, 20 * YEAR]))
+    return params, sol, np.asarray(sol.events["onset"]), np.asarray(sol.events["death"])
+
+
+def nfl_one_year_after_onset(params, sol, onset, death):
+    """(log NfL one year after onset, progression rate to then, which draws) of the draws
+    alive then (those that never die within 20 years included)."""
+    alive = np.asarray(sol.success) & np.isfinite(onset) & (death > onset + YEAR)
+    sub = jax.tree.map(lambda a: a[alive], params)
+    at = alsjax.simulate_batch(sub, jnp.asarray(np.stack([onset[alive],
+                                                          onset[alive] + YEAR], axis=1)))
+    log_nfl = np.log(np.asarray(at.observables["nfl"])[:, 1])
+    rate = (48.0 - np.asarray(at.observables["alsfrs_r"])[:, 1]) / 12.0
+    return log_nfl, rate, alive
+
+
+def survival_months(sol, onset, death):
+    """Months from onset to death of the draws that die within 20 years, and which."""
+    ok = np.asarray(sol.success) & np.isfinite(onset) & np.isfinite(death)
+    return (death[ok] - onset[ok]) / YEAR * 12, ok
 
 
 def variance_shares(y: np.ndarray, x: np.ndarray, names) -> tuple[float, dict[str, float]]:
@@ -82,70 +103,37 @@ def variance_shares(y: np.ndarray, x: np.ndarray, names) -> tuple[float, dict[st
     return float(r2), dict(zip(names, beta[1:] ** 2 / np.var(y), strict=True))
 
 
-PROTEOSTASIS = ("misfolding_rate", "clearance_rate")
-
-
-def narrowed(prior: alsjax.Prior, factors: dict[str, float]) -> alsjax.Prior:
-    """`prior` with the spreads (scale on the stored value) of some parameters multiplied."""
-    scale = dataclasses.replace(prior.scale, **{k: getattr(prior.scale, k) * f
-                                                for k, f in factors.items()})
-    return dataclasses.replace(prior, scale=scale)
-
-
-def what_if(n: int, seed: int) -> None:
-    """The decomposition's prediction tried: the NfL parameters without spread, then also
-    the two proteostasis rates at half their log spread (not a shipped prior)."""
-    base = alsjax.prior("sporadic", "human", population=True)
-    fixed = {k: 0.0 for k in NFL_PARAMETERS}
-    for label, prior in (("population prior", base),
-                         ("NfL parameters fixed", narrowed(base, fixed)),
-                         ("and proteostasis rates at half their log spread",
-                          narrowed(base, fixed | dict.fromkeys(PROTEOSTASIS, 0.5)))):
-        params = prior.sample(jax.random.key(seed), n)
-        sol = alsjax.simulate_batch(params, jnp.asarray([0.0, 20 * YEAR]))
-        onset, death = np.asarray(sol.events["onset"]), np.asarray(sol.events["death"])
-        ok = np.asarray(sol.success) & np.isfinite(onset) & np.isfinite(death)
-        months = (death[ok] - onset[ok]) / YEAR * 12
-        print(f"{label}: NfL {describe(*nfl_one_year_after_onset(params, sol))}; survival "
-              f"from onset median {np.median(months):.1f} months, log SD "
-              f"{np.log(months).std():.2f}, p10-p90 {np.percentile(months, 10):.1f}-"
-              f"{np.percentile(months, 90):.1f}")
-
-
-def nfl_one_year_after_onset(params, sol):
-    """(log NfL one year after onset, progression rate to then) of the draws alive then,
-    from their 20-year solve `sol`."""
-    onset, death = np.asarray(sol.events["onset"]), np.asarray(sol.events["death"])
-    alive = np.asarray(sol.success) & np.isfinite(onset) & (death > onset + YEAR)
-    sub = jax.tree.map(lambda a: a[alive], params)
-    at = alsjax.simulate_batch(sub, jnp.asarray(np.stack([onset[alive],
-                                                          onset[alive] + YEAR], axis=1)))
-    log_nfl = np.log(np.asarray(at.observables["nfl"])[:, 1])
-    rate = (48.0 - np.asarray(at.observables["alsfrs_r"])[:, 1]) / 12.0
-    return log_nfl, rate
-
-
-def decompose(n: int, seed: int) -> None:
+def decompose(draws) -> None:
     """Which parameters spread log NfL (one year after onset) and log survival from onset
-    between the population prior's draws: the ten largest shares of each."""
-    params = alsjax.prior("sporadic", "human", population=True).sample(jax.random.key(seed), n)
-    sol = alsjax.simulate_batch(params, jnp.asarray([0.0, 20 * YEAR]))
-    onset, death = np.asarray(sol.events["onset"]), np.asarray(sol.events["death"])
-    ok = np.asarray(sol.success) & np.isfinite(onset) & np.isfinite(death)
-    alive = ok & (death > onset + YEAR)
-    at = alsjax.simulate_batch(jax.tree.map(lambda a: a[alive], params), jnp.asarray(
-        np.stack([onset[alive], onset[alive] + YEAR], axis=1)))
+    between `draws` (`solved_draws`): the ten largest shares of each."""
+    params, sol, onset, death = draws
+    log_nfl, _, alive = nfl_one_year_after_onset(*draws)
+    months, ok = survival_months(sol, onset, death)
     x = np.stack([np.asarray(getattr(params, k)) for k in alsjax.PARAMETER_NAMES], axis=1)
     varies = x.std(0) > 1e-12
     names = [k for k, v in zip(alsjax.PARAMETER_NAMES, varies, strict=True) if v]
-    for label, y, rows in (
-            ("log NfL one year after onset", np.log(np.asarray(at.observables["nfl"])[:, 1]),
-             alive),
-            ("log survival from onset", np.log(death[ok] - onset[ok]), ok)):
+    for label, y, rows in (("log NfL one year after onset", log_nfl, alive),
+                           ("log survival from onset", np.log(months), ok)):
         r2, shares = variance_shares(y, x[rows][:, varies], names)
         top = sorted(shares, key=shares.get, reverse=True)[:10]
         print(f"{label}: {y.size} draws, log SD {y.std():.2f}, linear R^2 {r2:.2f}; shares "
               "of the variance: " + ", ".join(f"{k} {shares[k]:.3f}" for k in top))
+
+
+def what_if(base: alsjax.Prior, draws, n: int, seed: int) -> None:
+    """The decomposition's prediction tried: `base` (already drawn and solved: `draws`),
+    then the NfL parameters without spread, then also the two proteostasis rates at half
+    their log spread (not a shipped prior)."""
+    for label, solved in (
+            ("population prior", draws),
+            ("NfL parameters fixed", solved_draws(narrowed(base, FIXED_NFL), n, seed)),
+            ("and proteostasis rates at half their log spread", solved_draws(
+                narrowed(base, FIXED_NFL | dict.fromkeys(PROTEOSTASIS, 0.5)), n, seed))):
+        log_nfl, rate, _ = nfl_one_year_after_onset(*solved)
+        months, _ = survival_months(*solved[1:])
+        print(f"{label}: NfL {describe(log_nfl, rate)}; survival from onset median "
+              f"{np.median(months):.1f} months, log SD {np.log(months).std():.2f}, p10-p90 "
+              f"{np.percentile(months, 10):.1f}-{np.percentile(months, 90):.1f}")
 
 
 def describe(log_nfl: np.ndarray, rate: np.ndarray) -> str:
@@ -165,18 +153,24 @@ def main() -> None:
                         help="instead: which parameters spread NfL and survival")
     args = parser.parse_args()
     if args.decompose:
-        decompose(args.n, args.seed)
-        what_if(args.n, args.seed)
+        base = alsjax.prior("sporadic", "human", population=True)
+        draws = solved_draws(base, args.n, args.seed)
+        decompose(draws)
+        what_if(base, draws, args.n, args.seed)
         return
     table = pd.read_csv(SUGIMOTO)
     print("published (Sugimoto 2020): log SD "
           + ", ".join(f"{pooled_log_sd(table, g):.3f} by {g}"
                       for g in ("site_of_onset", "kings_stage")))
     for population in (True, False):
+        prior = alsjax.prior("sporadic", "human", population=population)
         for fixed in (False, True):
             label = ("population prior" if population else "preset-centred prior") + (
                 ", NfL parameters at their medians" if fixed else "")
-            print(f"{label}: {describe(*draws_nfl(population, fixed, args.n, args.seed))}")
+            solved = solved_draws(narrowed(prior, FIXED_NFL) if fixed else prior, args.n,
+                                  args.seed)
+            log_nfl, rate, _ = nfl_one_year_after_onset(*solved)
+            print(f"{label}: {describe(log_nfl, rate)}")
 
 
 if __name__ == "__main__":
