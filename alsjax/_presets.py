@@ -23,13 +23,18 @@ Presets are versioned (`PRESET_VERSIONS`, oldest first; `LATEST_PRESET` is the d
   MCI186-19's edaravone arm, `fit/published/edaravone_mci186_19.toml`), with the human
   pace, motor reserve and respiratory vulnerability refitted beside it (the joint recipe
   again); the mouse has no such route and is unchanged; every other value is 2026.12.5's.
+- `"2026.12.7"`: every value is 2026.12.6's; what changed is the population prior
+  (`alsjax.prior`, `alsjax._priors.POPULATION`): the proteostasis rates spread as a group
+  of their own and the NfL parameters narrowed, fitted to survival and to serum NfL's
+  spread between patients together (docs/model.md, *The prior as a population*).
 """
 
 from ._errors import ALSJaxError, did_you_mean
 
 GENOTYPES: tuple[str, ...] = ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")
 SPECIES: tuple[str, ...] = ("human", "mouse")
-PRESET_VERSIONS: tuple[str, ...] = ("legacy", "2026.12", "2026.12.4", "2026.12.5", "2026.12.6")
+PRESET_VERSIONS: tuple[str, ...] = ("legacy", "2026.12", "2026.12.4", "2026.12.5", "2026.12.6",
+                                     "2026.12.7")
 LATEST_PRESET: str = PRESET_VERSIONS[-1]
 
 # The newest version's values; older versions are written as their differences from it.
@@ -158,6 +163,7 @@ PRESETS: dict[str, tuple[dict[str, float], dict[str, dict[str, float]], dict[str
     "2026.12.4": (dict(HUMAN, **_2026_12_4_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
     "2026.12.5": (dict(HUMAN, **_2026_12_5_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
     "2026.12.6": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
+    "2026.12.7": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),  # a new prior, the same presets
 }
 """version -> (human baseline, each genotype's changes, the mouse's changes)."""
 

@@ -1,9 +1,10 @@
 """Plausible ranges of the parameters: a prior per genotype and species.
 
 Each parameter's range is centred on its preset (the median of the prior is the preset;
-`prior(population=True)`, the default for the newest preset version, moves the death
-rates' medians and the guessed spreads so that the draws die as a cohort does) and has the
-form its storage suggests:
+`prior(population=True)`, the default for the newest preset versions, moves the death
+rates' medians and sets the guessed spreads, and those of the groups calibrated on their
+own, so that the draws die as a cohort does and spread serum NfL as patients do) and has
+the form its storage suggests:
 
 - log-stored rates and gains: log-normal, written as a geometric SD (GSD: about 68 % of
   draws lie within preset / GSD .. preset x GSD, 95 % within GSD squared);
@@ -173,11 +174,16 @@ class PopulationCalibration(NamedTuple):
     - `guess_spread`: the GSD of every human rate whose spread is the unmeasured `_GUESS`;
     - `death_rate_factor`: per (genotype, species), the factor on the medians of
       `DEATH_RATES` (sporadic: fitted with the spread; the others: so that the draws'
-      median survival from onset is their preset's; the mouse keeps its recorded spreads).
+      median survival from onset is their preset's; the mouse keeps its recorded spreads);
+    - `spreads`: GSDs of named human parameters that replace their `RANGES` spread (or the
+      `guess_spread`) in the population prior: groups calibrated on their own (since
+      2026.12.7, the proteostasis rates, fitted with the other two numbers to survival and to
+      serum NfL's spread between patients, and the NfL parameters, narrowed).
     """
 
     guess_spread: float
     death_rate_factor: dict[tuple[str, str], float]
+    spreads: dict[str, float] = {}  # a shared default, never mutated
 
 
 # fit/published/prior_centre.py, 10,000 draws (seed 0), 2026-12-05; docs/validation.md,
@@ -194,6 +200,24 @@ POPULATION: dict[str, PopulationCalibration] = {
         ("FUS", "human"): 0.3805,
         ("SOD1", "mouse"): 1.0,
     }),
+    # fit/published/prior_centre.py, 10,000 draws (seed 0), 2026-12-06; the guessed spread,
+    # the proteostasis rates' spread and the sporadic factor fitted to Testa 2004's curve
+    # (died by 1 / 3 / 5 years 0.069 / 0.523 / 0.760 against 0.07 / 0.52 / 0.76) and to
+    # Sugimoto 2020's log SD of serum NfL (0.696 against 0.657, 30 patients) together:
+    # deviance 0.29 on 1 df. The proteostasis spread's profile: deviance +0.3 at GSD 1.1,
+    # +1.8 at 1.2, +8.5 at 1.4 (the model's NfL, rising with the square of the soluble
+    # misfolded pool, leaves the pool's rates little room to vary). The NfL spreads are
+    # guesses (prior_centre.NFL_SPREADS). The others' factors: median survival from onset
+    # that of their preset, as for 2026.12.6; the mouse keeps its recorded spreads.
+    "2026.12.7": PopulationCalibration(guess_spread=1.852, death_rate_factor={
+        ("sporadic", "human"): 0.3412,
+        ("SOD1", "human"): 0.4444,
+        ("C9orf72", "human"): 0.3818,
+        ("TARDBP", "human"): 0.3508,
+        ("FUS", "human"): 0.3723,
+        ("SOD1", "mouse"): 1.0,
+    }, spreads={"misfolding_rate": 1.040, "clearance_rate": 1.040, "nfl_release": 1.2,
+                "nfl_clearance": 1.2, "nfl_injury_release": 1.2}),
 }
 
 _KIND = {"log": "normal", "logit": "normal", "none": "lognormal", "fraction": "fixed"}
@@ -281,8 +305,9 @@ def prior(genotype: str = "sporadic", species: str = "human", *,
       species, preset_version=...)`, the newest version by default) and spreads the table
       `RANGES` (with `MOUSE_RANGES` for the mouse), the same for every version.
     - `population=True`: as False, with the version's `PopulationCalibration` applied: the
-      guessed spreads widened or narrowed and the death rates' medians scaled, so that the
-      draws die as a cohort does (docs/validation.md, *Heterogeneity*).
+      guessed human spreads and the calibration's named ones set, and the death rates'
+      medians scaled, so that the draws die as a cohort does (and, since 2026.12.7, spread
+      serum NfL as patients do; docs/validation.md, *Heterogeneity*).
     - None (default): True where the preset version has a calibration (the newest does),
       else False, as older versions' priors were recorded.
 
@@ -305,8 +330,11 @@ def prior(genotype: str = "sporadic", species: str = "human", *,
         value = getattr(preset, info.name)
         spread = ranges[info.name].spread
         kind = _KIND[info.transform]
-        if population and species == "human" and spread == _GUESS and kind != "fixed":
-            spread = calibration.guess_spread
+        if population and species == "human" and kind != "fixed":
+            if info.name in calibration.spreads:
+                spread = calibration.spreads[info.name]
+            elif spread == _GUESS:
+                spread = calibration.guess_spread
         if spread is None or kind == "fixed" or (kind == "lognormal" and float(value) == 0.0):
             kind, spread_stored = "fixed", 0.0
         else:

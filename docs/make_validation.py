@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import alsjax  # noqa: E402
 from alsjax._likelihood import ARM_EVENT_SD, EVENT_SD  # noqa: E402
+from alsjax._presets import LATEST_PRESET  # noqa: E402
 
 RECIPES = ("mouse_g93a", "human_natural_history", "human_registry_survival",
            "edaravone_mci186_19", "riluzole_bensimon", "human_pace_survival",
@@ -527,9 +528,10 @@ def nfl(fits: dict, num: dict) -> None:
 
 
 def nfl_spread(fits: dict, num: dict) -> None:
-    """Held-out check: serum NfL's spread between prior draws (one year after onset)
-    against Sugimoto 2020's 30 patients, each relative to its own median (the pg/mL level
-    depends on the assay). `fit/published/nfl_spread.py` draws and pools."""
+    """Serum NfL's spread between prior draws (one year after onset) against Sugimoto
+    2020's 30 patients, each relative to its own median (the pg/mL level depends on the
+    assay): fitted by the newest population prior (2026.12.7), held out from 2026.12.6's
+    and from the preset-centred one. `fit/published/nfl_spread.py` draws and pools."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -542,9 +544,12 @@ def nfl_spread(fits: dict, num: dict) -> None:
     fig = Figure(figsize=(6, 3.6))
     ax = fig.add_subplot()
     bins = np.linspace(-4.0, 4.0, 41)
-    for population, color, lab in ((True, "C0", "population prior"),
-                                   (False, "C1", "preset-centred prior")):
-        prior = alsjax.prior("sporadic", "human", population=population)
+    for version, population, color, lab in (
+            (LATEST_PRESET, True, "C0", f"population prior {LATEST_PRESET} (fitted)"),
+            ("2026.12.6", True, "0.6", "population prior 2026.12.6"),
+            (LATEST_PRESET, False, "C1", "preset-centred prior")):
+        prior = alsjax.prior("sporadic", "human", preset_version=version,
+                             population=population)
         log_nfl, _, _ = spread.nfl_one_year_after_onset(*spread.solved_draws(prior, 2000, 0))
         x = log_nfl - np.median(log_nfl)
         ax.hist(x, bins=bins, density=True, histtype="step", color=color,

@@ -42,12 +42,28 @@ def _values(genotype, species, version):
 
 def test_versions_are_named_and_the_newest_is_the_default():
     assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12", "2026.12.4", "2026.12.5",
-                                      "2026.12.6")
-    assert LATEST_PRESET == "2026.12.6"
+                                      "2026.12.6", "2026.12.7")
+    assert LATEST_PRESET == "2026.12.7"
     for genotype, species in CASES:
         default = alsjax.physical(alsjax.default_params(genotype, species))
         assert {k: float(v) for k, v in default.items()} == _values(genotype, species,
-                                                                    "2026.12.6")
+                                                                    "2026.12.7")
+
+
+@pytest.mark.parametrize("genotype,species", CASES)
+def test_2026_12_7_changes_the_prior_only(genotype, species):
+    """2026.12.7's presets are 2026.12.6's, every value; its population prior differs (the
+    proteostasis and NfL spreads), and 2026.12.6's prior is still the one recorded."""
+    assert _values(genotype, species, "2026.12.7") == _values(genotype, species, "2026.12.6")
+    new, old = (alsjax.prior(genotype, species, preset_version=v) for v in ("2026.12.7",
+                                                                           "2026.12.6"))
+    changed = {k for k in alsjax.PARAMETER_NAMES
+               if float(getattr(new.scale, k)) != float(getattr(old.scale, k))}
+    if species == "mouse":
+        assert changed == set()
+    else:
+        assert {"misfolding_rate", "clearance_rate", "nfl_release"} <= changed
+        assert float(old.scale.misfolding_rate) == pytest.approx(math.log(1.730), rel=1e-12)
 
 
 @pytest.mark.parametrize("genotype,species", CASES)

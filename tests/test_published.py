@@ -105,6 +105,11 @@ KEY_NUMBERS = {
         (float(d.loc[d["grouping"] == "kings_stage", "n"].sum()), "30 ALS patients", 30),
         (round(_pooled_log_sd(d, "site_of_onset"), 3), "**0.657 by", 0.657),
         (round(_pooled_log_sd(d, "kings_stage"), 3), "0.669 by stage**", 0.669),
+        # the progression split's groups, as nfl_spread.py holds them (not CSV rows)
+        (_nfl_spread().SLOWER, "45.8 (28.3–58.3) and", (45.8, 28.3, 58.3, 13)),
+        (_nfl_spread().FASTER, "96.4 (71.1–132.4), 13 + 13", (96.4, 71.1, 132.4, 13)),
+        (tuple(round(x, 2) for x in _nfl_spread().published_split()),
+         "**2.10 times** the slower's, about\n**1.30–3.41**", (2.10, 1.30, 3.41)),
     ],
     "solomon2011_g93a_endstage.csv": lambda d: [
         (round(d["time"].mean(), 1), "123.9 ± 10.3", 123.9),

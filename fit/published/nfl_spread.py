@@ -1,6 +1,6 @@
 """Serum NfL's spread between patients: the prior's draws against a published cohort.
 
-    python fit/published/nfl_spread.py [--n 2000] [--seed 0]
+    python fit/published/nfl_spread.py [--n 2000] [--seed 0] [--preset-version V]
     python fit/published/nfl_spread.py --decompose   # which parameters spread NfL, survival;
                                                     # then narrower spreads tried
 
@@ -8,11 +8,13 @@ Why: a prior whose draws die as a cohort does (prior_centre.py) should also spre
 biomarker as a cohort does. The published number is the log-scale SD of serum NfL in 30
 patients (data/published/sugimoto2020_serum_nfl_subgroups.csv), pooled from subgroup
 medians and quartiles (`pooled_log_sd`). The model's: serum NfL one year after onset over
-sporadic human draws alive then, under the population prior and the preset-centred one,
-each also with the four NfL parameters held at their medians (so the rest is the
-cascade's own spread), and the medians either side of a progression rate of 0.49 ALSFRS-R
-points a month (the published split: 45.8 against 96.4 pg/mL). NfL feeds nothing back, so
-the survival calibration does not depend on any of this.
+sporadic human draws alive then, under the population prior and the preset-centred one
+(of `--preset-version`, the newest by default; with the newest, also 2026.12.6's population
+prior, the one before NfL's spread was calibrated), each also with the four NfL parameters
+held at their medians (so the rest is the cascade's own spread), and the medians either
+side of a progression rate of 0.49 ALSFRS-R points a month (the published split: 45.8
+against 96.4 pg/mL). Since 2026.12.7 the population prior's log SD is fitted
+(prior_centre.py); the split is not.
 
 Prints one line per prior; docs/validation.md, *Heterogeneity*, quotes them.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from pathlib import Path
 
@@ -43,6 +46,9 @@ NFL_PARAMETERS = ("nfl_baseline", "nfl_release", "nfl_clearance", "nfl_injury_re
 YEAR = 365.25
 IQR_PER_SD = 1.349  # a normal's interquartile range in SDs
 PROGRESSION_SPLIT = 0.49  # ALSFRS-R points a month, the published table's split
+# Sugimoto 2020's groups either side of it (not rows of the CSV: they leave 4 patients
+# out; sugimoto2020_serum_nfl_subgroups.md): median, quartiles (pg/mL) and n.
+SLOWER, FASTER = (45.8, 28.3, 58.3, 13), (96.4, 71.1, 132.4, 13)
 
 
 def pooled_log_sd(table: pd.DataFrame, grouping: str) -> float:
@@ -53,6 +59,17 @@ def pooled_log_sd(table: pd.DataFrame, grouping: str) -> float:
     sd = np.log(g["q75"].to_numpy(float) / g["q25"].to_numpy(float)) / IQR_PER_SD
     mean = np.sum(n * mu) / n.sum()
     return float(np.sqrt(np.sum(n * (sd**2 + (mu - mean) ** 2)) / n.sum()))
+
+
+def published_split() -> tuple[float, float, float]:
+    """The faster group's median NfL over the slower's, and an approximate 95 % interval:
+    each log median's SE is 1.2533 sigma / sqrt(n) (a median's, for a normal), sigma from
+    the group's quartiles as in `pooled_log_sd`."""
+    (m0, a0, b0, n0), (m1, a1, b1, n1) = SLOWER, FASTER
+    se = math.hypot(*(1.2533 * math.log(b / a) / IQR_PER_SD / math.sqrt(n)
+                      for a, b, n in ((a0, b0, n0), (a1, b1, n1))))
+    log_ratio = math.log(m1 / m0)
+    return math.exp(log_ratio), math.exp(log_ratio - 1.96 * se), math.exp(log_ratio + 1.96 * se)
 
 
 PROTEOSTASIS = ("misfolding_rate", "clearance_rate")
@@ -78,11 +95,13 @@ def nfl_one_year_after_onset(params, sol, onset, death):
     """(log NfL one year after onset, progression rate to then, which draws) of the draws
     alive then (those that never die within 20 years included)."""
     alive = np.asarray(sol.success) & np.isfinite(onset) & (death > onset + YEAR)
-    sub = jax.tree.map(lambda a: a[alive], params)
-    at = alsjax.simulate_batch(sub, jnp.asarray(np.stack([onset[alive],
-                                                          onset[alive] + YEAR], axis=1)))
-    log_nfl = np.log(np.asarray(at.observables["nfl"])[:, 1])
-    rate = (48.0 - np.asarray(at.observables["alsfrs_r"])[:, 1]) / 12.0
+    # Every draw is solved (the others to day 1), so the program's shape is the same
+    # however many are alive: a calibration that calls this at each trial compiles once.
+    start = np.where(alive, onset, 0.0)
+    at = alsjax.simulate_batch(params, jnp.asarray(np.stack([start, start + np.where(
+        alive, YEAR, 1.0)], axis=1)))
+    log_nfl = np.log(np.asarray(at.observables["nfl"])[alive, 1])
+    rate = (48.0 - np.asarray(at.observables["alsfrs_r"])[alive, 1]) / 12.0
     return log_nfl, rate, alive
 
 
@@ -139,10 +158,11 @@ def what_if(base: alsjax.Prior, draws, n: int, seed: int) -> None:
 def describe(log_nfl: np.ndarray, rate: np.ndarray) -> str:
     p10, p50, p90 = np.exp(np.percentile(log_nfl, [10, 50, 90]))
     slow = rate <= PROGRESSION_SPLIT
+    slower, faster = np.exp(np.median(log_nfl[slow])), np.exp(np.median(log_nfl[~slow]))
     return (f"{log_nfl.size} draws: log SD {log_nfl.std():.2f}, median {p50:.0f} pg/mL "
             f"(p10-p90 {p10:.0f}-{p90:.0f}); progression <= {PROGRESSION_SPLIT}: "
-            f"{slow.sum()} draws, median {np.exp(np.median(log_nfl[slow])):.0f}, faster: "
-            f"{np.exp(np.median(log_nfl[~slow])):.0f}")
+            f"{slow.sum()} draws, median {slower:.0f}, faster: {faster:.0f} "
+            f"(ratio {faster / slower:.2f})")
 
 
 def main() -> None:
@@ -151,9 +171,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--decompose", action="store_true",
                         help="instead: which parameters spread NfL and survival")
+    parser.add_argument("--preset-version", default=alsjax.PRESET_VERSIONS[-1],
+                        choices=alsjax.PRESET_VERSIONS[-2:], help="whose priors")
     args = parser.parse_args()
+    version = args.preset_version
     if args.decompose:
-        base = alsjax.prior("sporadic", "human", population=True)
+        base = alsjax.prior("sporadic", "human", preset_version=version, population=True)
         draws = solved_draws(base, args.n, args.seed)
         decompose(draws)
         what_if(base, draws, args.n, args.seed)
@@ -161,12 +184,17 @@ def main() -> None:
     table = pd.read_csv(SUGIMOTO)
     print("published (Sugimoto 2020): log SD "
           + ", ".join(f"{pooled_log_sd(table, g):.3f} by {g}"
-                      for g in ("site_of_onset", "kings_stage")))
-    for population in (True, False):
-        prior = alsjax.prior("sporadic", "human", population=population)
+                      for g in ("site_of_onset", "kings_stage"))
+          + "; progression split: faster / slower medians {:.2f} (95 % about {:.2f}-{:.2f})"
+          .format(*published_split()))
+    priors = {f"population prior {version}": (version, True),
+              f"preset-centred prior {version}": (version, False)}
+    if version == alsjax.PRESET_VERSIONS[-1]:
+        priors["population prior 2026.12.6"] = ("2026.12.6", True)
+    for name, (v, population) in priors.items():
+        prior = alsjax.prior("sporadic", "human", preset_version=v, population=population)
         for fixed in (False, True):
-            label = ("population prior" if population else "preset-centred prior") + (
-                ", NfL parameters at their medians" if fixed else "")
+            label = name + (", NfL parameters at their medians" if fixed else "")
             solved = solved_draws(narrowed(prior, FIXED_NFL) if fixed else prior, args.n,
                                   args.seed)
             log_nfl, rate, _ = nfl_one_year_after_onset(*solved)
