@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {  # public name -> the private module that defines i
     "PRESET_VERSIONS": "_presets",
     "parse_therapy": "_therapy",
     "physical": "_params",
+    "plausible_priors": "_priors",
     "Prior": "_priors",
     "prior": "_priors",
     "profile": "_uncertainty",

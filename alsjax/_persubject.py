@@ -57,7 +57,7 @@ from ._problem import (
     transform_of,
 )
 from ._progress import resolve_progress
-from ._recipe import Recipe, load_recipe, without_population
+from ._recipe import Recipe, fit_priors, load_recipe, without_population
 from ._simulate import DEFAULT_ATOL, DEFAULT_RTOL
 from ._uncertainty import laplace
 
@@ -99,6 +99,7 @@ class PerSubjectResult:
     preset_version: str = LATEST_PRESET  # of the presets behind the parameters not fitted
     tolerances: tuple[float, float] = (DEFAULT_RTOL, DEFAULT_ATOL)  # the solver's (rtol, atol)
     at_lower: np.ndarray | None = None  # (S, P): the lower bound's share (None: not known)
+    priors: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def n_failed(self) -> int:
@@ -225,6 +226,7 @@ def subject_problems(
         prior_mean=jnp.asarray(per_subject(pb.prior_mean), f),
         prior_sd=jnp.asarray(per_subject(pb.prior_sd), f),
         has_prior=jnp.asarray(per_subject(pb.has_prior)),
+        prior_on_log=jnp.asarray(per_subject(pb.prior_on_log)),
         noise_sd=jnp.asarray(np.repeat(sd0[None], S, axis=0), f),
         noise_rows=jnp.asarray(rows), n_noise_rows=jnp.asarray(rows.sum(1), f),
         names=pb.names, noise_obs=noise_obs, shift_subjects=(), noise=pb.noise,
@@ -385,6 +387,7 @@ def fit_per_subject(
         noise={k: m for i, (k, m) in enumerate(zip(OBSERVABLE_NAMES, pb.noise, strict=True))
                if i in present},
         fixed_noise={k: float(s) for k, s in (noise_sd or {}).items()},
+        priors={k: (float(m), float(g)) for k, (m, g) in (priors or {}).items()},
         devices=n_devices, processes=parts[0]["processes"],
         wall_time=time.perf_counter() - t_start,
         compile_time=compile_time + lap_ctime,
@@ -453,6 +456,8 @@ def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
         fixed_noise_sd=result.fixed_noise, devices=result.devices,
         chunk_subjects=result.chunk_subjects, processes=result.processes,
         preset_version=result.preset_version,
+        priors={n: dict(median=json_float(m), gsd=json_float(g))
+                for n, (m, g) in result.priors.items()},
         rtol=result.tolerances[0], atol=result.tolerances[1],
         subjects_at_bound={n: int(result.at_bound[:, j].sum())
                            for j, n in enumerate(result.names)},
@@ -495,7 +500,7 @@ def run_per_subject(
         check_output_folder(out, force=force)
     try:
         result = fit_per_subject(
-            data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
+            data, recipe.estimate, bounds=recipe.bounds, priors=fit_priors(recipe, df),
             noise=recipe.noise, noise_sd=noise_sd,
             optimiser=recipe.optimiser or DEFAULT_OPTIMISER, n_starts=recipe.starts,
             seed=recipe.seed, max_steps=recipe.max_steps, progress=progress,

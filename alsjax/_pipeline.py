@@ -25,7 +25,7 @@ from ._population import PopulationResult
 from ._population_report import run_population
 from ._problem import DEFAULT_OPTIMISER, make_problem
 from ._progress import resolve_progress
-from ._recipe import Recipe, load_recipe
+from ._recipe import Recipe, fit_priors, load_recipe
 from ._report import PLOT_FORMATS, prefetch_report, write_outputs
 from ._result import FitResult
 from ._uncertainty import profile
@@ -83,7 +83,8 @@ def run_recipe(
     optimiser = recipe.optimiser or DEFAULT_OPTIMISER
     prefix = f"{recipe.source}: " if recipe.source else ""  # name the recipe file at fault
     try:
-        pb, _, _ = make_problem(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
+        priors = fit_priors(recipe, df)
+        pb, _, _ = make_problem(data, recipe.estimate, bounds=recipe.bounds, priors=priors,
                      noise=recipe.noise, optimiser=optimiser, max_steps=recipe.max_steps,
                      fit_shifts=recipe.fit_shifts, rtol=recipe.rtol, atol=recipe.atol)
     except ALSJaxError as e:
@@ -105,7 +106,7 @@ def run_recipe(
         prefetch_report(pb)  # the report's solve compiles beside the fit's optimiser
     lap("prepare_s")
     with resolve_progress(progress) as report:
-        result = fit(data, recipe.estimate, bounds=recipe.bounds, priors=recipe.priors,
+        result = fit(data, recipe.estimate, bounds=recipe.bounds, priors=priors,
                      noise=recipe.noise, optimiser=optimiser, n_starts=recipe.starts,
                      seed=recipe.seed, max_steps=recipe.max_steps, progress=report,
                      fit_shifts=recipe.fit_shifts, rtol=recipe.rtol, atol=recipe.atol)
@@ -144,7 +145,8 @@ def _run_population_recipe(recipe: Recipe, out, *, progress, command, force,
     prefix = f"{recipe.source}: " if recipe.source else ""
     spec = recipe.population
     assert spec is not None
-    given = {"priors": bool(recipe.priors), "profile": bool(recipe.profile),
+    given = {"priors": bool(recipe.priors) or recipe.plausible_priors,
+             "profile": bool(recipe.profile),
              "fit_shifts": recipe.fit_shifts, "optimiser": recipe.optimiser is not None,
              "rtol": recipe.rtol is not None, "atol": recipe.atol is not None}
     for key, why in _NOT_POPULATION.items():

@@ -22,6 +22,7 @@ fit can use them directly and a synthetic cohort can draw from them.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import equinox as eqx
@@ -31,7 +32,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._errors import ALSJaxError
 from ._model import default_params
-from ._params import PARAMETER_NAMES, PARAMETERS, Params
+from ._params import PARAMETER_NAMES, PARAMETERS, Params, parameter_transform, unknown_parameter
 from ._presets import LATEST_PRESET
 
 
@@ -346,3 +347,33 @@ def prior(genotype: str = "sporadic", species: str = "human", *,
         loc[info.name], scale[info.name], kinds[info.name] = value, spread_stored, kind
     kind = tuple(kinds[n] for n in PARAMETER_NAMES)
     return Prior(loc=Params(**loc), scale=Params(**scale), kind=kind)
+
+
+def plausible_priors(names: Sequence[str], genotype: str = "sporadic", species: str = "human",
+                     *, preset_version: str = LATEST_PRESET,
+                     population: bool | None = None) -> dict[str, tuple[float, float]]:
+    """Each named parameter's plausible range as a fit's prior: name -> (median, GSD), the
+    form `fit(priors=...)` and a recipe's `[priors]` take (log-normal on the physical
+    value; for a logit-stored fraction, logit-normal with SD ln GSD). The same
+    distribution `prior(genotype, species, ...)` gives that parameter, so a fit's prior is
+    the documented range (the population one by default: where patients lie).
+
+    Raises `ALSJaxError` in one line for an unknown name, or one the prior holds fixed (a
+    structural switch, the human clock, a drive the genotype lacks)."""
+    p = prior(genotype, species, preset_version=preset_version, population=population)
+    out = {}
+    for name in names:
+        if name not in PARAMETER_NAMES:
+            raise ALSJaxError(f"plausible prior: {unknown_parameter(name)}")
+        kind = p.kinds[name]
+        if kind == "fixed":
+            r = (MOUSE_RANGES if species == "mouse" else {}).get(name, RANGES[name])
+            why = r.why if r.spread is None else f"0 in the {genotype} preset, a drive it lacks"
+            raise ALSJaxError(f"plausible prior of {name}: it has no spread for {genotype} "
+                              f"{species} (held fixed: {why}); give its prior as "
+                              "{ median = ..., gsd = ... }")
+        loc, scale = float(getattr(p.loc, name)), float(getattr(p.scale, name))
+        median = (math.exp(loc) if kind == "lognormal"
+                  else float(parameter_transform(name).to_physical(loc)))
+        out[name] = (median, math.exp(scale))
+    return out

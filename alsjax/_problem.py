@@ -33,7 +33,7 @@ from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_param
 from ._programs import to_device
 from ._simulate import DEFAULT_ATOL, DEFAULT_RTOL
 from ._sobol import sobol
-from ._transforms import LOG, PLAIN, Transform
+from ._transforms import LOG, PLAIN, Plain, Transform
 
 OPTIMISERS: tuple[str, ...] = ("lm", "lbfgs", "adam")
 DEFAULT_OPTIMISER = "lm"
@@ -54,6 +54,7 @@ class Problem(eqx.Module):
     prior_mean: Float[Array, " P"]
     prior_sd: Float[Array, " P"]
     has_prior: Bool[Array, " P"]
+    prior_on_log: Bool[Array, " P"]  # plain-stored: the prior is normal on the value's log
     noise_sd: Float[Array, " K"]  # used for observables whose SD is not estimated
     noise_rows: Bool[Array, "n K"]  # which residuals inform each estimated noise SD
     n_noise_rows: Float[Array, " K"]
@@ -141,7 +142,24 @@ def unpack(theta: Array, pb: Problem) -> tuple[Params, Array, Array | None]:
 
 
 def prior_residuals(theta: Array, pb: Problem) -> Array:
-    return jnp.where(pb.has_prior, (theta - pb.prior_mean) / pb.prior_sd, 0.0)
+    """(x - median) / SD of each prior, x the stored value or, for a plain-stored parameter
+    (a genotype drive), the log of it: every prior is log-normal on the physical value
+    (logit-normal for a logit-stored fraction)."""
+    logged = jnp.log(jnp.maximum(theta, jnp.finfo(theta.dtype).tiny))
+    x = jnp.where(pb.prior_on_log, logged, theta)
+    return jnp.where(pb.has_prior, (x - pb.prior_mean) / pb.prior_sd, 0.0)
+
+
+def prior_table(pb: Problem) -> dict[str, tuple[float, float]]:
+    """The problem's priors as given: name -> (median, GSD) on the physical scale."""
+    out = {}
+    for i, name in enumerate(pb.names):
+        if bool(pb.has_prior[i]):
+            mean = float(pb.prior_mean[i])
+            median = (math.exp(mean) if bool(pb.prior_on_log[i])
+                      else float(transform_of(name).to_physical(mean)))
+            out[name] = (median, math.exp(float(pb.prior_sd[i])))
+    return out
 
 
 def terms(theta: Array, pb: Problem, adjoint=None) -> tuple[Array, Array, Array]:
@@ -155,7 +173,7 @@ def terms(theta: Array, pb: Problem, adjoint=None) -> tuple[Array, Array, Array]
 
 def neg_log_posterior(theta: Array, pb: Problem, adjoint=None) -> Array:
     """-log p(data | theta) - log prior(theta), theta on the stored scale (+inf on failure).
-    Priors are normal on the stored scale (log-normal on physical values)."""
+    Priors are log-normal on physical values (`prior_residuals`)."""
     r, norm, ok = terms(theta, pb, adjoint)
     value = 0.5 * jnp.sum(r**2) + norm
     return jnp.where(ok & jnp.isfinite(value), value, jnp.inf)
@@ -272,7 +290,7 @@ def make_problem(
         rows[:, k] = (free & (obs == k)).ravel()
     sd0 = np.asarray(default_noise_sd(models))
     names_all = list(estimate)
-    nominal, lo, hi, pm, ps, hp = [], [], [], [], [], []
+    nominal, lo, hi, pm, ps, hp, on_log = [], [], [], [], [], [], []
     for n in estimate:
         transform = transform_of(n)
         s = float(np.asarray(getattr(data.base, n))[0])
@@ -289,22 +307,28 @@ def make_problem(
             median, gsd = priors.pop(n)
             if not gsd > 1:
                 raise ALSJaxError(f"prior of {n}: geometric SD must be > 1, got {gsd:g}")
-            pm.append(_stored(n, float(median), f"prior of {n}"))
-            ps.append(float(gsd) if transform is PLAIN else math.log(float(gsd)))
+            stored = _stored(n, float(median), f"prior of {n}")
+            plain = isinstance(transform, Plain)  # a genotype drive or a plain fraction
+            if plain and not stored > 0:
+                raise ALSJaxError(f"prior of {n}: median must be > 0 (the prior is log-normal), "
+                                  f"got {median:g}")
+            pm.append(math.log(stored) if plain else stored)
+            ps.append(math.log(float(gsd)))
             hp.append(True)
         else:
             pm.append(0.0), ps.append(1.0), hp.append(False)
+        on_log.append(isinstance(transform, Plain))
     shift_subjects = _shift_subjects(fit_shifts, data.subjects)
     for i in shift_subjects:
         names_all.append(f"shift:{data.subjects[i]}")
         nominal.append(0.0), lo.append(-SHIFT_BOUND), hi.append(SHIFT_BOUND)
-        pm.append(0.0), ps.append(1.0), hp.append(False)
+        pm.append(0.0), ps.append(1.0), hp.append(False), on_log.append(False)
     for k in noise_obs:
         names_all.append(f"sigma:{OBSERVABLE_NAMES[k]}")
         s = math.log(sd0[k])
         nominal.append(s)
         lo.append(s - math.log(NOISE_BOUND_FACTOR)), hi.append(s + math.log(NOISE_BOUND_FACTOR))
-        pm.append(0.0), ps.append(1.0), hp.append(False)
+        pm.append(0.0), ps.append(1.0), hp.append(False), on_log.append(False)
     for leftover, what in ((bounds, "bounds"), (priors, "priors")):
         for n in leftover:
             raise ALSJaxError(f"{what}: {n!r} is not among the estimated parameters "
@@ -316,6 +340,7 @@ def make_problem(
     pb = Problem(
         data=anon, lower=to_device(lo, f), upper=to_device(hi, f),
         prior_mean=to_device(pm, f), prior_sd=to_device(ps, f), has_prior=to_device(hp),
+        prior_on_log=to_device(on_log),
         noise_sd=to_device(sd0, f), noise_rows=to_device(rows),
         n_noise_rows=to_device(rows.sum(0), f),
         names=tuple(estimate), noise_obs=noise_obs, shift_subjects=shift_subjects,

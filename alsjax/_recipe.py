@@ -10,6 +10,8 @@ seed = 0
 max_steps = 100
 align = "cascade"           # or "onset"
 preset_version = "2026.12"  # presets of the parameters not estimated (default: newest)
+plausible_priors = false    # true: every estimated parameter [priors] does not name gets
+                            # its plausible range as prior (`--plausible-priors`)
 fit_shifts = false          # or true (a time shift per subject), or ["subject", ...]
 rtol = 1e-6                 # ODE solver tolerances (default: simulate's); a population
 atol = 1e-9                 # fit takes them in its [population] table instead
@@ -22,6 +24,7 @@ nfl_release = [500.0, 20000.0]
 
 [priors]                    # log-normal: median and geometric SD
 apoptotic_death_rate = { median = 0.007, gsd = 3.0 }
+nfl_release = "plausible"   # its documented plausible range (alsjax.plausible_priors)
 
 [noise]                     # instead of `noise = "..."`: a model per observable; those
 alsfrs_r = "gaussian"       # not named keep their default (DEFAULT_NOISE_MODEL: NfL
@@ -71,7 +74,7 @@ from ._problem import OPTIMISERS
 
 _KEYS = {"data", "estimate", "noise", "optimiser", "starts", "seed", "max_steps", "align",
          "fit_shifts", "out", "profile", "profile_points", "bounds", "priors", "title",
-         "population", "preset_version", "rtol", "atol"}
+         "population", "preset_version", "rtol", "atol", "plausible_priors"}
 _POPULATION_KEYS = ("random", "covariates", "covariance", "gtol", "rtol", "atol", "se",
                     "start")
 
@@ -108,12 +111,14 @@ class Recipe:
     profile: tuple[str, ...] = ()
     profile_points: int = 11
     bounds: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
-    priors: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    # name -> (median, GSD), or "plausible": the range alsjax.plausible_priors gives it
+    priors: dict[str, tuple[float, float] | str] = dataclasses.field(default_factory=dict)
     source: str = ""
     population: PopulationSpec | None = None  # a [population] table: a mixed-effects fit
     preset_version: str = LATEST_PRESET  # one of PRESET_VERSIONS: the subjects' presets
     rtol: float | None = None  # the ODE solver's tolerances (None: simulate's)
     atol: float | None = None
+    plausible_priors: bool = False  # estimated parameters without a prior get the range's
 
 
 def default_recipe_path() -> Path:
@@ -196,11 +201,14 @@ def load_recipe(path: str | Path) -> Recipe:
                 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in b)):
             raise ALSJaxError(f"{where}: bounds.{name} must be [lower, upper], got {b!r}")
         bounds[name] = (float(b[0]), float(b[1]))
-    priors: dict[str, tuple[float, float]] = {}
+    priors: dict[str, tuple[float, float] | str] = {}
     for name, p in _type("priors", raw.get("priors", {}), dict, where).items():
+        if p == "plausible":
+            priors[name] = p
+            continue
         if not (isinstance(p, dict) and set(p) == {"median", "gsd"}):
-            raise ALSJaxError(f"{where}: priors.{name} must be {{ median = ..., gsd = ... }}, "
-                              f"got {p!r}")
+            raise ALSJaxError(f"{where}: priors.{name} must be {{ median = ..., gsd = ... }} "
+                              f"or \"plausible\", got {p!r}")
         priors[name] = (float(_type("median", p["median"], float, where)),
                         float(_type("gsd", p["gsd"], float, where)))
     noise = raw.get("noise")
@@ -238,7 +246,32 @@ def load_recipe(path: str | Path) -> Recipe:
         profile_points=_type("profile_points", raw.get("profile_points", 11), int, where),
         bounds=bounds, priors=priors, source=str(path), population=population,
         preset_version=version, **tolerances,
+        plausible_priors=_type("plausible_priors", raw.get("plausible_priors", False), bool,
+                               where),
     )
+
+
+def fit_priors(recipe: Recipe, df) -> dict[str, tuple[float, float]]:
+    """The recipe's priors as `fit` takes them, name -> (median, GSD): "plausible" ones (and,
+    with `plausible_priors`, every estimated parameter without one) from the documented
+    range of the data's genotype and species at the recipe's preset version. One genotype
+    and species is required of the data then; else one line naming both."""
+    from ._priors import plausible_priors
+
+    wanted = [n for n, p in recipe.priors.items() if p == "plausible"]
+    if recipe.plausible_priors:
+        wanted += [n for n in recipe.estimate if n not in recipe.priors]
+    given = {n: p for n, p in recipe.priors.items() if p != "plausible"}
+    if not wanted:
+        return given
+    cases = sorted(set(zip(df["genotype"], df["species"], strict=True)))
+    if len(cases) != 1:
+        raise ALSJaxError(f"{recipe.data}: plausible priors need one genotype and species in "
+                          f"the data, found {', '.join(' '.join(c) for c in cases)}; give "
+                          "those priors as { median = ..., gsd = ... }")
+    genotype, species = cases[0]
+    return given | plausible_priors(wanted, genotype, species,
+                                    preset_version=recipe.preset_version)
 
 
 def _names(key: str, value: Any, where: str, *, empty: bool) -> tuple[str, ...]:

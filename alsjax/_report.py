@@ -37,7 +37,7 @@ from ._likelihood import predict, shifts
 from ._noise import own_sd
 from ._observables import EVENT_NAMES, OBSERVABLE_LABELS, OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS
-from ._problem import Problem, transform_of, unpack
+from ._problem import Problem, prior_table, transform_of, unpack
 from ._programs import compile_program, prefetch_program, to_device
 from ._result import FitResult
 from ._uncertainty import CHI2_95
@@ -471,6 +471,9 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
         "objective": json_float(result.objective), "converged": bool(result.converged),
         "optimiser": result.optimiser, "seed": int(result.seed),
         "preset_version": result.data.preset_version,
+        # name -> the log-normal prior's median and GSD (logit-normal for a fraction)
+        "priors": {n: dict(median=json_float(m), gsd=json_float(g))
+                   for n, (m, g) in prior_table(result.problem).items()},
         "noise": dict(result.noise),  # observable -> gaussian (an SD) / lognormal (a CV)
         "n_starts": int(result.n_starts),
         "rtol": float(result.problem.tolerances[0]),

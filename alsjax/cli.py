@@ -63,6 +63,11 @@ BOUND_HELP = ("NAME=LOW,HIGH: bounds of an estimated parameter in physical units
               "--population, which is unbounded.")
 BOUND_POPULATION = ("--bound: a population fit is unbounded on the stored scale; bounds "
                     "apply to a plain fit and to --per-subject")
+PLAUSIBLE_HELP = ("Give every estimated parameter without a prior its documented plausible "
+                  "range as prior (alsjax.plausible_priors: the population prior of the "
+                  "data's genotype and species at the preset version).")
+PLAUSIBLE_POPULATION = ("--plausible-priors: a population fit has no priors (the random "
+                        "effects' distribution is its prior)")
 DISTRIBUTED_HELP = ("Join the other processes of a multi-node run (jax.distributed) before "
                     "the fit; set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
                     "JAX_PROCESS_ID, or run under SLURM / Open MPI. Process 0 writes.")
@@ -457,7 +462,8 @@ def _warn(notes) -> None:
 
 
 def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, max_steps,
-                align, points=None, preset_version=None, rtol=None, atol=None, bound=None):
+                align, points=None, preset_version=None, rtol=None, atol=None, bound=None,
+                plausible_priors=False):
     """Recipe (or data file) + command-line overrides -> the recipe to run and the output
     folder. Only the command line's own syntax is checked here; `run_recipe` checks the
     rest."""
@@ -489,6 +495,8 @@ def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, 
     recipe = dataclasses.replace(recipe, **over)
     if bound:
         recipe = dataclasses.replace(recipe, bounds={**recipe.bounds, **_bound_option(bound)})
+    if plausible_priors:
+        recipe = dataclasses.replace(recipe, plausible_priors=True)
     # --rtol / --atol: a population recipe keeps its solver tolerances in [population].
     tolerances = {k: v for k, v in dict(rtol=rtol, atol=atol).items() if v is not None}
     if tolerances and recipe.population is not None:
@@ -573,6 +581,12 @@ def _run(recipe, out: Path, quiet: bool, force: bool = False, plot_format: str =
                       _interval_text(lo, hi, result.lower[n], result.upper[n], p is not None),
                       method, side)
     Console().print(table)
+    from ._problem import prior_table
+
+    priors = prior_table(result.problem)
+    if priors:
+        typer.echo("priors (median, geometric SD; summary.json): " + "; ".join(
+            f"{n} {m:.4g}, {g:.3g}" for n, (m, g) in priors.items()))
     if profiled:
         typer.echo("intervals: profile likelihood (likelihood ratio) for "
                    f"{', '.join(profiled)}; Laplace (symmetric on the stored scale) for "
@@ -815,6 +829,8 @@ def fit_command(
     rtol: Annotated[float | None, typer.Option(help=RTOL_HELP, show_default=False)] = None,
     atol: Annotated[float | None, typer.Option(help=ATOL_HELP, show_default=False)] = None,
     bound: Annotated[list[str] | None, typer.Option("--bound", help=BOUND_HELP)] = None,
+    plausible_priors: Annotated[bool, typer.Option(
+        "--plausible-priors", help=PLAUSIBLE_HELP)] = False,
 ) -> None:
     """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
     from ._errors import ALSJaxError
@@ -838,6 +854,8 @@ def fit_command(
         writer = is_writer()
     if mixed_effects and bound:
         raise ALSJaxError(BOUND_POPULATION)
+    if mixed_effects and plausible_priors:
+        raise ALSJaxError(PLAUSIBLE_POPULATION)
     if mixed_effects:
         if distributed:
             _check_out_everywhere(out or Path("alsjax-fit"), force, writer)
@@ -850,9 +868,12 @@ def fit_command(
         raise ALSJaxError("--noise OBSERVABLE=MODEL:SD (a fixed noise SD) need --per-subject")
     recipe, out = _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile,
                               max_steps, align, preset_version=preset_version,
-                              rtol=rtol, atol=atol, bound=bound)
+                              rtol=rtol, atol=atol, bound=bound,
+                              plausible_priors=plausible_priors)
     if bound and not per_subject and recipe.population is not None:
         raise ALSJaxError(BOUND_POPULATION)
+    if plausible_priors and not per_subject and recipe.population is not None:
+        raise ALSJaxError(PLAUSIBLE_POPULATION)
     if (not per_subject and recipe.population is None
             and (devices is not None or chunk_subjects is not None)):
         raise ALSJaxError("--devices and --chunk-subjects need --per-subject or --population")
@@ -888,12 +909,14 @@ def profile_command(
     rtol: Annotated[float | None, typer.Option(help=RTOL_HELP, show_default=False)] = None,
     atol: Annotated[float | None, typer.Option(help=ATOL_HELP, show_default=False)] = None,
     bound: Annotated[list[str] | None, typer.Option("--bound", help=BOUND_HELP)] = None,
+    plausible_priors: Annotated[bool, typer.Option(
+        "--plausible-priors", help=PLAUSIBLE_HELP)] = False,
 ) -> None:
     """Profile likelihoods: re-optimise the other parameters on a grid of one."""
     est = estimate or (None if source.suffix.lower() == ".toml" else parameter)
     recipe, out = _fit_inputs(source, est, None, None, None, None, out, parameter, None, None,
                               points=points, preset_version=preset_version, rtol=rtol,
-                              atol=atol, bound=bound)
+                              atol=atol, bound=bound, plausible_priors=plausible_priors)
     _run(recipe, out, quiet, force)
 
 

@@ -316,6 +316,75 @@ def test_bad_bound_options(tmp_path, args, words):
                 *args, "--out", str(out), "--quiet"], *words, out=out)
 
 
+def test_plausible_priors(tmp_path):
+    """`--plausible-priors` gives every estimated parameter the documented range of the
+    data's genotype and species at the recipe's preset version as prior, as
+    `alsjax.plausible_priors` states it, and summary.json records the priors. A MAP fit's
+    -log posterior is at least the fit's -log likelihood without priors (the priors add
+    a non-negative term and move the optimum off the likelihood's)."""
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["fit", "--plausible-priors", "--quiet", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((out / "summary.json").read_text())
+    recipe = alsjax.load_recipe(ROOT / "fit/default.toml")
+    expected = alsjax.plausible_priors(recipe.estimate, "sporadic", "human",
+                                       preset_version=recipe.preset_version)
+    assert set(summary["priors"]) == set(recipe.estimate)
+    for name, (median, gsd) in expected.items():
+        got = summary["priors"][name]
+        assert got["median"] == pytest.approx(median, rel=1e-9), name
+        assert got["gsd"] == pytest.approx(gsd, rel=1e-9), name
+    plain = alsjax.run_recipe(recipe)
+    assert summary["objective"] >= plain.objective - 1e-9
+    assert summary["estimates"] != pytest.approx(plain.estimates, rel=1e-9)
+
+
+def test_plausible_priors_in_a_recipe(tmp_path):
+    """A recipe names them per parameter (`"plausible"`) or for all (`plausible_priors`);
+    explicit { median, gsd } priors stay as given."""
+    from alsjax._recipe import fit_priors
+
+    data = ROOT / "data/synthetic/small_human.csv"
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f"data = '{data}'\nestimate = ['nfl_release', 'aggregation_rate']\n"
+                      "plausible_priors = true\n[priors]\n"
+                      "nfl_release = { median = 1500.0, gsd = 2.0 }\n")
+    loaded = alsjax.load_recipe(recipe)
+    df = alsjax.read_measurements(data)
+    assert fit_priors(loaded, df) == {"nfl_release": (1500.0, 2.0),
+                                      **alsjax.plausible_priors(["aggregation_rate"])}
+    recipe.write_text(f"data = '{data}'\nestimate = ['nfl_release']\n"
+                      "[priors]\nnfl_release = 'plausible'\n")
+    assert fit_priors(alsjax.load_recipe(recipe), df) == alsjax.plausible_priors(
+        ["nfl_release"])
+
+
+@pytest.mark.parametrize("args,words", [
+    ([str(ROOT / "data/synthetic/human_cohort.csv"), "--estimate", "nfl_release",
+      "--plausible-priors"], ("plausible priors need one genotype and species",
+                              "C9orf72 human", "sporadic human")),
+    ([str(ROOT / "data/synthetic/small_human.csv"), "--estimate", "mutant_sod1",
+      "--plausible-priors"], ("plausible prior of mutant_sod1", "0 in the sporadic preset")),
+    ([str(ROOT / "fit/population.toml"), "--plausible-priors"],
+     ("--plausible-priors: a population fit has no priors",)),
+    (["--plausible-priors", "--population", "--random", "nfl_release"],
+     ("--plausible-priors: a population fit has no priors",)),
+])
+def test_bad_plausible_priors(tmp_path, args, words):
+    out = tmp_path / "o"
+    _fails(["fit", *args, "--out", str(out), "--quiet"], *words, out=out)
+
+
+def test_bad_plausible_priors_in_a_recipe(tmp_path):
+    data = ROOT / "data/synthetic/small_human.csv"
+    recipe, out = tmp_path / "r.toml", tmp_path / "o"
+    for body, words in (("[priors]\nnfl_release = 'plausibel'\n",
+                         ("priors.nfl_release must be", 'or "plausible"', "'plausibel'")),
+                        ("plausible_priors = 'yes'\n", ("plausible_priors must be a bool",))):
+        recipe.write_text(f"data = '{data}'\nestimate = ['nfl_release']\n{body}")
+        _fails(["fit", str(recipe), "--out", str(out), "--quiet"], *words, out=out)
+
+
 def test_bound_refused_for_a_population_recipe(tmp_path):
     out = tmp_path / "o"
     _fails(["fit", str(ROOT / "fit/population.toml"), "--bound", "apoptotic_death_rate=1e-3,1",

@@ -212,6 +212,28 @@ def test_bad_choices_raise_one_line(human):
         assert "\n" not in str(e.value)
 
 
+def test_priors_are_log_normal_whatever_the_storage(human):
+    """A prior { median, gsd } is log-normal on the physical value, as documented, for a
+    log-stored rate and a plain-stored genotype drive alike: a value one GSD above the
+    median is one SD above it (prior residual 1), one GSD below is -1 (closed form). The
+    drive's prior used to be normal on the value with the GSD as its SD, so a drive of
+    0.003 with "gsd = 3" had a flat prior. A drive's median must be positive."""
+    from alsjax import ALSJaxError
+    from alsjax._problem import prior_residuals
+
+    _, data = human
+    pb, names, _ = make_problem(data, ["apoptotic_death_rate", "mutant_sod1"],
+                                priors={"apoptotic_death_rate": (0.01, 2.0),
+                                        "mutant_sod1": (0.003, 3.0)})
+    for rate, drive, expected in ((0.02, 0.009, 1.0), (0.005, 0.001, -1.0)):
+        theta = jnp.zeros(len(names)).at[0].set(math.log(rate)).at[1].set(drive)
+        r = np.asarray(prior_residuals(theta, pb))
+        np.testing.assert_allclose(r[:2], [expected, expected], rtol=1e-12)
+        assert np.all(r[2:] == 0.0)  # noise SDs have no prior
+    with pytest.raises(ALSJaxError, match="prior of mutant_sod1: median must be > 0"):
+        make_problem(data, ["mutant_sod1"], priors={"mutant_sod1": (0.0, 3.0)})
+
+
 def test_respiratory_vulnerability_is_recovered_from_fvc():
     """Revision 5's parameter is identifiable from the data that separate the two pools:
     the default layout with FVC (additive noise, SD 3 % of predicted) in place of NfL,
