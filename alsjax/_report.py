@@ -15,6 +15,7 @@ import os
 import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -603,5 +604,85 @@ def plot_simulation(path: str | os.PathLike, ts, observables: dict,
     for ax in axes[:len(observables)]:
         ax.set_xlabel(xlabel)
         ax.xaxis.set_tick_params(labelbottom=True)
+    fig.suptitle(title)
+    atomic_savefig(fig, path, dpi=120)
+
+
+def draws_csvs(ts, sol, params) -> tuple[str, str]:
+    """The texts of `alsjax simulate --draws`' two files: every draw's course as a tidy
+    table (draw, time, observable, value; a failed draw's values NaN after its failure),
+    and one row per draw (draw, success, status, each event's day, empty where not
+    reached, and every parameter that varies between draws, in physical units)."""
+    from ._params import physical
+    from ._simulate import FAILURE_REASONS
+
+    ts = np.asarray(ts)
+    n, T = np.asarray(sol.success).shape[0], ts.size
+    names = list(sol.observables)
+    values = np.stack([np.asarray(sol.observables[k]) for k in names], axis=-1)  # (n, T, K)
+    draw = np.repeat(np.arange(1, n + 1), T * len(names))
+    courses = pd.DataFrame({
+        "draw": draw, "time": np.tile(np.repeat(ts, len(names)), n),
+        "observable": np.tile(names, n * T), "value": values.ravel()})
+    table = {"draw": np.arange(1, n + 1), "success": np.asarray(sol.success),
+             "status": [FAILURE_REASONS[int(s)] if not ok else "" for s, ok in
+                        zip(np.asarray(sol.status), np.asarray(sol.success), strict=True)]}
+    for event, days in sol.events.items():
+        table[event] = np.where(np.isfinite(np.asarray(days)), np.asarray(days), np.nan)
+    for name, v in physical(params).items():
+        v = np.asarray(v)
+        if np.ptp(v) > 0:
+            table[name] = v
+    return (courses.to_csv(index=False, float_format="%.10g"),
+            pd.DataFrame(table).to_csv(index=False, float_format="%.10g"))
+
+
+def plot_draws(path: str | os.PathLike, ts, sol, title: str, *,
+               origin: str = "cascade start", shown: int = 25) -> None:
+    """Every observable of an ensemble against time: the median and 10-90 % band of the
+    draws alive then (a course ends at its death), `shown` draws as thin lines, and a
+    panel with the fraction of draws past onset and dead; saved atomically."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    ts = np.asarray(ts)
+    scale, xlabel = time_axis(origin, float(ts[-1] - ts[0]))
+    ok = np.asarray(sol.success)
+    death = np.where(ok, np.asarray(sol.events["death"]), -np.inf)
+    alive = ts[None, :] <= death[:, None]  # (n, T); a failed draw is left out
+    fig = Figure(figsize=(12, 6.5), layout="constrained")
+    axes = fig.subplots(2, 4, sharex=True).ravel()
+    x = ts / scale
+    for ax, (name, v) in zip(axes, sol.observables.items(), strict=False):
+        v = np.where(alive, np.asarray(v), np.nan)
+        for row in v[:shown]:
+            ax.plot(x, row, color="0.6", lw=0.5, alpha=0.6)
+        enough = np.sum(alive, axis=0) >= 5  # percentiles of fewer draws are noise
+        with warnings.catch_warnings():  # a column with every draw dead: all NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p10, p50, p90 = np.nanpercentile(v, [10, 50, 90], axis=0)
+        ax.fill_between(x, np.where(enough, p10, np.nan), np.where(enough, p90, np.nan),
+                        color="tab:blue", alpha=0.25, lw=0)
+        ax.plot(x, np.where(enough, p50, np.nan), color="tab:blue", lw=1.6)
+        ax.set_title(OBSERVABLE_LABELS.get(name, name), fontsize=10)
+        ax.set_ylabel(OBSERVABLE_UNITS[name], fontsize=8)
+        _plain_axis(ax.yaxis)
+    ax = axes[-1]
+    n = int(ok.sum())
+    for event, color in (("onset", "tab:orange"), ("death", "black")):
+        days = np.asarray(sol.events[event])[ok]
+        ax.step(x, [np.mean(days <= t) for t in ts], where="post", color=color,
+                label=f"past {event}")
+    ax.set_ylim(0.0, 1.0)
+    ax.set_title(f"fraction of the {n} draws", fontsize=10)
+    handles = [Patch(color="tab:blue", alpha=0.25, label="10-90 % of draws alive"),
+               Line2D([], [], color="tab:blue", lw=1.6, label="median"),
+               Line2D([], [], color="0.6", lw=0.5, label=f"{min(shown, n)} draws"),
+               *ax.get_legend_handles_labels()[0]]
+    fig.legend(handles=handles, fontsize=9, loc="outside lower center", ncols=len(handles))
+    for a in axes:
+        a.set_xlabel(xlabel)
+        a.xaxis.set_tick_params(labelbottom=True)
     fig.suptitle(title)
     atomic_savefig(fig, path, dpi=120)

@@ -282,7 +282,8 @@ def simulate(
     days: Annotated[float | None, typer.Option(
         help="Duration in days (default: 3650 human, 200 mouse).", show_default=False)] = None,
     points: Annotated[int, typer.Option(help="Number of output times.")] = 200,
-    out: Annotated[Path, typer.Option(help="Tidy CSV to write (time, observable, value).")
+    out: Annotated[Path, typer.Option(help="Tidy CSV to write (time, observable, value; "
+                                      "with --draws a draw column first).")
                    ] = Path("simulation.csv"),
     plot: Annotated[Path | None, typer.Option(help="Optional figure (.png, .pdf or .svg).")
                     ] = None,
@@ -292,8 +293,17 @@ def simulate(
         "--set", metavar="NAME=VALUE",
         help="Change one parameter from its preset (physical units; repeatable), e.g. "
              "respiratory_vulnerability=0.5. `alsjax params` lists the names.")] = None,
+    draws: Annotated[int, typer.Option(
+        "--draws", help="Instead of the preset's course, simulate N patients drawn from the "
+        "plausible ranges (alsjax.prior: the population prior where the preset version has "
+        "one; --set holds a parameter at one value in every draw). Writes every course to "
+        "--out, and one row per draw (events, parameters) beside it as NAME_draws.csv.")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the --draws (the same seed, the same "
+                                      "draws).")] = 0,
 ) -> None:
-    """Simulate a genotype's default course, with optional therapy; write a tidy CSV."""
+    """Simulate a genotype's default course, or patients drawn from the plausible ranges,
+    with optional therapy; write a tidy CSV."""
     from rich.console import Console
     from rich.table import Table
 
@@ -309,6 +319,10 @@ def simulate(
         raise ALSJaxError(f"--out {out}: is a folder, expected a CSV file name")
     if plot is not None and plot.suffix.lower() not in _PLOT_SUFFIXES:
         raise ALSJaxError(f"--plot {plot}: expected a {', '.join(_PLOT_SUFFIXES)} file")
+    if draws:
+        _check_draws(draws, points)
+        return _simulate_draws(genotype, species, therapy, drugs, ts, draws, seed,
+                               PresetVersion(preset_version).value, set_, out, plot)
     import jax
     import numpy as np
 
@@ -338,6 +352,75 @@ def simulate(
     console = Console()
     console.print(table)
     console.print(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))
+
+
+MAX_DRAW_VALUES = 2_000_000  # draws x points: the states of every draw stay in memory
+
+
+def _check_draws(draws: int, points: int) -> None:
+    from ._errors import ALSJaxError
+
+    if draws < 0:
+        raise ALSJaxError(f"--draws: must be a positive number of patients, got {draws}")
+    if draws * points > MAX_DRAW_VALUES:
+        raise ALSJaxError(f"--draws {draws} x --points {points}: more than "
+                          f"{MAX_DRAW_VALUES:,} points per observable; use fewer, or draw and "
+                          "solve in chunks from Python (alsjax.prior(...).sample, "
+                          "alsjax.simulate_batch)")
+
+
+def _simulate_draws(genotype, species, therapy, drugs, ts, n, seed, version, changes, out,
+                    plot) -> None:
+    """`alsjax simulate --draws N`: N parameter sets from the prior, one batched solve, the
+    two CSVs (written as late as possible, each atomically), a figure and a summary."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from ._batch import simulate_batch
+    from ._errors import ALSJaxError
+    from ._io import atomic_write_text
+    from ._priors import prior
+    from ._report import draws_csvs, plot_draws
+    from ._simulate import FAILURE_REASONS
+
+    params = prior(genotype, species, preset_version=version).sample(jax.random.key(seed), n)
+    fixed = _parameter_changes(changes or [])
+    params = params.replace(**{k: jnp.full(n, v) for k, v in fixed.items()})
+    sol = in_worker(jax.jit(simulate_batch), params, jnp.asarray(ts), drugs)
+    ok = np.asarray(sol.success)
+    if not ok.any():
+        raise ALSJaxError(f"the solver failed for every one of the {n} draws "
+                          f"({genotype}, {species}): "
+                          f"{FAILURE_REASONS[int(np.asarray(sol.status)[0])]}")
+    courses, table = in_worker(draws_csvs, ts, sol, params)
+    listed = out.with_name(f"{out.stem}_draws.csv")
+    atomic_write_text(listed, table)
+    atomic_write_text(out, courses)
+    if plot is not None:
+        what = (f"{n} draws from the plausible ranges: {genotype} ({species}), seed {seed}"
+                + (f", {therapy}" if therapy else "")
+                + "".join(f", {item}" for item in changes or []))
+        in_worker(plot_draws, plot, ts, sol, what,
+                  origin="age" if species == "mouse" else "cascade start")
+    clock = "day of age" if species == "mouse" else "day"
+    summary = Table(title=f"events of {int(ok.sum())} draws: {genotype}, {species}"
+                    + (f" ({n - int(ok.sum())} failed: see {listed.name})" if not ok.all()
+                       else ""), title_justify="left")
+    for column in ("event", f"{clock}: median (10-90 %) of those reaching it",
+                   f"reached by {ts[-1]:g}", "meaning"):
+        summary.add_column(column)
+    for name, days in sol.events.items():
+        days = np.asarray(days)[ok]
+        seen = days[np.isfinite(days)]
+        spread = (f"{np.median(seen):.0f} ({np.percentile(seen, 10):.0f}-"
+                  f"{np.percentile(seen, 90):.0f})") if seen.size else "-"
+        summary.add_row(name, spread, f"{seen.size} of {days.size}", _EVENT_MEANING[name])
+    console = Console()
+    console.print(summary)
+    console.print(f"wrote {out} and {listed}" + (f" and {plot}" if plot is not None else ""))
 
 
 @app.command()

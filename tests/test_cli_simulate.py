@@ -108,6 +108,8 @@ def test_simulate_mouse_defaults_to_sod1_and_200_days(tmp_path):
          "--set riluzole_limb_fraction must be in [0, 1], got 1.5"),
         (["--set", "riluzole_limb_fraction=-0.1"], "riluzole_limb_fraction must be in [0, 1]"),
         (["--set", "motor_reserve=0.5", "--set", "motor_reserve=0.6"], "given twice"),
+        (["--draws", "-3"], "--draws: must be a positive number"),
+        (["--draws", "30000"], "--draws 30000 x --points 101"),
     ],
 )
 def test_simulate_bad_input_is_one_line_and_writes_nothing(tmp_path, args, field):
@@ -120,6 +122,48 @@ def test_simulate_bad_input_is_one_line_and_writes_nothing(tmp_path, args, field
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert lines == [lines[0]] and lines[0].startswith("error: "), result.output
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_draws_from_the_plausible_ranges(tmp_path):
+    """`--draws 12 --seed 4`: the courses and the per-draw table are the library's own
+    draws (`prior("sporadic").sample` with the same key, `--set` holding motor_reserve at
+    0.5 in each), each solved alone by `simulate` for the reference: the same ALSFRS-R to
+    1e-3 points and event days to 0.05 day (the batch and the single solver take their own
+    steps at the same tolerances). The same seed writes the same bytes; another seed,
+    other draws."""
+    import jax
+    import jax.numpy as jnp
+    import pandas as pd
+
+    out, plot = tmp_path / "e.csv", tmp_path / "e.png"
+    args = ["simulate", "--draws", "12", "--seed", "4", "--points", "41", "--days", "3000",
+            "--set", "motor_reserve=0.5", "--out", str(out), "--plot", str(plot)]
+    result = _run(*args)
+    assert result.exit_code == 0, result.output
+    courses, table = pd.read_csv(out), pd.read_csv(tmp_path / "e_draws.csv")
+    assert list(courses.columns) == ["draw", "time", "observable", "value"]
+    assert len(courses) == 12 * 41 * len(alsjax.OBSERVABLE_NAMES)
+    assert len(table) == 12 and table["success"].all()
+    assert "motor_reserve" not in table and "misfolding_rate" in table  # what varies
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    params = alsjax.prior("sporadic").sample(jax.random.key(4), 12)
+    params = params.replace(motor_reserve=jnp.full(12, 0.5))
+    for k in (0, 7):
+        one = jax.tree.map(lambda a, k=k: a[k], params)
+        sol = alsjax.simulate(one, np.linspace(0.0, 3000.0, 41))
+        rows = courses[(courses["draw"] == k + 1) & (courses["observable"] == "alsfrs_r")]
+        np.testing.assert_allclose(rows["value"], sol.observables["alsfrs_r"], rtol=0,
+                                   atol=1e-3)
+        for event in alsjax.EVENT_NAMES:
+            day = float(sol.events[event])
+            got = table[event].iat[k]
+            assert (np.isnan(got) if day == np.inf else abs(got - day) < 0.05), (event, k)
+        assert table["misfolding_rate"].iat[k] == pytest.approx(
+            float(alsjax.physical(one)["misfolding_rate"]), rel=1e-9)
+    first = out.read_bytes()
+    assert _run(*args).exit_code == 0 and out.read_bytes() == first
+    other = _run(*[a if a != "4" else "5" for a in args])
+    assert other.exit_code == 0 and out.read_bytes() != first
 
 
 def test_simulate_into_a_folder_is_refused(tmp_path):
