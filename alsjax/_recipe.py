@@ -118,7 +118,7 @@ class Recipe:
     preset_version: str = LATEST_PRESET  # one of PRESET_VERSIONS: the subjects' presets
     rtol: float | None = None  # the ODE solver's tolerances (None: simulate's)
     atol: float | None = None
-    plausible_priors: bool = False  # estimated parameters without a prior get the range's
+    plausible_priors: bool = False  # every estimated parameter without a prior: its range
 
 
 def default_recipe_path() -> Path:

@@ -1,6 +1,8 @@
-"""Calibrate the prior as a population: the spreads of the guessed rates and of the
-proteostasis rates, and the factor on the death rates' medians, that make the prior's draws
-die as a cohort does and spread serum NfL as patients do.
+"""Calibrate the population prior against published cohorts (survival, serum NfL).
+
+The spreads of the guessed rates and of the proteostasis rates, and the factor on the death
+rates' medians, that make the prior's draws die as a cohort does and spread serum NfL as
+patients do.
 
     python fit/published/prior_centre.py [--n 10000] [--seed 0]
 
