@@ -158,13 +158,19 @@ def time_axis(origin: str, span: float) -> tuple[float, str]:
     return 1.0, "days of age" if origin == "age" else f"days since {origin}"
 
 
-def _origin(df: pd.DataFrame, data) -> str:
+def _origin(df: pd.DataFrame, data, result: FitResult | None = None) -> str:
     """Day 0 of the data: age for mice, onset for onset-aligned data, else the cascade's
-    start."""
+    start. Onset-aligned data whose day 0 the fit moves (fitted time shifts, or an
+    estimated `onset_threshold`, which recipes use for the stage at randomisation) are on
+    their own clock: "the data's day 0"."""
     species = df["species"] if "species" in df else pd.Series(dtype=str)
     if len(species) and (species.astype(str) == "mouse").all():
         return "age"
-    return "onset" if bool(np.asarray(data.onset_aligned).any()) else "cascade start"
+    if not bool(np.asarray(data.onset_aligned).any()):
+        return "cascade start"
+    moved = result is not None and (result.time_shift is not None
+                                    or "onset_threshold" in result.names)
+    return "the data's day 0" if moved else "onset"
 
 
 def _subject_colours(n: int) -> list:
@@ -222,7 +228,7 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     S = data.n_subjects
     colours = _subject_colours(S)
-    origin = _origin(df, data)
+    origin = _origin(df, data, result)
     span = float(max(np.max(np.where(mask, times, 0.0)), np.max(dense_t)))
     if has_arms:
         span = max(span, float(np.max(np.where(arm, np.asarray(data.event_time), 0.0))))

@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -279,6 +280,28 @@ def test_interval_text_as_printed():
     assert printed(math.nan, 2.0, 0.001, 5.0, True) == "[0.001 (bound), 2]"
     assert printed(math.nan, math.nan, 0.0, 1.0, False) == "undefined"
     assert printed(0.5755, 0.7238, 0.5, 0.98, False) == "[0.5755, 0.7238]"
+
+
+def test_fit_figure_names_the_data_clock():
+    """fit.png's time axis: onset-aligned data read "since onset" unless the fit moves
+    their day 0 (fitted time shifts, or an estimated onset_threshold, as the riluzole
+    recipe uses for the stage at randomisation); then "since the data's day 0"."""
+    from types import SimpleNamespace
+
+    from alsjax._report import _origin, time_axis
+
+    human = pd.DataFrame({"species": ["human"]})
+    onset = SimpleNamespace(onset_aligned=np.array([True]))
+    cascade = SimpleNamespace(onset_aligned=np.array([False]))
+    fixed = SimpleNamespace(time_shift=None, names=("riluzole_efficacy",))
+    shifted = SimpleNamespace(time_shift=np.zeros(1), names=("apoptotic_death_rate",))
+    staged = SimpleNamespace(time_shift=None, names=("onset_threshold", "riluzole_efficacy"))
+    assert _origin(human, onset, fixed) == "onset"
+    assert _origin(human, cascade, staged) == "cascade start"
+    for result in (shifted, staged):
+        assert time_axis(_origin(human, onset, result), 400.0)[1] == \
+            "days since the data's day 0"
+    assert _origin(pd.DataFrame({"species": ["mouse"]}), onset, staged) == "age"
 
 
 def test_bound_options_over_recipe():
