@@ -614,11 +614,12 @@ def plot_simulation(path: str | os.PathLike, ts, observables: dict,
     atomic_savefig(fig, path, dpi=120)
 
 
-def draws_csvs(ts, sol, params) -> tuple[str, str]:
+def draws_csvs(ts, sol, params, extra: dict | None = None) -> tuple[str, str]:
     """The texts of `alsjax simulate --draws`' two files: every draw's course as a tidy
     table (draw, time, observable, value; a failed draw's values NaN after its failure),
     and one row per draw (draw, success, status, each event's day, empty where not
-    reached, and every parameter that varies between draws, in physical units)."""
+    reached, the `extra` columns, and every parameter that varies between draws, in
+    physical units)."""
     from ._params import physical
     from ._simulate import FAILURE_REASONS
 
@@ -635,6 +636,7 @@ def draws_csvs(ts, sol, params) -> tuple[str, str]:
                         zip(np.asarray(sol.status), np.asarray(sol.success), strict=True)]}
     for event, days in sol.events.items():
         table[event] = np.where(np.isfinite(np.asarray(days)), np.asarray(days), np.nan)
+    table.update(extra or {})
     for name, v in physical(params).items():
         v = np.asarray(v)
         if np.ptp(v) > 0:
@@ -647,7 +649,8 @@ def plot_draws(path: str | os.PathLike, ts, sol, title: str, *,
                origin: str = "cascade start", shown: int = 25) -> None:
     """Every observable of an ensemble against time: the median and 10-90 % band of the
     draws alive then (a course ends at its death), `shown` draws as thin lines, and a
-    panel with the fraction of draws past onset and dead; saved atomically."""
+    panel with the fraction of draws past onset (unless the clock starts there) and dead;
+    saved atomically."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -676,7 +679,9 @@ def plot_draws(path: str | os.PathLike, ts, sol, title: str, *,
         _plain_axis(ax.yaxis)
     ax = axes[-1]
     n = int(ok.sum())
-    for event, color in (("onset", "tab:orange"), ("death", "black")):
+    shown_events = (("death", "black"),) if origin == "onset" else (
+        ("onset", "tab:orange"), ("death", "black"))
+    for event, color in shown_events:
         days = np.asarray(sol.events[event])[ok]
         ax.step(x, [np.mean(days <= t) for t in ts], where="post", color=color,
                 label=f"past {event}")

@@ -301,6 +301,10 @@ def simulate(
     ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the --draws (the same seed, the same "
                                       "draws).")] = 0,
+    align: Annotated[Align, typer.Option(
+        help="With --draws: time from the cascade's start (age, for mice), or from each "
+        "draw's own symptom onset for --days after it (draws without onset within 20 "
+        "years, 1 for mice, are left out and counted).")] = Align.cascade,
 ) -> None:
     """Simulate a genotype's default course, or patients drawn from the plausible ranges,
     with optional therapy; write a tidy CSV."""
@@ -322,7 +326,11 @@ def simulate(
     if draws:
         _check_draws(draws, points)
         return _simulate_draws(genotype, species, therapy, drugs, ts, draws, seed,
-                               PresetVersion(preset_version).value, set_, out, plot)
+                               PresetVersion(preset_version).value, set_, out, plot,
+                               Align(align).value)
+    if Align(align).value != "cascade":
+        raise ALSJaxError("--align onset: needs --draws (a single course's onset is in its "
+                          "events table)")
     import jax
     import numpy as np
 
@@ -369,10 +377,16 @@ def _check_draws(draws: int, points: int) -> None:
                           "alsjax.simulate_batch)")
 
 
+ONSET_HORIZON = {"human": 20 * 365.25, "mouse": 365.0}  # days searched for each draw's onset
+
+
 def _simulate_draws(genotype, species, therapy, drugs, ts, n, seed, version, changes, out,
-                    plot) -> None:
-    """`alsjax simulate --draws N`: N parameter sets from the prior, one batched solve, the
-    two CSVs (written as late as possible, each atomically), a figure and a summary."""
+                    plot, align="cascade") -> None:
+    """`alsjax simulate --draws N`: N parameter sets from the prior, one batched solve (with
+    `align="onset"`, a first solve finds each draw's onset and the second starts there),
+    the two CSVs (written as late as possible, each atomically), a figure and a summary."""
+    import dataclasses
+
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -389,13 +403,30 @@ def _simulate_draws(genotype, species, therapy, drugs, ts, n, seed, version, cha
     params = prior(genotype, species, preset_version=version).sample(jax.random.key(seed), n)
     fixed = _parameter_changes(changes or [])
     params = params.replace(**{k: jnp.full(n, v) for k, v in fixed.items()})
-    sol = in_worker(jax.jit(simulate_batch), params, jnp.asarray(ts), drugs)
+    solve = jax.jit(simulate_batch)
+    left_out, extra = 0, {}
+    if align == "onset":
+        found = in_worker(solve, params, jnp.asarray([0.0, ONSET_HORIZON[species]]), drugs)
+        onset = np.asarray(found.events["onset"])
+        ill = np.isfinite(onset) & np.asarray(found.success)
+        left_out = n - int(ill.sum())
+        if not ill.any():
+            raise ALSJaxError(f"none of the {n} draws ({genotype}, {species}) shows onset "
+                              f"within {ONSET_HORIZON[species]:g} days")
+        params = jax.tree.map(lambda a: a[ill], params)
+        n, days = int(ill.sum()), onset[ill]
+        extra = {"onset_cascade_day": days}  # the event columns count from onset
+        sol = in_worker(solve, params, jnp.asarray(days[:, None] + ts[None, :]), drugs)
+        # every clock on each draw's own onset: events too
+        sol = dataclasses.replace(sol, events={k: v - days for k, v in sol.events.items()})
+    else:
+        sol = in_worker(solve, params, jnp.asarray(ts), drugs)
     ok = np.asarray(sol.success)
     if not ok.any():
         raise ALSJaxError(f"the solver failed for every one of the {n} draws "
                           f"({genotype}, {species}): "
                           f"{FAILURE_REASONS[int(np.asarray(sol.status)[0])]}")
-    courses, table = in_worker(draws_csvs, ts, sol, params)
+    courses, table = in_worker(draws_csvs, ts, sol, params, extra)
     listed = out.with_name(f"{out.stem}_draws.csv")
     atomic_write_text(listed, table)
     atomic_write_text(out, courses)
@@ -403,12 +434,16 @@ def _simulate_draws(genotype, species, therapy, drugs, ts, n, seed, version, cha
         what = (f"{n} draws from the plausible ranges: {genotype} ({species}), seed {seed}"
                 + (f", {therapy}" if therapy else "")
                 + "".join(f", {item}" for item in changes or []))
-        in_worker(plot_draws, plot, ts, sol, what,
-                  origin="age" if species == "mouse" else "cascade start")
-    clock = "day of age" if species == "mouse" else "day"
+        in_worker(plot_draws, plot, ts, sol, what, origin="onset" if align == "onset"
+                  else "age" if species == "mouse" else "cascade start")
+    clock = ("day after onset" if align == "onset" else "day of age" if species == "mouse"
+             else "day")
+    notes = [f"{n - int(ok.sum())} failed: see {listed.name}"] if not ok.all() else []
+    if left_out:
+        notes.append(f"{left_out} without onset within {ONSET_HORIZON[species]:g} days left "
+                     "out")
     summary = Table(title=f"events of {int(ok.sum())} draws: {genotype}, {species}"
-                    + (f" ({n - int(ok.sum())} failed: see {listed.name})" if not ok.all()
-                       else ""), title_justify="left")
+                    + (f" ({'; '.join(notes)})" if notes else ""), title_justify="left")
     for column in ("event", f"{clock}: median (10-90 %) of those reaching it",
                    f"reached by {ts[-1]:g}", "meaning"):
         summary.add_column(column)

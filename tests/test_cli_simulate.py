@@ -110,6 +110,7 @@ def test_simulate_mouse_defaults_to_sod1_and_200_days(tmp_path):
         (["--set", "motor_reserve=0.5", "--set", "motor_reserve=0.6"], "given twice"),
         (["--draws", "-3"], "--draws: must be a positive number"),
         (["--draws", "30000"], "--draws 30000 x --points 101"),
+        (["--align", "onset"], "--align onset: needs --draws"),
     ],
 )
 def test_simulate_bad_input_is_one_line_and_writes_nothing(tmp_path, args, field):
@@ -164,6 +165,31 @@ def test_draws_from_the_plausible_ranges(tmp_path):
     assert _run(*args).exit_code == 0 and out.read_bytes() == first
     other = _run(*[a if a != "4" else "5" for a in args])
     assert other.exit_code == 0 and out.read_bytes() != first
+
+
+def test_draws_on_their_own_onset(tmp_path):
+    """`--draws --align onset`: each course starts at its draw's own onset, where ALSFRS-R
+    is 48 x onset_threshold by the onset's definition (closed form, to 0.01 point), and
+    follows `simulate` of that draw from that day; the table keeps the onset's day from
+    the cascade's start and counts the events from onset."""
+    import jax
+    import pandas as pd
+
+    out = tmp_path / "o.csv"
+    result = _run("simulate", "--draws", "6", "--seed", "2", "--align", "onset", "--days",
+                  "900", "--points", "31", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    courses, table = pd.read_csv(out), pd.read_csv(tmp_path / "o_draws.csv")
+    assert len(table) == 6 and np.all(np.abs(table["onset"]) < 0.05)
+    assert np.all(table["onset_cascade_day"] > 0)
+    score = courses[courses["observable"] == "alsfrs_r"].pivot(index="draw", columns="time",
+                                                               values="value")
+    np.testing.assert_allclose(score.iloc[:, 0], 48 * table["onset_threshold"], atol=0.01)
+    np.testing.assert_allclose(score.columns, np.linspace(0.0, 900.0, 31), rtol=1e-9)
+    draw = jax.tree.map(lambda a: a[3], alsjax.prior("sporadic").sample(jax.random.key(2), 6))
+    start = table["onset_cascade_day"].iat[3]
+    sol = alsjax.simulate(draw, start + np.linspace(0.0, 900.0, 31))
+    np.testing.assert_allclose(score.iloc[3], sol.observables["alsfrs_r"], atol=1e-3)
 
 
 def test_simulate_into_a_folder_is_refused(tmp_path):
