@@ -614,23 +614,34 @@ def plot_simulation(path: str | os.PathLike, ts, observables: dict,
     atomic_savefig(fig, path, dpi=120)
 
 
-def draws_csvs(ts, sol, params, extra: dict | None = None) -> tuple[str, str]:
-    """The texts of `alsjax simulate --draws`' two files: every draw's course as a tidy
-    table (draw, time, observable, value; a failed draw's values NaN after its failure),
-    and one row per draw (draw, success, status, each event's day, empty where not
-    reached, the `extra` columns, and every parameter that varies between draws, in
-    physical units)."""
+def write_draw_courses(path: str | os.PathLike, ts, sol, chunk: int = 500) -> None:
+    """Every draw's course as a tidy CSV (draw, time, observable, value; a failed draw's
+    values NaN after its failure), written atomically, `chunk` draws at a time so that a
+    large ensemble's text never sits in memory whole."""
+    ts = np.asarray(ts)
+    names = list(sol.observables)
+    values = np.stack([np.asarray(sol.observables[k]) for k in names], axis=-1)  # (n, T, K)
+    n, T = values.shape[:2]
+    with atomic_open(path) as f:
+        f.write("draw,time,observable,value\n")
+        for first in range(0, n, chunk):
+            part = values[first:first + chunk]
+            m = part.shape[0]
+            pd.DataFrame({
+                "draw": np.repeat(np.arange(first + 1, first + m + 1), T * len(names)),
+                "time": np.tile(np.repeat(ts, len(names)), m),
+                "observable": np.tile(names, m * T), "value": part.ravel(),
+            }).to_csv(f, index=False, header=False, float_format="%.10g")
+
+
+def draws_table(sol, params, extra: dict | None = None) -> str:
+    """The text of `alsjax simulate --draws`' table of draws: one row per draw (draw,
+    success, status, each event's day, empty where not reached, the `extra` columns, and
+    every parameter that varies between draws, in physical units)."""
     from ._params import physical
     from ._simulate import FAILURE_REASONS
 
-    ts = np.asarray(ts)
-    n, T = np.asarray(sol.success).shape[0], ts.size
-    names = list(sol.observables)
-    values = np.stack([np.asarray(sol.observables[k]) for k in names], axis=-1)  # (n, T, K)
-    draw = np.repeat(np.arange(1, n + 1), T * len(names))
-    courses = pd.DataFrame({
-        "draw": draw, "time": np.tile(np.repeat(ts, len(names)), n),
-        "observable": np.tile(names, n * T), "value": values.ravel()})
+    n = np.asarray(sol.success).shape[0]
     table = {"draw": np.arange(1, n + 1), "success": np.asarray(sol.success),
              "status": [FAILURE_REASONS[int(s)] if not ok else "" for s, ok in
                         zip(np.asarray(sol.status), np.asarray(sol.success), strict=True)]}
@@ -641,8 +652,7 @@ def draws_csvs(ts, sol, params, extra: dict | None = None) -> tuple[str, str]:
         v = np.asarray(v)
         if np.ptp(v) > 0:
             table[name] = v
-    return (courses.to_csv(index=False, float_format="%.10g"),
-            pd.DataFrame(table).to_csv(index=False, float_format="%.10g"))
+    return pd.DataFrame(table).to_csv(index=False, float_format="%.10g")
 
 
 def plot_draws(path: str | os.PathLike, ts, sol, title: str, *,

@@ -397,7 +397,7 @@ def _simulate_draws(genotype, species, therapy, drugs, ts, n, seed, version, cha
     from ._errors import ALSJaxError
     from ._io import atomic_write_text
     from ._priors import prior
-    from ._report import draws_csvs, plot_draws
+    from ._report import draws_table, plot_draws, write_draw_courses
     from ._simulate import FAILURE_REASONS
 
     params = prior(genotype, species, preset_version=version).sample(jax.random.key(seed), n)
@@ -426,10 +426,9 @@ def _simulate_draws(genotype, species, therapy, drugs, ts, n, seed, version, cha
         raise ALSJaxError(f"the solver failed for every one of the {n} draws "
                           f"({genotype}, {species}): "
                           f"{FAILURE_REASONS[int(np.asarray(sol.status)[0])]}")
-    courses, table = in_worker(draws_csvs, ts, sol, params, extra)
     listed = out.with_name(f"{out.stem}_draws.csv")
-    atomic_write_text(listed, table)
-    atomic_write_text(out, courses)
+    atomic_write_text(listed, in_worker(draws_table, sol, params, extra))
+    in_worker(write_draw_courses, out, ts, sol)
     if plot is not None:
         what = (f"{n} draws from the plausible ranges: {genotype} ({species}), seed {seed}"
                 + (f", {therapy}" if therapy else "")
