@@ -29,12 +29,26 @@ OUTPUT_MARKER = "alsjax_output"
 WRITE_LOCK = threading.Lock()
 
 
+# Temporary files of `atomic_open` still being written: what an interrupted command line
+# deletes (`remove_open_temps`) before it exits, since the abandoned writer never will.
+_OPEN_TEMPS: set[str] = set()
+
+
+def remove_open_temps() -> None:
+    """Delete the temporary files of writes still in progress (called on Ctrl-C, with the
+    output lock held): an interrupted run leaves no half file, hidden or not."""
+    for tmp in list(_OPEN_TEMPS):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file beside `path`; rename it onto `path` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _OPEN_TEMPS.add(tmp)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as f:
             yield f
@@ -48,6 +62,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        _OPEN_TEMPS.discard(tmp)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

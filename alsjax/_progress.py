@@ -68,6 +68,8 @@ class _Estimator:
         left = (total - done) / rate
         if left < ESTIMATE_FROM_S:
             return None
+        if stage == "writing":  # chunks of a file, not optimiser steps
+            return f"{stage}: about {_duration(left)} to go"
         return (f"{stage}: about {_duration(left)} to go at {_rate(rate)} "
                 f"({total} steps over all starts; starts that converge early end sooner)")
 

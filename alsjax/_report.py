@@ -27,6 +27,7 @@ from scipy.special import betaincinv, ndtr
 from ._errors import ALSJaxError
 from ._io import (
     OUTPUT_MARKER,
+    WRITE_LOCK,
     atomic_open,
     atomic_savefig,
     json_float,
@@ -614,24 +615,38 @@ def plot_simulation(path: str | os.PathLike, ts, observables: dict,
     atomic_savefig(fig, path, dpi=120)
 
 
-def write_draw_courses(path: str | os.PathLike, ts, sol, chunk: int = 500) -> None:
-    """Every draw's course as a tidy CSV (draw, time, observable, value; a failed draw's
-    values NaN after its failure), written atomically, `chunk` draws at a time so that a
-    large ensemble's text never sits in memory whole."""
+def write_draws(path: str | os.PathLike, table_path: str | os.PathLike, table: str, ts, sol,
+                chunk: int = 500, progress=None) -> None:
+    """`alsjax simulate --draws`' two files, each atomically and the pair under the output
+    lock (Ctrl-C waits for both renames or neither starts): every draw's course as a tidy
+    CSV at `path` (draw, time, observable, value; a failed draw's values NaN after its
+    failure), written `chunk` draws at a time so that a large ensemble's text never sits in
+    memory whole (`progress("writing", done, n)` after each), and the text `table` (the
+    table of draws, `draws_table`) at `table_path`."""
     ts = np.asarray(ts)
     names = list(sol.observables)
     values = np.stack([np.asarray(sol.observables[k]) for k in names], axis=-1)  # (n, T, K)
     n, T = values.shape[:2]
-    with atomic_open(path) as f:
-        f.write("draw,time,observable,value\n")
-        for first in range(0, n, chunk):
-            part = values[first:first + chunk]
-            m = part.shape[0]
-            pd.DataFrame({
-                "draw": np.repeat(np.arange(first + 1, first + m + 1), T * len(names)),
-                "time": np.tile(np.repeat(ts, len(names)), m),
-                "observable": np.tile(names, m * T), "value": part.ravel(),
-            }).to_csv(f, index=False, header=False, float_format="%.10g")
+    locked = False
+    try:
+        with atomic_open(path) as f:
+            f.write("draw,time,observable,value\n")
+            for first in range(0, n, chunk):
+                part = values[first:first + chunk]
+                m = part.shape[0]
+                pd.DataFrame({
+                    "draw": np.repeat(np.arange(first + 1, first + m + 1), T * len(names)),
+                    "time": np.tile(np.repeat(ts, len(names)), m),
+                    "observable": np.tile(names, m * T), "value": part.ravel(),
+                }).to_csv(f, index=False, header=False, float_format="%.10g")
+                if progress is not None:
+                    progress("writing", first + m, n)
+            with atomic_open(table_path) as g:
+                g.write(table)
+                locked = WRITE_LOCK.acquire()  # held over both renames (the exits)
+    finally:
+        if locked:
+            WRITE_LOCK.release()
 
 
 def draws_table(sol, params, extra: dict | None = None) -> str:

@@ -119,7 +119,7 @@ def in_worker(fn: Callable[..., Any], *args: Any, on_interrupt: Callable[[], Non
     process exits, `main`)."""
     import signal
 
-    from ._io import WRITE_LOCK
+    from ._io import WRITE_LOCK, remove_open_temps
 
     if threading.current_thread() is not threading.main_thread():
         return fn(*args, **kwargs)
@@ -144,6 +144,7 @@ def in_worker(fn: Callable[..., Any], *args: Any, on_interrupt: Callable[[], Non
         signal.signal(signal.SIGINT, previous)
     if stop.is_set():
         WRITE_LOCK.acquire()  # held until the process exits
+        remove_open_temps()
         if on_interrupt is not None:
             on_interrupt()
         raise KeyboardInterrupt
@@ -385,56 +386,90 @@ def _simulate_draws(genotype, species, therapy, drugs, ts, n, seed, version, cha
     """`alsjax simulate --draws N`: N parameter sets from the prior, one batched solve (with
     `align="onset"`, a first solve finds each draw's onset and the second starts there),
     the two CSVs (written as late as possible, each atomically), a figure and a summary."""
-    import dataclasses
-
     import jax
     import jax.numpy as jnp
     import numpy as np
     from rich.console import Console
-    from rich.table import Table
 
-    from ._batch import simulate_batch
     from ._errors import ALSJaxError
-    from ._io import atomic_write_text
     from ._priors import prior
-    from ._report import draws_table, plot_draws, write_draw_courses
+    from ._progress import terminal_progress
+    from ._report import draws_table, plot_draws, write_draws
     from ._simulate import FAILURE_REASONS
 
     params = prior(genotype, species, preset_version=version).sample(jax.random.key(seed), n)
     fixed = _parameter_changes(changes or [])
     params = params.replace(**{k: jnp.full(n, v) for k, v in fixed.items()})
-    solve = jax.jit(simulate_batch)
-    left_out, extra = 0, {}
-    if align == "onset":
-        found = in_worker(solve, params, jnp.asarray([0.0, ONSET_HORIZON[species]]), drugs)
-        onset = np.asarray(found.events["onset"])
-        ill = np.isfinite(onset) & np.asarray(found.success)
-        left_out = n - int(ill.sum())
-        if not ill.any():
-            raise ALSJaxError(f"none of the {n} draws ({genotype}, {species}) shows onset "
-                              f"within {ONSET_HORIZON[species]:g} days")
-        params = jax.tree.map(lambda a: a[ill], params)
-        n, days = int(ill.sum()), onset[ill]
-        extra = {"onset_cascade_day": days}  # the event columns count from onset
-        sol = in_worker(solve, params, jnp.asarray(days[:, None] + ts[None, :]), drugs)
-        # every clock on each draw's own onset: events too
-        sol = dataclasses.replace(sol, events={k: v - days for k, v in sol.events.items()})
-    else:
-        sol = in_worker(solve, params, jnp.asarray(ts), drugs)
-    ok = np.asarray(sol.success)
-    if not ok.any():
-        raise ALSJaxError(f"the solver failed for every one of the {n} draws "
-                          f"({genotype}, {species}): "
-                          f"{FAILURE_REASONS[int(np.asarray(sol.status)[0])]}")
-    listed = out.with_name(f"{out.stem}_draws.csv")
-    atomic_write_text(listed, in_worker(draws_table, sol, params, extra))
-    in_worker(write_draw_courses, out, ts, sol)
+    with terminal_progress() as bar:
+        sol, params, left_out, extra = _solve_draws(params, ts, drugs, species, align, bar)
+        ok = np.asarray(sol.success)
+        if not ok.any():
+            raise ALSJaxError(f"the solver failed for every one of the {len(ok)} draws "
+                              f"({genotype}, {species}): "
+                              f"{FAILURE_REASONS[int(np.asarray(sol.status)[0])]}")
+        listed = out.with_name(f"{out.stem}_draws.csv")
+        table = in_worker(draws_table, sol, params, extra)
+        in_worker(write_draws, out, listed, table, ts, sol, progress=bar,
+                  on_interrupt=bar.stop)
+    n = len(ok)
     if plot is not None:
         what = (f"{n} draws from the plausible ranges: {genotype} ({species}), seed {seed}"
                 + (f", {therapy}" if therapy else "")
                 + "".join(f", {item}" for item in changes or []))
         in_worker(plot_draws, plot, ts, sol, what, origin="onset" if align == "onset"
                   else "age" if species == "mouse" else "cascade start")
+    _print_draw_events(sol, ts, genotype, species, align, left_out, listed)
+    Console().print(f"wrote {out} and {listed}" + (f" and {plot}" if plot is not None else ""))
+
+
+def _solve_draws(params, ts, drugs, species, align, bar):
+    """The draws' batched solve, on the cascade's clock or (`align="onset"`) from each
+    draw's onset, found by a first solve; returns (solution, the draws solved, how many
+    were left out for want of onset, extra columns of the table of draws)."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ._batch import simulate_batch
+    from ._errors import ALSJaxError
+
+    solve = jax.jit(simulate_batch)
+    n = int(np.asarray(params.time_scale).shape[0])
+    stages = 2 if align == "onset" else 1
+    bar("solving", 0, stages)
+    if align != "onset":
+        sol = in_worker(solve, params, jnp.asarray(ts), drugs, on_interrupt=bar.stop)
+        bar("solving", 1, 1)
+        return sol, params, 0, {}
+    found = in_worker(solve, params, jnp.asarray([0.0, ONSET_HORIZON[species]]), drugs,
+                      on_interrupt=bar.stop)
+    bar("solving", 1, 2)
+    onset = np.asarray(found.events["onset"])
+    ill = np.isfinite(onset) & np.asarray(found.success)
+    if not ill.any():
+        raise ALSJaxError(f"none of the {n} draws ({species}) shows onset within "
+                          f"{ONSET_HORIZON[species]:g} days")
+    params = jax.tree.map(lambda a: a[ill], params)
+    days = onset[ill]
+    sol = in_worker(solve, params, jnp.asarray(days[:, None] + ts[None, :]), drugs,
+                    on_interrupt=bar.stop)
+    bar("solving", 2, 2)
+    # every clock on each draw's own onset: the events too (the table keeps the onset day)
+    sol = dataclasses.replace(sol, events={k: v - days for k, v in sol.events.items()})
+    return sol, params, n - int(ill.sum()), {"onset_cascade_day": days}
+
+
+def _print_draw_events(sol, ts, genotype, species, align, left_out, listed) -> None:
+    """The events of an ensemble as a table: each event's days (median and 10-90 % of the
+    draws reaching it) and how many reach it; failures and draws left out in the title."""
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    ok = np.asarray(sol.success)
+    n = len(ok)
     clock = ("day after onset" if align == "onset" else "day of age" if species == "mouse"
              else "day")
     notes = [f"{n - int(ok.sum())} failed: see {listed.name}"] if not ok.all() else []
@@ -452,9 +487,7 @@ def _simulate_draws(genotype, species, therapy, drugs, ts, n, seed, version, cha
         spread = (f"{np.median(seen):.0f} ({np.percentile(seen, 10):.0f}-"
                   f"{np.percentile(seen, 90):.0f})") if seen.size else "-"
         summary.add_row(name, spread, f"{seen.size} of {days.size}", _EVENT_MEANING[name])
-    console = Console()
-    console.print(summary)
-    console.print(f"wrote {out} and {listed}" + (f" and {plot}" if plot is not None else ""))
+    Console().print(summary)
 
 
 @app.command()

@@ -150,6 +150,21 @@ def test_ctrl_c(tmp_path, earlier, stage):
     assert _snapshot(out) == before and _beside(out) == []
 
 
+def test_an_interrupted_write_leaves_no_temporary_file(tmp_path):
+    """On Ctrl-C the command line deletes the temporary files of writes still open (the
+    writer thread is abandoned and would never do it): a 500 MB `simulate --draws` file
+    cut short left its hidden half behind. Here the deletion comes mid-write; the write
+    then fails at its rename and the folder is as it was, with no temporary registered."""
+    target = tmp_path / "courses.csv"
+    with pytest.raises(FileNotFoundError), alsjax._io.atomic_open(target) as f:
+        f.write("draw,time\n")
+        [temp] = list(tmp_path.iterdir())
+        assert temp.name.startswith(".courses.csv.") and str(temp) in alsjax._io._OPEN_TEMPS
+        alsjax._io.remove_open_temps()
+        assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [] and not alsjax._io._OPEN_TEMPS
+
+
 def test_peak_memory_reports_host_bytes_and_device_where_known():
     """The host figure is ru_maxrss in bytes (at least this process's numpy arrays); the
     device figure is None where the backend keeps no allocator statistics (CPU)."""
