@@ -304,8 +304,9 @@ def simulate(
                                       "draws).")] = 0,
     align: Annotated[Align, typer.Option(
         help="With --draws: time from the cascade's start (age, for mice), or from each "
-        "draw's own symptom onset for --days after it (draws without onset within 20 "
-        "years, 1 for mice, are left out and counted).")] = Align.cascade,
+        "draw's own symptom onset for --days after it, --therapy's days too (draws "
+        "without onset within 20 years, 1 for mice, are left out and counted).")
+    ] = Align.cascade,
 ) -> None:
     """Simulate a genotype's default course, or patients drawn from the plausible ranges,
     with optional therapy; write a tidy CSV."""
@@ -434,6 +435,7 @@ def _solve_draws(params, ts, drugs, species, align, bar):
 
     from ._batch import simulate_batch
     from ._errors import ALSJaxError
+    from ._therapy import Therapy
 
     solve = jax.jit(simulate_batch)
     n = int(np.asarray(params.time_scale).shape[0])
@@ -443,7 +445,9 @@ def _solve_draws(params, ts, drugs, species, align, bar):
         sol = in_worker(solve, params, jnp.asarray(ts), drugs, on_interrupt=bar.stop)
         bar("solving", 1, 1)
         return sol, params, 0, {}
-    found = in_worker(solve, params, jnp.asarray([0.0, ONSET_HORIZON[species]]), drugs,
+    # Therapy days count from each draw's onset on this clock, so the onset is found
+    # untreated (a drug started at or after onset cannot move it).
+    found = in_worker(solve, params, jnp.asarray([0.0, ONSET_HORIZON[species]]),
                       on_interrupt=bar.stop)
     bar("solving", 1, 2)
     onset = np.asarray(found.events["onset"])
@@ -453,7 +457,9 @@ def _solve_draws(params, ts, drugs, species, align, bar):
                           f"{ONSET_HORIZON[species]:g} days")
     params = jax.tree.map(lambda a: a[ill], params)
     days = onset[ill]
-    sol = in_worker(solve, params, jnp.asarray(days[:, None] + ts[None, :]), drugs,
+    own = Therapy(on=jnp.broadcast_to(drugs.on, (len(days), drugs.on.shape[-1])),
+                  start=days[:, None] + np.asarray(drugs.start)[None, :])
+    sol = in_worker(solve, params, jnp.asarray(days[:, None] + ts[None, :]), own,
                     on_interrupt=bar.stop)
     bar("solving", 2, 2)
     # every clock on each draw's own onset: the events too (the table keeps the onset day)

@@ -170,14 +170,15 @@ def test_draws_from_the_plausible_ranges(tmp_path):
 def test_draws_on_their_own_onset(tmp_path):
     """`--draws --align onset`: each course starts at its draw's own onset, where ALSFRS-R
     is 48 x onset_threshold by the onset's definition (closed form, to 0.01 point), and
-    follows `simulate` of that draw from that day; the table keeps the onset's day from
-    the cascade's start and counts the events from onset."""
+    follows `simulate` of that draw from that day, with riluzole from 30 days after that
+    onset (`--therapy riluzole:30` on the onset's clock); the table keeps the onset's day
+    from the cascade's start and counts the events from onset."""
     import jax
     import pandas as pd
 
     out = tmp_path / "o.csv"
     result = _run("simulate", "--draws", "6", "--seed", "2", "--align", "onset", "--days",
-                  "900", "--points", "31", "--out", str(out))
+                  "900", "--points", "31", "--therapy", "riluzole:30", "--out", str(out))
     assert result.exit_code == 0, result.output
     courses, table = pd.read_csv(out), pd.read_csv(tmp_path / "o_draws.csv")
     assert len(table) == 6 and np.all(np.abs(table["onset"]) < 0.05)
@@ -188,8 +189,12 @@ def test_draws_on_their_own_onset(tmp_path):
     np.testing.assert_allclose(score.columns, np.linspace(0.0, 900.0, 31), rtol=1e-9)
     draw = jax.tree.map(lambda a: a[3], alsjax.prior("sporadic").sample(jax.random.key(2), 6))
     start = table["onset_cascade_day"].iat[3]
-    sol = alsjax.simulate(draw, start + np.linspace(0.0, 900.0, 31))
+    sol = alsjax.simulate(draw, start + np.linspace(0.0, 900.0, 31),
+                          alsjax.parse_therapy(f"riluzole:{start + 30.0}"))
     np.testing.assert_allclose(score.iloc[3], sol.observables["alsfrs_r"], atol=1e-3)
+    # riluzole acts on the respiratory pool: FVC tells its start day
+    fvc = courses[(courses["observable"] == "fvc") & (courses["draw"] == 4)]["value"]
+    np.testing.assert_allclose(fvc, sol.observables["fvc"], atol=1e-3)
 
 
 def test_simulate_into_a_folder_is_refused(tmp_path):
