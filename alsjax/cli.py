@@ -507,6 +507,11 @@ def params(
                       ] = TableFormat.table,
     preset_version: Annotated[PresetVersion, typer.Option(help=PRESET_HELP)
                               ] = _LATEST,
+    ranges: Annotated[bool, typer.Option(
+        "--ranges", help="Also each parameter's plausible range (alsjax.prior: the "
+        "population prior where the preset version has one, whose four death rates are "
+        "centred below the preset; docs/model.md): its 95 % interval and its source, or "
+        "'guess'.")] = False,
 ) -> None:
     """List the parameters: name, unit, transform, default (physical value), meaning."""
     import csv
@@ -520,6 +525,10 @@ def params(
     rows = [(i.name, i.unit, i.transform, f"{float(values[i.name]):.6g}", i.doc)
             for i in PARAMETERS]
     header = ("name", "unit", "transform", "default", "meaning")
+    if ranges:
+        extra = _range_columns(genotype, species, version)
+        rows = [(*row[:4], *extra[row[0]], row[4]) for row in rows]
+        header = (*header[:4], "low_95", "high_95", "source", header[4])
     if TableFormat(format) is TableFormat.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(header)
@@ -528,13 +537,42 @@ def params(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"parameters: {genotype}, {species}, presets {version} (time in days)",
-                  title_justify="left")
+    title = f"parameters: {genotype}, {species}, presets {version} (time in days)"
+    if ranges:
+        from ._priors import POPULATION
+
+        title += "; 95 % ranges of alsjax.prior" + (
+            " (the death rates centred below the preset)" if version in POPULATION else "")
+    table = Table(title=title, title_justify="left")
     for column in header:  # names never wrap (they are copied into recipes)
         table.add_column(column, no_wrap=column == "name", overflow="fold")
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+
+
+def _range_columns(genotype: str, species: str, version: str) -> dict[str, tuple[str, ...]]:
+    """name -> (low, high of the 95 % plausible range, source); empty ends where the prior
+    holds the parameter fixed."""
+    import math
+
+    from ._params import parameter_transform
+    from ._priors import MOUSE_RANGES, RANGES, prior
+
+    p = prior(genotype, species, preset_version=version)
+    out = {}
+    for name, kind in p.kinds.items():
+        r = (MOUSE_RANGES if species == "mouse" else {}).get(name, RANGES[name])
+        if kind == "fixed":
+            why = r.source if r.spread is None else f"0: {genotype} lacks this drive"
+            out[name] = ("", "", f"fixed ({why})")
+            continue
+        loc, sd = float(getattr(p.loc, name)), float(getattr(p.scale, name))
+        ends = (loc - 1.96 * sd, loc + 1.96 * sd)
+        ends = ([math.exp(e) for e in ends] if kind == "lognormal"
+                else [float(parameter_transform(name).to_physical(e)) for e in ends])
+        out[name] = (f"{ends[0]:.4g}", f"{ends[1]:.4g}", r.source)
+    return out
 
 
 # --- fit / profile --------------------------------------------------------------------

@@ -214,6 +214,29 @@ def test_params_csv_lists_every_parameter_with_its_default():
         assert r["unit"] and r["meaning"] and r["transform"] in ("log", "logit", "none", "fraction")
 
 
+def test_params_ranges():
+    """`--ranges` adds each parameter's 95 % plausible range and its source: the quantiles
+    of the prior's own distribution (scipy's log-normal for a log-stored rate, the
+    logistic of a normal for a logit-stored fraction), empty ends for a fixed one."""
+    from scipy import special, stats
+
+    result = _run("params", "--ranges", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in csv.DictReader(io.StringIO(result.output))}
+    assert list(next(iter(rows.values()))) == ["name", "unit", "transform", "default",
+                                                "low_95", "high_95", "source", "meaning"]
+    p = alsjax.prior("sporadic")
+    for name, ppf in (("nfl_release", lambda q, m, s: stats.lognorm.ppf(q, s, scale=np.exp(m))),
+                      ("onset_threshold", lambda q, m, s: special.expit(stats.norm.ppf(q, m, s)))):
+        loc, sd = float(getattr(p.loc, name)), float(getattr(p.scale, name))
+        assert float(rows[name]["low_95"]) == pytest.approx(ppf(0.025, loc, sd), rel=1e-3)
+        assert float(rows[name]["high_95"]) == pytest.approx(ppf(0.975, loc, sd), rel=1e-3)
+    assert rows["nfl_release"]["source"].startswith("Benatar 2018")
+    assert rows["mutant_sod1"]["low_95"] == "" and "lacks this drive" in rows["mutant_sod1"][
+        "source"]
+    assert rows["time_scale"]["source"] == "fixed (definition)"
+
+
 def test_params_table_and_errors():
     result = _run("params")
     assert result.exit_code == 0 and "glia_toxicity" in result.output
