@@ -600,7 +600,8 @@ def plot_simulation(path: str | os.PathLike, ts, observables: dict,
     handles = [Line2D([], [], color="tab:blue", lw=1.4, label="model")]
     for event, day in events.items():
         color, style = styles[event]
-        when = f"day {day:.0f}" if np.isfinite(day) else "not reached"
+        when = f"day {abs(day) if round(day) == 0 else day:.0f}" if np.isfinite(day) else \
+            "not reached"
         handles.append(Line2D([], [], color=color, ls=style,
                               label=f"{_EVENT_LABEL[event]} ({when})"))
     if "death" in events and np.isfinite(events["death"]):

@@ -303,8 +303,8 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Seed of the --draws (the same seed, the same "
                                       "draws).")] = 0,
     align: Annotated[Align, typer.Option(
-        help="With --draws: time from the cascade's start (age, for mice), or from each "
-        "draw's own symptom onset for --days after it, --therapy's days too (draws "
+        help="Time from the cascade's start (age, for mice), or from symptom onset (each "
+        "draw's own, with --draws) for --days after it, --therapy's days too (draws "
         "without onset within 20 years, 1 for mice, are left out and counted).")
     ] = Align.cascade,
 ) -> None:
@@ -330,38 +330,54 @@ def simulate(
         return _simulate_draws(genotype, species, therapy, drugs, ts, draws, seed,
                                PresetVersion(preset_version).value, set_, out, plot,
                                Align(align).value)
-    if Align(align).value != "cascade":
-        raise ALSJaxError("--align onset: needs --draws (a single course's onset is in its "
-                          "events table)")
     import jax
     import numpy as np
 
+    from ._therapy import Therapy
+
     # One compilation (cached on disk across runs), in a worker so Ctrl-C stays prompt.
-    sol = in_worker(jax.jit(solve), p, ts, drugs)
+    on_onset = Align(align).value == "onset"
+    start = 0.0
+    if on_onset:  # the clock, and the therapy's days, from this course's own onset
+        found = in_worker(jax.jit(solve), p, np.array([0.0, ONSET_HORIZON[species]]))
+        start = float(found.events["onset"])
+        if not np.isfinite(start):
+            raise ALSJaxError(f"--align onset: no onset within {ONSET_HORIZON[species]:g} "
+                              f"days for genotype {genotype!r}, species {species!r}")
+        drugs = Therapy(on=drugs.on, start=drugs.start + start)
+    sol = in_worker(jax.jit(solve), p, ts + start, drugs)
     if not bool(sol.success):
         reached = ts[np.isfinite(np.asarray(sol.ys)).all(axis=1)]
         until = f" after day {reached[-1]:g}" if reached.size else ""
         raise ALSJaxError(f"the solver failed for genotype {genotype!r}, species {species!r}"
                           f"{until}: {FAILURE_REASONS[int(sol.status)]}")
-    events = {k: float(v) for k, v in sol.events.items()}
-    write_simulation_csv(out, sol.ts, sol.observables)
+    events = {k: float(v) - start for k, v in sol.events.items()}
+    write_simulation_csv(out, ts, sol.observables)
     if plot is not None:
         what = f"{genotype} ({species})" + (f", {therapy}" if therapy else "")
         what += "".join(f", {item}" for item in set_ or [])
         shown = events if species == "mouse" else {k: events[k] for k in ("onset", "death")}
-        in_worker(plot_simulation, plot, sol.ts, sol.observables, shown, what,
-                  origin="age" if species == "mouse" else "cascade start")
+        in_worker(plot_simulation, plot, ts, sol.observables, shown, what,
+                  origin="onset" if on_onset else "age" if species == "mouse"
+                  else "cascade start")
 
-    clock = "day of age" if species == "mouse" else "day"
+    clock = ("day after onset" if on_onset else "day of age" if species == "mouse"
+             else "day")
     table = Table(title=f"events: {genotype}, {species}", title_justify="left")
     for column in ("event", clock, "meaning"):
         table.add_column(column)
     for name, day in events.items():
-        shown = f"{day:.1f}" if day != float("inf") else f"not by {ts[-1]:g}"
+        shown = _day(day, 1) if day != float("inf") else f"not by {ts[-1]:g}"
         table.add_row(name, shown, _EVENT_MEANING[name])
     console = Console()
     console.print(table)
     console.print(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))
+
+
+def _day(day: float, digits: int = 0) -> str:
+    """A day as printed: rounded, and never "-0" (an onset a solver step before day 0)."""
+    text = f"{day:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 MAX_DRAW_VALUES = 2_000_000  # draws x points: the states of every draw stay in memory
@@ -490,8 +506,8 @@ def _print_draw_events(sol, ts, genotype, species, align, left_out, listed) -> N
     for name, days in sol.events.items():
         days = np.asarray(days)[ok]
         seen = days[np.isfinite(days)]
-        spread = (f"{np.median(seen):.0f} ({np.percentile(seen, 10):.0f}-"
-                  f"{np.percentile(seen, 90):.0f})") if seen.size else "-"
+        spread = (f"{_day(np.median(seen))} ({_day(np.percentile(seen, 10))} to "
+                  f"{_day(np.percentile(seen, 90))})") if seen.size else "-"
         summary.add_row(name, spread, f"{seen.size} of {days.size}", _EVENT_MEANING[name])
     Console().print(summary)
 

@@ -110,7 +110,6 @@ def test_simulate_mouse_defaults_to_sod1_and_200_days(tmp_path):
         (["--set", "motor_reserve=0.5", "--set", "motor_reserve=0.6"], "given twice"),
         (["--draws", "-3"], "--draws: must be a positive number"),
         (["--draws", "30000"], "--draws 30000 x --points 101"),
-        (["--align", "onset"], "--align onset: needs --draws"),
     ],
 )
 def test_simulate_bad_input_is_one_line_and_writes_nothing(tmp_path, args, field):
@@ -195,6 +194,29 @@ def test_draws_on_their_own_onset(tmp_path):
     # riluzole acts on the respiratory pool: FVC tells its start day
     fvc = courses[(courses["observable"] == "fvc") & (courses["draw"] == 4)]["value"]
     np.testing.assert_allclose(fvc, sol.observables["fvc"], atol=1e-3)
+
+
+def test_one_course_on_its_onset(tmp_path):
+    """`--align onset` for the preset's course: the CSV's day 0 is its onset, where
+    ALSFRS-R is 48 x onset_threshold (closed form), the course is `simulate` from that day
+    with riluzole 20 days after it (FVC shows the start), and the printed onset is day 0."""
+    out = tmp_path / "o.csv"
+    result = _run("simulate", "--align", "onset", "--days", "600", "--points", "31",
+                  "--therapy", "riluzole:20", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    p = alsjax.default_params()
+    onset = float(alsjax.simulate(p, np.array([0.0, 7305.0])).events["onset"])
+    sol = alsjax.simulate(p, onset + np.linspace(0.0, 600.0, 31),
+                          alsjax.parse_therapy(f"riluzole:{onset + 20.0}"))
+    for name in ("alsfrs_r", "fvc"):
+        got = np.array([float(r["value"]) for r in rows if r["observable"] == name])
+        np.testing.assert_allclose(got, sol.observables[name], rtol=0, atol=1e-5)
+    first = float(next(r["value"] for r in rows if r["observable"] == "alsfrs_r"))
+    threshold = float(alsjax.physical(p)["onset_threshold"])
+    assert first == pytest.approx(48 * threshold, abs=0.01)
+    assert re.search(r"│ onset\s+│ 0\.0 ", result.output), result.output
 
 
 def test_simulate_into_a_folder_is_refused(tmp_path):
