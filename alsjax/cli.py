@@ -402,7 +402,7 @@ def _simulate_draws(genotype, species, therapy, drugs, ts, n, seed, version, cha
                     plot, align="cascade") -> None:
     """`alsjax simulate --draws N`: N parameter sets from the prior, one batched solve (with
     `align="onset"`, a first solve finds each draw's onset and the second starts there),
-    the two CSVs (written as late as possible, each atomically), a figure and a summary."""
+    the two CSVs (each atomic, renamed together), a figure and a summary."""
     import jax
     import jax.numpy as jnp
     import numpy as np
