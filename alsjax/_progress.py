@@ -19,6 +19,9 @@ from typing import TextIO
 
 ESTIMATE_FROM_S = 15.0
 """Say how long a stage will take when its estimate is longer than this (seconds)."""
+OPTIMISER_STAGES = ("fitting", "refining", "profiling")
+"""Stages whose steps are optimiser steps of several starts (the others: a report's
+parts, a population fit's uncertainty evaluations, a file's chunks)."""
 
 
 def _duration(seconds: float) -> str:
@@ -68,10 +71,10 @@ class _Estimator:
         left = (total - done) / rate
         if left < ESTIMATE_FROM_S:
             return None
-        if stage == "writing":  # chunks of a file, not optimiser steps
-            return f"{stage}: about {_duration(left)} to go"
-        return (f"{stage}: about {_duration(left)} to go at {_rate(rate)} "
-                f"({total} steps over all starts; starts that converge early end sooner)")
+        line = f"{stage}: about {_duration(left)} to go at {_rate(rate)}"
+        if stage.startswith(OPTIMISER_STAGES):  # steps of every start, some ending early
+            line += f" ({total} steps over all starts; starts that converge early end sooner)"
+        return line
 
 
 class ProgressBar:

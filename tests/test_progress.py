@@ -23,3 +23,17 @@ def test_slow_stage_estimate(monkeypatch):
     assert est.line("fitting", 0, 100) is None  # the stage's start
     line = est.line("fitting", 1, 100)
     assert line.startswith("fitting: about 33 min to go at 20.0 s/step"), line
+
+
+def test_only_optimiser_stages_speak_of_starts(monkeypatch):
+    """The estimate's note on starts converging early belongs to optimiser stages; a file's
+    chunks ("writing") or a population fit's uncertainty evaluations have no starts."""
+    for stage, starts in (("fitting", True), ("profiling nfl_release", True),
+                          ("writing", False), ("uncertainty", False)):
+        clock = iter([0.0, 20.0])
+        monkeypatch.setattr(_progress.time, "perf_counter", lambda clock=clock: next(clock))
+        est = _Estimator()
+        est.line(stage, 0, 100)
+        line = est.line(stage, 1, 100)
+        assert line.startswith(f"{stage}: about 33 min to go"), line
+        assert ("over all starts" in line) is starts, line
