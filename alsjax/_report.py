@@ -569,26 +569,41 @@ def write_simulation_csv(path: str | os.PathLike, ts, observables: dict) -> None
                 writer.writerow([f"{t:.10g}", name, f"{v[i]:.10g}"])
 
 
+def _observable_grid(observables: dict):
+    """The 2 x 4 figure of `plot_simulation` and `plot_draws`: one panel per observable,
+    titled with its unit (the eighth panel is the caller's)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 6.5), layout="constrained")
+    axes = fig.subplots(2, 4, sharex=True).ravel()
+    for ax, name in zip(axes, observables, strict=False):
+        ax.set_title(OBSERVABLE_LABELS.get(name, name), fontsize=10)
+        ax.set_ylabel(OBSERVABLE_UNITS[name], fontsize=8)
+        _plain_axis(ax.yaxis)
+    return fig, axes
+
+
+def day_text(day: float, digits: int = 0) -> str:
+    """A day as printed: rounded, and never "-0" (an onset a solver step before day 0)."""
+    text = f"{day:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 def plot_simulation(path: str | os.PathLike, ts, observables: dict,
                     events: dict[str, float], title: str, *,
                     origin: str = "cascade start") -> None:
     """Every observable against time (titles with units; the axis says its origin,
     `origin`: "cascade start", "onset" or "age"), a marked line at each event, one
     legend; saved atomically (format from the suffix: png, pdf or svg)."""
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     ts = np.asarray(ts)
     scale, xlabel = time_axis(origin, float(ts[-1] - ts[0]))
-    fig = Figure(figsize=(12, 6.5), layout="constrained")
-    axes = fig.subplots(2, 4, sharex=True).ravel()
+    fig, axes = _observable_grid(observables)
     styles = {"onset": ("tab:orange", "--"), "death": ("black", "-"),
               "end_stage": ("tab:red", ":")}
-    for ax, (name, v) in zip(axes, observables.items(), strict=False):
+    for ax, v in zip(axes, observables.values(), strict=False):
         ax.plot(ts / scale, np.asarray(v), color="tab:blue", lw=1.4)
-        ax.set_title(OBSERVABLE_LABELS.get(name, name), fontsize=10)
-        ax.set_ylabel(OBSERVABLE_UNITS[name], fontsize=8)
-        _plain_axis(ax.yaxis)
         if "death" in events and np.isfinite(events["death"]):
             ax.axvspan(events["death"] / scale, ts[-1] / scale, color="0.92")
         for event, day in events.items():
@@ -600,8 +615,7 @@ def plot_simulation(path: str | os.PathLike, ts, observables: dict,
     handles = [Line2D([], [], color="tab:blue", lw=1.4, label="model")]
     for event, day in events.items():
         color, style = styles[event]
-        when = f"day {abs(day) if round(day) == 0 else day:.0f}" if np.isfinite(day) else \
-            "not reached"
+        when = f"day {day_text(day)}" if np.isfinite(day) else "not reached"
         handles.append(Line2D([], [], color=color, ls=style,
                               label=f"{_EVENT_LABEL[event]} ({when})"))
     if "death" in events and np.isfinite(events["death"]):
@@ -677,7 +691,6 @@ def plot_draws(path: str | os.PathLike, ts, sol, title: str, *,
     draws alive then (a course ends at its death), `shown` draws as thin lines, and a
     panel with the fraction of draws past onset (unless the clock starts there) and dead;
     saved atomically."""
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -686,10 +699,9 @@ def plot_draws(path: str | os.PathLike, ts, sol, title: str, *,
     ok = np.asarray(sol.success)
     death = np.where(ok, np.asarray(sol.events["death"]), -np.inf)
     alive = ts[None, :] <= death[:, None]  # (n, T); a failed draw is left out
-    fig = Figure(figsize=(12, 6.5), layout="constrained")
-    axes = fig.subplots(2, 4, sharex=True).ravel()
+    fig, axes = _observable_grid(sol.observables)
     x = ts / scale
-    for ax, (name, v) in zip(axes, sol.observables.items(), strict=False):
+    for ax, v in zip(axes, sol.observables.values(), strict=False):
         v = np.where(alive, np.asarray(v), np.nan)
         for row in v[:shown]:
             ax.plot(x, row, color="0.6", lw=0.5, alpha=0.6)
@@ -700,16 +712,13 @@ def plot_draws(path: str | os.PathLike, ts, sol, title: str, *,
         ax.fill_between(x, np.where(enough, p10, np.nan), np.where(enough, p90, np.nan),
                         color="tab:blue", alpha=0.25, lw=0)
         ax.plot(x, np.where(enough, p50, np.nan), color="tab:blue", lw=1.6)
-        ax.set_title(OBSERVABLE_LABELS.get(name, name), fontsize=10)
-        ax.set_ylabel(OBSERVABLE_UNITS[name], fontsize=8)
-        _plain_axis(ax.yaxis)
     ax = axes[-1]
     n = int(ok.sum())
     shown_events = (("death", "black"),) if origin == "onset" else (
         ("onset", "tab:orange"), ("death", "black"))
     for event, color in shown_events:
         days = np.asarray(sol.events[event])[ok]
-        ax.step(x, [np.mean(days <= t) for t in ts], where="post", color=color,
+        ax.step(x, np.mean(days[:, None] <= ts[None, :], axis=0), where="post", color=color,
                 label=f"past {event}")
     ax.set_ylim(0.0, 1.0)
     ax.set_title(f"fraction of the {n} draws", fontsize=10)

@@ -314,7 +314,7 @@ def simulate(
     from rich.table import Table
 
     from ._errors import ALSJaxError
-    from ._report import plot_simulation, write_simulation_csv
+    from ._report import day_text, plot_simulation, write_simulation_csv
     from ._simulate import FAILURE_REASONS
     from ._simulate import simulate as solve
 
@@ -367,17 +367,11 @@ def simulate(
     for column in ("event", clock, "meaning"):
         table.add_column(column)
     for name, day in events.items():
-        shown = _day(day, 1) if day != float("inf") else f"not by {ts[-1]:g}"
+        shown = day_text(day, 1) if day != float("inf") else f"not by {ts[-1]:g}"
         table.add_row(name, shown, _EVENT_MEANING[name])
     console = Console()
     console.print(table)
     console.print(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))
-
-
-def _day(day: float, digits: int = 0) -> str:
-    """A day as printed: rounded, and never "-0" (an onset a solver step before day 0)."""
-    text = f"{day:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 MAX_DRAW_VALUES = 2_000_000  # draws x points: the states of every draw stay in memory
@@ -490,6 +484,8 @@ def _print_draw_events(sol, ts, genotype, species, align, left_out, listed) -> N
     from rich.console import Console
     from rich.table import Table
 
+    from ._report import day_text
+
     ok = np.asarray(sol.success)
     n = len(ok)
     clock = ("day after onset" if align == "onset" else "day of age" if species == "mouse"
@@ -506,8 +502,8 @@ def _print_draw_events(sol, ts, genotype, species, align, left_out, listed) -> N
     for name, days in sol.events.items():
         days = np.asarray(days)[ok]
         seen = days[np.isfinite(days)]
-        spread = (f"{_day(np.median(seen))} ({_day(np.percentile(seen, 10))} to "
-                  f"{_day(np.percentile(seen, 90))})") if seen.size else "-"
+        spread = (f"{day_text(np.median(seen))} ({day_text(np.percentile(seen, 10))} to "
+                  f"{day_text(np.percentile(seen, 90))})") if seen.size else "-"
         summary.add_row(name, spread, f"{seen.size} of {days.size}", _EVENT_MEANING[name])
     Console().print(summary)
 
