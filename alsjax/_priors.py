@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 from typing import NamedTuple
 
 import equinox as eqx
@@ -267,6 +268,15 @@ class Prior(eqx.Module):
         stored = jnp.where(lognormal[None, :], jnp.exp(stored), stored)
         return Params(**{k: stored[:, i] for i, k in enumerate(names)})
 
+    def quantile(self, name: str, q: float) -> float:
+        """The physical value below which a share `q` of parameter `name`'s draws lie (its
+        value, for a fixed one): q = 0.5 the median, 0.025 and 0.975 a 95 % range."""
+        loc, sd = float(getattr(self.loc, name)), float(getattr(self.scale, name))
+        stored = loc + sd * NormalDist().inv_cdf(q) if sd > 0 else loc
+        if self.kinds[name] == "lognormal":
+            return math.exp(stored)
+        return float(parameter_transform(name).to_physical(stored))
+
     def log_prob(self, params: Params) -> Float[Array, "*b"]:
         """Log density of stored values `params` (any leading axes), summed over parameters.
 
@@ -325,11 +335,10 @@ def prior(genotype: str = "sporadic", species: str = "human", *,
     if population is None:
         population = (genotype, species) in cases
     factor = cases[(genotype, species)] if population else 1.0
-    ranges = dict(RANGES, **(MOUSE_RANGES if species == "mouse" else {}))
     loc, scale, kinds = {}, {}, {}
     for info in PARAMETERS:
         value = getattr(preset, info.name)
-        spread = ranges[info.name].spread
+        spread = range_of(info.name, species).spread
         kind = _KIND[info.transform]
         if population and species == "human" and kind != "fixed":
             if info.name in calibration.spreads:
@@ -349,6 +358,18 @@ def prior(genotype: str = "sporadic", species: str = "human", *,
     return Prior(loc=Params(**loc), scale=Params(**scale), kind=kind)
 
 
+def range_of(name: str, species: str = "human") -> Range:
+    """Parameter `name`'s documented range for `species` (`MOUSE_RANGES` first for mice)."""
+    return (MOUSE_RANGES if species == "mouse" else {}).get(name, RANGES[name])
+
+
+def why_fixed(name: str, genotype: str, species: str) -> str:
+    """Why the prior of `genotype` and `species` holds `name` fixed: its range's reason (a
+    definition, a structural switch), or a drive the genotype lacks."""
+    r = range_of(name, species)
+    return r.why if r.spread is None else f"0 in the {genotype} preset, a drive it lacks"
+
+
 def plausible_priors(names: Sequence[str], genotype: str = "sporadic", species: str = "human",
                      *, preset_version: str = LATEST_PRESET,
                      population: bool | None = None) -> dict[str, tuple[float, float]]:
@@ -365,15 +386,9 @@ def plausible_priors(names: Sequence[str], genotype: str = "sporadic", species: 
     for name in names:
         if name not in PARAMETER_NAMES:
             raise ALSJaxError(f"plausible prior: {unknown_parameter(name)}")
-        kind = p.kinds[name]
-        if kind == "fixed":
-            r = (MOUSE_RANGES if species == "mouse" else {}).get(name, RANGES[name])
-            why = r.why if r.spread is None else f"0 in the {genotype} preset, a drive it lacks"
+        if p.kinds[name] == "fixed":
             raise ALSJaxError(f"plausible prior of {name}: it has no spread for {genotype} "
-                              f"{species} (held fixed: {why}); give its prior as "
-                              "{ median = ..., gsd = ... }")
-        loc, scale = float(getattr(p.loc, name)), float(getattr(p.scale, name))
-        median = (math.exp(loc) if kind == "lognormal"
-                  else float(parameter_transform(name).to_physical(loc)))
-        out[name] = (median, math.exp(scale))
+                              f"{species} (held fixed: {why_fixed(name, genotype, species)}); "
+                              "give its prior as { median = ..., gsd = ... }")
+        out[name] = (p.quantile(name, 0.5), math.exp(float(getattr(p.scale, name))))
     return out

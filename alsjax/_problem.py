@@ -152,14 +152,11 @@ def prior_residuals(theta: Array, pb: Problem) -> Array:
 
 def prior_table(pb: Problem) -> dict[str, tuple[float, float]]:
     """The problem's priors as given: name -> (median, GSD) on the physical scale."""
-    out = {}
-    for i, name in enumerate(pb.names):
-        if bool(pb.has_prior[i]):
-            mean = float(pb.prior_mean[i])
-            median = (math.exp(mean) if bool(pb.prior_on_log[i])
-                      else float(transform_of(name).to_physical(mean)))
-            out[name] = (median, math.exp(float(pb.prior_sd[i])))
-    return out
+    has, on_log, mean, sd = (np.asarray(a) for a in (pb.has_prior, pb.prior_on_log,
+                                                     pb.prior_mean, pb.prior_sd))
+    return {name: (math.exp(mean[i]) if on_log[i]
+                   else float(transform_of(name).to_physical(mean[i])), math.exp(sd[i]))
+            for i, name in enumerate(pb.names) if has[i]}
 
 
 def terms(theta: Array, pb: Problem, adjoint=None) -> tuple[Array, Array, Array]:

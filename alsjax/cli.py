@@ -566,24 +566,18 @@ def params(
 def _range_columns(genotype: str, species: str, version: str) -> dict[str, tuple[str, ...]]:
     """name -> (low, high of the 95 % plausible range, source); empty ends where the prior
     holds the parameter fixed."""
-    import math
-
-    from ._params import parameter_transform
-    from ._priors import MOUSE_RANGES, RANGES, prior
+    from ._priors import prior, range_of
 
     p = prior(genotype, species, preset_version=version)
     out = {}
     for name, kind in p.kinds.items():
-        r = (MOUSE_RANGES if species == "mouse" else {}).get(name, RANGES[name])
-        if kind == "fixed":
+        r = range_of(name, species)
+        if kind == "fixed":  # by its range (a definition, a switch), or a drive not carried
             why = r.source if r.spread is None else f"0: {genotype} lacks this drive"
             out[name] = ("", "", f"fixed ({why})")
-            continue
-        loc, sd = float(getattr(p.loc, name)), float(getattr(p.scale, name))
-        ends = (loc - 1.96 * sd, loc + 1.96 * sd)
-        ends = ([math.exp(e) for e in ends] if kind == "lognormal"
-                else [float(parameter_transform(name).to_physical(e)) for e in ends])
-        out[name] = (f"{ends[0]:.4g}", f"{ends[1]:.4g}", r.source)
+        else:
+            out[name] = (f"{p.quantile(name, 0.025):.4g}", f"{p.quantile(name, 0.975):.4g}",
+                         r.source)
     return out
 
 
