@@ -83,11 +83,11 @@ def narrowed(prior: alsjax.Prior, factors: dict[str, float]) -> alsjax.Prior:
     return dataclasses.replace(prior, scale=scale)
 
 
-def solved_draws(prior: alsjax.Prior, n: int, seed: int):
-    """`n` draws of `prior` and their 20-year solve, with each draw's onset and death days
-    (inf: none within 20 years)."""
+def solved_draws(prior: alsjax.Prior, n: int, seed: int, horizon: float = 20 * YEAR):
+    """`n` draws of `prior` and their solve to `horizon` (days), with each draw's onset
+    and death days (inf: none by then)."""
     params = prior.sample(jax.random.key(seed), n)
-    sol = alsjax.simulate_batch(params, jnp.asarray([0.0, 20 * YEAR]))
+    sol = alsjax.simulate_batch(params, jnp.asarray([0.0, horizon]))
     return params, sol, np.asarray(sol.events["onset"]), np.asarray(sol.events["death"])
 
 

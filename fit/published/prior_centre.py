@@ -90,9 +90,8 @@ def population_draws(genotype: str, species: str, trial: _priors.PopulationCalib
     copy of `POPULATION`, so the draws go through `prior` itself), solved over the
     species' horizon: (params, solution, onset days, death days; inf: none)."""
     _priors.POPULATION[LATEST_PRESET] = trial
-    params = alsjax.prior(genotype, species, population=True).sample(jax.random.key(seed), n)
-    sol = alsjax.simulate_batch(params, jnp.asarray([0.0, HORIZON[species]]))
-    return params, sol, np.asarray(sol.events["onset"]), np.asarray(sol.events["death"])
+    return nfl_spread.solved_draws(alsjax.prior(genotype, species, population=True), n, seed,
+                                   HORIZON[species])
 
 
 def survival_days(draws) -> np.ndarray:
