@@ -353,6 +353,14 @@ def test_plausible_priors(tmp_path):
     expected = alsjax.plausible_priors(recipe.estimate, "sporadic", "human",
                                        preset_version=recipe.preset_version)
     assert set(summary["priors"]) == set(recipe.estimate)
+    # the recipe's version (2026.12) has no population calibration: the documented range
+    # itself, the preset as median and the table's GSD
+    from alsjax._priors import RANGES
+
+    preset = alsjax.physical(alsjax.default_params(preset_version=recipe.preset_version))
+    for name in recipe.estimate:
+        assert expected[name] == pytest.approx((float(preset[name]), RANGES[name].spread),
+                                               rel=1e-9), name
     for name, (median, gsd) in expected.items():
         got = summary["priors"][name]
         assert got["median"] == pytest.approx(median, rel=1e-9), name

@@ -244,3 +244,28 @@ def test_unknown_genotype_or_species_raises():
         prior("ALS2")
     with pytest.raises(alsjax.ALSJaxError, match="mouse"):
         prior("FUS", "mouse")
+
+
+def test_plausible_priors_are_the_population_ranges():
+    """`plausible_priors` under the newest version, against the tables it comes from: a
+    death rate's median is the preset times the calibrated factor (GSD as documented); a
+    rate with a calibrated spread has it; a logit-stored fraction's GSD is e^(SD of its
+    logit). A fixed parameter or an unknown name is one line."""
+    preset = alsjax.physical(alsjax.default_params())
+    calibration = POPULATION[LATEST_PRESET]
+    factor = calibration.death_rate_factor[("sporadic", "human")]
+    got = alsjax.plausible_priors(["apoptotic_death_rate", "nfl_release", "onset_threshold"])
+    expected = {
+        "apoptotic_death_rate": (float(preset["apoptotic_death_rate"]) * factor,
+                                 RANGES["apoptotic_death_rate"].spread),
+        "nfl_release": (float(preset["nfl_release"]), calibration.spreads["nfl_release"]),
+        "onset_threshold": (float(preset["onset_threshold"]),
+                            math.exp(RANGES["onset_threshold"].spread)),
+    }
+    for name, pair in expected.items():
+        assert got[name] == pytest.approx(pair, rel=1e-9), name
+    for name, words in (("mutant_sod1", "a drive it lacks"), ("time_scale", "held fixed"),
+                        ("nfl_relese", "did you mean 'nfl_release'")):
+        with pytest.raises(alsjax.ALSJaxError, match=words) as e:
+            alsjax.plausible_priors([name])
+        assert "\n" not in str(e.value)
