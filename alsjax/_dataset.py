@@ -22,8 +22,13 @@ from ._therapy import Therapy, stack_therapies, therapy_days
 
 ALIGNMENTS: tuple[str, ...] = ("cascade", "onset")
 
-ONSET_HORIZON: dict[str, float] = {"human": 36500.0, "mouse": 400.0}
-"""How far (days) to look for the model's onset when aligning a subject on it."""
+ONSET_HORIZON: dict[str, float] = {"human": 20 * 365.25, "mouse": 365.0}
+"""How far (days from the cascade's start) to look for the model's onset when aligning a
+subject, a course or a draw on it. The presets' onsets fall at 1.1-1.8 years (human) and
+the population prior's draws' at a median of 1.9 years, 99th percentile 12 years (0.4 %
+later than 20). A longer search costs steps spent long after death: to 100 years the
+preset's search took 1,968 steps against 340 to 20, and a fifth of the prior's draws ran
+out of steps there (benchmarks/RESULTS.md, 2026-12-06)."""
 
 
 class Data(eqx.Module):

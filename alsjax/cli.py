@@ -313,6 +313,7 @@ def simulate(
     from rich.console import Console
     from rich.table import Table
 
+    from ._dataset import ONSET_HORIZON
     from ._errors import ALSJaxError
     from ._report import day_text, plot_simulation, write_simulation_csv
     from ._simulate import FAILURE_REASONS
@@ -389,9 +390,6 @@ def _check_draws(draws: int, points: int) -> None:
                           "alsjax.simulate_batch)")
 
 
-ONSET_HORIZON = {"human": 20 * 365.25, "mouse": 365.0}  # days searched for each draw's onset
-
-
 def _simulate_draws(genotype, species, therapy, drugs, ts, n, seed, version, changes, out,
                     plot, align="cascade") -> None:
     """`alsjax simulate --draws N`: N parameter sets from the prior, one batched solve (with
@@ -444,6 +442,7 @@ def _solve_draws(params, ts, drugs, species, align, bar):
     import numpy as np
 
     from ._batch import simulate_batch
+    from ._dataset import ONSET_HORIZON
     from ._errors import ALSJaxError
     from ._therapy import Therapy
 
@@ -484,6 +483,7 @@ def _print_draw_events(sol, ts, genotype, species, align, left_out, listed) -> N
     from rich.console import Console
     from rich.table import Table
 
+    from ._dataset import ONSET_HORIZON
     from ._report import day_text
 
     ok = np.asarray(sol.success)
