@@ -38,17 +38,20 @@ import pandas as pd
 
 from ._cohort import solve_cohort
 from ._data import write_measurements
+from ._dataset import ONSET_HORIZON
 from ._errors import ALSJaxError
 from ._io import atomic_write_text, json_float, versions
 from ._model import default_params
 from ._noise import apply_noise
 from ._observables import EVENT_NAMES, OBSERVABLE_NAMES, OBSERVABLE_RANGES
 from ._params import PARAMETER_NAMES, Params, physical
-from ._presets import LATEST_PRESET, check_preset_version
+from ._presets import GENOTYPES, LATEST_PRESET, check_preset_version
+from ._priors import prior
 from ._simulate import FAILURE_REASONS
 from ._therapy import format_therapy, stack_therapies
 
-DATASETS: tuple[str, ...] = ("human_cohort", "mouse_sod1", "small_human", "population")
+DATASETS: tuple[str, ...] = ("human_cohort", "mouse_sod1", "small_human", "population",
+                             "prior_cohort")
 
 VARIED: tuple[str, ...] = ("aggregation_rate", "apoptotic_death_rate", "nfl_release")
 """Parameters that differ between subjects in `human_cohort` (log-normal around the preset)."""
@@ -77,6 +80,8 @@ class Synthetic:
     name: str
     data: pd.DataFrame
     truth: dict[str, Any]
+    subjects: pd.DataFrame | None = None
+    """Each subject's true parameters, where they all differ (`prior_cohort`)."""
 
 
 def _noisy(spec: dict[str, Any], f: float, z: float) -> float:
@@ -89,8 +94,13 @@ def _noisy(spec: dict[str, Any], f: float, z: float) -> float:
 _solve_batch = jax.jit(functools.partial(solve_cohort, method="vmap"))
 
 
-def _solve(params: list[Params], ts: np.ndarray, starts: list[dict[str, float]], what: str):
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *params)
+def _solve(params: list[Params] | Params, ts: np.ndarray, starts: list[dict[str, float]],
+           what: str):
+    """Every subject's observables and events (dicts of arrays keyed by name), or a one-line
+    `ALSJaxError` naming the first subject whose solve failed. `params`: one set per
+    subject, or one batched set."""
+    stacked = (params if isinstance(params, Params)
+               else jax.tree.map(lambda *xs: jnp.stack(xs), *params))
     sol = _solve_batch(stacked, jnp.asarray(ts, float), stack_therapies(starts))
     if not bool(np.all(np.asarray(sol.success))):
         i = int(np.flatnonzero(~np.asarray(sol.success))[0])
@@ -104,7 +114,12 @@ def _solve(params: list[Params], ts: np.ndarray, starts: list[dict[str, float]],
 def _shared_truth(subject_params: list[Params]) -> dict[str, float]:
     """Parameters equal in every subject (the truth a fixed-effects fit can recover)."""
     phys = [physical(p) for p in subject_params]
-    values = {k: np.array([float(d[k]) for d in phys]) for k in PARAMETER_NAMES}
+    return _shared_truth_values({k: np.array([float(d[k]) for d in phys])
+                                 for k in PARAMETER_NAMES})
+
+
+def _shared_truth_values(values: dict[str, np.ndarray]) -> dict[str, float]:
+    """`_shared_truth` of each parameter's per-subject values."""
     return {k: json_float(v[0]) for k, v in values.items() if np.all(v == v[0])}
 
 
@@ -463,8 +478,142 @@ def population(n_subjects: int = 200, *, seed: int = 0,
     return Synthetic("population", data, truth)
 
 
+PRIOR_COHORT_MIX: dict[str, float] = {"C9orf72": 0.05, "SOD1": 0.03, "TARDBP": 0.01, "FUS": 0.01}
+"""`prior_cohort`'s share of each genotype with a mutation (sporadic: the rest). A guess that
+keeps the seed's "about 10% of cases are familial" and puts C9orf72 first and SOD1 second,
+as in clinic series; not fitted to any registry."""
+
+PRIOR_COHORT_NOISE: dict[str, dict[str, Any]] = {
+    **{k: HUMAN_NOISE[k] for k in ("alsfrs_r", "nfl")},
+    "fvc": {"model": "additive", "sd": 4.0,
+            "doc": "value = clip(model + N(0, sd^2), 0, 200) % predicted; the SD is a guess"},
+}
+
+
+def prior_cohort(n_subjects: int = 100, *, seed: int = 0,
+                 genotype_mix: dict[str, float] | None = None,
+                 preset_version: str = LATEST_PRESET) -> Synthetic:
+    """A natural-history cohort of plausible patients: every subject's parameters drawn from
+    the population prior, `alsjax.prior(genotype, "human", preset_version=...)`.
+
+    **Who.** Genotypes in the shares `genotype_mix` (default `PRIOR_COHORT_MIX`; counts
+    rounded, sporadic the rest, order shuffled). For each genotype, twice as many candidates
+    as subjects are drawn, in one `Prior.sample` with the key `jax.random.fold_in(
+    jax.random.key(seed), i)` (i: the genotype's place in `GENOTYPES`); the subjects are
+    the first candidates, in draw order, whose solve succeeds and who reach onset within
+    `ONSET_HORIZON` (20 years). A cohort is made of patients, so it is the prior
+    conditioned on onset; the truth records how many candidates each genotype took.
+
+    **Design.** Time 0 is each subject's model onset. Enrolment after a diagnostic delay
+    of U(180, 540) days (at most half the time from onset to death), then visits every 90
+    days (+ U{0..14}) for 24 months: ALSFRS-R and FVC at each, NfL at every other; no
+    therapy, no dropout; rows after death are absent, and a death row is 1 at the death
+    day within follow-up, else 0 at the last visit. Noise: `PRIOR_COHORT_NOISE`. Each
+    subject's onset and death days (cascade clock) and every parameter that varies are in
+    `prior_cohort_truth_subjects.csv`.
+    """
+    if n_subjects < 1:
+        raise ALSJaxError(f"prior_cohort: need at least 1 subject, got {n_subjects}")
+    mix = PRIOR_COHORT_MIX if genotype_mix is None else genotype_mix
+    unknown = sorted(set(mix) - set(GENOTYPES[1:]))
+    if unknown or sum(mix.values()) > 1 or min(mix.values(), default=0.0) < 0:
+        raise ALSJaxError(f"prior_cohort: genotype_mix needs shares >= 0 of {GENOTYPES[1:]} "
+                          f"adding up to at most 1, got {mix}")
+    rng = np.random.default_rng(seed)
+    counts = {g: round(mix.get(g, 0.0) * n_subjects) for g in GENOTYPES[1:]}
+    counts = {"sporadic": n_subjects - sum(counts.values()), **counts}
+    if counts["sporadic"] < 0:
+        raise ALSJaxError(f"prior_cohort: the genotype shares leave {counts['sporadic']} "
+                          f"sporadic subjects of {n_subjects}")
+    # Twice as many candidates as subjects per genotype, all solved in one batch.
+    key = jax.random.key(seed)
+    present = [g for g in GENOTYPES if counts[g]]
+    candidates = jax.tree.map(lambda *a: jnp.concatenate(a), *[
+        prior(g, "human", preset_version=preset_version).sample(
+            jax.random.fold_in(key, GENOTYPES.index(g)), 2 * counts[g]) for g in present])
+    of = np.repeat(present, [2 * counts[g] for g in present])
+    sol = _solve_batch(candidates, jnp.broadcast_to(
+        jnp.asarray([0.0, ONSET_HORIZON["human"]]), (of.size, 2)),
+        stack_therapies([{}] * of.size))
+    events = np.asarray(sol.events)
+    ill = np.asarray(sol.success) & np.isfinite(events[:, EVENT_NAMES.index("onset")])
+    chosen, drawn = [], {}
+    for g in present:
+        ok = np.flatnonzero(ill & (of == g))
+        if ok.size < counts[g]:
+            raise ALSJaxError(f"prior_cohort: only {ok.size} of {2 * counts[g]} {g} draws "
+                              "reach onset within 20 years; change the seed")
+        chosen.extend(ok[:counts[g]])
+        drawn[g] = {"subjects": counts[g],
+                    "candidates": int(ok[counts[g] - 1] - np.flatnonzero(of == g)[0]) + 1}
+    chosen = np.asarray(chosen)[rng.permutation(n_subjects)]
+    params = jax.tree.map(lambda a: a[chosen], candidates)
+    genotypes = [str(g) for g in of[chosen]]
+    onset = events[chosen, EVENT_NAMES.index("onset")]
+    death_day = events[chosen, EVENT_NAMES.index("death")]
+
+    delay = rng.uniform(180.0, 540.0, n_subjects)
+    n_visits = 9
+    jitter = rng.integers(0, 15, (n_subjects, n_visits)).astype(float)
+    jitter[:, 0] = 0.0
+    room = np.where(np.isfinite(death_day), 0.5 * (death_day - onset), np.inf)
+    enrol = np.round(np.minimum(delay, room))  # days since onset
+    visits = enrol[:, None] + 90.0 * np.arange(n_visits) + jitter
+    noise = {k: rng.standard_normal((n_subjects, n_visits)) for k in PRIOR_COHORT_NOISE}
+    obs, events = _solve(params, onset[:, None] + visits, [{}] * n_subjects, "prior_cohort")
+
+    ids = [f"R{i + 1:03d}" for i in range(n_subjects)]
+    rows, subjects = [], []
+    for i in range(n_subjects):
+        death = events["death"][i] - onset[i]
+        seen = []
+        for k in range(n_visits):
+            t = visits[i, k]
+            if t > death:
+                break
+            seen.append(t)
+            for name in ("alsfrs_r", "fvc") + (("nfl",) if k % 2 == 0 else ()):
+                rows.append((i, ids[i], t, name, _noisy(
+                    PRIOR_COHORT_NOISE[name], obs[name][i, k], noise[name][i, k])))
+        died = bool(death <= visits[i, -1])
+        rows.append((i, ids[i], death if died else visits[i, -1], "death", float(died)))
+        subjects.append({
+            "subject": ids[i], "genotype": genotypes[i], "onset_day": json_float(onset[i]),
+            "enrolment_day": json_float(enrol[i]), "visits": len(seen),
+            "death_day": json_float(events["death"][i]) if died else None,
+        })
+    data = _rows(rows, genotypes, "human", [""] * n_subjects)
+    values = {k: np.asarray(v, float) for k, v in physical(params).items()}
+    varied = [k for k in PARAMETER_NAMES if np.any(values[k] != values[k][0])]
+    table = pd.DataFrame({"subject": ids, "genotype": genotypes, "onset_day": onset,
+                          "death_day": [s["death_day"] for s in subjects],
+                          **{k: values[k] for k in varied}})
+    truth = {
+        "generator": "alsjax.synth prior_cohort", "seed": seed,
+        "preset_version": preset_version, "n_subjects": n_subjects,
+        "time_origin": "each subject's symptom onset (the model's onset event)",
+        "genotype_mix": counts,
+        "prior": {
+            "distribution": f"alsjax.prior(genotype, 'human', preset_version="
+                            f"'{preset_version}') (the population prior)",
+            "key": "jax.random.fold_in(jax.random.key(seed), GENOTYPES.index(genotype))",
+            "selection": "the first draws, in draw order, that solve and reach onset within "
+                         f"{ONSET_HORIZON['human']:g} days",
+            "drawn": drawn, "varied": varied,
+        },
+        "design": {"diagnostic_delay_days": [180.0, 540.0], "visit_days": 90.0,
+                   "visits": n_visits, "nfl_every_visits": 2, "therapy": "none"},
+        "parameters": _shared_truth_values(values),
+        "varied": {},
+        "noise": PRIOR_COHORT_NOISE, "subjects": subjects,
+        "versions": versions(("alsjax", "jax")),
+    }
+    return Synthetic("prior_cohort", data, truth, table)
+
+
 _GENERATORS = {"human_cohort": human_cohort, "mouse_sod1": mouse_sod1,
-               "small_human": small_human, "population": population}
+               "small_human": small_human, "population": population,
+               "prior_cohort": prior_cohort}
 
 
 def check_dataset(name: str, n: int | None = None) -> None:
@@ -520,7 +669,9 @@ def check_replaceable(synth: Synthetic, out: str | os.PathLike) -> None:
 def write_synthetic(synth: Synthetic, out: str | os.PathLike) -> list[Path]:
     """Write `<name>.csv`, `<name>_truth.json` and `<name>_truth.csv` into `out`, atomically;
     for a cohort with random effects (`population`) also `<name>_truth_subjects.csv`: each
-    subject's covariates, true parameters and random effects (log scale)."""
+    subject's covariates, true parameters and random effects (log scale); for one drawn
+    from the prior (`prior_cohort`) the same file holds each subject's every parameter
+    that varies."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ALSJaxError(f"{out}: exists and is not a folder")
@@ -545,4 +696,8 @@ def write_synthetic(synth: Synthetic, out: str | os.PathLike) -> list[Path]:
                 + [f"{subj['random_effects'][k]:.10g}" for k in names]))
         paths.append(out / f"{synth.name}_truth_subjects.csv")
         atomic_write_text(paths[-1], "\n".join(rows) + "\n")
+    elif synth.subjects is not None:
+        paths.append(out / f"{synth.name}_truth_subjects.csv")
+        atomic_write_text(paths[-1], synth.subjects.to_csv(
+            index=False, float_format="%.10g", lineterminator="\n"))
     return paths

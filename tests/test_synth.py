@@ -6,6 +6,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -195,7 +196,7 @@ def test_shipped_datasets_regenerate_byte_for_byte(tmp_path):
         version = json.loads((shipped / f"{name}_truth.json").read_text())["preset_version"]
         alsjax.write_synthetic(alsjax.synthesize(name, seed=0, preset_version=version),
                                tmp_path)
-        extra = ("{}_truth_subjects.csv",) if name == "population" else ()
+        extra = ("{}_truth_subjects.csv",) if name in ("population", "prior_cohort") else ()
         for f in FILES + extra:
             assert (tmp_path / f.format(name)).read_bytes() == (
                 shipped / f.format(name)).read_bytes()
@@ -225,3 +226,74 @@ def test_population_with_three_random_effects():
     with pytest.raises(alsjax.ALSJaxError, match="one sd_log per effect") as e:
         population(6, effects=effects, sd_log=(0.3, 0.4))
     assert "\n" not in str(e.value)
+
+
+def test_prior_cohort_is_drawn_from_the_prior_and_is_the_model_plus_noise(tmp_path, solve):
+    """`prior_cohort`: each subject's parameters are one of the first draws of
+    `alsjax.prior(genotype)` under the key its truth names, its recorded onset is the
+    model's, and the measurements are the model's course from that onset plus the stated
+    noise (recomputed here with `alsjax.simulate`)."""
+    from alsjax._synth import prior_cohort
+
+    mix = {"SOD1": 0.25, "FUS": 0.25}
+    alsjax.write_synthetic(prior_cohort(12, seed=SEED, genotype_mix=mix), tmp_path)
+    df = alsjax.read_measurements(tmp_path / "prior_cohort.csv")
+    truth = json.loads((tmp_path / "prior_cohort_truth.json").read_text())
+    table = pd.read_csv(tmp_path / "prior_cohort_truth_subjects.csv")
+    assert truth["genotype_mix"] == {"sporadic": 6, "SOD1": 3, "C9orf72": 0, "TARDBP": 0,
+                                     "FUS": 3}
+    assert list(table["subject"]) == [s["subject"] for s in truth["subjects"]]
+    varied = truth["prior"]["varied"]
+    assert list(table.columns[4:]) == varied and "apoptotic_death_rate" in varied
+
+    for g, drawn in truth["prior"]["drawn"].items():
+        sample = alsjax.prior(g).sample(jax.random.fold_in(
+            jax.random.key(SEED), alsjax.GENOTYPES.index(g)), 2 * drawn["subjects"])
+        phys = alsjax.physical(sample)
+        candidates = np.stack([np.asarray(phys[k]) for k in varied], axis=1)
+        candidates = candidates[:drawn["candidates"]]
+        mine = table.loc[table["genotype"] == g, varied].to_numpy()
+        assert len(mine) == drawn["subjects"]
+        match = [np.flatnonzero(np.all(np.isclose(candidates, row, rtol=1e-9, atol=0),
+                                       axis=1)) for row in mine]
+        assert all(m.size == 1 for m in match) and len({int(m[0]) for m in match}) == len(mine)
+
+    res = {"alsfrs_r": [], "fvc": [], "nfl": []}
+    for s, (_, row) in zip(truth["subjects"], table.iterrows(), strict=True):
+        p = alsjax.default_params(s["genotype"]).replace(**{k: row[k] for k in varied})
+        onset = s["onset_day"]
+        np.testing.assert_allclose(float(solve(p, np.linspace(0.0, 7305.0, 7)).events["onset"]),
+                                   onset, rtol=1e-8)
+        rows = df[df["subject"] == s["subject"]]
+        meas = rows[rows["kind"] == "measurement"]
+        times = np.unique(meas["time"].to_numpy())
+        assert times[0] == s["enrolment_day"] and len(times) == s["visits"]
+        for chunk in np.array_split(times, int(np.ceil(times.size / 7))):
+            ts = _padded(onset + chunk)
+            sol = solve(p, ts)
+            for name in res:
+                m = meas[(meas["observable"] == name) & np.isin(meas["time"], chunk)]
+                model = _at(sol, ts, name, onset + m["time"].to_numpy())
+                if name == "alsfrs_r":  # 3 SDs inside the scale: clipping is unlikely
+                    inside = (model > 4.5) & (model < 43.5)
+                    m, model = m[inside], model[inside]
+                res[name] += list(np.log(m["value"] / model) if name == "nfl"
+                                  else m["value"] - model)
+        death = rows[rows["observable"] == "death"]
+        if death["value"].iat[0] == 1:
+            np.testing.assert_allclose(death["time"].iat[0] + onset, s["death_day"], rtol=1e-8)
+        else:
+            assert s["death_day"] is None and np.isnan(row["death_day"])
+    noise = truth["noise"]
+    _check_noise(res["alsfrs_r"], noise["alsfrs_r"]["sd"])
+    _check_noise(res["fvc"], noise["fvc"]["sd"])
+    _check_noise(res["nfl"], noise["nfl"]["sd_log"])
+
+
+def test_prior_cohort_refuses_a_bad_genotype_mix():
+    from alsjax._synth import prior_cohort
+
+    for mix in ({"SOD2": 0.1}, {"SOD1": 0.7, "FUS": 0.5}, {"FUS": -0.1}):
+        with pytest.raises(alsjax.ALSJaxError, match="genotype_mix needs shares") as e:
+            prior_cohort(10, genotype_mix=mix)
+        assert "\n" not in str(e.value)
