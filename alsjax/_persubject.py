@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -53,6 +54,7 @@ from ._problem import (
     Problem,
     make_problem,
     physical_value,
+    prior_on_stored,
     sobol_starts,
     transform_of,
 )
@@ -100,6 +102,9 @@ class PerSubjectResult:
     tolerances: tuple[float, float] = (DEFAULT_RTOL, DEFAULT_ATOL)  # the solver's (rtol, atol)
     at_lower: np.ndarray | None = None  # (S, P): the lower bound's share (None: not known)
     priors: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    # name -> one (median, GSD) per subject (say, each subject's genotype's plausible range)
+    subject_priors: dict[str, list[tuple[float, float]]] = dataclasses.field(
+        default_factory=dict)
 
     @property
     def n_failed(self) -> int:
@@ -164,12 +169,30 @@ def split_subjects(data: Data) -> Data:
     return dataclasses.replace(stacked, subjects=("0",))
 
 
+def split_priors(priors: Mapping[str, Any] | None, n_subjects: int
+                 ) -> tuple[dict[str, tuple[float, float]],
+                            dict[str, list[tuple[float, float]]]]:
+    """A per-subject fit's priors as (those shared by every subject: name -> (median, GSD),
+    those given subject by subject: name -> one (median, GSD) per subject)."""
+    shared, own = {}, {}
+    for n, value in (priors or {}).items():
+        pairs = np.asarray(value, float)
+        if pairs.shape == (2,):
+            shared[n] = (float(pairs[0]), float(pairs[1]))
+        elif pairs.shape == (n_subjects, 2):
+            own[n] = [(float(m), float(g)) for m, g in pairs]
+        else:
+            raise ALSJaxError(f"prior of {n}: expected (median, GSD) or one such pair per "
+                              f"subject ({n_subjects}), got an array of shape {pairs.shape}")
+    return shared, own
+
+
 def subject_problems(
     data: Data,
     estimate: Sequence[str],
     *,
     bounds: Mapping[str, tuple[float, float]] | None = None,
-    priors: Mapping[str, tuple[float, float]] | None = None,
+    priors: Mapping[str, Any] | None = None,
     noise: NoiseSpec = None,
     noise_sd: Mapping[str, float] | None = None,
     optimiser: str = DEFAULT_OPTIMISER,
@@ -183,7 +206,8 @@ def subject_problems(
 
     Checks every choice as `make_problem` does. Default bounds are each subject's preset
     x/÷ 10; `noise_sd` fixes the SD (CV for a log-normal observable) of the observables
-    it names; the other observables' SDs are estimated for each subject.
+    it names; the other observables' SDs are estimated for each subject. `priors` as
+    `fit_per_subject` takes them (shared, or one per subject).
     """
     noise_sd = dict(noise_sd or {})
     for k, v in noise_sd.items():
@@ -192,10 +216,11 @@ def subject_problems(
                               f"{', '.join(OBSERVABLE_NAMES)}")
         if not (math.isfinite(v) and v > 0):
             raise ALSJaxError(f"noise SD of {k}: must be a positive number, got {v:g}")
-    pb, names, _ = make_problem(data, estimate, bounds=bounds, priors=priors, noise=noise,
+    S, T = data.mask.shape
+    shared, own = split_priors(priors, S)
+    pb, names, _ = make_problem(data, estimate, bounds=bounds, priors=shared, noise=noise,
                                 optimiser=optimiser, max_steps=max_steps, method=method,
                                 rtol=rtol, atol=atol)
-    S, T = data.mask.shape
     n_model = len(estimate)
     sd0 = np.asarray(pb.noise_sd, float).copy()
     for k, v in noise_sd.items():
@@ -220,12 +245,21 @@ def subject_problems(
     rows = np.asarray(pb.noise_rows).reshape(S, T, -1).copy()
     for k in set(pb.noise_obs) - set(noise_obs):
         rows[:, :, k] = False
+    prior_mean, prior_sd = per_subject(pb.prior_mean), per_subject(pb.prior_sd)
+    has_prior = per_subject(pb.has_prior)
+    for n, pairs in own.items():
+        if n not in estimate:
+            raise ALSJaxError(f"priors: {n!r} is not among the estimated parameters "
+                              f"({', '.join(estimate)})")
+        j = list(estimate).index(n)
+        stored = {pair: prior_on_stored(n, *pair) for pair in set(pairs)}
+        prior_mean[:, j], prior_sd[:, j] = np.asarray([stored[pair] for pair in pairs]).T
+        has_prior[:, j] = True
     f = jnp.result_type(float)
     stacked = Problem(
         data=split_subjects(data), lower=jnp.asarray(lower, f), upper=jnp.asarray(upper, f),
-        prior_mean=jnp.asarray(per_subject(pb.prior_mean), f),
-        prior_sd=jnp.asarray(per_subject(pb.prior_sd), f),
-        has_prior=jnp.asarray(per_subject(pb.has_prior)),
+        prior_mean=jnp.asarray(prior_mean, f), prior_sd=jnp.asarray(prior_sd, f),
+        has_prior=jnp.asarray(has_prior),
         prior_on_log=jnp.asarray(per_subject(pb.prior_on_log)),
         noise_sd=jnp.asarray(np.repeat(sd0[None], S, axis=0), f),
         noise_rows=jnp.asarray(rows), n_noise_rows=jnp.asarray(rows.sum(1), f),
@@ -278,7 +312,7 @@ def fit_per_subject(
     estimate: Sequence[str],
     *,
     bounds: Mapping[str, tuple[float, float]] | None = None,
-    priors: Mapping[str, tuple[float, float]] | None = None,
+    priors: Mapping[str, Any] | None = None,
     noise: NoiseSpec = None,
     noise_sd: Mapping[str, float] | None = None,
     optimiser: str = DEFAULT_OPTIMISER,
@@ -296,6 +330,9 @@ def fit_per_subject(
     """Fit `estimate` to every subject of `data` separately, in one batched computation.
 
     Arguments as `fit`, and:
+    - `priors`: name -> (median, GSD) for every subject, or an `(S, 2)` array of one
+      (median, GSD) per subject, in the order of `data.subjects` (say, the plausible range
+      of each subject's own genotype).
     - `noise_sd`: observable -> SD (a CV for a log-normal observable) held fixed; the
       other observables' noise SDs are estimated for each subject.
     - `n_starts`, `seed`: scrambled-Sobol starts (the same points, on each subject's
@@ -387,7 +424,7 @@ def fit_per_subject(
         noise={k: m for i, (k, m) in enumerate(zip(OBSERVABLE_NAMES, pb.noise, strict=True))
                if i in present},
         fixed_noise={k: float(s) for k, s in (noise_sd or {}).items()},
-        priors={k: (float(m), float(g)) for k, (m, g) in (priors or {}).items()},
+        priors=split_priors(priors, S)[0], subject_priors=split_priors(priors, S)[1],
         devices=n_devices, processes=parts[0]["processes"],
         wall_time=time.perf_counter() - t_start,
         compile_time=compile_time + lap_ctime,
@@ -458,6 +495,9 @@ def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
         preset_version=result.preset_version,
         priors={n: dict(median=json_float(m), gsd=json_float(g))
                 for n, (m, g) in result.priors.items()},
+        subject_priors={n: [dict(median=json_float(m), gsd=json_float(g), subjects=[
+            s for s, q in zip(result.subjects, pairs, strict=True) if q == (m, g)])
+            for m, g in dict.fromkeys(pairs)] for n, pairs in result.subject_priors.items()},
         rtol=result.tolerances[0], atol=result.tolerances[1],
         subjects_at_bound={n: int(result.at_bound[:, j].sum())
                            for j, n in enumerate(result.names)},
@@ -500,7 +540,8 @@ def run_per_subject(
         check_output_folder(out, force=force)
     try:
         result = fit_per_subject(
-            data, recipe.estimate, bounds=recipe.bounds, priors=fit_priors(recipe, df),
+            data, recipe.estimate, bounds=recipe.bounds,
+            priors=fit_priors(recipe, df, subjects=data.subjects),
             noise=recipe.noise, noise_sd=noise_sd,
             optimiser=recipe.optimiser or DEFAULT_OPTIMISER, n_starts=recipe.starts,
             seed=recipe.seed, max_steps=recipe.max_steps, progress=progress,

@@ -233,6 +233,21 @@ def _stored(name: str, value: float, where: str) -> float:
     return float(transform.to_stored(float(value)))
 
 
+def prior_on_stored(name: str, median: float, gsd: float) -> tuple[float, float]:
+    """A prior given as (median, GSD) on the physical value, as the normal (mean, SD) it is
+    on the coordinate `prior_residuals` measures: the stored value, or its log for a
+    plain-stored parameter (a genotype drive, a plain fraction). One line for a GSD not
+    above 1 or a median outside the parameter's range."""
+    if not gsd > 1:
+        raise ALSJaxError(f"prior of {name}: geometric SD must be > 1, got {gsd:g}")
+    stored = _stored(name, float(median), f"prior of {name}")
+    plain = isinstance(transform_of(name), Plain)
+    if plain and not stored > 0:
+        raise ALSJaxError(f"prior of {name}: median must be > 0 (the prior is log-normal), "
+                          f"got {median:g}")
+    return (math.log(stored) if plain else stored), math.log(float(gsd))
+
+
 def make_problem(
     data: Data,
     estimate: Sequence[str],
@@ -301,17 +316,8 @@ def make_problem(
             low, high = transform.default_bounds(s, BOUND_FACTOR)
         lo.append(low), hi.append(high)
         if n in priors:
-            median, gsd = priors.pop(n)
-            if not gsd > 1:
-                raise ALSJaxError(f"prior of {n}: geometric SD must be > 1, got {gsd:g}")
-            stored = _stored(n, float(median), f"prior of {n}")
-            plain = isinstance(transform, Plain)  # a genotype drive or a plain fraction
-            if plain and not stored > 0:
-                raise ALSJaxError(f"prior of {n}: median must be > 0 (the prior is log-normal), "
-                                  f"got {median:g}")
-            pm.append(math.log(stored) if plain else stored)
-            ps.append(math.log(float(gsd)))
-            hp.append(True)
+            mean, sd = prior_on_stored(n, *priors.pop(n))
+            pm.append(mean), ps.append(sd), hp.append(True)
         else:
             pm.append(0.0), ps.append(1.0), hp.append(False)
         on_log.append(isinstance(transform, Plain))

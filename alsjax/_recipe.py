@@ -251,11 +251,15 @@ def load_recipe(path: str | Path) -> Recipe:
     )
 
 
-def fit_priors(recipe: Recipe, df) -> dict[str, tuple[float, float]]:
+def fit_priors(recipe: Recipe, df, subjects: Sequence[str] | None = None) -> dict[str, Any]:
     """The recipe's priors as `fit` takes them, name -> (median, GSD): "plausible" ones (and,
     with `plausible_priors`, every estimated parameter without one) from the documented
-    range of the data's genotype and species at the recipe's preset version. One genotype
-    and species is required of the data then; else one line naming both."""
+    range of the data's genotype and species at the recipe's preset version.
+
+    A fit of the whole data needs one genotype and species in it (else one line naming
+    them). A per-subject fit (`subjects`: the fit's subjects, in order) takes each
+    subject's own: then a plausible prior is one (median, GSD) per subject, as
+    `fit_per_subject` takes it, wherever the data mix genotypes or species."""
     from ._priors import plausible_priors
 
     wanted = [n for n, p in recipe.priors.items() if p == "plausible"]
@@ -265,13 +269,18 @@ def fit_priors(recipe: Recipe, df) -> dict[str, tuple[float, float]]:
     if not wanted:
         return given
     cases = sorted(set(zip(df["genotype"], df["species"], strict=True)))
-    if len(cases) != 1:
+    if len(cases) == 1:
+        return given | plausible_priors(wanted, *cases[0], preset_version=recipe.preset_version)
+    if subjects is None:
         raise ALSJaxError(f"{recipe.data}: plausible priors need one genotype and species in "
                           f"the data, found {', '.join(' '.join(c) for c in cases)}; give "
-                          "those priors as { median = ..., gsd = ... }")
-    genotype, species = cases[0]
-    return given | plausible_priors(wanted, genotype, species,
-                                    preset_version=recipe.preset_version)
+                          "those priors as { median = ..., gsd = ... }, or fit each subject "
+                          "with its own (--per-subject)")
+    first = df.drop_duplicates("subject").set_index(df["subject"].drop_duplicates().astype(str))
+    ranges = {c: plausible_priors(wanted, *c, preset_version=recipe.preset_version)
+              for c in cases}
+    of = [ranges[(first.at[s, "genotype"], first.at[s, "species"])] for s in subjects]
+    return given | {n: [r[n] for r in of] for n in wanted}
 
 
 def _names(key: str, value: Any, where: str, *, empty: bool) -> tuple[str, ...]:

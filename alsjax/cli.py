@@ -65,7 +65,8 @@ BOUND_POPULATION = ("--bound: a population fit is unbounded on the stored scale;
                     "apply to a plain fit and to --per-subject")
 PLAUSIBLE_HELP = ("Give every estimated parameter without a prior its documented plausible "
                   "range as prior (alsjax.plausible_priors: the population prior of the "
-                  "data's genotype and species at the preset version).")
+                  "data's genotype and species at the preset version; with --per-subject, "
+                  "each subject's own).")
 PLAUSIBLE_POPULATION = ("--plausible-priors: a population fit has no priors (the random "
                         "effects' distribution is its prior)")
 DISTRIBUTED_HELP = ("Join the other processes of a multi-node run (jax.distributed) before "

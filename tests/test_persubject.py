@@ -207,6 +207,55 @@ def test_cli_per_subject_writes_subjects_csv(cohort, fitted, tmp_path, monkeypat
     assert (out / "subjects.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_each_subject_takes_its_own_genotypes_plausible_prior(cohort, tmp_path,
+                                                               monkeypatch):
+    """`alsjax fit --per-subject --plausible-priors` on data that mix genotypes: each
+    subject's prior is the plausible range of its own genotype (`alsjax.plausible_priors`),
+    summary.json groups the subjects by the prior they took, and a subject's estimate is
+    the one the pooled fit engine (`alsjax.fit`, another code path) finds on that subject
+    alone with that prior."""
+    from alsjax._recipe import fit_priors
+
+    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
+    folder, truth, data = cohort
+    recipe = _recipe_of_fitted(cohort, tmp_path)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["fit", str(recipe), "--per-subject", "--plausible-priors",
+                                   "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    genotype = {s["subject"]: s["genotype"] for s in truth["subjects"]}
+    own = {g: alsjax.plausible_priors(ESTIMATE, g) for g in set(genotype.values())}
+    assert own["SOD1"]["apoptotic_death_rate"] != own["sporadic"]["apoptotic_death_rate"]
+    assert summary["priors"] == {} and set(summary["subject_priors"]) == set(ESTIMATE)
+    for n, groups in summary["subject_priors"].items():
+        assert sorted(s for g in groups for s in g["subjects"]) == sorted(genotype)
+        for g in groups:
+            for s in g["subjects"]:
+                assert (g["median"], g["gsd"]) == pytest.approx(own[genotype[s]][n], rel=1e-9)
+
+    priors = fit_priors(dataclasses.replace(alsjax.load_recipe(recipe), plausible_priors=True),
+                        alsjax.read_measurements(folder / "population.csv"),
+                        subjects=data.subjects)
+    table = pd.read_csv(out / "subjects.csv").pivot(index="subject", columns="parameter",
+                                                    values="estimate")
+    pb, names = subject_problems(data, ESTIMATE, bounds=BOUNDS, priors=priors)
+    z0 = sobol_starts(2, jax.tree.map(lambda x: x[0], pb), seed=0)
+    i = next(i for i, s in enumerate(data.subjects) if genotype[s] == "SOD1")
+    one = jax.tree.map(lambda x: x[i:i + 1], data)
+    one = one.__class__(**{**{f: getattr(one, f) for f in one.__dataclass_fields__},
+                           "subjects": (data.subjects[i],)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", alsjax.FitWarning)
+        ref = alsjax.fit(one, ESTIMATE, bounds=BOUNDS, starts=z0, max_steps=40, progress=False,
+                         priors={n: priors[n][i] for n in ESTIMATE})
+    np.testing.assert_allclose(table.loc[data.subjects[i], list(names)].to_numpy(float),
+                               [ref.estimates[n] for n in names], rtol=1e-4)
+    with pytest.raises(alsjax.ALSJaxError, match=r"one such pair per subject \(10\), got "
+                       r"an array of shape \(3, 2\)"):
+        subject_problems(data, ESTIMATE, priors={"nfl_release": [(2000.0, 1.5)] * 3})
+
+
 def test_chunks_of_subjects_give_the_same_estimates(cohort, fitted):
     """10 subjects 4 at a time (the last group of 2 padded to 4): subjects are fitted
     independently, so every estimate is the unchunked one to rounding."""
