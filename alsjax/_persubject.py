@@ -354,6 +354,7 @@ def fit_per_subject(
     pb, names = subject_problems(data, estimate, bounds=bounds, priors=priors, noise=noise,
                                  noise_sd=noise_sd, optimiser=optimiser, max_steps=max_steps,
                                  method=method, rtol=rtol, atol=atol)
+    shared, own = split_priors(priors, data.n_subjects)
     if chunk_subjects is not None and int(chunk_subjects) < 1:
         raise ALSJaxError(f"chunk_subjects must be >= 1, got {chunk_subjects}")
     mesh = device_mesh(devices)
@@ -424,7 +425,7 @@ def fit_per_subject(
         noise={k: m for i, (k, m) in enumerate(zip(OBSERVABLE_NAMES, pb.noise, strict=True))
                if i in present},
         fixed_noise={k: float(s) for k, s in (noise_sd or {}).items()},
-        priors=split_priors(priors, S)[0], subject_priors=split_priors(priors, S)[1],
+        priors=shared, subject_priors=own,
         devices=n_devices, processes=parts[0]["processes"],
         wall_time=time.perf_counter() - t_start,
         compile_time=compile_time + lap_ctime,

@@ -276,10 +276,12 @@ def fit_priors(recipe: Recipe, df, subjects: Sequence[str] | None = None) -> dic
                           f"the data, found {', '.join(' '.join(c) for c in cases)}; give "
                           "those priors as { median = ..., gsd = ... }, or fit each subject "
                           "with its own (--per-subject)")
-    first = df.drop_duplicates("subject").set_index(df["subject"].drop_duplicates().astype(str))
+    first = df.drop_duplicates("subject")
+    case = {str(s): c for s, *c in zip(first["subject"], first["genotype"], first["species"],
+                                        strict=True)}
     ranges = {c: plausible_priors(wanted, *c, preset_version=recipe.preset_version)
               for c in cases}
-    of = [ranges[(first.at[s, "genotype"], first.at[s, "species"])] for s in subjects]
+    of = [ranges[tuple(case[s])] for s in subjects]
     return given | {n: [r[n] for r in of] for n in wanted}
 
 
