@@ -448,3 +448,23 @@ def test_bad_noise_in_recipe(tmp_path):
         recipe.write_text(head + text)
         line = _fails(["fit", str(recipe), "--out", str(out)], words, out=out)
         assert line.startswith(f"error: {recipe}: "), line
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "fit").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_recipes_load_and_resolve_their_priors(path):
+    """Every recipe in fit/ loads, its data read, and its priors resolve as the fit would
+    take them (the prior cohort's plausible ones subject by subject, for --per-subject:
+    a genotype's own range for each of its subjects)."""
+    from alsjax._recipe import fit_priors
+
+    recipe = alsjax.load_recipe(path)
+    df = alsjax.read_measurements(recipe.data)
+    subjects = [str(s) for s in dict.fromkeys(df["subject"])]
+    priors = fit_priors(recipe, df, subjects=subjects)
+    assert set(priors) == set(recipe.priors) | (set(recipe.estimate)
+                                                if recipe.plausible_priors else set())
+    if path.name == "prior_cohort.toml":
+        genotype = dict(zip(df["subject"].astype(str), df["genotype"], strict=True))
+        for n in recipe.estimate:
+            want = [alsjax.plausible_priors([n], genotype[s])[n] for s in subjects]
+            assert priors[n] == want
