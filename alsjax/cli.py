@@ -855,6 +855,11 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
         table.add_row(name, g(s["median"]), f"[{g(s['p10'])}, {g(s['p90'])}]",
                       g(s["geometric_sd"]), str(s["n"]))
     Console().print(table)
+    if result.priors or result.subject_priors:
+        typer.echo("priors (median, geometric SD; summary.json): " + "; ".join(
+            [f"{n} {m:.4g}, {g:.3g}" for n, (m, g) in result.priors.items()]
+            + [f"{n} one per subject ({len(set(pairs))} distinct, subject_priors)"
+               for n, pairs in result.subject_priors.items()]))
     typer.echo(f"wrote {out}/: " + ", ".join(sorted(p.name for p in Path(out).iterdir()
                                                    if not p.name.startswith("."))))
 

@@ -221,8 +221,11 @@ def test_each_subject_takes_its_own_genotypes_plausible_prior(cohort, tmp_path,
     recipe = _recipe_of_fitted(cohort, tmp_path)
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["fit", str(recipe), "--per-subject", "--plausible-priors",
-                                   "--out", str(out), "--quiet"])
+                                   "--out", str(out)])
     assert res.exit_code == 0, res.output
+    assert ("priors (median, geometric SD; summary.json): apoptotic_death_rate one per "
+            "subject (3 distinct, subject_priors); nfl_release one per subject") in " ".join(
+        res.stdout.split())
     summary = json.loads((out / "summary.json").read_text())
     genotype = {s["subject"]: s["genotype"] for s in truth["subjects"]}
     own = {g: alsjax.plausible_priors(ESTIMATE, g) for g in set(genotype.values())}
