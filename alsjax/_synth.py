@@ -479,9 +479,9 @@ def population(n_subjects: int = 200, *, seed: int = 0,
 
 
 PRIOR_COHORT_MIX: dict[str, float] = {"C9orf72": 0.05, "SOD1": 0.03, "TARDBP": 0.01, "FUS": 0.01}
-"""`prior_cohort`'s share of each genotype with a mutation (sporadic: the rest). A guess that
-keeps the seed's "about 10% of cases are familial" and puts C9orf72 first and SOD1 second,
-as in clinic series; not fitted to any registry."""
+"""`prior_cohort`'s share of each genotype with a mutation (sporadic: the rest). A guess: the
+project's source text says about 10 % of cases are familial; the split, C9orf72 the most
+common and SOD1 next, is not fitted to any registry."""
 
 PRIOR_COHORT_NOISE: dict[str, dict[str, Any]] = {
     **{k: HUMAN_NOISE[k] for k in ("alsfrs_r", "nfl")},
