@@ -629,8 +629,9 @@ def check_dataset(name: str, n: int | None = None) -> None:
 
 
 def synthesize(name: str, *, seed: int = 0, n: int | None = None,
-               preset_version: str = LATEST_PRESET) -> Synthetic:
-    """Generate dataset `name` (one of `DATASETS`); `n` overrides its subject count.
+               preset_version: str = LATEST_PRESET, **options: Any) -> Synthetic:
+    """Generate dataset `name` (one of `DATASETS`); `n` overrides its subject count, and
+    `options` go to its generator (say, `genotype_mix=` of `prior_cohort`).
 
     The subjects' parameters come from the presets of `preset_version` (one of
     `PRESET_VERSIONS`), which the truth file records."""
@@ -638,17 +639,18 @@ def synthesize(name: str, *, seed: int = 0, n: int | None = None,
     check_preset_version(preset_version)
     gen = _GENERATORS[name]
     if n is None:
-        return gen(seed=seed, preset_version=preset_version)
-    return gen(n, seed=seed, preset_version=preset_version)
+        return gen(seed=seed, preset_version=preset_version, **options)
+    return gen(n, seed=seed, preset_version=preset_version, **options)
 
 
-_SETTINGS = ("seed", "n_subjects", "preset_version")
+_SETTINGS = ("seed", "n_subjects", "preset_version", "genotype_mix")
 
 
 def check_replaceable(synth: Synthetic, out: str | os.PathLike) -> None:
-    """Raise `ALSJaxError` if `out` holds this dataset made with another seed, size or
-    preset version: `alsjax synth` would otherwise replace, say, the shipped 2026.12 data
-    with the latest version's without a word (regenerating the same bytes is harmless)."""
+    """Raise `ALSJaxError` if `out` holds this dataset made with another seed, size, preset
+    version or genotype mix: `alsjax synth` would otherwise replace, say, the shipped
+    2026.12 data with the latest version's without a word (regenerating the same bytes is
+    harmless)."""
     path = Path(out) / f"{synth.name}_truth.json"
     if not path.exists():
         return

@@ -1135,7 +1135,7 @@ def synth(
     names: Annotated[
         list[str] | None,
         typer.Argument(help="Datasets to generate: human_cohort, mouse_sod1, small_human, "
-                       "population (default: all)."),
+                       "population, prior_cohort (default: all)."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the CSVs and truth files.")] = Path(
         "data/synthetic"
@@ -1148,8 +1148,14 @@ def synth(
     quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
     preset_version: Annotated[PresetVersion, typer.Option(help=PRESET_HELP)] = _LATEST,
     force: Annotated[bool, typer.Option(
-        "--force", help="Replace datasets in --out made with another seed, size or version.")
+        "--force", help="Replace datasets in --out made with another seed, size, version or "
+        "genotype mix.")
     ] = False,
+    genotype_mix: Annotated[str | None, typer.Option(
+        help="prior_cohort only: each mutation's share of the subjects, e.g. "
+        "'SOD1=0.5,C9orf72=0.2' (sporadic: the rest; default 5 % C9orf72, 3 % SOD1, 1 % "
+        "TARDBP, 1 % FUS).")
+    ] = None,
 ) -> None:
     """Generate synthetic datasets with their ground truth (seeded, reproducible)."""
     from ._errors import ALSJaxError
@@ -1160,9 +1166,16 @@ def synth(
     names = names or list(DATASETS)
     for name in names:
         check_dataset(name, n)
+    mix = None
+    if genotype_mix is not None:
+        if names != ["prior_cohort"]:
+            raise ALSJaxError("--genotype-mix: applies to prior_cohort alone; name only it")
+        mix = _genotype_mix(genotype_mix)
     # Generate everything before writing anything: a failure leaves no files.
     version = PresetVersion(preset_version).value
-    made = [synthesize(name, seed=seed, n=n, preset_version=version) for name in names]
+    made = [synthesize(name, seed=seed, n=n, preset_version=version,
+                       **({"genotype_mix": mix} if mix is not None else {}))
+            for name in names]
     if not force:
         for s in made:
             check_replaceable(s, out)
@@ -1170,6 +1183,20 @@ def synth(
         for path in write_synthetic(s, out):
             if not quiet:
                 typer.echo(f"wrote {path}")
+
+
+def _genotype_mix(text: str) -> dict[str, float]:
+    """'SOD1=0.5,C9orf72=0.2' -> {"SOD1": 0.5, "C9orf72": 0.2}; one line for a bad item."""
+    from ._errors import ALSJaxError
+
+    mix = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, share = item.partition("=")
+        try:
+            mix[name.strip()] = float(share)
+        except ValueError:
+            raise ALSJaxError(f"--genotype-mix: expected GENOTYPE=SHARE, got {item!r}") from None
+    return mix
 
 
 def main() -> None:

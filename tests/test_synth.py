@@ -297,3 +297,33 @@ def test_prior_cohort_refuses_a_bad_genotype_mix():
         with pytest.raises(alsjax.ALSJaxError, match="genotype_mix needs shares") as e:
             prior_cohort(10, genotype_mix=mix)
         assert "\n" not in str(e.value)
+
+
+def test_cli_genotype_mix_of_the_prior_cohort(tmp_path, monkeypatch):
+    """`alsjax synth prior_cohort --genotype-mix SOD1=0.5`: half the subjects SOD1, the
+    rest sporadic; the same seed and size with another mix would replace the files, so it
+    is refused (one line, nothing written) as another seed is; and the option is refused
+    for the other datasets and for a malformed mix."""
+    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
+    out = tmp_path / "out"
+
+    def run(*args):
+        return CliRunner().invoke(app, _cli_args("prior_cohort", "--subjects", "4", "--out",
+                                                 str(out), *args))
+
+    assert run("--genotype-mix", "SOD1=0.5").exit_code == 0
+    df = alsjax.read_measurements(out / "prior_cohort.csv")
+    assert df.groupby("subject")["genotype"].first().value_counts().to_dict() == {
+        "SOD1": 2, "sporadic": 2}
+    before = (out / "prior_cohort.csv").read_bytes()
+    refused = run()  # the default mix: 4 sporadic subjects
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
+    assert "made with genotype_mix {'sporadic': 2, 'SOD1': 2" in refused.stderr
+    assert (out / "prior_cohort.csv").read_bytes() == before
+    for args, words in ((("small_human", "--genotype-mix", "SOD1=1"), "applies to prior_cohort"),
+                        (("prior_cohort", "--genotype-mix", "SOD1:1"), "expected GENOTYPE=SHARE"),
+                        (("prior_cohort", "--genotype-mix", "SOD2=0.1"), "genotype_mix needs")):
+        bad = tmp_path / "bad"
+        r = CliRunner().invoke(app, _cli_args(*args, "--out", str(bad)))
+        assert r.exit_code == 2 and words in r.stderr and r.stderr.count("\n") == 1
+        assert not bad.exists()
