@@ -515,8 +515,9 @@ def prior_cohort(n_subjects: int = 100, *, seed: int = 0,
     if n_subjects < 1:
         raise ALSJaxError(f"prior_cohort: need at least 1 subject, got {n_subjects}")
     mix = PRIOR_COHORT_MIX if genotype_mix is None else genotype_mix
-    unknown = sorted(set(mix) - set(GENOTYPES[1:]))
-    if unknown or sum(mix.values()) > 1 or min(mix.values(), default=0.0) < 0:
+    shares = list(mix.values())
+    if set(mix) - set(GENOTYPES[1:]) or not all(math.isfinite(v) and v >= 0 for v in shares) \
+            or sum(shares) > 1:
         raise ALSJaxError(f"prior_cohort: genotype_mix needs shares >= 0 of {GENOTYPES[1:]} "
                           f"adding up to at most 1, got {mix}")
     rng = np.random.default_rng(seed)

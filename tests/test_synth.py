@@ -293,7 +293,7 @@ def test_prior_cohort_is_drawn_from_the_prior_and_is_the_model_plus_noise(tmp_pa
 def test_prior_cohort_refuses_a_bad_genotype_mix():
     from alsjax._synth import prior_cohort
 
-    for mix in ({"SOD2": 0.1}, {"SOD1": 0.7, "FUS": 0.5}, {"FUS": -0.1}):
+    for mix in ({"SOD2": 0.1}, {"SOD1": 0.7, "FUS": 0.5}, {"FUS": -0.1}, {"FUS": float("nan")}):
         with pytest.raises(alsjax.ALSJaxError, match="genotype_mix needs shares") as e:
             prior_cohort(10, genotype_mix=mix)
         assert "\n" not in str(e.value)
