@@ -218,7 +218,10 @@ def subject_problems(
             raise ALSJaxError(f"noise SD of {k}: must be a positive number, got {v:g}")
     S, T = data.mask.shape
     shared, own = split_priors(priors, S)
-    pb, names, _ = make_problem(data, estimate, bounds=bounds, priors=shared, noise=noise,
+    # make_problem checks every prior's name (a per-subject one through its first pair);
+    # the per-subject columns are filled in below.
+    checked = shared | {n: pairs[0] for n, pairs in own.items()}
+    pb, names, _ = make_problem(data, estimate, bounds=bounds, priors=checked, noise=noise,
                                 optimiser=optimiser, max_steps=max_steps, method=method,
                                 rtol=rtol, atol=atol)
     n_model = len(estimate)
@@ -248,9 +251,6 @@ def subject_problems(
     prior_mean, prior_sd = per_subject(pb.prior_mean), per_subject(pb.prior_sd)
     has_prior = per_subject(pb.has_prior)
     for n, pairs in own.items():
-        if n not in estimate:
-            raise ALSJaxError(f"priors: {n!r} is not among the estimated parameters "
-                              f"({', '.join(estimate)})")
         j = list(estimate).index(n)
         stored = {pair: prior_on_stored(n, *pair) for pair in set(pairs)}
         prior_mean[:, j], prior_sd[:, j] = np.asarray([stored[pair] for pair in pairs]).T

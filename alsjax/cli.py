@@ -784,10 +784,7 @@ def _run(recipe, out: Path, quiet: bool, force: bool = False, plot_format: str =
     Console().print(table)
     from ._problem import prior_table
 
-    priors = prior_table(result.problem)
-    if priors:
-        typer.echo("priors (median, geometric SD; summary.json): " + "; ".join(
-            f"{n} {m:.4g}, {g:.3g}" for n, (m, g) in priors.items()))
+    _echo_priors(prior_table(result.problem))
     if profiled:
         typer.echo("intervals: profile likelihood (likelihood ratio) for "
                    f"{', '.join(profiled)}; Laplace (symmetric on the stored scale) for "
@@ -855,13 +852,19 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
         table.add_row(name, g(s["median"]), f"[{g(s['p10'])}, {g(s['p90'])}]",
                       g(s["geometric_sd"]), str(s["n"]))
     Console().print(table)
-    if result.priors or result.subject_priors:
-        typer.echo("priors (median, geometric SD; summary.json): " + "; ".join(
-            [f"{n} {m:.4g}, {g:.3g}" for n, (m, g) in result.priors.items()]
-            + [f"{n} one per subject ({len(set(pairs))} distinct, subject_priors)"
-               for n, pairs in result.subject_priors.items()]))
+    _echo_priors(result.priors, result.subject_priors)
     typer.echo(f"wrote {out}/: " + ", ".join(sorted(p.name for p in Path(out).iterdir()
                                                    if not p.name.startswith("."))))
+
+
+def _echo_priors(shared: dict, per_subject: dict | None = None) -> None:
+    """One line naming a fit's priors: name -> (median, GSD), and the names given one per
+    subject (`subject_priors` in summary.json); nothing without priors."""
+    items = ([f"{n} {m:.4g}, {g:.3g}" for n, (m, g) in shared.items()]
+             + [f"{n} one per subject ({len(set(pairs))} distinct, subject_priors)"
+                for n, pairs in (per_subject or {}).items()])
+    if items:
+        typer.echo("priors (median, geometric SD; summary.json): " + "; ".join(items))
 
 
 def _run_population(source, population, random, estimate, covariate, covariance, noise,
