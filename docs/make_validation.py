@@ -40,7 +40,7 @@ from alsjax._presets import LATEST_PRESET  # noqa: E402
 
 RECIPES = ("mouse_g93a", "human_natural_history", "human_registry_survival",
            "edaravone_mci186_19", "riluzole_bensimon", "human_pace_survival",
-           "human_survival_spread")
+           "human_survival_spread", "human_pace_survival_munix")
 FIT = ROOT / "fit" / "published"
 PUB = ROOT / "data" / "published"
 FIG = ROOT / "docs" / "figures"
@@ -611,6 +611,95 @@ def tofersen(fits: dict, num: dict) -> None:
     num["tofersen"] = out
 
 
+# Ebersbach 2023 (derived medians) and Neuwirth 2015 (relative slopes): data/published.
+M50_MONTHS, D50_MONTHS = 14.0, 28.0
+NEUWIRTH_RATIO = 3.2 / 2.3  # MUNIX total score over ALSFRS-R, % of baseline per month
+RESERVES = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
+
+
+def motor_course(p) -> dict:
+    """The untreated course's limb LMN fraction and ALSFRS-R from onset, and what the two
+    MUNIX papers measure of it: M50 and D50 (months from onset to `lmn` 0.5 and ALSFRS-R
+    24), and the relative declines (% of the value at the start per month) over the 12
+    months from 12 months after onset (about when patients are diagnosed and enrolled)."""
+    on, de = onset(p), death(p)
+    t = np.arange(on, de, 1.0)
+    sol = sim(p, t)
+    lmn = np.asarray(sol.ys[:, alsjax.STATE_NAMES.index("lmn")])
+    frs = np.asarray(sol.observables["alsfrs_r"])
+
+    def months_to(x, level):
+        i = int(np.argmax(x <= level))
+        if x[i] > level:
+            return math.nan
+        return float(np.interp(level, x[i:i - 2:-1], t[i:i - 2:-1]) - on) / MONTH
+
+    def relative(x, start=12.0, months=12.0):
+        a, b = np.interp(on + start * MONTH, t, x), np.interp(on + (start + months) * MONTH, t, x)
+        return float(100 * (1 - b / a) / months)
+
+    m50, d50 = months_to(lmn, 0.5), months_to(frs, 24.0)
+    return dict(months=(t - on) / MONTH, lmn=lmn, alsfrs_r=frs, m50=m50, d50=d50,
+                m50_over_d50=m50 / d50, lmn_at_onset=float(lmn[0]),
+                lmn_percent_per_month=relative(lmn), alsfrs_percent_per_month=relative(frs),
+                relative_ratio=relative(lmn) / relative(frs),
+                survival_months=(de - on) / MONTH,
+                first_year_alsfrs_slope=float((frs[0] - np.interp(on + 365.25, t, frs)) / 12))
+
+
+def motor_units(fits: dict, num: dict) -> None:
+    """Held-out check: motor-unit loss against functional loss (Ebersbach 2023's M50 and
+    D50, Neuwirth 2015's relative declines) in the sporadic preset, and what lowering
+    `motor_reserve` (the surviving fraction at which limb function gives way) would do."""
+    scalar = lambda c: {k: v for k, v in c.items() if not isinstance(v, np.ndarray)}  # noqa: E731
+    p0 = params(None)
+    preset = motor_course(p0)
+    scan = {r: motor_course(p0.replace(motor_reserve=r)) for r in RESERVES}
+    fit = fits["human_pace_survival_munix"]
+    joint = motor_course(params(fit))
+    num["motor_units"] = dict(
+        published=dict(m50=M50_MONTHS, d50=D50_MONTHS, m50_over_d50=M50_MONTHS / D50_MONTHS,
+                       relative_ratio=NEUWIRTH_RATIO),
+        preset=dict(motor_reserve=float(alsjax.physical(p0)["motor_reserve"]), **scalar(preset)),
+        scan={f"{r:g}": scalar(c) for r, c in scan.items()},
+        joint_fit=dict(fit={n: interval(fit, n) for n in fit["estimates"]},
+                       objective=fit["objective"], **scalar(joint)))
+    fig = Figure(figsize=(11, 3.8))
+    ax = fig.add_subplot(1, 2, 1)
+    for c, style, lab in ((preset, "-", "preset"), (joint, "--", "joint fit with MUNIX")):
+        ax.plot(c["months"], c["lmn"], "C0" + style, label=f"limb LMN fraction, {lab}")
+        ax.plot(c["months"], c["alsfrs_r"] / 48, "C1" + style, label=f"ALSFRS-R / 48, {lab}")
+    ax.plot([M50_MONTHS], [0.5], "C0s", ms=8, mec="k",
+            label=f"Ebersbach 2023: M50 {M50_MONTHS:g} months (derived)")
+    ax.plot([D50_MONTHS], [0.5], "C1D", ms=8, mec="k",
+            label=f"Ebersbach 2023: D50 {D50_MONTHS:g} months (derived)")
+    ax.axhline(0.5, color="0.6", lw=0.5)
+    ax.set_xlabel("months from model onset (sporadic)")
+    ax.set_ylabel("fraction of healthy")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=6.5, loc="lower left")
+    ax = fig.add_subplot(1, 2, 2)
+    rs = list(RESERVES) + [num["motor_units"]["preset"]["motor_reserve"]]
+    cs = [scan[r] for r in RESERVES] + [preset]
+    ax.plot(rs, [c["m50_over_d50"] for c in cs], "C0o-", label="M50 / D50")
+    ax.plot(rs, [c["relative_ratio"] for c in cs], "C2s-",
+            label="LMN over ALSFRS-R decline, % per month")
+    ax.axhline(M50_MONTHS / D50_MONTHS, color="C0", ls=":", label="Ebersbach 2023: about 0.5")
+    ax.axhline(NEUWIRTH_RATIO, color="C2", ls=":", label="Neuwirth 2015: 3.2 / 2.3 = 1.39")
+    ax.axvline(rs[-1], color="0.5", lw=0.8)
+    ax.set_xlabel("motor_reserve (grey: the preset; nothing else refitted)")
+    ax.set_ylabel("ratio")
+    ax2 = ax.twinx()
+    ax2.plot(rs, [c["first_year_alsfrs_slope"] for c in cs], "C3^--",
+             label="first-year ALSFRS-R loss, points/month (right)")
+    ax2.set_ylabel("points per month", color="C3")
+    ax2.set_ylim(0, None)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=6.5, loc="upper left")
+    _save(fig, "ebersbach2023_munix")
+
+
 def profiles(fits: dict) -> None:
     rows = -(-sum(len(fits[n]["profiles"]) for n in RECIPES) // 3)
     fig = Figure(figsize=(10, 2.75 * rows))
@@ -646,7 +735,7 @@ def main() -> None:
         RESULTS.write_text(json.dumps(fits, indent=1) + "\n")
     FIG.mkdir(exist_ok=True)
     blocks = (mouse, natural_history, edaravone, riluzole, registry, pace_survival, nfl,
-              nfl_spread, tofersen)
+              nfl_spread, tofersen, motor_units)
     chosen = [b for b in blocks if b.__name__ in a.block] if a.block else blocks
     num: dict = json.loads(NUMBERS.read_text()) if a.block and NUMBERS.exists() else {}
     for block in chosen:

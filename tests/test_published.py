@@ -119,6 +119,15 @@ KEY_NUMBERS = {
     "zang2002_g93a_corticospinal_umn.csv": lambda d: [
         (_at(d, "g93a_g1h", 110), "= 1 − 0.53 = 0.47", 0.47),
     ],
+    "ebersbach2023_munix_d50.csv": lambda d: [
+        (_at(d, "median_patient", 426), "`lmn` = 0.5 at day 426", 0.5),
+        (_at(d, "median_patient", 852), "`alsfrs_r` = 24 at day 852", 24.0),
+        # the days are the stated 14 months and twice that, in months of 365.25 / 12 days
+        (float(d["time"].min()), "median of about 14 months", round(14 * 365.25 / 12)),
+        (float(d["time"].max()), "in half the time of 50% functional loss",
+         round(28 * 365.25 / 12)),
+        (float(d["n"].iat[0]), "222 ALS patients", 222),
+    ],
 }
 
 

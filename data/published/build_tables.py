@@ -191,6 +191,24 @@ def zang2002_umn() -> pd.DataFrame:
                           "population": "corticospinal"}])
 
 
+def ebersbach2023_munix_d50() -> pd.DataFrame:
+    # 222 ALS patients (Jena), MUNIX of APB, ADM and TA. M50: months from symptom onset
+    # until MUNIX falls to 50 % of the controls' mean; D50: months until ALSFRS-R has lost
+    # half of its 48 points (24 left). Stated: M50 comes in half the time of D50 (title)
+    # and precedes it by a median of about 14 months (abstract). Derived here: D50 = 2 x 14
+    # = 28 months and M50 = 14 months (both from onset, months of 365.25 / 12 days).
+    # `lmn` is the model's surviving fraction of limb lower motor neurons.
+    gap = 14.0
+    cols = {"subject": "median_patient", "genotype": "sporadic", "species": "human",
+            "statistic": "derived_median", "n": 222}
+    return pd.DataFrame([
+        {**cols, "time": round(gap * DAYS_PER_MONTH), "observable": "lmn", "value": 0.5,
+         "measure": "munix_relative_to_controls"},
+        {**cols, "time": round(2 * gap * DAYS_PER_MONTH), "observable": "alsfrs_r",
+         "value": 24.0, "measure": "alsfrs_r"},
+    ])
+
+
 TABLES = {
     "alchalabi2020_edaravone_alsfrs.csv": alchalabi2020_edaravone,
     "paganoni2020_centaur_placebo_alsfrs.csv": paganoni2020_centaur_placebo,
@@ -203,6 +221,7 @@ TABLES = {
     "sugimoto2020_serum_nfl_subgroups.csv": sugimoto2020_nfl_subgroups,
     "solomon2011_g93a_endstage.csv": solomon2011_endstage,
     "zang2002_g93a_corticospinal_umn.csv": zang2002_umn,
+    "ebersbach2023_munix_d50.csv": ebersbach2023_munix_d50,
 }
 """File name -> the function that builds its rows."""
 

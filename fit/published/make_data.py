@@ -16,6 +16,11 @@ Nothing is typed in by hand except the one assumption named below.
   each arm one subject, rows as shipped.
 - `human_pace_and_survival.csv`: those two arms + the survival curve from symptom onset of
   Testa 2004 (793 patients, one subject `onset_cohort`, day 0 = onset), rows as shipped.
+- `human_pace_survival_munix.csv`: that file + Ebersbach 2023's median course (limb LMN
+  fraction 0.5 at 14 months from onset, ALSFRS-R 24 at 28 months; one subject
+  `median_patient`, day 0 = onset). The paper's abstract gives no spread; the rows get
+  `sigma` 0.1 (LMN fraction) and 3 points (ALSFRS-R), marked in `assumed`: about 3 months
+  of the courses' slope at those points, for medians stated as "about".
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 PUBLISHED = HERE.parent.parent / "data" / "published"
 OUT = HERE / "data"
 ZANG_SIGMA = 0.05
+EBERSBACH_SIGMA = {"lmn": "0.1", "alsfrs_r": "3"}
 
 
 def _read(name: str) -> pd.DataFrame:
@@ -56,9 +62,18 @@ def human_pace_and_survival() -> pd.DataFrame:
     return pd.concat([human_placebo_alsfrs(), testa], ignore_index=True).fillna("")
 
 
+def human_pace_survival_munix() -> pd.DataFrame:
+    ebersbach = _read("ebersbach2023_munix_d50.csv")
+    ebersbach = ebersbach.assign(sigma=ebersbach["observable"].map(EBERSBACH_SIGMA),
+                                 assumed="sigma", source="Ebersbach 2023",
+                                 time_origin="symptom onset")
+    return pd.concat([human_pace_and_survival(), ebersbach], ignore_index=True).fillna("")
+
+
 FILES = {"mouse_endstage_umn.csv": mouse_endstage_umn,
          "human_placebo_alsfrs.csv": human_placebo_alsfrs,
-         "human_pace_and_survival.csv": human_pace_and_survival}
+         "human_pace_and_survival.csv": human_pace_and_survival,
+         "human_pace_survival_munix.csv": human_pace_survival_munix}
 
 
 def main() -> None:
