@@ -155,6 +155,16 @@ def _assert_fit(result, recipe):
         assert math.isfinite(v) and lo <= v <= hi, (n, v, lo, hi)
 
 
+def _run(name, recipe, out=None):
+    if name == "human_pace_survival_munix":
+        # With the motor-unit course fitted, the apoptotic route goes to its lower bound
+        # (the pace is carried by the other death routes; docs/validation.md, item 9):
+        # the fit says so instead of passing it silently.
+        with pytest.warns(alsjax.FitWarning, match="apoptotic_death_rate is at its lower"):
+            return alsjax.run_recipe(recipe, out)
+    return alsjax.run_recipe(recipe, out)
+
+
 @pytest.mark.parametrize("name", QUICK_PARAMS)
 def test_recipe_fits_quickly(name, tmp_path):
     recipe = alsjax.load_recipe(FIT / f"{name}.toml")
@@ -162,14 +172,7 @@ def test_recipe_fits_quickly(name, tmp_path):
     # The two CI fits write their files too: arm summaries of events (riluzole), and
     # measurement rows that give their own sigma, drawn with 95 % bars (edaravone).
     out = tmp_path / "out" if name in ("riluzole_bensimon", "edaravone_mci186_19") else None
-    if name == "human_pace_survival_munix":
-        # With the motor-unit course fitted, the apoptotic route goes to its lower bound
-        # (the pace is carried by the other death routes; docs/validation.md, item 9):
-        # the fit says so instead of passing it silently.
-        with pytest.warns(alsjax.FitWarning, match="apoptotic_death_rate is at its lower"):
-            result = alsjax.run_recipe(recipe, out)
-    else:
-        result = alsjax.run_recipe(recipe, out)
+    result = _run(name, recipe, out)
     _assert_fit(result, recipe)
     _check(name, result)
     if out is not None:
@@ -199,7 +202,7 @@ def _check_arm_predictions(result, path):
 def test_recipe_full_run(name):
     """The recipe as shipped (its starts, steps and profiles), as docs/validation.md."""
     recipe = alsjax.load_recipe(FIT / f"{name}.toml")
-    result = alsjax.run_recipe(recipe)
+    result = _run(name, recipe)
     _assert_fit(result, recipe)
     _check(name, result)
     for p in result.profiles:
