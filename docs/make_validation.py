@@ -242,22 +242,29 @@ def mouse(fits: dict, num: dict) -> None:
     lmn_end = [float(np.interp(e, ts, np.asarray(s.observables["lmn"])))
                for e, s in ((e0, s0), (e1, s1))]
     onset_days = [float(s0.events["onset"]), float(s1.events["onset"])]
-    num["mouse"] = dict(end_stage_preset=e0, end_stage_fit=e1, umn110_preset=umn110[0],
+    d0, d1 = float(s0.events["death"]), float(s1.events["death"])
+    num["mouse"] = dict(death_preset=d0, death_fit=d1, death_minus_end_stage_fit=d1 - e1,
+                        end_stage_preset=e0, end_stage_fit=e1, umn110_preset=umn110[0],
                         umn110_fit=umn110[1], lmn110_preset=lmn110[0], lmn110_fit=lmn110[1],
                         lmn_at_end_stage_preset=lmn_end[0], lmn_at_end_stage_fit=lmn_end[1],
                         onset_preset=onset_days[0], onset_fit=onset_days[1],
                         end_stage_sd_implied=EVENT_SD * e1)
-    ages = pd.read_csv(PUB / "solomon2011_g93a_endstage.csv")["time"].to_numpy()
-    fig = Figure(figsize=(6, 3.6))
-    ax = fig.add_subplot()
-    ax.hist(ages, bins=20, density=True, color="0.8", label="Solomon 2011 (162 mice, pseudo-rows)")
+    fig = Figure(figsize=(11, 3.6))
     x = np.linspace(80, 180, 400)
-    for e, style, lab in ((e0, "--", "preset"), (e1, "-", "fitted")):
-        dens = norm.pdf(np.log(x), math.log(e), EVENT_SD) / x
-        ax.plot(x, dens, style, label=f"model, {lab}: end stage {e:.1f} d (log-normal SD 0.1)")
-    ax.set_xlabel("age at CS4 (days)")
-    ax.set_ylabel("density")
-    ax.legend(fontsize=7)
+    panels = (("solomon2011_g93a_endstage.csv", "end stage", "CS 4 (fitted)", e0, e1),
+              ("solomon2011_g93a_cs5_death.csv", "death", "CS 5 as death (held out)", d0, d1))
+    for k, (csv, event, title, v0, v1) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, k + 1)
+        ages = pd.read_csv(PUB / csv)["time"].to_numpy()
+        ax.hist(ages, bins=20, density=True, color="0.8",
+                label="Solomon 2011 (162 mice, pseudo-rows)")
+        for e, style, lab in ((v0, "--", "preset"), (v1, "-", "fitted")):
+            dens = norm.pdf(np.log(x), math.log(e), EVENT_SD) / x
+            ax.plot(x, dens, style, label=f"model, {lab}: {event} {e:.1f} d (log-normal SD 0.1)")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("age (days)")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=7)
     _save(fig, "solomon2011_endstage")
     fig = Figure(figsize=(6, 3.6))
     ax = fig.add_subplot()

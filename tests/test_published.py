@@ -116,6 +116,12 @@ KEY_NUMBERS = {
         (round(d["time"].std(), 1), "123.9 ± 10.3", 10.3),
         (float(len(d)), "162 G93A", 162),
     ],
+    "solomon2011_g93a_cs5_death.csv": lambda d: [
+        (round(d["time"].mean(), 1), "127.6 ± 9.8", 127.6),
+        (round(d["time"].std(), 1), "127.6 ± 9.8", 9.8),
+        (float(len(d)), "162 G93A", 162),
+        (float((d["observable"] == "death").sum()), "the model's `death`", 162),
+    ],
     "zang2002_g93a_corticospinal_umn.csv": lambda d: [
         (_at(d, "g93a_g1h", 110), "= 1 − 0.53 = 0.47", 0.47),
     ],

@@ -183,6 +183,16 @@ def solomon2011_endstage() -> pd.DataFrame:
                          for i, t in enumerate(ages)])
 
 
+def solomon2011_cs5() -> pd.DataFrame:
+    # The same 162 G93A mice reached CS 5 (CS 4 plus a righting reflex over 20 s, the
+    # humane end point that mouse "survival" usually means) at 127.6 +- 9.8 days of age.
+    # Day 0 = birth. Written as the model's `death` event.
+    ages = normal_ages(162, 127.6, 9.8)
+    return pd.DataFrame([{"subject": f"g93a_{i + 1:03d}", "time": t, "observable": "death",
+                          "value": 1, "species": "mouse", "genotype": "SOD1",
+                          "endpoint": "CS5", "reconstructed": "normal_quantiles"}
+                         for i, t in enumerate(ages)])
+
 def zang2002_umn() -> pd.DataFrame:
     # By 110 days of age, 53% of retrogradely labelled corticospinal neurons were lost in
     # G93A (G1H) mice: surviving fraction 0.47. Day 0 = birth.
@@ -220,6 +230,7 @@ TABLES = {
     "meyer2023_tofersen_nfl.csv": meyer2023_tofersen_nfl,
     "sugimoto2020_serum_nfl_subgroups.csv": sugimoto2020_nfl_subgroups,
     "solomon2011_g93a_endstage.csv": solomon2011_endstage,
+    "solomon2011_g93a_cs5_death.csv": solomon2011_cs5,
     "zang2002_g93a_corticospinal_umn.csv": zang2002_umn,
     "ebersbach2023_munix_d50.csv": ebersbach2023_munix_d50,
 }
