@@ -638,7 +638,9 @@ def motor_course(p) -> dict:
     def months_to(x, level):
         i = int(np.argmax(x <= level))
         if x[i] > level:
-            return math.nan
+            return math.nan  # never reached before death
+        if i == 0:
+            return 0.0  # already there at onset
         return float(np.interp(level, x[i:i - 2:-1], t[i:i - 2:-1]) - on) / MONTH
 
     def relative(x, start=12.0, months=12.0):
