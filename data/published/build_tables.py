@@ -173,25 +173,27 @@ def sugimoto2020_nfl_subgroups() -> pd.DataFrame:
                           "grouping": g} for s, g, v, lo, hi, n in rows])
 
 
+def g93a_event_rows(mean: float, sd: float, observable: str, endpoint: str) -> pd.DataFrame:
+    """Solomon 2011's 162 G93A mice reaching `endpoint` at `mean` +- `sd` days of age, as
+    one `observable` event row per mouse at the normal mid-quantiles. Day 0 = birth."""
+    return pd.DataFrame([{"subject": f"g93a_{i + 1:03d}", "time": t, "observable": observable,
+                          "value": 1, "species": "mouse", "genotype": "SOD1",
+                          "endpoint": endpoint, "reconstructed": "normal_quantiles"}
+                         for i, t in enumerate(normal_ages(162, mean, sd))])
+
+
 def solomon2011_endstage() -> pd.DataFrame:
     # 162 high-copy G93A mice reached CS 4 (both hind limbs functionally paralysed) at
-    # 123.9 +- 10.3 days of age (mean +- SD). Day 0 = birth.
-    ages = normal_ages(162, 123.9, 10.3)
-    return pd.DataFrame([{"subject": f"g93a_{i + 1:03d}", "time": t, "observable": "end_stage",
-                          "value": 1, "species": "mouse", "genotype": "SOD1",
-                          "endpoint": "CS4", "reconstructed": "normal_quantiles"}
-                         for i, t in enumerate(ages)])
+    # 123.9 +- 10.3 days of age (mean +- SD).
+    return g93a_event_rows(123.9, 10.3, "end_stage", "CS4")
 
 
 def solomon2011_cs5() -> pd.DataFrame:
-    # The same 162 G93A mice reached CS 5 (CS 4 plus a righting reflex over 20 s, the
-    # humane end point that mouse "survival" usually means) at 127.6 +- 9.8 days of age.
-    # Day 0 = birth. Written as the model's `death` event.
-    ages = normal_ages(162, 127.6, 9.8)
-    return pd.DataFrame([{"subject": f"g93a_{i + 1:03d}", "time": t, "observable": "death",
-                          "value": 1, "species": "mouse", "genotype": "SOD1",
-                          "endpoint": "CS5", "reconstructed": "normal_quantiles"}
-                         for i, t in enumerate(ages)])
+    # The same mice reached CS 5 (CS 4 plus a righting reflex over 20 s, the humane end
+    # point that mouse "survival" usually means) at 127.6 +- 9.8 days of age: written as
+    # the model's `death` event.
+    return g93a_event_rows(127.6, 9.8, "death", "CS5")
+
 
 def zang2002_umn() -> pd.DataFrame:
     # By 110 days of age, 53% of retrogradely labelled corticospinal neurons were lost in
