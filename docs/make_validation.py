@@ -534,17 +534,23 @@ def nfl(fits: dict, num: dict) -> None:
     num["nfl"] = out
 
 
+def _nfl_spread_module():
+    """fit/published/nfl_spread.py, which draws and solves the prior's patients."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "nfl_spread", ROOT / "fit" / "published" / "nfl_spread.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def nfl_spread(fits: dict, num: dict) -> None:
     """Serum NfL's spread between prior draws (one year after onset) against Sugimoto
     2020's 30 patients, each relative to its own median (the pg/mL level depends on the
     assay): fitted by the newest population prior (2026.12.7), held out from 2026.12.6's
     and from the preset-centred one. `fit/published/nfl_spread.py` draws and pools."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "nfl_spread", ROOT / "fit" / "published" / "nfl_spread.py")
-    spread = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(spread)
+    spread = _nfl_spread_module()
     table = pd.read_csv(spread.SUGIMOTO)
     published = {g: spread.pooled_log_sd(table, g) for g in ("site_of_onset", "kings_stage")}
     out = {"published_log_sd": published}
@@ -656,6 +662,34 @@ def motor_course(p) -> dict:
                 first_year_alsfrs_slope=float((frs[0] - np.interp(on + 365.25, t, frs)) / 12))
 
 
+def motor_units_of_draws(n: int = 2000, seed: int = 0) -> dict:
+    """M50 / D50 and the limb LMN fraction at onset over draws of the sporadic population
+    prior (the newest preset version): whether the spread between patients the prior
+    allows reaches the published ratio. Crossings are read on a half-month grid from onset
+    (to 60 months), so each of M50 and D50 is rounded up to half a month."""
+    spread = _nfl_spread_module()
+    params, sol, onset, death = spread.solved_draws(alsjax.prior("sporadic"), n, seed)
+    ok = np.asarray(sol.success) & np.isfinite(onset) & np.isfinite(death)
+    grid = np.arange(121) * 0.5 * MONTH
+    ts = np.where(ok[:, None], onset[:, None] + grid[None, :], grid[None, :])
+    at = alsjax.simulate_batch(params, ts)
+    lmn = np.asarray(at.ys[:, :, alsjax.STATE_NAMES.index("lmn")])
+    frs = np.asarray(at.observables["alsfrs_r"])
+
+    def months_to(x, level):
+        hit = x <= level
+        out = np.argmax(hit, axis=1) * 0.5
+        return np.where(hit.any(axis=1), out, np.nan)
+
+    m50, d50 = months_to(lmn, 0.5), months_to(frs, 24.0)
+    both = ok & np.isfinite(m50) & np.isfinite(d50) & (d50 > 0)
+    ratio = m50[both] / d50[both]
+    q = lambda x: dict(zip(("p10", "median", "p90"), np.percentile(x, [10, 50, 90])))  # noqa: E731
+    return dict(draws=n, dying_within_20_years=int(ok.sum()), with_both=int(both.sum()),
+                m50_over_d50=q(ratio), share_at_most_0_6=float(np.mean(ratio <= 0.6)),
+                lmn_at_onset=q(lmn[ok, 0]), m50=q(m50[both]), d50=q(d50[both]))
+
+
 def motor_units(fits: dict, num: dict) -> None:
     """Held-out check: motor-unit loss against functional loss (Ebersbach 2023's M50 and
     D50, Neuwirth 2015's relative declines) in the sporadic preset, and what lowering
@@ -672,7 +706,8 @@ def motor_units(fits: dict, num: dict) -> None:
         preset=dict(motor_reserve=float(alsjax.physical(p0)["motor_reserve"]), **scalar(preset)),
         scan={f"{r:g}": scalar(c) for r, c in scan.items()},
         joint_fit=dict(fit={n: interval(fit, n) for n in fit["estimates"]},
-                       objective=fit["objective"], **scalar(joint)))
+                       objective=fit["objective"], **scalar(joint)),
+        prior_draws=motor_units_of_draws())
     fig = Figure(figsize=(11, 3.8))
     ax = fig.add_subplot(1, 2, 1)
     for c, style, lab in ((preset, "-", "preset"), (joint, "--", "joint fit with MUNIX")):
