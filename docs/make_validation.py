@@ -172,12 +172,21 @@ def hazard_ratio(p, start: float, day: float) -> float:
     return out[0] / out[1]
 
 
+def first_day_at(t: np.ndarray, x: np.ndarray, level: float) -> float:
+    """First time in `t` at which the falling course `x` reaches `level`, linear between
+    samples: `t[0]` if it starts there, NaN if it never gets there."""
+    i = int(np.argmax(x <= level))
+    if x[i] > level:
+        return math.nan
+    if i == 0:
+        return float(t[0])
+    return float(np.interp(level, x[i:i - 2:-1], t[i:i - 2:-1]))
+
+
 def day_at_alsfrs(p, level: float) -> float:
     """First model day on which ALSFRS-R falls to `level` (untreated)."""
     ts = np.linspace(0.0, 4000.0, 8001)
-    a = alsfrs(p, ts)
-    i = int(np.argmax(a <= level))
-    return float(np.interp(level, a[i:i - 2:-1] if i > 0 else a[:1], ts[i:i - 2:-1]))
+    return first_day_at(ts, alsfrs(p, ts), level)
 
 
 def binom_ci(k: int, n: int) -> tuple[float, float]:
@@ -642,12 +651,7 @@ def motor_course(p) -> dict:
     frs = np.asarray(sol.observables["alsfrs_r"])
 
     def months_to(x, level):
-        i = int(np.argmax(x <= level))
-        if x[i] > level:
-            return math.nan  # never reached before death
-        if i == 0:
-            return 0.0  # already there at onset
-        return float(np.interp(level, x[i:i - 2:-1], t[i:i - 2:-1]) - on) / MONTH
+        return (first_day_at(t, x, level) - on) / MONTH  # NaN: not before death
 
     def relative(x, start=12.0, months=12.0):
         a, b = np.interp(on + start * MONTH, t, x), np.interp(on + (start + months) * MONTH, t, x)
