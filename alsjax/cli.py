@@ -1194,9 +1194,11 @@ def _genotype_mix(text: str) -> dict[str, float]:
 
     mix = {}
     for item in filter(None, (t.strip() for t in text.split(","))):
-        name, _, share = item.partition("=")
+        name, _, share = (x.strip() for x in item.partition("="))
+        if name in mix:
+            raise ALSJaxError(f"--genotype-mix: {name} is named twice")
         try:
-            mix[name.strip()] = float(share)
+            mix[name] = float(share)
         except ValueError:
             raise ALSJaxError(f"--genotype-mix: expected GENOTYPE=SHARE, got {item!r}") from None
     return mix

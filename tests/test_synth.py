@@ -322,6 +322,7 @@ def test_cli_genotype_mix_of_the_prior_cohort(tmp_path, monkeypatch):
     assert (out / "prior_cohort.csv").read_bytes() == before
     for args, words in ((("small_human", "--genotype-mix", "SOD1=1"), "applies to prior_cohort"),
                         (("prior_cohort", "--genotype-mix", "SOD1:1"), "expected GENOTYPE=SHARE"),
+                        (("prior_cohort", "--genotype-mix", "SOD1=0.1,SOD1=0.2"), "named twice"),
                         (("prior_cohort", "--genotype-mix", "SOD2=0.1"), "genotype_mix needs")):
         bad = tmp_path / "bad"
         r = CliRunner().invoke(app, _cli_args(*args, "--out", str(bad)))
