@@ -748,6 +748,151 @@ def motor_units(fits: dict, num: dict) -> None:
     _save(fig, "ebersbach2023_munix")
 
 
+# The reduced motor layer: the limb pool's own cumulative hazard, read off the preset's
+# solve, drives neurons, reinnervation and muscle outside the cascade, so that structures
+# the model does not have (regional pools, another reinnervation curve, a hazard that stops
+# accelerating at onset) can be tried against the MUNIX numbers before any is built.
+HILLS = (1, 2, 4)  # reinnervation curve exponents tried (the model's is `_RESERVE_HILL`, 4)
+LAYER_RESERVES = (0.3, 0.4, 0.556)  # 0.556: the sporadic preset's `motor_reserve`
+SPREADS = (3.0, 6.0, 12.0)  # months between the onsets of 4 regional pools
+
+
+def motor_layer_course(base: dict, hill: int, reserve: float, steady: float | None = None,
+                       regions: int = 1, spread: float = 0.0) -> dict:
+    """ALSFRS-R and the limb LMN fraction (a MUNIX proxy) from the reduced motor layer.
+
+    `base`: the preset's daily course (`_layer_base`). Each of `regions` pools follows the
+    preset's cumulative hazard H(t) = -log(lmn), pool k delayed by k * `spread` months;
+    with `steady` (per year), H grows linearly at that rate from the preset's onset day
+    instead of accelerating. Pool k's muscle follows x^n (1 + R) / (R + x^n), R =
+    reserve^n, with the preset's remodelling lag and spasticity; ALSFRS-R is 48 times the
+    pools' mean function, the MUNIX proxy their mean LMN fraction, and onset the first day
+    the first pool's function reaches the onset threshold."""
+    t, r = base["t"], base["rates"]
+    H = base["H"]
+    if steady is not None:
+        H = np.where(t < base["onset"], H,
+                     np.interp(base["onset"], t, H) + steady / 365.25 * (t - base["onset"]))
+    R = reserve ** hill
+    lag = 1 - math.exp(-r["muscle_remodelling"])  # one day of the first-order remodelling
+    lmns, functions = [], []
+    for k in range(regions):
+        lmn = np.exp(-np.interp(t - k * spread * MONTH, t, H, left=0.0))
+        target = lmn**hill * (1 + R) / (R + lmn**hill)
+        muscle = np.empty_like(target)
+        muscle[0] = target[0]
+        for i in range(1, t.size):
+            muscle[i] = muscle[i - 1] + lag * (target[i - 1] - muscle[i - 1])
+        lmns.append(lmn)
+        functions.append(muscle * (1 - r["spasticity_weight"] * (1 - base["umn"])))
+    frs = 48 * np.clip(np.mean(functions, axis=0), 0.0, 1.0)
+    lmn = np.mean(lmns, axis=0)
+    on = first_day_at(t, functions[0], r["onset_threshold"])
+    after = t >= on
+    months = (t[after] - on) / MONTH
+
+    def months_to(x, level):
+        return (first_day_at(t, x, level) - on) / MONTH
+
+    def relative(x, start=12.0, span=12.0):
+        a, b = np.interp(on + start * MONTH, t, x), np.interp(on + (start + span) * MONTH, t, x)
+        return float(100 * (1 - b / a) / span)
+
+    def slope(year):
+        a, b = (np.interp(on + y * 365.25, t, frs) for y in (year - 1, year))
+        return float((a - b) / 12)
+
+    m50, d50 = months_to(lmn, 0.5), months_to(frs, 24.0)
+    return dict(months=months, lmn=lmn[after], alsfrs_r=frs[after], m50=m50, d50=d50,
+                m50_over_d50=m50 / d50, lmn_lost_at_onset=float(1 - np.interp(on, t, lmn)),
+                relative_ratio=relative(lmn) / relative(frs),
+                first_year_slope=slope(1), second_year_slope=slope(2),
+                onset_shift_months=(on - base["onset"]) / MONTH)
+
+
+def _layer_base(p) -> dict:
+    """The preset's daily course to 8 years after its onset, for `motor_layer_course`."""
+    on = onset(p)
+    t = np.arange(0.0, on + 8 * 365.25, 1.0)
+    ys = np.asarray(sim(p, t).ys)
+    lmn = ys[:, alsjax.STATE_NAMES.index("lmn")]
+    return dict(t=t, onset=on, H=-np.log(lmn), umn=ys[:, alsjax.STATE_NAMES.index("umn")],
+                rates={k: float(v) for k, v in alsjax.physical(p).items()})
+
+
+def steady_for_d50(base: dict, hill: int, reserve: float, d50: float = D50_MONTHS) -> float:
+    """The steady hazard (per year) at which ALSFRS-R reaches 24 `d50` months after onset."""
+    lo, hi = 0.05, 5.0  # D50 falls as the hazard rises
+    for _ in range(40):
+        mid = math.sqrt(lo * hi)
+        got = motor_layer_course(base, hill, reserve, steady=mid)["d50"]
+        lo, hi = (mid, hi) if (math.isnan(got) or got > d50) else (lo, mid)
+    return math.sqrt(lo * hi)
+
+
+def motor_layer(fits: dict, num: dict) -> None:
+    """Exploration (not a check, not the model): which motor-layer structure would meet
+    the MUNIX numbers and a steady ALSFRS-R decline at once. Regional pools; the
+    reinnervation curve's exponent; the hazard held steady from onset at the rate that
+    puts D50 at 28 months (its one fitted number), M50 and the decline ratio then
+    following."""
+    scalar = lambda c: {k: v for k, v in c.items() if not isinstance(v, np.ndarray)}  # noqa: E731
+    p0 = params(None)
+    base = _layer_base(p0)
+    preset_reserve = base["rates"]["motor_reserve"]
+    reduced = motor_layer_course(base, 4, preset_reserve)
+    full = motor_course(p0)
+    n = min(reduced["alsfrs_r"].size, full["alsfrs_r"].size)
+    regional = {f"{s:g}": motor_layer_course(base, 4, preset_reserve, regions=4, spread=s)
+                for s in SPREADS}
+    grid = {}
+    for hill in HILLS:
+        for reserve in LAYER_RESERVES:
+            k = steady_for_d50(base, hill, reserve)
+            grid[f"hill {hill}, reserve {reserve:g}"] = dict(
+                accelerating=scalar(motor_layer_course(base, hill, reserve)),
+                steady=dict(hazard_per_year=k,
+                            **scalar(motor_layer_course(base, hill, reserve, steady=k))))
+    h = np.gradient(base["H"], base["t"]) * 365.25
+    num["motor_layer"] = dict(
+        reduction_check=dict(
+            max_alsfrs_difference=float(np.abs(reduced["alsfrs_r"][:n]
+                                               - full["alsfrs_r"][:n]).max()),
+            m50=(reduced["m50"], full["m50"]), d50=(reduced["d50"], full["d50"])),
+        preset_hazard_per_year={f"{m}": float(np.interp(base["onset"] + m * MONTH,
+                                                        base["t"], h))
+                                for m in (0, 12, 24)},
+        single_pool=scalar(reduced),
+        regional_4_pools={s: scalar(c) for s, c in regional.items()},
+        grid=grid)
+    best = grid[f"hill 1, reserve {preset_reserve:g}"]
+    k = best["steady"]["hazard_per_year"]
+    shown = ((reduced, "C0-", "the model (Hill 4, accelerating hazard)"),
+             (regional["6"], "C2--", "4 regional pools, 6 months apart"),
+             (motor_layer_course(base, 1, preset_reserve, steady=k), "C3-",
+              f"Hill 1, hazard steady at {k:.2f}/year from onset"))
+    fig = Figure(figsize=(11, 3.8))
+    for j, (key, ylabel) in enumerate((("alsfrs_r", "ALSFRS-R (points)"),
+                                       ("lmn", "limb LMN fraction (MUNIX proxy)"))):
+        ax = fig.add_subplot(1, 2, j + 1)
+        for c, style, label in shown:
+            ax.plot(c["months"], c[key], style, label=label)
+        if key == "alsfrs_r":
+            ax.plot([D50_MONTHS], [24.0], "kD", ms=7,
+                    label=f"D50 {D50_MONTHS:g} months (Ebersbach 2023; red: fitted to it)")
+            ax.plot([0, 24], [reduced["alsfrs_r"][0], reduced["alsfrs_r"][0] - 24 * 1.02],
+                    color="0.6", ls=":", label="PRO-ACT's mean slope, 1.02 points/month")
+        else:
+            ax.plot([M50_MONTHS], [0.5], "ks", ms=7,
+                    label=f"M50 {M50_MONTHS:g} months (Ebersbach 2023; no curve fitted to it)")
+        ax.set_xlim(0, 48)
+        ax.set_ylim(0, 49 if key == "alsfrs_r" else 1.02)
+        ax.set_xlabel("months from onset (reduced motor layer, sporadic preset's hazard)")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=6.5, loc="lower left")
+    _save(fig, "motor_layer")
+
+
 def profiles(fits: dict) -> None:
     rows = -(-sum(len(fits[n]["profiles"]) for n in RECIPES) // 3)
     fig = Figure(figsize=(10, 2.75 * rows))
@@ -783,7 +928,7 @@ def main() -> None:
         RESULTS.write_text(json.dumps(fits, indent=1) + "\n")
     FIG.mkdir(exist_ok=True)
     blocks = (mouse, natural_history, edaravone, riluzole, registry, pace_survival, nfl,
-              nfl_spread, tofersen, motor_units)
+              nfl_spread, tofersen, motor_units, motor_layer)
     chosen = [b for b in blocks if b.__name__ in a.block] if a.block else blocks
     num: dict = json.loads(NUMBERS.read_text()) if a.block and NUMBERS.exists() else {}
     for block in chosen:
