@@ -820,6 +820,28 @@ def _layer_base(p) -> dict:
                 rates={k: float(v) for k, v in alsjax.physical(p).items()})
 
 
+def hazard_routes(p, months=(0, 12, 24)) -> dict:
+    """The limb death hazard's four routes (per year) and the aggregates at these months
+    from onset (untreated): which of the cascade's loops makes the hazard accelerate."""
+    from alsjax._model import glutamate_calcium, limb_drugs
+
+    r, on = alsjax.physical(p), onset(p)
+    ys = np.asarray(sim(p, [on + m * MONTH for m in months]).ys)
+    S = alsjax.STATE_NAMES
+    out = {}
+    for m, y in zip(months, ys):
+        _, calcium = glutamate_calcium(y, r, limb_drugs(jax.numpy.zeros(4), r))
+        routes = dict(
+            apoptotic=r["apoptotic_death_rate"] * y[S.index("apoptosis")],
+            excitotoxic=r["excitotoxic_death_rate"] * max(float(calcium) - 1, 0.0),
+            oxidative=r["oxidative_death_rate"] * max(y[S.index("ros")] - 1, 0.0),
+            glial=r["glia_toxicity"] * (y[S.index("microglia")] + y[S.index("astrocytes")])
+            * y[S.index("toxic_glia")])
+        out[f"{m}"] = dict({k: float(v) * 365.25 for k, v in routes.items()},
+                           aggregates=float(y[S.index("aggregates")]))
+    return out
+
+
 def steady_for_d50(base: dict, hill: int, reserve: float, d50: float = D50_MONTHS) -> float:
     """The steady hazard (per year) at which ALSFRS-R reaches 24 `d50` months after onset."""
     lo, hi = 0.05, 5.0  # D50 falls as the hazard rises
@@ -862,6 +884,7 @@ def motor_layer(fits: dict, num: dict) -> None:
         preset_hazard_per_year={f"{m}": float(np.interp(base["onset"] + m * MONTH,
                                                         base["t"], h))
                                 for m in (0, 12, 24)},
+        preset_hazard_routes_per_year=hazard_routes(p0),
         single_pool=scalar(reduced),
         regional_4_pools={s: scalar(c) for s, c in regional.items()},
         grid=grid)
