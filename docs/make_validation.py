@@ -864,7 +864,8 @@ def motor_layer(fits: dict, num: dict) -> None:
     preset_reserve = base["rates"]["motor_reserve"]
     reduced = motor_layer_course(base, 4, preset_reserve)
     full = motor_course(p0)
-    n = min(reduced["alsfrs_r"].size, full["alsfrs_r"].size)
+    both = reduced["months"] <= full["months"][-1]  # the full course, read at the same months
+    on_full = np.interp(reduced["months"][both], full["months"], full["alsfrs_r"])
     regional = {f"{s:g}": motor_layer_course(base, 4, preset_reserve, regions=4, spread=s)
                 for s in SPREADS}
     grid = {}
@@ -878,8 +879,7 @@ def motor_layer(fits: dict, num: dict) -> None:
     h = np.gradient(base["H"], base["t"]) * 365.25
     num["motor_layer"] = dict(
         reduction_check=dict(
-            max_alsfrs_difference=float(np.abs(reduced["alsfrs_r"][:n]
-                                               - full["alsfrs_r"][:n]).max()),
+            max_alsfrs_difference=float(np.abs(reduced["alsfrs_r"][both] - on_full).max()),
             m50=(reduced["m50"], full["m50"]), d50=(reduced["d50"], full["d50"])),
         preset_hazard_per_year={f"{m}": float(np.interp(base["onset"] + m * MONTH,
                                                         base["t"], h))
