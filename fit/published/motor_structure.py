@@ -9,14 +9,18 @@ the two years after onset; a reduced motor layer (`motor_layer` block of
 docs/make_validation.py) found that a gentler curve and a steadier hazard would meet
 both. This asks the full model: `human_pace_survival` (two placebo arms, survival from
 onset) and `human_pace_survival_munix` (the same with Ebersbach 2023's two medians) are
-refitted with the reinnervation exponent (`_RESERVE_HILL`) at 4, 2 or 1 and the acting
-aggregate burden's ceiling (`_AGGREGATE_CEILING`) at 10 (the model's) or lower. Both are
-module constants of `alsjax._model` that no preset version selects, so each variant runs
-in a process of its own with them patched (compiled programs are not keyed by them).
+refitted with the reinnervation exponent (`_RESERVE_HILL`) at 4, 2 or 1, the acting
+aggregate burden's ceiling (`_AGGREGATE_CEILING`) at 10 (the model's) or lower, and with
+or without aggregates leaving with the limb neurons that die (d aggregates/dt less the
+limb death hazard times the aggregates: the burden is carried by neurons, and a dead
+neuron's goes with it). These are module constants or a wrapper of `alsjax._model`'s
+vector field that no preset version selects, so each variant runs in a process of its
+own with them patched (compiled programs are not keyed by them).
 Bounds are widened for every variant alike (`apoptotic_death_rate` to 0.7,
 `motor_reserve` 0.1-5), and profiles are skipped. Prints one row per recipe and variant:
 -log posterior, the starts that reached it, the estimates, and what the fitted course
-gives (docs/make_validation.py's `motor_course`). docs/validation.md, item 9, quotes it.
+gives (docs/make_validation.py's `motor_course`), with the limb hazard at onset and
+its growth over the next two years. docs/validation.md, item 9, quotes it.
 """
 
 from __future__ import annotations
@@ -31,16 +35,32 @@ from pathlib import Path
 
 import numpy as np
 
-VARIANTS = ((4, 10.0), (2, 10.0), (1, 10.0), (1, 0.1), (1, 0.05))
+VARIANTS = ((4, 10.0, False), (2, 10.0, False), (1, 10.0, False), (1, 0.1, False),
+            (1, 0.05, False), (4, 10.0, True), (1, 10.0, True))  # (Hill, ceiling, leave)
 RECIPES = ("human_pace_survival", "human_pace_survival_munix")
 BOUNDS = {"apoptotic_death_rate": (0.0007, 0.7), "motor_reserve": (0.1, 5.0)}
 
 
-def fit_variant(recipe_name: str, hill: int, ceiling: float, starts: int) -> dict:
-    """One recipe under one structure (call in a fresh process: it patches the model)."""
+def _aggregates_leave(cascade):
+    """`cascade` with the aggregates also lost at the limb death hazard."""
     from alsjax import _model
 
+    def field(t, y, args):
+        r, therapy = args
+        hazard = _model.death_hazard(y, r, _model.limb_drugs(therapy.active(t), r))
+        return cascade(t, y, args).at[1].add(-r["time_scale"] * hazard * y[1])
+
+    return field
+
+
+def fit_variant(recipe_name: str, hill: int, ceiling: float, leave: bool,
+                starts: int) -> dict:
+    """One recipe under one structure (call in a fresh process: it patches the model)."""
+    from alsjax import _model, _simulate
+
     _model._RESERVE_HILL, _model._AGGREGATE_CEILING = hill, ceiling
+    if leave:  # every solver reaches the cascade through _simulate's name for it
+        _simulate.cascade = _aggregates_leave(_model.cascade)
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docs"))
     import make_validation as mv  # sets float64
 
@@ -51,47 +71,56 @@ def fit_variant(recipe_name: str, hill: int, ceiling: float, starts: int) -> dic
                                  bounds={**recipe.bounds, **BOUNDS})
     res = alsjax.run_recipe(recipe)
     est = {n: float(v) for n, v in res.estimates.items()}
-    c = mv.motor_course(mv.params({"estimates": est, "preset_version": recipe.preset_version}))
+    fitted = mv.params({"estimates": est, "preset_version": recipe.preset_version})
+    c = mv.motor_course(fitted)
+    base = mv._layer_base(fitted)  # the limb hazard (per year) at onset and 2 years on
+    hazard = np.gradient(base["H"], base["t"]) * 365.25
+    at = [float(np.interp(base["onset"] + m * mv.MONTH, base["t"], hazard)) for m in (0, 24)]
     t, frs = c["months"], c["alsfrs_r"]
     first, second = (float(np.interp(m, t, frs)) for m in (12, 24))
     at_best = sum(1 for o in res.start_objectives
                   if math.isfinite(float(o)) and float(o) - float(res.objective) < 0.05)
-    return dict(recipe=recipe_name, hill=hill, ceiling=ceiling,
+    return dict(recipe=recipe_name, hill=hill, ceiling=ceiling, leave=leave,
                 objective=float(res.objective), starts_at_best=at_best, starts=starts,
                 estimates=est, m50=c["m50"], d50=c["d50"], m50_over_d50=c["m50_over_d50"],
                 relative_ratio=c["relative_ratio"], lmn_lost_at_onset=1 - c["lmn_at_onset"],
                 first_year_slope=(frs[0] - first) / 12, second_year_slope=(first - second) / 12,
-                survival_months=c["survival_months"])
+                survival_months=c["survival_months"], hazard_at_onset=at[0],
+                hazard_growth_2_years=at[1] / at[0])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--starts", type=int, default=8)
-    ap.add_argument("--one", nargs=3, metavar=("RECIPE", "HILL", "CEILING"),
-                    help="fit one variant in this process and print it as JSON")
+    ap.add_argument("--one", nargs=4, metavar=("RECIPE", "HILL", "CEILING", "LEAVE"),
+                    help="fit one variant in this process and print it as JSON "
+                    "(LEAVE: 1 for aggregates leaving with dying neurons, else 0)")
     a = ap.parse_args()
     if a.one:
-        print(json.dumps(fit_variant(a.one[0], int(a.one[1]), float(a.one[2]), a.starts)))
+        print(json.dumps(fit_variant(a.one[0], int(a.one[1]), float(a.one[2]),
+                                     a.one[3] == "1", a.starts)))
         return
-    print("recipe | Hill ceiling | -log L (starts at it) | apoptotic reserve resp | "
+    print("recipe | Hill ceiling leave | -log L (starts at it) | apoptotic reserve resp | "
           "shifts MCI CENTAUR (months) | M50 D50 ratio rel | lost at onset | "
-          "slope y1 y2 | survival")
+          "slope y1 y2 | survival | hazard at onset, x in 2 years")
     for name in RECIPES:
-        for hill, ceiling in VARIANTS:
+        for hill, ceiling, leave in VARIANTS:
             done = subprocess.run([sys.executable, __file__, "--starts", str(a.starts),
-                                   "--one", name, str(hill), str(ceiling)],
+                                   "--one", name, str(hill), str(ceiling), str(int(leave))],
                                   capture_output=True, text=True, check=True)
             r = json.loads(done.stdout.strip().splitlines()[-1])
             e = r["estimates"]
             shifts = [e.get(f"shift:{arm}", math.nan) / (365.25 / 12)
                       for arm in ("mci186_19_placebo", "centaur_placebo")]
-            print(f"{name} | {hill} {ceiling:g} | {r['objective']:.3f} "
+            print(f"{name} | {hill} {ceiling:g} {'yes' if leave else 'no'} | "
+                  f"{r['objective']:.3f} "
                   f"({r['starts_at_best']}/{r['starts']}) | {e['apoptotic_death_rate']:.4f} "
                   f"{e['motor_reserve']:.3f} {e['respiratory_vulnerability']:.3f} | "
                   f"{shifts[0]:.1f} {shifts[1]:.1f} | {r['m50']:.1f} {r['d50']:.1f} "
                   f"{r['m50_over_d50']:.2f} {r['relative_ratio']:.2f} | "
                   f"{r['lmn_lost_at_onset']:.2f} | {r['first_year_slope']:.2f} "
-                  f"{r['second_year_slope']:.2f} | {r['survival_months']:.1f}", flush=True)
+                  f"{r['second_year_slope']:.2f} | {r['survival_months']:.1f} | "
+                  f"{r['hazard_at_onset']:.3f} x{r['hazard_growth_2_years']:.1f}", flush=True)
 
 
 if __name__ == "__main__":
