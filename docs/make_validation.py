@@ -29,6 +29,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from scipy.signal import lfilter  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -639,6 +640,26 @@ NEUWIRTH_RATIO = 3.2 / 2.3  # MUNIX total score over ALSFRS-R, % of baseline per
 RESERVES = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
 
 
+def months_to(t: np.ndarray, x: np.ndarray, level: float, on: float) -> float:
+    """Months from day `on` until the falling course `x` (on days `t`) reaches `level`;
+    NaN if it never does within `t`."""
+    return (first_day_at(t, x, level) - on) / MONTH
+
+
+def relative_decline(t: np.ndarray, x: np.ndarray, on: float, start: float = 12.0,
+                     span: float = 12.0) -> float:
+    """% of its value lost per month over `span` months from `start` months after `on`:
+    what Neuwirth 2015 measured of MUNIX and ALSFRS-R."""
+    a, b = (np.interp(on + m * MONTH, t, x) for m in (start, start + span))
+    return float(100 * (1 - b / a) / span)
+
+
+def alsfrs_slope(t: np.ndarray, frs: np.ndarray, on: float, year: int = 1) -> float:
+    """ALSFRS-R points lost per month over year `year` (1: the first) after day `on`."""
+    a, b = (np.interp(on + y * 365.25, t, frs) for y in (year - 1, year))
+    return float((a - b) / 12)
+
+
 def motor_course(p) -> dict:
     """The untreated course's limb LMN fraction and ALSFRS-R from onset, and what the two
     MUNIX papers measure of it: M50 and D50 (months from onset to `lmn` 0.5 and ALSFRS-R
@@ -649,21 +670,13 @@ def motor_course(p) -> dict:
     sol = sim(p, t)
     lmn = np.asarray(sol.ys[:, alsjax.STATE_NAMES.index("lmn")])
     frs = np.asarray(sol.observables["alsfrs_r"])
-
-    def months_to(x, level):
-        return (first_day_at(t, x, level) - on) / MONTH  # NaN: not before death
-
-    def relative(x, start=12.0, months=12.0):
-        a, b = np.interp(on + start * MONTH, t, x), np.interp(on + (start + months) * MONTH, t, x)
-        return float(100 * (1 - b / a) / months)
-
-    m50, d50 = months_to(lmn, 0.5), months_to(frs, 24.0)
+    m50, d50 = months_to(t, lmn, 0.5, on), months_to(t, frs, 24.0, on)  # NaN: not before death
+    lmn_rel, frs_rel = relative_decline(t, lmn, on), relative_decline(t, frs, on)
     return dict(months=(t - on) / MONTH, lmn=lmn, alsfrs_r=frs, m50=m50, d50=d50,
                 m50_over_d50=m50 / d50, lmn_at_onset=float(lmn[0]),
-                lmn_percent_per_month=relative(lmn), alsfrs_percent_per_month=relative(frs),
-                relative_ratio=relative(lmn) / relative(frs),
-                survival_months=(de - on) / MONTH,
-                first_year_alsfrs_slope=float((frs[0] - np.interp(on + 365.25, t, frs)) / 12))
+                lmn_percent_per_month=lmn_rel, alsfrs_percent_per_month=frs_rel,
+                relative_ratio=lmn_rel / frs_rel, survival_months=(de - on) / MONTH,
+                first_year_alsfrs_slope=alsfrs_slope(t, frs, on))
 
 
 def motor_units_of_draws(n: int = 2000, seed: int = 0) -> dict:
@@ -680,12 +693,12 @@ def motor_units_of_draws(n: int = 2000, seed: int = 0) -> dict:
     lmn = np.asarray(at.ys[:, :, alsjax.STATE_NAMES.index("lmn")])
     frs = np.asarray(at.observables["alsfrs_r"])
 
-    def months_to(x, level):
+    def grid_months_to(x, level):  # per draw, on the half-month grid
         hit = x <= level
         out = np.argmax(hit, axis=1) * 0.5
         return np.where(hit.any(axis=1), out, np.nan)
 
-    m50, d50 = months_to(lmn, 0.5), months_to(frs, 24.0)
+    m50, d50 = grid_months_to(lmn, 0.5), grid_months_to(frs, 24.0)
     both = ok & np.isfinite(m50) & np.isfinite(d50) & (d50 > 0)
     ratio = m50[both] / d50[both]
     q = lambda x: dict(zip(("p10", "median", "p90"), np.percentile(x, [10, 50, 90])))  # noqa: E731
@@ -779,34 +792,21 @@ def motor_layer_course(base: dict, hill: int, reserve: float, steady: float | No
     for k in range(regions):
         lmn = np.exp(-np.interp(t - k * spread * MONTH, t, H, left=0.0))
         target = lmn**hill * (1 + R) / (R + lmn**hill)
-        muscle = np.empty_like(target)
-        muscle[0] = target[0]
-        for i in range(1, t.size):
-            muscle[i] = muscle[i - 1] + lag * (target[i - 1] - muscle[i - 1])
+        # muscle[i] = muscle[i - 1] + lag * (target[i - 1] - muscle[i - 1]), from target[0]
+        muscle, _ = lfilter([0.0, lag], [1.0, lag - 1.0], target, zi=[target[0]])
         lmns.append(lmn)
         functions.append(muscle * (1 - r["spasticity_weight"] * (1 - base["umn"])))
     frs = 48 * np.clip(np.mean(functions, axis=0), 0.0, 1.0)
     lmn = np.mean(lmns, axis=0)
     on = first_day_at(t, functions[0], r["onset_threshold"])
     after = t >= on
-    months = (t[after] - on) / MONTH
-
-    def months_to(x, level):
-        return (first_day_at(t, x, level) - on) / MONTH
-
-    def relative(x, start=12.0, span=12.0):
-        a, b = np.interp(on + start * MONTH, t, x), np.interp(on + (start + span) * MONTH, t, x)
-        return float(100 * (1 - b / a) / span)
-
-    def slope(year):
-        a, b = (np.interp(on + y * 365.25, t, frs) for y in (year - 1, year))
-        return float((a - b) / 12)
-
-    m50, d50 = months_to(lmn, 0.5), months_to(frs, 24.0)
-    return dict(months=months, lmn=lmn[after], alsfrs_r=frs[after], m50=m50, d50=d50,
-                m50_over_d50=m50 / d50, lmn_lost_at_onset=float(1 - np.interp(on, t, lmn)),
-                relative_ratio=relative(lmn) / relative(frs),
-                first_year_slope=slope(1), second_year_slope=slope(2),
+    m50, d50 = months_to(t, lmn, 0.5, on), months_to(t, frs, 24.0, on)
+    return dict(months=(t[after] - on) / MONTH, lmn=lmn[after], alsfrs_r=frs[after], m50=m50,
+                d50=d50, m50_over_d50=m50 / d50,
+                lmn_lost_at_onset=float(1 - np.interp(on, t, lmn)),
+                relative_ratio=relative_decline(t, lmn, on) / relative_decline(t, frs, on),
+                first_year_slope=alsfrs_slope(t, frs, on, 1),
+                second_year_slope=alsfrs_slope(t, frs, on, 2),
                 onset_shift_months=(on - base["onset"]) / MONTH)
 
 
@@ -818,6 +818,13 @@ def _layer_base(p) -> dict:
     lmn = ys[:, alsjax.STATE_NAMES.index("lmn")]
     return dict(t=t, onset=on, H=-np.log(lmn), umn=ys[:, alsjax.STATE_NAMES.index("umn")],
                 rates={k: float(v) for k, v in alsjax.physical(p).items()})
+
+
+def hazard_per_year(base: dict, months=(0, 12, 24)) -> list[float]:
+    """The limb death hazard (per year) of `_layer_base`'s course at these months from
+    onset: the slope of its cumulative hazard."""
+    h = np.gradient(base["H"], base["t"]) * 365.25
+    return [float(np.interp(base["onset"] + m * MONTH, base["t"], h)) for m in months]
 
 
 def hazard_routes(p, months=(0, 12, 24)) -> dict:
@@ -876,14 +883,11 @@ def motor_layer(fits: dict, num: dict) -> None:
                 accelerating=scalar(motor_layer_course(base, hill, reserve)),
                 steady=dict(hazard_per_year=k,
                             **scalar(motor_layer_course(base, hill, reserve, steady=k))))
-    h = np.gradient(base["H"], base["t"]) * 365.25
     num["motor_layer"] = dict(
         reduction_check=dict(
             max_alsfrs_difference=float(np.abs(reduced["alsfrs_r"][both] - on_full).max()),
             m50=(reduced["m50"], full["m50"]), d50=(reduced["d50"], full["d50"])),
-        preset_hazard_per_year={f"{m}": float(np.interp(base["onset"] + m * MONTH,
-                                                        base["t"], h))
-                                for m in (0, 12, 24)},
+        preset_hazard_per_year=dict(zip(("0", "12", "24"), hazard_per_year(base))),
         preset_hazard_routes_per_year=hazard_routes(p0),
         single_pool=scalar(reduced),
         regional_4_pools={s: scalar(c) for s, c in regional.items()},

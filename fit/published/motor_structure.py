@@ -33,7 +33,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 
 VARIANTS = ((4, 10.0, False), (2, 10.0, False), (1, 10.0, False), (1, 0.1, False),
             (1, 0.05, False), (4, 10.0, True), (1, 10.0, True))  # (Hill, ceiling, leave)
@@ -73,18 +72,16 @@ def fit_variant(recipe_name: str, hill: int, ceiling: float, leave: bool,
     est = {n: float(v) for n, v in res.estimates.items()}
     fitted = mv.params({"estimates": est, "preset_version": recipe.preset_version})
     c = mv.motor_course(fitted)
-    base = mv._layer_base(fitted)  # the limb hazard (per year) at onset and 2 years on
-    hazard = np.gradient(base["H"], base["t"]) * 365.25
-    at = [float(np.interp(base["onset"] + m * mv.MONTH, base["t"], hazard)) for m in (0, 24)]
-    t, frs = c["months"], c["alsfrs_r"]
-    first, second = (float(np.interp(m, t, frs)) for m in (12, 24))
+    at = mv.hazard_per_year(mv._layer_base(fitted), (0, 24))  # at onset and 2 years on
+    t, frs = c["months"] * mv.MONTH, c["alsfrs_r"]  # days from onset
     at_best = sum(1 for o in res.start_objectives
                   if math.isfinite(float(o)) and float(o) - float(res.objective) < 0.05)
     return dict(recipe=recipe_name, hill=hill, ceiling=ceiling, leave=leave,
                 objective=float(res.objective), starts_at_best=at_best, starts=starts,
                 estimates=est, m50=c["m50"], d50=c["d50"], m50_over_d50=c["m50_over_d50"],
                 relative_ratio=c["relative_ratio"], lmn_lost_at_onset=1 - c["lmn_at_onset"],
-                first_year_slope=(frs[0] - first) / 12, second_year_slope=(first - second) / 12,
+                first_year_slope=mv.alsfrs_slope(t, frs, 0.0, 1),
+                second_year_slope=mv.alsfrs_slope(t, frs, 0.0, 2),
                 survival_months=c["survival_months"], hazard_at_onset=at[0],
                 hazard_growth_2_years=at[1] / at[0])
 
