@@ -827,12 +827,13 @@ def hazard_per_year(base: dict, months=(0, 12, 24)) -> list[float]:
     return [float(np.interp(base["onset"] + m * MONTH, base["t"], h)) for m in months]
 
 
-def hazard_routes(p, months=(0, 12, 24)) -> dict:
+def hazard_routes(p, on: float, months=(0, 12, 24)) -> dict:
     """The limb death hazard's four routes (per year) and the aggregates at these months
-    from onset (untreated): which of the cascade's loops makes the hazard accelerate."""
+    from onset (model day `on`, untreated): which of the cascade's loops makes the hazard
+    accelerate."""
     from alsjax._model import glutamate_calcium, limb_drugs
 
-    r, on = alsjax.physical(p), onset(p)
+    r = alsjax.physical(p)
     ys = np.asarray(sim(p, [on + m * MONTH for m in months]).ys)
     S = alsjax.STATE_NAMES
     out = {}
@@ -888,7 +889,7 @@ def motor_layer(fits: dict, num: dict) -> None:
             max_alsfrs_difference=float(np.abs(reduced["alsfrs_r"][both] - on_full).max()),
             m50=(reduced["m50"], full["m50"]), d50=(reduced["d50"], full["d50"])),
         preset_hazard_per_year=dict(zip(("0", "12", "24"), hazard_per_year(base))),
-        preset_hazard_routes_per_year=hazard_routes(p0),
+        preset_hazard_routes_per_year=hazard_routes(p0, base["onset"]),
         single_pool=scalar(reduced),
         regional_4_pools={s: scalar(c) for s, c in regional.items()},
         grid=grid)
