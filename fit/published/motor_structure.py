@@ -93,9 +93,15 @@ def main() -> None:
                     help="fit one variant in this process and print it as JSON "
                     "(LEAVE: 1 for aggregates leaving with dying neurons, else 0)")
     a = ap.parse_args()
+    if a.starts < 1:
+        ap.error(f"--starts: at least 1, got {a.starts}")
     if a.one:
-        print(json.dumps(fit_variant(a.one[0], int(a.one[1]), float(a.one[2]),
-                                     a.one[3] == "1", a.starts)))
+        name, hill, ceiling, leave = a.one
+        if (name not in RECIPES or hill not in ("1", "2", "4") or leave not in ("0", "1")
+                or not ceiling.replace(".", "", 1).isdigit() or float(ceiling) <= 0):
+            ap.error(f"--one: RECIPE one of {', '.join(RECIPES)}, HILL 1, 2 or 4, CEILING > 0, "
+                     f"LEAVE 0 or 1; got {' '.join(a.one)}")
+        print(json.dumps(fit_variant(name, int(hill), float(ceiling), leave == "1", a.starts)))
         return
     print("recipe | Hill ceiling leave | -log L (starts at it) | apoptotic reserve resp | "
           "shifts MCI CENTAUR (months) | M50 D50 ratio rel | lost at onset | "
