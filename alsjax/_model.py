@@ -38,7 +38,7 @@ STATE_NAMES: tuple[str, ...] = (
 
 # Hill exponents are integers: an integer power is about twice as cheap as a float one
 # and is defined for a slightly negative state, which an adaptive solver may visit.
-_RESERVE_HILL = 4  # steepness of reinnervation compensation
+_RESERVE_HILL = 4  # steepness of threshold reinnervation (`gradual_reinnervation` 0)
 _SWITCH_HILL = 4  # steepness of the glial phenotype switch
 _BASAL_TOXIC = 0.05  # cytokine release of protective-phenotype glia, relative to toxic
 # Ceiling on oxidative stress above baseline (ROS at most 1 + this): antioxidant defences
@@ -119,6 +119,10 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     aggregation = r["aggregation_rate"] * m * (r["aggregate_seed"] + burden)
     dm = production - r["clearance_rate"] * q * m - aggregation
     da = aggregation - r["aggregate_clearance"] * q * a - r["glia_clearance"] * g * (1 - z) * a
+    # Revision 9: the burden is carried by neurons, and a dying neuron's goes with it. This
+    # slows the seeded growth once neurons die, and with it the hazard's acceleration.
+    hazard = death_hazard(y, r, limb_drug)
+    da = da - r["aggregate_death_loss"] * hazard * a
     dq = r["proteostasis_recovery"] * (r["autophagy_capacity"] - q) - r[
         "proteostasis_saturation"
     ] * (burden + d) * q
@@ -147,7 +151,6 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     # protective to the toxic phenotype that makes the loop a vicious cycle. g and s are
     # activated fractions: only resting cells can be recruited (the 1 - g, 1 - s), which
     # caps the glia-cytokine loop where its gain exceeds 1 instead of letting it explode.
-    hazard = death_hazard(y, r, limb_drug)
     dg = r["microglia_activation"] * (burden + k + hazard * (u + l)) * (1 - g)
     dg = dg - r["microglia_resolution"] * g
     ds = r["astrocyte_activation"] * (burden + k) * (1 - s) - r["astrocyte_resolution"] * s
@@ -163,10 +166,15 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     du = -r["umn_vulnerability"] * hazard * u
     dl = -hazard * l
     dv = -r["respiratory_vulnerability"] * death_hazard(y, r, drug) * v
-    reserve = r["motor_reserve"] ** _RESERVE_HILL
+    half = r["motor_reserve"]
+    reserve = half**_RESERVE_HILL
 
     def innervated(pool: Array) -> Array:
-        return pool**_RESERVE_HILL * (1 + reserve) / (reserve + pool**_RESERVE_HILL)
+        # Revision 9 blends in a gradual curve (Hill 1: sprouting makes up a little for
+        # every neuron lost) that MUNIX asks for; at a blend of 0 the threshold curve alone.
+        threshold = pool**_RESERVE_HILL * (1 + reserve) / (reserve + pool**_RESERVE_HILL)
+        gradual = pool * (1 + half) / (half + pool)
+        return threshold + r["gradual_reinnervation"] * (gradual - threshold)
 
     df = r["muscle_remodelling"] * (innervated(l) - f)
     dw = r["muscle_remodelling"] * (innervated(v) - w)

@@ -69,6 +69,9 @@ class Params(eqx.Module):
         "a.u.", "Primary nucleation expressed as an equivalent aggregate seed")
     aggregate_clearance: Float[Array, "*b"] = _p(
         "1/day", "Autophagic clearance of aggregates at full proteostasis")
+    aggregate_death_loss: Float[Array, "*b"] = _p(
+        "1", "Share of the limb death hazard at which aggregates leave with the neurons "
+        "that carry them (revision 9; 0 before)", "fraction")
     dpr_clearance: Float[Array, "*b"] = _p(
         "1/day", "Clearance of dipeptide-repeat proteins at full proteostasis")
     autophagy_capacity: Float[Array, "*b"] = _p(
@@ -148,6 +151,9 @@ class Params(eqx.Module):
     # Muscle, function and biomarkers
     motor_reserve: Float[Array, "*b"] = _p(
         "1", "Surviving LMN fraction at which reinnervation keeps half the muscle function")
+    gradual_reinnervation: Float[Array, "*b"] = _p(
+        "1", "Share of reinnervation that gives way gradually (Hill 1) rather than at a "
+        "threshold (Hill 4) as neurons are lost (revision 9; 0 before)", "fraction")
     muscle_remodelling: Float[Array, "*b"] = _p(
         "1/day", "Rate at which muscle function follows innervation (atrophy)")
     spasticity_weight: Float[Array, "*b"] = _p(

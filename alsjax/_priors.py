@@ -22,6 +22,7 @@ fit can use them directly and a synthetic cohort can draw from them.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 from statistics import NormalDist
 from typing import NamedTuple
@@ -140,7 +141,14 @@ RANGES: dict[str, Range] = {
     "riluzole_limb_fraction": Range(None, "Bensimon 1994; Lacomblez 1996",
                                     "a structural switch, not a spread: survival but no "
                                     "functional effect asks for 0 (docs/model.md, rev. 6)"),
-    "edaravone_efficacy": Range(2.0, "guess; MCI186-19 bounds it below (>= 0.10)",
+    "aggregate_death_loss": Range(None, "Ebersbach 2023; docs/validation.md, item 9",
+                                  "a structural switch, not a spread: 1 since revision 9 "
+                                  "(docs/model.md)"),
+    "gradual_reinnervation": Range(None, "Ebersbach 2023; docs/validation.md, item 9",
+                                   "a structural switch, not a spread: MUNIX halves before "
+                                   "function asks for 1 (docs/model.md, rev. 9)"),
+    "edaravone_efficacy": Range(2.0, "guess; MCI186-19 bounds it below (>= 0.10 before "
+                                "revision 9; 0.05 with the pace fitted beside it since)",
                                 "one positive trial in a selected population; real-world "
                                 "survival gains of 0-6 months (Witzel 2022; Brooks 2022)"),
     "tofersen_efficacy": Range(0.5, "Miller 2022", "CSF SOD1 fell about 35 %; "
@@ -220,7 +228,33 @@ POPULATION: dict[str, PopulationCalibration] = {
         ("SOD1", "mouse"): 1.0,
     }, spreads={"misfolding_rate": 1.040, "clearance_rate": 1.040, "nfl_release": 1.2,
                 "nfl_clearance": 1.2, "nfl_injury_release": 1.2}),
+    # fit/published/prior_centre.py, 10,000 draws (seed 0), 2026-12-06; as for 2026.12.7,
+    # under revision 9's presets: died by 1 / 3 / 5 years 0.067 / 0.523 / 0.757 against
+    # Testa's 0.07 / 0.52 / 0.76, serum NfL's log SD 0.657 against Sugimoto's 0.657: total
+    # deviance 0.34 on 1 df; median 34.3 months (preset 35.1). The proteostasis spread's
+    # profile: +0.3 at GSD 1.1, +1.3 at 1.2, +10.3 at 1.4. The others' factors: median
+    # survival from onset that of their preset; the mouse keeps its recorded spreads.
+    "2026.12.8": PopulationCalibration(guess_spread=1.654, death_rate_factor={
+        ("sporadic", "human"): 0.4359,
+        ("SOD1", "human"): 0.4331,
+        ("C9orf72", "human"): 0.4169,
+        ("TARDBP", "human"): 0.3936,
+        ("FUS", "human"): 0.3937,
+        ("SOD1", "mouse"): 1.0,
+    }, spreads={"misfolding_rate": 1.122, "clearance_rate": 1.122, "nfl_release": 1.2,
+                "nfl_clearance": 1.2, "nfl_injury_release": 1.2}),
 }
+
+# Parameters added after preset version 2026.12.7 each draw their normals from a key of
+# their own (folded from the name) instead of a column of the one joint draw, whose shape
+# would change with them: so a new parameter moves no other parameter's draws, and every
+# prior-based number recorded before it stays reproducible.
+DRAWN_ALONE: tuple[str, ...] = ("aggregate_death_loss", "gradual_reinnervation")
+
+
+def _name_key(name: str) -> int:
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
 
 _KIND = {"log": "normal", "logit": "normal", "none": "lognormal", "fraction": "fixed"}
 _LOG_2PI = math.log(2 * math.pi)
@@ -257,11 +291,18 @@ class Prior(eqx.Module):
     def sample(self, key: PRNGKeyArray, n: int) -> Params:
         """`n` independent draws, as `Params` with a leading axis `n` on every field.
 
-        Reproducible: the same key gives the same draws (one normal per parameter and draw).
+        Reproducible: the same key gives the same draws (one normal per parameter and draw),
+        and a parameter added to the model leaves the others' draws as they were
+        (`DRAWN_ALONE`).
         """
         names = list(self.kinds)
         loc = jnp.stack([getattr(self.loc, k) for k in names])
-        z = jax.random.normal(key, (n, len(names)), loc.dtype)
+        together = [k for k in names if k not in DRAWN_ALONE]
+        z_together = jax.random.normal(key, (n, len(together)), loc.dtype)
+        z = dict(zip(together, z_together.T, strict=True))
+        for k in DRAWN_ALONE:
+            z[k] = jax.random.normal(jax.random.fold_in(key, _name_key(k)), (n,), loc.dtype)
+        z = jnp.stack([z[k] for k in names], axis=1)
         scale = jnp.stack([getattr(self.scale, k) for k in names])
         stored = loc[None, :] + z * scale[None, :]
         lognormal = jnp.asarray([self.kinds[k] == "lognormal" for k in names])

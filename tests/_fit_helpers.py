@@ -23,16 +23,19 @@ HUMAN_TRUTH = {"apoptotic_death_rate": 0.009, "nfl_release": 2600.0}
 MOUSE_TRUTH = {"apoptotic_death_rate": 0.005, "nfl_release": 1500.0}
 
 
-def synthetic(truth: dict, seed: int, species: str = "human"):
-    """The default fit's layout, values simulated at `truth` plus seeded noise (`NOISE`).
-    Mouse: the same slots moved onto days 50-130 of age (the SOD1-G93A course)."""
+def synthetic(truth: dict, seed: int, species: str = "human",
+              preset_version: str = alsjax.PRESET_VERSIONS[-1]):
+    """The default fit's layout, values simulated at `truth` (on that preset version) plus
+    seeded noise (`NOISE`). Mouse: the same slots moved onto days 50-130 of age (the
+    SOD1-G93A course)."""
     df = read_measurements(LAYOUT).copy()
     if species == "mouse":
         df["time"] = 50.0 + (df["time"] - 600.0) * (80.0 / 990.0)
         df["species"], df["genotype"] = "mouse", "SOD1"
-        p = alsjax.default_params("SOD1", "mouse").replace(**truth)
+        p = alsjax.default_params("SOD1", "mouse", preset_version=preset_version)
     else:
-        p = alsjax.default_params().replace(**truth)
+        p = alsjax.default_params(preset_version=preset_version)
+    p = p.replace(**truth)
     ts = np.unique(df["time"].to_numpy(float))
     sol = alsjax.simulate(p, jnp.asarray(ts))
     rng = np.random.default_rng(seed)

@@ -52,17 +52,17 @@ def test_simulate_writes_tidy_csv_plot_and_events(tmp_path):
 
 
 def test_set_changes_a_parameter_from_its_preset(tmp_path):
-    """`--set respiratory_vulnerability=0.3` (about half the preset's): the library's
+    """`--set respiratory_vulnerability=0.5` (about half the preset's): the library's
     numbers at that value (FVC in the CSV, the printed death day), and death later than at
     the preset. The second option gives motor_reserve its preset value with spaces around
     "=", which are allowed."""
     out = tmp_path / "traj.csv"
     reserve = float(alsjax.physical(alsjax.default_params())["motor_reserve"])
     result = _run("simulate", "--days", "2500", "--points", "101", "--out", str(out),
-                  "--set", "respiratory_vulnerability=0.3", "--set",
+                  "--set", "respiratory_vulnerability=0.5", "--set",
                   f"motor_reserve = {reserve!r}")
     assert result.exit_code == 0, result.output
-    p = alsjax.default_params().replace(respiratory_vulnerability=0.3)
+    p = alsjax.default_params().replace(respiratory_vulnerability=0.5)
     ts = np.linspace(0, 2500, 101)
     sol, preset = alsjax.simulate(p, ts), alsjax.simulate(alsjax.default_params(), ts)
     with out.open() as f:
@@ -128,9 +128,9 @@ def test_draws_from_the_plausible_ranges(tmp_path):
     """`--draws 12 --seed 4`: the courses and the per-draw table are the library's own
     draws (`prior("sporadic").sample` with the same key, `--set` holding motor_reserve at
     0.5 in each), each solved alone by `simulate` for the reference: the same ALSFRS-R to
-    1e-3 points and event days to 0.05 day (the batch and the single solver take their own
-    steps at the same tolerances). The same seed writes the same bytes; another seed,
-    other draws."""
+    1e-3 points and event days to 0.05 day up to death, 0.5 after it (the batch and the
+    single solver take their own steps at the same tolerances). The same seed writes the
+    same bytes; another seed, other draws."""
     import jax
     import jax.numpy as jnp
     import pandas as pd
@@ -157,7 +157,10 @@ def test_draws_from_the_plausible_ranges(tmp_path):
         for event in alsjax.EVENT_NAMES:
             day = float(sol.events[event])
             got = table[event].iat[k]
-            assert (np.isnan(got) if day == np.inf else abs(got - day) < 0.05), (event, k)
+            # After death the course runs on, and function crosses its level slowly, so
+            # the two solvers' steps move such a day more: 0.5 day there.
+            tol = 0.05 if day <= float(sol.events["death"]) else 0.5
+            assert (np.isnan(got) if day == np.inf else abs(got - day) < tol), (event, k)
         assert table["misfolding_rate"].iat[k] == pytest.approx(
             float(alsjax.physical(one)["misfolding_rate"]), rel=1e-9)
     first = out.read_bytes()

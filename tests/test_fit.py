@@ -79,8 +79,12 @@ def test_mouse_recovery_and_one_compilation(human, traces):
     assert traces("_advance_starts") == 0
 
 
-def test_failed_start_is_tolerated(human):
-    _, data = human
+def test_failed_start_is_tolerated():
+    # Under preset 2026.12.7 a death rate of about 1000/day is too stiff to solve; revision
+    # 9's model (2026.12.8) solves even that, so the data here are that version's.
+    version = "2026.12.7"
+    data = make_data(synthetic(HUMAN_TRUTH, seed=0, preset_version=version),
+                     preset_version=version)
     bounds = dict(BOUNDS, apoptotic_death_rate=(0.002, 1000.0))
     pb, _, _ = make_problem(data, ESTIMATE, bounds=bounds, max_steps=60)
     good = np.asarray(jax.vmap(lambda t: to_z(t, pb))(jnp.asarray(

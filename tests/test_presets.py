@@ -32,6 +32,10 @@ PACE = {"apoptotic_death_rate", "motor_reserve", "respiratory_vulnerability"}
 # What revision 8 changed from 2026.12.5 to 2026.12.6 (human only): the oxidative route
 # and the pace refitted beside it.
 OXIDATIVE = PACE | {"oxidative_death_rate"}
+# What revision 9 changed from 2026.12.7 to 2026.12.8 (human only): the motor layer's two
+# switches, the pace and the oxidative route refitted under them, and NfL's release.
+REVISION_9 = OXIDATIVE | {"aggregate_death_loss", "gradual_reinnervation", "nfl_release",
+                          "nfl_injury_release", "edaravone_efficacy"}
 RESULTS = json.loads((ROOT / "docs/validation_results.json").read_text())
 
 
@@ -42,12 +46,41 @@ def _values(genotype, species, version):
 
 def test_versions_are_named_and_the_newest_is_the_default():
     assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12", "2026.12.4", "2026.12.5",
-                                      "2026.12.6", "2026.12.7")
-    assert LATEST_PRESET == "2026.12.7"
+                                      "2026.12.6", "2026.12.7", "2026.12.8")
+    assert LATEST_PRESET == "2026.12.8"
     for genotype, species in CASES:
         default = alsjax.physical(alsjax.default_params(genotype, species))
         assert {k: float(v) for k, v in default.items()} == _values(genotype, species,
-                                                                    "2026.12.7")
+                                                                    "2026.12.8")
+
+
+@pytest.mark.parametrize("genotype,species", CASES)
+def test_revision_9_changes_the_human_motor_layer_pace_and_nfl(genotype, species):
+    """2026.12.8 is 2026.12.7 with revision 9's two structural switches on (0 before), the
+    pace, motor reserve and respiratory vulnerability of the joint recipe with the MUNIX
+    rows and the oxidative route of the edaravone recipe, both recorded under 2026.12.8
+    (fitted in turn: each recipe holds the other's values at the preset), each within
+    0.5 % of its record and inside its 95 % interval, edaravone's guessed efficacy halved
+    to 0.05 (chosen with those fits: docs/validation.md, item 4), and the two NfL release
+    parameters set by hand (tests/test_model.py checks their targets); the mouse is
+    unchanged."""
+    old, new = _values(genotype, species, "2026.12.7"), _values(genotype, species, "2026.12.8")
+    changed = {k for k in old if old[k] != new[k]}
+    if species == "mouse":
+        assert changed == set()
+        assert new["aggregate_death_loss"] == new["gradual_reinnervation"] == 0.0
+        return
+    assert changed == REVISION_9
+    assert (old["aggregate_death_loss"], old["gradual_reinnervation"]) == (0.0, 0.0)
+    assert (new["aggregate_death_loss"], new["gradual_reinnervation"]) == (1.0, 1.0)
+    assert old["edaravone_efficacy"] == pytest.approx(0.1, rel=1e-12)
+    assert new["edaravone_efficacy"] == pytest.approx(0.05, rel=1e-12)
+    joint, eda = RESULTS["human_pace_survival_munix"], RESULTS["edaravone_mci186_19"]
+    for fit, names in ((joint, PACE), (eda, {"oxidative_death_rate"})):
+        assert fit["preset_version"] == "2026.12.8" and fit["converged"]
+        for name in names:
+            assert new[name] == pytest.approx(fit["estimates"][name], rel=0.005), name
+            assert fit["ci_low"][name] < new[name] < fit["ci_high"][name], name
 
 
 @pytest.mark.parametrize("genotype,species", CASES)
@@ -103,7 +136,7 @@ def test_revision_8_changes_the_oxidative_route_and_the_pace(genotype, species):
         assert changed == set() and new["oxidative_death_rate"] == 0.0
         return
     assert changed == OXIDATIVE and old["oxidative_death_rate"] == 0.0
-    joint, eda = RESULTS["human_pace_survival"], RESULTS["edaravone_mci186_19"]
+    joint, eda = RESULTS["human_pace_survival"], RESULTS["edaravone_mci186_19@2026.12.6"]
     for fit, names in ((joint, PACE), (eda, {"oxidative_death_rate"})):
         assert fit["preset_version"] == "2026.12.6" and fit["converged"]
         for name in names:
