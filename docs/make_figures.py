@@ -55,6 +55,9 @@ SOURCES = {
     "aggregation_rate": "guess",
     "aggregate_seed": "guess",
     "aggregate_clearance": "guess",
+    "aggregate_death_loss": "structural (revision 9): aggregates sit in neurons; with the "
+                            "MUNIX course, the joint fit improves (docs/validation.md, item 9); "
+                            "mouse and versions before 2026.12.8: 0",
     "dpr_clearance": "guess",
     "autophagy_capacity": "1 by definition; C9orf72 0.7: guess (haploinsufficiency)",
     "proteostasis_recovery": "guess",
@@ -74,14 +77,17 @@ SOURCES = {
     "apoptosis_resolution": "guess",
     "apoptosis_aggregate_gain": "guess",
     "dpr_toxicity": "guess",
-    "apoptotic_death_rate": "fitted to two placebo arms' ALSFRS-R with survival from onset "
-                            "(`human_pace_survival`, 2026.12.5; before: 0.007 by hand)",
+    "apoptotic_death_rate": "fitted to two placebo arms' ALSFRS-R, survival from onset and "
+                            "the MUNIX course (`human_pace_survival_munix`, 2026.12.8; "
+                            "2026.12.5-7: `human_pace_survival`; before: 0.007 by hand)",
     "excitotoxic_death_rate": "guess",
-    "oxidative_death_rate": "fitted: MCI186-19 edaravone arm (Al-Chalabi 2020), revision 8",
+    "oxidative_death_rate": "fitted: MCI186-19 edaravone arm (Al-Chalabi 2020), revision 8; "
+                            "refitted under revision 9",
     "glia_toxicity": "calibrated by hand; mouse larger (Boillée 2006)",
     "umn_vulnerability": "guess; mouse value fitted to Zang 2002 (`mouse_g93a`; legacy 0.7)",
     "respiratory_vulnerability": "fitted to survival from onset (Testa 2004) with the placebo "
-                                 "arms' pace (`human_pace_survival`, 2026.12.5; before: 1)",
+                                 "arms' pace and the MUNIX course "
+                                 "(`human_pace_survival_munix`, 2026.12.8; before: 1)",
     "microglia_activation": "guess",
     "microglia_resolution": "guess",
     "astrocyte_activation": "guess",
@@ -93,14 +99,20 @@ SOURCES = {
     "cytokine_release": "guess",
     "cytokine_clearance": "guess",
     "motor_reserve": "guess (reinnervation masks early loss); human value from the "
-                     "`human_pace_survival` fit, where it is not identified (before: 0.6)",
+                     "`human_pace_survival_munix` fit, where it is not identified "
+                     "(2026.12.5-7: `human_pace_survival`; before: 0.6)",
+    "gradual_reinnervation": "structural (revision 9): MUNIX halves 14 months after onset, "
+                             "ALSFRS-R 28 (Ebersbach 2023); mouse and versions before "
+                             "2026.12.8: 0",
     "muscle_remodelling": "guess (atrophy over about a month)",
     "spasticity_weight": "guess",
     "nfl_baseline": "healthy serum NfL about 10 pg/mL (Barro 2020 review)",
-    "nfl_release": "calibrated by hand to ALS serum NfL tens to hundreds of pg/mL (Benatar 2018)",
+    "nfl_release": "calibrated by hand: ALS / healthy 28.9 a year after onset (Gaiottino "
+                   "2013) at the flattest course (revision 9; before: 2000, Benatar 2018)",
     "nfl_clearance": "guess: half-life 21 d, blood NfL decays over weeks (Barro 2020)",
-    "nfl_injury_release": "calibrated by hand to ALS / healthy about 29 (Gaiottino 2013); "
-                          "mouse 0 (not calibrated)",
+    "nfl_injury_release": "calibrated by hand to ALS / healthy about 29 (Gaiottino 2013) with "
+                          "the flattest course over two years (Lu 2015; revision 9: 6, "
+                          "before: 1); mouse 0 (not calibrated)",
     "onset_threshold": "guess: 4 % function lost before symptoms are noticed",
     "death_threshold": "guess: FVC about 25 % of predicted",
     "end_stage_threshold": "calibrated by hand to Solomon 2011 CS4",

@@ -595,6 +595,38 @@ WEEKS_28 = 196.0  # VALOR's primary time point
 CASE_SERIES = 198.0  # Meyer 2023: mean treatment duration 6.5 months
 
 
+VALOR_PLACEBO_CHANGE = -8.14  # VALOR's faster-progressing subgroup, placebo, 28 weeks
+
+
+def valor(fits: dict, num: dict) -> None:
+    """Held-out checks 9 and 9b: tofersen's ALSFRS-R effect in the SOD1 preset, started on
+    the day its untreated course loses VALOR's faster subgroup's placebo change in the next
+    28 weeks; at 28 weeks against untreated, and at 52 weeks from that day against a start
+    28 weeks later (the open-label extension's early and delayed starts). Under 2026.12.6
+    (the version the check was written for) and the newest."""
+    out = {}
+    for version in ("2026.12.6", LATEST_PRESET):
+        p = params({"estimates": {}, "preset_version": version}, "SOD1")
+        t = np.arange(0.0, 3000.0, 1.0)
+        frs = alsfrs(p, t)
+        loss = np.interp(t + WEEKS_28, t, frs) - frs  # the change over the next 28 weeks
+        i = int(np.argmax(loss <= VALOR_PLACEBO_CHANGE))
+        start = float(np.interp(VALOR_PLACEBO_CHANGE, loss[[i, i - 1]], t[[i, i - 1]]))
+
+        def change(weeks, **drugs):
+            f = alsfrs(p, [start, start + 7 * weeks], **drugs)
+            return float(f[1] - f[0])
+
+        untreated, treated = change(28), change(28, tofersen=start)
+        early, delayed = change(52, tofersen=start), change(52, tofersen=start + WEEKS_28)
+        out[version] = dict(start_day=start, months_after_onset=(start - onset(p)) / MONTH,
+                            alsfrs_at_start=float(np.interp(start, t, frs)),
+                            week_28=dict(placebo=untreated, tofersen=treated,
+                                         effect=treated - untreated),
+                            week_52=dict(early=early, delayed=delayed, effect=early - delayed))
+    num["valor"] = out
+
+
 def tofersen(fits: dict, num: dict) -> None:
     """Held-out check: serum NfL on tofersen in the SOD1 preset against the case series of
     Meyer et al. 2023, with and without NfL from injured axons (`nfl_injury_release` 0 is
@@ -638,6 +670,8 @@ def tofersen(fits: dict, num: dict) -> None:
 M50_MONTHS, D50_MONTHS = 14.0, 28.0
 NEUWIRTH_RATIO = 3.2 / 2.3  # MUNIX total score over ALSFRS-R, % of baseline per month
 RESERVES = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
+BEFORE_REVISION_9 = "2026.12.7"  # the motor layer that the MUNIX checks and the reduced
+# layer diagnosed (Hill 4 reinnervation, aggregates that outlive their neurons)
 
 
 def months_to(t: np.ndarray, x: np.ndarray, level: float, on: float) -> float:
@@ -708,26 +742,34 @@ def motor_units_of_draws(n: int = 2000, seed: int = 0) -> dict:
 
 
 def motor_units(fits: dict, num: dict) -> None:
-    """Held-out check: motor-unit loss against functional loss (Ebersbach 2023's M50 and
-    D50, Neuwirth 2015's relative declines) in the sporadic preset, and what lowering
-    `motor_reserve` (the surviving fraction at which limb function gives way) would do."""
+    """Motor-unit loss against functional loss (Ebersbach 2023's M50 and D50, Neuwirth
+    2015's relative declines): held out by the model before revision 9 (`BEFORE_REVISION_9`,
+    with a scan of `motor_reserve`, the surviving fraction at which limb function gives
+    way), and fitted by revision 9's preset (the joint recipe with the MUNIX rows), with
+    the same scan under it. The relative declines stay held out: no recipe fits them."""
     scalar = lambda c: {k: v for k, v in c.items() if not isinstance(v, np.ndarray)}  # noqa: E731
-    p0 = params(None)
-    preset = motor_course(p0)
-    scan = {r: motor_course(p0.replace(motor_reserve=r)) for r in RESERVES}
+    p_before, p0 = params({"estimates": {}, "preset_version": BEFORE_REVISION_9}), params(None)
+    before, preset = motor_course(p_before), motor_course(p0)
+    scans = {label: {r: motor_course(p.replace(motor_reserve=r)) for r in RESERVES}
+             for label, p in (("before", p_before), ("preset", p0))}
     fit = fits["human_pace_survival_munix"]
     joint = motor_course(params(fit))
+    reserve = lambda p: float(alsjax.physical(p)["motor_reserve"])  # noqa: E731
     num["motor_units"] = dict(
         published=dict(m50=M50_MONTHS, d50=D50_MONTHS, m50_over_d50=M50_MONTHS / D50_MONTHS,
                        relative_ratio=NEUWIRTH_RATIO),
-        preset=dict(motor_reserve=float(alsjax.physical(p0)["motor_reserve"]), **scalar(preset)),
-        scan={f"{r:g}": scalar(c) for r, c in scan.items()},
+        before_revision_9=dict(version=BEFORE_REVISION_9, motor_reserve=reserve(p_before),
+                               **scalar(before),
+                               scan={f"{r:g}": scalar(c) for r, c in scans["before"].items()}),
+        preset=dict(motor_reserve=reserve(p0), **scalar(preset)),
+        scan={f"{r:g}": scalar(c) for r, c in scans["preset"].items()},
         joint_fit=dict(fit={n: interval(fit, n) for n in fit["estimates"]},
                        objective=fit["objective"], **scalar(joint)),
         prior_draws=motor_units_of_draws())
     fig = Figure(figsize=(11, 3.8))
     ax = fig.add_subplot(1, 2, 1)
-    for c, style, lab in ((preset, "-", "preset"), (joint, "--", "joint fit with MUNIX")):
+    for c, style, lab in ((before, "-", f"{BEFORE_REVISION_9} (before revision 9)"),
+                          (preset, "--", f"{LATEST_PRESET} (revision 9, fitted with MUNIX)")):
         ax.plot(c["months"], c["lmn"], "C0" + style, label=f"limb LMN fraction, {lab}")
         ax.plot(c["months"], c["alsfrs_r"] / 48, "C1" + style, label=f"ALSFRS-R / 48, {lab}")
     ax.plot([M50_MONTHS], [0.5], "C0s", ms=8, mec="k",
@@ -740,24 +782,29 @@ def motor_units(fits: dict, num: dict) -> None:
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=6.5, loc="lower left")
     ax = fig.add_subplot(1, 2, 2)
-    rs = list(RESERVES) + [num["motor_units"]["preset"]["motor_reserve"]]
-    cs = [scan[r] for r in RESERVES] + [preset]
-    ax.plot(rs, [c["m50_over_d50"] for c in cs], "C0o-", label="M50 / D50")
-    ax.plot(rs, [c["relative_ratio"] for c in cs], "C2s-",
-            label="LMN over ALSFRS-R decline, % per month")
+    ax2 = ax.twinx()
+    for label, p, course, style in (("before", p_before, before, "-"),
+                                    ("preset", p0, preset, "--")):
+        rs = list(RESERVES) + [reserve(p)]
+        cs = [scans[label][r] for r in RESERVES] + [course]
+        order = np.argsort(rs)
+        rs, cs = [rs[i] for i in order], [cs[i] for i in order]
+        name = BEFORE_REVISION_9 if label == "before" else LATEST_PRESET
+        ax.plot(rs, [c["m50_over_d50"] for c in cs], "C0o" + style, label=f"M50 / D50, {name}")
+        ax.plot(rs, [c["relative_ratio"] for c in cs], "C2s" + style,
+                label=f"LMN over ALSFRS-R decline, % per month, {name}")
+        ax2.plot(rs, [c["first_year_alsfrs_slope"] for c in cs], "C3^" + style,
+                 label=f"first-year ALSFRS-R loss, points/month, {name} (right)")
+        ax.axvline(reserve(p), color="0.5", lw=0.8, ls=style)
     ax.axhline(M50_MONTHS / D50_MONTHS, color="C0", ls=":", label="Ebersbach 2023: about 0.5")
     ax.axhline(NEUWIRTH_RATIO, color="C2", ls=":", label="Neuwirth 2015: 3.2 / 2.3 = 1.39")
-    ax.axvline(rs[-1], color="0.5", lw=0.8)
-    ax.set_xlabel("motor_reserve (grey: the preset; nothing else refitted)")
+    ax.set_xlabel("motor_reserve (grey: each preset's; nothing else refitted)")
     ax.set_ylabel("ratio")
-    ax2 = ax.twinx()
-    ax2.plot(rs, [c["first_year_alsfrs_slope"] for c in cs], "C3^--",
-             label="first-year ALSFRS-R loss, points/month (right)")
     ax2.set_ylabel("points per month", color="C3")
     ax2.set_ylim(0, None)
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=6.5, loc="upper left")
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=6, loc="upper left")
     _save(fig, "ebersbach2023_munix")
 
 
@@ -765,8 +812,8 @@ def motor_units(fits: dict, num: dict) -> None:
 # solve, drives neurons, reinnervation and muscle outside the cascade, so that structures
 # the model does not have (regional pools, another reinnervation curve, a hazard that stops
 # accelerating at onset) can be tried against the MUNIX numbers before any is built.
-HILLS = (1, 2, 4)  # reinnervation curve exponents tried (the model's is `_RESERVE_HILL`, 4)
-LAYER_RESERVES = (0.3, 0.4, 0.556)  # 0.556: the sporadic preset's `motor_reserve`
+HILLS = (1, 2, 4)  # reinnervation curve exponents tried (the model's was `_RESERVE_HILL`, 4)
+LAYER_RESERVES = (0.3, 0.4, 0.556)  # 0.556: the sporadic `motor_reserve` of BEFORE_REVISION_9
 SPREADS = (3.0, 6.0, 12.0)  # months between the onsets of 4 regional pools
 
 
@@ -867,7 +914,7 @@ def motor_layer(fits: dict, num: dict) -> None:
     puts D50 at 28 months (its one fitted number), M50 and the decline ratio then
     following."""
     scalar = lambda c: {k: v for k, v in c.items() if not isinstance(v, np.ndarray)}  # noqa: E731
-    p0 = params(None)
+    p0 = params({"estimates": {}, "preset_version": BEFORE_REVISION_9})
     base = _layer_base(p0)
     preset_reserve = base["rates"]["motor_reserve"]
     reduced = motor_layer_course(base, 4, preset_reserve)
@@ -893,6 +940,12 @@ def motor_layer(fits: dict, num: dict) -> None:
         single_pool=scalar(reduced),
         regional_4_pools={s: scalar(c) for s, c in regional.items()},
         grid=grid)
+    revised = params(None)  # revision 9, built from what this block found
+    revised_base = _layer_base(revised)
+    num["motor_layer"]["revised_hazard_per_year"] = dict(zip(("0", "12", "24"),
+                                                             hazard_per_year(revised_base)))
+    num["motor_layer"]["revised_hazard_routes_per_year"] = hazard_routes(
+        revised, revised_base["onset"])
     best = grid[f"hill 1, reserve {preset_reserve:g}"]
     k = best["steady"]["hazard_per_year"]
     shown = ((reduced, "C0-", "the model (Hill 4, accelerating hazard)"),
@@ -915,7 +968,8 @@ def motor_layer(fits: dict, num: dict) -> None:
                     label=f"M50 {M50_MONTHS:g} months (Ebersbach 2023; no curve fitted to it)")
         ax.set_xlim(0, 48)
         ax.set_ylim(0, 49 if key == "alsfrs_r" else 1.02)
-        ax.set_xlabel("months from onset (reduced motor layer, sporadic preset's hazard)")
+        ax.set_xlabel(f"months from onset (reduced motor layer, sporadic {BEFORE_REVISION_9}'s "
+                      "hazard)")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=6.5, loc="lower left")
     _save(fig, "motor_layer")
@@ -956,7 +1010,7 @@ def main() -> None:
         RESULTS.write_text(json.dumps(fits, indent=1) + "\n")
     FIG.mkdir(exist_ok=True)
     blocks = (mouse, natural_history, edaravone, riluzole, registry, pace_survival, nfl,
-              nfl_spread, tofersen, motor_units, motor_layer)
+              nfl_spread, tofersen, valor, motor_units, motor_layer)
     chosen = [b for b in blocks if b.__name__ in a.block] if a.block else blocks
     num: dict = json.loads(NUMBERS.read_text()) if a.block and NUMBERS.exists() else {}
     for block in chosen:
