@@ -44,6 +44,17 @@ def _values(genotype, species, version):
     return {k: float(v) for k, v in p.items()}
 
 
+def _assert_recorded(values, version, joint, edaravone, rel):
+    """The pace (`PACE`) of version `version` is the joint recipe's recorded fit and its
+    oxidative route the edaravone recipe's, both run under that version: each value within
+    `rel` of its record and inside its 95 % interval."""
+    for fit, names in ((RESULTS[joint], PACE), (RESULTS[edaravone], {"oxidative_death_rate"})):
+        assert fit["preset_version"] == version and fit["converged"]
+        for name in names:
+            assert values[name] == pytest.approx(fit["estimates"][name], rel=rel), name
+            assert fit["ci_low"][name] < values[name] < fit["ci_high"][name], name
+
+
 def test_versions_are_named_and_the_newest_is_the_default():
     assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12", "2026.12.4", "2026.12.5",
                                       "2026.12.6", "2026.12.7", "2026.12.8")
@@ -75,12 +86,8 @@ def test_revision_9_changes_the_human_motor_layer_pace_and_nfl(genotype, species
     assert (new["aggregate_death_loss"], new["gradual_reinnervation"]) == (1.0, 1.0)
     assert old["edaravone_efficacy"] == pytest.approx(0.1, rel=1e-12)
     assert new["edaravone_efficacy"] == pytest.approx(0.05, rel=1e-12)
-    joint, eda = RESULTS["human_pace_survival_munix"], RESULTS["edaravone_mci186_19"]
-    for fit, names in ((joint, PACE), (eda, {"oxidative_death_rate"})):
-        assert fit["preset_version"] == "2026.12.8" and fit["converged"]
-        for name in names:
-            assert new[name] == pytest.approx(fit["estimates"][name], rel=0.005), name
-            assert fit["ci_low"][name] < new[name] < fit["ci_high"][name], name
+    _assert_recorded(new, "2026.12.8", "human_pace_survival_munix", "edaravone_mci186_19",
+                     rel=0.005)
 
 
 @pytest.mark.parametrize("genotype,species", CASES)
@@ -136,12 +143,8 @@ def test_revision_8_changes_the_oxidative_route_and_the_pace(genotype, species):
         assert changed == set() and new["oxidative_death_rate"] == 0.0
         return
     assert changed == OXIDATIVE and old["oxidative_death_rate"] == 0.0
-    joint, eda = RESULTS["human_pace_survival"], RESULTS["edaravone_mci186_19@2026.12.6"]
-    for fit, names in ((joint, PACE), (eda, {"oxidative_death_rate"})):
-        assert fit["preset_version"] == "2026.12.6" and fit["converged"]
-        for name in names:
-            assert new[name] == pytest.approx(fit["estimates"][name], rel=0.02), name
-            assert fit["ci_low"][name] < new[name] < fit["ci_high"][name], name
+    _assert_recorded(new, "2026.12.6", "human_pace_survival", "edaravone_mci186_19@2026.12.6",
+                     rel=0.02)
 
 
 @pytest.mark.parametrize("genotype,species", CASES)
