@@ -38,6 +38,7 @@ VARIANTS = ((4, 10.0, False), (2, 10.0, False), (1, 10.0, False), (1, 0.1, False
             (1, 0.05, False), (4, 10.0, True), (1, 10.0, True))  # (Hill, ceiling, leave)
 RECIPES = ("human_pace_survival", "human_pace_survival_munix")
 BOUNDS = {"apoptotic_death_rate": (0.0007, 0.7), "motor_reserve": (0.1, 5.0)}
+VERSION = "2026.12.6"  # the model before revision 9 (its two switches 0), as recorded
 
 
 def _aggregates_leave(cascade):
@@ -66,7 +67,9 @@ def fit_variant(recipe_name: str, hill: int, ceiling: float, leave: bool,
     import alsjax
 
     recipe = alsjax.load_recipe(mv.FIT / f"{recipe_name}.toml")
-    recipe = dataclasses.replace(recipe, starts=starts, profile=(),
+    # The version both recipes ran under when this was written: since revision 9 the
+    # MUNIX recipe names 2026.12.8, whose own switches would stack on these patches.
+    recipe = dataclasses.replace(recipe, starts=starts, profile=(), preset_version=VERSION,
                                  bounds={**recipe.bounds, **BOUNDS})
     res = alsjax.run_recipe(recipe)
     est = {n: float(v) for n, v in res.estimates.items()}
