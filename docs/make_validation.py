@@ -606,7 +606,7 @@ def valor(fits: dict, num: dict) -> None:
     (the version the check was written for) and the newest."""
     out = {}
     for version in ("2026.12.6", LATEST_PRESET):
-        p = params({"estimates": {}, "preset_version": version}, "SOD1")
+        p = alsjax.default_params("SOD1", preset_version=version)
         t = np.arange(0.0, 3000.0, 1.0)
         frs = alsfrs(p, t)
         loss = np.interp(t + WEEKS_28, t, frs) - frs  # the change over the next 28 weeks
@@ -694,6 +694,23 @@ def alsfrs_slope(t: np.ndarray, frs: np.ndarray, on: float, year: int = 1) -> fl
     return float((a - b) / 12)
 
 
+def _scalars(course: dict) -> dict:
+    """A course's numbers without its arrays (for validation_numbers.json)."""
+    return {k: v for k, v in course.items() if not isinstance(v, np.ndarray)}
+
+
+def course_summary(p) -> dict:
+    """What a fitted sporadic course gives against the motor-unit and decline numbers:
+    `motor_course`'s numbers, the ALSFRS-R slopes of years 1 and 2 after onset, and the
+    limb hazard (per year) at onset and 12 and 24 months on (the exploration scripts of
+    fit/published report these for each structure they refit)."""
+    c = motor_course(p)
+    t, frs = c["months"] * MONTH, c["alsfrs_r"]  # days from onset
+    return dict(_scalars(c), lmn_lost_at_onset=1 - c["lmn_at_onset"],
+                second_year_slope=alsfrs_slope(t, frs, 0.0, 2),
+                hazard_per_year=hazard_per_year(_layer_base(p)))
+
+
 def motor_course(p) -> dict:
     """The untreated course's limb LMN fraction and ALSFRS-R from onset, and what the two
     MUNIX papers measure of it: M50 and D50 (months from onset to `lmn` 0.5 and ALSFRS-R
@@ -747,8 +764,7 @@ def motor_units(fits: dict, num: dict) -> None:
     with a scan of `motor_reserve`, the surviving fraction at which limb function gives
     way), and fitted by revision 9's preset (the joint recipe with the MUNIX rows), with
     the same scan under it. The relative declines stay held out: no recipe fits them."""
-    scalar = lambda c: {k: v for k, v in c.items() if not isinstance(v, np.ndarray)}  # noqa: E731
-    p_before, p0 = params({"estimates": {}, "preset_version": BEFORE_REVISION_9}), params(None)
+    p_before, p0 = alsjax.default_params(preset_version=BEFORE_REVISION_9), params(None)
     before, preset = motor_course(p_before), motor_course(p0)
     scans = {label: {r: motor_course(p.replace(motor_reserve=r)) for r in RESERVES}
              for label, p in (("before", p_before), ("preset", p0))}
@@ -759,12 +775,12 @@ def motor_units(fits: dict, num: dict) -> None:
         published=dict(m50=M50_MONTHS, d50=D50_MONTHS, m50_over_d50=M50_MONTHS / D50_MONTHS,
                        relative_ratio=NEUWIRTH_RATIO),
         before_revision_9=dict(version=BEFORE_REVISION_9, motor_reserve=reserve(p_before),
-                               **scalar(before),
-                               scan={f"{r:g}": scalar(c) for r, c in scans["before"].items()}),
-        preset=dict(motor_reserve=reserve(p0), **scalar(preset)),
-        scan={f"{r:g}": scalar(c) for r, c in scans["preset"].items()},
+                               **_scalars(before),
+                               scan={f"{r:g}": _scalars(c) for r, c in scans["before"].items()}),
+        preset=dict(motor_reserve=reserve(p0), **_scalars(preset)),
+        scan={f"{r:g}": _scalars(c) for r, c in scans["preset"].items()},
         joint_fit=dict(fit={n: interval(fit, n) for n in fit["estimates"]},
-                       objective=fit["objective"], **scalar(joint)),
+                       objective=fit["objective"], **_scalars(joint)),
         prior_draws=motor_units_of_draws())
     fig = Figure(figsize=(11, 3.8))
     ax = fig.add_subplot(1, 2, 1)
@@ -783,13 +799,12 @@ def motor_units(fits: dict, num: dict) -> None:
     ax.legend(fontsize=6.5, loc="lower left")
     ax = fig.add_subplot(1, 2, 2)
     ax2 = ax.twinx()
-    for label, p, course, style in (("before", p_before, before, "-"),
-                                    ("preset", p0, preset, "--")):
+    for name, label, p, course, style in ((BEFORE_REVISION_9, "before", p_before, before, "-"),
+                                          (LATEST_PRESET, "preset", p0, preset, "--")):
         rs = list(RESERVES) + [reserve(p)]
         cs = [scans[label][r] for r in RESERVES] + [course]
         order = np.argsort(rs)
         rs, cs = [rs[i] for i in order], [cs[i] for i in order]
-        name = BEFORE_REVISION_9 if label == "before" else LATEST_PRESET
         ax.plot(rs, [c["m50_over_d50"] for c in cs], "C0o" + style, label=f"M50 / D50, {name}")
         ax.plot(rs, [c["relative_ratio"] for c in cs], "C2s" + style,
                 label=f"LMN over ALSFRS-R decline, % per month, {name}")
@@ -913,8 +928,7 @@ def motor_layer(fits: dict, num: dict) -> None:
     reinnervation curve's exponent; the hazard held steady from onset at the rate that
     puts D50 at 28 months (its one fitted number), M50 and the decline ratio then
     following."""
-    scalar = lambda c: {k: v for k, v in c.items() if not isinstance(v, np.ndarray)}  # noqa: E731
-    p0 = params({"estimates": {}, "preset_version": BEFORE_REVISION_9})
+    p0 = alsjax.default_params(preset_version=BEFORE_REVISION_9)
     base = _layer_base(p0)
     preset_reserve = base["rates"]["motor_reserve"]
     reduced = motor_layer_course(base, 4, preset_reserve)
@@ -928,17 +942,17 @@ def motor_layer(fits: dict, num: dict) -> None:
         for reserve in LAYER_RESERVES:
             k = steady_for_d50(base, hill, reserve)
             grid[f"hill {hill}, reserve {reserve:g}"] = dict(
-                accelerating=scalar(motor_layer_course(base, hill, reserve)),
+                accelerating=_scalars(motor_layer_course(base, hill, reserve)),
                 steady=dict(hazard_per_year=k,
-                            **scalar(motor_layer_course(base, hill, reserve, steady=k))))
+                            **_scalars(motor_layer_course(base, hill, reserve, steady=k))))
     num["motor_layer"] = dict(
         reduction_check=dict(
             max_alsfrs_difference=float(np.abs(reduced["alsfrs_r"][both] - on_full).max()),
             m50=(reduced["m50"], full["m50"]), d50=(reduced["d50"], full["d50"])),
         preset_hazard_per_year=dict(zip(("0", "12", "24"), hazard_per_year(base))),
         preset_hazard_routes_per_year=hazard_routes(p0, base["onset"]),
-        single_pool=scalar(reduced),
-        regional_4_pools={s: scalar(c) for s, c in regional.items()},
+        single_pool=_scalars(reduced),
+        regional_4_pools={s: _scalars(c) for s, c in regional.items()},
         grid=grid)
     revised = params(None)  # revision 9, built from what this block found
     revised_base = _layer_base(revised)

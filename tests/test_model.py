@@ -496,29 +496,30 @@ def test_revision_9_switches_add_their_closed_forms():
 
     rng = np.random.default_rng(9)
     p = alsjax.default_params("SOD1").replace(aggregate_death_loss=0.0, gradual_reinnervation=0.0)
+    rates = alsjax.physical(p)
+    r = {k: float(v) for k, v in rates.items()}
+    R = r["motor_reserve"]
     therapy = alsjax.make_therapy(riluzole=0.0, tofersen=5.0)
+    not_aggregates = [i for i in range(len(alsjax.STATE_NAMES)) if i != AGGREGATES]
+    not_muscles = [i for i in range(len(alsjax.STATE_NAMES))
+                   if i not in (MUSCLE, RESPIRATORY_MUSCLE)]
     for _ in range(4):
         y = jnp.asarray(rng.uniform(0.01, 1.0, len(alsjax.STATE_NAMES)))
         for th in (None, therapy):
             base = np.asarray(alsjax.vector_field(10.0, y, p, th))
-            r = {k: float(v) for k, v in alsjax.physical(p).items()}
             drug = jnp.zeros(len(alsjax.DRUGS)) if th is None else th.active(10.0)
-            hazard = float(death_hazard(y, alsjax.physical(p), limb_drugs(drug, r)))
+            hazard = float(death_hazard(y, rates, limb_drugs(drug, rates)))
             for k in (0.0, 0.4, 1.0):
                 got = np.asarray(alsjax.vector_field(10.0, y, p.replace(aggregate_death_loss=k),
                                                      th))
-                others = [i for i in range(len(y)) if i != AGGREGATES]
-                np.testing.assert_array_equal(got[others], base[others])
+                np.testing.assert_array_equal(got[not_aggregates], base[not_aggregates])
                 want = -k * r["time_scale"] * hazard * float(y[AGGREGATES])
                 assert got[AGGREGATES] - base[AGGREGATES] == pytest.approx(want, rel=1e-12,
                                                                            abs=1e-300)
-            R = r["motor_reserve"]
             for w in (0.0, 0.3, 1.0):
                 got = np.asarray(alsjax.vector_field(10.0, y, p.replace(gradual_reinnervation=w),
                                                      th))
-                muscles = (MUSCLE, RESPIRATORY_MUSCLE)
-                others = [i for i in range(len(y)) if i not in muscles]
-                np.testing.assert_array_equal(got[others], base[others])
+                np.testing.assert_array_equal(got[not_muscles], base[not_muscles])
                 for muscle, pool in ((MUSCLE, LMN), (RESPIRATORY_MUSCLE, RESPIRATORY_MN)):
                     x = float(y[pool])
                     threshold = x**4 * (1 + R**4) / (R**4 + x**4)

@@ -73,20 +73,19 @@ def fit_variant(recipe_name: str, hill: int, ceiling: float, leave: bool,
                                  bounds={**recipe.bounds, **BOUNDS})
     res = alsjax.run_recipe(recipe)
     est = {n: float(v) for n, v in res.estimates.items()}
-    fitted = mv.params({"estimates": est, "preset_version": recipe.preset_version})
-    c = mv.motor_course(fitted)
-    at = mv.hazard_per_year(mv._layer_base(fitted), (0, 24))  # at onset and 2 years on
-    t, frs = c["months"] * mv.MONTH, c["alsfrs_r"]  # days from onset
+    c = mv.course_summary(mv.params({"estimates": est,
+                                     "preset_version": recipe.preset_version}))
+    hazard = c["hazard_per_year"]  # at onset, 12 and 24 months on
     at_best = sum(1 for o in res.start_objectives
                   if math.isfinite(float(o)) and float(o) - float(res.objective) < 0.05)
     return dict(recipe=recipe_name, hill=hill, ceiling=ceiling, leave=leave,
                 objective=float(res.objective), starts_at_best=at_best, starts=starts,
                 estimates=est, m50=c["m50"], d50=c["d50"], m50_over_d50=c["m50_over_d50"],
-                relative_ratio=c["relative_ratio"], lmn_lost_at_onset=1 - c["lmn_at_onset"],
-                first_year_slope=mv.alsfrs_slope(t, frs, 0.0, 1),
-                second_year_slope=mv.alsfrs_slope(t, frs, 0.0, 2),
-                survival_months=c["survival_months"], hazard_at_onset=at[0],
-                hazard_growth_2_years=at[1] / at[0])
+                relative_ratio=c["relative_ratio"], lmn_lost_at_onset=c["lmn_lost_at_onset"],
+                first_year_slope=c["first_year_alsfrs_slope"],
+                second_year_slope=c["second_year_slope"],
+                survival_months=c["survival_months"], hazard_at_onset=hazard[0],
+                hazard_growth_2_years=hazard[2] / hazard[0])
 
 
 def main() -> None:

@@ -69,14 +69,9 @@ def fit_variant(states: str, k: float) -> dict:
     recipe = dataclasses.replace(recipe, starts=8, profile=())
     res = alsjax.run_recipe(recipe)
     est = {n: float(v) for n, v in res.estimates.items() if ":" not in n}
-    fitted = mv.params({"estimates": est, "preset_version": recipe.preset_version})
-    c = mv.motor_course(fitted)
-    t, frs = c["months"] * mv.MONTH, c["alsfrs_r"]
-    return dict(states=states, k=k, objective=float(res.objective), estimates=est,
-                hazard_per_year=mv.hazard_per_year(mv._layer_base(fitted)),
-                alsfrs_slopes=[mv.alsfrs_slope(t, frs, 0.0, y) for y in (1, 2)],
-                m50_over_d50=c["m50_over_d50"], relative_ratio=c["relative_ratio"],
-                survival_months=c["survival_months"])
+    summary = mv.course_summary(mv.params({"estimates": est,
+                                           "preset_version": recipe.preset_version}))
+    return dict(states=states, k=k, objective=float(res.objective), estimates=est, **summary)
 
 
 def main() -> None:
@@ -104,7 +99,7 @@ def main() -> None:
         print(f"| {states}, {k:g} | {r['objective']:.3f} | {e['apoptotic_death_rate']:.4f}, "
               f"{e['motor_reserve']:.3f}, {e['respiratory_vulnerability']:.3f} | "
               + ", ".join(f"{v:.3f}" for v in r["hazard_per_year"])
-              + f" | {r['alsfrs_slopes'][0]:.2f}, {r['alsfrs_slopes'][1]:.2f} | "
+              + f" | {r['first_year_alsfrs_slope']:.2f}, {r['second_year_slope']:.2f} | "
               f"{r['m50_over_d50']:.2f}, {r['relative_ratio']:.2f} |", flush=True)
 
 
