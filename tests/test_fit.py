@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _fit_helpers import ESTIMATE, HUMAN_TRUTH, MOUSE_TRUTH, NOISE, synthetic
+from _fit_helpers import BEFORE_REVISION_9, ESTIMATE, HUMAN_TRUTH, MOUSE_TRUTH, NOISE, synthetic
 
 import alsjax
 from alsjax import fit, make_data, profile, sample_posterior
@@ -80,9 +80,8 @@ def test_mouse_recovery_and_one_compilation(human, traces):
 
 
 def test_failed_start_is_tolerated():
-    # Under preset 2026.12.7 a death rate of about 1000/day is too stiff to solve; revision
-    # 9's model (2026.12.8) solves even that, so the data here are that version's.
-    version = "2026.12.7"
+    # A death rate of about 1000/day is too stiff to solve before revision 9, not after.
+    version = BEFORE_REVISION_9
     data = make_data(synthetic(HUMAN_TRUTH, seed=0, preset_version=version),
                      preset_version=version)
     bounds = dict(BOUNDS, apoptotic_death_rate=(0.002, 1000.0))

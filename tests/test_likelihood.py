@@ -25,6 +25,8 @@ from alsjax._likelihood import (
 )
 from alsjax._noise import noise_models
 
+from _fit_helpers import BEFORE_REVISION_9
+
 make_data = alsjax.make_data
 
 
@@ -99,8 +101,8 @@ def test_jit_vmap_grad_against_finite_differences_and_failure():
     1% between h = 1e-3 and 1e-4 in the death-rate direction, so differences at the
     default would test the grid, not the gradient. On preset 2026.12.7, where that death
     rate fails; revision 9's model (2026.12.8) solves it."""
-    d = make_data(_frame(ROWS), preset_version="2026.12.7")
-    base = alsjax.default_params(preset_version="2026.12.7")
+    d = make_data(_frame(ROWS), preset_version=BEFORE_REVISION_9)
+    base = alsjax.default_params(preset_version=BEFORE_REVISION_9)
 
     def ll(x):
         p = base.replace(apoptotic_death_rate=jnp.exp(x[0]), nfl_release=jnp.exp(x[1]))

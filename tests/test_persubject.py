@@ -31,6 +31,7 @@ from alsjax._persubject import SUBJECT_COLUMNS, fit_per_subject, subject_problem
 from alsjax._problem import sobol_starts, to_stored
 from alsjax.cli import app
 
+from _fit_helpers import BEFORE_REVISION_9
 from _two_processes import beyond_gloo_notes, two_processes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ N, SEED = 10, 1  # 10 subjects: on 4 devices, 2 padding problems
 # per-subject engine, and their bounds (around the pace of 2026.12.7's presets) and the
 # unsolvable subject (a death rate that version cannot solve; revision 9's model solves
 # it) were written for it; a new default preset should not change what they exercise.
-PRESET = "2026.12.7"
+PRESET = BEFORE_REVISION_9
 FILES = ("population.csv", "population_truth.json", "population_truth.csv",
          "population_truth_subjects.csv")
 
