@@ -7,13 +7,15 @@ import time
 import numpy as np
 from scipy.integrate import solve_ivp
 
+import alsjax
+
 from ._problem import ATOL, RTOL, VARY, loss_of_states, numpy_field, output_times
 
-N_STATES = 15
+N_STATES = len(alsjax.STATE_NAMES)  # the model's states; the field also carries 3 event clocks
 
 
 def solve(theta_row, method="LSODA", rtol=RTOL, atol=ATOL, use_jac=False):
-    """States at the output times for one parameter set, (T, 15); NaN on failure."""
+    """States at the output times for one parameter set, (T, N_STATES); NaN on failure."""
     f, jac, y0 = numpy_field(theta_row)
     ts = np.asarray(output_times())
     kwargs = {"jac": jac} if use_jac else {}
@@ -25,7 +27,7 @@ def solve(theta_row, method="LSODA", rtol=RTOL, atol=ATOL, use_jac=False):
 
 
 def reference(thetas):
-    """float64 Radau at rtol 1e-10, atol 1e-12 (analytic Jacobian): (S, T, 15)."""
+    """float64 Radau at rtol 1e-10, atol 1e-12 (analytic Jacobian): (S, T, N_STATES)."""
     return np.stack([solve(th, "Radau", 1e-10, 1e-12, use_jac=True) for th in thetas])
 
 
