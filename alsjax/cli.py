@@ -9,6 +9,7 @@ a compiled chunk. The CLI runs in float64 with JAX's persistent compilation cach
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import math
@@ -1217,15 +1218,33 @@ def main() -> None:
         typer.echo(f"error: {INTERRUPTED}", err=True)
         code = 130
     except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        if code != 130:
+        if e.code is not None and not isinstance(e.code, int):
             raise
+        code = e.code or 0
     else:
-        return
+        code = 0
     # Interrupted: a worker thread may still be inside XLA; leave without waiting for it
     # (its outputs are held back by the output lock, see `in_worker`).
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _leave(code, clean=code != 130)
+
+
+def _leave(code: int, clean: bool) -> None:
+    """End the process without the interpreter's finalisation.
+
+    Finalising frees every module and compiled program one by one: 0.5-0.7 s after a
+    fit, a sixth of a warm `alsjax fit` (`benchmarks/RESULTS.md`, 2026-12-06). Every
+    output is written and renamed by then. `clean` does what a normal exit does first:
+    waits for non-daemon threads and runs the exit handlers (JAX's among them, such as
+    `jax.distributed`'s shutdown, and logging's flush).
+    """
+    if clean:
+        for thread in threading.enumerate():
+            if thread is not threading.main_thread() and not thread.daemon:
+                thread.join()
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe (`alsjax params | head`)
+            stream.flush()
     os._exit(code)
 
 
