@@ -148,7 +148,8 @@ RANGES: dict[str, Range] = {
                                    "a structural switch, not a spread: MUNIX halves before "
                                    "function asks for 1 (docs/model.md, rev. 9)"),
     "edaravone_efficacy": Range(2.0, "guess; MCI186-19 bounds it below (>= 0.10 before "
-                                "revision 9; 0.05 with the pace fitted beside it since)",
+                                "revision 9; 0.05 with the pace fitted beside it since); "
+                                "Brooks 2022's survival medians fit 0.025 (0.011-0.038)",
                                 "one positive trial in a selected population; real-world "
                                 "survival gains of 0-6 months (Witzel 2022; Brooks 2022)"),
     "tofersen_efficacy": Range(0.5, "Miller 2022", "CSF SOD1 fell about 35 %; "

@@ -41,7 +41,7 @@ from alsjax._presets import LATEST_PRESET  # noqa: E402
 
 RECIPES = ("mouse_g93a", "human_natural_history", "human_registry_survival",
            "edaravone_mci186_19", "riluzole_bensimon", "human_pace_survival",
-           "human_survival_spread", "human_pace_survival_munix")
+           "human_survival_spread", "human_pace_survival_munix", "edaravone_brooks_survival")
 FIT = ROOT / "fit" / "published"
 PUB = ROOT / "data" / "published"
 FIG = ROOT / "docs" / "figures"
@@ -380,6 +380,63 @@ def edaravone(fits: dict, num: dict) -> None:
     ax.set_ylabel("ALSFRS-R")
     ax.legend(fontsize=7)
     _save(fig, "alchalabi2020_edaravone")
+
+
+def edaravone_survival(fits: dict, num: dict) -> None:
+    """Brooks 2022: edaravone's efficacy from real-world survival (fitted), and what it
+    predicts for MCI186-19's 24-week ALSFRS-R effect (held out) and for a start 16 months
+    after onset (check 4b's question)."""
+    fit = fits["edaravone_brooks_survival"]
+    p1 = params(fit)
+    s = onset(p1)  # the index date, on the model clock
+    T = {"edaravone": death(p1, edaravone=s), "no_edaravone": death(p1)}
+    trial = fits["edaravone_mci186_19"]
+    base = preset_of(fit)
+    on = onset(base)
+    # The efficacy's interval: its profile's (two numbers, two parameters: the Laplace
+    # interval's symmetry on the log scale is an approximation the profile does not need).
+    prof = next(p for p in fit["profiles"] if p["parameter"] == "edaravone_efficacy")
+    efficacy = dict(estimates=fit["estimates"]["edaravone_efficacy"],
+                    ci_low=prof["ci_low"], ci_high=prof["ci_high"])
+    pred = {}
+    for tag, e in efficacy.items():
+        q = params(trial, edaravone_efficacy=e)
+        s2 = onset(q)
+        effect = (alsfrs(q, [s2 + 252.0], riluzole=s2, edaravone=s2 + 84)
+                  - alsfrs(q, [s2 + 252.0], riluzole=s2))[0]
+        b = base.replace(edaravone_efficacy=e)
+        late = on + 16 * MONTH
+        pred[tag] = dict(efficacy=e, mci186_19_effect_24wk=float(effect),
+                         gain_from_16_months=(death(b, edaravone=late) - death(b)) / MONTH)
+    # The preset's efficacy on the same fitted stage, for the figure and the text.
+    preset_efficacy = float(alsjax.physical(base)["edaravone_efficacy"])
+    T05 = death(p1.replace(edaravone_efficacy=preset_efficacy), edaravone=s)
+    num["edaravone_survival"] = dict(
+        origin=s, alsfrs_at_index=48 * fit["estimates"]["onset_threshold"],
+        months_from_onset_to_index=(s - on) / MONTH,
+        median_months={a: (t - s) / MONTH for a, t in T.items()},
+        gain_months=(T["edaravone"] - T["no_edaravone"]) / MONTH,
+        preset_efficacy=preset_efficacy,
+        gain_months_at_preset_efficacy=(T05 - T["no_edaravone"]) / MONTH,
+        pred=pred)
+    df = pd.read_csv(PUB / "brooks2022_edaravone_survival.csv")
+    t = np.linspace(0, 1500, 301)
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.add_subplot()
+    for i, (arm, label) in enumerate((("no_edaravone", "untreated"),
+                                      ("edaravone", "IV edaravone"))):
+        ax.plot(t / MONTH, survival(T[arm], s, t), f"C{i}-", label=f"fit, {label}")
+        row = df[df["arm"] == arm].iloc[0]
+        lo, hi = binom_ci(int(round(row["n"] / 2)), int(row["n"]))
+        ax.errorbar([row["time"] / MONTH], [0.5], yerr=[[0.5 - lo], [hi - 0.5]],
+                    fmt=f"C{i}s", label=f"Brooks 2022 median, {label} (n {int(row['n'])})")
+    ax.plot(t / MONTH, survival(T05, s, t), "C1--", lw=1.0,
+            label=f"IV edaravone at the preset's efficacy {preset_efficacy:g}")
+    ax.set_xlabel("months from the index date (first infusion)")
+    ax.set_ylabel("fraction alive")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7)
+    _save(fig, "brooks2022_edaravone_survival")
 
 
 def riluzole(fits: dict, num: dict) -> None:
@@ -1023,8 +1080,8 @@ def main() -> None:
         print(f"  {fits[name]['wall_s']} s, converged {fits[name]['converged']}", flush=True)
         RESULTS.write_text(json.dumps(fits, indent=1) + "\n")
     FIG.mkdir(exist_ok=True)
-    blocks = (mouse, natural_history, edaravone, riluzole, registry, pace_survival, nfl,
-              nfl_spread, tofersen, valor, motor_units, motor_layer)
+    blocks = (mouse, natural_history, edaravone, edaravone_survival, riluzole, registry,
+              pace_survival, nfl, nfl_spread, tofersen, valor, motor_units, motor_layer)
     chosen = [b for b in blocks if b.__name__ in a.block] if a.block else blocks
     num: dict = json.loads(NUMBERS.read_text()) if a.block and NUMBERS.exists() else {}
     for block in chosen:

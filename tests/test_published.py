@@ -88,6 +88,14 @@ KEY_NUMBERS = {
         (round(1 - _at(d, "onset_cohort", 1826), 10), "24% after five", 0.24),
         (float(d["n"].iat[0]), "`n` 793", 793),
     ],
+    "brooks2022_edaravone_survival.csv": lambda d: [
+        (_at(d, "edaravone", 898), "`value` 0.5 (half the arm", 0.5),
+        (_at(d, "no_edaravone", 715), "`value` 0.5 (half the arm", 0.5),
+        # the days are the stated medians in months of 365.25 / 12 days
+        (float(d["time"].max()), "survival time was 29.5 months", round(29.5 * 365.25 / 12)),
+        (float(d["time"].min()), "and 23.5 months without", round(23.5 * 365.25 / 12)),
+        (float(d["n"].iat[0]), "318 cases\nwere matched to 318 controls", 318),
+    ],
     "gaiottino2013_serum_nfl.csv": lambda d: [
         (_at(d, "ALS", 0), "95.4 pg/ml", 95.4),
         (_at(d, "healthy_controls", 0), "3.3 pg/ml", 3.3),

@@ -133,6 +133,17 @@ def testa2004_survival_from_onset() -> pd.DataFrame:
                          for years, surviving in ((1, 0.93), (3, 0.48), (5, 0.24))])
 
 
+def brooks2022_edaravone_survival() -> pd.DataFrame:
+    # 318 IV-edaravone-treated patients matched 1:1 to 318 untreated (propensity scores,
+    # pre-index disease duration among the covariates); median overall survival from the
+    # index date 29.5 months with edaravone and 23.5 without. Day 0 = index date (first
+    # edaravone claim; for controls the drug's market date); months as 365.25 / 12 days.
+    arms = [("edaravone", "edaravone:0", 29.5), ("no_edaravone", "", 23.5)]
+    return pd.DataFrame([
+        arm_curve(arm, 318, round(months * DAYS_PER_MONTH), 0.5, therapy=therapy, arm=arm)
+        for arm, therapy, months in arms])
+
+
 def gaiottino2013_nfl() -> pd.DataFrame:
     # Serum NfL (ECL assay): ALS 95.4 pg/mL (n = 46), healthy controls 3.3 pg/mL (n = 67).
     cols = {"time": 0, "observable": "nfl", "fluid": "serum", "statistic": "as_stated"}
@@ -228,6 +239,7 @@ TABLES = {
     "lacomblez1996_riluzole_survival.csv": lacomblez1996_riluzole,
     "wolf2014_registry_survival.csv": wolf2014_registry,
     "testa2004_survival_from_onset.csv": testa2004_survival_from_onset,
+    "brooks2022_edaravone_survival.csv": brooks2022_edaravone_survival,
     "gaiottino2013_serum_nfl.csv": gaiottino2013_nfl,
     "meyer2023_tofersen_nfl.csv": meyer2023_tofersen_nfl,
     "sugimoto2020_serum_nfl_subgroups.csv": sugimoto2020_nfl_subgroups,
