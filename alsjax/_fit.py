@@ -103,7 +103,7 @@ def fit(
     seed: int = 0,
     max_steps: int = 200,
     progress: Progress | bool | None = None,
-    fit_shifts: bool | Sequence[str] = False,
+    fit_shifts: bool | Sequence[str | Sequence[str]] = False,
     estimate_noise: bool = True,
     starts: np.ndarray | None = None,
     method: str = "auto",
@@ -128,7 +128,8 @@ def fit(
     - `progress`: a callable `progress(stage, done, total)` told the work done between
       compiled chunks; True for a progress bar on the terminal; None for silence.
     - `fit_shifts`: also estimate each subject's time shift (days); or a sequence of
-      subject names, to estimate theirs and hold the others at their alignment.
+      subject names, to estimate theirs and hold the others at their alignment; an item
+      that is a sequence of names gives those subjects one shared shift (a trial's arms).
     - `method`: how the cohort is solved ("auto", "vmap" or "lanes", `solve_cohort`).
     - `rtol`, `atol`: the ODE solver's tolerances (None: `simulate`'s, 1e-6 and 1e-9).
       Derivatives with respect to a drug's efficacy carry about 1.5 % at the defaults

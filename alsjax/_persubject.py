@@ -263,7 +263,7 @@ def subject_problems(
         prior_on_log=jnp.asarray(per_subject(pb.prior_on_log)),
         noise_sd=jnp.asarray(np.repeat(sd0[None], S, axis=0), f),
         noise_rows=jnp.asarray(rows), n_noise_rows=jnp.asarray(rows.sum(1), f),
-        names=pb.names, noise_obs=noise_obs, shift_subjects=(), noise=pb.noise,
+        names=pb.names, noise_obs=noise_obs, shift_groups=(), noise=pb.noise,
         optimiser=pb.optimiser, max_steps=pb.max_steps, method=pb.method,
         tolerances=pb.tolerances,
     )

@@ -60,7 +60,9 @@ class Problem(eqx.Module):
     n_noise_rows: Float[Array, " K"]
     names: tuple[str, ...] = eqx.field(static=True)  # model parameters estimated
     noise_obs: tuple[int, ...] = eqx.field(static=True)  # observables with estimated SD
-    shift_subjects: tuple[int, ...] = eqx.field(static=True)  # subjects with a fitted shift
+    # Subjects with a fitted shift: one group per shift, its subjects sharing it (the arms
+    # of one trial, one origin); the first of each group places the starts' shifts.
+    shift_groups: tuple[tuple[int, ...], ...] = eqx.field(static=True)
     noise: tuple[str, ...] = eqx.field(static=True)  # each observable's model (hashable)
     optimiser: str = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
@@ -75,11 +77,16 @@ class Problem(eqx.Module):
 
     @property
     def fit_shifts(self) -> bool:
-        return bool(self.shift_subjects)
+        return bool(self.shift_groups)
 
     @property
     def n_shift(self) -> int:
-        return len(self.shift_subjects)
+        return len(self.shift_groups)
+
+    @property
+    def shift_subjects(self) -> tuple[int, ...]:
+        """The subject that places each fitted shift's starts (its group's first)."""
+        return tuple(g[0] for g in self.shift_groups)
 
     @property
     def n_fit(self) -> int:
@@ -133,8 +140,11 @@ def unpack(theta: Array, pb: Problem) -> tuple[Params, Array, Array | None]:
     shift = None
     if pb.fit_shifts:
         shift = theta[pb.n_model:pb.n_fit]
-        if pb.n_shift < S:  # the other subjects keep their alignment (offset 0)
-            shift = jnp.zeros(S, theta.dtype).at[jnp.asarray(pb.shift_subjects)].set(shift)
+        if any(len(g) > 1 for g in pb.shift_groups):  # shared: each subject its group's
+            shift = shift[jnp.asarray([k for k, g in enumerate(pb.shift_groups) for _ in g])]
+        members = [i for g in pb.shift_groups for i in g]
+        if len(members) < S:  # the other subjects keep their alignment (offset 0)
+            shift = jnp.zeros(S, theta.dtype).at[jnp.asarray(members)].set(shift)
     sd = pb.noise_sd
     if pb.noise_obs:
         sd = sd.at[jnp.asarray(pb.noise_obs)].set(jnp.exp(theta[pb.n_fit:]))
@@ -257,7 +267,7 @@ def make_problem(
     noise: NoiseSpec = None,
     optimiser: str = DEFAULT_OPTIMISER,
     max_steps: int = 200,
-    fit_shifts: bool | Sequence[str] = False,
+    fit_shifts: bool | Sequence[str | Sequence[str]] = False,
     estimate_noise: bool = True,
     method: str = "auto",
     rtol: float | None = None,
@@ -269,8 +279,9 @@ def make_problem(
 
     `fit_shifts`: True for a time shift per subject, or the subjects that get one (the
     others keep offset 0: say, a survival table whose day 0 is onset beside trial arms
-    whose day 0 is randomisation). `rtol`, `atol`: the ODE solver's tolerances (None:
-    `simulate`'s defaults)."""
+    whose day 0 is randomisation); an item that is a list of subjects gives them one
+    shared shift, `shift:<a>+<b>` (the arms of one trial, whose origin is one day).
+    `rtol`, `atol`: the ODE solver's tolerances (None: `simulate`'s defaults)."""
     bounds, priors = dict(bounds or {}), dict(priors or {})
     if optimiser not in OPTIMISERS:
         raise ALSJaxError(f"unknown optimiser {optimiser!r}; choose from {', '.join(OPTIMISERS)}")
@@ -321,9 +332,9 @@ def make_problem(
         else:
             pm.append(0.0), ps.append(1.0), hp.append(False)
         on_log.append(isinstance(transform, Plain))
-    shift_subjects = _shift_subjects(fit_shifts, data.subjects)
-    for i in shift_subjects:
-        names_all.append(f"shift:{data.subjects[i]}")
+    shift_groups = _shift_groups(fit_shifts, data)
+    for g in shift_groups:
+        names_all.append("shift:" + "+".join(data.subjects[i] for i in sorted(g)))
         nominal.append(0.0), lo.append(-SHIFT_BOUND), hi.append(SHIFT_BOUND)
         pm.append(0.0), ps.append(1.0), hp.append(False), on_log.append(False)
     for k in noise_obs:
@@ -346,31 +357,38 @@ def make_problem(
         prior_on_log=to_device(on_log),
         noise_sd=to_device(sd0, f), noise_rows=to_device(rows),
         n_noise_rows=to_device(rows.sum(0), f),
-        names=tuple(estimate), noise_obs=noise_obs, shift_subjects=shift_subjects,
+        names=tuple(estimate), noise_obs=noise_obs, shift_groups=shift_groups,
         noise=models, optimiser=optimiser, max_steps=int(max_steps), method=method,
         tolerances=tuple(float(t) for t in tolerances),
     )
     return pb, tuple(names_all), to_device(nominal, f)
 
 
-def _shift_subjects(fit_shifts: bool | Sequence[str], subjects: Sequence[str]
-                    ) -> tuple[int, ...]:
-    """Indices of the subjects whose time shift is fitted (`make_problem`)."""
+def _shift_groups(fit_shifts: bool | Sequence[str | Sequence[str]], data: Data
+                  ) -> tuple[tuple[int, ...], ...]:
+    """The subjects of each fitted shift (`make_problem`), in the order of their first
+    subject; within a group a subject with ALSFRS-R rows first, as it places the starts."""
+    subjects = data.subjects
     if isinstance(fit_shifts, bool):
-        return tuple(range(len(subjects))) if fit_shifts else ()
+        return tuple((i,) for i in range(len(subjects))) if fit_shifts else ()
     if isinstance(fit_shifts, str):
         fit_shifts = (fit_shifts,)
-    names = list(fit_shifts)
-    if not names:
-        raise ALSJaxError("fit_shifts: name at least one subject (or give true or false)")
+    items = [(n,) if isinstance(n, str) else tuple(n) for n in fit_shifts]
+    if not items or not all(items):
+        raise ALSJaxError("fit_shifts: name at least one subject in each item (or give true "
+                          "or false)")
     index = {s: i for i, s in enumerate(subjects)}
+    names = [n for item in items for n in item]
     for n in names:
-        if n not in index:
+        if not isinstance(n, str) or n not in index:
             shown = ", ".join(list(subjects)[:10]) + (", ..." if len(subjects) > 10 else "")
             raise ALSJaxError(f"fit_shifts: no subject {n!r} in the data (subjects: {shown})")
     if len(set(names)) != len(names):
         raise ALSJaxError("fit_shifts: a subject is named twice")
-    return tuple(sorted(index[n] for n in names))
+    frs = np.asarray(data.mask) & (np.asarray(data.obs) == OBSERVABLE_NAMES.index("alsfrs_r"))
+    groups = [sorted((index[n] for n in item), key=lambda i: (not frs[i].any(), i))
+              for item in items]
+    return tuple(sorted((tuple(g) for g in groups), key=min))
 
 
 def sobol_starts(n: int, pb: Problem, seed: int) -> np.ndarray:

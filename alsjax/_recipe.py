@@ -13,6 +13,7 @@ preset_version = "2026.12"  # presets of the parameters not estimated (default: 
 plausible_priors = false    # true: every estimated parameter [priors] does not name gets
                             # its plausible range as prior (`--plausible-priors`)
 fit_shifts = false          # or true (a time shift per subject), or ["subject", ...]
+                            # (["a", "b"] as an item: a and b share one shift)
 rtol = 1e-6                 # ODE solver tolerances (default: simulate's); a population
 atol = 1e-9                 # fit takes them in its [population] table instead
 out = "alsjax-fit"          # relative to the working directory
@@ -106,7 +107,7 @@ class Recipe:
     seed: int = 0
     max_steps: int = 200
     align: str = "cascade"
-    fit_shifts: bool | tuple[str, ...] = False  # every subject, none, or these subjects
+    fit_shifts: bool | tuple[str | tuple[str, ...], ...] = False  # all, none, these (groups)
     out: str | None = None
     profile: tuple[str, ...] = ()
     profile_points: int = 11
@@ -151,14 +152,21 @@ def _tolerances(table: dict, keys: tuple[str, ...], where: str, prefix: str = ""
                 raise ALSJaxError(f"{where}: {prefix}{key} must be > 0, got {found[key]!r}")
     return found
 
-def _fit_shifts(value: Any, where: str) -> bool | tuple[str, ...]:
-    """`fit_shifts`: true, false, or a list of the subjects whose time shift is fitted."""
+def _fit_shifts(value: Any, where: str) -> bool | tuple[str | tuple[str, ...], ...]:
+    """`fit_shifts`: true, false, or a list of the subjects whose time shift is fitted,
+    where an item that is itself a list names subjects sharing one shift."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return tuple(value)
+
+    def names(v):
+        return isinstance(v, list) and v and all(isinstance(x, str) for x in v)
+
+    if isinstance(value, list) and value and all(isinstance(v, str) or names(v)
+                                                 for v in value):
+        return tuple(v if isinstance(v, str) else tuple(v) for v in value)
     raise ALSJaxError(f"{where}: fit_shifts must be true, false or a non-empty list of "
-                      f"subject names, got {value!r}")
+                      f"subject names (or lists of subjects that share a shift), got "
+                      f"{value!r}")
 
 
 def load_recipe(path: str | Path) -> Recipe:

@@ -55,6 +55,10 @@ class _OneLineErrors(TyperGroup):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+NUMBER_COLUMNS = ("estimate", "std_error", "median", "geometric SD", "subjects")
+"""Columns of the results tables kept on one line: a narrow terminal folds the names and
+intervals instead (a long `shift:<arm>+<arm>` name once cut every number to "0.0…")."""
+NOTE_WIDTH = {"method": 10, "at bound": 8}  # short notes: the width goes to the names
 INTERRUPTED = "interrupted (Ctrl-C); nothing was written, earlier outputs are untouched"
 RTOL_HELP = ("The ODE solver's relative tolerance (default: the recipe's, else 1e-6). 1e-8 "
              "takes the 1-2% error of a drug efficacy's gradient and SE to under 0.5%.")
@@ -769,7 +773,7 @@ def _run(recipe, out: Path, quiet: bool, force: bool = False, plot_format: str =
                   f"{int((~result.start_failed).sum())}/{result.n_starts} starts ok, "
                   f"{result.wall_time:.1f} s ({result.compile_time:.1f} s compiling)")
     for c in ("parameter", "estimate", "std_error", "95% interval", "method", "at bound"):
-        table.add_column(c, no_wrap=c == "parameter")  # whole names; the rest wraps
+        _add_column(table, c)
     doubtful = []
     for n in result.names:
         p = profiled.get(n)
@@ -846,7 +850,7 @@ def _run_per_subject(recipe, out: Path, quiet: bool, noise_sd, devices, force,
                   f"{result.devices} device(s){over}, {result.wall_time:.1f} s "
                   f"({result.compile_time:.1f} s compiling)")
     for c in ("parameter", "median", "10th-90th percentile", "geometric SD", "subjects"):
-        table.add_column(c, no_wrap=c == "parameter")  # whole names; the rest wraps
+        _add_column(table, c)
     for name, s in result.spread().items():
         def g(x):
             return "-" if x is None else f"{x:.4g}"
@@ -940,7 +944,7 @@ def _population_table(result, out: Path) -> None:
                   f"{result.n_subjects - result.n_failed}/{result.n_subjects} subjects solved, "
                   f"{result.wall_time:.1f} s ({result.compile_time:.1f} s compiling)")
     for c in ("parameter", "estimate", "std_error", "95% CI"):
-        table.add_column(c, no_wrap=c == "parameter")  # whole names; the rest wraps
+        _add_column(table, c)
     for n in result.names:
         table.add_row(n, f"{result.estimates[n]:.4g}", f"{result.std_errors[n]:.3g}",
                       _interval_text(result.ci_low[n], result.ci_high[n], -math.inf,
@@ -1203,6 +1207,13 @@ def _genotype_mix(text: str) -> dict[str, float]:
         except ValueError:
             raise ALSJaxError(f"--genotype-mix: expected GENOTYPE=SHARE, got {item!r}") from None
     return mix
+
+
+def _add_column(table, column: str) -> None:
+    """A results table's column: numbers whole; on a narrow terminal the names, intervals
+    and notes fold instead (rich would otherwise cut numbers to "0.0…")."""
+    table.add_column(column, no_wrap=column in NUMBER_COLUMNS, overflow="fold",
+                     max_width=NOTE_WIDTH.get(column))
 
 
 def main() -> None:

@@ -41,7 +41,8 @@ from alsjax._presets import LATEST_PRESET  # noqa: E402
 
 RECIPES = ("mouse_g93a", "human_natural_history", "human_registry_survival",
            "edaravone_mci186_19", "riluzole_bensimon", "human_pace_survival",
-           "human_survival_spread", "human_pace_survival_munix", "edaravone_brooks_survival")
+           "human_survival_spread", "human_pace_survival_munix", "edaravone_brooks_survival",
+           "edaravone_trial_and_survival")
 FIT = ROOT / "fit" / "published"
 PUB = ROOT / "data" / "published"
 FIG = ROOT / "docs" / "figures"
@@ -419,6 +420,23 @@ def edaravone_survival(fits: dict, num: dict) -> None:
         preset_efficacy=preset_efficacy,
         gain_months_at_preset_efficacy=(T05 - T["no_edaravone"]) / MONTH,
         pred=pred)
+    # Both tables fitted together (`edaravone_trial_and_survival`): what the joint values
+    # give each table, and survival from onset without the drug (the preset: 35.1 months).
+    joint = fits["edaravone_trial_and_survival"]
+    pj = params(joint)
+    on_j = onset(pj)
+    d_mci = on_j + joint["estimates"]["shift:mci186_19_edaravone+mci186_19_placebo"]
+    d_brooks = on_j + joint["estimates"]["shift:brooks_edaravone+brooks_no_edaravone"]
+    arms = [alsfrs(pj, [d_mci + 252.0], riluzole=d_mci, **drug)[0]
+            for drug in ({}, {"edaravone": d_mci + 84})]
+    num["edaravone_survival"]["joint"] = dict(
+        mci186_19_day_252=dict(placebo=arms[0], edaravone=arms[1], effect=arms[1] - arms[0]),
+        mci186_19_months_after_onset=(d_mci - on_j) / MONTH,
+        brooks_months_after_onset=(d_brooks - on_j) / MONTH,
+        brooks_gain_months=(death(pj, edaravone=d_brooks) - death(pj)) / MONTH,
+        survival_from_onset_months=(death(pj) - on_j) / MONTH,
+        preset_survival_from_onset_months=(death(base) - on) / MONTH,
+        gain_from_16_months=(death(pj, edaravone=on_j + 16 * MONTH) - death(pj)) / MONTH)
     df = pd.read_csv(PUB / "brooks2022_edaravone_survival.csv")
     t = np.linspace(0, 1500, 301)
     fig = Figure(figsize=(6, 3.6))

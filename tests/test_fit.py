@@ -308,10 +308,44 @@ def test_shift_starts_put_the_first_alsfrs_r_on_the_course():
     assert names[2:] == tuple(f"shift:{s}" for s in data.subjects)
 
 
+def test_arms_of_one_trial_share_a_shift():
+    """An item of `fit_shifts` that is a list gives its subjects one shift: at any point
+    each gets exactly the offset a separate shift per subject, set to the same value,
+    gives it, and the subject outside every group keeps offset 0. Its starts are placed
+    by the group's subject with ALSFRS-R rows, even when listed after one without."""
+    from alsjax._problem import to_stored, unpack
+
+    root = Path(__file__).resolve().parent.parent
+    frame = alsjax.read_measurements(root / "fit" / "published" / "data"
+                                     / "human_pace_and_survival.csv")
+    data = make_data(frame, align="onset", preset_version="2026.12")
+    arms = ["mci186_19_placebo", "centaur_placebo"]
+    est = ("motor_reserve",)
+    shared, names, _ = make_problem(data, est, fit_shifts=[arms])
+    apart, _, _ = make_problem(data, est, fit_shifts=arms)
+    ordered = sorted(arms, key=data.subjects.index)
+    assert names[1:] == ("shift:" + "+".join(ordered),) and shared.n_shift == 1
+    cohort = data.subjects.index("onset_cohort")
+    for z in np.random.default_rng(0).normal(size=(3, shared.size)):
+        theta = to_stored(jnp.asarray(z), shared)
+        offset = np.asarray(unpack(theta, shared)[2])
+        day = float(theta[1])
+        both = jnp.concatenate([theta[:1], jnp.asarray([day, day]), theta[2:]])
+        np.testing.assert_array_equal(offset, np.asarray(unpack(both, apart)[2]))
+        assert offset[cohort] == 0.0 and offset[data.subjects.index(arms[0])] == day
+    # The survival cohort has no ALSFRS-R rows: listed first, it does not place the starts.
+    mixed, names, _ = make_problem(data, est, fit_shifts=[["onset_cohort", arms[1]]])
+    assert mixed.shift_subjects == (data.subjects.index(arms[1]),)
+    assert names[1] == "shift:" + "+".join(sorted(["onset_cohort", arms[1]],
+                                                   key=data.subjects.index))
+
+
 @pytest.mark.parametrize("fit_shifts, words", [
     (["nobody"], "fit_shifts: no subject 'nobody' in the data"),
     (["centaur_placebo", "centaur_placebo"], "fit_shifts: a subject is named twice"),
     ([], "fit_shifts: name at least one subject"),
+    ([["centaur_placebo"], "centaur_placebo"], "fit_shifts: a subject is named twice"),
+    ([[]], "fit_shifts: name at least one subject in each item"),
 ])
 def test_bad_fit_shifts(fit_shifts, words):
     root = Path(__file__).resolve().parent.parent

@@ -16,6 +16,10 @@ Nothing is typed in by hand except the one assumption named below.
   each arm one subject, rows as shipped.
 - `human_pace_and_survival.csv`: those two arms + the survival curve from symptom onset of
   Testa 2004 (793 patients, one subject `onset_cohort`, day 0 = onset), rows as shipped.
+- `edaravone_trial_and_survival.csv`: both arms of MCI186-19 (Al-Chalabi 2020, days from
+  the lead-in start; subjects `mci186_19_placebo`, `mci186_19_edaravone`) and both arms of
+  Brooks 2022 (days from the first infusion; `brooks_edaravone`, `brooks_no_edaravone`),
+  rows as shipped.
 - `human_pace_survival_munix.csv`: that file + Ebersbach 2023's median course (limb LMN
   fraction 0.5 at 14 months from onset, ALSFRS-R 24 at 28 months; one subject
   `median_patient`, day 0 = onset). The paper's abstract gives no spread; the rows get
@@ -62,6 +66,16 @@ def human_pace_and_survival() -> pd.DataFrame:
     return pd.concat([human_placebo_alsfrs(), testa], ignore_index=True).fillna("")
 
 
+def edaravone_trial_and_survival() -> pd.DataFrame:
+    mci = _read("alchalabi2020_edaravone_alsfrs.csv")
+    mci = mci.assign(subject="mci186_19_" + mci["arm"], source="Al-Chalabi 2020",
+                     time_origin="lead-in start")
+    brooks = _read("brooks2022_edaravone_survival.csv")
+    brooks = brooks.assign(subject="brooks_" + brooks["arm"], source="Brooks 2022",
+                           time_origin="index date (first infusion)")
+    return pd.concat([mci, brooks], ignore_index=True).fillna("")
+
+
 def human_pace_survival_munix() -> pd.DataFrame:
     ebersbach = _read("ebersbach2023_munix_d50.csv")
     ebersbach = ebersbach.assign(sigma=ebersbach["observable"].map(EBERSBACH_SIGMA),
@@ -73,7 +87,8 @@ def human_pace_survival_munix() -> pd.DataFrame:
 FILES = {"mouse_endstage_umn.csv": mouse_endstage_umn,
          "human_placebo_alsfrs.csv": human_placebo_alsfrs,
          "human_pace_and_survival.csv": human_pace_and_survival,
-         "human_pace_survival_munix.csv": human_pace_survival_munix}
+         "human_pace_survival_munix.csv": human_pace_survival_munix,
+         "edaravone_trial_and_survival.csv": edaravone_trial_and_survival}
 
 
 def main() -> None:
