@@ -27,6 +27,13 @@ Presets are versioned (`PRESET_VERSIONS`, oldest first; `LATEST_PRESET` is the d
   (`alsjax.prior`, `alsjax._priors.POPULATION`): the proteostasis rates spread as a group
   of their own and the NfL parameters narrowed, fitted to survival and to serum NfL's
   spread between patients together (docs/model.md, *The prior as a population*).
+- `"2026.12.8"`: model revision 9 (gradual reinnervation, aggregates that leave with the
+  neurons that die), the pace fitted with the motor-unit course
+  (`fit/published/human_pace_survival_munix.toml`), the oxidative route refitted beside
+  it, edaravone's guessed efficacy halved to 0.05, NfL's release set again.
+- `"2026.12.9"`: edaravone's efficacy fitted, no longer a guess: every table that bears
+  on it together, MCI186-19's arms and Brooks 2022's real-world survival among them
+  (`fit/published/edaravone_all_tables.toml`); every other value is 2026.12.8's.
 """
 
 from ._errors import ALSJaxError, did_you_mean
@@ -34,7 +41,7 @@ from ._errors import ALSJaxError, did_you_mean
 GENOTYPES: tuple[str, ...] = ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")
 SPECIES: tuple[str, ...] = ("human", "mouse")
 PRESET_VERSIONS: tuple[str, ...] = ("legacy", "2026.12", "2026.12.4", "2026.12.5", "2026.12.6",
-                                     "2026.12.7", "2026.12.8")
+                                     "2026.12.7", "2026.12.8", "2026.12.9")
 LATEST_PRESET: str = PRESET_VERSIONS[-1]
 
 # The newest version's values; older versions are written as their differences from it.
@@ -120,13 +127,13 @@ HUMAN: dict[str, float] = dict(
     # (docs/validation_results.json): 0.196 (0.070-0.444), which contains it; kept.
     riluzole_efficacy=0.1504,
     riluzole_limb_fraction=0.0,
-    # A guess: MCI186-19 bounds it only from below, and a larger efficacy fits that trial
-    # no better but adds years of survival (docs/validation.md, item 4). 0.1 until
-    # 2026.12.7, the smallest the trial allowed then; under revision 9 (2026.12.8) 0.05, the
-    # smallest at which the edaravone recipe and the joint pace recipe, fitted in turn,
-    # still both fit as well as at 0.1 (-log L 1.805 and 19.496 against 1.799 and 19.489;
-    # below it the pair stops agreeing and the joint fit degrades).
-    edaravone_efficacy=0.05,
+    # fit/published/edaravone_all_tables.toml under 2026.12.8 (docs/validation_results.json),
+    # 4 significant figures: 0.02751 (profile 0.0144-0.0387). MCI186-19 bounds it only
+    # from below; Brooks 2022's survival medians, fitted beside it, set it (docs/
+    # validation.md, item 4). Before, a guess: 0.1 until 2026.12.7, the smallest the trial
+    # allowed then; 0.05 in 2026.12.8, the smallest at which the edaravone and joint pace
+    # recipes, fitted in turn, still both fit as well as at 0.1.
+    edaravone_efficacy=0.02751,
     tofersen_efficacy=0.6,
     anti_inflammatory_efficacy=0.3,
 )
@@ -164,6 +171,8 @@ MOUSE_CHANGES: dict[str, float] = dict(
     edaravone_efficacy=0.1,  # the human guess before revision 9: no mouse edaravone data
 )
 
+# 2026.12.8: edaravone's guessed efficacy.
+_2026_12_8_CHANGES: dict[str, float] = dict(edaravone_efficacy=0.05)
 # 2026.12.7 and 2026.12.6: the motor layer before revision 9, and the pace fitted under it:
 # fit/published/human_pace_survival.toml with the oxidative route at its preset
 # (docs/validation_results.json), 4 significant figures: 0.007858 (95 % 0.0013-0.046),
@@ -197,7 +206,8 @@ PRESETS: dict[str, tuple[dict[str, float], dict[str, dict[str, float]], dict[str
     "2026.12.6": (dict(HUMAN, **_2026_12_7_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
     # 2026.12.7: a new prior, 2026.12.6's presets
     "2026.12.7": (dict(HUMAN, **_2026_12_7_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
-    "2026.12.8": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
+    "2026.12.8": (dict(HUMAN, **_2026_12_8_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
+    "2026.12.9": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
 }
 """version -> (human baseline, each genotype's changes, the mouse's changes)."""
 

@@ -147,9 +147,9 @@ RANGES: dict[str, Range] = {
     "gradual_reinnervation": Range(None, "Ebersbach 2023; docs/validation.md, item 9",
                                    "a structural switch, not a spread: MUNIX halves before "
                                    "function asks for 1 (docs/model.md, rev. 9)"),
-    "edaravone_efficacy": Range(2.0, "guess; MCI186-19 bounds it below (>= 0.10 before "
-                                "revision 9; 0.05 with the pace fitted beside it since); "
-                                "Brooks 2022's survival medians fit 0.025 (0.011-0.038)",
+    "edaravone_efficacy": Range(2.0, "fitted from 2026.12.9: MCI186-19 with Brooks 2022's "
+                                "survival and the natural history (profile 0.014-0.039); "
+                                "a guess before (0.1, then 0.05)",
                                 "one positive trial in a selected population; real-world "
                                 "survival gains of 0-6 months (Witzel 2022; Brooks 2022)"),
     "tofersen_efficacy": Range(0.5, "Miller 2022", "CSF SOD1 fell about 35 %; "
@@ -245,6 +245,9 @@ POPULATION: dict[str, PopulationCalibration] = {
     }, spreads={"misfolding_rate": 1.122, "clearance_rate": 1.122, "nfl_release": 1.2,
                 "nfl_clearance": 1.2, "nfl_injury_release": 1.2}),
 }
+# 2026.12.9 changes edaravone's efficacy only, which no untreated draw reads: the
+# calibration of 2026.12.8 holds unchanged.
+POPULATION["2026.12.9"] = POPULATION["2026.12.8"]
 
 # Parameters added after preset version 2026.12.7 each draw their normals from a key of
 # their own (folded from the name) instead of a column of the one joint draw, whose shape

@@ -122,7 +122,8 @@ SOURCES = {
                         "ranges); Testa 2004's survival curve implies 0.72-0.77",
     "riluzole_limb_fraction": "structural (revision 6): no functional effect in Bensimon "
                               "1994 and Lacomblez 1996; legacy and 2026.12: 1",
-    "edaravone_efficacy": "guess; bounded below by MCI186-19 (revision 8)",
+    "edaravone_efficacy": "fitted (2026.12.9): MCI186-19 with Brooks 2022 and the natural "
+                          "history; a guess before",
     "tofersen_efficacy": "about 35 % CSF SOD1 fall in Miller 2022; 0.6 is a guess",
     "anti_inflammatory_efficacy": "guess",
 }

@@ -42,7 +42,7 @@ from alsjax._presets import LATEST_PRESET  # noqa: E402
 RECIPES = ("mouse_g93a", "human_natural_history", "human_registry_survival",
            "edaravone_mci186_19", "riluzole_bensimon", "human_pace_survival",
            "human_survival_spread", "human_pace_survival_munix", "edaravone_brooks_survival",
-           "edaravone_trial_and_survival")
+           "edaravone_trial_and_survival", "edaravone_all_tables")
 FIT = ROOT / "fit" / "published"
 PUB = ROOT / "data" / "published"
 FIG = ROOT / "docs" / "figures"

@@ -57,12 +57,38 @@ def _assert_recorded(values, version, joint, edaravone, rel):
 
 def test_versions_are_named_and_the_newest_is_the_default():
     assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12", "2026.12.4", "2026.12.5",
-                                      "2026.12.6", "2026.12.7", "2026.12.8")
-    assert LATEST_PRESET == "2026.12.8"
+                                      "2026.12.6", "2026.12.7", "2026.12.8", "2026.12.9")
+    assert LATEST_PRESET == "2026.12.9"
     for genotype, species in CASES:
         default = alsjax.physical(alsjax.default_params(genotype, species))
         assert {k: float(v) for k, v in default.items()} == _values(genotype, species,
-                                                                    "2026.12.8")
+                                                                    "2026.12.9")
+
+
+@pytest.mark.parametrize("genotype,species", CASES)
+def test_2026_12_9_fits_edaravone_efficacy_only(genotype, species):
+    """2026.12.9 is 2026.12.8 with `edaravone_efficacy` at the recorded fit of every table
+    that bears on it (fit/published/edaravone_all_tables.toml, run under 2026.12.8),
+    rounded to 4 significant figures and inside its profile interval, which excludes
+    2026.12.8's guessed 0.05; its population prior is 2026.12.8's (no untreated draw reads
+    the efficacy); the mouse is unchanged."""
+    old, new = _values(genotype, species, "2026.12.8"), _values(genotype, species, "2026.12.9")
+    changed = {k for k in old if old[k] != new[k]}
+    prior = [alsjax.prior(genotype, species, preset_version=v) for v in ("2026.12.8",
+                                                                        "2026.12.9")]
+    assert all(float(getattr(prior[0].scale, k)) == float(getattr(prior[1].scale, k))
+               for k in alsjax.PARAMETER_NAMES)
+    if species == "mouse":
+        assert changed == set()
+        return
+    assert changed == {"edaravone_efficacy"}
+    fit = RESULTS["edaravone_all_tables"]
+    assert fit["preset_version"] == "2026.12.8" and fit["converged"]
+    value = new["edaravone_efficacy"]
+    assert value == pytest.approx(float(f"{fit['estimates']['edaravone_efficacy']:.4g}"),
+                                  rel=1e-12)
+    profile = next(p for p in fit["profiles"] if p["parameter"] == "edaravone_efficacy")
+    assert profile["ci_low"] < value < profile["ci_high"] < old["edaravone_efficacy"]
 
 
 @pytest.mark.parametrize("genotype,species", CASES)

@@ -20,6 +20,8 @@ Nothing is typed in by hand except the one assumption named below.
   the lead-in start; subjects `mci186_19_placebo`, `mci186_19_edaravone`) and both arms of
   Brooks 2022 (days from the first infusion; `brooks_edaravone`, `brooks_no_edaravone`),
   rows as shipped.
+- `edaravone_all_tables.csv`: `human_pace_survival_munix.csv` (below) + MCI186-19's
+  edaravone arm + Brooks 2022's two arms, rows as shipped.
 - `human_pace_survival_munix.csv`: that file + Ebersbach 2023's median course (limb LMN
   fraction 0.5 at 14 months from onset, ALSFRS-R 24 at 28 months; one subject
   `median_patient`, day 0 = onset). The paper's abstract gives no spread; the rows get
@@ -84,11 +86,18 @@ def human_pace_survival_munix() -> pd.DataFrame:
     return pd.concat([human_pace_and_survival(), ebersbach], ignore_index=True).fillna("")
 
 
+def edaravone_all_tables() -> pd.DataFrame:
+    trial = edaravone_trial_and_survival()
+    trial = trial[trial["subject"] != "mci186_19_placebo"]  # already in the MUNIX file
+    return pd.concat([human_pace_survival_munix(), trial], ignore_index=True).fillna("")
+
+
 FILES = {"mouse_endstage_umn.csv": mouse_endstage_umn,
          "human_placebo_alsfrs.csv": human_placebo_alsfrs,
          "human_pace_and_survival.csv": human_pace_and_survival,
          "human_pace_survival_munix.csv": human_pace_survival_munix,
-         "edaravone_trial_and_survival.csv": edaravone_trial_and_survival}
+         "edaravone_trial_and_survival.csv": edaravone_trial_and_survival,
+         "edaravone_all_tables.csv": edaravone_all_tables}
 
 
 def main() -> None:
