@@ -383,6 +383,19 @@ def edaravone(fits: dict, num: dict) -> None:
     _save(fig, "alchalabi2020_edaravone")
 
 
+def edaravone_gain(p, start: float) -> float:
+    """Months of survival edaravone adds when started on model day `start`."""
+    return (death(p, edaravone=start) - death(p)) / MONTH
+
+
+def mci186_19_day_252(p, origin: float) -> tuple[float, float]:
+    """MCI186-19's placebo and edaravone arms at day 252 when the trial's day 0 is model
+    day `origin`: riluzole from day 0 in both, edaravone from randomisation (day 84)."""
+    placebo, drug = (alsfrs(p, [origin + 252.0], riluzole=origin, **d)[0]
+                     for d in ({}, {"edaravone": origin + 84}))
+    return float(placebo), float(drug)
+
+
 def edaravone_survival(fits: dict, num: dict) -> None:
     """Brooks 2022: edaravone's efficacy from real-world survival (fitted), and what it
     predicts for MCI186-19's 24-week ALSFRS-R effect (held out) and for a start 16 months
@@ -402,13 +415,10 @@ def edaravone_survival(fits: dict, num: dict) -> None:
     pred = {}
     for tag, e in efficacy.items():
         q = params(trial, edaravone_efficacy=e)
-        s2 = onset(q)
-        effect = (alsfrs(q, [s2 + 252.0], riluzole=s2, edaravone=s2 + 84)
-                  - alsfrs(q, [s2 + 252.0], riluzole=s2))[0]
-        b = base.replace(edaravone_efficacy=e)
-        late = on + 16 * MONTH
-        pred[tag] = dict(efficacy=e, mci186_19_effect_24wk=float(effect),
-                         gain_from_16_months=(death(b, edaravone=late) - death(b)) / MONTH)
+        placebo, drug = mci186_19_day_252(q, onset(q))
+        pred[tag] = dict(efficacy=e, mci186_19_effect_24wk=drug - placebo,
+                         gain_from_16_months=edaravone_gain(
+                             base.replace(edaravone_efficacy=e), on + 16 * MONTH))
     # The preset's efficacy on the same fitted stage, for the figure and the text.
     preset_efficacy = float(alsjax.physical(base)["edaravone_efficacy"])
     T05 = death(p1.replace(edaravone_efficacy=preset_efficacy), edaravone=s)
@@ -427,16 +437,15 @@ def edaravone_survival(fits: dict, num: dict) -> None:
     on_j = onset(pj)
     d_mci = on_j + joint["estimates"]["shift:mci186_19_edaravone+mci186_19_placebo"]
     d_brooks = on_j + joint["estimates"]["shift:brooks_edaravone+brooks_no_edaravone"]
-    arms = [alsfrs(pj, [d_mci + 252.0], riluzole=d_mci, **drug)[0]
-            for drug in ({}, {"edaravone": d_mci + 84})]
+    placebo, drug = mci186_19_day_252(pj, d_mci)
     num["edaravone_survival"]["joint"] = dict(
-        mci186_19_day_252=dict(placebo=arms[0], edaravone=arms[1], effect=arms[1] - arms[0]),
+        mci186_19_day_252=dict(placebo=placebo, edaravone=drug, effect=drug - placebo),
         mci186_19_months_after_onset=(d_mci - on_j) / MONTH,
         brooks_months_after_onset=(d_brooks - on_j) / MONTH,
-        brooks_gain_months=(death(pj, edaravone=d_brooks) - death(pj)) / MONTH,
+        brooks_gain_months=edaravone_gain(pj, d_brooks),
         survival_from_onset_months=(death(pj) - on_j) / MONTH,
         preset_survival_from_onset_months=(death(base) - on) / MONTH,
-        gain_from_16_months=(death(pj, edaravone=on_j + 16 * MONTH) - death(pj)) / MONTH)
+        gain_from_16_months=edaravone_gain(pj, on_j + 16 * MONTH))
     df = pd.read_csv(PUB / "brooks2022_edaravone_survival.csv")
     t = np.linspace(0, 1500, 301)
     fig = Figure(figsize=(6, 3.6))
