@@ -197,6 +197,11 @@ class PopulationCalibration(NamedTuple):
     spreads: dict[str, float] = {}  # a shared default, never mutated
 
 
+NFL_SPREADS: dict[str, float] = {"nfl_release": 1.2, "nfl_clearance": 1.2,
+                                 "nfl_injury_release": 1.2}
+"""The NfL parameters' spreads (GSD) from 2026.12.7 on: guesses, narrowed so the cascade's
+own spread of NfL between patients is not doubled (fit/published/prior_centre.py)."""
+
 # fit/published/prior_centre.py, 10,000 draws (seed 0), 2026-12-05; docs/validation.md,
 # *Heterogeneity*. Sporadic: died by 1 / 3 / 5 years 0.065 / 0.534 / 0.742 against Testa's
 # 0.07 / 0.52 / 0.76, deviance 5.8 on 1 df; median 33.8 months (preset 35.2). The others:
@@ -227,8 +232,7 @@ POPULATION: dict[str, PopulationCalibration] = {
         ("TARDBP", "human"): 0.3508,
         ("FUS", "human"): 0.3723,
         ("SOD1", "mouse"): 1.0,
-    }, spreads={"misfolding_rate": 1.040, "clearance_rate": 1.040, "nfl_release": 1.2,
-                "nfl_clearance": 1.2, "nfl_injury_release": 1.2}),
+    }, spreads={"misfolding_rate": 1.040, "clearance_rate": 1.040, **NFL_SPREADS}),
     # fit/published/prior_centre.py, 10,000 draws (seed 0), 2026-12-06; as for 2026.12.7,
     # under revision 9's presets: died by 1 / 3 / 5 years 0.067 / 0.523 / 0.757 against
     # Testa's 0.07 / 0.52 / 0.76, serum NfL's log SD 0.657 against Sugimoto's 0.657: total
@@ -242,8 +246,7 @@ POPULATION: dict[str, PopulationCalibration] = {
         ("TARDBP", "human"): 0.3936,
         ("FUS", "human"): 0.3937,
         ("SOD1", "mouse"): 1.0,
-    }, spreads={"misfolding_rate": 1.122, "clearance_rate": 1.122, "nfl_release": 1.2,
-                "nfl_clearance": 1.2, "nfl_injury_release": 1.2}),
+    }, spreads={"misfolding_rate": 1.122, "clearance_rate": 1.122, **NFL_SPREADS}),
 }
 # 2026.12.9 changes edaravone's efficacy only, which no untreated draw reads: the
 # calibration of 2026.12.8 holds unchanged.

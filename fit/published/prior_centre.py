@@ -73,7 +73,7 @@ PROTEOSTASIS = nfl_spread.PROTEOSTASIS  # misfolding_rate, clearance_rate
 # The NfL parameters' own spreads, narrowed from RANGES (GSD 1.8, 1.4, 2.0): a guess. The
 # cascade spreads NfL between patients through the injury term, which nfl_release's 1.8 (set
 # to the between-patient spread itself) counted twice; nfl_baseline keeps Barro 2020's range.
-NFL_SPREADS = {"nfl_release": 1.2, "nfl_clearance": 1.2, "nfl_injury_release": 1.2}
+NFL_SPREADS = _priors.NFL_SPREADS
 PROFILE_PROTEOSTASIS = (1.1, 1.2, 1.4, 1.5)
 
 
