@@ -246,8 +246,9 @@ def test_drug_start_days_are_differentiated():
     Two compiled programs: the solve, and both derivatives. At preset 2026.12.8, the
     version it was written for: under 2026.12.9 (edaravone's efficacy 0.05 -> 0.0275) the
     riluzole start of the second trajectory, which moves the states by only 2e-5 of their
-    scale there, disagrees with the difference quotient by 2 % (4e-4 with riluzole on
-    every neuron, whatever h): an open accuracy question (benchmarks/RESULTS.md)."""
+    scale there, disagrees with the difference quotient by 2 %: edaravone leaves ROS
+    crossing back through its baseline after that start, where the cascade's excess terms
+    have a kink the steps do not see (docs/model.md, *Accuracy*; benchmarks/RESULTS.md)."""
     n = 2
     params = _stack([alsjax.default_params("sporadic", preset_version="2026.12.8")] * n)
     therapy = _stack([alsjax.make_therapy(riluzole=400.0),
