@@ -53,6 +53,7 @@ _EXPORTS: dict[str, str] = {  # public name -> the private module that defines i
     "prior": "_priors",
     "profile": "_uncertainty",
     "ProfileResult": "_result",
+    "read_answer_als": "_answer_als",
     "read_measurements": "_data",
     "read_proact": "_proact",
     "Recipe": "_recipe",

@@ -4,9 +4,9 @@ PRO-ACT rows may not be redistributed, so alsjax ships none: this module maps th
 registered user downloads (ALSFRS, death, riluzole, forced vital capacity and, for onset
 alignment, ALS history) onto the tidy columns that `write_measurements` writes and
 `read_measurements` reads.
-Column names follow `data/published/README.md` and match case-insensitively, because
-releases differ in capitalisation. Every problem is one `ALSJaxError` line naming the file,
-the row (line in the file, header = 1) and the column.
+Column names follow `data/published/README.md`; tables are read as `_downloads` reads any
+restricted download (names matched case-insensitively, one-line errors naming file, row and
+column).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ._downloads import classify, download_paths, numbers, read_table
 from ._errors import ALSJaxError
 from ._observables import OBSERVABLE_RANGES
 
@@ -43,61 +44,8 @@ _FVC_TRIALS = 3  # spirometry repeats the manoeuvre; a visit's value is the best
 _YES, _NO = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
 
 
-def _classify(paths: list[Path]) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for p in paths:
-        stem = p.name.lower()
-        kind = next((k for k, frags in _KINDS.items() if any(f in stem for f in frags)), None)
-        if kind is None:
-            continue
-        if kind in found:
-            raise ALSJaxError(f"{p}: a second {kind} table (first: {found[kind]}); pass one "
-                              "file per table")
-        found[kind] = p
-    return found
-
-
-def _read(path: Path, kind: str) -> pd.DataFrame:
-    """The table as strings, columns lower-cased, with a `row` column (header = line 1)."""
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError,
-            pd.errors.EmptyDataError) as e:
-        raise ALSJaxError(f"{path}: unreadable {kind} table: "
-                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    missing = [c for c in _COLUMNS[kind] if c not in df.columns]
-    if missing:
-        raise ALSJaxError(f"{path}: missing column {missing[0]!r} in the {kind} table "
-                          f"(found: {', '.join(df.columns)})")
-    df = df.apply(lambda s: s.str.strip())
-    df.insert(0, "row", range(2, len(df) + 2))
-    df = df[(df.drop(columns="row") != "").any(axis=1)]  # blank lines
-    bad = df["subject_id"] == ""
-    if bad.any():
-        raise ALSJaxError(f"{path}, row {int(df['row'][bad].iat[0])}, column 'subject_id': "
-                          "empty subject id")
-    return df
-
-
-def _number(df: pd.DataFrame, col: str, path: Path, *, required: bool) -> pd.Series:
-    """A column as floats (NaN where empty and not required); bad cells raise."""
-    out = []
-    for r, s in zip(df["row"], df[col], strict=True):
-        if s == "":
-            if required:
-                raise ALSJaxError(f"{path}, row {r}, column {col!r}: empty; a number is "
-                                  "required")
-            out.append(math.nan)
-            continue
-        try:
-            v = float(s)
-        except ValueError:
-            raise ALSJaxError(f"{path}, row {r}, column {col!r}: not a number: {s!r}") from None
-        if not math.isfinite(v):
-            raise ALSJaxError(f"{path}, row {r}, column {col!r}: not finite: {s!r}")
-        out.append(v)
-    return pd.Series(out, index=df.index, dtype=float)
+def _read_table(path: Path, kind: str) -> pd.DataFrame:
+    return read_table(path, kind, _COLUMNS[kind], "subject_id")
 
 
 def _yes_no(df: pd.DataFrame, col: str, path: Path) -> pd.Series:
@@ -110,37 +58,22 @@ def _yes_no(df: pd.DataFrame, col: str, path: Path) -> pd.Series:
     return pd.Series(out, index=df.index, dtype=bool)
 
 
-def _paths(folder_or_files: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
-    if isinstance(folder_or_files, str | os.PathLike):
-        p = Path(folder_or_files)
-        if p.is_dir():
-            return sorted(q for q in p.iterdir() if q.suffix.lower() in (".csv", ".txt"))
-        if not p.exists():
-            raise ALSJaxError(f"{p}: no such file or folder")
-        return [p]
-    paths = [Path(p) for p in folder_or_files]
-    for p in paths:
-        if not p.is_file():
-            raise ALSJaxError(f"{p}: no such file")
-    return paths
-
-
 def _fvc_visits(path: Path) -> tuple[pd.DataFrame, int]:
     """The FVC table as tidy `fvc` rows (% of predicted) and the count of visits without a
     value. A visit's value is its best trial's `pct_of_Normal_Trial_<i>`; where none is
     given, its best `Subject_Liters_Trial_<i>` over `Subject_Normal` (the predicted
     litres), x 100."""
-    fvc = _read(path, "fvc")
-    day = _number(fvc, "forced_vital_capacity_delta", path, required=True)
+    fvc = _read_table(path, "fvc")
+    day = numbers(fvc, "forced_vital_capacity_delta", path, required=True)
     best = pd.Series(math.nan, index=fvc.index)
     for kind in ("pct_of_normal_trial", "subject_liters_trial"):
         cols = [f"{kind}_{i}" for i in range(1, _FVC_TRIALS + 1) if f"{kind}_{i}" in fvc]
         if not cols or (kind == "subject_liters_trial" and "subject_normal" not in fvc):
             continue
-        trials = pd.concat([_number(fvc, c, path, required=False) for c in cols], axis=1)
+        trials = pd.concat([numbers(fvc, c, path, required=False) for c in cols], axis=1)
         value = trials.max(axis=1)
         if kind == "subject_liters_trial":
-            value = 100.0 * value / _number(fvc, "subject_normal", path, required=False)
+            value = 100.0 * value / numbers(fvc, "subject_normal", path, required=False)
         best = best.fillna(value)
     pct = OBSERVABLE_RANGES["fvc"]
     bad = best.notna() & ~best.apply(pct.allows)
@@ -184,7 +117,7 @@ def read_proact(
     if align not in ALIGNS:
         raise ALSJaxError(f"read_proact: align must be one of {', '.join(ALIGNS)}, got "
                           f"{align!r}")
-    tables = _classify(_paths(folder_or_files))
+    tables = classify(download_paths(folder_or_files), _KINDS)
     if "alsfrs" not in tables:
         raise ALSJaxError(f"read_proact: no ALSFRS table (a file named like '*alsfrs*.csv') "
                           f"in {folder_or_files}")
@@ -192,12 +125,12 @@ def read_proact(
                "visits_before_day_0": 0, "subjects_without_onset": 0}
 
     path = tables["alsfrs"]
-    frs = _read(path, "alsfrs")
+    frs = _read_table(path, "alsfrs")
     has_total = frs["alsfrs_r_total"] != ""
     dropped["visits_without_alsfrs_r"] = int((~has_total).sum())
     frs = frs[has_total]
-    day = _number(frs, "alsfrs_delta", path, required=True)
-    score = _number(frs, "alsfrs_r_total", path, required=True)
+    day = numbers(frs, "alsfrs_delta", path, required=True)
+    score = numbers(frs, "alsfrs_r_total", path, required=True)
     bad = (score < 0) | (score > 48)
     if bad.any():
         i = bad.to_numpy().argmax()
@@ -209,14 +142,14 @@ def read_proact(
     events = []
     if "death" in tables:
         dpath = tables["death"]
-        death = _read(dpath, "death")
+        death = _read_table(dpath, "death")
         dup = death["subject_id"].duplicated()
         if dup.any():
             raise ALSJaxError(f"{dpath}, row {int(death['row'][dup].iat[0])}, column "
                               f"'subject_id': subject {death['subject_id'][dup].iat[0]!r} "
                               "appears twice in the death table")
         died = _yes_no(death, "subject_died", dpath)
-        days = (_number(death, "death_days", dpath, required=False)
+        days = (numbers(death, "death_days", dpath, required=False)
                 if "death_days" in death.columns else pd.Series(math.nan, index=death.index))
         last_visit = visits.groupby("subject")["time"].max()
         for r, subject, d, t in zip(death["row"], death["subject_id"], died, days,
@@ -241,9 +174,9 @@ def read_proact(
             raise ALSJaxError("read_proact: align='onset' needs the ALS history table (a file "
                               "named like '*history*.csv' with 'Onset_Delta')")
         hpath = tables["history"]
-        hist = _read(hpath, "history")
+        hist = _read_table(hpath, "history")
         hist = hist[hist["onset_delta"] != ""]
-        onset = _number(hist, "onset_delta", hpath, required=True)
+        onset = numbers(hist, "onset_delta", hpath, required=True)
         onset.index = hist["subject_id"].to_numpy()
         onset = onset[~onset.index.duplicated()]
         known = shift.index.isin(onset.index)
@@ -260,9 +193,9 @@ def read_proact(
     therapy = pd.Series("", index=tidy.index, dtype=object)
     if "riluzole" in tables:
         rpath = tables["riluzole"]
-        ril = _read(rpath, "riluzole")
+        ril = _read_table(rpath, "riluzole")
         used = _yes_no(ril, "subject_used_riluzole", rpath)
-        start = (_number(ril, "riluzole_use_delta", rpath, required=False)
+        start = (numbers(ril, "riluzole_use_delta", rpath, required=False)
                  if "riluzole_use_delta" in ril.columns else pd.Series(math.nan, ril.index))
         day0 = {}
         for subject, u, s in zip(ril["subject_id"], used, start, strict=True):

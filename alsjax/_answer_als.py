@@ -1,0 +1,197 @@
+"""Read a user's own Answer ALS clinical download into the tidy measurement frame.
+
+Answer ALS shares its clinical data under a data use agreement (its data portal), so
+alsjax ships none: this module maps the clinical tables a registered user downloads onto
+the tidy columns that `write_measurements` writes and `read_measurements` reads. The
+layout (file and column names, and every date given as a whole number of days relative to
+the participant's screening visit) is the one the Answer ALS data team's own OMOP
+conversion reads (`data/published/README.md`, *Restricted data*). Tables are read as
+`_downloads` reads any restricted download: names matched case-insensitively, every
+problem one line naming the file, row and column.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from ._downloads import classify, download_paths, numbers, read_table
+from ._errors import ALSJaxError
+
+ALIGNS: tuple[str, ...] = ("screening", "onset")
+"""`screening`: day 0 = the screening visit (the download's own day numbers);
+`onset`: day 0 = symptom onset (each day minus the participant's `onsetdt`)."""
+
+_KINDS: dict[str, tuple[str, ...]] = {
+    # kind: file-name fragments that identify it (lower case, first match wins); the
+    # portal's raw names (`v_NB_IATI_ALSFRS_R.csv`) contain them too
+    "ALSFRS-R": ("alsfrs_r",),
+    "ALS history": ("aalshxfx",),
+    "mortality": ("mortality",),
+    "subjects": ("subjects",),
+}
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "ALSFRS-R": ("participant_id",),
+    "ALS history": ("participant_id", "onsetdt"),
+    "mortality": ("participant_id", "dieddt"),
+    "subjects": ("participant_id", "subject_group_id"),
+}
+_DAY_COLUMNS = ("alsfrsdt", "visit_date")  # the assessment's own day first
+_ITEMS = ("alsfrs1", "alsfrs2", "alsfrs3", "alsfrs4", "alsfrs5", "alsfrs6", "alsfrs7",
+          "alsfrs8", "alsfrs9", "alsfrsr1", "alsfrsr2", "alsfrsr3")
+"""The twelve ALSFRS-R items; item 5 is `alsfrs5a` (no gastrostomy) or `alsfrs5b`."""
+_ALS_GROUP = 1.0  # `subject_group_id` of people with ALS (17: other motor neuron disease)
+
+
+def _table(path: Path, kind: str) -> pd.DataFrame:
+    return read_table(path, kind, _COLUMNS[kind], "participant_id")
+
+
+def _in_range(values: pd.Series, df: pd.DataFrame, col: str, path: Path, hi: float) -> None:
+    bad = values.notna() & ((values < 0) | (values > hi) | (values != values.round()))
+    if bad.any():
+        i = bad.to_numpy().argmax()
+        raise ALSJaxError(f"{path}, row {int(df['row'].iat[i])}, column {col!r}: "
+                          f"{values.iat[i]:g} is not a whole score from 0 to {hi:g}")
+
+
+def _alsfrs_visits(path: Path, dropped: dict[str, int]) -> pd.DataFrame:
+    """One `alsfrs_r` row per assessment: the total `alsfrst`, or where it is empty the sum
+    of the twelve items when all are given. Assessments without a day or a score are
+    dropped and counted."""
+    frs = _table(path, "ALSFRS-R")
+    day_cols = [c for c in _DAY_COLUMNS if c in frs.columns]
+    if not day_cols:
+        raise ALSJaxError(f"{path}: missing column 'alsfrsdt' (or 'visit_date') in the "
+                          f"ALSFRS-R table (found: {', '.join(frs.columns)})")
+    day = pd.Series(math.nan, index=frs.index)
+    for c in day_cols:
+        day = day.fillna(numbers(frs, c, path, required=False))
+    total = (numbers(frs, "alsfrst", path, required=False) if "alsfrst" in frs.columns
+             else pd.Series(math.nan, index=frs.index))
+    _in_range(total, frs, "alsfrst", path, 48)
+    if "alsfrs5" not in frs.columns:
+        frs = frs.assign(alsfrs5=frs.get("alsfrs5a", ""))
+        if "alsfrs5b" in frs.columns:
+            frs["alsfrs5"] = frs["alsfrs5"].where(frs["alsfrs5"] != "", frs["alsfrs5b"])
+    if all(c in frs.columns for c in _ITEMS):
+        items = pd.concat([numbers(frs, c, path, required=False) for c in _ITEMS], axis=1)
+        for j, c in enumerate(_ITEMS):
+            _in_range(items.iloc[:, j], frs, c, path, 4)
+        total = total.fillna(items.sum(axis=1, min_count=len(_ITEMS)))
+    keep = day.notna() & total.notna()
+    dropped["visits_without_day"] = int((total.notna() & day.isna()).sum())
+    dropped["visits_without_alsfrs_r"] = int(total.isna().sum())
+    return pd.DataFrame({"subject": frs["participant_id"][keep], "time": day[keep],
+                         "observable": "alsfrs_r", "value": total[keep]})
+
+
+def _deaths(path: Path, last_visit: pd.Series, dropped: dict[str, int]) -> dict[str, float]:
+    """participant -> day of death; a death record without a day is counted, and such a
+    participant gets no death row (neither a day nor a censoring)."""
+    mort = _table(path, "mortality")
+    day = numbers(mort, "dieddt", path, required=False)
+    deaths: dict[str, float] = {}
+    unknown: set[str] = set()
+    for r, subject, d in zip(mort["row"], mort["participant_id"], day, strict=True):
+        if math.isnan(d):
+            unknown.add(subject)
+            continue
+        if subject in deaths and deaths[subject] != d:
+            raise ALSJaxError(f"{path}, row {r}, column 'dieddt': participant {subject!r} "
+                              f"has a second day of death ({d:g}, first {deaths[subject]:g})")
+        if subject in last_visit.index and d < last_visit[subject]:
+            raise ALSJaxError(f"{path}, row {r}, column 'dieddt': participant {subject!r} "
+                              f"died on day {d:g}, before their last ALSFRS-R assessment "
+                              f"(day {last_visit[subject]:g})")
+        deaths[subject] = d
+    unknown -= set(deaths)
+    dropped["deaths_without_day"] = len(unknown)
+    return {**deaths, **{s: math.nan for s in unknown}}
+
+
+def read_answer_als(
+    folder_or_files: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    align: str = "screening",
+) -> pd.DataFrame:
+    """Map an Answer ALS clinical download to the tidy frame (`subject, time, observable,
+    value, genotype, species, therapy`), ready for `write_measurements` and
+    `read_measurements`.
+
+    `folder_or_files`: the download folder, or its CSV files. Tables are recognised by file
+    name (case-insensitive): `*ALSFRS_R*` (required: `Participant_ID`, the day `alsfrsdt`
+    or else `Visit_Date`, and the total `alsfrst` or the twelve items `alsfrs1`-`alsfrs4`,
+    `alsfrs5a`/`alsfrs5b`, `alsfrs6`-`alsfrs9`, `alsfrsr1`-`alsfrsr3`), `*AALSHXFX*` (the ALS
+    history: `Participant_ID`, `onsetdt`; needed for `align="onset"`), `*Mortality*`
+    (`Participant_ID`, `dieddt`) and `*subjects*` (`Participant_ID`, `subject_group_id`).
+
+    Rows: one `alsfrs_r` row per assessment with a total (given, or the sum of all twelve
+    items); with the mortality table, one `death` event per participant: value 1 on
+    `dieddt`, else value 0 on the last ALSFRS-R assessment (alive then). With the subjects
+    table only people with ALS (`subject_group_id` 1) are kept. Genotype is `sporadic` and
+    no therapy is read: set them in the frame where you know them.
+
+    `align="screening"`: day 0 = the screening visit (the download's day numbers);
+    assessments before it are dropped. `align="onset"`: day 0 = symptom onset;
+    participants without an onset are dropped. What is dropped is counted in
+    `frame.attrs["dropped"]`.
+    """
+    if align not in ALIGNS:
+        raise ALSJaxError(f"read_answer_als: align must be one of {', '.join(ALIGNS)}, got "
+                          f"{align!r}")
+    tables = classify(download_paths(folder_or_files), _KINDS)
+    if "ALSFRS-R" not in tables:
+        raise ALSJaxError("read_answer_als: no ALSFRS-R table (a file named like "
+                          f"'*ALSFRS_R*.csv') in {folder_or_files}")
+    dropped = {"subjects_not_als": 0, "subjects_without_onset": 0,
+               "visits_before_day_0": 0, "deaths_without_day": 0}
+    visits = _alsfrs_visits(tables["ALSFRS-R"], dropped)
+
+    if "subjects" in tables:
+        path = tables["subjects"]
+        groups = _table(path, "subjects")
+        group = numbers(groups, "subject_group_id", path, required=False)
+        als = set(groups["participant_id"][group == _ALS_GROUP])
+        dropped["subjects_not_als"] = int((~visits["subject"].drop_duplicates().isin(als)).sum())
+        visits = visits[visits["subject"].isin(als)]
+
+    events = pd.DataFrame(columns=visits.columns)
+    if "mortality" in tables:
+        last_visit = visits.groupby("subject")["time"].max()
+        deaths = _deaths(tables["mortality"], last_visit, dropped)
+        rows = [(s, d, 1.0) for s, d in deaths.items() if not math.isnan(d)]
+        rows += [(s, t, 0.0) for s, t in last_visit.items() if s not in deaths]
+        events = pd.DataFrame([{"subject": s, "time": t, "observable": "death", "value": v}
+                               for s, t, v in rows], columns=visits.columns)
+        if "subjects" in tables:
+            events = events[events["subject"].isin(als)]
+    tidy = pd.concat([visits, events], ignore_index=True)
+
+    if align == "onset":
+        if "ALS history" not in tables:
+            raise ALSJaxError("read_answer_als: align='onset' needs the ALS history table (a "
+                              "file named like '*AALSHXFX*.csv' with 'onsetdt')")
+        path = tables["ALS history"]
+        hist = _table(path, "ALS history")
+        hist = hist[hist["onsetdt"] != ""]
+        onset = numbers(hist, "onsetdt", path, required=True)
+        onset.index = hist["participant_id"].to_numpy()
+        onset = onset[~onset.index.duplicated()]
+        subjects = pd.Index(tidy["subject"].unique())
+        dropped["subjects_without_onset"] = int((~subjects.isin(onset.index)).sum())
+        tidy = tidy[tidy["subject"].isin(onset.index)].copy()
+        tidy["time"] = tidy["time"] - tidy["subject"].map(onset)
+
+    early = (tidy["time"] < 0) & (tidy["observable"] == "alsfrs_r")
+    dropped["visits_before_day_0"] = int(early.sum())
+    tidy = tidy[~early].copy()
+    tidy["genotype"], tidy["species"], tidy["therapy"] = "sporadic", "human", ""
+    tidy = tidy.sort_values(["subject", "observable", "time"], kind="stable")
+    tidy = tidy.reset_index(drop=True)
+    tidy.attrs["dropped"] = dropped
+    return tidy
