@@ -1193,6 +1193,58 @@ def synth(
                 typer.echo(f"wrote {path}")
 
 
+Download = StrEnum("Download", {d: d for d in ("proact", "answer-als")})
+
+
+@app.command()
+@user_errors
+def convert(
+    source: Annotated[Download, typer.Argument(
+        help="Whose download: proact or answer-als.")],
+    download: Annotated[Path, typer.Argument(
+        help="The download folder (or one table's CSV file).")],
+    out: Annotated[Path, typer.Option(help="The tidy CSV to write (atomically).")] = Path(
+        "measurements.csv"),
+    align: Annotated[str, typer.Option(
+        help="Day 0 of the written days: onset (symptom onset, needs the ALS history "
+        "table), or the download's own clock: trial (proact) or screening (answer-als).")
+    ] = "onset",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")
+                     ] = False,
+    quiet: Annotated[bool, typer.Option(help="Print nothing on success.")] = False,
+) -> None:
+    """Turn your own PRO-ACT or Answer ALS download into the tidy CSV that `alsjax fit`
+    reads (data/published/README.md: which tables and columns are read)."""
+    from ._answer_als import read_answer_als
+    from ._data import write_measurements
+    from ._errors import ALSJaxError
+    from ._proact import read_proact
+
+    if out.exists() and not force:
+        raise ALSJaxError(f"--out {out}: exists; choose another file, or pass --force to "
+                          "replace it")
+    if out.is_dir():
+        raise ALSJaxError(f"--out {out}: is a folder; name the CSV file to write")
+    reader = read_proact if source == Download.proact else read_answer_als
+    tidy = reader(download, align=align)
+    write_measurements(tidy, out)
+    if quiet:
+        return
+    counts = tidy["observable"].value_counts()
+    rows = ", ".join(f"{counts[k]} {k}" for k in sorted(counts.index))
+    typer.echo(f"wrote {out}: {tidy['subject'].nunique()} subjects, {rows or 'no rows'}")
+    dropped = {k: v for k, v in tidy.attrs.get("dropped", {}).items() if v}
+    if dropped:
+        typer.echo("left out: " + ", ".join(f"{v} {k.replace('_', ' ')}"
+                                            for k, v in dropped.items()))
+    if align == "onset":
+        typer.echo(f"next: alsjax fit {out} --estimate NAME --align onset")
+    else:
+        typer.echo(f"note: days count from the {align}; `alsjax fit` reads them as days "
+                   "from the cascade's start (convert with --align onset to fit them as "
+                   "days from onset)")
+
+
 def _genotype_mix(text: str) -> dict[str, float]:
     """'SOD1=0.5,C9orf72=0.2' -> {"SOD1": 0.5, "C9orf72": 0.2}; one line for a bad item."""
     from ._errors import ALSJaxError

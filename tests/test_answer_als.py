@@ -129,3 +129,31 @@ def test_bad_align_and_missing_history(tmp_path):
     (tmp_path / "AALSHXFX.csv").unlink()
     with pytest.raises(ALSJaxError, match="needs the ALS history table"):
         read_answer_als(tmp_path, align="onset")
+
+
+def test_cli_convert_writes_the_readers_frame_once(tmp_path, monkeypatch):
+    """`alsjax convert answer-als`: the reader's frame as the tidy CSV, a summary, no
+    overwrite without --force, one-line errors with exit code 2 (PRO-ACT alike)."""
+    from typer.testing import CliRunner
+
+    from alsjax.cli import app
+
+    monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")  # the CLI's on-disk cache: not in tests
+    runner = CliRunner()
+    folder = tmp_path / "download"
+    folder.mkdir()
+    _files(folder)
+    out = tmp_path / "tidy.csv"
+    result = runner.invoke(app, ["convert", "answer-als", str(folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 subjects, 5 alsfrs_r, 2 death" in result.output
+    assert "--align onset" in result.output
+    expected = tmp_path / "expected.csv"
+    write_measurements(read_answer_als(folder, align="onset"), expected)
+    assert out.read_bytes() == expected.read_bytes()
+    again = runner.invoke(app, ["convert", "answer-als", str(folder), "--out", str(out)])
+    assert again.exit_code == 2 and "exists" in again.output
+    bad = runner.invoke(app, ["convert", "proact", str(folder), "--out",
+                              str(tmp_path / "other.csv")])
+    assert bad.exit_code == 2 and "missing column 'subject_id'" in bad.output
+    assert not (tmp_path / "other.csv").exists()
