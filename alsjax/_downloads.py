@@ -9,11 +9,11 @@ row (line in the file, header = 1) and the column.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ._errors import ALSJaxError
@@ -79,20 +79,16 @@ def read_table(path: Path, kind: str, columns: Sequence[str], subject: str) -> p
 
 def numbers(df: pd.DataFrame, col: str, path: Path, *, required: bool) -> pd.Series:
     """A column as floats (NaN where empty and not required); bad cells raise."""
-    out = []
-    for r, s in zip(df["row"], df[col], strict=True):
-        if s == "":
-            if required:
-                raise ALSJaxError(f"{path}, row {r}, column {col!r}: empty; a number is "
-                                  "required")
-            out.append(math.nan)
-            continue
-        try:
-            v = float(s)
-        except ValueError:
-            raise ALSJaxError(f"{path}, row {r}, column {col!r}: not a number: {s!r}") from None
-        if not math.isfinite(v):
-            raise ALSJaxError(f"{path}, row {r}, column {col!r}: not finite: {s!r}")
-        out.append(v)
-    return pd.Series(out, index=df.index, dtype=float)
-
+    text = df[col]
+    empty = text == ""
+    if required and empty.any():
+        r = int(df["row"][empty].iat[0])
+        raise ALSJaxError(f"{path}, row {r}, column {col!r}: empty; a number is required")
+    values = pd.to_numeric(text.where(~empty), errors="coerce").astype(float)
+    bad = ~empty & ~np.isfinite(values)
+    if bad.any():
+        r, s = int(df["row"][bad].iat[0]), text[bad].iat[0]
+        why = "not finite" if s.strip().lower().lstrip("+-") in ("inf", "infinity", "nan") \
+            else "not a number"
+        raise ALSJaxError(f"{path}, row {r}, column {col!r}: {why}: {s!r}")
+    return values
