@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._downloads import classify, download_paths, numbers, read_table
+from ._downloads import (classify, download_paths, first_per_subject, numbers,
+                         read_table)
 from ._errors import ALSJaxError
 
 ALIGNS: tuple[str, ...] = ("screening", "onset")
@@ -177,11 +178,8 @@ def read_answer_als(
             raise ALSJaxError("read_answer_als: align='onset' needs the ALS history table (a "
                               "file named like '*AALSHXFX*.csv' with 'onsetdt')")
         path = tables["ALS history"]
-        hist = _table(path, "ALS history")
-        hist = hist[hist["onsetdt"] != ""]
-        onset = numbers(hist, "onsetdt", path, required=True)
-        onset.index = hist["participant_id"].to_numpy()
-        onset = onset[~onset.index.duplicated()]
+        onset = first_per_subject(_table(path, "ALS history"), "onsetdt", "participant_id",
+                                  path)
         subjects = pd.Index(tidy["subject"].unique())
         dropped["subjects_without_onset"] = int((~subjects.isin(onset.index)).sum())
         tidy = tidy[tidy["subject"].isin(onset.index)].copy()

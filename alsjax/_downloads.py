@@ -92,3 +92,12 @@ def numbers(df: pd.DataFrame, col: str, path: Path, *, required: bool) -> pd.Ser
             else "not a number"
         raise ALSJaxError(f"{path}, row {r}, column {col!r}: {why}: {s!r}")
     return values
+
+
+def first_per_subject(df: pd.DataFrame, col: str, subject: str, path: Path) -> pd.Series:
+    """subject -> the first number given in `col` (empty cells skipped, later rows of a
+    subject ignored), as for an onset day recorded at more than one visit."""
+    df = df[df[col] != ""]
+    values = numbers(df, col, path, required=True)
+    values.index = df[subject].to_numpy()
+    return values[~values.index.duplicated()]

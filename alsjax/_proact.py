@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._downloads import classify, download_paths, numbers, read_table
+from ._downloads import (classify, download_paths, first_per_subject, numbers,
+                         read_table)
 from ._errors import ALSJaxError
 from ._observables import OBSERVABLE_RANGES
 
@@ -174,11 +175,8 @@ def read_proact(
             raise ALSJaxError("read_proact: align='onset' needs the ALS history table (a file "
                               "named like '*history*.csv' with 'Onset_Delta')")
         hpath = tables["history"]
-        hist = _read_table(hpath, "history")
-        hist = hist[hist["onset_delta"] != ""]
-        onset = numbers(hist, "onset_delta", hpath, required=True)
-        onset.index = hist["subject_id"].to_numpy()
-        onset = onset[~onset.index.duplicated()]
+        onset = first_per_subject(_read_table(hpath, "history"), "onset_delta", "subject_id",
+                                  hpath)
         known = shift.index.isin(onset.index)
         dropped["subjects_without_onset"] = int((~known).sum())
         shift = -onset.reindex(shift.index[known])
