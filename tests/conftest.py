@@ -23,16 +23,19 @@ def _count(event: str, duration: float, **kwargs) -> None:
 jax.monitoring.register_event_duration_secs_listener(_count)
 
 
-# The files that take longest (worker seconds, `--durations` on 2 cores, 2026-12-03),
-# longest first. pytest-xdist hands files to the two workers in collection order, so the
-# longest go out first and the short ones fill in at the end (longest-processing-time
-# scheduling): both workers then finish within a minute of each other instead of one
-# waiting three minutes for the other's last long file. `--no-loadscope-reorder`
-# (pyproject.toml) keeps xdist from reordering by test count.
-_LONGEST_FIRST = ("test_population.py", "test_batch.py", "test_persubject.py",
-                  "test_diagnostics.py", "test_fit.py", "test_simulate.py",
-                  "test_likelihood.py", "test_published_fits.py", "test_cli_fit.py",
-                  "test_compile_cache.py", "test_priors.py")
+# The files that take longest (worker seconds on 2 cores, measured 2026-12-06 from each
+# worker's timeline), longest first. pytest-xdist hands files to the two workers in
+# collection order, so the longest go out first and the short ones fill in at the end
+# (longest-processing-time scheduling): both workers then finish close together instead
+# of one waiting for the other's last long file. `--no-loadscope-reorder`
+# (pyproject.toml) keeps xdist from reordering by test count. Re-measure when a file's
+# time changes by a minute.
+_LONGEST_FIRST = ("test_likelihood.py", "test_batch.py", "test_population.py",
+                  "test_fit.py", "test_published_fits.py", "test_persubject.py",
+                  "test_simulate.py", "test_cli_simulate.py", "test_cli_fit.py",
+                  "test_diagnostics.py", "test_priors.py", "test_model.py", "test_synth.py",
+                  "test_compile_cache.py", "test_package.py", "test_outputs.py",
+                  "test_bad_input.py", "test_distributed.py", "test_batch_tableau.py")
 
 
 def pytest_collection_modifyitems(items):
