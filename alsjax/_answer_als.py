@@ -72,17 +72,23 @@ def _alsfrs_visits(path: Path, dropped: dict[str, int]) -> pd.DataFrame:
     day = pd.Series(math.nan, index=frs.index)
     for c in day_cols:
         day = day.fillna(numbers(frs, c, path, required=False))
+    item_5 = [c for c in ("alsfrs5a", "alsfrs5b") if c in frs.columns]
+    has_items = bool(item_5) and all(c in frs.columns for c in _ITEMS if c != "alsfrs5")
+    if "alsfrst" not in frs.columns and not has_items:
+        raise ALSJaxError(f"{path}: missing column 'alsfrst' (or the twelve items "
+                          f"alsfrs1-alsfrsr3) in the ALSFRS-R table (found: "
+                          f"{', '.join(frs.columns)})")
     total = (numbers(frs, "alsfrst", path, required=False) if "alsfrst" in frs.columns
              else pd.Series(math.nan, index=frs.index))
     _in_range(total, frs, "alsfrst", path, 48)
-    if "alsfrs5" not in frs.columns:
-        frs = frs.assign(alsfrs5=frs.get("alsfrs5a", ""))
-        if "alsfrs5b" in frs.columns:
-            frs["alsfrs5"] = frs["alsfrs5"].where(frs["alsfrs5"] != "", frs["alsfrs5b"])
-    if all(c in frs.columns for c in _ITEMS):
-        items = pd.concat([numbers(frs, c, path, required=False) for c in _ITEMS], axis=1)
-        for j, c in enumerate(_ITEMS):
-            _in_range(items.iloc[:, j], frs, c, path, 4)
+    if has_items:
+        score = {}
+        for c in [c for c in _ITEMS if c != "alsfrs5"] + item_5:
+            score[c] = numbers(frs, c, path, required=False)
+            _in_range(score[c], frs, c, path, 4)
+        # Item 5 is 5a without a gastrostomy and 5b with one: whichever is given.
+        score["alsfrs5"] = score[item_5[0]].fillna(score[item_5[-1]])
+        items = pd.concat([score[c] for c in _ITEMS], axis=1)
         total = total.fillna(items.sum(axis=1, min_count=len(_ITEMS)))
     keep = day.notna() & total.notna()
     dropped["visits_without_day"] = int((total.notna() & day.isna()).sum())
