@@ -34,18 +34,24 @@ _KINDS: dict[str, tuple[str, ...]] = {
     "ALS history": ("aalshxfx",),
     "mortality": ("mortality",),
     "subjects": ("subjects",),
+    "gene mutations": ("gene_mutations",),
 }
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "ALSFRS-R": ("participant_id",),
     "ALS history": ("participant_id", "onsetdt"),
     "mortality": ("participant_id", "dieddt"),
     "subjects": ("participant_id", "subject_group_id"),
+    "gene mutations": ("participant_id", "sod1", "c9orf72", "tdp43", "fus"),
 }
 _DAY_COLUMNS = ("alsfrsdt", "visit_date")  # the assessment's own day first
 _ITEMS = ("alsfrs1", "alsfrs2", "alsfrs3", "alsfrs4", "alsfrs5", "alsfrs6", "alsfrs7",
           "alsfrs8", "alsfrs9", "alsfrsr1", "alsfrsr2", "alsfrsr3")
 """The twelve ALSFRS-R items; item 5 is `alsfrs5a` (no gastrostomy) or `alsfrs5b`."""
 _ALS_GROUP = 1.0  # `subject_group_id` of people with ALS (17: other motor neuron disease)
+_GENES = {"sod1": "SOD1", "c9orf72": "C9orf72", "tdp43": "TARDBP", "fus": "FUS"}
+"""Gene-table column -> the model's genotype; a cell of 1 is a positive result (2:
+negative; other codes: no result)."""
+_POSITIVE = 1.0
 
 
 def _table(path: Path, kind: str) -> pd.DataFrame:
@@ -121,6 +127,21 @@ def _deaths(path: Path, last_visit: pd.Series, dropped: dict[str, int]) -> dict[
     return {**deaths, **{s: math.nan for s in unknown}}
 
 
+def _genotypes(path: Path, dropped: dict[str, int]) -> tuple[dict[str, str], set[str]]:
+    """participant -> genotype for those with one positive result among the model's four
+    genes (over all their rows), and the participants with more than one (the model
+    has one genotype per subject: they are dropped and counted)."""
+    genes = _table(path, "gene mutations")
+    positive: dict[str, set[str]] = {}
+    for col, genotype in _GENES.items():
+        hit = numbers(genes, col, path, required=False) == _POSITIVE
+        for subject in genes["participant_id"][hit]:
+            positive.setdefault(subject, set()).add(genotype)
+    two = {s for s, g in positive.items() if len(g) > 1}
+    dropped["subjects_with_two_genotypes"] = len(two)
+    return {s: g.pop() for s, g in positive.items() if s not in two}, two
+
+
 def read_answer_als(
     folder_or_files: str | os.PathLike | Iterable[str | os.PathLike],
     *,
@@ -135,13 +156,16 @@ def read_answer_als(
     or else `Visit_Date`, and the total `alsfrst` or the twelve items `alsfrs1`-`alsfrs4`,
     `alsfrs5a`/`alsfrs5b`, `alsfrs6`-`alsfrs9`, `alsfrsr1`-`alsfrsr3`), `*AALSHXFX*` (the ALS
     history: `Participant_ID`, `onsetdt`; needed for `align="onset"`), `*Mortality*`
-    (`Participant_ID`, `dieddt`) and `*subjects*` (`Participant_ID`, `subject_group_id`).
+    (`Participant_ID`, `dieddt`), `*subjects*` (`Participant_ID`, `subject_group_id`) and
+    `*ALS_Gene_Mutations*` (`Participant_ID`, `sod1`, `c9orf72`, `tdp43`, `fus`).
 
     Rows: one `alsfrs_r` row per assessment with a total (given, or the sum of all twelve
     items); with the mortality table, one `death` event per participant: value 1 on
     `dieddt`, else value 0 on the last ALSFRS-R assessment (alive then). With the subjects
-    table only people with ALS (`subject_group_id` 1) are kept. Genotype is `sporadic` and
-    no therapy is read: set them in the frame where you know them.
+    table only people with ALS (`subject_group_id` 1) are kept. With the gene table, a
+    participant with one positive result (1) among SOD1, C9orf72, TDP-43 (`TARDBP`) and
+    FUS gets that genotype, one with two is dropped, everyone else is `sporadic` (the
+    results are self-reported). No therapy is read: set it in the frame where you know it.
 
     `align="screening"`: day 0 = the screening visit (the download's day numbers);
     assessments before it are dropped. `align="onset"`: day 0 = symptom onset;
@@ -155,28 +179,34 @@ def read_answer_als(
     if "ALSFRS-R" not in tables:
         raise ALSJaxError("read_answer_als: no ALSFRS-R table (a file named like "
                           f"'*ALSFRS_R*.csv') in {folder_or_files}")
-    dropped = {"subjects_not_als": 0, "subjects_without_onset": 0,
+    dropped = {"visits_without_alsfrs_r": 0, "visits_without_day": 0, "subjects_not_als": 0,
+               "subjects_with_two_genotypes": 0, "subjects_without_onset": 0,
                "visits_before_day_0": 0, "deaths_without_day": 0}
     visits = _alsfrs_visits(tables["ALSFRS-R"], dropped)
-
+    genotype: dict[str, str] = {}
+    keep = pd.Series(True, index=visits.index)
+    if "gene mutations" in tables:
+        genotype, two = _genotypes(tables["gene mutations"], dropped)
+        keep &= ~visits["subject"].isin(two)
     if "subjects" in tables:
         path = tables["subjects"]
         groups = _table(path, "subjects")
         group = numbers(groups, "subject_group_id", path, required=False)
         als = set(groups["participant_id"][group == _ALS_GROUP])
         dropped["subjects_not_als"] = int((~visits["subject"].drop_duplicates().isin(als)).sum())
-        visits = visits[visits["subject"].isin(als)]
+        keep &= visits["subject"].isin(als)
+    left_out = set(visits["subject"][~keep])
+    visits = visits[keep]
 
     events = pd.DataFrame(columns=visits.columns)
     if "mortality" in tables:
         last_visit = visits.groupby("subject")["time"].max()
         deaths = _deaths(tables["mortality"], last_visit, dropped)
-        rows = [(s, d, 1.0) for s, d in deaths.items() if not math.isnan(d)]
+        rows = [(s, d, 1.0) for s, d in deaths.items()
+                if not math.isnan(d) and s not in left_out]
         rows += [(s, t, 0.0) for s, t in last_visit.items() if s not in deaths]
         events = pd.DataFrame([{"subject": s, "time": t, "observable": "death", "value": v}
                                for s, t, v in rows], columns=visits.columns)
-        if "subjects" in tables:
-            events = events[events["subject"].isin(als)]
     tidy = pd.concat([visits, events], ignore_index=True)
 
     if align == "onset":
@@ -194,7 +224,8 @@ def read_answer_als(
     early = (tidy["time"] < 0) & (tidy["observable"] == "alsfrs_r")
     dropped["visits_before_day_0"] = int(early.sum())
     tidy = tidy[~early].copy()
-    tidy["genotype"], tidy["species"], tidy["therapy"] = "sporadic", "human", ""
+    tidy["genotype"] = [genotype.get(s, "sporadic") for s in tidy["subject"]]
+    tidy["species"], tidy["therapy"] = "human", ""
     tidy = tidy.sort_values(["subject", "observable", "time"], kind="stable")
     tidy = tidy.reset_index(drop=True)
     tidy.attrs["dropped"] = dropped

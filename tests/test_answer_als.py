@@ -39,11 +39,23 @@ CASE-P3,3,1
 CASE-C1,4,5
 """
 
+# Self-reported results, 1 positive and 2 negative: P1 SOD1 (at its second visit's row),
+# P2 TDP-43 (the model's TARDBP), P3 two genes.
+GENES = """Participant_ID,SubjectUID,Form_Name,Visit_Name,Visit_Date,c9orf72,c9orfnd,fus,fusnd,\
+sod1,sod1nd,tdp43,tdp43nd
+CASE-P1,1,ALS_Gene_Mutations,Visit 1,0,2,0,2,0,,1,2,0
+CASE-P1,1,ALS_Gene_Mutations,Visit 2,91,2,0,2,0,1,0,2,0
+CASE-P2,2,ALS_Gene_Mutations,Visit 1,0,2,0,,1,2,0,1,0
+CASE-P3,3,ALS_Gene_Mutations,Visit 1,0,1,0,2,0,1,0,2,0
+""".replace("\\\n", "")
+
 
 def _files(tmp_path, **tables):
-    """Write the tables (default: all four) under the portal's names; return the folder."""
+    """Write the tables (default: all but the gene table) under the portal's names; return
+    the folder."""
     names = {"alsfrs": ("ALSFRS_R.csv", ALSFRS), "history": ("AALSHXFX.csv", HISTORY),
-             "mortality": ("Mortality.csv", MORTALITY), "subjects": ("subjects.csv", SUBJECTS)}
+             "mortality": ("Mortality.csv", MORTALITY), "subjects": ("subjects.csv", SUBJECTS),
+             "genes": ("ALS_Gene_Mutations.csv", None)}
     for kind, (name, text) in names.items():
         text = tables.get(kind, text)
         if text is not None:
@@ -84,6 +96,18 @@ def test_onset_alignment_and_round_trip(tmp_path):
     assert len(back) == len(tidy) and set(back.kind) == {"measurement", "event"}
 
 
+def test_genotypes_from_the_gene_table(tmp_path):
+    """One positive result (over all of a participant's rows) gives that genotype; two drop
+    the participant, deaths included; no positive result is sporadic."""
+    tidy = read_answer_als(_files(tmp_path, genes=GENES))
+    assert tidy.groupby("subject").genotype.first().to_dict() == {
+        "CASE-P1": "SOD1", "CASE-P2": "TARDBP"}
+    assert tidy.attrs["dropped"]["subjects_with_two_genotypes"] == 1
+    out = tmp_path / "tidy.csv"
+    write_measurements(tidy, out)
+    assert set(read_measurements(out).genotype) == {"SOD1", "TARDBP"}
+
+
 def test_without_the_optional_tables(tmp_path):
     folder = _files(tmp_path, history=None, mortality=None, subjects=None)
     tidy = read_answer_als([folder / "ALSFRS_R.csv"])
@@ -117,6 +141,10 @@ def test_without_the_optional_tables(tmp_path):
     ({"subjects": SUBJECTS.replace("subject_group_id", "group")},
      "subjects.csv: missing column 'subject_group_id'"),
     ({"alsfrs": None}, "no ALSFRS-R table"),
+    ({"genes": GENES.replace("Visit 1,0,2,0,,1", "Visit 1,0,y,0,,1")},
+     "ALS_Gene_Mutations.csv, row 4, column 'c9orf72': not a number: 'y'"),
+    ({"genes": GENES.replace("tdp43,", "tdp,")},
+     "ALS_Gene_Mutations.csv: missing column 'tdp43'"),
 ])
 def test_malformed_input_is_one_line_naming_file_row_and_column(tmp_path, tables, message):
     with pytest.raises(ALSJaxError) as err:
