@@ -22,6 +22,7 @@ import pandas as pd
 from ._downloads import (classify, download_paths, first_per_subject, numbers,
                          read_table)
 from ._errors import ALSJaxError
+from ._therapy import format_therapy
 
 ALIGNS: tuple[str, ...] = ("screening", "onset")
 """`screening`: day 0 = the screening visit (the download's own day numbers);
@@ -35,6 +36,7 @@ _KINDS: dict[str, tuple[str, ...]] = {
     "mortality": ("mortality",),
     "subjects": ("subjects",),
     "gene mutations": ("gene_mutations",),
+    "medications": ("medications_log",),
 }
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "ALSFRS-R": ("participant_id",),
@@ -42,6 +44,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "mortality": ("participant_id", "dieddt"),
     "subjects": ("participant_id", "subject_group_id"),
     "gene mutations": ("participant_id", "sod1", "c9orf72", "tdp43", "fus"),
+    "medications": ("participant_id", "med", "medstdt"),
 }
 _DAY_COLUMNS = ("alsfrsdt", "visit_date")  # the assessment's own day first
 _ITEMS = ("alsfrs1", "alsfrs2", "alsfrs3", "alsfrs4", "alsfrs5", "alsfrs6", "alsfrs7",
@@ -52,6 +55,10 @@ _GENES = {"sod1": "SOD1", "c9orf72": "C9orf72", "tdp43": "TARDBP", "fus": "FUS"}
 """Gene-table column -> the model's genotype; a cell of 1 is a positive result (2:
 negative; other codes: no result)."""
 _POSITIVE = 1.0
+_DRUG_NAMES = {"riluzole": ("riluzole", "rilutek", "tiglutik", "exservan"),
+               "edaravone": ("edaravone", "radicava"), "tofersen": ("tofersen", "qalsody")}
+"""The model's drug -> words that name it in the log's free-text `med` (generic and brand
+names, case-insensitive)."""
 
 
 def _table(path: Path, kind: str) -> pd.DataFrame:
@@ -142,6 +149,21 @@ def _genotypes(path: Path, dropped: dict[str, int]) -> tuple[dict[str, str], set
     return {s: g.pop() for s, g in positive.items() if s not in two}, two
 
 
+def _drug_starts(path: Path) -> dict[str, dict[str, float]]:
+    """participant -> {drug: first start day (`medstdt`; 0 where none is given)} for the
+    logged medications that name one of the model's drugs."""
+    meds = _table(path, "medications")
+    start = numbers(meds, "medstdt", path, required=False).fillna(0.0)
+    name = meds["med"].str.lower()
+    out: dict[str, dict[str, float]] = {}
+    for drug, words in _DRUG_NAMES.items():
+        hit = name.apply(lambda n, words=words: any(w in n for w in words))
+        for subject, day in zip(meds["participant_id"][hit], start[hit], strict=True):
+            days = out.setdefault(subject, {})
+            days[drug] = min(day, days.get(drug, math.inf))
+    return out
+
+
 def read_answer_als(
     folder_or_files: str | os.PathLike | Iterable[str | os.PathLike],
     *,
@@ -156,8 +178,9 @@ def read_answer_als(
     or else `Visit_Date`, and the total `alsfrst` or the twelve items `alsfrs1`-`alsfrs4`,
     `alsfrs5a`/`alsfrs5b`, `alsfrs6`-`alsfrs9`, `alsfrsr1`-`alsfrsr3`), `*AALSHXFX*` (the ALS
     history: `Participant_ID`, `onsetdt`; needed for `align="onset"`), `*Mortality*`
-    (`Participant_ID`, `dieddt`), `*subjects*` (`Participant_ID`, `subject_group_id`) and
-    `*ALS_Gene_Mutations*` (`Participant_ID`, `sod1`, `c9orf72`, `tdp43`, `fus`).
+    (`Participant_ID`, `dieddt`), `*subjects*` (`Participant_ID`, `subject_group_id`),
+    `*ALS_Gene_Mutations*` (`Participant_ID`, `sod1`, `c9orf72`, `tdp43`, `fus`) and
+    `*Medications_Log*` (`Participant_ID`, `med`, `medstdt`).
 
     Rows: one `alsfrs_r` row per assessment with a total (given, or the sum of all twelve
     items); with the mortality table, one `death` event per participant: value 1 on
@@ -165,7 +188,10 @@ def read_answer_als(
     table only people with ALS (`subject_group_id` 1) are kept. With the gene table, a
     participant with one positive result (1) among SOD1, C9orf72, TDP-43 (`TARDBP`) and
     FUS gets that genotype, one with two is dropped, everyone else is `sporadic` (the
-    results are self-reported). No therapy is read: set it in the frame where you know it.
+    results are self-reported). With the medications log, `therapy` starts riluzole,
+    edaravone and tofersen (named generically or by brand in `med`) on the first logged
+    `medstdt` (0 where none is given; a start before day 0 is day 0); stops are not
+    modelled.
 
     `align="screening"`: day 0 = the screening visit (the download's day numbers);
     assessments before it are dropped. `align="onset"`: day 0 = symptom onset;
@@ -209,6 +235,7 @@ def read_answer_als(
                                for s, t, v in rows], columns=visits.columns)
     tidy = pd.concat([visits, events], ignore_index=True)
 
+    onset = pd.Series(dtype=float)  # participant -> onset day; none: day 0 is screening
     if align == "onset":
         if "ALS history" not in tables:
             raise ALSJaxError("read_answer_als: align='onset' needs the ALS history table (a "
@@ -225,7 +252,11 @@ def read_answer_als(
     dropped["visits_before_day_0"] = int(early.sum())
     tidy = tidy[~early].copy()
     tidy["genotype"] = [genotype.get(s, "sporadic") for s in tidy["subject"]]
-    tidy["species"], tidy["therapy"] = "human", ""
+    tidy["species"] = "human"
+    drugs = _drug_starts(tables["medications"]) if "medications" in tables else {}
+    tidy["therapy"] = [format_therapy({d: max(day - onset.get(s, 0.0), 0.0)
+                                       for d, day in drugs.get(s, {}).items()})
+                       for s in tidy["subject"]]
     tidy = tidy.sort_values(["subject", "observable", "time"], kind="stable")
     tidy = tidy.reset_index(drop=True)
     tidy.attrs["dropped"] = dropped

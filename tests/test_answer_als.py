@@ -49,13 +49,24 @@ CASE-P2,2,ALS_Gene_Mutations,Visit 1,0,2,0,,1,2,0,1,0
 CASE-P3,3,ALS_Gene_Mutations,Visit 1,0,1,0,2,0,1,0,2,0
 """.replace("\\\n", "")
 
+# P1: riluzole (brand name) from before screening, restarted later, and edaravone from day
+# 30; P2: riluzole with no start day; a drug the model lacks.
+MEDICATIONS = """Participant_ID,SubjectUID,Form_Name,invdrg,med,meddose,medenddt,medstdt
+CASE-P1,1,Medications_Log,,Rilutek,50,,-200
+CASE-P1,1,Medications_Log,,riluzole,50,,60
+CASE-P1,1,Medications_Log,,RADICAVA ORS,105,,30
+CASE-P2,2,Medications_Log,,Riluzole 50 mg,50,,
+CASE-P2,2,Medications_Log,,baclofen,10,,-30
+"""
+
 
 def _files(tmp_path, **tables):
     """Write the tables (default: all but the gene table) under the portal's names; return
     the folder."""
     names = {"alsfrs": ("ALSFRS_R.csv", ALSFRS), "history": ("AALSHXFX.csv", HISTORY),
              "mortality": ("Mortality.csv", MORTALITY), "subjects": ("subjects.csv", SUBJECTS),
-             "genes": ("ALS_Gene_Mutations.csv", None)}
+             "genes": ("ALS_Gene_Mutations.csv", None),
+             "medications": ("ANSWER_ALS_Medications_Log.csv", None)}
     for kind, (name, text) in names.items():
         text = tables.get(kind, text)
         if text is not None:
@@ -108,6 +119,23 @@ def test_genotypes_from_the_gene_table(tmp_path):
     assert set(read_measurements(out).genotype) == {"SOD1", "TARDBP"}
 
 
+def test_therapy_from_the_medications_log(tmp_path):
+    """The model's drugs by generic or brand name, each from its first logged start (day 0
+    where none is given or it precedes day 0), shifted with the days under onset alignment;
+    other drugs are not read."""
+    folder = _files(tmp_path, medications=MEDICATIONS)
+    screening = read_answer_als(folder).groupby("subject").therapy.first().to_dict()
+    assert screening == {"CASE-P1": "riluzole:0,edaravone:30", "CASE-P2": "riluzole:0",
+                         "CASE-P3": ""}
+    onset = read_answer_als(folder, align="onset").groupby("subject").therapy.first()
+    assert onset.to_dict() == {"CASE-P1": "riluzole:200,edaravone:430",
+                               "CASE-P2": "riluzole:250"}
+    out = tmp_path / "tidy.csv"
+    write_measurements(read_answer_als(folder, align="onset"), out)
+    assert set(read_measurements(out).therapy) == {"riluzole:200,edaravone:430",
+                                                   "riluzole:250"}
+
+
 def test_without_the_optional_tables(tmp_path):
     folder = _files(tmp_path, history=None, mortality=None, subjects=None)
     tidy = read_answer_als([folder / "ALSFRS_R.csv"])
@@ -145,6 +173,8 @@ def test_without_the_optional_tables(tmp_path):
      "ALS_Gene_Mutations.csv, row 4, column 'c9orf72': not a number: 'y'"),
     ({"genes": GENES.replace("tdp43,", "tdp,")},
      "ALS_Gene_Mutations.csv: missing column 'tdp43'"),
+    ({"medications": MEDICATIONS.replace(",,30", ",,3O")},
+     "ANSWER_ALS_Medications_Log.csv, row 4, column 'medstdt': not a number: '3O'"),
 ])
 def test_malformed_input_is_one_line_naming_file_row_and_column(tmp_path, tables, message):
     with pytest.raises(ALSJaxError) as err:
