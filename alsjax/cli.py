@@ -1215,17 +1215,23 @@ def convert(
 ) -> None:
     """Turn your own PRO-ACT or Answer ALS download into the tidy CSV that `alsjax fit`
     reads (data/published/README.md: which tables and columns are read)."""
+    from ._answer_als import ALIGNS as ANSWER_ALS_ALIGNS
     from ._answer_als import read_answer_als
     from ._data import write_measurements
     from ._errors import ALSJaxError
+    from ._proact import ALIGNS as PROACT_ALIGNS
     from ._proact import read_proact
 
+    reader, aligns = ((read_proact, PROACT_ALIGNS) if source == Download.proact
+                      else (read_answer_als, ANSWER_ALS_ALIGNS))
+    if align not in aligns:
+        raise ALSJaxError(f"--align: {source.value} days can start at "
+                          f"{' or '.join(aligns)}, not {align!r}")
     if out.exists() and not force:
         raise ALSJaxError(f"--out {out}: exists; choose another file, or pass --force to "
                           "replace it")
     if out.is_dir():
         raise ALSJaxError(f"--out {out}: is a folder; name the CSV file to write")
-    reader = read_proact if source == Download.proact else read_answer_als
     tidy = reader(download, align=align)
     write_measurements(tidy, out)
     if quiet:

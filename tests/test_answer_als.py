@@ -216,4 +216,7 @@ def test_cli_convert_writes_the_readers_frame_once(tmp_path, monkeypatch):
     bad = runner.invoke(app, ["convert", "proact", str(folder), "--out",
                               str(tmp_path / "other.csv")])
     assert bad.exit_code == 2 and "missing column 'subject_id'" in bad.output
+    align = runner.invoke(app, ["convert", "answer-als", str(folder), "--align", "trial",
+                                "--out", str(tmp_path / "other.csv")])
+    assert align.exit_code == 2 and "--align: answer-als days can start at" in align.output
     assert not (tmp_path / "other.csv").exists()
