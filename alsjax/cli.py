@@ -660,6 +660,29 @@ def _preset_note(data, preset_version: str) -> str | None:
             f"{preset_version} (--preset-version {made} fits them as made)")
 
 
+def _clock_note(source: Path | None, align) -> str | None:
+    """A human data file read on the cascade's clock only because --align was not given:
+    say so. Synthetic data (`alsjax synth` writes a truth file beside) is on that clock;
+    patients' days count from onset or a trial's start, and read as days since the
+    cascade's start they fit a different disease without any error."""
+    from ._data import read_measurements
+    from ._errors import ALSJaxError
+
+    if source is None or source.suffix.lower() == ".toml" or align is not None:
+        return None
+    if source.with_name(f"{source.stem}_truth.json").exists():
+        return None
+    try:
+        species = read_measurements(source)["species"]
+    except (ALSJaxError, OSError):
+        return None  # the run itself reports it
+    if not (species == "human").any():
+        return None
+    return (f"{source}: human days are read as days since the cascade's start (the default "
+            "--align cascade: the model's own clock, which starts before any symptom); if they "
+            "count from symptom onset or a trial's start, pass --align onset")
+
+
 def _warn(notes) -> None:
     """Each note (None: none) as one `warning:` line on stderr."""
     for note in notes:
@@ -1073,10 +1096,12 @@ def fit_command(
     if mixed_effects:
         if distributed:
             _check_out_everywhere(out or Path("alsjax-fit"), force, writer)
-        return _run_population(source, population, random, estimate, covariate, covariance,
-                               noise, starts, seed, max_steps, align, out, quiet, force,
-                               devices, chunk_subjects, writer, preset_version, se,
-                               population_start, rtol, atol)
+        _run_population(source, population, random, estimate, covariate, covariance,
+                        noise, starts, seed, max_steps, align, out, quiet, force,
+                        devices, chunk_subjects, writer, preset_version, se,
+                        population_start, rtol, atol)
+        _warn([_clock_note(source, align) if writer else None])
+        return
     noise, noise_sd = _split_noise_sd(noise)
     if not per_subject and noise_sd:
         raise ALSJaxError("--noise OBSERVABLE=MODEL:SD (a fixed noise SD) need --per-subject")
@@ -1100,6 +1125,8 @@ def fit_command(
                                devices, chunk_subjects, writer)
     else:
         _run(recipe, out, quiet, force, PlotFormat(plot_format).value)
+    # After a run that succeeded: a command stopped by bad input prints its one line only.
+    _warn([_clock_note(source, align) if writer else None])
 
 
 @app.command("profile")

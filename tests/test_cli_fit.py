@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import alsjax
-from alsjax.cli import _fit_inputs, _interval_text, _preset_note, app
+from alsjax.cli import _clock_note, _fit_inputs, _interval_text, _preset_note, app
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -468,3 +468,21 @@ def test_shipped_recipes_load_and_resolve_their_priors(path):
         for n in recipe.estimate:
             want = [alsjax.plausible_priors([n], genotype[s])[n] for s in subjects]
             assert priors[n] == want
+
+
+def test_human_data_on_the_cascade_clock_by_default_is_named(tmp_path):
+    """A human data file fitted without --align is read on the cascade's clock: a warning
+    says so, unless it is synthetic (a truth file beside it, as `alsjax synth` writes),
+    --align was given, it is a recipe, or it holds mice only."""
+    shipped = ROOT / "data/synthetic/small_human.csv"
+    own = tmp_path / "my_patients.csv"
+    own.write_bytes(shipped.read_bytes())
+    note = _clock_note(own, None)
+    assert note is not None and "--align onset" in note and str(own) in note
+    assert _clock_note(own, "onset") is None and _clock_note(own, "cascade") is None
+    assert _clock_note(shipped, None) is None  # its truth file: made on that clock
+    assert _clock_note(ROOT / "fit/default.toml", None) is None
+    assert _clock_note(None, None) is None
+    mice = tmp_path / "mice.csv"
+    mice.write_bytes((ROOT / "data/synthetic/mouse_sod1.csv").read_bytes())
+    assert _clock_note(mice, None) is None
