@@ -5,9 +5,9 @@ alsjax ships none: this module maps the clinical tables a registered user downlo
 the tidy columns that `write_measurements` writes and `read_measurements` reads. The
 layout (file and column names, and every date given as a whole number of days relative to
 the participant's screening visit) is the one the Answer ALS data team's own OMOP
-conversion reads (`data/published/README.md`, *Restricted data*). Tables are read as
-`_downloads` reads any restricted download: names matched case-insensitively, every
-problem one line naming the file, row and column.
+conversion reads (`data/published/README.md`, *Bringing your own Answer ALS download*).
+Tables are read as `_downloads` reads any restricted download: names matched
+case-insensitively, every problem one line naming the file, row and column.
 """
 
 from __future__ import annotations
