@@ -674,6 +674,55 @@ def nfl_spread(fits: dict, num: dict) -> None:
     num["nfl_spread"] = out
 
 
+PRESYMPTOMATIC_LEVELS = (2.0, 3.0)  # x healthy: where a control range might end (a guess;
+# Benatar 2018/2019's abstracts do not state their control ranges)
+PRESYMPTOMATIC_PUBLISHED = {  # months before onset that serum NfL rose (abstracts)
+    "SOD1": "6-12 (SOD1 A4V carriers; Benatar 2019)", "FUS": "about 24 (Benatar 2019)",
+    "C9orf72": "about 42 (Benatar 2019)", "sporadic": "up to 12 (any gene; Benatar 2018)",
+    "TARDBP": "not reported"}
+
+
+def presymptomatic_nfl(fits: dict, num: dict) -> None:
+    """Held-out check 12: how long before symptom onset each genotype's preset puts its
+    serum NfL above a multiple of the healthy level, against Benatar 2018/2019's
+    presymptomatic carriers (months before phenoconversion that NfL rose)."""
+    del fits
+    out = {}
+    fig = Figure(figsize=(6, 3.6))
+    ax = fig.add_subplot()
+    for i, genotype in enumerate(("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")):
+        p = alsjax.default_params(genotype)
+        on = onset(p)
+        t = np.linspace(0.0, on, 2001)  # from the cascade's healthy start
+        ratio = (np.asarray(sim(p, t).observables["nfl"])
+                 / float(alsjax.physical(p)["nfl_baseline"]))
+        lead = {}
+        for level in PRESYMPTOMATIC_LEVELS:
+            below = np.flatnonzero(ratio < level)  # days still below the level
+            if ratio[-1] < level:
+                lead[f"{level:g}x"] = None  # not above it by onset
+            else:  # from the last day below it (the cascade starts healthy, at day 0)
+                lead[f"{level:g}x"] = (on - float(t[below[-1] + 1])) / MONTH
+        out[genotype] = dict(onset_day=on, onset_months=on / MONTH,
+                             ratio_at_onset=float(ratio[-1]),
+                             ratio_12_months_before=float(np.interp(on - 365.25, t, ratio)),
+                             months_before_onset=lead,
+                             published=PRESYMPTOMATIC_PUBLISHED[genotype])
+        ax.plot((t - on) / MONTH, ratio, color=f"C{i}", label=f"{genotype} preset")
+    for level in PRESYMPTOMATIC_LEVELS:
+        ax.axhline(level, color="0.5", ls=":", lw=0.8)
+    for months, lab in ((-42, "C9orf72"), (-24, "FUS"), (-9, "SOD1 A4V")):
+        ax.axvline(months, color="k", ls="--", lw=0.6)
+        ax.text(months, 1.02, f" {lab}", rotation=90, va="bottom", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xlabel("months before model onset")
+    ax.set_ylabel("serum NfL / healthy")
+    ax.set_title("Presymptomatic NfL (dashed: Benatar 2019's rise before onset)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    _save(fig, "benatar2019_presymptomatic_nfl")
+    num["presymptomatic_nfl"] = out
+
+
 TOFERSEN_LAG = 182.625  # days from model onset to the first dose: a symptomatic stage
 WEEKS_28 = 196.0  # VALOR's primary time point
 CASE_SERIES = 198.0  # Meyer 2023: mean treatment duration 6.5 months
@@ -1108,7 +1157,8 @@ def main() -> None:
         RESULTS.write_text(json.dumps(fits, indent=1) + "\n")
     FIG.mkdir(exist_ok=True)
     blocks = (mouse, natural_history, edaravone, edaravone_survival, riluzole, registry,
-              pace_survival, nfl, nfl_spread, tofersen, valor, motor_units, motor_layer)
+              pace_survival, nfl, nfl_spread, presymptomatic_nfl, tofersen, valor,
+              motor_units, motor_layer)
     chosen = [b for b in blocks if b.__name__ in a.block] if a.block else blocks
     num: dict = json.loads(NUMBERS.read_text()) if a.block and NUMBERS.exists() else {}
     for block in chosen:
