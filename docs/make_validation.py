@@ -711,14 +711,19 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
         ax.plot((t - on) / MONTH, ratio, color=f"C{i}", label=f"{genotype} preset")
     for level in PRESYMPTOMATIC_LEVELS:
         ax.axhline(level, color="0.5", ls=":", lw=0.8)
-    for months, lab in ((-42, "C9orf72"), (-24, "FUS"), (-9, "SOD1 A4V")):
+        ax.text(-44, level * 1.04, f"{level:g}x healthy", fontsize=7, color="0.4")
+    for months, lab in ((-42, "C9orf72 carriers"), (-24, "FUS carriers")):
         ax.axvline(months, color="k", ls="--", lw=0.6)
-        ax.text(months, 1.02, f" {lab}", rotation=90, va="bottom", fontsize=7)
+        ax.text(months, 30, f" {lab}", rotation=90, va="center", fontsize=7)
+    ax.axvspan(-12, -6, color="k", alpha=0.08)
+    ax.text(-12, 60, " SOD1 A4V", fontsize=7, va="center")
     ax.set_yscale("log")
-    ax.set_xlabel("months before model onset")
+    ax.set_xlim(-45, 1)
+    ax.set_xlabel("months before model onset (each curve starts at the cascade's start)")
     ax.set_ylabel("serum NfL / healthy")
-    ax.set_title("Presymptomatic NfL (dashed: Benatar 2019's rise before onset)", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title("When NfL rises before onset: model presets against Benatar 2019 "
+                 "(lines, band)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.1, 1.0))
     _save(fig, "benatar2019_presymptomatic_nfl")
     num["presymptomatic_nfl"] = out
 
