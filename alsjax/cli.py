@@ -1152,13 +1152,17 @@ def profile_command(
     bound: Annotated[list[str] | None, typer.Option("--bound", help=BOUND_HELP)] = None,
     plausible_priors: Annotated[bool, typer.Option(
         "--plausible-priors", help=PLAUSIBLE_HELP)] = False,
+    align: Annotated[Align | None, typer.Option(
+        help="Day 0 of the data: the cascade's start or symptom onset.",
+        show_default=False)] = None,
 ) -> None:
     """Profile likelihoods: re-optimise the other parameters on a grid of one."""
     est = estimate or (None if source.suffix.lower() == ".toml" else parameter)
-    recipe, out = _fit_inputs(source, est, None, None, None, None, out, parameter, None, None,
+    recipe, out = _fit_inputs(source, est, None, None, None, None, out, parameter, None, align,
                               points=points, preset_version=preset_version, rtol=rtol,
                               atol=atol, bound=bound, plausible_priors=plausible_priors)
     _run(recipe, out, quiet, force)
+    _warn([_clock_note(source, align)])
 
 
 # --- synth ----------------------------------------------------------------------------

@@ -94,6 +94,18 @@ def test_profile_command(tmp_path):
     assert json.loads((out / "summary.json").read_text())["preset_version"] == "legacy"
 
 
+def test_profile_takes_the_data_clock(tmp_path):
+    """`alsjax profile DATA --align onset` reaches the recipe it runs (a data file's clock,
+    as for `alsjax fit`); a wrong value is the option's error."""
+    data = ROOT / "data/synthetic/small_human.csv"
+    recipe, _ = _fit_inputs(data, ["nfl_release"], None, None, None, None, None,
+                            ["nfl_release"], None, "onset")
+    assert recipe.align == "onset" and recipe.profile == ("nfl_release",)
+    r = runner.invoke(app, ["profile", str(data), "--parameter", "nfl_release", "--align",
+                            "sideways", "--out", str(tmp_path / "p")])
+    assert r.exit_code == 2 and "--align" in r.output and not (tmp_path / "p").exists()
+
+
 def test_unknown_estimate(tmp_path):
     out = tmp_path / "o"
     _fails(["fit", str(ROOT / "data/synthetic/small_human.csv"), "--estimate",
