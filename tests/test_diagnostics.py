@@ -169,6 +169,7 @@ def test_summary_json_has_plain_floats(tmp_path):
 
     walk(summary)
     assert summary["alsjax_output"] == "fit"
+    assert summary["align"] == "cascade"  # the default recipe's clock, for other tools
     assert set(summary["at_bound"]) == set(summary["estimates"])
     assert all(v is False for v in summary["at_bound"].values())
     timings = summary["timings_s"]
