@@ -480,7 +480,7 @@ def test_cli_population_fit(population, tmp_path, monkeypatch):
     assert params.loc["apoptotic_death_rate", "estimate"] == pytest.approx(
         result.estimates["apoptotic_death_rate"], rel=1e-6)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["devices"] == 1
+    assert summary["devices"] == 1 and summary["align"] == "cascade"
     # --se opg: the same optimum (the optimiser does not depend on it), the outer-product
     # SEs (not the module fit's Hessian ones).
     assert result.se_method == "hessian" and summary["standard_errors"] == "opg"
