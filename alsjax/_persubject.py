@@ -100,6 +100,7 @@ class PerSubjectResult:
     processes: int = 1  # processes sharing the devices (`alsjax fit --distributed`)
     preset_version: str = LATEST_PRESET  # of the presets behind the parameters not fitted
     tolerances: tuple[float, float] = (DEFAULT_RTOL, DEFAULT_ATOL)  # the solver's (rtol, atol)
+    align: str = "cascade"  # day 0 of the data's times: "onset" or the cascade's start
     at_lower: np.ndarray | None = None  # (S, P): the lower bound's share (None: not known)
     priors: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     # name -> one (median, GSD) per subject (say, each subject's genotype's plausible range)
@@ -431,6 +432,7 @@ def fit_per_subject(
         compile_time=compile_time + lap_ctime,
         chunk_subjects=None if chunk_subjects is None else int(chunk_subjects),
         preset_version=data.preset_version, tolerances=pb.tolerances,
+        align="onset" if bool(np.asarray(data.onset_aligned).any()) else "cascade",
     )
 
 
@@ -493,7 +495,7 @@ def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
         n_starts=result.n_starts, seed=result.seed, noise=result.noise,
         fixed_noise_sd=result.fixed_noise, devices=result.devices,
         chunk_subjects=result.chunk_subjects, processes=result.processes,
-        preset_version=result.preset_version,
+        preset_version=result.preset_version, align=result.align,
         priors={n: dict(median=json_float(m), gsd=json_float(g))
                 for n, (m, g) in result.priors.items()},
         subject_priors={n: [dict(median=json_float(m), gsd=json_float(g), subjects=[

@@ -205,6 +205,7 @@ def test_cli_per_subject_writes_subjects_csv(cohort, fitted, tmp_path, monkeypat
     assert summary["n_subjects"] == N and summary["n_failed"] == 0
     assert set(summary["spread"]) == set(fitted.names)
     assert summary["devices"] == 1 and summary["chunk_subjects"] is None
+    assert summary["align"] == fitted.align == "cascade"  # the recipe names no clock
     assert (summary["rtol"], summary["atol"]) == (1e-6, 1e-9)
     assert summary["subjects_at_bound"] == {
         n: int(fitted.at_bound[:, j].sum()) for j, n in enumerate(fitted.names)}
