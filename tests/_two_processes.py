@@ -21,8 +21,11 @@ _CLUSTER = ("JAX_", "SLURM_", "OMPI_", "PMI_", "PMIX_")
 # between a piece and its number ("... connected to [Gloo] Rank 1 is connected to 1 peer
 # ranks. ...: 11 peer ranks. ..."): so its text pieces are removed wherever they are, and
 # what is left must be exactly its numbers, three one-digit numbers a note (4 ranks).
-_GLOO_PIECES = ("[Gloo] Rank ", " is connected to ",
-                " peer ranks. Expected number of connected peer ranks is : ")
+# gloo's note, "[Gloo] Rank 1 is connected to 1 peer ranks. Expected number of connected
+# peer ranks is : 1", in pieces without spaces: the ranks' threads interleave their notes
+# (a note's tail can follow the next note's head), so each piece is removed on its own.
+_GLOO_PIECES = ("Expectednumberofconnectedpeerranksis:", "[Gloo]Rank", "isconnectedto",
+                "peerranks.")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -67,10 +70,10 @@ def two_processes(target: Path, tmp_path: Path, *options: str,
 
 
 def beyond_gloo_notes(text: str) -> str:
-    """`text` less gloo's connection notes: "" when it holds nothing else, else `text`."""
-    notes = text.count(_GLOO_PIECES[0])
-    rest = text
+    """`text` less gloo's connection notes: "" when it holds nothing else (each note's three
+    one-digit numbers included), else `text`."""
+    rest = "".join(text.split())
+    notes = rest.count(_GLOO_PIECES[1])
     for piece in _GLOO_PIECES:
         rest = rest.replace(piece, "")
-    rest = "".join(rest.split())
     return "" if not rest or (rest.isdigit() and len(rest) == 3 * notes) else text
