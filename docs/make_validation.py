@@ -728,6 +728,26 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
     num["presymptomatic_nfl"] = out
 
 
+def mouse_neuron_timing(fits: dict, num: dict) -> None:
+    """Held-out check 13: when the SOD1-G93A mouse preset loses its lower motor neurons,
+    against Kong & Xu 1998 ("little motor neuron death" at onset; most die at the
+    terminal stage, about 9 weeks after onset). Numbers only, no figure."""
+    del fits
+    p = alsjax.default_params("SOD1", species="mouse")
+    t = np.linspace(0.0, 200.0, 4001)
+    sol = sim(p, t)
+    lmn = np.asarray(sol.observables["lmn"])
+    on, end, de = (float(sol.events[k]) for k in ("onset", "end_stage", "death"))
+    lost = {k: 1.0 - float(np.interp(d, t, lmn)) for k, d in
+            (("onset", on), ("end_stage", end), ("death", de))}
+    num["mouse_neuron_timing"] = dict(
+        onset_day=on, end_stage_day=end, death_day=de, lost=lost,
+        weeks_onset_to_death=(de - on) / 7.0,
+        share_of_loss_after_onset=(lost["death"] - lost["onset"]) / lost["death"],
+        share_of_loss_in_last_3_weeks=(lost["death"] - 1.0
+                                       + float(np.interp(de - 21.0, t, lmn))) / lost["death"])
+
+
 TOFERSEN_LAG = 182.625  # days from model onset to the first dose: a symptomatic stage
 WEEKS_28 = 196.0  # VALOR's primary time point
 CASE_SERIES = 198.0  # Meyer 2023: mean treatment duration 6.5 months
@@ -1162,8 +1182,8 @@ def main() -> None:
         RESULTS.write_text(json.dumps(fits, indent=1) + "\n")
     FIG.mkdir(exist_ok=True)
     blocks = (mouse, natural_history, edaravone, edaravone_survival, riluzole, registry,
-              pace_survival, nfl, nfl_spread, presymptomatic_nfl, tofersen, valor,
-              motor_units, motor_layer)
+              pace_survival, nfl, nfl_spread, presymptomatic_nfl, mouse_neuron_timing,
+              tofersen, valor, motor_units, motor_layer)
     chosen = [b for b in blocks if b.__name__ in a.block] if a.block else blocks
     num: dict = json.loads(NUMBERS.read_text()) if a.block and NUMBERS.exists() else {}
     for block in chosen:
