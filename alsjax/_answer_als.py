@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -110,9 +111,10 @@ def _alsfrs_visits(path: Path, dropped: dict[str, int]) -> pd.DataFrame:
                          "observable": "alsfrs_r", "value": total[keep]})
 
 
-def _deaths(path: Path, last_visit: pd.Series, dropped: dict[str, int]) -> dict[str, float]:
-    """participant -> day of death; a death record without a day is counted, and such a
-    participant gets no death row (neither a day nor a censoring)."""
+def _deaths(path: Path, last_visit: pd.Series, dropped: dict[str, int]
+            ) -> tuple[dict[str, float], set[str]]:
+    """participant -> day of death, and the participants with a death record but no day
+    (counted: they get no death row, neither a day nor a censoring)."""
     mort = _table(path, "mortality")
     day = numbers(mort, "dieddt", path, required=False)
     deaths: dict[str, float] = {}
@@ -131,7 +133,7 @@ def _deaths(path: Path, last_visit: pd.Series, dropped: dict[str, int]) -> dict[
         deaths[subject] = d
     unknown -= set(deaths)
     dropped["deaths_without_day"] = len(unknown)
-    return {**deaths, **{s: math.nan for s in unknown}}
+    return deaths, unknown
 
 
 def _genotypes(path: Path, dropped: dict[str, int]) -> tuple[dict[str, str], set[str]]:
@@ -157,10 +159,10 @@ def _drug_starts(path: Path) -> dict[str, dict[str, float]]:
     name = meds["med"].str.lower()
     out: dict[str, dict[str, float]] = {}
     for drug, words in _DRUG_NAMES.items():
-        hit = name.apply(lambda n, words=words: any(w in n for w in words))
-        for subject, day in zip(meds["participant_id"][hit], start[hit], strict=True):
-            days = out.setdefault(subject, {})
-            days[drug] = min(day, days.get(drug, math.inf))
+        hit = name.str.contains("|".join(map(re.escape, words)))
+        first = start[hit].groupby(meds["participant_id"][hit]).min()
+        for subject, day in first.items():
+            out.setdefault(subject, {})[drug] = float(day)
     return out
 
 
@@ -210,27 +212,28 @@ def read_answer_als(
                "visits_before_day_0": 0, "deaths_without_day": 0}
     visits = _alsfrs_visits(tables["ALSFRS-R"], dropped)
     genotype: dict[str, str] = {}
-    keep = pd.Series(True, index=visits.index)
+    two: set[str] = set()  # two positive genes: left out
+    als: set[str] | None = None  # with the subjects table: the people with ALS
     if "gene mutations" in tables:
         genotype, two = _genotypes(tables["gene mutations"], dropped)
-        keep &= ~visits["subject"].isin(two)
     if "subjects" in tables:
         path = tables["subjects"]
         groups = _table(path, "subjects")
         group = numbers(groups, "subject_group_id", path, required=False)
         als = set(groups["participant_id"][group == _ALS_GROUP])
         dropped["subjects_not_als"] = int((~visits["subject"].drop_duplicates().isin(als)).sum())
-        keep &= visits["subject"].isin(als)
-    left_out = set(visits["subject"][~keep])
-    visits = visits[keep]
 
+    def kept(subject: str) -> bool:  # whatever rows the participant has
+        return subject not in two and (als is None or subject in als)
+
+    visits = visits[visits["subject"].map(kept)]
     events = pd.DataFrame(columns=visits.columns)
     if "mortality" in tables:
         last_visit = visits.groupby("subject")["time"].max()
-        deaths = _deaths(tables["mortality"], last_visit, dropped)
-        rows = [(s, d, 1.0) for s, d in deaths.items()
-                if not math.isnan(d) and s not in left_out]
-        rows += [(s, t, 0.0) for s, t in last_visit.items() if s not in deaths]
+        deaths, unknown = _deaths(tables["mortality"], last_visit, dropped)
+        rows = [(s, d, 1.0) for s, d in deaths.items() if kept(s)]
+        rows += [(s, t, 0.0) for s, t in last_visit.items()
+                 if s not in deaths and s not in unknown]
         events = pd.DataFrame([{"subject": s, "time": t, "observable": "death", "value": v}
                                for s, t, v in rows], columns=visits.columns)
     tidy = pd.concat([visits, events], ignore_index=True)
@@ -251,12 +254,13 @@ def read_answer_als(
     early = (tidy["time"] < 0) & (tidy["observable"] == "alsfrs_r")
     dropped["visits_before_day_0"] = int(early.sum())
     tidy = tidy[~early].copy()
-    tidy["genotype"] = [genotype.get(s, "sporadic") for s in tidy["subject"]]
-    tidy["species"] = "human"
     drugs = _drug_starts(tables["medications"]) if "medications" in tables else {}
-    tidy["therapy"] = [format_therapy({d: max(day - onset.get(s, 0.0), 0.0)
-                                       for d, day in drugs.get(s, {}).items()})
-                       for s in tidy["subject"]]
+    therapy = {s: format_therapy({d: max(day - onset.get(s, 0.0), 0.0)
+                                  for d, day in drugs.get(s, {}).items()})
+               for s in tidy["subject"].unique()}  # once per participant, not per row
+    tidy["genotype"] = tidy["subject"].map(lambda s: genotype.get(s, "sporadic"))
+    tidy["species"] = "human"
+    tidy["therapy"] = tidy["subject"].map(therapy)
     tidy = tidy.sort_values(["subject", "observable", "time"], kind="stable")
     tidy = tidy.reset_index(drop=True)
     tidy.attrs["dropped"] = dropped

@@ -107,6 +107,18 @@ def test_onset_alignment_and_round_trip(tmp_path):
     assert len(back) == len(tidy) and set(back.kind) == {"measurement", "event"}
 
 
+def test_left_out_participants_get_no_death_row_either(tmp_path):
+    """A control's death record (the subjects table says group 5) and a two-gene
+    participant's give no death row, even without an ALSFRS-R assessment of their own."""
+    mortality = MORTALITY + "CASE-C9,9,Mortality,Log,400,\nCASE-P3,3,Mortality,Log,,\n"
+    subjects = SUBJECTS + "CASE-C9,9,5\n"
+    tidy = read_answer_als(_files(tmp_path, mortality=mortality, subjects=subjects))
+    assert set(tidy[tidy.observable == "death"].subject) == {"CASE-P1", "CASE-P2"}
+    with_genes = read_answer_als(_files(tmp_path, genes=GENES, mortality=MORTALITY.replace(
+        "CASE-P3,3,Mortality,Log,,", "CASE-P3,3,Mortality,Log,90,")))
+    assert "CASE-P3" not in set(with_genes.subject)  # two genes: its death row too
+
+
 def test_genotypes_from_the_gene_table(tmp_path):
     """One positive result (over all of a participant's rows) gives that genotype; two drop
     the participant, deaths included; no positive result is sporadic."""
