@@ -1,12 +1,40 @@
 """One place decides the numerics of the test suite: float64 everywhere, and JAX's strict
 dtype promotion and rank checks (as diffrax's own suite runs), so a silent float32 or a
-broadcast by accident fails a test instead of passing unnoticed."""
+broadcast by accident fails a test instead of passing unnoticed; and XLA's CPU loop
+emitters, which compile this model's programs faster (`_use_loop_emitters`)."""
 
 import collections
+import os
+import subprocess
+import sys
 
-import jax
-import jax.monitoring
-import pytest
+
+def _use_loop_emitters() -> None:
+    """Compile the suite's programs with XLA's older CPU loop emitters.
+
+    Most of the suite's time is XLA compiling (57 % of its worker seconds on 2 cores,
+    2026-12-07), and this model's programs are hundreds of small loop fusions, which the
+    default fusion emitters compile one kernel at a time: with
+    `--xla_cpu_use_fusion_emitters=false` the suite compiled in 29 % less time and ran as
+    fast (`benchmarks/RESULTS.md`, `benchmarks/bench_emitters.py`). XLA reads `XLA_FLAGS`
+    once, when JAX starts its backend, so this runs before anything computes; the test
+    workers and the processes tests start inherit it. Only where this jaxlib knows the
+    flag (an unknown one aborts the process), checked once in a throwaway process."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_use_fusion_emitters" in flags:
+        return  # chosen already: by the user, or by the run that started this worker
+    env = dict(os.environ, XLA_FLAGS=f"{flags} --xla_cpu_use_fusion_emitters=false".strip())
+    probe = subprocess.run([sys.executable, "-c", "import jax; jax.devices()"], env=env,
+                           capture_output=True)
+    if probe.returncode == 0:
+        os.environ["XLA_FLAGS"] = env["XLA_FLAGS"]
+
+
+_use_loop_emitters()
+
+import jax  # noqa: E402
+import jax.monitoring  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
