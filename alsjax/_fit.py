@@ -183,7 +183,7 @@ def fit(
                 steps[best] += again.steps[0]
     t_lap = time.perf_counter()
     z_best = to_device(z_best)
-    at_optimum = compile_program(_at_optimum, z_best, pb)
+    at_optimum = compile_program(_at_optimum, z_best, pb, quick=True)
     opt_ctime = time.perf_counter() - t_lap
     theta, estimated, sd, shift = at_optimum(z_best, pb)
     params = dataclasses.replace(pb.data.base, **estimated)

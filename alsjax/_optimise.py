@@ -56,6 +56,13 @@ def noise_floor(rtol: float | None = None) -> float:
     `rtol` (None: the default)."""
     return NOISE_FLOOR_PER_RTOL * (DEFAULT_RTOL if rtol is None else rtol)
 
+
+QUICK_TRAJECTORIES = 32
+"""A one-problem fit with at most this many starts x subjects compiles its optimiser loop
+with `_programs.quick_compile_options` (XLA's loop emitters on the CPU): its run is a
+fraction of its compile, which they shorten by 12-30 % while running 1.2-1.4 times
+slower (`benchmarks/bench_emitters.py`). Larger fits run long enough to keep the default."""
+
 CHUNK_SECONDS = 0.4  # aim of one compiled chunk: short enough for a responsive Ctrl-C
 
 
@@ -419,9 +426,13 @@ def run_starts(
                           int(lanes))
     t0 = time.perf_counter()
     # One problem: exported programs, loaded without tracing on later runs (_programs).
-    carry = compile_program(_init_starts, z0, pb, fixed, fixed_z)(z0, pb, fixed, fixed_z)
+    carry = compile_program(_init_starts, z0, pb, fixed, fixed_z, quick=True)(
+        z0, pb, fixed, fixed_z)
+    # A small problem's loop runs for a fraction of a second against seconds of compiling
+    # (the default fit: 0.15 s against 10), so it compiles the quick way too.
+    small = z0.shape[0] * pb.data.times.shape[0] <= QUICK_TRAJECTORIES
     exe = compile_program(_advance_starts, carry, pb, fixed, fixed_z, lr,
-                          to_device(1, np.int32))
+                          to_device(1, np.int32), quick=small)
     compile_time = time.perf_counter() - t0
     t_run = time.perf_counter()
     total = z0.shape[0] * pb.max_steps

@@ -18,6 +18,11 @@ fails for any reason, the program is a plain `jax.jit(fn).lower(...).compile()`.
 `prefetch_program` starts such a compilation in a background thread, for a program a
 later step will need (the fit's report solve): XLA compiles outside the GIL, so on a
 machine with a spare core the two compilations overlap instead of following each other.
+
+`quick=True` compiles a program whose compilation outweighs its run (it runs once, or
+briefly) with `QUICK_COMPILE`: on the CPU, XLA's older loop emitters, which compile this
+model's programs in 12-30 % less time and run them up to 1.4 times slower
+(`benchmarks/bench_emitters.py`). An option of one program, not a global setting.
 """
 
 from __future__ import annotations
@@ -46,6 +51,30 @@ def to_device(x, dtype=None) -> jax.Array:
     XLA program of their own, loaded (or compiled) on every run of the command line;
     `device_put` of a NumPy array runs none."""
     return jax.device_put(np.asarray(x, dtype))
+
+
+QUICK_COMPILE = {"xla_cpu_use_fusion_emitters": False}
+"""XLA options for `compile_program(..., quick=True)` on the CPU."""
+
+
+@functools.cache
+def quick_compile_options() -> dict:
+    """`QUICK_COMPILE` where it applies: on the CPU backend, where this jaxlib knows the
+    option, and where `XLA_FLAGS` does not choose the emitters already (the user's choice
+    stands). Otherwise no options."""
+    if jax.default_backend() != "cpu" or "xla_cpu_use_fusion_emitters" in os.environ.get(
+            "XLA_FLAGS", ""):
+        return {}
+    try:  # an option this jaxlib does not know is an error at compile time
+        _jitted(jnp.negative).lower(np.float32(0)).compile(QUICK_COMPILE)
+    except Exception:  # noqa: BLE001 - any refusal means: compile as usual
+        return {}
+    return dict(QUICK_COMPILE)
+
+
+def _options(quick: bool) -> dict:
+    return quick_compile_options() if quick else {}
+
 
 _MEMO: dict[str, Future] = {}  # key -> compiled program (or its compilation), this process
 _MEMO_LOCK = threading.Lock()
@@ -79,20 +108,20 @@ def _cache_dir() -> Path | None:
     return Path(d) / _SUBDIR if d else None
 
 
-def _key(name: str, leaves, treedef) -> str:
+def _key(name: str, leaves, treedef, options: dict) -> str:
     h = hashlib.sha256()
     h.update(f"{name}\0{_source_digest()}\0{treedef}\0{jax.default_backend()}\0"
-             f"{jax.config.jax_enable_x64}\0".encode())
+             f"{jax.config.jax_enable_x64}\0{sorted(options.items())}\0".encode())
     for leaf in leaves:
         h.update(f"{jax.typeof(leaf)}\0".encode())
     return h.hexdigest()[:40]
 
 
-def _flat_compiled(exported, out_tree):
+def _flat_compiled(exported, out_tree, options: dict):
     exe_flat = jax.jit(exported.call)
 
     def bind(leaves):
-        compiled = exe_flat.lower(*leaves).compile()
+        compiled = exe_flat.lower(*leaves).compile(options)
         return lambda *args: jax.tree.unflatten(
             out_tree, compiled(*jax.tree.leaves(args)))
 
@@ -100,20 +129,23 @@ def _flat_compiled(exported, out_tree):
 
 
 def compile_program(fn: Callable, *args, name: str | None = None,
-                    cache_dir: str | os.PathLike | None = None) -> Callable:
+                    cache_dir: str | os.PathLike | None = None,
+                    quick: bool = False) -> Callable:
     """`jax.jit(fn).lower(*args).compile()`, as a callable of the same arguments (pytrees
     of the same structure, shapes and dtypes), kept across processes when JAX's
     persistent cache is on (see the module docstring). `cache_dir`: where to keep the
-    exports instead of beside JAX's cache. A program `prefetch_program` started is
-    waited for, not compiled again."""
+    exports instead of beside JAX's cache. `quick`: for a program that runs once or
+    briefly, compile it with `quick_compile_options()`. A program `prefetch_program`
+    started is waited for, not compiled again."""
     name = name or getattr(fn, "__qualname__", repr(fn))
+    options = _options(quick)
     folder = Path(cache_dir) / _SUBDIR if cache_dir is not None else _cache_dir()
     if folder is None:  # nothing is kept: no key, no memo
-        return _jitted(fn).lower(*args).compile()
+        return _jitted(fn).lower(*args).compile(options)
     leaves, treedef = jax.tree.flatten(args)
     leaves = [to_device(leaf) if isinstance(leaf, np.ndarray | np.generic)
               else jnp.asarray(leaf) for leaf in leaves]
-    key = _key(name, leaves, treedef)
+    key = _key(name, leaves, treedef, options)
     with _MEMO_LOCK:
         pending = _MEMO.get(key)
         owner = pending is None
@@ -122,7 +154,8 @@ def compile_program(fn: Callable, *args, name: str | None = None,
     if not owner:
         return pending.result()
     try:
-        program = _exported_or_jitted(fn, args, leaves, treedef, folder / f"{key}.bin")
+        program = _exported_or_jitted(fn, args, leaves, treedef, folder / f"{key}.bin",
+                                      options)
     except BaseException as e:
         with _MEMO_LOCK:
             del _MEMO[key]  # a later call tries again (and raises for itself)
@@ -133,7 +166,7 @@ def compile_program(fn: Callable, *args, name: str | None = None,
 
 
 def prefetch_program(fn: Callable, *args, name: str | None = None,
-                     cache_dir: str | os.PathLike | None = None) -> None:
+                     cache_dir: str | os.PathLike | None = None, quick: bool = False) -> None:
     """Start `compile_program(fn, *args)` in a background thread and return at once; the
     later call with arguments of the same structure, shapes and dtypes waits for it. Only
     with the persistent cache on (otherwise nothing is kept for the later call). An error
@@ -144,20 +177,21 @@ def prefetch_program(fn: Callable, *args, name: str | None = None,
 
     def compile_quietly() -> None:
         try:
-            compile_program(fn, *args, name=name, cache_dir=cache_dir)
+            compile_program(fn, *args, name=name, cache_dir=cache_dir, quick=quick)
         except BaseException:  # noqa: BLE001 - raised again by the call that needs it
             pass
 
     threading.Thread(target=compile_quietly, name=f"compile {name or fn}", daemon=True).start()
 
 
-def _exported_or_jitted(fn: Callable, args, leaves, treedef, path: Path) -> Callable:
+def _exported_or_jitted(fn: Callable, args, leaves, treedef, path: Path,
+                        options: dict) -> Callable:
     """The program from its export at `path` (written first if missing), or plainly
     jitted where it cannot be exported (host callbacks, unserialisable trees)."""
     folder = path.parent
     unexportable = path.with_suffix(".none")  # export failed once: do not try again
     if unexportable.exists():
-        return _jitted(fn).lower(*args).compile()
+        return _jitted(fn).lower(*args).compile(options)
     try:
         if path.exists():
             blob, out_tree = pickle.loads(path.read_bytes())
@@ -177,11 +211,11 @@ def _exported_or_jitted(fn: Callable, args, leaves, treedef, path: Path) -> Call
             with tempfile.NamedTemporaryFile(dir=folder, delete=False) as f:
                 f.write(data)
             os.replace(f.name, path)  # atomic: a concurrent run sees all or nothing
-        return _flat_compiled(exported, out_tree)(leaves)
+        return _flat_compiled(exported, out_tree, options)(leaves)
     except Exception:  # noqa: BLE001 - host callbacks, unserialisable trees: no shortcut
         try:
             folder.mkdir(parents=True, exist_ok=True)
             unexportable.touch()
         except OSError:
             pass
-        return _jitted(fn).lower(*args).compile()
+        return _jitted(fn).lower(*args).compile(options)

@@ -134,7 +134,8 @@ def prefetch_report(pb: Problem) -> None:
     """Start compiling the report's solve for problem `pb` now, beside the fit's own
     compilation (`prefetch_program`); `render_outputs` then finds it ready."""
     f = jnp.result_type(float)
-    prefetch_program(_arrays, to_device(np.zeros(pb.size, f)), pb, _dense_fractions())
+    prefetch_program(_arrays, to_device(np.zeros(pb.size, f)), pb, _dense_fractions(),
+                     quick=True)
 
 
 def _dense_fractions():
@@ -399,7 +400,7 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
     t0 = time.perf_counter()
     if progress is not None:
         progress("compiling", 0, 0)
-    exe = compile_program(_arrays, theta, result.problem, frac)
+    exe = compile_program(_arrays, theta, result.problem, frac, quick=True)
     report_compile = time.perf_counter() - t0
     if progress is not None:
         progress("report", 0, 2)

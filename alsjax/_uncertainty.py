@@ -58,14 +58,14 @@ def fisher_information(theta, pb: Problem, jacobian=None
     pb = dataclasses.replace(pb, optimiser="lm", max_steps=1)
     t0 = time.perf_counter()
     if jacobian is None:
-        exe = compile_program(_fisher, theta, pb)
+        exe = compile_program(_fisher, theta, pb, quick=True)
         ctime = time.perf_counter() - t0
         F, r = exe(theta, pb)
         return np.asarray(F), np.asarray(r), ctime
     # One compiled program too (kept across runs): eagerly, its two dozen small
     # operations would each be an XLA program of their own, loaded on every run.
     jacobian = jnp.asarray(jacobian, theta.dtype)
-    exe = compile_program(_fisher, theta, pb, jacobian)
+    exe = compile_program(_fisher, theta, pb, jacobian, quick=True)
     ctime = time.perf_counter() - t0
     F, _ = exe(theta, pb, jacobian)
     return np.asarray(F), None, ctime

@@ -340,19 +340,22 @@ def simulate(
     import jax
     import numpy as np
 
+    from ._programs import quick_compile_options
     from ._therapy import Therapy
 
-    # One compilation (cached on disk across runs), in a worker so Ctrl-C stays prompt.
+    # One compilation (cached on disk across runs), in a worker so Ctrl-C stays prompt;
+    # one course runs in milliseconds, so it compiles the quick way.
+    solve = jax.jit(solve, compiler_options=quick_compile_options())
     on_onset = Align(align).value == "onset"
     start = 0.0
     if on_onset:  # the clock, and the therapy's days, from this course's own onset
-        found = in_worker(jax.jit(solve), p, np.array([0.0, ONSET_HORIZON[species]]))
+        found = in_worker(solve, p, np.array([0.0, ONSET_HORIZON[species]]))
         start = float(found.events["onset"])
         if not np.isfinite(start):
             raise ALSJaxError(f"--align onset: no onset within {ONSET_HORIZON[species]:g} "
                               f"days for genotype {genotype!r}, species {species!r}")
         drugs = Therapy(on=drugs.on, start=drugs.start + start)
-    sol = in_worker(jax.jit(solve), p, ts + start, drugs)
+    sol = in_worker(solve, p, ts + start, drugs)
     if not bool(sol.success):
         reached = ts[np.isfinite(np.asarray(sol.ys)).all(axis=1)]
         until = f" after day {reached[-1]:g}" if reached.size else ""

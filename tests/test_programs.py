@@ -1,5 +1,12 @@
 """`compile_program`: a program exported once is loaded, not traced, by a later run."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -66,3 +73,36 @@ def test_failed_compilation_is_raised_where_it_is_needed(tmp_path, monkeypatch):
     _programs.prefetch_program(broken, jnp.ones(2), cache_dir=tmp_path)  # does not raise
     with pytest.raises(ValueError, match="no such program"):
         _programs.compile_program(broken, jnp.ones(2), cache_dir=tmp_path)
+
+
+QUICK_CHILD = textwrap.dedent("""
+    import json
+    import jax, jax.numpy as jnp, numpy as np
+    jax.config.update("jax_enable_x64", True)
+    from alsjax import _programs
+    try:
+        jax.jit(lambda x: -x).lower(np.float32(0)).compile(_programs.QUICK_COMPILE)
+        accepted = True
+    except Exception:
+        accepted = False
+    x = np.linspace(0.0, 3.0, 11)
+    quick = _programs.compile_program(jnp.sin, x, quick=True)(x)
+    print(json.dumps([accepted, _programs.quick_compile_options(),
+                      float(np.max(np.abs(np.asarray(quick) - np.sin(x))))]))
+""")
+
+
+def test_quick_programs_take_the_loop_emitters_where_the_jaxlib_has_them():
+    """`quick=True` compiles with `QUICK_COMPILE` exactly where this jaxlib accepts it and
+    XLA_FLAGS leaves the emitters to it. In a fresh process without the suite's XLA_FLAGS
+    (conftest), as a user runs. Here XLA_FLAGS chooses them (or this jaxlib lacks them):
+    no options."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    r = subprocess.run([sys.executable, "-c", QUICK_CHILD], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    accepted, options, error = json.loads(r.stdout.splitlines()[-1])
+    assert options == (_programs.QUICK_COMPILE if accepted else {})
+    assert error < 1e-14  # the program compiled with them computes what it should
+    assert _programs.quick_compile_options() == {}
