@@ -36,7 +36,7 @@ from jaxtyping import Array
 from ._errors import ALSJaxError
 from ._noise import closed_form_sd
 from ._problem import FORWARD, Problem, objective, terms, to_stored, to_z
-from ._programs import compile_program, to_device
+from ._programs import compile_program, quick_compile_options, to_device
 from ._simulate import DEFAULT_RTOL
 
 Progress = Callable[[str, int, int], None]
@@ -58,10 +58,11 @@ def noise_floor(rtol: float | None = None) -> float:
 
 
 QUICK_TRAJECTORIES = 32
-"""A one-problem fit with at most this many starts x subjects compiles its optimiser loop
-with `_programs.quick_compile_options` (XLA's loop emitters on the CPU): its run is a
-fraction of its compile, which they shorten by 12-30 % while running 1.2-1.4 times
-slower (`benchmarks/bench_emitters.py`). Larger fits run long enough to keep the default."""
+"""A one-problem fit with at most this many starts x subjects, or a fit of stacked
+problems with at most this many (problem, start) tasks, compiles its optimiser loop with
+`_programs.quick_compile_options` (XLA's loop emitters on the CPU): its run is a fraction
+of its compile, which they shorten by 12-30 % while running 1.2-1.4 times slower
+(`benchmarks/bench_emitters.py`). Larger fits run long enough to keep the default."""
 
 CHUNK_SECONDS = 0.4  # aim of one compiled chunk: short enough for a responsive Ctrl-C
 
@@ -503,8 +504,10 @@ def _run_lanes(z0, pb: Problem, fixed, fixed_z, lr, progress, stage, mesh, shard
         # long as it takes. Open it now, while the processes are in step, not after a
         # compilation that may take one far longer than another.
         _host(put((problem,))[0])
+    # Few tasks: a short run, so the quick way (as `run_starts` for one small problem).
+    options = quick_compile_options() if n_tasks <= QUICK_TRAJECTORIES else {}
     exe = program.lower(*put((carry,)), pb, fixed, *put((fz,)), lr,
-                        *put((problem, np.zeros(width, np.int32)))).compile()
+                        *put((problem, np.zeros(width, np.int32)))).compile(options)
     compile_time = time.perf_counter() - t0
     t_run = time.perf_counter()
     results, finished, chunk = None, np.zeros(n_tasks, bool), 1
