@@ -73,6 +73,12 @@ class Data(eqx.Module):
     def n_subjects(self) -> int:
         return len(self.subjects)
 
+    @property
+    def align(self) -> str:
+        """Day 0 of the times, as summary files record it: "onset" if any subject's
+        times count from symptom onset, else "cascade" (the cascade's start)."""
+        return "onset" if self.any_onset else "cascade"
+
 
 def make_data(df, *, align: str = "cascade", preset_version: str = LATEST_PRESET) -> Data:
     """Padded arrays from the canonical frame that `read_measurements` returns.

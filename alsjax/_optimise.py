@@ -36,7 +36,7 @@ from jaxtyping import Array
 from ._errors import ALSJaxError
 from ._noise import closed_form_sd
 from ._problem import FORWARD, Problem, objective, terms, to_stored, to_z
-from ._programs import compile_program, quick_compile_options, to_device
+from ._programs import compile_options, compile_program, to_device
 from ._simulate import DEFAULT_RTOL
 
 Progress = Callable[[str, int, int], None]
@@ -60,7 +60,7 @@ def noise_floor(rtol: float | None = None) -> float:
 QUICK_TRAJECTORIES = 32
 """A one-problem fit with at most this many starts x subjects, or a fit of stacked
 problems with at most this many (problem, start) tasks, compiles its optimiser loop with
-`_programs.quick_compile_options` (XLA's loop emitters on the CPU): its run is a fraction
+`_programs.compile_options` (XLA's loop emitters on the CPU): its run is a fraction
 of its compile, which they shorten by 12-30 % while running 1.2-1.4 times slower
 (`benchmarks/bench_emitters.py`). Larger fits run long enough to keep the default."""
 
@@ -431,7 +431,7 @@ def run_starts(
         z0, pb, fixed, fixed_z)
     # A small problem's loop runs for a fraction of a second against seconds of compiling
     # (the default fit: 0.15 s against 10), so it compiles the quick way too.
-    small = z0.shape[0] * pb.data.times.shape[0] <= QUICK_TRAJECTORIES
+    small = z0.shape[0] * pb.data.n_subjects <= QUICK_TRAJECTORIES
     exe = compile_program(_advance_starts, carry, pb, fixed, fixed_z, lr,
                           to_device(1, np.int32), quick=small)
     compile_time = time.perf_counter() - t0
@@ -505,9 +505,9 @@ def _run_lanes(z0, pb: Problem, fixed, fixed_z, lr, progress, stage, mesh, shard
         # compilation that may take one far longer than another.
         _host(put((problem,))[0])
     # Few tasks: a short run, so the quick way (as `run_starts` for one small problem).
-    options = quick_compile_options() if n_tasks <= QUICK_TRAJECTORIES else {}
     exe = program.lower(*put((carry,)), pb, fixed, *put((fz,)), lr,
-                        *put((problem, np.zeros(width, np.int32)))).compile(options)
+                        *put((problem, np.zeros(width, np.int32)))).compile(
+                            compile_options(n_tasks <= QUICK_TRAJECTORIES))
     compile_time = time.perf_counter() - t0
     t_run = time.perf_counter()
     results, finished, chunk = None, np.zeros(n_tasks, bool), 1

@@ -432,7 +432,7 @@ def fit_per_subject(
         compile_time=compile_time + lap_ctime,
         chunk_subjects=None if chunk_subjects is None else int(chunk_subjects),
         preset_version=data.preset_version, tolerances=pb.tolerances,
-        align="onset" if data.any_onset else "cascade",
+        align=data.align,
     )
 
 

@@ -289,7 +289,7 @@ def _summary(result: PopulationResult, data_path: str, command) -> str:
         "covariates": list(result.covariates),
         "covariance": result.covariance,
         "preset_version": result.data.preset_version,
-        "align": "onset" if result.data.any_onset else "cascade",
+        "align": result.data.align,
         "estimates": {n: json_float(v) for n, v in result.estimates.items()},
         "shrinkage": {n: json_float(v) for n, v in result.shrinkage.items()},
         "noise": result.noise,

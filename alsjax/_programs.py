@@ -72,7 +72,8 @@ def quick_compile_options() -> dict:
     return dict(QUICK_COMPILE)
 
 
-def _options(quick: bool) -> dict:
+def compile_options(quick: bool) -> dict:
+    """The options a program compiles with: `quick_compile_options()` if `quick`, else none."""
     return quick_compile_options() if quick else {}
 
 
@@ -135,10 +136,10 @@ def compile_program(fn: Callable, *args, name: str | None = None,
     of the same structure, shapes and dtypes), kept across processes when JAX's
     persistent cache is on (see the module docstring). `cache_dir`: where to keep the
     exports instead of beside JAX's cache. `quick`: for a program that runs once or
-    briefly, compile it with `quick_compile_options()`. A program `prefetch_program`
+    briefly, compile it with `compile_options(quick)`. A program `prefetch_program`
     started is waited for, not compiled again."""
     name = name or getattr(fn, "__qualname__", repr(fn))
-    options = _options(quick)
+    options = compile_options(quick)
     folder = Path(cache_dir) / _SUBDIR if cache_dir is not None else _cache_dir()
     if folder is None:  # nothing is kept: no key, no memo
         return _jitted(fn).lower(*args).compile(options)

@@ -514,7 +514,7 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
              for k, v in diag.heterogeneity.items()},
             "warnings": list(diag.warnings)},
         # day 0 of the data's times (and of predictions.csv): symptom onset or the cascade
-        "align": "onset" if data.any_onset else "cascade",
+        "align": data.align,
         "time_shift_days": None if result.time_shift is None else
         {s: json_float(v) for s, v in zip(data.subjects, shift, strict=True)},
         "subjects": list(data.subjects),
