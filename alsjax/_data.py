@@ -179,15 +179,15 @@ def _canonical_names(df: pd.DataFrame, name: str) -> pd.DataFrame:
 def _numbers(df: pd.DataFrame, col: str, name: str, *, required: bool) -> np.ndarray:
     """A column as floats (NaN where empty and optional); bad cells raise with their row."""
     text = df[col] if col in df.columns else pd.Series([""] * len(df))
-    values = pd.to_numeric(text.where(text != "", "nan"), errors="coerce").to_numpy(float)
-    for i, (s, v) in enumerate(zip(text, values, strict=True)):
-        if s == "" and not required:
-            continue
-        if s == "":
+    empty = (text == "").to_numpy()
+    values = pd.to_numeric(text.where(~empty, "nan"), errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(values) & (~empty | required)
+    if bad.any():
+        i = _first(bad)
+        if empty[i]:
             raise _fail(name, int(df["row"].iat[i]), col, "empty; a number is required")
-        if not math.isfinite(v):
-            what = "not a number" if math.isnan(v) else "not finite"
-            raise _fail(name, int(df["row"].iat[i]), col, f"{what}: {s!r}")
+        what = "not a number" if math.isnan(values[i]) else "not finite"
+        raise _fail(name, int(df["row"].iat[i]), col, f"{what}: {text.iat[i]!r}")
     return values
 
 
@@ -196,17 +196,22 @@ def _first(mask: np.ndarray) -> int:
 
 
 def _choices(df: pd.DataFrame, col: str, allowed, default: str, name: str) -> pd.Series:
-    by_lower = {a.lower(): a for a in allowed}
-    out = []
-    for r, s in zip(df["row"], df[col], strict=True):
-        if s == "":
-            out.append(default)
-        elif s.lower() in by_lower:
-            out.append(by_lower[s.lower()])
-        else:
-            raise _fail(name, int(r), col, f"unknown {col} {s!r}{did_you_mean(s, allowed)}; "
-                        f"choose from {', '.join(allowed)}")
-    return pd.Series(out, index=df.index, dtype=object)
+    given = df[col]
+    empty = (given == "").to_numpy()
+    canon = _canonical(given, allowed)
+    bad = canon.isna().to_numpy() & ~empty
+    if bad.any():
+        i = _first(bad)
+        s = given.iat[i]
+        raise _fail(name, int(df["row"].iat[i]), col, f"unknown {col} {s!r}"
+                    f"{did_you_mean(s, allowed)}; choose from {', '.join(allowed)}")
+    return pd.Series(np.where(empty, default, canon.to_numpy(object)), index=df.index,
+                     dtype=object)
+
+
+def _canonical(given: pd.Series, allowed) -> pd.Series:
+    """Each cell as spelled in `allowed`, matched case-insensitively (NaN: no match)."""
+    return given.str.lower().map({a.lower(): a for a in allowed})
 
 
 def _therapy(text: str, start: float, horizon: float, row: int, name: str) -> str:
@@ -363,8 +368,32 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
     of `CANONICAL` in order, then covariates; see the module docstring for each one.
 
     Raises `ALSJaxError` (one line: file, row, field) for anything a fit cannot use.
+
+    A file read again unchanged (the same size and modification time) is not parsed
+    again: the command line reads its data twice (the run, then its note on the clock),
+    and checking 100,000 rows takes about a second. Each call gets its own copy.
     """
     path = Path(path)
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    except OSError:  # missing, unreadable: `_read_checked` says which
+        key = None
+    frame = _LAST_READ.get(key)
+    if frame is None:
+        frame = _read_checked(path)
+        if key is not None:
+            _LAST_READ.clear()
+            _LAST_READ[key] = frame
+    return frame.copy()
+
+
+_LAST_READ: dict[tuple, pd.DataFrame] = {}
+"""The last file `read_measurements` read: (resolved path, size, modification time) -> frame."""
+
+
+def _read_checked(path: Path) -> pd.DataFrame:
+    """`read_measurements` without its memo."""
     name = str(path)
     df = _parse_table(_read_text(path, name), path, name)
     df = _canonical_names(df, name)
@@ -384,14 +413,14 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
         raise _fail(name, int(df["row"].iat[i]), "time",
                     f"negative time {time[i]:g} (days since start)")
     valid = OBSERVABLE_NAMES + EVENT_NAMES
-    obs = []
-    for r, s in zip(df["row"], df["observable"], strict=True):
-        canon = {v.lower(): v for v in valid}.get(s.lower())
-        if canon is None:
-            raise _fail(name, int(r), "observable", f"unknown observable {s!r}"
-                        f"{did_you_mean(s, valid)}; choose from {', '.join(valid)}")
-        obs.append(canon)
-    df["observable"] = obs
+    obs = _canonical(df["observable"], valid)
+    bad = obs.isna().to_numpy()
+    if bad.any():
+        i = _first(bad)
+        s = df["observable"].iat[i]
+        raise _fail(name, int(df["row"].iat[i]), "observable", f"unknown observable {s!r}"
+                    f"{did_you_mean(s, valid)}; choose from {', '.join(valid)}")
+    df["observable"] = obs.astype(object)
     value = _numbers(df, "value", name, required=True)
     sigma = _numbers(df, "sigma", name, required=False)
     if (sigma <= 0).any():
@@ -435,8 +464,14 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
                     f"species 'mouse' models the SOD1-G93A line only, not genotype "
                     f"{df['genotype'].iat[i]!r}")
     horizons = df["species"].map(TIME_HORIZON).to_numpy(float)
-    df["therapy"] = [_therapy(t, s, h, int(r), name) for t, s, h, r
-                     in zip(df["therapy"], therapy_start, horizons, df["row"], strict=True)]
+    normalised: dict[tuple, str] = {}  # one parse per distinct cell, start and horizon
+    therapies = []
+    for t, s, h, r in zip(df["therapy"], therapy_start, horizons, df["row"], strict=True):
+        key = (t, None if math.isnan(s) else s, h)
+        if key not in normalised:
+            normalised[key] = _therapy(t, s, h, int(r), name)
+        therapies.append(normalised[key])
+    df["therapy"] = therapies
     bad = (df["therapy"].str.contains("tofersen") & (df["genotype"] != "SOD1")).to_numpy()
     if bad.any():
         i = _first(bad)

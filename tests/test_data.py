@@ -2,6 +2,7 @@
 gives one line that names the file, the row and the field."""
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,29 @@ def test_unusable_files(tmp_path, content, fragment):
 def test_directory_is_reported(tmp_path):
     with pytest.raises(alsjax.ALSJaxError, match="is a directory"):
         alsjax.read_measurements(tmp_path)
+
+
+def test_a_file_read_again_unchanged_is_not_parsed_again(tmp_path, monkeypatch):
+    """The command line reads its data twice; the second read of an unchanged file is the
+    first one's frame, copied (a caller's edit does not leak), and a changed file (size or
+    modification time) is parsed again."""
+    from alsjax import _data
+
+    parsed = []
+    monkeypatch.setattr(_data, "_read_checked",
+                        lambda path, real=_data._read_checked: parsed.append(path) or real(path))
+    path = _write(tmp_path, f"{HEADER}\np1,0,alsfrs_r,40\n")
+    first = alsjax.read_measurements(path)
+    first.loc[0, "value"] = -1.0
+    again = alsjax.read_measurements(path)
+    assert len(parsed) == 1 and again["value"].tolist() == [40.0]
+    path.write_text(f"{HEADER}\np1,0,alsfrs_r,39.5\n")  # another size
+    assert alsjax.read_measurements(path)["value"].tolist() == [39.5]
+    mtime = path.stat().st_mtime_ns
+    path.write_text(f"{HEADER}\np1,0,alsfrs_r,38.5\n")  # the same size, a later time
+    os.utime(path, ns=(mtime + 10**9, mtime + 10**9))
+    assert alsjax.read_measurements(path)["value"].tolist() == [38.5]
+    assert len(parsed) == 3
 
 
 def test_event_only_subject_is_fine(tmp_path):
