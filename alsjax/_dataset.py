@@ -10,6 +10,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import numpy as np
+import pandas as pd
 from jaxtyping import Array, Bool, Float, Int
 
 from ._errors import ALSJaxError
@@ -93,10 +94,13 @@ def make_data(df, *, align: str = "cascade", preset_version: str = LATEST_PRESET
     check_preset_version(preset_version)
     if len(df) == 0:
         raise ALSJaxError("data: no rows")
-    subjects = tuple(dict.fromkeys(str(s) for s in df["subject"]))
+    codes, names = pd.factorize(df["subject"].astype(str).to_numpy())  # in file order
+    subjects = tuple(str(s) for s in names)
     pos = np.arange(len(df))
     is_event = df["observable"].isin(EVENT_NAMES).to_numpy()
-    groups = {s: np.flatnonzero(df["subject"].astype(str).to_numpy() == s) for s in subjects}
+    by_subject = np.argsort(codes, kind="stable")  # each subject's rows in file order
+    ends = np.searchsorted(codes[by_subject], np.arange(len(subjects) + 1))
+    groups = {s: by_subject[ends[i]:ends[i + 1]] for i, s in enumerate(subjects)}
     n_meas = max(1, max(int((~is_event[g]).sum()) for g in groups.values()))
     n_ev = max(1, max(int(is_event[g].sum()) for g in groups.values()))
     S = len(subjects)
@@ -120,7 +124,9 @@ def make_data(df, *, align: str = "cascade", preset_version: str = LATEST_PRESET
     ev_at_risk = np.zeros((S, n_ev), f)
     ev_count = np.zeros((S, n_ev), f)
     drugs: list[dict[str, float]] = []
-    bases, aligned, horizon = [], np.zeros(S, bool), np.zeros(S)
+    aligned, horizon = np.zeros(S, bool), np.zeros(S)
+    presets: dict[tuple[str, str], int] = {}  # (genotype, species) -> row of `preset_rows`
+    preset_rows, preset_of = [], np.zeros(S, np.int64)  # one preset per pair, not subject
     col = {c: df[c].to_numpy() for c in ("time", "observable", "value", "kind")}
     for c in ("sigma", "lloq", "n"):
         col[c] = df[c].to_numpy(dtype=f) if c in df.columns else np.full(len(df), np.nan)
@@ -129,8 +135,11 @@ def make_data(df, *, align: str = "cascade", preset_version: str = LATEST_PRESET
         first = g[0]
         genotype = str(df["genotype"].iat[first]) if "genotype" in df.columns else "sporadic"
         species = str(df["species"].iat[first]) if "species" in df.columns else "human"
-        bases.append(default_params(genotype or "sporadic", species or "human",
-                                    preset_version=preset_version))
+        pair = (genotype or "sporadic", species or "human")
+        if pair not in presets:
+            presets[pair] = len(preset_rows)
+            preset_rows.append(default_params(*pair, preset_version=preset_version))
+        preset_of[s] = presets[pair]
         drugs.append(therapy_days(str(df["therapy"].iat[first]))
                      if "therapy" in df.columns else {})
         aligned[s] = align == "onset" and species != "mouse"
@@ -160,7 +169,8 @@ def make_data(df, *, align: str = "cascade", preset_version: str = LATEST_PRESET
             ev_summary[s, :k] = col["kind"][e] == "event_summary"
             _curve_steps(col, e, ev_summary[s, :k], ev_since[s], ev_at_risk[s], ev_count[s])
     censored = mask & np.isfinite(lloq) & (values < np.nan_to_num(lloq, nan=-np.inf))
-    base = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *bases)
+    base = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs])[preset_of],
+                        *preset_rows)
     put = to_device
     return Data(
         times=put(times), obs=put(obs), values=put(values), sigma=put(sigma),
