@@ -437,6 +437,8 @@ def run_starts(
     compile_time = time.perf_counter() - t0
     t_run = time.perf_counter()
     total = z0.shape[0] * pb.max_steps
+    if progress is not None:  # compiled: the first chunk's steps are the stage's, not this
+        progress(stage, 0, total)
     chunk, taken = 1, 0
     while True:
         t0 = time.perf_counter()
@@ -510,6 +512,8 @@ def _run_lanes(z0, pb: Problem, fixed, fixed_z, lr, progress, stage, mesh, shard
                             compile_options(n_tasks <= QUICK_TRAJECTORIES))
     compile_time = time.perf_counter() - t0
     t_run = time.perf_counter()
+    if progress is not None:
+        progress(stage, 0, n_tasks * pb.max_steps)
     results, finished, chunk = None, np.zeros(n_tasks, bool), 1
     while True:
         free = np.flatnonzero(task < 0)
