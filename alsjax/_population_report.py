@@ -18,6 +18,7 @@ population puts each observed line inside its band.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -44,6 +45,7 @@ from ._observables import OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS, parameter_transform
 from ._population import PopulationResult, omega_cholesky, subject_parameters
 from ._presets import LATEST_PRESET
+from ._progress import resolve_progress
 from ._therapy import Therapy
 
 _UNITS = {i.name: i.unit for i in PARAMETERS}
@@ -51,21 +53,37 @@ _DENSE = 100
 PERCENTILES = (10.0, 50.0, 90.0)
 
 
-def _simulate_replicates(key, phi, pp, data, n_sim: int):
-    """Predictions (n_sim, S, T) at every data slot for new random effects."""
+VPC_TRAJECTORIES = 16_384
+"""Trajectories (replicates x subjects) the visual predictive check solves per compiled
+call: the call's memory stays bounded, and its progress is reported between calls."""
+VPC_LANES_FROM = 4_096
+"""From this many trajectories a call on the lane queue (`simulate_batch`), below it the
+vmap of `simulate`: on 500 subjects, 20,000 trajectories took 1.7 s on the lanes against
+7.8 s in lockstep (every one stepped until the slowest ended), while below a few thousand
+the vmap compiles in half the time (3.6 against 7 s) and runs within a second of them
+(benchmarks/RESULTS.md, 2026-12-07)."""
+
+
+def _simulate_replicates(keys, phi, pp, data, method: str):
+    """Predictions (len(keys), S, T) at every data slot for new random effects, one
+    replicate per key: every replicate's subjects solved as one cohort."""
     R = pp.n_random
     L = omega_cholesky(phi[pp.n_model:], R, pp.covariance == "full")
-    S = data.n_subjects
+    S, C = data.n_subjects, keys.shape[0]
 
-    def one(k):
+    def draw(k):
         eta = jax.random.normal(k, (S, R), phi.dtype) @ L.T
-        params = subject_parameters(phi, eta, data, pp)
-        return predictions(params, data, method="vmap")[0]
+        return subject_parameters(phi, eta, data, pp)
 
-    return jax.vmap(one)(jax.random.split(key, n_sim))
+    params = jax.tree.map(lambda x: x.reshape((C * S,) + x.shape[2:]), jax.vmap(draw)(keys))
+    cohort = dataclasses.replace(
+        jax.tree.map(lambda x: jnp.tile(x, (C,) + (1,) * (x.ndim - 1)), data),
+        subjects=("",) * (C * S))  # replicate c's subject s is row c S + s
+    f = predictions(params, cohort, method=method)[0]
+    return f.reshape((C, S) + f.shape[1:])
 
 
-_replicates_jit = jax.jit(_simulate_replicates, static_argnames="n_sim")
+_replicates_jit = jax.jit(_simulate_replicates, static_argnames="method")
 
 
 def _dense(params, data, frac):
@@ -106,13 +124,26 @@ def _bins(t: np.ndarray, n_bins: int = 6) -> np.ndarray:
     return edges
 
 
-def vpc_arrays(result: PopulationResult, *, n_sim: int = 200, seed: int = 0):
+def vpc_arrays(result: PopulationResult, *, n_sim: int = 200, seed: int = 0,
+               progress=None):
     """Per observable: bin centres, observed percentiles (bins x 3) and the 5/50/95%
-    quantiles over the replicates of the simulated percentiles (3 x bins x 3)."""
+    quantiles over the replicates of the simulated percentiles (3 x bins x 3).
+    `progress(stage, done, total)` hears the replicates simulated ("simulating")."""
     data = result.data
-    key = jax.random.key(seed)
-    f = np.asarray(_replicates_jit(key, jnp.asarray(result.phi), result.problem, data,
-                                   n_sim=int(n_sim)))
+    n_sim, S = int(n_sim), data.n_subjects
+    keys = jax.random.split(jax.random.key(seed), n_sim)
+    per_call = max(1, min(n_sim, VPC_TRAJECTORIES // S))
+    method = "lanes" if per_call * S >= VPC_LANES_FROM else "vmap"
+    phi = jnp.asarray(result.phi)
+    parts = []
+    for first in range(0, n_sim, per_call):
+        # The last call is topped up with copies of the last key: one program for all.
+        rows = np.minimum(np.arange(first, first + per_call), n_sim - 1)
+        out = _replicates_jit(keys[rows], phi, result.problem, data, method=method)
+        parts.append(np.asarray(out)[:n_sim - first])
+        if progress is not None:
+            progress("simulating", min(first + per_call, n_sim), n_sim)
+    f = np.concatenate(parts)
     y_sim = _noisy(f, data, result, np.random.default_rng(seed))
     mask, obs = np.asarray(data.mask), np.asarray(data.obs)
     times, values = np.asarray(data.times), np.asarray(data.values)
@@ -317,15 +348,16 @@ def _summary(result: PopulationResult, data_path: str, command) -> str:
 
 def write_population_outputs(result: PopulationResult, out: str | os.PathLike, *,
                              data_path: str = "", command: list[str] | None = None,
-                             n_sim: int = 200, seed: int = 0) -> list[Path]:
+                             n_sim: int = 200, seed: int = 0, progress=None) -> list[Path]:
     """Write parameters.csv, subjects.csv, summary.json, vpc.png and individuals.png as
     the whole content of folder `out` (rendered in memory, then swapped in as one set:
-    `_io.write_folder`); returns the paths written."""
+    `_io.write_folder`); returns the paths written. `progress`: see `vpc_arrays`."""
     files = {
         "parameters.csv": _parameters_csv(result),
         "subjects.csv": _subjects_csv(result),
         "summary.json": _summary(result, data_path, command),
-        "vpc.png": render_vpc(vpc_arrays(result, n_sim=n_sim, seed=seed), n_sim),
+        "vpc.png": render_vpc(vpc_arrays(result, n_sim=n_sim, seed=seed, progress=progress),
+                              n_sim),
         "individuals.png": render_individuals(result),
     }
     return write_folder(out, files)
@@ -355,13 +387,14 @@ def run_population(data_path: str | os.PathLike, out: str | os.PathLike | None =
                     covariates=covariates, frame=frame, covariance=covariance, noise=noise)
     if out is not None:
         check_output_folder(out, force=force)
-    result = fit_population(frame, random, estimate=estimate, covariates=covariates,
-                            covariance=covariance, noise=noise, n_starts=n_starts, seed=seed,
-                            max_steps=max_steps, progress=progress, align=align,
-                            preset_version=preset_version,
-                            devices=devices, chunk_subjects=chunk_subjects,
-                            gtol=gtol, rtol=rtol, atol=atol, se=se, start=start)
-    if out is not None:
-        write_population_outputs(result, out, data_path=str(data_path), command=command,
-                                 seed=seed)
+    with resolve_progress(progress) as report:
+        result = fit_population(frame, random, estimate=estimate, covariates=covariates,
+                                covariance=covariance, noise=noise, n_starts=n_starts,
+                                seed=seed, max_steps=max_steps, progress=report, align=align,
+                                preset_version=preset_version,
+                                devices=devices, chunk_subjects=chunk_subjects,
+                                gtol=gtol, rtol=rtol, atol=atol, se=se, start=start)
+        if out is not None:
+            write_population_outputs(result, out, data_path=str(data_path),
+                                     command=command, seed=seed, progress=report)
     return result

@@ -395,6 +395,23 @@ def test_output_files(population, tmp_path):
         assert inside.mean() >= 0.6, (name, observed[:, 1], simulated[:, :, 1])
 
 
+def test_vpc_replicates_in_calls_are_the_replicates_in_one(population, monkeypatch):
+    """The VPC's replicates are simulated a bounded number of trajectories per call, the
+    last call topped up: 60 replicates 25 at a time (25, 25, 10) give the percentiles of
+    60 in one call, and the progress hears each call."""
+    from alsjax import _population_report
+
+    result = population[0]
+    whole = vpc_arrays(result, n_sim=60)
+    monkeypatch.setattr(_population_report, "VPC_TRAJECTORIES", 25 * result.data.n_subjects)
+    heard = []
+    parts = vpc_arrays(result, n_sim=60, progress=lambda *a: heard.append(a))
+    assert heard == [("simulating", 25, 60), ("simulating", 50, 60), ("simulating", 60, 60)]
+    assert whole.keys() == parts.keys()
+    for name in whole:
+        np.testing.assert_allclose(parts[name][2], whole[name][2], rtol=1e-10)
+
+
 def test_chunks_of_subjects_give_the_same_fit(population, short):
     """16 subjects 6 at a time (the last chunk of 4 padded to 6 with masked copies): the
     objective and gradient are sums over subjects, so the fit is the unchunked one."""
