@@ -79,6 +79,7 @@ from ._optimise import SHARDINGS, Progress, device_mesh, noise_floor, place_on_m
 from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
 from ._presets import LATEST_PRESET
 from ._problem import FORWARD, make_problem
+from ._programs import compile_program
 from ._progress import resolve_progress
 from ._simulate import DEFAULT_ATOL, DEFAULT_RTOL
 
@@ -560,10 +561,13 @@ def cohort_evaluator(pp: PopulationProblem, phi0: np.ndarray, *, devices: int | 
         return (jnp.asarray(phi, f64), place(jnp.asarray(eta[c.take], f64)),
                 dataclasses.replace(pp, data=data, design=design), real)
 
-    program = evaluate if n == 1 else _on_mesh(mesh, sharding)
     first = args(phi0, np.zeros((S, pp.n_random)), chunks[0])
+    given = first[:3] if first[3] is None else first
     t0 = time.perf_counter()
-    exe = (program.lower(*first[:3]) if first[3] is None else program.lower(*first)).compile()
+    if n == 1:  # exported once, loaded without tracing by later runs (`_programs`)
+        exe = compile_program(_evaluate, *given)
+    else:
+        exe = _on_mesh(mesh, sharding).lower(*given).compile()
     compile_time = time.perf_counter() - t0
     used = len(first[2].design.sharding.device_set)
 
