@@ -45,6 +45,7 @@ from ._observables import OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS, parameter_transform
 from ._population import PopulationResult, omega_cholesky, subject_parameters
 from ._presets import LATEST_PRESET
+from ._programs import to_device
 from ._progress import resolve_progress
 from ._therapy import Therapy
 
@@ -210,10 +211,13 @@ def render_vpc(vpc: dict, n_sim: int) -> bytes:
 
 def render_individuals(result: PopulationResult, max_subjects: int = 12) -> bytes:
     plt = _figure()
-    data = result.data
-    frac = jnp.linspace(0.0, 1.0, _DENSE)
-    t_dense, dense = (np.asarray(a) for a in _dense_jit(result.params, data, frac))
-    S = min(data.n_subjects, max_subjects)
+    S = min(result.data.n_subjects, max_subjects)
+    # Only the subjects drawn are solved.
+    data = dataclasses.replace(jax.tree.map(lambda x: np.asarray(x)[:S], result.data),
+                               subjects=result.data.subjects[:S])
+    params = jax.tree.map(lambda x: np.asarray(x)[:S], result.params)
+    frac = to_device(np.linspace(0.0, 1.0, _DENSE))
+    t_dense, dense = (np.asarray(a) for a in _dense_jit(params, data, frac))
     cols = min(4, S)
     rows = math.ceil(S / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), squeeze=False)
