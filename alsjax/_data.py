@@ -341,16 +341,17 @@ def _check_no_duplicates(out: pd.DataFrame, name: str) -> None:
                 "replicate measurements apart with a column such as 'replicate'")
 
 
-def _fill_by_subject(df: pd.DataFrame, col: str) -> None:
-    """Empty subject-level cells take the subject's first non-empty value."""
+def _fill_by_subject(df: pd.DataFrame, col: str, subject: np.ndarray) -> None:
+    """Empty subject-level cells take the subject's first non-empty value. `subject`:
+    each row's subject as a code (`pd.factorize`), grouped faster than the names."""
     given = df[col].where(df[col] != "")
-    first = given.groupby(df["subject"]).transform("first")
+    first = given.groupby(subject).transform("first")
     df[col] = given.fillna(first).fillna("")
 
 
-def _check_subject_agrees(df: pd.DataFrame, col: str, name: str) -> None:
-    first = df.groupby("subject", sort=False)[col].transform("first")
-    first_row = df.groupby("subject", sort=False)["row"].transform("first")
+def _check_subject_agrees(df: pd.DataFrame, col: str, name: str, subject: np.ndarray) -> None:
+    first = df[col].groupby(subject, sort=False).transform("first")
+    first_row = df["row"].groupby(subject, sort=False).transform("first")
     bad = (df[col] != first).to_numpy()
     if bad.any():
         i = _first(bad)
@@ -403,10 +404,11 @@ def _read_checked(path: Path) -> pd.DataFrame:
     if bad.any():
         raise _fail(name, int(df["row"].iat[_first(bad)]), "subject", "empty subject id")
     # Subject-level fields: fill gaps from the subject's other rows (checked to agree below).
+    subject = pd.factorize(df["subject"])[0]
     for col in ("genotype", "species", "therapy", "therapy_start"):
         if col not in df.columns:
             df[col] = ""
-        _fill_by_subject(df, col)
+        _fill_by_subject(df, col, subject)
     time = _numbers(df, "time", name, required=True)
     if (time < 0).any():
         i = _first(time < 0)
@@ -479,7 +481,7 @@ def _read_checked(path: Path) -> pd.DataFrame:
                     f"tofersen targets mutant SOD1; subject {df['subject'].iat[i]!r} has "
                     f"genotype {df['genotype'].iat[i]!r}")
     for col in ("species", "genotype", "therapy"):
-        _check_subject_agrees(df, col, name)
+        _check_subject_agrees(df, col, name, subject)
     _check_physical(df, time, value, sigma, lloq, is_event, name)
 
     kind = np.where(event_summary, "event_summary",
