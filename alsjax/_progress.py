@@ -32,14 +32,23 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _rate(steps_per_s: float) -> str:
+UNITS = {"simulating": ("replicate", "replicates")}
+"""What a stage counts, where not steps: (one, many)."""
+
+
+def _units(stage: str) -> tuple[str, str]:
+    return UNITS.get(stage, ("step", "steps"))
+
+
+def _rate(steps_per_s: float, stage: str = "") -> str:
     """A step rate people read at a glance: steps/s, or seconds a step when slower than
     one a second (a population fit's steps are whole-cohort evaluations)."""
+    one, many = _units(stage)
     if steps_per_s >= 10:
-        return f"{steps_per_s:,.0f} steps/s"
+        return f"{steps_per_s:,.0f} {many}/s"
     if steps_per_s >= 1:
-        return f"{steps_per_s:.1f} steps/s"
-    return f"{1.0 / max(steps_per_s, 1e-9):.1f} s/step"
+        return f"{steps_per_s:.1f} {many}/s"
+    return f"{1.0 / max(steps_per_s, 1e-9):.1f} s/{one}"
 
 
 class _Estimator:
@@ -71,7 +80,7 @@ class _Estimator:
         left = (total - done) / rate
         if left < ESTIMATE_FROM_S:
             return None
-        line = f"{stage}: about {_duration(left)} to go at {_rate(rate)}"
+        line = f"{stage}: about {_duration(left)} to go at {_rate(rate, stage)}"
         if stage.startswith(OPTIMISER_STAGES):  # steps of every start, some ending early
             line += f" ({total} steps over all starts; starts that converge early end sooner)"
         return line
@@ -98,7 +107,8 @@ class ProgressBar:
         class Rate(ProgressColumn):
             def render(self, task) -> Text:
                 speed = task.finished_speed or task.speed
-                return Text("" if not speed or task.total is None else _rate(speed))
+                return Text("" if not speed or task.total is None
+                            else _rate(speed, task.description))
 
         class Eta(ProgressColumn):  # nothing while compiling: its length is unknown
             def render(self, task) -> Text:
@@ -110,7 +120,8 @@ class ProgressBar:
             def render(self, task) -> Text:
                 if task.total is None:
                     return Text("")
-                return MofNCompleteColumn().render(task) + Text(" steps")
+                return MofNCompleteColumn().render(task) + Text(
+                    f" {_units(task.description)[1]}")
 
         self._bar = Progress(SpinnerColumn(), TextColumn("{task.description:<26}"),
                              BarColumn(), Steps(), Rate(), TimeElapsedColumn(), Eta(),
@@ -183,7 +194,7 @@ class ProgressLines:
             self._compile_start = None
         if stage not in self._started:
             self._started[stage] = now
-            self._say(f"{stage}: {done}/{total} steps")
+            self._say(f"{stage}: {done}/{total} {_units(stage)[1]}")
         line = self._estimate.line(stage, done, total)
         if line:
             self._say(line)

@@ -13,6 +13,17 @@ def test_rate(per_s, text):
     assert _rate(per_s) == text
 
 
+def test_a_stage_that_counts_replicates_says_so():
+    """The VPC's stage ("simulating") counts replicates, not steps."""
+    assert _rate(12.0, "simulating") == "12 replicates/s"
+    assert _rate(0.5, "simulating") == "2.0 s/replicate"
+    lines = []
+    view = _progress.ProgressLines()
+    view._say = lines.append
+    view("simulating", 0, 200)
+    assert lines == ["simulating: 0/200 replicates"]
+
+
 def test_slow_stage_estimate(monkeypatch):
     """A stage of 100 steps at 20 s a step (a large population fit's whole-cohort
     evaluations): the line says 20 s a step and about 33 min for the 99 steps left, not
