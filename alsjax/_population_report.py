@@ -40,6 +40,7 @@ from ._io import (
     versions,
     write_folder,
 )
+from ._errors import ALSJaxError
 from ._likelihood import predictions, shifts
 from ._observables import OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS, parameter_transform
@@ -132,6 +133,8 @@ def vpc_arrays(result: PopulationResult, *, n_sim: int = 200, seed: int = 0,
     `progress(stage, done, total)` hears the replicates simulated ("simulating")."""
     data = result.data
     n_sim, S = int(n_sim), data.n_subjects
+    if n_sim < 1:
+        raise ALSJaxError(f"n_sim: the VPC needs at least 1 replicate, got {n_sim}")
     keys = jax.random.split(jax.random.key(seed), n_sim)
     per_call = max(1, min(n_sim, VPC_TRAJECTORIES // S))
     method = "lanes" if per_call * S >= VPC_LANES_FROM else "vmap"

@@ -410,6 +410,8 @@ def test_vpc_replicates_in_calls_are_the_replicates_in_one(population, monkeypat
     assert whole.keys() == parts.keys()
     for name in whole:
         np.testing.assert_allclose(parts[name][2], whole[name][2], rtol=1e-10)
+    with pytest.raises(ALSJaxError, match="at least 1 replicate, got 0"):
+        vpc_arrays(result, n_sim=0)
 
 
 def test_chunks_of_subjects_give_the_same_fit(population, short):
