@@ -372,7 +372,9 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
 
     A file read again unchanged (the same size and modification time) is not parsed
     again: the command line reads its data twice (the run, then its note on the clock),
-    and checking 100,000 rows takes about a second. Each call gets its own copy.
+    and checking 100,000 rows takes about a second. Each call gets its own copy; the last
+    file's frame is kept for that (the memory of one more frame, until another file is
+    read).
     """
     path = Path(path)
     try:
