@@ -44,10 +44,12 @@ values are fine).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -369,30 +371,39 @@ def read_measurements(path: str | os.PathLike) -> pd.DataFrame:
     of `CANONICAL` in order, then covariates; see the module docstring for each one.
 
     Raises `ALSJaxError` (one line: file, row, field) for anything a fit cannot use.
-
-    A file read again unchanged (the same size and modification time) is not parsed
-    again: the command line reads its data twice (the run, then its note on the clock),
-    and checking 100,000 rows takes about a second. Each call gets its own copy; the last
-    file's frame is kept for that (the memory of one more frame, until another file is
-    read).
     """
     path = Path(path)
+    if _REMEMBERED is None:
+        return _read_checked(path)
     try:
         stat = path.stat()
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     except OSError:  # missing, unreadable: `_read_checked` says which
         key = None
-    frame = _LAST_READ.get(key)
+    frame = _REMEMBERED.get(key)
     if frame is None:
         frame = _read_checked(path)
         if key is not None:
-            _LAST_READ.clear()
-            _LAST_READ[key] = frame
+            _REMEMBERED[key] = frame
     return frame.copy()
 
 
-_LAST_READ: dict[tuple, pd.DataFrame] = {}
-"""The last file `read_measurements` read: (resolved path, size, modification time) -> frame."""
+_REMEMBERED: dict[tuple, pd.DataFrame] | None = None
+"""Within `reads_remembered`: (resolved path, size, modification time) -> frame."""
+
+
+@contextlib.contextmanager
+def reads_remembered() -> Iterator[None]:
+    """Within: a file read again unchanged (the same size and modification time) is not
+    parsed again, and each read gets its own copy. The command line reads its data twice
+    (the run, then its note on the clock), and checking a million rows takes seconds; the
+    frames are let go on leaving, so a library user never holds one they did not ask for."""
+    global _REMEMBERED
+    outer, _REMEMBERED = _REMEMBERED, ({} if _REMEMBERED is None else _REMEMBERED)
+    try:
+        yield
+    finally:
+        _REMEMBERED = outer
 
 
 def _read_checked(path: Path) -> pd.DataFrame:

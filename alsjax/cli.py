@@ -179,6 +179,20 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def reads_once(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A command that reads its data file twice (the run, then the note on its clock)
+    parses it once (`_data.reads_remembered`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ._data import reads_remembered
+
+        with reads_remembered():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 # --- simulate / params ----------------------------------------------------------------
 
 Genotype = StrEnum("Genotype", {g: g for g in GENOTYPES})
@@ -1004,6 +1018,7 @@ def _check_out_everywhere(out: Path, force: bool, writer: bool) -> None:
 
 @app.command("fit")
 @user_errors
+@reads_once
 def fit_command(
     source: Annotated[Path | None, typer.Argument(
         help="A recipe (.toml) or a measurement file (.csv/.tsv); default: the shipped "
@@ -1134,6 +1149,7 @@ def fit_command(
 
 @app.command("profile")
 @user_errors
+@reads_once
 def profile_command(
     source: Annotated[Path, typer.Argument(help="A recipe (.toml) or a measurement file.")],
     parameter: Annotated[list[str], typer.Option(

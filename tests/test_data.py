@@ -177,26 +177,51 @@ def test_directory_is_reported(tmp_path):
 
 
 def test_a_file_read_again_unchanged_is_not_parsed_again(tmp_path, monkeypatch):
-    """The command line reads its data twice; the second read of an unchanged file is the
-    first one's frame, copied (a caller's edit does not leak), and a changed file (size or
-    modification time) is parsed again."""
+    """The command line reads its data twice; within `reads_remembered` the second read of
+    an unchanged file is the first one's frame, copied (a caller's edit does not leak), a
+    changed file (size or modification time) is parsed again, and outside it (a library
+    user) every read parses and nothing is kept."""
     from alsjax import _data
 
     parsed = []
     monkeypatch.setattr(_data, "_read_checked",
                         lambda path, real=_data._read_checked: parsed.append(path) or real(path))
     path = _write(tmp_path, f"{HEADER}\np1,0,alsfrs_r,40\n")
-    first = alsjax.read_measurements(path)
-    first.loc[0, "value"] = -1.0
-    again = alsjax.read_measurements(path)
-    assert len(parsed) == 1 and again["value"].tolist() == [40.0]
-    path.write_text(f"{HEADER}\np1,0,alsfrs_r,39.5\n")  # another size
-    assert alsjax.read_measurements(path)["value"].tolist() == [39.5]
-    mtime = path.stat().st_mtime_ns
-    path.write_text(f"{HEADER}\np1,0,alsfrs_r,38.5\n")  # the same size, a later time
-    os.utime(path, ns=(mtime + 10**9, mtime + 10**9))
-    assert alsjax.read_measurements(path)["value"].tolist() == [38.5]
-    assert len(parsed) == 3
+    with _data.reads_remembered():
+        first = alsjax.read_measurements(path)
+        first.loc[0, "value"] = -1.0
+        again = alsjax.read_measurements(path)
+        assert len(parsed) == 1 and again["value"].tolist() == [40.0]
+        path.write_text(f"{HEADER}\np1,0,alsfrs_r,39.5\n")  # another size
+        assert alsjax.read_measurements(path)["value"].tolist() == [39.5]
+        mtime = path.stat().st_mtime_ns
+        path.write_text(f"{HEADER}\np1,0,alsfrs_r,38.5\n")  # the same size, a later time
+        os.utime(path, ns=(mtime + 10**9, mtime + 10**9))
+        assert alsjax.read_measurements(path)["value"].tolist() == [38.5]
+        assert len(parsed) == 3
+    assert _data._REMEMBERED is None
+    alsjax.read_measurements(path)
+    alsjax.read_measurements(path)
+    assert len(parsed) == 5
+
+
+def test_the_fit_command_parses_its_data_file_once(tmp_path, monkeypatch):
+    """`alsjax fit data.csv` reads the file for the run and again for its note on the
+    clock: one parse (the run is stubbed; only the reads are counted)."""
+    from typer.testing import CliRunner
+
+    from alsjax import _data, cli
+
+    parsed = []
+    monkeypatch.setattr(_data, "_read_checked",
+                        lambda path, real=_data._read_checked: parsed.append(path) or real(path))
+    monkeypatch.setattr(cli, "_run", lambda recipe, *a, **k: _data.read_measurements(recipe.data))
+    path = _write(tmp_path, f"{HEADER}\np1,0,alsfrs_r,40\np1,30,alsfrs_r,39\n")
+    r = CliRunner().invoke(cli.app, ["fit", str(path), "--estimate", "nfl_release",
+                                     "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.stderr
+    assert "--align onset" in r.stderr  # the note did read the file
+    assert parsed == [path] and _data._REMEMBERED is None
 
 
 def test_event_only_subject_is_fine(tmp_path):
