@@ -49,11 +49,13 @@ def two_processes(target: Path, tmp_path: Path, *options: str,
     tmp_path/out{i}. Returns (exit code, stdout, stderr) per process; on any failure or
     timeout the children are killed."""
     port = _free_port()
+    # The suite's XLA_FLAGS (conftest's emitters) kept, the device count added.
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2"
     workers = []
     try:
         for rank in (0, 1):
             env = clean_env(JAX_PLATFORMS="cpu", COLUMNS="200",
-                            XLA_FLAGS="--xla_force_host_platform_device_count=2",
+                            XLA_FLAGS=flags.strip(),
                             JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
                             JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(rank))
             workers.append(subprocess.Popen(

@@ -395,7 +395,9 @@ def test_four_host_devices_give_the_same_estimates(cohort, fitted, tmp_path):
     folder, _, _ = cohort
     script = tmp_path / "sharded.py"
     script.write_text(_SHARDED)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+    # The suite's XLA_FLAGS (conftest's emitters) kept, the device count added.
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
+    env = dict(os.environ, XLA_FLAGS=flags.strip(),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     kw = json.dumps(dict(SETTINGS, estimate=ESTIMATE, preset_version=PRESET))
     done = subprocess.run([sys.executable, str(script), str(folder / "population.csv"), kw],
