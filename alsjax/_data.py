@@ -106,10 +106,33 @@ def _read_text(path: Path, name: str) -> str:
 
 
 def _parse_table(text: str, path: Path, name: str) -> pd.DataFrame:
-    first = next(line for line in text.splitlines() if line.strip())
+    first = next(line for line in io.StringIO(text) if line.strip())
     sep = "\t" if path.suffix.lower() == ".tsv" or ("\t" in first and "," not in first) else ","
-    # The csv module tracks the line each record ends on, so rows are named by their line
-    # in the file (header = 1) even with blank lines or quoted line breaks.
+    header, header_line, rows, lines = _plain_records(text, sep) or _records(text, sep, name)
+    seen: set[str] = set()
+    for h in header:
+        if h == "":
+            raise _fail(name, header_line, None, "a column has an empty name in the header")
+        if h in seen:
+            raise _fail(name, header_line, h, f"duplicated column {h!r} in the header")
+        seen.add(h)
+    if not len(rows):
+        raise _fail(name, None, None, "no data rows after the header")
+    df = pd.DataFrame(rows, columns=header, dtype=object)
+    df.insert(0, "row", np.asarray(lines, dtype=int))
+    cols = header
+    repeated = (df[cols] == pd.Series(cols, index=cols)).all(axis=1)
+    if repeated.any():
+        raise _fail(name, int(df.loc[repeated.idxmax(), "row"]), None,
+                    "the header line appears again as a data row (were two files joined?)")
+    return df
+
+
+def _records(text: str, sep: str, name: str) -> tuple[list[str], int, list[list[str]], list[int]]:
+    """Header, its line, the non-blank rows (fields stripped, padded to the header's
+    length) and each row's line in the file, by the csv module: it tracks the line each
+    record ends on, so rows are named by their line (header = 1) even with blank lines or
+    quoted line breaks."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     header, header_line, rows, lines = None, 1, [], []
     try:
@@ -128,23 +151,30 @@ def _parse_table(text: str, path: Path, name: str) -> pd.DataFrame:
     except csv.Error as e:
         raise _fail(name, reader.line_num, None, f"unreadable table: {e}") from None
     assert header is not None  # the text is not blank
-    seen: set[str] = set()
-    for h in header:
-        if h == "":
-            raise _fail(name, header_line, None, "a column has an empty name in the header")
-        if h in seen:
-            raise _fail(name, header_line, h, f"duplicated column {h!r} in the header")
-        seen.add(h)
-    if not rows:
-        raise _fail(name, None, None, "no data rows after the header")
-    df = pd.DataFrame(rows, columns=header, dtype=object)
-    df.insert(0, "row", np.asarray(lines, dtype=int))
-    cols = header
-    repeated = (df[cols] == pd.Series(cols, index=cols)).all(axis=1)
-    if repeated.any():
-        raise _fail(name, int(df.loc[repeated.idxmax(), "row"]), None,
-                    "the header line appears again as a data row (were two files joined?)")
-    return df
+    return header, header_line, rows, lines
+
+
+def _plain_records(text: str, sep: str) -> tuple[list[str], int, np.ndarray, np.ndarray] | None:
+    """`_records` through pandas' C parser (a million rows: under 1 s, against 7.5 s), for a
+    table that needs none of the csv module's care: no quotes, the header on line 1, no
+    line ending in a lone carriage return, no row longer than the header. None for any
+    other table (`_records` reads it, and names the row of any error)."""
+    if '"' in text or not text.split("\n", 1)[0].strip() or (
+            text.count("\r") != text.count("\r\n")):
+        return None
+    try:
+        table = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str,
+                            na_filter=False, skip_blank_lines=False, engine="c")
+    except (pd.errors.ParserError, ValueError):  # a longer row, anything unexpected
+        return None
+    columns = [table[c].fillna("") for c in table.columns]
+    blanks = (" ", "\x0b", "\x0c") + (() if sep == "\t" else ("\t",))
+    if not text.isascii() or any(b in text for b in blanks):  # else nothing to strip
+        columns = [c.str.strip() for c in columns]
+    cells = np.column_stack([c.to_numpy(dtype=object) for c in columns])
+    keep = (cells != "").any(axis=1)
+    keep[0] = False  # the header
+    return list(cells[0]), 1, cells[keep], np.flatnonzero(keep) + 1
 
 
 def _canonical_names(df: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -180,9 +210,11 @@ def _canonical_names(df: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def _numbers(df: pd.DataFrame, col: str, name: str, *, required: bool) -> np.ndarray:
     """A column as floats (NaN where empty and optional); bad cells raise with their row."""
-    text = df[col] if col in df.columns else pd.Series([""] * len(df))
-    empty = (text == "").to_numpy()
-    values = pd.to_numeric(text.where(~empty, "nan"), errors="coerce").to_numpy(float)
+    text = df[col] if col in df.columns else None
+    empty = np.ones(len(df), bool) if text is None else (text == "").to_numpy()
+    values = np.full(len(df), np.nan)
+    if not empty.all():  # an absent or empty column: a million cells that need no parsing
+        values[~empty] = pd.to_numeric(text[~empty], errors="coerce").to_numpy(float)
     bad = ~np.isfinite(values) & (~empty | required)
     if bad.any():
         i = _first(bad)
@@ -479,14 +511,15 @@ def _read_checked(path: Path) -> pd.DataFrame:
                     f"species 'mouse' models the SOD1-G93A line only, not genotype "
                     f"{df['genotype'].iat[i]!r}")
     horizons = df["species"].map(TIME_HORIZON).to_numpy(float)
-    normalised: dict[tuple, str] = {}  # one parse per distinct cell, start and horizon
-    therapies = []
-    for t, s, h, r in zip(df["therapy"], therapy_start, horizons, df["row"], strict=True):
-        key = (t, None if math.isnan(s) else s, h)
-        if key not in normalised:
-            normalised[key] = _therapy(t, s, h, int(r), name)
-        therapies.append(normalised[key])
-    df["therapy"] = therapies
+    # One parse per distinct (cell, start, horizon), in the order they first appear (so an
+    # error names the first bad row).
+    keys = pd.DataFrame({"cell": df["therapy"].to_numpy(object), "start": therapy_start,
+                         "horizon": horizons})
+    codes = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
+    firsts = np.unique(codes, return_index=True)[1]
+    parsed = np.array([_therapy(keys["cell"].iat[i], therapy_start[i], horizons[i],
+                                int(df["row"].iat[i]), name) for i in firsts], dtype=object)
+    df["therapy"] = parsed[codes]
     bad = (df["therapy"].str.contains("tofersen") & (df["genotype"] != "SOD1")).to_numpy()
     if bad.any():
         i = _first(bad)
