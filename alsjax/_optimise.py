@@ -1,6 +1,6 @@
 """The optimisers, run from every start at once: `run_starts`.
 
-All starts step side by side (one `jax.vmap`) inside one compiled program that advances
+All starts step side by side (`_advance_each`) inside one compiled program that advances
 them by a chunk of steps and returns; the Python loop around it calls the next chunk. So
 the work is one compiled program whatever the number of steps, progress is reported
 between chunks (never from inside compiled code), and Ctrl-C is honoured within a chunk
@@ -137,46 +137,43 @@ def _lm_init(z0, pb: Problem, fixed, fixed_z):
                 conv=jnp.asarray(False))
 
 
-def _lm_advance(c, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
-    """LM steps until the start stops or has taken `n_stop` steps. Each step evaluates
-    residuals and Jacobian at a trial point (the only solve in the loop, so the program
-    compiles one instance of the vector field's JVP) and accepts the point if the
-    objective fell; the damping shrinks on success and grows on failure."""
+def _lm_step(c, pb: Problem, fixed, fixed_z, lr_scale):
+    """One LM step of one start. It evaluates residuals and Jacobian at a trial point
+    (the only solve in the loop, so the program compiles one instance of the vector
+    field's JVP) and accepts the point if the objective fell; the damping shrinks on
+    success and grows on failure."""
     del lr_scale
     nf = pb.n_fit
     fixed_fit, fixed_zfit = fixed[:nf], fixed_z[:nf]
 
-    def step(c):
-        r, J, v, sd = _lm_evaluate(c["zt"], c["sdt"], pb, fixed_fit, fixed_zfit)
-        accept = v < c["vc"]
-        small = accept & (c["vc"] - v <= 1e-10 * (1.0 + jnp.abs(v)))
-        zc, rc, Jc, sdc = jax.tree.map(lambda a, b: jnp.where(accept, a, b),
-                                       (c["zt"], r, J, sd), (c["zc"], c["rc"], c["Jc"], c["sdc"]))
-        vc = jnp.where(accept, v, c["vc"])
-        lam = jnp.where(accept, c["lam"] / 3.0, c["lam"] * 4.0)
-        g = Jc.T @ rc
-        JTJ = Jc.T @ Jc
-        A = JTJ + lam * (jnp.diag(jnp.diag(JTJ)) + 1e-9 * jnp.eye(nf, dtype=JTJ.dtype))
-        delta = -jnp.linalg.solve(A, g)
-        delta = jnp.where(fixed_fit | ~jnp.isfinite(delta), 0.0, delta)
-        gnorm = jnp.max(jnp.abs(g))
-        # At the noise floor (`noise_floor`) trials are rejected on noise alone;
-        # without this stop the damping grew fourfold per rejection until a step was
-        # accepted with a negligible gain or the damping passed 1e12.
-        dec = g @ jnp.linalg.solve(JTJ + 1e-9 * jnp.eye(nf, dtype=JTJ.dtype), g)
-        floor = noise_floor(pb.tolerances[0])
-        conv = jnp.isfinite(vc) & (small | (dec < floor) | (gnorm < 1e-8)
-                                   | (jnp.max(jnp.abs(delta)) < 1e-10))
-        n = c["n"] + 1
-        stop = conv | ~jnp.isfinite(vc) | (n >= pb.max_steps) | (lam > 1e12)
-        # Under vmap a stopped start keeps evaluating its last trial point until every
-        # start stops; park it where a solve is cheap (its optimum, or the middle of the
-        # bounds when it never had a good point) instead of, say, a stiff failing one.
-        zt = jnp.where(stop, jnp.where(jnp.isfinite(vc), zc, 0.0), zc + delta)
-        return dict(zc=zc, rc=rc, Jc=Jc, vc=vc, sdc=sdc, zt=zt, sdt=sdc, lam=lam, n=n,
-                    stop=stop, conv=conv)
-
-    return jax.lax.while_loop(lambda c: ~c["stop"] & (c["n"] < n_stop), step, c)
+    r, J, v, sd = _lm_evaluate(c["zt"], c["sdt"], pb, fixed_fit, fixed_zfit)
+    accept = v < c["vc"]
+    small = accept & (c["vc"] - v <= 1e-10 * (1.0 + jnp.abs(v)))
+    zc, rc, Jc, sdc = jax.tree.map(lambda a, b: jnp.where(accept, a, b),
+                                   (c["zt"], r, J, sd), (c["zc"], c["rc"], c["Jc"], c["sdc"]))
+    vc = jnp.where(accept, v, c["vc"])
+    lam = jnp.where(accept, c["lam"] / 3.0, c["lam"] * 4.0)
+    g = Jc.T @ rc
+    JTJ = Jc.T @ Jc
+    A = JTJ + lam * (jnp.diag(jnp.diag(JTJ)) + 1e-9 * jnp.eye(nf, dtype=JTJ.dtype))
+    delta = -jnp.linalg.solve(A, g)
+    delta = jnp.where(fixed_fit | ~jnp.isfinite(delta), 0.0, delta)
+    gnorm = jnp.max(jnp.abs(g))
+    # At the noise floor (`noise_floor`) trials are rejected on noise alone;
+    # without this stop the damping grew fourfold per rejection until a step was
+    # accepted with a negligible gain or the damping passed 1e12.
+    dec = g @ jnp.linalg.solve(JTJ + 1e-9 * jnp.eye(nf, dtype=JTJ.dtype), g)
+    floor = noise_floor(pb.tolerances[0])
+    conv = jnp.isfinite(vc) & (small | (dec < floor) | (gnorm < 1e-8)
+                               | (jnp.max(jnp.abs(delta)) < 1e-10))
+    n = c["n"] + 1
+    stop = conv | ~jnp.isfinite(vc) | (n >= pb.max_steps) | (lam > 1e12)
+    # A stopped start keeps evaluating its last trial point until every
+    # start stops; park it where a solve is cheap (its optimum, or the middle of the
+    # bounds when it never had a good point) instead of, say, a stiff failing one.
+    zt = jnp.where(stop, jnp.where(jnp.isfinite(vc), zc, 0.0), zc + delta)
+    return dict(zc=zc, rc=rc, Jc=Jc, vc=vc, sdc=sdc, zt=zt, sdt=sdc, lam=lam, n=n,
+                stop=stop, conv=conv)
 
 
 def _lm_result(c, pb: Problem, fixed, fixed_z):
@@ -208,18 +205,13 @@ def _scalar_init(z0, pb: Problem, fixed, fixed_z):
                 done=jnp.asarray(False))
 
 
-def _scalar_advance(c, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
-    """L-BFGS (zoom line search) or Adam (cosine schedule, clipped) steps. The loop ends
-    on an evaluated point, so the objective it keeps is that of `z`."""
+def _scalar_step(c, pb: Problem, fixed, fixed_z, lr_scale):
+    """One L-BFGS (zoom line search) or Adam (cosine schedule, clipped) step of one start.
+    The loop ends on an evaluated point, so the objective it keeps is that of `z`."""
     opt = _optax(pb)
     f = lambda z: objective(z, pb, fixed, fixed_z)  # noqa: E731
     lbfgs = pb.optimiser == "lbfgs"
     vg = optax.value_and_grad_from_state(f) if lbfgs else jax.value_and_grad(f)
-
-    def step(c):
-        z, state = c["z"], c["state"]
-        with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 and int64 indices
-            return _step(c, z, state)
 
     def _step(c, z, state):
         if lbfgs:
@@ -239,7 +231,8 @@ def _scalar_advance(c, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
         state = jax.tree.map(lambda a, b: jnp.where(stop, a, b), state, new_state)
         return dict(z=z, state=state, n=n, stop=stop, value=value, gnorm=gnorm, done=done)
 
-    return jax.lax.while_loop(lambda c: ~c["stop"] & (c["n"] < n_stop), step, c)
+    with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 and int64 indices
+        return _step(c, c["z"], c["state"])
 
 
 def _scalar_result(c, pb: Problem, fixed, fixed_z):
@@ -258,8 +251,30 @@ def _scalar_result(c, pb: Problem, fixed, fixed_z):
 
 def _methods(pb: Problem):
     if pb.optimiser == "lm":
-        return _lm_init, _lm_advance, _lm_result
-    return _scalar_init, _scalar_advance, _scalar_result
+        return _lm_init, _lm_step, _lm_result
+    return _scalar_init, _scalar_step, _scalar_result
+
+
+def _advance_each(step, carry, args, in_axes, n_stop):
+    """`step(carry[i], *args)` repeated on every row i of `carry` (a leading axis) until
+    the row stops or has taken `n_stop` (per row, or one for all) steps.
+
+    What `jax.vmap` of a while loop over `step` computes, to the bit: every row steps
+    until the last one is done, and a finished row keeps its carry. Written as one loop
+    over the rows, JAX batches `step` once; under `vmap` it batched the loop's body
+    again for each round of deciding which of the loop's values vary by row, the
+    solver's own loops inside it each time.
+    """
+    def active(c):
+        return ~c["stop"] & (c["n"] < n_stop)
+
+    def body(c):
+        new = jax.vmap(step, in_axes=(0, *in_axes))(c, *args)
+        on = active(c)
+        return jax.tree.map(
+            lambda a, b: jnp.where(on.reshape(on.shape + (1,) * (a.ndim - 1)), a, b), new, c)
+
+    return jax.lax.while_loop(lambda c: jnp.any(active(c)), body, carry)
 
 
 def _init_starts(z0, pb: Problem, fixed, fixed_z):
@@ -268,10 +283,10 @@ def _init_starts(z0, pb: Problem, fixed, fixed_z):
 
 
 def _advance_starts(carry, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
-    """Every start (vmapped) advanced to `n_stop` steps or its end, and the results."""
-    _, advance, result = _methods(pb)
-    carry = jax.vmap(advance, in_axes=(0, None, None, 0, None, None))(
-        carry, pb, fixed, fixed_z, lr_scale, n_stop)
+    """Every start advanced to `n_stop` steps or its end, and the results."""
+    _, step, result = _methods(pb)
+    carry = _advance_each(step, carry, (pb, fixed, fixed_z, lr_scale), (None, None, 0, None),
+                          n_stop)
     out = jax.vmap(result, in_axes=(0, None, None, 0))(carry, pb, fixed, fixed_z)
     return carry, out
 
@@ -292,10 +307,10 @@ def _advance_lanes(carry, pb: Problem, fixed, fixed_z, lr_scale, problem, n_stop
     """Each lane (one start of problem `problem[lane]` of the stacked `pb`) advanced to its
     own `n_stop` steps or its end, and the results. One batch: the while loop runs until
     every lane on this device has stopped or reached its `n_stop`."""
-    _, advance, result = _methods(pb)
+    _, step, result = _methods(pb)
     pb = _lane_problems(pb, problem)
-    carry = jax.vmap(advance, in_axes=(0, 0, None, 0, None, 0))(
-        carry, pb, fixed, fixed_z, lr_scale, n_stop)
+    carry = _advance_each(step, carry, (pb, fixed, fixed_z, lr_scale), (0, None, 0, None),
+                          n_stop)
     out = jax.vmap(result, in_axes=(0, 0, None, 0))(carry, pb, fixed, fixed_z)
     return carry, out
 
