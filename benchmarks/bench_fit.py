@@ -8,7 +8,7 @@ too), from the same 4 scrambled-Sobol starts within the same bounds.
 - scipy: `least_squares` (trf, bounds, 2-point finite differences) on `solve_ivp`
   (RK45, rtol 1e-6, atol 1e-9; the cascade's vector field from alsjax, jitted, called
   per right-hand-side evaluation), one solve per subject, starts one after another.
-- alsjax: `alsjax.fit` with lm / lbfgs / adam (all starts in one vmapped program); the
+- alsjax: `alsjax.fit` with lm / lbfgs / adam (all starts in one compiled program); the
   first run includes compilation, the second reuses it.
 
 Every final point is scored by the same alsjax objective (negative log-likelihood).
