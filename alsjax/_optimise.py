@@ -168,8 +168,8 @@ def _lm_step(c, pb: Problem, fixed, fixed_z, lr_scale):
                                | (jnp.max(jnp.abs(delta)) < 1e-10))
     n = c["n"] + 1
     stop = conv | ~jnp.isfinite(vc) | (n >= pb.max_steps) | (lam > 1e12)
-    # A stopped start keeps evaluating its last trial point until every
-    # start stops; park it where a solve is cheap (its optimum, or the middle of the
+    # A stopped start keeps evaluating its last trial point until every start stops
+    # (`_advance_each`); park it where a solve is cheap (its optimum, or the middle of the
     # bounds when it never had a good point) instead of, say, a stiff failing one.
     zt = jnp.where(stop, jnp.where(jnp.isfinite(vc), zc, 0.0), zc + delta)
     return dict(zc=zc, rc=rc, Jc=Jc, vc=vc, sdc=sdc, zt=zt, sdt=sdc, lam=lam, n=n,
@@ -259,11 +259,12 @@ def _advance_each(step, carry, args, in_axes, n_stop):
     """`step(carry[i], *args)` repeated on every row i of `carry` (a leading axis) until
     the row stops or has taken `n_stop` (per row, or one for all) steps.
 
-    What `jax.vmap` of a while loop over `step` computes, to the bit: every row steps
-    until the last one is done, and a finished row keeps its carry. Written as one loop
-    over the rows, JAX batches `step` once; under `vmap` it batched the loop's body
-    again for each round of deciding which of the loop's values vary by row, the
-    solver's own loops inside it each time.
+    What `jax.vmap` of a while loop over `step` computes: every row steps until the last
+    one is done, and a finished row keeps its carry (the default fit's files are the same
+    to the byte either way). Written as one loop over the rows, JAX batches `step` once;
+    under `vmap` it batched the loop's body again for each round of deciding which of the
+    loop's values vary by row, the solver's own loops inside it each time (a tenth of
+    the default fit's trace, `benchmarks/RESULTS.md`).
     """
     def active(c):
         return ~c["stop"] & (c["n"] < n_stop)
