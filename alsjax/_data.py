@@ -49,6 +49,7 @@ import csv
 import io
 import math
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,7 +107,8 @@ def _read_text(path: Path, name: str) -> str:
 
 
 def _parse_table(text: str, path: Path, name: str) -> pd.DataFrame:
-    first = next(line for line in io.StringIO(text) if line.strip())
+    # The first non-blank line, found lazily (splitlines would copy a large file first).
+    first = next(m.group() for m in re.finditer(r"[^\r\n]+", text) if m.group().strip())
     sep = "\t" if path.suffix.lower() == ".tsv" or ("\t" in first and "," not in first) else ","
     header, header_line, rows, lines = _plain_records(text, sep) or _records(text, sep, name)
     seen: set[str] = set()
@@ -159,7 +161,8 @@ def _plain_records(text: str, sep: str) -> tuple[list[str], int, np.ndarray, np.
     table that needs none of the csv module's care: no quotes, no NUL byte, the header on
     line 1, no line ending in a lone carriage return, no row longer than the header. None
     for any other table (`_records` reads it, and names the row of any error)."""
-    if '"' in text or "\x00" in text or not text.split("\n", 1)[0].strip() or (
+    line_1 = text[:text.find("\n")] if "\n" in text else text
+    if '"' in text or "\x00" in text or not line_1.strip() or (
             text.count("\r") != text.count("\r\n")):
         return None
     try:

@@ -213,7 +213,8 @@ def _scalar_step(c, pb: Problem, fixed, fixed_z, lr_scale):
     lbfgs = pb.optimiser == "lbfgs"
     vg = optax.value_and_grad_from_state(f) if lbfgs else jax.value_and_grad(f)
 
-    def _step(c, z, state):
+    with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 and int64 indices
+        z, state = c["z"], c["state"]
         if lbfgs:
             value, grad = vg(z, state=state)
             updates, new_state = opt.update(grad, state, z, value=value, grad=grad,
@@ -230,9 +231,6 @@ def _scalar_step(c, pb: Problem, fixed, fixed_z, lr_scale):
         z = jnp.where(stop, z, optax.apply_updates(z, updates))
         state = jax.tree.map(lambda a, b: jnp.where(stop, a, b), state, new_state)
         return dict(z=z, state=state, n=n, stop=stop, value=value, gnorm=gnorm, done=done)
-
-    with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 and int64 indices
-        return _step(c, c["z"], c["state"])
 
 
 def _scalar_result(c, pb: Problem, fixed, fixed_z):

@@ -41,8 +41,9 @@ def _units(stage: str) -> tuple[str, str]:
 
 
 def _rate(steps_per_s: float, stage: str = "") -> str:
-    """A step rate people read at a glance: steps/s, or seconds a step when slower than
-    one a second (a population fit's steps are whole-cohort evaluations)."""
+    """A rate people read at a glance: steps/s, or seconds a step when slower than one a
+    second (a population fit's steps are whole-cohort evaluations); in the stage's own
+    units where it counts something else (`UNITS`)."""
     one, many = _units(stage)
     if steps_per_s >= 10:
         return f"{steps_per_s:,.0f} {many}/s"

@@ -36,6 +36,12 @@ def clean_env(**extra: str) -> dict[str, str]:
                       ALSJAX_CACHE_DIR="off") | extra
 
 
+def host_devices(n: int) -> str:
+    """`XLA_FLAGS` for a process with `n` host devices: this process's flags (the suite's
+    emitters, conftest) kept, the device count added."""
+    return f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}".strip()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -49,13 +55,11 @@ def two_processes(target: Path, tmp_path: Path, *options: str,
     tmp_path/out{i}. Returns (exit code, stdout, stderr) per process; on any failure or
     timeout the children are killed."""
     port = _free_port()
-    # The suite's XLA_FLAGS (conftest's emitters) kept, the device count added.
-    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2"
     workers = []
     try:
         for rank in (0, 1):
             env = clean_env(JAX_PLATFORMS="cpu", COLUMNS="200",
-                            XLA_FLAGS=flags.strip(),
+                            XLA_FLAGS=host_devices(2),
                             JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
                             JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(rank))
             workers.append(subprocess.Popen(

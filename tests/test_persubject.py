@@ -32,7 +32,7 @@ from alsjax._problem import sobol_starts, to_stored
 from alsjax.cli import app
 
 from _fit_helpers import BEFORE_REVISION_9
-from _two_processes import beyond_gloo_notes, two_processes
+from _two_processes import beyond_gloo_notes, host_devices, two_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 ESTIMATE = ("apoptotic_death_rate", "nfl_release")
@@ -395,9 +395,7 @@ def test_four_host_devices_give_the_same_estimates(cohort, fitted, tmp_path):
     folder, _, _ = cohort
     script = tmp_path / "sharded.py"
     script.write_text(_SHARDED)
-    # The suite's XLA_FLAGS (conftest's emitters) kept, the device count added.
-    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4"
-    env = dict(os.environ, XLA_FLAGS=flags.strip(),
+    env = dict(os.environ, XLA_FLAGS=host_devices(4),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     kw = json.dumps(dict(SETTINGS, estimate=ESTIMATE, preset_version=PRESET))
     done = subprocess.run([sys.executable, str(script), str(folder / "population.csv"), kw],
