@@ -447,7 +447,7 @@ def run_starts(
     # (the default fit: 0.15 s against 10), so it compiles the quick way too.
     small = z0.shape[0] * pb.data.n_subjects <= QUICK_TRAJECTORIES
     exe = compile_program(_advance_starts, carry, pb, fixed, fixed_z, lr,
-                          to_device(1, np.int32), quick=small)
+                          to_device(1, np.int32), quick=small, long=True)
     compile_time = time.perf_counter() - t0
     t_run = time.perf_counter()
     total = z0.shape[0] * pb.max_steps

@@ -18,6 +18,9 @@ fails for any reason, the program is a plain `jax.jit(fn).lower(...).compile()`.
 `prefetch_program` starts such a compilation in a background thread, for a program a
 later step will need (the fit's report solve): XLA compiles outside the GIL, so on a
 machine with a spare core the two compilations overlap instead of following each other.
+Tracing holds the GIL, so a prefetch traced beside the foreground's trace slows it by
+about its own length; `defer=True` holds the prefetch back until the foreground lowers
+a program marked `long` (the fit's optimiser) and XLA compiles it outside the GIL.
 
 `quick=True` compiles a program whose compilation outweighs its run (it runs once, or
 briefly) with `QUICK_COMPILE`: on the CPU, XLA's older loop emitters, which compile this
@@ -78,6 +81,7 @@ def compile_options(quick: bool) -> dict:
 
 
 _MEMO: dict[str, Future] = {}  # key -> compiled program (or its compilation), this process
+_DEFERRED: dict[str, threading.Thread] = {}  # key -> prefetch or task awaiting a long compile
 _MEMO_LOCK = threading.Lock()
 
 
@@ -118,36 +122,41 @@ def _key(name: str, leaves, treedef, options: dict) -> str:
     return h.hexdigest()[:40]
 
 
-def _flat_compiled(exported, out_tree, options: dict):
-    exe_flat = jax.jit(exported.call)
+def _start_deferred() -> None:
+    """Start every prefetch and task held back for a long compilation."""
+    with _MEMO_LOCK:
+        waiting = list(_DEFERRED.values())
+        _DEFERRED.clear()
+    for thread in waiting:
+        thread.start()
 
-    def bind(leaves):
-        compiled = exe_flat.lower(*leaves).compile(options)
-        return lambda *args: jax.tree.unflatten(
-            out_tree, compiled(*jax.tree.leaves(args)))
 
-    return bind
+def _compile(lowered, options: dict, long: bool):
+    """XLA's compilation of `lowered`; a `long` one first lets the deferred prefetches
+    go, to be traced while XLA works outside the GIL."""
+    if long:
+        _start_deferred()
+    return lowered.compile(options)
 
 
 def compile_program(fn: Callable, *args, name: str | None = None,
                     cache_dir: str | os.PathLike | None = None,
-                    quick: bool = False) -> Callable:
+                    quick: bool = False, long: bool = False) -> Callable:
     """`jax.jit(fn).lower(*args).compile()`, as a callable of the same arguments (pytrees
     of the same structure, shapes and dtypes), kept across processes when JAX's
     persistent cache is on (see the module docstring). `cache_dir`: where to keep the
     exports instead of beside JAX's cache. `quick`: for a program that runs once or
-    briefly, compile it with `compile_options(quick)`. A program `prefetch_program`
-    started is waited for, not compiled again."""
+    briefly, compile it with `compile_options(quick)`. `long`: its XLA compilation is the
+    long wait of the command, behind which deferred prefetches are traced. A program
+    `prefetch_program` started is waited for, not compiled again."""
     name = name or getattr(fn, "__qualname__", repr(fn))
     options = compile_options(quick)
     folder = Path(cache_dir) / _SUBDIR if cache_dir is not None else _cache_dir()
     if folder is None:  # nothing is kept: no key, no memo
-        return _jitted(fn).lower(*args).compile(options)
-    leaves, treedef = jax.tree.flatten(args)
-    leaves = [to_device(leaf) if isinstance(leaf, np.ndarray | np.generic)
-              else jnp.asarray(leaf) for leaf in leaves]
-    key = _key(name, leaves, treedef, options)
+        return _compile(_jitted(fn).lower(*args), options, long)
+    key, leaves, treedef = _keyed(name, args, options)
     with _MEMO_LOCK:
+        _DEFERRED.pop(key, None)  # a prefetch not yet started: compiled here instead
         pending = _MEMO.get(key)
         owner = pending is None
         if owner:
@@ -156,7 +165,7 @@ def compile_program(fn: Callable, *args, name: str | None = None,
         return pending.result()
     try:
         program = _exported_or_jitted(fn, args, leaves, treedef, folder / f"{key}.bin",
-                                      options)
+                                      options, long)
     except BaseException as e:
         with _MEMO_LOCK:
             del _MEMO[key]  # a later call tries again (and raises for itself)
@@ -167,11 +176,14 @@ def compile_program(fn: Callable, *args, name: str | None = None,
 
 
 def prefetch_program(fn: Callable, *args, name: str | None = None,
-                     cache_dir: str | os.PathLike | None = None, quick: bool = False) -> None:
+                     cache_dir: str | os.PathLike | None = None, quick: bool = False,
+                     defer: bool = False) -> None:
     """Start `compile_program(fn, *args)` in a background thread and return at once; the
     later call with arguments of the same structure, shapes and dtypes waits for it. Only
     with the persistent cache on (otherwise nothing is kept for the later call). An error
-    here is dropped: the later call meets it again and raises it there."""
+    here is dropped: the later call meets it again and raises it there. `defer`: start
+    it only once the next long compilation has been lowered (see the module docstring);
+    a later call that finds it not yet started compiles the program itself."""
     folder = Path(cache_dir) / _SUBDIR if cache_dir is not None else _cache_dir()
     if folder is None:
         return
@@ -182,17 +194,51 @@ def prefetch_program(fn: Callable, *args, name: str | None = None,
         except BaseException:  # noqa: BLE001 - raised again by the call that needs it
             pass
 
-    threading.Thread(target=compile_quietly, name=f"compile {name or fn}", daemon=True).start()
+    thread = threading.Thread(target=compile_quietly, name=f"compile {name or fn}",
+                              daemon=True)
+    if not defer:
+        thread.start()
+        return
+    key, _, _ = _keyed(name or getattr(fn, "__qualname__", repr(fn)), args,
+                       compile_options(quick))
+    with _MEMO_LOCK:
+        if key not in _MEMO:
+            _DEFERRED[key] = thread
+
+
+def during_long_compile(task: Callable[[], None], name: str) -> None:
+    """Run `task`, Python work a later step needs (importing the plotting library), in a
+    background thread once the foreground lowers its next program marked `long`: while
+    XLA compiles that program the GIL is free. An error in `task` is dropped; the later
+    step meets it again."""
+
+    def quietly() -> None:
+        try:
+            task()
+        except BaseException:  # noqa: BLE001 - raised again by the step that needs it
+            pass
+
+    with _MEMO_LOCK:
+        _DEFERRED[f"task {name}"] = threading.Thread(target=quietly, name=name, daemon=True)
+
+
+def _keyed(name: str, args, options: dict):
+    """The key of program `name` for `args`, with the arguments' leaves (on the device)
+    and tree structure."""
+    leaves, treedef = jax.tree.flatten(args)
+    leaves = [to_device(leaf) if isinstance(leaf, np.ndarray | np.generic)
+              else jnp.asarray(leaf) for leaf in leaves]
+    return _key(name, leaves, treedef, options), leaves, treedef
 
 
 def _exported_or_jitted(fn: Callable, args, leaves, treedef, path: Path,
-                        options: dict) -> Callable:
+                        options: dict, long: bool) -> Callable:
     """The program from its export at `path` (written first if missing), or plainly
     jitted where it cannot be exported (host callbacks, unserialisable trees)."""
     folder = path.parent
     unexportable = path.with_suffix(".none")  # export failed once: do not try again
     if unexportable.exists():
-        return _jitted(fn).lower(*args).compile(options)
+        return _compile(_jitted(fn).lower(*args), options, long)
     try:
         if path.exists():
             blob, out_tree = pickle.loads(path.read_bytes())
@@ -212,11 +258,12 @@ def _exported_or_jitted(fn: Callable, args, leaves, treedef, path: Path,
             with tempfile.NamedTemporaryFile(dir=folder, delete=False) as f:
                 f.write(data)
             os.replace(f.name, path)  # atomic: a concurrent run sees all or nothing
-        return _flat_compiled(exported, out_tree, options)(leaves)
+        compiled = _compile(jax.jit(exported.call).lower(*leaves), options, long)
+        return lambda *args: jax.tree.unflatten(out_tree, compiled(*jax.tree.leaves(args)))
     except Exception:  # noqa: BLE001 - host callbacks, unserialisable trees: no shortcut
         try:
             folder.mkdir(parents=True, exist_ok=True)
             unexportable.touch()
         except OSError:
             pass
-        return _jitted(fn).lower(*args).compile(options)
+        return _compile(_jitted(fn).lower(*args), options, long)

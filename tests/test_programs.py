@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import jax
@@ -62,6 +63,39 @@ def test_prefetched_program_is_compiled_once(tmp_path, traces, monkeypatch):
     assert _programs.compile_program(_f, *args, cache_dir=tmp_path) is program
     ref = jax.jit(_f)(*args)
     np.testing.assert_array_equal(program(*args)["y"], ref["y"])
+
+
+def test_deferred_prefetch_starts_with_a_long_compilation(tmp_path, traces, monkeypatch):
+    """`defer=True` holds a prefetch (and `during_long_compile` a task) back until a
+    program marked `long` is lowered; the later call gets the program its thread made."""
+    monkeypatch.setattr(_programs, "_MEMO", {})
+    monkeypatch.setattr(_programs, "_DEFERRED", {})
+    args = (jnp.linspace(0.0, 3.0, 9), {"a": jnp.asarray(2.0)})
+    before = traces("flat")  # every exported program is traced as "flat"
+    _programs.prefetch_program(_f, *args, cache_dir=tmp_path, defer=True)
+    ran = threading.Event()
+    _programs.during_long_compile(ran.set, "test task")
+    _programs.compile_program(jnp.cos, jnp.ones(4), cache_dir=tmp_path)  # not long
+    assert traces("flat") == before + 1 and not ran.is_set()
+    _programs.compile_program(jnp.sin, jnp.ones(5), cache_dir=tmp_path, long=True)
+    assert ran.wait(60)
+    program = _programs.compile_program(_f, *args, cache_dir=tmp_path)
+    assert traces("flat") == before + 3  # cos, sin and _f once, by whichever came first
+    np.testing.assert_array_equal(program(*args)["y"], jax.jit(_f)(*args)["y"])
+
+
+def test_deferred_prefetch_not_yet_started_is_compiled_by_the_caller(tmp_path, traces,
+                                                                     monkeypatch):
+    monkeypatch.setattr(_programs, "_MEMO", {})
+    monkeypatch.setattr(_programs, "_DEFERRED", {})
+    args = (jnp.linspace(0.0, 1.0, 6), {"a": jnp.asarray(4.0)})
+    before = traces("flat")
+    _programs.prefetch_program(_f, *args, cache_dir=tmp_path, defer=True)
+    program = _programs.compile_program(_f, *args, cache_dir=tmp_path)
+    assert _programs._DEFERRED == {}  # dropped: nothing left to start later
+    _programs.compile_program(jnp.sin, jnp.ones(3), cache_dir=tmp_path, long=True)
+    assert traces("flat") == before + 2
+    np.testing.assert_array_equal(program(*args)["n"], 6 - 1)
 
 
 def test_failed_compilation_is_raised_where_it_is_needed(tmp_path, monkeypatch):
