@@ -4,7 +4,11 @@ All starts step side by side (`_advance_each`) inside one compiled program that 
 them by a chunk of steps and returns; the Python loop around it calls the next chunk. So
 the work is one compiled program whatever the number of steps, progress is reported
 between chunks (never from inside compiled code), and Ctrl-C is honoured within a chunk
-(about half a second) instead of at the end of the fit.
+(about half a second) instead of at the end of the fit. Levenberg-Marquardt on a cohort
+solved by `jax.vmap` evaluates every start's trial point in one solve of all their
+subjects (`_lm_step_starts`): JAX then batches the solver's loops once, not once over the
+subjects and again over the starts (the default fit's program traces in 1.8 s instead of
+2.6 and compiles 0.6 s faster, `benchmarks/RESULTS.md`).
 
 Levenberg-Marquardt is written here rather than taken from optimistix, and L-BFGS is
 optax's rather than optimistix's, because they are faster: on the default problem (noise
@@ -35,7 +39,8 @@ from jaxtyping import Array
 
 from ._errors import ALSJaxError
 from ._noise import closed_form_sd
-from ._problem import FORWARD, Problem, objective, terms, to_stored, to_z
+from ._problem import (FORWARD, Problem, objective, solves_by_vmap, terms, terms_of_sets,
+                       to_stored, to_z)
 from ._programs import compile_options, compile_program, to_device
 from ._simulate import DEFAULT_RTOL
 
@@ -90,15 +95,8 @@ class StartsResult:
 
 def _lm_evaluate(zf, sd_theta, pb: Problem, fixed_fit, fixed_zfit):
     """Residuals, Jacobian (forward mode) and objective at a trial point, with the
-    estimated noise SDs at their closed form there.
-
-    The closed form is the same for each observable whatever its noise model (see
-    `_noise.py`): rows of observable k are e / s_k with normaliser log s_k, so
-    s_k^2 = mean(e^2); those rows are linear in 1/s_k and are rescaled in place.
-    """
+    estimated noise SDs at their closed form there (`_with_closed_form_sd`)."""
     nf = pb.n_fit
-    n_res = pb.noise_rows.shape[0]
-    k = jnp.asarray(pb.noise_obs, int)
 
     def weighted(zf, sd_theta):
         zf = jnp.where(fixed_fit, fixed_zfit, zf)
@@ -107,6 +105,44 @@ def _lm_evaluate(zf, sd_theta, pb: Problem, fixed_fit, fixed_zfit):
         return r, (r, norm, ok)
 
     J, (r, norm, ok) = jax.jacfwd(weighted, has_aux=True)(zf, sd_theta)
+    return _with_closed_form_sd(r, J, norm, ok, sd_theta, pb)
+
+
+def _lm_evaluate_starts(zf, sd_theta, pb: Problem, fixed_fit, fixed_zfit):
+    """`_lm_evaluate` of every start (rows of `zf`, `sd_theta`, `fixed_zfit`), their
+    solves one cohort (`terms_of_sets`). Column j of every start's Jacobian comes from one
+    forward-mode pass with direction j in every row: a start's residuals depend on its
+    own row alone."""
+    nf = pb.n_fit
+
+    def weighted(zf):
+        zf = jnp.where(fixed_fit, fixed_zfit, zf)
+        padded = jnp.concatenate([zf, jnp.zeros((zf.shape[0], pb.size - nf), zf.dtype)], 1)
+        theta_fit = jax.vmap(to_stored, in_axes=(0, None))(padded, pb)[:, :nf]
+        r, norm, ok = terms_of_sets(jnp.concatenate([theta_fit, sd_theta], axis=1), pb,
+                                    FORWARD)
+        return r, (r, norm, ok)
+
+    def column(direction):
+        _, dr, aux = jax.jvp(weighted, (zf,), (direction,), has_aux=True)
+        return dr, aux
+
+    directions = jnp.broadcast_to(jnp.eye(nf, dtype=zf.dtype)[:, None, :], (nf, *zf.shape))
+    J, (r, norm, ok) = jax.vmap(column, out_axes=(-1, None))(directions)
+    return jax.vmap(_with_closed_form_sd, in_axes=(0, 0, 0, 0, 0, None))(
+        r, J, norm, ok, sd_theta, pb)
+
+
+def _with_closed_form_sd(r, J, norm, ok, sd_theta, pb: Problem):
+    """Residuals, Jacobian, objective and the estimated noise SDs at their closed form.
+
+    The closed form is the same for each observable whatever its noise model (see
+    `_noise.py`): rows of observable k are e / s_k with normaliser log s_k, so
+    s_k^2 = mean(e^2); those rows are linear in 1/s_k and are rescaled in place.
+    """
+    nf = pb.n_fit
+    n_res = pb.noise_rows.shape[0]
+    k = jnp.asarray(pb.noise_obs, int)
     if pb.noise_obs:
         n_k = pb.n_noise_rows[k]
         ms = jnp.sum(jnp.where(pb.noise_rows, r[:n_res, None] ** 2, 0.0), axis=0)[k]
@@ -144,9 +180,23 @@ def _lm_step(c, pb: Problem, fixed, fixed_z, lr_scale):
     success and grows on failure."""
     del lr_scale
     nf = pb.n_fit
-    fixed_fit, fixed_zfit = fixed[:nf], fixed_z[:nf]
+    evaluated = _lm_evaluate(c["zt"], c["sdt"], pb, fixed[:nf], fixed_z[:nf])
+    return _lm_update(c, *evaluated, pb, fixed[:nf])
 
-    r, J, v, sd = _lm_evaluate(c["zt"], c["sdt"], pb, fixed_fit, fixed_zfit)
+
+def _lm_step_starts(c, pb: Problem, fixed, fixed_z, lr_scale):
+    """`_lm_step` of every start (rows of `c` and `fixed_z`), their trial points
+    evaluated together (`_lm_evaluate_starts`)."""
+    del lr_scale
+    nf = pb.n_fit
+    evaluated = _lm_evaluate_starts(c["zt"], c["sdt"], pb, fixed[:nf], fixed_z[:, :nf])
+    return jax.vmap(_lm_update, in_axes=(0, 0, 0, 0, 0, None, None))(
+        c, *evaluated, pb, fixed[:nf])
+
+
+def _lm_update(c, r, J, v, sd, pb: Problem, fixed_fit):
+    """The LM step's decision on an evaluated trial point, and the next one."""
+    nf = pb.n_fit
     accept = v < c["vc"]
     small = accept & (c["vc"] - v <= 1e-10 * (1.0 + jnp.abs(v)))
     zc, rc, Jc, sdc = jax.tree.map(lambda a, b: jnp.where(accept, a, b),
@@ -253,7 +303,7 @@ def _methods(pb: Problem):
     return _scalar_init, _scalar_step, _scalar_result
 
 
-def _advance_each(step, carry, args, in_axes, n_stop):
+def _advance_each(step, carry, args, in_axes, n_stop, *, batched: bool = False):
     """`step(carry[i], *args)` repeated on every row i of `carry` (a leading axis) until
     the row stops or has taken `n_stop` (per row, or one for all) steps.
 
@@ -262,13 +312,14 @@ def _advance_each(step, carry, args, in_axes, n_stop):
     to the byte either way). Written as one loop over the rows, JAX batches `step` once;
     under `vmap` it batched the loop's body again for each round of deciding which of the
     loop's values vary by row, the solver's own loops inside it each time (a tenth of
-    the default fit's trace, `benchmarks/RESULTS.md`).
+    the default fit's trace, `benchmarks/RESULTS.md`). `batched`: `step` takes and
+    returns all rows itself (`_lm_step_starts`), and `in_axes` is unused.
     """
     def active(c):
         return ~c["stop"] & (c["n"] < n_stop)
 
     def body(c):
-        new = jax.vmap(step, in_axes=(0, *in_axes))(c, *args)
+        new = step(c, *args) if batched else jax.vmap(step, in_axes=(0, *in_axes))(c, *args)
         on = active(c)
         return jax.tree.map(
             lambda a, b: jnp.where(on.reshape(on.shape + (1,) * (a.ndim - 1)), a, b), new, c)
@@ -284,8 +335,11 @@ def _init_starts(z0, pb: Problem, fixed, fixed_z):
 def _advance_starts(carry, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
     """Every start advanced to `n_stop` steps or its end, and the results."""
     _, step, result = _methods(pb)
-    carry = _advance_each(step, carry, (pb, fixed, fixed_z, lr_scale), (None, None, 0, None),
-                          n_stop)
+    args = (pb, fixed, fixed_z, lr_scale)
+    if step is _lm_step and solves_by_vmap(pb):  # one cohort of every start's subjects
+        carry = _advance_each(_lm_step_starts, carry, args, None, n_stop, batched=True)
+    else:
+        carry = _advance_each(step, carry, args, (None, None, 0, None), n_stop)
     out = jax.vmap(result, in_axes=(0, None, None, 0))(carry, pb, fixed, fixed_z)
     return carry, out
 

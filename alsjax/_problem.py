@@ -23,10 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float
 
-from ._cohort import check_method
+from ._cohort import BATCH_MIN_SUBJECTS, check_method
 from ._dataset import Data
 from ._errors import ALSJaxError
-from ._likelihood import likelihood_terms, residuals
+from ._likelihood import likelihood_terms, likelihood_terms_of_sets, residuals
 from ._noise import NoiseSpec, default_noise_sd, noise_models
 from ._observables import OBSERVABLE_NAMES
 from ._params import PARAMETER_NAMES, Params, parameter_transform, unknown_parameter
@@ -176,6 +176,24 @@ def terms(theta: Array, pb: Problem, adjoint=None) -> tuple[Array, Array, Array]
                                      time_shift=shift, adjoint=adjoint, method=pb.method,
                                      tolerances=pb.tolerances)
     return jnp.concatenate([res, prior_residuals(theta, pb)]), norm, ok
+
+
+def solves_by_vmap(pb: Problem) -> bool:
+    """Whether `pb`'s cohort is solved by `jax.vmap` of `simulate` (`solve_cohort`), so
+    several parameter sets may share one such solve (`terms_of_sets`)."""
+    return pb.method == "vmap" or (pb.method == "auto"
+                                   and pb.data.n_subjects < BATCH_MIN_SUBJECTS)
+
+
+def terms_of_sets(thetas: Array, pb: Problem, adjoint=None) -> tuple[Array, Array, Array]:
+    """`terms` of each row of `thetas` (G, P), their G x S solves one cohort
+    (`likelihood_terms_of_sets`; for a problem that `solves_by_vmap`)."""
+    params, sd, shift = jax.vmap(unpack, in_axes=(0, None))(thetas, pb)
+    res, norm, ok = likelihood_terms_of_sets(params, pb.data, noise=pb.noise, sigma=sd,
+                                             time_shift=shift, adjoint=adjoint,
+                                             tolerances=pb.tolerances)
+    prior = jax.vmap(prior_residuals, in_axes=(0, None))(thetas, pb)
+    return jnp.concatenate([res, prior], axis=1), norm, ok
 
 
 def neg_log_posterior(theta: Array, pb: Problem, adjoint=None) -> Array:
