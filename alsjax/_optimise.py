@@ -33,7 +33,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array
 
@@ -240,6 +239,8 @@ def _lm_result(c, pb: Problem, fixed, fixed_z):
 
 
 def _optax(pb: Problem):
+    import optax  # here, not at the top: a Levenberg-Marquardt run never loads it
+
     if pb.optimiser == "lbfgs":
         return optax.lbfgs(memory_size=10)
     schedule = optax.cosine_decay_schedule(0.1, pb.max_steps, alpha=0.01)
@@ -258,6 +259,8 @@ def _scalar_init(z0, pb: Problem, fixed, fixed_z):
 def _scalar_step(c, pb: Problem, fixed, fixed_z, lr_scale):
     """One L-BFGS (zoom line search) or Adam (cosine schedule, clipped) step of one start.
     The loop ends on an evaluated point, so the objective it keeps is that of `z`."""
+    import optax
+
     opt = _optax(pb)
     f = lambda z: objective(z, pb, fixed, fixed_z)  # noqa: E731
     lbfgs = pb.optimiser == "lbfgs"

@@ -31,7 +31,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from ._data import read_measurements
 from ._dataset import Data, make_data
@@ -384,6 +383,8 @@ def fit_per_subject(
     compile_time = sum(p["compile_time"] for p in parts)
     n_devices = parts[0]["devices"]
     lower, upper = np.asarray(pb.lower), np.asarray(pb.upper)
+    from scipy.special import expit  # here: a pooled fit never loads scipy
+
     theta = lower + (upper - lower) * expit(z)  # no overflow for z far below a bound
     cov_se = np.full((S, size), np.nan)
     lap_ctime = 0.0

@@ -93,14 +93,15 @@ def _jitted(fn: Callable) -> Callable:
 @functools.cache
 def _source_digest() -> str:
     """Hash of alsjax's source and the versions of the libraries its programs trace."""
+    from importlib.metadata import version
+
     import diffrax
     import equinox
     import jaxlib
-    import optax
 
     h = hashlib.sha256()
     for v in (jax.__version__, jaxlib.__version__, diffrax.__version__, equinox.__version__,
-              optax.__version__, os.environ.get("EQX_ON_ERROR", "")):
+              version("optax"), os.environ.get("EQX_ON_ERROR", "")):
         h.update(v.encode() + b"\0")
     here = Path(__file__).resolve().parent
     for path in sorted(here.glob("*.py")):

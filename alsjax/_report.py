@@ -22,7 +22,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from scipy.special import betaincinv, ndtr
 
 from ._errors import ALSJaxError
 from ._io import (
@@ -86,6 +85,8 @@ def _arm_fraction(T, data, sd) -> np.ndarray:
     `sd` (`_arm_spread`), as the likelihood reads arm summaries
     (`_likelihood._arm_curve_terms`). `ndtr` is the normal CDF, from scipy.special:
     scipy.stats would add 0.6 s of imports to every run."""
+    from scipy.special import ndtr  # here: a fit without arm summaries never loads it
+
     t = np.maximum(np.asarray(data.event_time), 1e-6)
     with np.errstate(divide="ignore", invalid="ignore"):
         return ndtr((np.log(t) - np.log(np.maximum(T, 1e-6))) / sd)
@@ -95,6 +96,8 @@ def _arm_panel(ax, data, T, sd, colours, scale: float, xlabel: str, span: float)
     """Arm summaries as survival curves: each arm's event-free fraction (data, with a 95%
     binomial interval) against the likelihood's curve for it (its course's event day with
     the arm's spread `sd`, `_arm_spread`; `_likelihood._arm_curve_terms`)."""
+    from scipy.special import betaincinv, ndtr
+
     arm = np.asarray(data.event_summary)
     et, etype = np.asarray(data.event_time), np.asarray(data.event_type)
     at_risk, count = np.asarray(data.event_at_risk), np.asarray(data.event_count)
