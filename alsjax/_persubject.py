@@ -383,7 +383,7 @@ def fit_per_subject(
     compile_time = sum(p["compile_time"] for p in parts)
     n_devices = parts[0]["devices"]
     lower, upper = np.asarray(pb.lower), np.asarray(pb.upper)
-    from scipy.special import expit  # here: a pooled fit never loads scipy
+    from scipy.special import expit  # here: a pooled fit never needs it
 
     theta = lower + (upper - lower) * expit(z)  # no overflow for z far below a bound
     cov_se = np.full((S, size), np.nan)
