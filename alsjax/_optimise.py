@@ -109,25 +109,35 @@ def _lm_evaluate(zf, sd_theta, pb: Problem, fixed_fit, fixed_zfit):
 
 def _lm_evaluate_starts(zf, sd_theta, pb: Problem, fixed_fit, fixed_zfit):
     """`_lm_evaluate` of every start (rows of `zf`, `sd_theta`, `fixed_zfit`), their
-    solves one cohort (`terms_of_sets`). Column j of every start's Jacobian comes from one
+    solves one cohort (`terms_of_sets`). Column j of every start's Jacobian comes from a
     forward-mode pass with direction j in every row: a start's residuals depend on its
-    own row alone."""
-    nf = pb.n_fit
+    own row alone. A small problem (`QUICK_TRAJECTORIES` starts x subjects) takes every
+    direction in that one pass, each start copied once per direction: its primal solves
+    are repeated, but JAX traces no `vmap` over the directions (the default fit's program
+    traces 0.6 s and compiles 0.3 s faster; its steps take 8 % longer)."""
+    G, nf = zf.shape
 
-    def weighted(zf):
+    def weighted(zf, sd_theta, fixed_zfit):
         zf = jnp.where(fixed_fit, fixed_zfit, zf)
         padded = jnp.concatenate([zf, jnp.zeros((zf.shape[0], pb.size - nf), zf.dtype)], 1)
         theta_fit = jax.vmap(to_stored, in_axes=(0, None))(padded, pb)[:, :nf]
-        r, norm, ok = terms_of_sets(jnp.concatenate([theta_fit, sd_theta], axis=1), pb,
-                                    FORWARD)
-        return r, (r, norm, ok)
+        return terms_of_sets(jnp.concatenate([theta_fit, sd_theta], axis=1), pb, FORWARD)
 
-    def column(direction):
-        _, dr, aux = jax.jvp(weighted, (zf,), (direction,), has_aux=True)
-        return dr, aux
+    eye = jnp.eye(nf, dtype=zf.dtype)
+    if G * pb.data.n_subjects <= QUICK_TRAJECTORIES:
+        copies = [jnp.repeat(a, nf, axis=0) for a in (zf, sd_theta, fixed_zfit)]
+        (r, norm, ok), (dr, _, _) = jax.jvp(
+            lambda z: weighted(z, *copies[1:]), (copies[0],), (jnp.tile(eye, (G, 1)),))
+        J = jnp.moveaxis(dr.reshape(G, nf, -1), 1, 2)
+        r, norm, ok = r[::nf], norm[::nf], ok[::nf]  # every copy's primal is the same
+    else:
+        def column(direction):
+            out, (dr, _, _) = jax.jvp(lambda z: weighted(z, sd_theta, fixed_zfit), (zf,),
+                                      (direction,))
+            return dr, out
 
-    directions = jnp.broadcast_to(jnp.eye(nf, dtype=zf.dtype)[:, None, :], (nf, *zf.shape))
-    J, (r, norm, ok) = jax.vmap(column, out_axes=(-1, None))(directions)
+        directions = jnp.broadcast_to(eye[:, None, :], (nf, G, nf))
+        J, (r, norm, ok) = jax.vmap(column, out_axes=(-1, None))(directions)
     return jax.vmap(_with_closed_form_sd, in_axes=(0, 0, 0, 0, 0, None))(
         r, J, norm, ok, sd_theta, pb)
 

@@ -409,15 +409,19 @@ b,600,nfl,60,,
 """
 
 
-def test_starts_evaluated_together_as_each_alone(tmp_path):
+@pytest.mark.parametrize("copies", [True, False])
+def test_starts_evaluated_together_as_each_alone(tmp_path, monkeypatch, copies):
     """The LM fit evaluates its starts' trial points as one cohort of every start's
-    subjects (`_optimise._lm_evaluate_starts`, `_problem.terms_of_sets`). Against each
-    start evaluated alone (`_lm_evaluate`), on onset-aligned data with an observed death,
-    a fitted shift and two estimated noise SDs, each start at its own point: residuals,
-    Jacobian, objective and closed-form noise SDs to 1e-9 relative (two compiled programs
-    round differently: 3e-11 in a Jacobian with arm curves)."""
+    subjects (`_optimise._lm_evaluate_starts`, `_problem.terms_of_sets`), a small problem
+    with a copy of each start per Jacobian column, a larger one with a `vmap` over the
+    columns. Against each start evaluated alone (`_lm_evaluate`), on onset-aligned data
+    with an observed death, a fitted shift and two estimated noise SDs, each start at its
+    own point: residuals, Jacobian, objective and closed-form noise SDs to 1e-9 relative
+    (two compiled programs round differently: 3e-11 in a Jacobian with arm curves)."""
     from alsjax import _optimise
     from alsjax._problem import to_stored
+
+    monkeypatch.setattr(_optimise, "QUICK_TRAJECTORIES", 32 if copies else 0)
 
     path = tmp_path / "mixed.csv"
     path.write_text(MIXED_CSV)
