@@ -7,8 +7,9 @@ between chunks (never from inside compiled code), and Ctrl-C is honoured within 
 (about half a second) instead of at the end of the fit. Levenberg-Marquardt on a cohort
 solved by `jax.vmap` evaluates every start's trial point in one solve of all their
 subjects (`_lm_step_starts`): JAX then batches the solver's loops once, not once over the
-subjects and again over the starts (the default fit's program traces in 1.8 s instead of
-2.6 and compiles 0.6 s faster, `benchmarks/RESULTS.md`).
+subjects and again over the starts (with every Jacobian column of a small fit in one pass,
+`_lm_evaluate_starts`, the default fit's program traces in 1.3 s instead of 2.6,
+`benchmarks/RESULTS.md`).
 
 Levenberg-Marquardt is written here rather than taken from optimistix, and L-BFGS is
 optax's rather than optimistix's, because they are faster: on the default problem (noise
