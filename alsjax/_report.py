@@ -354,7 +354,7 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
                 label="other local optimum")
     ax.plot(x[at_best], shown[at_best], "o", color="tab:green", ms=6,
             label=f"at the best ({int(at_best.sum())} of {len(vals)})")
-    ax.axhline(floor, color="grey", ls=":", lw=0.8, label=f"tolerance ({floor:.0e})")
+    ax.axhline(floor, color="grey", ls=":", lw=0.8, label=f"tolerance ({floor:.1e})")
     top = float(np.nanmax(shown[ok])) if ok.any() else floor
     if (~ok).any():
         top *= 10
