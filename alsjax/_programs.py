@@ -15,12 +15,12 @@ CLI does), and only for programs free of host callbacks (equinox's runtime check
 host callbacks unless `EQX_ON_ERROR=nan`, which the CLI sets): otherwise, or if export
 fails for any reason, the program is a plain `jax.jit(fn).lower(...).compile()`.
 
-`prefetch_program` starts such a compilation in a background thread, for a program a
-later step will need (the fit's report solve): XLA compiles outside the GIL, so on a
-machine with a spare core the two compilations overlap instead of following each other.
-Tracing holds the GIL, so a prefetch traced beside the foreground's trace slows it by
-about its own length; `defer=True` holds the prefetch back until the foreground lowers
-a program marked `long` (the fit's optimiser) and XLA compiles it outside the GIL.
+`prefetch_program` compiles such a program in a background thread, for a later step
+(the fit's report solve), from the moment the foreground has lowered a program marked
+`long` (the fit's optimiser): XLA compiles that one outside the GIL, so the prefetch's
+trace runs beside it. Started earlier, it would be traced beside the foreground's own
+trace, and one GIL would slow that by about the prefetch's length.
+`during_long_compile` holds other Python work (an import) back the same way.
 
 `quick=True` compiles a program whose compilation outweighs its run (it runs once, or
 briefly) with `QUICK_COMPILE`: on the CPU, XLA's older loop emitters, which compile this
@@ -177,34 +177,20 @@ def compile_program(fn: Callable, *args, name: str | None = None,
 
 
 def prefetch_program(fn: Callable, *args, name: str | None = None,
-                     cache_dir: str | os.PathLike | None = None, quick: bool = False,
-                     defer: bool = False) -> None:
-    """Start `compile_program(fn, *args)` in a background thread and return at once; the
-    later call with arguments of the same structure, shapes and dtypes waits for it. Only
-    with the persistent cache on (otherwise nothing is kept for the later call). An error
-    here is dropped: the later call meets it again and raises it there. `defer`: start
-    it only once the next long compilation has been lowered (see the module docstring);
-    a later call that finds it not yet started compiles the program itself."""
+                     cache_dir: str | os.PathLike | None = None, quick: bool = False) -> None:
+    """`compile_program(fn, *args)` in a background thread started with the foreground's
+    next long compilation (see the module docstring); returns at once. The later call with
+    arguments of the same structure, shapes and dtypes waits for it, or, if it has not
+    started, compiles the program itself. Only with the persistent cache on (otherwise
+    nothing is kept for the later call). An error here is dropped: the later call meets
+    it again and raises it there."""
     folder = Path(cache_dir) / _SUBDIR if cache_dir is not None else _cache_dir()
     if folder is None:
         return
-
-    def compile_quietly() -> None:
-        try:
-            compile_program(fn, *args, name=name, cache_dir=cache_dir, quick=quick)
-        except BaseException:  # noqa: BLE001 - raised again by the call that needs it
-            pass
-
-    thread = threading.Thread(target=compile_quietly, name=f"compile {name or fn}",
-                              daemon=True)
-    if not defer:
-        thread.start()
-        return
-    key, _, _ = _keyed(name or getattr(fn, "__qualname__", repr(fn)), args,
-                       compile_options(quick))
-    with _MEMO_LOCK:
-        if key not in _MEMO:
-            _DEFERRED[key] = thread
+    name = name or getattr(fn, "__qualname__", repr(fn))
+    key, _, _ = _keyed(name, args, compile_options(quick))
+    _defer(key, f"compile {name}",
+           lambda: compile_program(fn, *args, name=name, cache_dir=cache_dir, quick=quick))
 
 
 def during_long_compile(task: Callable[[], None], name: str) -> None:
@@ -212,6 +198,12 @@ def during_long_compile(task: Callable[[], None], name: str) -> None:
     background thread once the foreground lowers its next program marked `long`: while
     XLA compiles that program the GIL is free. An error in `task` is dropped; the later
     step meets it again."""
+    _defer(f"task {name}", name, task)
+
+
+def _defer(key: str, name: str, task: Callable[[], object]) -> None:
+    """Hold `task` back, under `key`, for `_start_deferred`; unless `key` is a program
+    already compiled or compiling."""
 
     def quietly() -> None:
         try:
@@ -220,7 +212,8 @@ def during_long_compile(task: Callable[[], None], name: str) -> None:
             pass
 
     with _MEMO_LOCK:
-        _DEFERRED[f"task {name}"] = threading.Thread(target=quietly, name=name, daemon=True)
+        if key not in _MEMO:
+            _DEFERRED[key] = threading.Thread(target=quietly, name=name, daemon=True)
 
 
 def _keyed(name: str, args, options: dict):

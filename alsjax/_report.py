@@ -135,11 +135,11 @@ def _arm_panel(ax, data, T, sd, colours, scale: float, xlabel: str, span: float)
 
 def prefetch_report(pb: Problem) -> None:
     """Compile the report's solve for problem `pb` in the background while XLA compiles
-    the fit's optimiser (`prefetch_program`, deferred: traced beside the fit's own trace
-    it would slow that by as much); `render_outputs` then finds it ready."""
+    the fit's optimiser (`prefetch_program`: traced beside the fit's own trace it would
+    slow that by as much); `render_outputs` then finds it ready."""
     f = jnp.result_type(float)
     prefetch_program(_arrays, to_device(np.zeros(pb.size, f)), pb, _dense_fractions(),
-                     quick=True, defer=True)
+                     quick=True)
     during_long_compile(_import_figure_modules, "import matplotlib")
 
 

@@ -51,28 +51,14 @@ def test_host_callbacks_fall_back_to_jit(tmp_path):
     assert list((tmp_path / "alsjax-programs").glob("*.none"))
 
 
-def test_prefetched_program_is_compiled_once(tmp_path, traces, monkeypatch):
-    """A program `prefetch_program` started in the background is the very one the later
-    `compile_program` returns: traced once, not twice."""
-    monkeypatch.setattr(_programs, "_MEMO", {})
-    args = (jnp.linspace(0.0, 2.0, 7), {"a": jnp.asarray(0.5)})
-    before = traces("flat")
-    _programs.prefetch_program(_f, *args, cache_dir=tmp_path)
-    program = _programs.compile_program(_f, *args, cache_dir=tmp_path)
-    assert traces("flat") == before + 1
-    assert _programs.compile_program(_f, *args, cache_dir=tmp_path) is program
-    ref = jax.jit(_f)(*args)
-    np.testing.assert_array_equal(program(*args)["y"], ref["y"])
-
-
-def test_deferred_prefetch_starts_with_a_long_compilation(tmp_path, traces, monkeypatch):
-    """`defer=True` holds a prefetch (and `during_long_compile` a task) back until a
-    program marked `long` is lowered; the later call gets the program its thread made."""
+def test_prefetch_starts_with_a_long_compilation(tmp_path, traces, monkeypatch):
+    """A prefetch (and a `during_long_compile` task) waits until a program marked `long`
+    is lowered; the later call gets the program its thread made."""
     monkeypatch.setattr(_programs, "_MEMO", {})
     monkeypatch.setattr(_programs, "_DEFERRED", {})
     args = (jnp.linspace(0.0, 3.0, 9), {"a": jnp.asarray(2.0)})
     before = traces("flat")  # every exported program is traced as "flat"
-    _programs.prefetch_program(_f, *args, cache_dir=tmp_path, defer=True)
+    _programs.prefetch_program(_f, *args, cache_dir=tmp_path)
     ran = threading.Event()
     _programs.during_long_compile(ran.set, "test task")
     _programs.compile_program(jnp.cos, jnp.ones(4), cache_dir=tmp_path)  # not long
@@ -81,16 +67,16 @@ def test_deferred_prefetch_starts_with_a_long_compilation(tmp_path, traces, monk
     assert ran.wait(60)
     program = _programs.compile_program(_f, *args, cache_dir=tmp_path)
     assert traces("flat") == before + 3  # cos, sin and _f once, by whichever came first
+    assert _programs.compile_program(_f, *args, cache_dir=tmp_path) is program
     np.testing.assert_array_equal(program(*args)["y"], jax.jit(_f)(*args)["y"])
 
 
-def test_deferred_prefetch_not_yet_started_is_compiled_by_the_caller(tmp_path, traces,
-                                                                     monkeypatch):
+def test_prefetch_not_yet_started_is_compiled_by_the_caller(tmp_path, traces, monkeypatch):
     monkeypatch.setattr(_programs, "_MEMO", {})
     monkeypatch.setattr(_programs, "_DEFERRED", {})
     args = (jnp.linspace(0.0, 1.0, 6), {"a": jnp.asarray(4.0)})
     before = traces("flat")
-    _programs.prefetch_program(_f, *args, cache_dir=tmp_path, defer=True)
+    _programs.prefetch_program(_f, *args, cache_dir=tmp_path)
     program = _programs.compile_program(_f, *args, cache_dir=tmp_path)
     assert _programs._DEFERRED == {}  # dropped: nothing left to start later
     _programs.compile_program(jnp.sin, jnp.ones(3), cache_dir=tmp_path, long=True)
@@ -100,11 +86,14 @@ def test_deferred_prefetch_not_yet_started_is_compiled_by_the_caller(tmp_path, t
 
 def test_failed_compilation_is_raised_where_it_is_needed(tmp_path, monkeypatch):
     monkeypatch.setattr(_programs, "_MEMO", {})
+    monkeypatch.setattr(_programs, "_DEFERRED", {})
 
     def broken(x):
         raise ValueError("no such program")
 
     _programs.prefetch_program(broken, jnp.ones(2), cache_dir=tmp_path)  # does not raise
+    # A long compilation starts the prefetch, which fails in its thread, quietly.
+    _programs.compile_program(jnp.sin, jnp.ones(7), cache_dir=tmp_path, long=True)
     with pytest.raises(ValueError, match="no such program"):
         _programs.compile_program(broken, jnp.ones(2), cache_dir=tmp_path)
 
