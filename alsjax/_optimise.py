@@ -317,23 +317,23 @@ def _methods(pb: Problem):
     return _scalar_init, _scalar_step, _scalar_result
 
 
-def _advance_each(step, carry, args, in_axes, n_stop, *, batched: bool = False):
-    """`step(carry[i], *args)` repeated on every row i of `carry` (a leading axis) until
-    the row stops or has taken `n_stop` (per row, or one for all) steps.
+def _advance_each(step_rows, carry, args, n_stop):
+    """`step_rows(carry, *args)`, a step of every row of `carry` (a leading axis; a
+    `jax.vmap` of one row's step, or `_lm_step_starts`), repeated until each row stops or
+    has taken `n_stop` (per row, or one for all) steps; a row that is done keeps its carry.
 
     What `jax.vmap` of a while loop over `step` computes: every row steps until the last
     one is done, and a finished row keeps its carry (the default fit's files are the same
     to the byte either way). Written as one loop over the rows, JAX batches `step` once;
     under `vmap` it batched the loop's body again for each round of deciding which of the
     loop's values vary by row, the solver's own loops inside it each time (a tenth of
-    the default fit's trace, `benchmarks/RESULTS.md`). `batched`: `step` takes and
-    returns all rows itself (`_lm_step_starts`), and `in_axes` is unused.
+    the default fit's trace, `benchmarks/RESULTS.md`).
     """
     def active(c):
         return ~c["stop"] & (c["n"] < n_stop)
 
     def body(c):
-        new = step(c, *args) if batched else jax.vmap(step, in_axes=(0, *in_axes))(c, *args)
+        new = step_rows(c, *args)
         on = active(c)
         return jax.tree.map(
             lambda a, b: jnp.where(on.reshape(on.shape + (1,) * (a.ndim - 1)), a, b), new, c)
@@ -349,11 +349,11 @@ def _init_starts(z0, pb: Problem, fixed, fixed_z):
 def _advance_starts(carry, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
     """Every start advanced to `n_stop` steps or its end, and the results."""
     _, step, result = _methods(pb)
-    args = (pb, fixed, fixed_z, lr_scale)
     if step is _lm_step and solves_by_vmap(pb):  # one cohort of every start's subjects
-        carry = _advance_each(_lm_step_starts, carry, args, None, n_stop, batched=True)
+        step_rows = _lm_step_starts
     else:
-        carry = _advance_each(step, carry, args, (None, None, 0, None), n_stop)
+        step_rows = jax.vmap(step, in_axes=(0, None, None, 0, None))
+    carry = _advance_each(step_rows, carry, (pb, fixed, fixed_z, lr_scale), n_stop)
     out = jax.vmap(result, in_axes=(0, None, None, 0))(carry, pb, fixed, fixed_z)
     return carry, out
 
@@ -376,8 +376,8 @@ def _advance_lanes(carry, pb: Problem, fixed, fixed_z, lr_scale, problem, n_stop
     every lane on this device has stopped or reached its `n_stop`."""
     _, step, result = _methods(pb)
     pb = _lane_problems(pb, problem)
-    carry = _advance_each(step, carry, (pb, fixed, fixed_z, lr_scale), (0, None, 0, None),
-                          n_stop)
+    carry = _advance_each(jax.vmap(step, in_axes=(0, 0, None, 0, None)), carry,
+                          (pb, fixed, fixed_z, lr_scale), n_stop)
     out = jax.vmap(result, in_axes=(0, 0, None, 0))(carry, pb, fixed, fixed_z)
     return carry, out
 
