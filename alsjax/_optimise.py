@@ -93,14 +93,18 @@ class StartsResult:
 # --- Levenberg-Marquardt -----------------------------------------------------------------
 
 
+def _fitted_values(zf, pb: Problem):
+    """The stored values of the fitted quantities (parameters and shifts) at `zf`."""
+    nf = pb.n_fit
+    return to_stored(jnp.concatenate([zf, jnp.zeros(pb.size - nf)]), pb)[:nf]
+
+
 def _lm_evaluate(zf, sd_theta, pb: Problem, fixed_fit, fixed_zfit):
     """Residuals, Jacobian (forward mode) and objective at a trial point, with the
     estimated noise SDs at their closed form there (`_with_closed_form_sd`)."""
-    nf = pb.n_fit
 
     def weighted(zf, sd_theta):
-        zf = jnp.where(fixed_fit, fixed_zfit, zf)
-        theta_fit = to_stored(jnp.concatenate([zf, jnp.zeros(pb.size - nf)]), pb)[:nf]
+        theta_fit = _fitted_values(jnp.where(fixed_fit, fixed_zfit, zf), pb)
         r, norm, ok = terms(jnp.concatenate([theta_fit, sd_theta]), pb, FORWARD)
         return r, (r, norm, ok)
 
@@ -120,8 +124,7 @@ def _lm_evaluate_starts(zf, sd_theta, pb: Problem, fixed_fit, fixed_zfit):
 
     def weighted(zf, sd_theta, fixed_zfit):
         zf = jnp.where(fixed_fit, fixed_zfit, zf)
-        padded = jnp.concatenate([zf, jnp.zeros((zf.shape[0], pb.size - nf), zf.dtype)], 1)
-        theta_fit = jax.vmap(to_stored, in_axes=(0, None))(padded, pb)[:, :nf]
+        theta_fit = jax.vmap(_fitted_values, in_axes=(0, None))(zf, pb)
         return terms_of_sets(jnp.concatenate([theta_fit, sd_theta], axis=1), pb, FORWARD)
 
     eye = jnp.eye(nf, dtype=zf.dtype)
