@@ -409,19 +409,17 @@ b,600,nfl,60,,
 """
 
 
-@pytest.mark.parametrize("copies", [True, False])
-def test_starts_evaluated_together_as_each_alone(tmp_path, monkeypatch, copies):
+def test_starts_evaluated_together_as_each_alone(tmp_path, monkeypatch):
     """The LM fit evaluates its starts' trial points as one cohort of every start's
     subjects (`_optimise._lm_evaluate_starts`, `_problem.terms_of_sets`), a small problem
     with a copy of each start per Jacobian column, a larger one with a `vmap` over the
-    columns. Against each start evaluated alone (`_lm_evaluate`), on onset-aligned data
-    with an observed death, a fitted shift and two estimated noise SDs, each start at its
-    own point: residuals, Jacobian, objective and closed-form noise SDs to 1e-9 relative
-    (two compiled programs round differently: 3e-11 in a Jacobian with arm curves)."""
+    columns. Both against each start evaluated alone (`_lm_evaluate`), on onset-aligned
+    data with an observed death, a fitted shift and two estimated noise SDs, each start at
+    its own point: residuals, Jacobian, objective and closed-form noise SDs to 1e-9
+    relative (two compiled programs round differently: 3e-11 in a Jacobian with arm
+    curves)."""
     from alsjax import _optimise
     from alsjax._problem import to_stored
-
-    monkeypatch.setattr(_optimise, "QUICK_TRAJECTORIES", 32 if copies else 0)
 
     path = tmp_path / "mixed.csv"
     path.write_text(MIXED_CSV)
@@ -433,15 +431,17 @@ def test_starts_evaluated_together_as_each_alone(tmp_path, monkeypatch, copies):
     z = jnp.asarray(np.random.default_rng(3).normal(0.0, 0.7, (G, pb.size)))
     sd = jax.vmap(to_stored, in_axes=(0, None))(z, pb)[:, nf:]
     fixed = jnp.zeros(nf, bool)
-    together = jax.jit(lambda z, sd: _optimise._lm_evaluate_starts(z, sd, pb, fixed, z))(
-        z[:, :nf], sd)
     alone = jax.jit(lambda z, sd: _optimise._lm_evaluate(z, sd, pb, fixed, z))
-    for g in range(G):
-        one = alone(z[g, :nf], sd[g])
-        assert np.isfinite(float(one[2]))  # every solve succeeded
-        for a, b in zip(together, one, strict=True):
-            b = np.asarray(b)
-            np.testing.assert_allclose(np.asarray(a)[g], b, rtol=1e-9,
-                                       atol=1e-9 * np.abs(b).max())
+    each = [alone(z[g, :nf], sd[g]) for g in range(G)]
+    assert all(np.isfinite(float(one[2])) for one in each)  # every solve succeeded
+    for limit in (32, 0):  # columns from copies of the starts; from a vmap
+        monkeypatch.setattr(_optimise, "QUICK_TRAJECTORIES", limit)
+        together = jax.jit(lambda z, sd: _optimise._lm_evaluate_starts(z, sd, pb, fixed, z))(
+            z[:, :nf], sd)
+        for g, one in enumerate(each):
+            for a, b in zip(together, one, strict=True):
+                b = np.asarray(b)
+                np.testing.assert_allclose(np.asarray(a)[g], b, rtol=1e-9,
+                                           atol=1e-9 * np.abs(b).max())
     # The starts differ, so a mix-up of rows would show.
     assert np.abs(np.asarray(together[0][0] - together[0][1])).max() > 1e-3
