@@ -90,9 +90,16 @@ def status_of(result: diffrax.RESULTS) -> Int[Array, ""]:
         [0, 1, 2, 3], 4)
 
 
+@jax.jit
 def augmented_field(t, y, args):
     """The cascade plus its event clocks (see the module docstring); `args = (rates,
-    therapy)`. The right-hand side every solver of alsjax integrates."""
+    therapy)`. The right-hand side every solver of alsjax integrates.
+
+    Jitted so that each of a solver's evaluations is one call of one traced program:
+    a Tsit5 step calls it six times and a lane solve about ten, and `vmap`, `jvp` and
+    their transposes then transform that program once instead of every inlined copy
+    (tracing and lowering a solver's gradient take about half the time; XLA inlines the
+    calls again before it optimises, so the compiled program runs as before)."""
     r, therapy = args
     states = y[: len(STATE_NAMES)]
     dstates = cascade(t, states, args)
