@@ -46,6 +46,12 @@ def check_method(method: str) -> str:
     return method
 
 
+def solves_by_vmap(method: str, n_subjects: int) -> bool:
+    """Whether `solve_cohort(..., method=method)` solves `n_subjects` by `jax.vmap` of
+    `simulate` (otherwise by the lane queue)."""
+    return method == "vmap" or (method == "auto" and n_subjects < BATCH_MIN_SUBJECTS)
+
+
 def _stacked(sol: Solution) -> CohortSolution:
     return CohortSolution(
         observables=jnp.stack([sol.observables[k] for k in OBSERVABLE_NAMES], axis=-1),
@@ -73,7 +79,7 @@ def solve_cohort(
     step-size controller's tolerances. Pure: jit, vmap and grad pass through.
     """
     check_method(method)
-    if method == "vmap" or (method == "auto" and ts.shape[0] < BATCH_MIN_SUBJECTS):
+    if solves_by_vmap(method, ts.shape[0]):
         solve = jax.vmap(lambda p, t, th: simulate(p, t, th, adjoint=adjoint, rtol=rtol,
                                                    atol=atol))
         return _stacked(solve(params, ts, therapy))

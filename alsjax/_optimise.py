@@ -37,10 +37,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array
 
+from ._cohort import solves_by_vmap
 from ._errors import ALSJaxError
 from ._noise import closed_form_sd
-from ._problem import (FORWARD, Problem, objective, solves_by_vmap, terms, terms_of_sets,
-                       to_stored, to_z)
+from ._problem import FORWARD, Problem, objective, terms, terms_of_sets, to_stored, to_z
 from ._programs import compile_options, compile_program, to_device
 from ._simulate import DEFAULT_RTOL
 
@@ -352,7 +352,7 @@ def _init_starts(z0, pb: Problem, fixed, fixed_z):
 def _advance_starts(carry, pb: Problem, fixed, fixed_z, lr_scale, n_stop):
     """Every start advanced to `n_stop` steps or its end, and the results."""
     _, step, result = _methods(pb)
-    if step is _lm_step and solves_by_vmap(pb):  # one cohort of every start's subjects
+    if step is _lm_step and solves_by_vmap(pb.method, pb.data.n_subjects):  # one cohort
         step_rows = _lm_step_starts
     else:
         step_rows = jax.vmap(step, in_axes=(0, None, None, 0, None))

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float
 
-from ._cohort import BATCH_MIN_SUBJECTS, check_method
+from ._cohort import check_method
 from ._dataset import Data
 from ._errors import ALSJaxError
 from ._likelihood import likelihood_terms, likelihood_terms_of_sets, residuals
@@ -178,16 +178,10 @@ def terms(theta: Array, pb: Problem, adjoint=None) -> tuple[Array, Array, Array]
     return jnp.concatenate([res, prior_residuals(theta, pb)]), norm, ok
 
 
-def solves_by_vmap(pb: Problem) -> bool:
-    """Whether `pb`'s cohort is solved by `jax.vmap` of `simulate` (`solve_cohort`), so
-    several parameter sets may share one such solve (`terms_of_sets`)."""
-    return pb.method == "vmap" or (pb.method == "auto"
-                                   and pb.data.n_subjects < BATCH_MIN_SUBJECTS)
-
-
 def terms_of_sets(thetas: Array, pb: Problem, adjoint=None) -> tuple[Array, Array, Array]:
     """`terms` of each row of `thetas` (G, P), their G x S solves one cohort
-    (`likelihood_terms_of_sets`; for a problem that `solves_by_vmap`)."""
+    (`likelihood_terms_of_sets`; for a problem whose cohort
+    `_cohort.solves_by_vmap`)."""
     params, sd, shift = jax.vmap(unpack, in_axes=(0, None))(thetas, pb)
     res, norm, ok = likelihood_terms_of_sets(params, pb.data, noise=pb.noise, sigma=sd,
                                              time_shift=shift, adjoint=adjoint,
