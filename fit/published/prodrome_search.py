@@ -1,0 +1,105 @@
+"""Can retuning rates give C9orf72 and FUS carriers their long presymptomatic NfL rise?
+
+    python fit/published/prodrome_search.py                  # 1,500 draws per search
+    python fit/published/prodrome_search.py --draws 300      # a quicker look
+
+Why: serum NfL rises about 42 months before symptom onset in C9orf72 carriers and about
+24 in FUS carriers (Benatar et al. 2019), but each genotype preset's NfL leaves the
+healthy level within weeks of its cascade's start, which is only 6-12 months before
+onset (docs/validation.md, check 12). Before changing the model's structure, this asks
+whether the rates alone can do it: for each genotype it draws every named rate
+log-uniformly within one decade of its preset (10^U(-1, 1) times it; autophagy capacity
+at most 1, the healthy value), solves each draw, and reports the longest NfL lead (months
+before onset that NfL passed 2x healthy, the guess of check 12) among draws whose survival
+from onset stays within 18-40 months (a guess at a human course: the sporadic preset
+lives 35). Two searches per genotype: the genotype's own rates only, which keep the
+sporadic preset's calibration; and those together with the shared disease rates, which
+would break it. Exploration: no preset or recipe changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import jax
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+import alsjax  # noqa: E402
+from alsjax._presets import preset_values  # noqa: E402
+
+MONTH = 365.25 / 12
+SURVIVAL_MONTHS = (18.0, 40.0)  # survival from onset a draw must keep (a guess)
+NFL_LEVEL = 2.0  # x healthy: where a control range might end (check 12's guess)
+OWN = {"C9orf72": ("c9_repeat", "dpr_clearance", "dpr_toxicity", "autophagy_capacity"),
+       "FUS": ("rbp_misfolding", "rna_stress")}
+SHARED = ("misfolding_rate", "aggregation_rate", "aggregate_seed", "clearance_rate",
+          "apoptosis_activation", "apoptotic_death_rate", "mito_repair",
+          "proteostasis_saturation")
+PUBLISHED_LEAD = {"C9orf72": 42.0, "FUS": 24.0}  # months (Benatar 2019's abstract)
+TIMES = np.linspace(0.0, 20 * 365.25, 4001)  # days from the cascade's start
+
+
+@jax.jit
+def _course(p: alsjax.Params):
+    s = alsjax.simulate(p, TIMES)
+    return s.events["onset"], s.events["death"], s.observables["nfl"]
+
+
+def _lead_and_survival(values: dict) -> tuple[float, float] | None:
+    """(months NfL passed NFL_LEVEL x healthy before onset, months from onset to death);
+    None where the draw never reaches onset or death, or fails to solve."""
+    onset, death, nfl = (np.asarray(x) for x in _course(alsjax.Params.from_physical(**values)))
+    onset, death = float(onset), float(death)
+    if not (math.isfinite(onset) and math.isfinite(death)):
+        return None
+    before = TIMES < onset
+    ratio = nfl[before] / values["nfl_baseline"]
+    below = np.flatnonzero(ratio < NFL_LEVEL)
+    lead = 0.0 if ratio[-1] < NFL_LEVEL else (onset - TIMES[below[-1] + 1]) / MONTH
+    return lead, (death - onset) / MONTH
+
+
+def search(genotype: str, names: tuple[str, ...], draws: int, seed: int = 0) -> dict:
+    preset = preset_values(genotype, "human")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(draws):
+        factors = 10.0 ** rng.uniform(-1.0, 1.0, len(names))
+        values = dict(preset, **{n: preset[n] * f for n, f in zip(names, factors)})
+        values["autophagy_capacity"] = min(values["autophagy_capacity"], 1.0)
+        result = _lead_and_survival(values)
+        if result is not None:
+            rows.append((*result, *np.log10(factors)))
+    rows = np.array(rows)
+    keep = rows[(rows[:, 1] >= SURVIVAL_MONTHS[0]) & (rows[:, 1] <= SURVIVAL_MONTHS[1])]
+    best = keep[np.argmax(keep[:, 0])] if len(keep) else None
+    return dict(solved=len(rows), in_window=len(keep),
+                longest_lead=None if best is None else float(best[0]),
+                its_survival=None if best is None else float(best[1]),
+                its_log10_factors=None if best is None else
+                {n: round(float(f), 2) for n, f in zip(names, best[2:])})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draws", type=int, default=1500)
+    args = parser.parse_args()
+    for genotype in ("C9orf72", "FUS"):
+        lead, survival = _lead_and_survival(preset_values(genotype, "human"))
+        print(f"{genotype} preset: NfL lead {lead:.1f} months, survival {survival:.1f} "
+              f"months; published lead about {PUBLISHED_LEAD[genotype]:.0f}")
+        for label, names in (("own rates", OWN[genotype]),
+                             ("own + shared rates", OWN[genotype] + SHARED)):
+            r = search(genotype, names, args.draws)
+            print(f"  {label} ({len(names)}): {r['solved']} of {args.draws} solved, "
+                  f"{r['in_window']} with survival {SURVIVAL_MONTHS[0]:g}-"
+                  f"{SURVIVAL_MONTHS[1]:g} months; longest lead {r['longest_lead']:.1f} "
+                  f"months (survival {r['its_survival']:.1f}) at log10 factors "
+                  f"{r['its_log10_factors']}")
+
+
+if __name__ == "__main__":
+    main()
