@@ -94,11 +94,12 @@ def main() -> None:
         for label, names in (("own rates", OWN[genotype]),
                              ("own + shared rates", OWN[genotype] + SHARED)):
             r = search(genotype, names, args.draws)
+            found = ("" if r["longest_lead"] is None else
+                     f"; longest lead {r['longest_lead']:.1f} months (survival "
+                     f"{r['its_survival']:.1f}) at log10 factors {r['its_log10_factors']}")
             print(f"  {label} ({len(names)}): {r['solved']} of {args.draws} solved, "
                   f"{r['in_window']} with survival {SURVIVAL_MONTHS[0]:g}-"
-                  f"{SURVIVAL_MONTHS[1]:g} months; longest lead {r['longest_lead']:.1f} "
-                  f"months (survival {r['its_survival']:.1f}) at log10 factors "
-                  f"{r['its_log10_factors']}")
+                  f"{SURVIVAL_MONTHS[1]:g} months{found}")
 
 
 if __name__ == "__main__":
