@@ -7,6 +7,8 @@ one compilation whatever its subjects' visit counts. Each subject carries its ow
 
 from __future__ import annotations
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import numpy as np
@@ -79,6 +81,14 @@ class Data(eqx.Module):
         """Day 0 of the times, as summary files record it: "onset" if any subject's
         times count from symptom onset, else "cascade" (the cascade's start)."""
         return "onset" if self.any_onset else "cascade"
+
+
+def unlabelled(data: Data, subjects: tuple[str, ...]) -> Data:
+    """`data` under placeholder `subjects` and the newest preset version: labels no
+    computation reads (the presets' values are in `base`), which as static fields would
+    make a cohort of the same shapes under other names or made under another preset
+    version compile every program again (and key its persistent-cache entries apart)."""
+    return dataclasses.replace(data, subjects=subjects, preset_version=LATEST_PRESET)
 
 
 def make_data(df, *, align: str = "cascade", preset_version: str = LATEST_PRESET) -> Data:

@@ -34,7 +34,6 @@ a per-subject offset (days) on top, which `fit(..., fit_shifts=True)` estimates.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import equinox as eqx
@@ -45,7 +44,7 @@ from jax.scipy.special import gammaln, log_ndtr, xlogy
 from jaxtyping import Array, ArrayLike, Float
 
 from ._cohort import CohortSolution, solve_cohort
-from ._dataset import Data
+from ._dataset import Data, unlabelled
 from ._noise import (NoiseSpec, default_noise_sd, log_normaliser, noise_models, own_sd,
                      standardised)
 from ._observables import EVENT_NAMES
@@ -160,9 +159,9 @@ def likelihood_terms(params, data, *, noise=None, sigma=None, time_shift=None, a
 
 
 def _unnamed(data: Data) -> Data:
-    """`data` with blank subject names: the names are a static field, and a cohort of the
-    same shapes under other names should reuse the compiled program."""
-    return dataclasses.replace(data, subjects=("",) * data.n_subjects)
+    """`data` with blank subject names (`unlabelled`), so that a cohort of the same shapes
+    under other names reuses the compiled program."""
+    return unlabelled(data, ("",) * data.n_subjects)
 
 
 @eqx.filter_jit  # not jax.jit: an adjoint may hold unhashable fields (BacksolveAdjoint)
@@ -188,8 +187,8 @@ def likelihood_terms_of_sets(params, data, *, noise=None, sigma, time_shift=None
     G, S = sigma.shape[0], data.n_subjects
     data = _unnamed(data)
     flat = jax.tree.map(lambda x: x.reshape(G * S, *x.shape[2:]), params)
-    cohort = dataclasses.replace(jax.tree.map(lambda x: jnp.concatenate([x] * G), data),
-                                 subjects=("",) * (G * S))
+    cohort = unlabelled(jax.tree.map(lambda x: jnp.concatenate([x] * G), data),
+                        ("",) * (G * S))
     if time_shift is not None:
         time_shift = time_shift.reshape(G * S)
     shift = shifts(flat, cohort, time_shift, method="vmap", adjoint=adjoint,

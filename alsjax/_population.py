@@ -70,7 +70,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, Float
 
-from ._dataset import Data, make_data
+from ._dataset import Data, make_data, unlabelled
 from ._errors import ALSJaxError, did_you_mean
 from ._likelihood import likelihood_terms, log_likelihood
 from ._noise import NoiseSpec
@@ -701,7 +701,7 @@ def covariate_design(frame, covariates: Sequence[str], subjects: tuple[str, ...]
 
 def per_subject(data: Data) -> Data:
     """`data` as S one-subject `Data`s stacked on a leading axis (for vmap over subjects)."""
-    one = dataclasses.replace(data, subjects=("0",))
+    one = unlabelled(data, ("0",))
     return jax.tree.map(lambda x: x[:, None], one)
 
 

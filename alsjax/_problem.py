@@ -24,7 +24,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float
 
 from ._cohort import check_method
-from ._dataset import Data
+from ._dataset import Data, unlabelled
 from ._errors import ALSJaxError
 from ._likelihood import likelihood_terms, likelihood_terms_of_sets, residuals
 from ._noise import NoiseSpec, default_noise_sd, noise_models
@@ -359,8 +359,8 @@ def make_problem(
         for n in leftover:
             raise ALSJaxError(f"{what}: {n!r} is not among the estimated parameters "
                               f"({', '.join(estimate)})")
-    # Names off the data so problems of the same shape share one compilation.
-    anon = dataclasses.replace(data, subjects=tuple(str(i) for i in range(data.n_subjects)))
+    # Labels off the data so problems of the same shape share one compilation.
+    anon = unlabelled(data, tuple(str(i) for i in range(data.n_subjects)))
     f = jnp.result_type(float)
 
     pb = Problem(

@@ -70,9 +70,13 @@ def test_human_recovery(human):
 
 def test_mouse_recovery_and_one_compilation(human, traces):
     del human  # the human fit, same shapes, traced and compiled the multistart program
-    data = make_data(synthetic(MOUSE_TRUTH, seed=1, species="mouse"))
+    # Made and fitted under another preset version than the human fit's: the version is a
+    # label of the data; its presets' values are arrays, which the program takes.
+    version = BEFORE_REVISION_9
+    data = make_data(synthetic(MOUSE_TRUTH, seed=1, species="mouse", preset_version=version),
+                     preset_version=version)
     result = fit(data, ESTIMATE, **SETTINGS)
-    assert result.converged
+    assert result.converged and result.data.preset_version == version
     _check_recovery(result, MOUSE_TRUTH)
     # The mouse fit has the human fit's shapes: its multistart program was not traced
     # (nor compiled) again.
