@@ -2,6 +2,7 @@
 
     python fit/published/prodrome_search.py                  # 1,500 draws per search
     python fit/published/prodrome_search.py --draws 300      # a quicker look
+    python fit/published/prodrome_search.py --delayed        # with a prodromal phase
 
 Why: serum NfL rises about 42 months before symptom onset in C9orf72 carriers and about
 24 in FUS carriers (Benatar et al. 2019), but each genotype preset's NfL leaves the
@@ -14,7 +15,14 @@ before onset that NfL passed 2x healthy, the guess of check 12) among draws whos
 from onset stays within 18-40 months (a guess at a human course: the sporadic preset
 lives 35). Two searches per genotype: the genotype's own rates only, which keep the
 sporadic preset's calibration; and those together with the shared disease rates, which
-would break it. Exploration: no preset or recipe changes.
+would break it.
+
+`--delayed` asks the next question: what if the carriers' own drive runs for a
+prodrome of D days (drawn 0-72 months) before the shared, ageing-related misfolding
+switches on (smoothly, over about a month)? The genotype's own rates are drawn as before.
+It wraps the cascade every solver reaches through `alsjax._simulate` and carries D in the
+one parameter the vector field never reads (`arm_event_spread`, the likelihood's), so it
+runs in this process only. Exploration: no preset or recipe changes.
 """
 
 from __future__ import annotations
@@ -39,7 +47,22 @@ SHARED = ("misfolding_rate", "aggregation_rate", "aggregate_seed", "clearance_ra
           "apoptosis_activation", "apoptotic_death_rate", "mito_repair",
           "proteostasis_saturation")
 PUBLISHED_LEAD = {"C9orf72": 42.0, "FUS": 24.0}  # months (Benatar 2019's abstract)
-TIMES = np.linspace(0.0, 20 * 365.25, 4001)  # days from the cascade's start
+TIMES = np.linspace(0.0, 30 * 365.25, 6001)  # days from the cascade's start
+PRODROME_MONTHS = 72.0  # --delayed: D drawn uniformly from 0 to this
+SWITCH_DAYS = 30.0  # --delayed: the shared misfolding switches on over about this
+
+
+def _delay_shared_misfolding() -> None:
+    """Make every solve's shared misfolding switch on at day D = `arm_event_spread`."""
+    from alsjax import _model, _simulate
+
+    def field(t, y, args):
+        r, therapy = args
+        on = jax.nn.sigmoid((t - r["arm_event_spread"]) / SWITCH_DAYS)
+        return _model.cascade(t, y, (dict(r, misfolding_rate=r["misfolding_rate"] * on),
+                                     therapy))
+
+    _simulate.cascade = field
 
 
 @jax.jit
@@ -62,7 +85,10 @@ def _lead_and_survival(values: dict) -> tuple[float, float] | None:
     return lead, (death - onset) / MONTH
 
 
-def search(genotype: str, names: tuple[str, ...], draws: int, seed: int = 0) -> dict:
+def search(genotype: str, names: tuple[str, ...], draws: int, delayed: bool = False,
+           seed: int = 0) -> dict:
+    """The longest lead among `draws` draws that keep survival in `SURVIVAL_MONTHS`;
+    `delayed`: each draw with a prodrome D as well (`_delay_shared_misfolding` first)."""
     preset = preset_values(genotype, "human")
     rng = np.random.default_rng(seed)
     rows = []
@@ -70,33 +96,50 @@ def search(genotype: str, names: tuple[str, ...], draws: int, seed: int = 0) -> 
         factors = 10.0 ** rng.uniform(-1.0, 1.0, len(names))
         values = dict(preset, **{n: preset[n] * f for n, f in zip(names, factors)})
         values["autophagy_capacity"] = min(values["autophagy_capacity"], 1.0)
+        prodrome = rng.uniform(0.0, PRODROME_MONTHS) if delayed else 0.0
+        if delayed:
+            values["arm_event_spread"] = prodrome * MONTH
         result = _lead_and_survival(values)
         if result is not None:
-            rows.append((*result, *np.log10(factors)))
+            rows.append((*result, prodrome, *np.log10(factors)))
     rows = np.array(rows)
     keep = rows[(rows[:, 1] >= SURVIVAL_MONTHS[0]) & (rows[:, 1] <= SURVIVAL_MONTHS[1])]
     best = keep[np.argmax(keep[:, 0])] if len(keep) else None
     return dict(solved=len(rows), in_window=len(keep),
                 longest_lead=None if best is None else float(best[0]),
                 its_survival=None if best is None else float(best[1]),
+                its_prodrome=None if best is None else float(best[2]),
                 its_log10_factors=None if best is None else
-                {n: round(float(f), 2) for n, f in zip(names, best[2:])})
+                {n: round(float(f), 2) for n, f in zip(names, best[3:])})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=1500)
+    parser.add_argument("--delayed", action="store_true",
+                        help="the genotype's own rates with a prodrome before the shared "
+                             "misfolding switches on")
     args = parser.parse_args()
+    if args.delayed:
+        _delay_shared_misfolding()
     for genotype in ("C9orf72", "FUS"):
-        lead, survival = _lead_and_survival(preset_values(genotype, "human"))
-        print(f"{genotype} preset: NfL lead {lead:.1f} months, survival {survival:.1f} "
-              f"months; published lead about {PUBLISHED_LEAD[genotype]:.0f}")
-        for label, names in (("own rates", OWN[genotype]),
-                             ("own + shared rates", OWN[genotype] + SHARED)):
-            r = search(genotype, names, args.draws)
+        if args.delayed:  # the preset has no prodrome: its own line is the run without
+            print(f"{genotype}: published lead about {PUBLISHED_LEAD[genotype]:.0f} months")
+        else:
+            lead, survival = _lead_and_survival(preset_values(genotype, "human"))
+            print(f"{genotype} preset: NfL lead {lead:.1f} months, survival "
+                  f"{survival:.1f} months; published lead about "
+                  f"{PUBLISHED_LEAD[genotype]:.0f}")
+        searches = ((("own rates and a prodrome", OWN[genotype]),) if args.delayed else
+                    (("own rates", OWN[genotype]),
+                     ("own + shared rates", OWN[genotype] + SHARED)))
+        for label, names in searches:
+            r = search(genotype, names, args.draws, delayed=args.delayed)
             found = ("" if r["longest_lead"] is None else
                      f"; longest lead {r['longest_lead']:.1f} months (survival "
-                     f"{r['its_survival']:.1f}) at log10 factors {r['its_log10_factors']}")
+                     f"{r['its_survival']:.1f}"
+                     + (f", prodrome {r['its_prodrome']:.1f}" if args.delayed else "")
+                     + f") at log10 factors {r['its_log10_factors']}")
             print(f"  {label} ({len(names)}): {r['solved']} of {args.draws} solved, "
                   f"{r['in_window']} with survival {SURVIVAL_MONTHS[0]:g}-"
                   f"{SURVIVAL_MONTHS[1]:g} months{found}")
