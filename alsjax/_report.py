@@ -544,7 +544,8 @@ def render_outputs(result: FitResult, df: pd.DataFrame, *, data_path: str = "",
         "n_measurements": int(np.asarray(data.mask).sum()),
         "n_events": int(np.asarray(data.event_mask).sum()), "data": data_path,
         "profiles": [dict(parameter=p.parameter, ci_low=json_float(p.ci_low),
-                          ci_high=json_float(p.ci_high)) for p in profiles],
+                          ci_high=json_float(p.ci_high), warning=p.note or None)
+                     for p in profiles],
         **peak_memory(),  # a pooled fit runs on the default device
         "versions": versions(),
         "command": shlex.join(command if command is not None else sys.argv),

@@ -20,7 +20,8 @@ from ._problem import Problem
 class ProfileResult:
     """A profile likelihood: `values` (physical) of `parameter`, the re-optimised
     objective (negative log-likelihood) at each, and the likelihood-ratio 95% interval
-    (NaN on a side where the profile stays below the threshold within the grid)."""
+    (NaN on a side where the profile stays below the threshold within the grid). `note`:
+    a warning when a profile point lies below the fit's optimum (the fit stopped short)."""
 
     parameter: str
     values: np.ndarray
@@ -33,6 +34,7 @@ class ProfileResult:
     estimate: float
     compile_time: float = 0.0
     run_time: float = 0.0
+    note: str = ""  # a warning: a profile point below the fit's optimum (else empty)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +69,7 @@ class FitResult:
     log-normal one. `noise` maps each observable in the data to its noise model.
     `profiles` holds the profile likelihoods a recipe asked for (`run_recipe`);
     `diagnostics` what to check before trusting it; `timings` the compile and run
-    seconds of each phase (fit, refine, laplace; `run_recipe` adds the profiles and the
+    seconds of each phase (fit, bound retry, refine, laplace; `run_recipe` adds the profiles and the
     report).
     """
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +30,10 @@ from ._programs import compile_program
 from ._result import FitResult, ProfileResult
 
 CHI2_95 = 3.841458820694124  # 95% quantile of chi-square with 1 degree of freedom
+# A profile point this much below the fit's optimum (-log posterior) means the fit
+# stopped short of the optimum: far above the optimiser's stopping noise (about 1e-6),
+# far below what moves a likelihood-ratio interval (CHI2_95 / 2).
+PROFILE_BEATS_FIT = 0.01
 
 
 def _fisher(theta, pb: Problem, J=None):
@@ -172,13 +177,23 @@ def profile(result: FitResult, parameter: str, *, points: int = 11, span: float 
                       np.nan)
     best = float(np.nanmin(np.append(values, result.objective)))
     phys = np.array([physical_value(parameter, g) for g in grid])
+    note = ""
+    if best < result.objective - PROFILE_BEATS_FIT:
+        at = phys[int(np.nanargmin(values))]
+        note = (f"the profile of {parameter} found -log posterior {best:.6g} at {at:.4g}, "
+                f"{result.objective - best:.3g} below the fit's optimum at "
+                f"{result.estimates[parameter]:.4g}: the fit stopped short; run it with "
+                "more starts")
+        from ._fit import FitWarning  # here: _fit imports this module
+
+        warnings.warn(note, FitWarning, stacklevel=2)
     ci_low, ci_high = profile_interval(phys, values, result.estimates[parameter],
                                        result.objective)
     return ProfileResult(
         parameter=parameter, values=phys, stored=grid, objective=values,
         converged=run.converged, best=best, ci_low=ci_low, ci_high=ci_high,
         estimate=result.estimates[parameter],
-        compile_time=run.compile_time, run_time=run_time,
+        compile_time=run.compile_time, run_time=run_time, note=note,
     )
 
 

@@ -802,7 +802,8 @@ def _run(recipe, out: Path, quiet: bool, force: bool = False, plot_format: str =
                            plot_format=plot_format,
                            on_interrupt=None if bar is None else bar.stop)
     _warn([_preset_note(recipe.data, recipe.preset_version),
-           *(result.diagnostics.warnings if result.diagnostics else ())])
+           *(result.diagnostics.warnings if result.diagnostics else ()),
+           *(p.note for p in result.profiles)])
     if quiet:
         return
     from rich.console import Console

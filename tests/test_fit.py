@@ -5,6 +5,7 @@ All fits share the layout of the shipped default fit (tests/_fit_helpers.py), so
 optimiser compiles once for the module (and for the CLI's default fit).
 """
 
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -81,6 +82,28 @@ def test_mouse_recovery_and_one_compilation(human, traces):
     # The mouse fit has the human fit's shapes: its multistart program was not traced
     # (nor compiled) again.
     assert traces("_advance_starts") == 0
+
+
+def test_a_start_stopped_at_a_bound_is_run_on_from_inside(human):
+    """The bounds map z to stored values through a logistic whose slope vanishes at the
+    ends, so every start put deep at nfl_release's lower bound (z = -15, 3e-7 of the range
+    in), where the objective still falls inward, stops there on a flattened gradient.
+    The fit runs the best point on from inside and reaches the multistart fit's optimum
+    (the same program: the human fixture's shapes). Before, it reported the bound."""
+    reference, data = human
+    pb, names, _ = make_problem(data, ESTIMATE, bounds=BOUNDS)
+    z = np.array(to_z(jnp.asarray([reference.stored[n] for n in names]), pb))
+    z[names.index("nfl_release")] = -15.0
+    result = fit(data, ESTIMATE, **dict(SETTINGS, starts=np.repeat(z[None], 4, axis=0)))
+    assert "bound retry" in result.timings and result.converged
+    assert not any(result.diagnostics.at_bound.values())
+    # The same optimum: the objective to 1e-6, each estimate to 1 % of its standard error
+    # (the optimiser stops on the objective's change, where the optimum is flat).
+    assert result.objective == pytest.approx(reference.objective, abs=1e-6)
+    for n in ESTIMATE:
+        assert abs(result.estimates[n] - reference.estimates[n]) < 0.01 * reference.std_errors[n]
+    best = int(np.argmin(result.start_objectives))  # the table shows where it ended
+    assert result.start_objectives[best] == result.objective
 
 
 def test_failed_start_is_tolerated():
@@ -185,6 +208,14 @@ def test_profile_likelihood(human):
     lr = math.log(prof.ci_high) - math.log(prof.ci_low)
     laplace = math.log(result.ci_high["nfl_release"]) - math.log(result.ci_low["nfl_release"])
     assert 0.75 < lr / laplace < 1.25, (lr, laplace)
+    assert prof.note == ""
+    # A fit that stopped short of its optimum (recorded 1 above it): the profile, whose
+    # points reach lower, says so (the same grid and program).
+    short = dataclasses.replace(result, objective=result.objective + 1.0)
+    with pytest.warns(alsjax.FitWarning, match="below the fit's optimum"):
+        prof = profile(short, "nfl_release", points=4, span=2.5)
+    # Its best grid point, 0.83 SE from the optimum, lies about 0.35 above it.
+    assert "the fit stopped short" in prof.note and prof.best < short.objective - 0.5
 
 
 @pytest.mark.slow
