@@ -37,6 +37,7 @@ from ._io import (
 from ._likelihood import predict, shifts
 from ._noise import own_sd
 from ._observables import EVENT_NAMES, OBSERVABLE_LABELS, OBSERVABLE_NAMES, OBSERVABLE_UNITS
+from ._optimise import noise_floor
 from ._params import PARAMETERS
 from ._problem import Problem, prior_table, transform_of, unpack
 from ._programs import compile_program, during_long_compile, prefetch_program, to_device
@@ -343,9 +344,10 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
     x = np.arange(1, len(vals) + 1)
     best = float(np.nanmin(vals[ok])) if ok.any() else 0.0
     gap = np.where(ok, vals - best, np.nan)
-    # Below the optimiser's tolerance two objectives are the same optimum: such starts
-    # sit on the floor line instead of spreading rounding noise over decades.
-    floor = 1e-6 * max(1.0, abs(best))
+    # Within the objective's noise (the solver's steps move it by about rtol; the
+    # optimiser stops at `noise_floor`) two objectives are the same optimum: such starts
+    # sit on the floor line instead of spreading that noise over decades.
+    floor = max(1e-6 * max(1.0, abs(best)), noise_floor(result.problem.tolerances[0]))
     at_best = ok & ~(gap > floor)
     shown = np.where(gap > floor, gap, floor)
     ax.plot(x[ok], shown[ok], "-", color="tab:blue", lw=1.0)
@@ -354,7 +356,8 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
                 label="other local optimum")
     ax.plot(x[at_best], shown[at_best], "o", color="tab:green", ms=6,
             label=f"at the best ({int(at_best.sum())} of {len(vals)})")
-    ax.axhline(floor, color="grey", ls=":", lw=0.8, label=f"tolerance ({floor:.1e})")
+    ax.axhline(floor, color="grey", ls=":", lw=0.8,
+               label=f"same optimum: within noise ({floor:.1e})")
     top = float(np.nanmax(shown[ok])) if ok.any() else floor
     if (~ok).any():
         top *= 10
