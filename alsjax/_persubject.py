@@ -445,24 +445,28 @@ def _render_png(result: PerSubjectResult) -> bytes:
     values; a triangle for an estimate at a bound), the median and the 10th-90th
     percentiles."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     P = len(result.names)
     fig = Figure(figsize=(max(3.2 * P, 6.4), 3.6), layout="constrained")  # room for the title
     axes = np.atleast_1d(fig.subplots(1, P))
     rng = np.random.default_rng(0)  # horizontal jitter only
     spread = result.spread()
+    shown = {}  # legend label -> a handle, for the kinds of point drawn in any panel
     for ax, j, n in zip(axes, range(P), result.names, strict=True):
         v = result.estimates[:, j]
         ok = np.isfinite(v)
         x = rng.uniform(-0.2, 0.2, v.size)
         conv = ok & result.converged
         edge = result.at_bound[:, j]
-        ax.scatter(x[conv & ~edge], v[conv & ~edge], s=10, alpha=0.6, color="tab:blue",
-                   label="converged")
-        ax.scatter(x[ok & ~conv], v[ok & ~conv], s=12, marker="x", color="tab:red",
-                   label="not converged")
-        ax.scatter(x[conv & edge], v[conv & edge], s=22, marker="^", facecolors="none",
-                   edgecolors="tab:orange", label="at a bound")
+        for which, style in ((conv & ~edge, dict(s=10, alpha=0.6, color="tab:blue",
+                                                 label="converged")),
+                             (ok & ~conv, dict(s=12, marker="x", color="tab:red",
+                                               label="not converged")),
+                             (conv & edge, dict(s=22, marker="^", facecolors="none",
+                                                edgecolors="tab:orange", label="at a bound"))):
+            if which.any():
+                shown.setdefault(style["label"], ax.scatter(x[which], v[which], **style))
         s = spread[n]
         if s["median"] is not None:
             ax.hlines([s["p10"], s["median"], s["p90"]], -0.35, 0.35,
@@ -474,7 +478,10 @@ def _render_png(result: PerSubjectResult) -> bytes:
         ax.set_xlim(-0.5, 0.5)
         ax.set_title(n + (f" ({int(edge.sum())} at a bound)" if edge.any() else ""),
                      fontsize=9, color="tab:orange" if edge.any() else "black")
-    axes[0].legend(fontsize=7, loc="best")
+    # Below the panels, where it covers no point; only the kinds drawn somewhere.
+    lines = [Line2D([], [], color=c, ls=ls) for c, ls in (("black", "-"), ("0.5", "--"))]
+    fig.legend([*shown.values(), *lines], [*shown, "median", "10th / 90th percentile"],
+               loc="outside lower center", ncols=len(shown) + 2, fontsize=7)
     fig.suptitle(f"per-subject estimates: {len(result.subjects)} subjects, "
                  f"{result.n_failed} failed (median and 10th/90th percentiles)", fontsize=10)
     buf = io.BytesIO()
