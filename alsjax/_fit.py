@@ -21,19 +21,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._dataset import Data
-from ._diagnostics import (
-    AT_BOUND_FRACTION,
-    at_bound,
-    heterogeneity,
-    messages,
-    weakest_direction,
-)
+from ._diagnostics import at_bound, heterogeneity, messages, weakest_direction
 from ._errors import ALSJaxError
 from ._noise import NoiseSpec
 from ._observables import OBSERVABLE_NAMES
 from ._optimise import Progress, run_starts
 from ._problem import (
     DEFAULT_OPTIMISER,
+    inside_bounds,
     make_problem,
     physical_value,
     sobol_starts,
@@ -79,23 +74,6 @@ def _diagnose(theta, F, residuals, pb, names) -> Diagnostics:
         heterogeneity=None if het is None else dict(statistic=het[0], df=het[1],
                                                     p_value=het[2]),
         warnings=notes)
-
-
-# The bounded coordinates z map to stored values through a logistic, whose slope vanishes
-# at either end: a start can stop at a bound where the objective still falls away from
-# it, on a gradient the map has flattened (a one-start fit of the default problem stopped
-# at nfl_release's lower bound, -log posterior 218.1 against 165.7 inside). The best
-# point at a bound is therefore run on from inside, 5 % of the range in.
-RETRY_INSIDE_Z = math.log(0.95 / 0.05)
-AT_BOUND_Z = math.log((1.0 - AT_BOUND_FRACTION) / AT_BOUND_FRACTION)
-
-
-def inside_bounds(z: np.ndarray) -> np.ndarray | None:
-    """`z` with each coordinate at a bound (`AT_BOUND_FRACTION`) moved `RETRY_INSIDE_Z`
-    in from it; None if none is at a bound. An optimum that lies at the bound is found
-    again from there; one inside is reached instead of the flattened stop."""
-    at = np.abs(z) > AT_BOUND_Z
-    return np.where(at, np.sign(z) * RETRY_INSIDE_Z, z) if at.any() else None
 
 
 def _at_optimum(z, pb):
