@@ -51,6 +51,7 @@ from ._problem import (
     BOUND_FACTOR,
     DEFAULT_OPTIMISER,
     Problem,
+    inside_bounds,
     make_problem,
     physical_value,
     prior_on_stored,
@@ -275,9 +276,10 @@ def _subject(pb: Problem, i: int) -> Problem:
 
 
 def _fit_group(z0: np.ndarray, pb: Problem, mesh, sharding: str, report, label: str) -> dict:
-    """Every start of every problem stacked in `pb`, then the best start of each, further
-    refined where it has not converged: the best point `z`, its objective `v`,
-    convergence, LM Jacobian, which starts failed (`bad`), compile seconds, devices."""
+    """Every start of every problem stacked in `pb`, then the best start of each, run on
+    from inside its bounds where it stopped at one and refined where it has not
+    converged: the best point `z`, its objective `v`, convergence, LM Jacobian, which
+    starts failed (`bad`), compile seconds, devices."""
     S = z0.shape[0]
     f = jnp.result_type(float)
     run = run_starts(jnp.asarray(z0, f), pb, problem_axis=0, mesh=mesh, sharding=sharding,
@@ -290,19 +292,33 @@ def _fit_group(z0: np.ndarray, pb: Problem, mesh, sharding: str, report, label: 
     z, v = run.z[rows, best], values[rows, best]
     conv, jac = run.converged[rows, best], run.jacobian[rows, best]
     compile_time = run.compile_time
-    if np.any(~conv & ~failed):
-        # Unconverged best starts continue (the same compiled program: every start of
-        # a subject at its best point, gentler steps for Adam).
-        again = run_starts(jnp.asarray(np.repeat(z[:, None], z0.shape[1], axis=1), f), pb,
-                           problem_axis=0, mesh=mesh, sharding=sharding, lr_scale=0.1,
-                           progress=report, stage="refining" + label)
+
+    def continue_best(start, which, stage: str, lr_scale: float, strictly: bool):
+        """The `which` subjects' best starts run on from `start` (the same compiled
+        program: every start of a subject at that point), kept where their objective
+        is lower (`strictly`: by more than rounding) or no higher."""
+        nonlocal z, v, conv, jac, compile_time
+        again = run_starts(jnp.asarray(np.repeat(start[:, None], z0.shape[1], axis=1), f), pb,
+                           problem_axis=0, mesh=mesh, sharding=sharding, lr_scale=lr_scale,
+                           progress=report, stage=stage + label)
         compile_time += again.compile_time
-        better = ~conv & ~failed & np.isfinite(again.objective[:, 0]) & (
-            again.objective[:, 0] <= v)
+        margin = 1e-9 * (1.0 + np.abs(v)) if strictly else 0.0
+        better = which & np.isfinite(again.objective[:, 0]) & (
+            again.objective[:, 0] <= v - margin)
         z = np.where(better[:, None], again.z[:, 0], z)
         v = np.where(better, again.objective[:, 0], v)
         conv = np.where(better, again.converged[:, 0], conv)
         jac = np.where(better[:, None, None], again.jacobian[:, 0], jac)
+
+    # Best starts at a bound run on from inside it (`inside_bounds`); unconverged ones
+    # continue from where they are (gentler steps for Adam).
+    moved = [inside_bounds(zi) for zi in np.asarray(z)]
+    at = ~failed & np.array([m is not None for m in moved])
+    if at.any():
+        start = np.stack([zi if m is None else m for zi, m in zip(np.asarray(z), moved)])
+        continue_best(start, at, "leaving a bound", 1.0, strictly=True)
+    if np.any(~conv & ~failed):
+        continue_best(np.asarray(z), ~conv & ~failed, "refining", 0.1, strictly=False)
     return dict(z=z, v=v, conv=conv, jac=jac, bad=bad, compile_time=compile_time,
                 devices=run.devices, processes=run.processes)
 
