@@ -233,6 +233,9 @@ def load_recipe(path: str | Path) -> Recipe:
         raise ALSJaxError(f"{where}: align must be one of {', '.join(ALIGNMENTS)}, "
                           f"got {align!r}")
     tolerances = _tolerances(raw, ("rtol", "atol"), where)
+    seed = _type("seed", raw.get("seed", 0), int, where)
+    if seed < 0:  # NumPy takes seeds >= 0 only
+        raise ALSJaxError(f"{where}: seed must be >= 0, got {seed}")
     version = _type("preset_version", raw.get("preset_version", LATEST_PRESET), str, where)
     try:
         check_preset_version(version)
@@ -244,7 +247,7 @@ def load_recipe(path: str | Path) -> Recipe:
         noise=noise,
         optimiser=None if opt is None else _type("optimiser", opt, str, where),
         starts=_type("starts", raw.get("starts", 1 if population else 8), int, where),
-        seed=_type("seed", raw.get("seed", 0), int, where),
+        seed=seed,
         max_steps=_type("max_steps", raw.get("max_steps", 100 if population else 200), int,
                         where),
         align=align,

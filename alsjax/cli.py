@@ -262,6 +262,15 @@ def _parameter_changes(items: list[str]) -> dict[str, float]:
     return changes
 
 
+def _check_seed(seed: int | None) -> None:
+    """Refuse a negative `--seed` in one line: NumPy takes seeds >= 0 only, and would stop
+    the run later with a traceback."""
+    from ._errors import ALSJaxError
+
+    if seed is not None and seed < 0:
+        raise ALSJaxError(f"--seed: must be >= 0, got {seed}")
+
+
 def _check_run(genotype: str, species: str, therapy: str, days: float | None, points: int,
                preset_version: str = LATEST_PRESET, changes: list[str] | None = None):
     """Validate the options of `simulate`; return (params, therapy, times)."""
@@ -339,6 +348,7 @@ def simulate(
     from ._simulate import FAILURE_REASONS
     from ._simulate import simulate as solve
 
+    _check_seed(seed)
     genotype, species = _preset(genotype, species)
     p, drugs, ts = _check_run(genotype, species, therapy, days, points,
                               PresetVersion(preset_version).value, set_)
@@ -1091,6 +1101,7 @@ def fit_command(
     """Fit the cascade to time-course data: estimates, 95% intervals, plots, PEtab table."""
     from ._errors import ALSJaxError
 
+    _check_seed(seed)
     if chunk_subjects is not None and chunk_subjects < 1:
         raise ALSJaxError(f"--chunk-subjects must be >= 1, got {chunk_subjects}")
     population_only = (covariance, se, population_start)
@@ -1220,6 +1231,7 @@ def synth(
     from ._errors import ALSJaxError
     from ._synth import DATASETS, check_dataset, check_replaceable, synthesize, write_synthetic
 
+    _check_seed(seed)
     if out.exists() and not out.is_dir():
         raise ALSJaxError(f"--out {out}: exists and is not a folder")
     names = names or list(DATASETS)

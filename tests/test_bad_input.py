@@ -197,6 +197,8 @@ CASES = [
                  id="recipe-empty-estimate"),
     pytest.param(*_toml(RECIPE + "starts = 'four'\n", "starts must be a int, got 'four'"),
                  id="recipe-starts-not-int"),
+    pytest.param(*_toml(RECIPE + "seed = -1\n", "seed must be >= 0, got -1"),
+                 id="recipe-seed-negative"),
     pytest.param(*_toml(RECIPE + "[bounds]\nnfl_release = [1.0]\n", "bounds.nfl_release must "
                         "be [lower, upper]"), id="recipe-bounds-one-number"),
     pytest.param(*_toml(RECIPE + "[bounds]\nnfl_release = [5000.0, 500.0]\n", "bounds of "
@@ -221,6 +223,10 @@ CASES = [
                  id="optimiser-unknown"),
     pytest.param(*_option(["--estimate", "nfl_release", "--starts", "0"],
                           "starts must be >= 1, got 0"), id="starts-zero"),
+    pytest.param(*_option(["--estimate", "nfl_release", "--seed", "-1"],
+                          "--seed: must be >= 0, got -1"), id="seed-negative"),
+    pytest.param(*_option(["--population", "--random", "nfl_release", "--seed", "-1"],
+                          "--seed: must be >= 0, got -1"), id="seed-negative-population"),
     pytest.param(*_option(["--estimate", "nfl_release", "--max-steps", "0"],
                           "max_steps must be >= 1"), id="max-steps-zero"),
     pytest.param(*_option(["--estimate", "nfl_release", "--align", "sideways"],

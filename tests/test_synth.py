@@ -174,7 +174,8 @@ def test_cli_keeps_a_dataset_made_with_other_settings(tmp_path, monkeypatch):
     "args, fragment",
     [(("human_cohort", "--n", "0"), "number of subjects must be >= 1"),
      (("small_human", "human_cohrt"), "unknown dataset 'human_cohrt' (did you mean "
-      "'human_cohort'?)")],
+      "'human_cohort'?)"),
+     (("small_human", "--seed", "-1"), "--seed: must be >= 0, got -1")],
 )
 def test_cli_bad_argument(tmp_path, monkeypatch, args, fragment):
     monkeypatch.setenv("ALSJAX_CACHE_DIR", "off")
