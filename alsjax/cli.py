@@ -74,6 +74,10 @@ PLAUSIBLE_HELP = ("Give every estimated parameter without a prior its documented
                   "each subject's own).")
 PLAUSIBLE_POPULATION = ("--plausible-priors: a population fit has no priors (the random "
                         "effects' distribution is its prior)")
+PROFILE_POPULATION = ("--profile: profiles are not available for a population fit; "
+                      "parameters.csv holds Laplace intervals")
+OPTIMISER_POPULATION = ("--optimiser: a population fit has its own optimisers (BFGS outside, "
+                        "LM for each subject inside)")
 DISTRIBUTED_HELP = ("Join the other processes of a multi-node run (jax.distributed) before "
                     "the fit; set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
                     "JAX_PROCESS_ID, or run under SLURM / Open MPI. Process 0 writes.")
@@ -1123,6 +1127,10 @@ def fit_command(
         raise ALSJaxError(BOUND_POPULATION)
     if mixed_effects and plausible_priors:
         raise ALSJaxError(PLAUSIBLE_POPULATION)
+    if mixed_effects and profile:
+        raise ALSJaxError(PROFILE_POPULATION)
+    if mixed_effects and optimiser is not None:
+        raise ALSJaxError(OPTIMISER_POPULATION)
     if mixed_effects:
         if distributed:
             _check_out_everywhere(out or Path("alsjax-fit"), force, writer)
@@ -1143,6 +1151,10 @@ def fit_command(
         raise ALSJaxError(BOUND_POPULATION)
     if plausible_priors and not per_subject and recipe.population is not None:
         raise ALSJaxError(PLAUSIBLE_POPULATION)
+    if profile and not per_subject and recipe.population is not None:
+        raise ALSJaxError(PROFILE_POPULATION)
+    if optimiser is not None and not per_subject and recipe.population is not None:
+        raise ALSJaxError(OPTIMISER_POPULATION)
     if (not per_subject and recipe.population is None
             and (devices is not None or chunk_subjects is not None)):
         raise ALSJaxError("--devices and --chunk-subjects need --per-subject or --population")

@@ -434,6 +434,20 @@ def test_bound_refused_for_a_population_recipe(tmp_path):
             "--out", str(out), "--quiet"], "--bound: a population fit is unbounded", out=out)
 
 
+@pytest.mark.parametrize("option", [["--profile", "nfl_release"], ["--optimiser", "adam"]],
+                         ids=["profile", "optimiser"])
+@pytest.mark.parametrize("source", [
+    [str(ROOT / "data/synthetic/small_human.csv"), "--population", "--random", "nfl_release"],
+    [str(ROOT / "fit/population.toml")],
+], ids=["data-file", "population-recipe"])
+def test_profile_and_optimiser_refused_for_a_population_fit(tmp_path, source, option):
+    """A population fit has neither profiles nor a choice of optimiser: the options are
+    refused, as the recipe keys are, instead of being ignored."""
+    out = tmp_path / "o"
+    _fails(["fit", *source, *option, "--out", str(out), "--quiet"],
+           f"{option[0]}: ", "a population fit", out=out)
+
+
 @pytest.mark.parametrize("args,words", [
     (["--noise", "poisson"], ("--noise: expected 'gaussian' or 'lognormal'", "'poisson'")),
     (["--noise", "nfl=poisson"], ("--noise nfl=poisson", "'poisson'")),
