@@ -43,7 +43,8 @@ def therapy_days(text: str, *, single_start: float = math.nan) -> dict[str, floa
     The one parser of therapy text. Drug names match case-insensitively; a name without
     `:day` starts on `single_start` when it is the only drug and that is given, else on
     day 0; `""` and `"none"` mean no drug. Raises `ALSJaxError` (one line, naming the
-    item) for an unknown drug or a start day that is not a finite number >= 0.
+    item) for an unknown drug, a drug named twice (which start was meant?) or a start day
+    that is not a finite number >= 0.
     """
     if text.strip().lower() in ("", "none"):
         return {}
@@ -56,6 +57,9 @@ def therapy_days(text: str, *, single_start: float = math.nan) -> dict[str, floa
         if drug is None:
             raise ALSJaxError(f"unknown therapy {name!r}{did_you_mean(name, DRUGS)}; "
                               f"choose from {', '.join(DRUGS)}")
+        if drug in days:
+            raise ALSJaxError(f"drug {drug!r} is named twice; give each drug once, with "
+                              "its start day")
         if colon:
             try:
                 start = float(day)

@@ -97,6 +97,8 @@ CASES = [
     pytest.param(*_csv(f"{H},therapy\np1,0,nfl,4,riluzole:soon\n", "row 2, field 'therapy': "
                        "start day 'soon' of 'riluzole' is not a number"),
                  id="therapy-day-not-a-number"),
+    pytest.param(*_csv(f'{H},therapy\np1,0,nfl,4,"riluzole:0,riluzole:100"\n', "row 2, "
+                       "field 'therapy': drug 'riluzole' is named twice"), id="therapy-drug-twice"),
     pytest.param(*_csv(f"{H},therapy\np1,0,nfl,4,tofersen:0\n", "row 2, field 'therapy': "
                        "tofersen targets mutant SOD1"), id="tofersen-not-sod1"),
     pytest.param(*_csv(f"{H},therapy\np1,0,nfl,4,riluzole:1e9\n", "row 2, field 'therapy': "

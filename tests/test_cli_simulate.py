@@ -108,6 +108,8 @@ def test_simulate_mouse_defaults_to_sod1_and_200_days(tmp_path):
          "--set riluzole_limb_fraction must be in [0, 1], got 1.5"),
         (["--set", "riluzole_limb_fraction=-0.1"], "riluzole_limb_fraction must be in [0, 1]"),
         (["--set", "motor_reserve=0.5", "--set", "motor_reserve=0.6"], "given twice"),
+        (["--therapy", "riluzole:0,riluzole:100"], "--therapy: drug 'riluzole' is named "
+         "twice"),
         (["--draws", "-3"], "--draws: must be a positive number"),
         (["--draws", "3", "--seed", "-1"], "--seed: must be >= 0, got -1"),
         (["--draws", "30000"], "--draws 30000 x --points 101"),

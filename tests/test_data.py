@@ -128,6 +128,8 @@ def test_write_then_read_round_trip(tmp_path):
         (f"{HEADER},therapy\np1,0,nfl,4,aspirin\n", 2, "therapy",
          "unknown therapy 'aspirin'; choose from riluzole"),
         (f"{HEADER},therapy\np1,0,nfl,4,riluzole:soon\n", 2, "therapy", "not a number"),
+        (f'{HEADER},therapy\np1,0,nfl,4,"riluzole:0,Riluzole:100"\n', 2, "therapy",
+         "drug 'riluzole' is named twice"),
         (f"{HEADER},genotype,species\np1,0,nfl,4,C9orf72,mouse\n", 2, "genotype",
          "SOD1-G93A line only"),
         (f"{HEADER},therapy\np1,0,nfl,4,tofersen:0\n", 2, "therapy",

@@ -426,6 +426,8 @@ def test_bad_times_name_the_field(ts, words):
      (lambda: alsjax.make_therapy(riluzole=-5.0), "riluzole"),
      (lambda: alsjax.parse_therapy("riluzole:soon"), "riluzole"),
      (lambda: alsjax.parse_therapy("riluzol:0"), "riluzol"),
+     (lambda: alsjax.parse_therapy("riluzole:0,edaravone,riluzole:100"), "'riluzole' is "
+      "named twice"),
      (lambda: alsjax.default_params().replace(glia_toxicty=1.0), "glia_toxicity")],
 )
 def test_bad_names_name_the_field(call, field):
