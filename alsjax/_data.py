@@ -211,8 +211,11 @@ def _canonical_names(df: pd.DataFrame, name: str) -> pd.DataFrame:
     return df
 
 
-def _numbers(df: pd.DataFrame, col: str, name: str, *, required: bool) -> np.ndarray:
-    """A column as floats (NaN where empty and optional); bad cells raise with their row."""
+def _numbers(df: pd.DataFrame, col: str, name: str, *, required: bool,
+             rows: np.ndarray | None = None) -> np.ndarray:
+    """A column as floats (NaN where empty and optional); bad cells raise with their row
+    (`rows`: the line each cell was written on, where it differs from the row's own)."""
+    rows = df["row"].to_numpy() if rows is None else rows
     text = df[col] if col in df.columns else None
     empty = np.ones(len(df), bool) if text is None else (text == "").to_numpy()
     values = np.full(len(df), np.nan)
@@ -222,9 +225,9 @@ def _numbers(df: pd.DataFrame, col: str, name: str, *, required: bool) -> np.nda
     if bad.any():
         i = _first(bad)
         if empty[i]:
-            raise _fail(name, int(df["row"].iat[i]), col, "empty; a number is required")
+            raise _fail(name, int(rows[i]), col, "empty; a number is required")
         what = "not a number" if math.isnan(values[i]) else "not finite"
-        raise _fail(name, int(df["row"].iat[i]), col, f"{what}: {text.iat[i]!r}")
+        raise _fail(name, int(rows[i]), col, f"{what}: {text.iat[i]!r}")
     return values
 
 
@@ -232,7 +235,10 @@ def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def _choices(df: pd.DataFrame, col: str, allowed, default: str, name: str) -> pd.Series:
+def _choices(df: pd.DataFrame, col: str, allowed, default: str, name: str,
+             rows: np.ndarray) -> pd.Series:
+    """A column of names, each as spelled in `allowed` (`default` where empty); an unknown
+    one raises naming `rows[i]`, the line it was written on."""
     given = df[col]
     empty = (given == "").to_numpy()
     canon = _canonical(given, allowed)
@@ -240,7 +246,7 @@ def _choices(df: pd.DataFrame, col: str, allowed, default: str, name: str) -> pd
     if bad.any():
         i = _first(bad)
         s = given.iat[i]
-        raise _fail(name, int(df["row"].iat[i]), col, f"unknown {col} {s!r}"
+        raise _fail(name, int(rows[i]), col, f"unknown {col} {s!r}"
                     f"{did_you_mean(s, allowed)}; choose from {', '.join(allowed)}")
     return pd.Series(np.where(empty, default, canon.to_numpy(object)), index=df.index,
                      dtype=object)
@@ -378,21 +384,30 @@ def _check_no_duplicates(out: pd.DataFrame, name: str) -> None:
                 "replicate measurements apart with a column such as 'replicate'")
 
 
-def _fill_by_subject(df: pd.DataFrame, col: str, subject: np.ndarray) -> None:
+def _fill_by_subject(df: pd.DataFrame, col: str, subject: np.ndarray) -> np.ndarray:
     """Empty subject-level cells take the subject's first non-empty value. `subject`:
-    each row's subject as a code (`pd.factorize`), grouped faster than the names."""
+    each row's subject as a code (`pd.factorize`), grouped faster than the names.
+
+    Returns the line each row's value was written on (its own, or the row it was taken
+    from), so that an error about the value names the cell that holds it."""
     given = df[col].where(df[col] != "")
     first = given.groupby(subject).transform("first")
     df[col] = given.fillna(first).fillna("")
+    own = df["row"].to_numpy()
+    taken = df["row"].where(given.notna()).groupby(subject).transform("first")
+    return np.where(given.notna(), own, taken.fillna(df["row"]).to_numpy()).astype(int)
 
 
-def _check_subject_agrees(df: pd.DataFrame, col: str, name: str, subject: np.ndarray) -> None:
+def _check_subject_agrees(df: pd.DataFrame, col: str, name: str, subject: np.ndarray,
+                          rows: np.ndarray) -> None:
+    """Every row of a subject has its first value of `col`; else one line naming both
+    cells (`rows`: the line each value was written on)."""
     first = df[col].groupby(subject, sort=False).transform("first")
-    first_row = df["row"].groupby(subject, sort=False).transform("first")
+    first_row = pd.Series(rows, index=df.index).groupby(subject, sort=False).transform("first")
     bad = (df[col] != first).to_numpy()
     if bad.any():
         i = _first(bad)
-        raise _fail(name, int(df["row"].iat[i]), col,
+        raise _fail(name, int(rows[i]), col,
                     f"subject {df['subject'].iat[i]!r} has {col} {df[col].iat[i]!r} here but "
                     f"{first.iat[i]!r} on row {int(first_row.iat[i])}; a subject has one {col}")
 
@@ -451,12 +466,14 @@ def _read_checked(path: Path) -> pd.DataFrame:
     bad = (df["subject"] == "").to_numpy()
     if bad.any():
         raise _fail(name, int(df["row"].iat[_first(bad)]), "subject", "empty subject id")
-    # Subject-level fields: fill gaps from the subject's other rows (checked to agree below).
+    # Subject-level fields: fill gaps from the subject's other rows (checked to agree below);
+    # `written`: the line each value was written on, which an error about it names.
     subject = pd.factorize(df["subject"])[0]
+    written = {}
     for col in ("genotype", "species", "therapy", "therapy_start"):
         if col not in df.columns:
             df[col] = ""
-        _fill_by_subject(df, col, subject)
+        written[col] = _fill_by_subject(df, col, subject)
     time = _numbers(df, "time", name, required=True)
     if (time < 0).any():
         i = _first(time < 0)
@@ -477,10 +494,11 @@ def _read_checked(path: Path) -> pd.DataFrame:
         i = _first(sigma <= 0)
         raise _fail(name, int(df["row"].iat[i]), "sigma",
                     f"sigma must be > 0 (a measurement SD), got {sigma[i]:g}")
-    therapy_start = _numbers(df, "therapy_start", name, required=False)
+    therapy_start = _numbers(df, "therapy_start", name, required=False,
+                             rows=written["therapy_start"])
     if (therapy_start < 0).any():
         i = _first(therapy_start < 0)
-        raise _fail(name, int(df["row"].iat[i]), "therapy_start",
+        raise _fail(name, int(written["therapy_start"][i]), "therapy_start",
                     f"negative start day {therapy_start[i]:g}")
     n = _numbers(df, "n", name, required=False)
     if (n < 1).any():
@@ -503,14 +521,14 @@ def _read_checked(path: Path) -> pd.DataFrame:
                     "event by time needs n (the arm's size) on the row")
     _check_event_summaries(df, time, value, sigma, n, event_summary, name)
 
-    df["species"] = _choices(df, "species", SPECIES, "human", name)
+    df["species"] = _choices(df, "species", SPECIES, "human", name, written["species"])
     mouse = (df["species"] == "mouse").to_numpy()
     df["genotype"] = np.where(mouse & (df["genotype"] == ""), "SOD1", df["genotype"])
-    df["genotype"] = _choices(df, "genotype", GENOTYPES, "sporadic", name)
+    df["genotype"] = _choices(df, "genotype", GENOTYPES, "sporadic", name, written["genotype"])
     bad = mouse & (df["genotype"] != "SOD1").to_numpy()
     if bad.any():
         i = _first(bad)
-        raise _fail(name, int(df["row"].iat[i]), "genotype",
+        raise _fail(name, int(written["genotype"][i]), "genotype",
                     f"species 'mouse' models the SOD1-G93A line only, not genotype "
                     f"{df['genotype'].iat[i]!r}")
     horizons = df["species"].map(TIME_HORIZON).to_numpy(float)
@@ -521,16 +539,17 @@ def _read_checked(path: Path) -> pd.DataFrame:
     codes = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
     firsts = np.unique(codes, return_index=True)[1]
     parsed = np.array([_therapy(keys["cell"].iat[i], therapy_start[i], horizons[i],
-                                int(df["row"].iat[i]), name) for i in firsts], dtype=object)
+                                int(written["therapy"][i]), name) for i in firsts],
+                      dtype=object)
     df["therapy"] = parsed[codes]
     bad = (df["therapy"].str.contains("tofersen") & (df["genotype"] != "SOD1")).to_numpy()
     if bad.any():
         i = _first(bad)
-        raise _fail(name, int(df["row"].iat[i]), "therapy",
+        raise _fail(name, int(written["therapy"][i]), "therapy",
                     f"tofersen targets mutant SOD1; subject {df['subject'].iat[i]!r} has "
                     f"genotype {df['genotype'].iat[i]!r}")
     for col in ("species", "genotype", "therapy"):
-        _check_subject_agrees(df, col, name, subject)
+        _check_subject_agrees(df, col, name, subject, written[col])
     _check_physical(df, time, value, sigma, lloq, is_event, name)
 
     kind = np.where(event_summary, "event_summary",

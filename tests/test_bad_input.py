@@ -94,6 +94,8 @@ CASES = [
                  id="mouse-not-sod1"),
     pytest.param(*_csv(f"{H},therapy\np1,0,nfl,4,aspirin\n", "row 2, field 'therapy': unknown "
                        "therapy 'aspirin'"), id="therapy-unknown"),
+    pytest.param(*_csv(f"{H},therapy\np1,0,nfl,4,\np1,5,nfl,4,aspirin:0\n", "row 3, field "
+                       "'therapy': unknown therapy 'aspirin'"), id="therapy-unknown-later-row"),
     pytest.param(*_csv(f"{H},therapy\np1,0,nfl,4,riluzole:soon\n", "row 2, field 'therapy': "
                        "start day 'soon' of 'riluzole' is not a number"),
                  id="therapy-day-not-a-number"),
