@@ -30,7 +30,8 @@ from ._presets import GENOTYPES, LATEST_PRESET, PRESET_VERSIONS, SPECIES
 
 class _OneLineErrors(TyperGroup):
     """Click's usage errors (unknown option, bad value, missing argument) as one line
-    `error: ...` and exit code 2, instead of its usage block; Ctrl-C as one line."""
+    `error: ...` and exit code 2, instead of its usage block; Ctrl-C as one line. `alsjax`
+    alone prints the help, as click does (exit code 2)."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
              **extra):
@@ -43,10 +44,15 @@ class _OneLineErrors(TyperGroup):
             # contract, not the class): exit code 2 and a message.
             if getattr(e, "exit_code", None) != 2 or not hasattr(e, "format_message"):
                 raise
-            ctx = getattr(e, "ctx", None)
-            where = f"{ctx.command_path}: " if ctx is not None else ""
-            message = ' '.join(e.format_message().split()).replace('Value error, ', '')
-            typer.echo(f"error: {where}{message}", err=True)
+            if type(e).__name__ == "NoArgsIsHelpError":
+                # `alsjax` alone: click >= 8.2 raises the help as a usage error; shown as
+                # click shows it, not folded onto one line.
+                e.show()
+            else:
+                ctx = getattr(e, "ctx", None)
+                where = f"{ctx.command_path}: " if ctx is not None else ""
+                message = ' '.join(e.format_message().split()).replace('Value error, ', '')
+                typer.echo(f"error: {where}{message}", err=True)
             rv = 2
         if rv == 130:  # typer turns KeyboardInterrupt into exit code 130, silently
             typer.echo(f"error: {INTERRUPTED}", err=True)

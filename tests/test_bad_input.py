@@ -341,3 +341,15 @@ def test_usage_errors_are_one_line(tmp_path, args):
     r = runner.invoke(app, ["fit", *_prepare(tmp_path, "option", None, args), "--quiet",
                             "--out", str(tmp_path / "o")])
     _check(r.exit_code, r.stdout, r.stderr, args[0])
+
+
+def test_no_arguments_print_the_whole_help():
+    """`alsjax` alone prints the usual help, one option or command a line (exit code 2, as
+    click's `no_args_is_help`), not a usage error folded onto one line."""
+    r = runner.invoke(app, [])
+    assert r.exit_code == 2, r.output
+    assert "error:" not in r.output and "Traceback" not in r.output
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith("Usage: "), r.stderr
+    assert any(line.strip().startswith("fit ") for line in lines), r.stderr
+    assert any(line.strip().startswith("--version ") for line in lines), r.stderr
