@@ -147,13 +147,25 @@ def _records(text: str, sep: str, name: str) -> tuple[list[str], int, list[list[
                 continue
             if len(record) > len(header) and any(record[len(header):]):
                 raise _fail(name, reader.line_num, None, f"expected {len(header)} fields, "
-                            f"found {len(record)}")
+                            f"found {len(record)}{_separator_hint(header, name)}")
             rows.append((record + [""] * len(header))[: len(header)])
             lines.append(reader.line_num)
     except csv.Error as e:
         raise _fail(name, reader.line_num, None, f"unreadable table: {e}") from None
     assert header is not None  # the text is not blank
     return header, header_line, rows, lines
+
+
+def _separator_hint(header: list[str], name: str) -> str:
+    """`; the header seems to be separated by ...` where the header's names hold another
+    separator than the one read (a spreadsheet's semicolons, a CSV named .tsv), else ""."""
+    text = "".join(header)
+    for sep, what in ((";", "semicolons"), ("\t", "tabs"), (",", "commas")):
+        if sep in text:
+            read = ("a .tsv file as tab-separated" if name.lower().endswith(".tsv")
+                    else "commas (tabs in a .tsv file)")
+            return f"; the header seems to be separated by {what}: alsjax reads {read}"
+    return ""
 
 
 def _plain_records(text: str, sep: str) -> tuple[list[str], int, np.ndarray, np.ndarray] | None:
@@ -207,7 +219,8 @@ def _canonical_names(df: pd.DataFrame, name: str) -> pd.DataFrame:
             others = [k for k in df.columns if k not in REQUIRED + OPTIONAL and k != "row"]
             found = did_you_mean(c, others).replace("did you mean", "found")
             raise _fail(name, 1, None, f"missing column {c!r}{found}; required columns are "
-                        f"{', '.join(REQUIRED)}")
+                        f"{', '.join(REQUIRED)}"
+                        f"{_separator_hint([k for k in df.columns if k != 'row'], name)}")
     return df
 
 

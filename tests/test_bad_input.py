@@ -58,6 +58,9 @@ CASES = [
     pytest.param(*_csv("subject,time,observble,value\np1,0,nfl,4\n",
                        "row 1: missing column 'observable' (found 'observble'?)"),
                  id="missing-column"),
+    pytest.param(*_csv("subject;time;observable;value\np1;0;nfl;4\n", "row 1: missing column "
+                       "'subject'; required columns are subject, time, observable, value; the "
+                       "header seems to be separated by semicolons"), id="semicolon-separated"),
     pytest.param(*_csv("subject,time,time,observable,value\np1,0,0,nfl,4\n",
                        "row 1, field 'time': duplicated column"), id="duplicated-column"),
     pytest.param(*_csv("subject,,observable,value\np1,0,nfl,4\n", "row 1: a column has an "

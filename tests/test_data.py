@@ -180,6 +180,31 @@ def test_bad_input_names_row_and_field(tmp_path, text, row, field, fragment):
 
 
 @pytest.mark.parametrize(
+    "text, name, fragment",
+    [("subject;time;observable;value\np1;0;nfl;4\n", "data.csv", "row 1: missing column "
+      "'subject'; required columns are subject, time, observable, value; the header seems to "
+      "be separated by semicolons: alsjax reads commas"),
+     ("subject;time;observable;value\np1;0;nfl;4,5\n", "data.csv", "row 2: expected 1 "
+      "fields, found 2; the header seems to be separated by semicolons"),
+     ("subject\ttime,observable\tvalue\np1\t0,nfl\t4\n", "data.csv", "separated by tabs"),
+     (f"{HEADER}\np1,0,nfl,4\n", "data.tsv", "missing column 'subject'; required columns are "
+      "subject, time, observable, value; the header seems to be separated by commas: alsjax "
+      "reads a .tsv file as tab-separated"),
+     ("subject,time,observble,value\np1,0,nfl,4\n", "data.csv", None)],
+    ids=["semicolons", "semicolons-and-decimal-commas", "tabs-in-a-csv", "commas-in-a-tsv",
+         "commas-missing-a-column"],
+)
+def test_a_header_split_by_another_separator_is_named(tmp_path, text, name, fragment):
+    """A spreadsheet's semicolon CSV, or a CSV named .tsv, reads as one column: the error
+    about the missing columns says which separator the header seems to use."""
+    message = _error(tmp_path, text, name)
+    if fragment is None:
+        assert "separated by" not in message, message
+    else:
+        assert fragment in message, message
+
+
+@pytest.mark.parametrize(
     "content, fragment",
     [("", "empty file"), ("\n\n", "empty file"), (f"{HEADER}\n", "no data rows"),
      (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary file"), (b"subject\xff\xfe,time\n", "not UTF-8")],
