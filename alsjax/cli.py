@@ -84,6 +84,8 @@ PROFILE_POPULATION = ("--profile: profiles are not available for a population fi
                       "parameters.csv holds Laplace intervals")
 OPTIMISER_POPULATION = ("--optimiser: a population fit has its own optimisers (BFGS outside, "
                         "LM for each subject inside)")
+ALIGN_HELP = ("Day 0 of the data: the cascade's start or symptom onset (default: the "
+              "recipe's, else cascade).")
 DISTRIBUTED_HELP = ("Join the other processes of a multi-node run (jax.distributed) before "
                     "the fit; set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, "
                     "JAX_PROCESS_ID, or run under SLURM / Open MPI. Process 0 writes.")
@@ -1047,19 +1049,28 @@ def fit_command(
     estimate: Annotated[list[str] | None, typer.Option(
         "--estimate", help="Parameter to estimate (repeat for several).")] = None,
     optimiser: Annotated[Optimiser | None, typer.Option(
-        help="Levenberg-Marquardt (lm), L-BFGS or Adam.", show_default=False)] = None,
-    starts: Annotated[int | None, typer.Option(help="Number of multistart starts.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the quasi-random starts.")] = None,
+        help="Levenberg-Marquardt (lm), L-BFGS or Adam (default: the recipe's, else lm).",
+        show_default=False)] = None,
+    starts: Annotated[int | None, typer.Option(
+        help="Number of multistart starts (default: the recipe's; for a data file 8, or 1 "
+        "with --population).", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="Seed of the quasi-random starts, >= 0 (default: the recipe's, else 0).",
+        show_default=False)] = None,
     noise: Annotated[list[str] | None, typer.Option(
-        "--noise", help="gaussian or lognormal for every observable, or OBSERVABLE=MODEL "
-        "for one (repeatable; default: NfL lognormal, the rest gaussian).")] = None,
+        "--noise", help="gaussian or lognormal for every observable, OBSERVABLE=MODEL for "
+        "one, or OBSERVABLE=MODEL:SD for one with a fixed noise SD (--per-subject; e.g. "
+        "alsfrs_r=gaussian:1.5); repeatable; default: NfL lognormal, the rest gaussian.")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default alsjax-fit).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or table.")] = False,
     profile: Annotated[list[str] | None, typer.Option(
         "--profile", help="Also profile this estimated parameter (repeatable).")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Optimiser steps per start.")] = None,
+    max_steps: Annotated[int | None, typer.Option(
+        help="Optimiser steps per start (default: the recipe's; for a data file 200, or 100 "
+        "outer steps with --population).", show_default=False)] = None,
     align: Annotated[Align | None, typer.Option(
-        help="Day 0 of the data: the cascade's start or symptom onset.",
+        help=ALIGN_HELP,
         show_default=False)] = None,
     per_subject: Annotated[bool, typer.Option(
         "--per-subject", help="Fit every subject separately, all in one batch.")] = False,
@@ -1087,7 +1098,8 @@ def fit_command(
         "--covariate", help="NAME~COLUMN: effect of a data column on a parameter "
         "(--population; repeatable).")] = None,
     covariance: Annotated[Covariance | None, typer.Option(
-        help="Random effects independent (diagonal) or correlated (full).",
+        help="Random effects independent (diagonal) or correlated (full); default: the "
+        "recipe's, else diagonal.",
         show_default=False)] = None,
     se: Annotated[SEMethod | None, typer.Option(
         "--se", help="Population SEs from the Hessian of -2 log L (central differences, "
@@ -1202,7 +1214,7 @@ def profile_command(
     plausible_priors: Annotated[bool, typer.Option(
         "--plausible-priors", help=PLAUSIBLE_HELP)] = False,
     align: Annotated[Align | None, typer.Option(
-        help="Day 0 of the data: the cascade's start or symptom onset.",
+        help=ALIGN_HELP,
         show_default=False)] = None,
 ) -> None:
     """Profile likelihoods: re-optimise the other parameters on a grid of one."""

@@ -274,6 +274,33 @@ def test_data_made_under_another_preset_version_is_named():
     assert note(ROOT / "data/published/gaiottino2013_serum_nfl.csv") is None  # no truth file
 
 
+def test_fit_help_states_the_defaults():
+    """`alsjax fit --help` gives the default of every option that falls back on the
+    recipe's value, and each stated default is the one the code uses."""
+    from typer.main import get_command
+
+    from alsjax._problem import DEFAULT_OPTIMISER
+    from alsjax._recipe import PopulationSpec, Recipe
+
+    helps = {p.name: p.help for p in get_command(app).commands["fit"].params}
+    plain = Recipe(data=Path("d.csv"), estimate=("nfl_release",))  # a data file's recipe
+    population = alsjax.load_recipe(ROOT / "fit/population.toml")  # sets neither key
+    stated = {
+        "starts": (f"for a data file {plain.starts}, or {population.starts} with "
+                   "--population"),
+        "seed": f"else {plain.seed})",
+        "max_steps": (f"for a data file {plain.max_steps}, or {population.max_steps} outer "
+                      "steps with --population"),
+        "optimiser": f"else {DEFAULT_OPTIMISER})",
+        "align": f"else {plain.align})",
+        "covariance": f"else {PopulationSpec(random=('nfl_release',)).covariance}.",
+        "noise": "OBSERVABLE=MODEL:SD",
+    }
+    for name, words in stated.items():
+        assert words in helps[name], (name, helps[name])
+    assert "the recipe's" in helps["starts"] and "the recipe's" in helps["align"]
+
+
 def test_interval_text_as_printed():
     """The table's interval cell: a profile end that never crosses the threshold is the
     bound; an undefined Laplace interval says so (rich once dropped "[nan, nan]" as a
