@@ -147,22 +147,33 @@ def _lm_evaluate_starts(zf, sd_theta, pb: Problem, fixed_fit, fixed_zfit):
 
 
 def _with_closed_form_sd(r, J, norm, ok, sd_theta, pb: Problem):
-    """Residuals, Jacobian, objective and the estimated noise SDs at their closed form.
+    """Residuals, Jacobian and objective with the estimated noise SDs at their closed
+    form; those SDs; and the closed form itself, the SDs the next trial should use.
 
     The closed form is the same for each observable whatever its noise model (see
     `_noise.py`): rows of observable k are e / s_k with normaliser log s_k, so
-    s_k^2 = mean(e^2); those rows are linear in 1/s_k and are rescaled in place.
+    s_k^2 = mean(e^2); those rows are linear in 1/s_k and are rescaled in place. An
+    observable with rows below a quantification limit is the exception: their terms,
+    log Phi((lloq - f) / s_k), cannot be rescaled, so its rows stay at the SD they were
+    evaluated with (the objective is then the one at the point and SDs returned: before,
+    it mixed two SDs and could report an objective 4 below the true one), and the
+    closed form (from its other rows) is only proposed for the next trial.
     """
     nf = pb.n_fit
     n_res = pb.noise_rows.shape[0]
     k = jnp.asarray(pb.noise_obs, int)
+    proposal = sd_theta
     if pb.noise_obs:
         n_k = pb.n_noise_rows[k]
         ms = jnp.sum(jnp.where(pb.noise_rows, r[:n_res, None] ** 2, 0.0), axis=0)[k]
         new = jnp.log(closed_form_sd(ms, jnp.exp(sd_theta), n_k))
         lo, hi = pb.lower[nf:], pb.upper[nf:]
         new = jnp.clip(new, lo + 1e-6 * (hi - lo), hi - 1e-6 * (hi - lo))
-        new = jnp.where(ok & jnp.isfinite(new), new, sd_theta)
+        proposal = jnp.where(ok & jnp.isfinite(new), new, sd_theta)
+        censored = (pb.data.censored & pb.data.mask).ravel()
+        obs = pb.data.obs.ravel()[:, None]
+        has_censored = jnp.any(censored[:, None] & (obs == k.astype(obs.dtype)[None, :]), axis=0)
+        new = jnp.where(has_censored, sd_theta, proposal)
         factor = jnp.exp(sd_theta - new)
         row = jnp.sum(jnp.where(pb.noise_rows[:, k], factor, 0.0), axis=1)
         row = jnp.where(jnp.any(pb.noise_rows[:, k], axis=1), row, 1.0)
@@ -172,7 +183,7 @@ def _with_closed_form_sd(r, J, norm, ok, sd_theta, pb: Problem):
         sd_theta = new
     value = 0.5 * jnp.sum(r**2) + norm
     good = ok & jnp.isfinite(value) & jnp.all(jnp.isfinite(J))
-    return r, jnp.where(good, J, 0.0), jnp.where(good, value, jnp.inf), sd_theta
+    return r, jnp.where(good, J, 0.0), jnp.where(good, value, jnp.inf), sd_theta, proposal
 
 
 def _lm_init(z0, pb: Problem, fixed, fixed_z):
@@ -181,7 +192,7 @@ def _lm_init(z0, pb: Problem, fixed, fixed_z):
     zf0 = jnp.where(fixed[:nf], fixed_z[:nf], z0[:nf])
     f, i = z0.dtype, jnp.int32
     return dict(zc=zf0, rc=jnp.zeros(n_out, f), Jc=jnp.zeros((n_out, nf), f),
-                vc=jnp.asarray(jnp.inf, f), sdc=sd0, zt=zf0, sdt=sd0,
+                vc=jnp.asarray(jnp.inf, f), sdc=sd0, sdp=sd0, zt=zf0, sdt=sd0,
                 lam=jnp.asarray(1e-3, f), n=jnp.asarray(0, i), stop=jnp.asarray(False),
                 conv=jnp.asarray(False))
 
@@ -203,17 +214,19 @@ def _lm_step_starts(c, pb: Problem, fixed, fixed_z, lr_scale):
     del lr_scale
     nf = pb.n_fit
     evaluated = _lm_evaluate_starts(c["zt"], c["sdt"], pb, fixed[:nf], fixed_z[:, :nf])
-    return jax.vmap(_lm_update, in_axes=(0, 0, 0, 0, 0, None, None))(
+    return jax.vmap(_lm_update, in_axes=(0, 0, 0, 0, 0, 0, None, None))(
         c, *evaluated, pb, fixed[:nf])
 
 
-def _lm_update(c, r, J, v, sd, pb: Problem, fixed_fit):
-    """The LM step's decision on an evaluated trial point, and the next one."""
+def _lm_update(c, r, J, v, sd, proposal, pb: Problem, fixed_fit):
+    """The LM step's decision on an evaluated trial point, and the next one (whose noise
+    SDs are the closed form `proposal` at the current point)."""
     nf = pb.n_fit
     accept = v < c["vc"]
     small = accept & (c["vc"] - v <= 1e-10 * (1.0 + jnp.abs(v)))
-    zc, rc, Jc, sdc = jax.tree.map(lambda a, b: jnp.where(accept, a, b),
-                                   (c["zt"], r, J, sd), (c["zc"], c["rc"], c["Jc"], c["sdc"]))
+    zc, rc, Jc, sdc, sdp = jax.tree.map(
+        lambda a, b: jnp.where(accept, a, b), (c["zt"], r, J, sd, proposal),
+        (c["zc"], c["rc"], c["Jc"], c["sdc"], c["sdp"]))
     vc = jnp.where(accept, v, c["vc"])
     lam = jnp.where(accept, c["lam"] / 3.0, c["lam"] * 4.0)
     g = Jc.T @ rc
@@ -235,7 +248,7 @@ def _lm_update(c, r, J, v, sd, pb: Problem, fixed_fit):
     # (`_advance_each`); park it where a solve is cheap (its optimum, or the middle of the
     # bounds when it never had a good point) instead of, say, a stiff failing one.
     zt = jnp.where(stop, jnp.where(jnp.isfinite(vc), zc, 0.0), zc + delta)
-    return dict(zc=zc, rc=rc, Jc=Jc, vc=vc, sdc=sdc, zt=zt, sdt=sdc, lam=lam, n=n,
+    return dict(zc=zc, rc=rc, Jc=Jc, vc=vc, sdc=sdc, sdp=sdp, zt=zt, sdt=sdp, lam=lam, n=n,
                 stop=stop, conv=conv)
 
 

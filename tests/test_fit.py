@@ -106,6 +106,30 @@ def test_a_start_stopped_at_a_bound_is_run_on_from_inside(human):
     assert result.start_objectives[best] == result.objective
 
 
+def test_a_row_below_its_limit_leaves_the_objective_that_of_the_point(human):
+    """A row below its quantification limit makes the closed form of its observable's
+    noise SD inexact (its term log Phi((lloq - f) / s) cannot be rescaled). The fit's
+    objective is still the objective at the point it returns, as `objective` computes it
+    apart from the optimiser's bookkeeping (to 1e-9), and a profile finds no point
+    below it. Before, the optimiser mixed two SDs: on a file with one such row it
+    reported 223.37 where the objective at its point was 227.35. (The human fixture's
+    shapes, one NfL row's value moved below a limit: the same compiled programs.)"""
+    _, data = human
+    df = synthetic(HUMAN_TRUTH, seed=0)
+    i = int(np.flatnonzero(df["observable"] == "nfl")[3])
+    # Below a limit well under the course (a sample lost in the assay's noise): its term
+    # then moves with the SD, as the file's did.
+    df.loc[i, "lloq"] = 0.5 * df.loc[i, "value"]
+    df.loc[i, "value"] = 0.3 * df.loc[i, "value"]
+    censored = make_data(df)
+    assert int(np.asarray(censored.censored).sum()) == 1
+    result = fit(censored, ESTIMATE, **SETTINGS)
+    z = to_z(jnp.asarray(result.theta), result.problem)
+    assert result.objective == pytest.approx(float(objective(z, result.problem)), rel=1e-9)
+    prof = profile(result, "nfl_release", points=4, span=2.5)
+    assert prof.note == "" and np.all(prof.objective >= result.objective - 1e-6)
+
+
 def test_failed_start_is_tolerated():
     # A death rate of about 1000/day is too stiff to solve before revision 9, not after.
     version = BEFORE_REVISION_9
