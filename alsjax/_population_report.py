@@ -274,7 +274,9 @@ def _parameters_csv(result: PopulationResult) -> str:
         elif kind == "noise":
             k = n.split(":", 1)[1]
             transform = "log"
-            unit = "CV" if result.noise.get(k) == "lognormal" else OBSERVABLE_UNITS[k]
+            # As the pooled fit's parameters.csv writes it (`_report`).
+            unit = ("1 (SD of log value)" if result.noise.get(k) == "lognormal"
+                    else OBSERVABLE_UNITS[k])
         elif kind == "covariate":
             target = n.split("~", 1)[0]
             transform, unit = "none", f"shift of stored {target}"
