@@ -34,6 +34,7 @@ import pandas as pd
 
 from ._data import read_measurements
 from ._dataset import Data, make_data
+from ._diagnostics import AT_BOUND_FRACTION
 from ._errors import ALSJaxError
 from ._io import (
     OUTPUT_MARKER,
@@ -83,7 +84,7 @@ class PerSubjectResult:
     ci_high: np.ndarray
     stored: np.ndarray
     stored_std_errors: np.ndarray
-    at_bound: np.ndarray  # (S, P): within 0.1% of the bound range of a bound
+    at_bound: np.ndarray  # (S, P): within 1 % of the bound range of a bound
     objective: np.ndarray  # (S,)
     converged: np.ndarray  # (S,)
     failed: np.ndarray  # (S,): every start failed
@@ -429,8 +430,9 @@ def fit_per_subject(
                 lo[i, j] = physical_value(n, theta[i, j] - 1.96 * s)
                 hi[i, j] = physical_value(n, theta[i, j] + 1.96 * s)
     span = upper - lower
-    at_lower = ~failed[:, None] & (theta - lower < 1e-3 * span)
-    at_bound = at_lower | (~failed[:, None] & (upper - theta < 1e-3 * span))
+    # Within `AT_BOUND_FRACTION` of the range, as the pooled fit's diagnostics say.
+    at_lower = ~failed[:, None] & (theta - lower <= AT_BOUND_FRACTION * span)
+    at_bound = at_lower | (~failed[:, None] & (upper - theta <= AT_BOUND_FRACTION * span))
     present = set(np.asarray(data.obs)[np.asarray(data.mask)].tolist())
     return PerSubjectResult(
         subjects=data.subjects, names=names, estimates=est, std_errors=se, ci_low=lo,
