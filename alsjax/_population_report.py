@@ -4,8 +4,8 @@ parameters.csv (population values, covariate effects, noise SDs, random-effect S
 correlations, with SEs and 95% intervals), subjects.csv (empirical Bayes estimates with
 conditional SDs and shrinkage), summary.json (-2 log L, AIC, BIC, counts, devices, peak
 memory), vpc.png (a visual predictive check) and individuals.png (subjects' data against
-their individual fits). Everything is rendered in memory first, then each file is
-written atomically.
+their individual fits). Everything is rendered in memory first, then the folder is
+written as one set (`_io.write_folder`).
 
 **The visual predictive check.** `n_sim` replicates of the study: each replicate draws
 new random effects eta ~ N(0, Omega) for every subject (keeping its covariates, preset,
