@@ -137,8 +137,14 @@ def _records(text: str, sep: str, name: str) -> tuple[list[str], int, list[list[
     quoted line breaks."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     header, header_line, rows, lines = None, 1, [], []
+    ended = 0  # the line the previous record ended on
     try:
         for record in reader:
+            if any("\n" in f and sep in f for f in record):
+                # A quoted field that holds whole lines of the table: its quote never closed.
+                raise _fail(name, ended + 1, None, "a quote opened on this line is not "
+                            f"closed (the field runs on to line {reader.line_num})")
+            ended = reader.line_num
             record = [f.strip() for f in record]
             if not any(record):
                 continue

@@ -169,6 +169,10 @@ def test_write_then_read_round_trip(tmp_path):
         (f"{HEADER}\np1,0,nfl,4,9\n", 2, None, "expected 4 fields, found 5"),
         ("observableId,simulationConditionId,tme,measurement\nnfl,c,0,1\n", 1, None,
          "missing PEtab column 'time' (found 'tme'?)"),
+        # A quote never closed swallows the rest of the file into one field: named where
+        # it opened, not as the later row that then lacks its fields.
+        (f"{HEADER}\np1,0,nfl,4\n\"p1,1,nfl,5\np1,2,nfl,6\n", 3, None,
+         "a quote opened on this line is not closed (the field runs on to line 4)"),
     ],
 )
 def test_bad_input_names_row_and_field(tmp_path, text, row, field, fragment):
