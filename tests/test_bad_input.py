@@ -69,8 +69,8 @@ CASES = [
                        "appears again"), id="header-repeated"),
     pytest.param(*_csv(f"{H}\np1,0,nfl,4\np1,5,nfl,4,7\n", "row 3: expected 4 fields, found 5"),
                  id="wrong-field-count"),
-    pytest.param(*_csv(f'{H}\np1,0,nfl,"4\np1,5,nfl,6\n', "row 3, field 'value': not a "
-                       "number: '4\\np1,5,nfl,6'"), id="unclosed-quote"),
+    pytest.param(*_csv(f'{H}\np1,0,nfl,"4\np1,5,nfl,6\n', "row 2: a quote opened on this "
+                       "line is not closed (the field runs on to line 3)"), id="unclosed-quote"),
     pytest.param(*_csv("observableId,simulationConditionId,tme,measurement\nnfl,c,0,1\n",
                        "missing PEtab column 'time' (found 'tme'?)"), id="petab-missing-column"),
     # --- cells that are not what their column needs ----------------------------------
