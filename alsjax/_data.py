@@ -349,6 +349,30 @@ def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
+def _check_nothing_after_the_end(df: pd.DataFrame, time: np.ndarray, value: np.ndarray,
+                                 single_event: np.ndarray, name: str) -> None:
+    """No measurement of a subject after its observed death or end stage (the mouse's
+    humane end point): such a row belongs to another subject or another day, and the
+    model, whose course stops there, would fit it silently."""
+    terminal = single_event & (value == 1.0) & df["observable"].isin(
+        ("death", "end_stage")).to_numpy()
+    if not terminal.any():
+        return
+    ends = pd.DataFrame({"subject": df["subject"][terminal], "end": time[terminal],
+                         "event": df["observable"][terminal], "end_row": df["row"][terminal]})
+    ends = ends.sort_values("end").drop_duplicates("subject")  # the earlier of the two
+    rows = pd.DataFrame({"subject": df["subject"], "time": time, "row": df["row"],
+                         "observable": df["observable"], "measured": ~single_event})
+    late = rows.merge(ends, on="subject", how="inner")
+    late = late[late["measured"] & (late["time"] > late["end"])].sort_values("row")
+    if len(late):
+        r = late.iloc[0]
+        raise _fail(name, int(r["row"]), "time",
+                    f"subject {r['subject']!r} has {r['observable']} on day {r['time']:g}, "
+                    f"after its {r['event'].replace('_', ' ')} on day {r['end']:g} (row "
+                    f"{int(r['end_row'])}): is the row another subject's, or another day's?")
+
+
 def _check_physical(df: pd.DataFrame, time: np.ndarray, value: np.ndarray, sigma: np.ndarray,
                     lloq: np.ndarray, is_event: np.ndarray, name: str) -> None:
     """Every number within what its quantity can physically be (`OBSERVABLE_RANGES`,
@@ -581,6 +605,7 @@ def _read_checked(path: Path) -> pd.DataFrame:
         raise _fail(name, int(events["row"].iat[i]), "observable",
                     f"subject {events['subject'].iat[i]!r} has more than one "
                     f"{events['observable'].iat[i]!r} row; an event happens once")
+    _check_nothing_after_the_end(df, time, value, is_event & ~event_summary, name)
     useless = pd.Series(is_event & (value == 0) & (time == 0), index=df.index)
     no_use = useless.groupby(df["subject"], sort=False).all()
     if no_use.any():

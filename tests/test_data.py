@@ -169,6 +169,11 @@ def test_write_then_read_round_trip(tmp_path):
         (f"{HEADER}\np1,0,nfl,4,9\n", 2, None, "expected 4 fields, found 5"),
         ("observableId,simulationConditionId,tme,measurement\nnfl,c,0,1\n", 1, None,
          "missing PEtab column 'time' (found 'tme'?)"),
+        # A measurement after the subject's observed death (or a mouse's end stage).
+        (f"{HEADER}\np1,0,nfl,4\np1,100,death,1\np1,200,alsfrs_r,30\np2,10,nfl,5\n", 4,
+         "time", "subject 'p1' has alsfrs_r on day 200, after its death on day 100 (row 3)"),
+        (f"{HEADER},species\nm1,90,grip_strength,0.5,mouse\nm1,120,end_stage,1,mouse\n"
+         "m1,125,grip_strength,0.2,mouse\n", 4, "time", "after its end stage on day 120"),
         # A quote never closed swallows the rest of the file into one field: named where
         # it opened, not as the later row that then lacks its fields.
         (f"{HEADER}\np1,0,nfl,4\n\"p1,1,nfl,5\np1,2,nfl,6\n", 3, None,
