@@ -222,8 +222,10 @@ def fit(
         est[n] = physical_value(n, theta[i])
         stored[n], sse[n] = float(theta[i]), float(se[i])
         finite = bool(np.isfinite(se[i]))
-        lo[n] = physical_value(n, theta[i] - 1.96 * se[i]) if finite else math.nan
-        hi[n] = physical_value(n, theta[i] + 1.96 * se[i]) if finite else math.nan
+        # Within the bounds: the model is not defined past them (a rate below 0).
+        low, high = max(theta[i] - 1.96 * se[i], lower[i]), min(theta[i] + 1.96 * se[i], upper[i])
+        lo[n] = physical_value(n, low) if finite else math.nan
+        hi[n] = physical_value(n, high) if finite else math.nan
         ses[n] = float(transform.physical_se(est[n], float(se[i])))
         nom[n] = physical_value(n, float(nominal[i]))
         lb[n], ub[n] = physical_value(n, lower[i]), physical_value(n, upper[i])

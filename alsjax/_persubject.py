@@ -416,6 +416,7 @@ def fit_per_subject(
         d = np.diag(cov)
         cov_se[i] = np.sqrt(np.where(d >= 0, d, np.nan))
     est, se, lo, hi = (np.full((S, size), np.nan) for _ in range(4))
+    bottom, top = (np.broadcast_to(b, theta.shape) for b in (lower, upper))
     n_rows = np.asarray(pb.n_noise_rows)
     for j, n in enumerate(names):
         transform = transform_of(n)
@@ -427,8 +428,9 @@ def fit_per_subject(
             s = cov_se[i, j]
             if np.isfinite(s):
                 se[i, j] = float(transform.physical_se(est[i, j], float(s)))
-                lo[i, j] = physical_value(n, theta[i, j] - 1.96 * s)
-                hi[i, j] = physical_value(n, theta[i, j] + 1.96 * s)
+                # Within the bounds, as for the pooled fit.
+                lo[i, j] = physical_value(n, max(theta[i, j] - 1.96 * s, bottom[i, j]))
+                hi[i, j] = physical_value(n, min(theta[i, j] + 1.96 * s, top[i, j]))
     span = upper - lower
     # Within `AT_BOUND_FRACTION` of the range, as the pooled fit's diagnostics say.
     at_lower = ~failed[:, None] & (theta - lower <= AT_BOUND_FRACTION * span)

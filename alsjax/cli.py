@@ -778,14 +778,15 @@ def _fit_inputs(source, estimate, optimiser, starts, seed, noise, out, profile, 
 
 def _interval_text(lo: float, hi: float, lower: float, upper: float, profiled: bool) -> str:
     """An interval for the table. A profile that does not cross the threshold on one side
-    within the bounds runs to the bound ("0.6 (bound)"); a Laplace interval without a
+    within the bounds, or a Laplace interval cut at a bound, runs to the bound ("0.6
+    (bound)"); a Laplace interval without a
     finite standard error is "undefined". Escaped, or rich would read "[nan, nan]" as
     markup and print nothing."""
     from rich.markup import escape
 
     if not profiled and not (math.isfinite(lo) and math.isfinite(hi)):
         return "undefined"
-    ends = [f"{v:.4g}" if math.isfinite(v) else f"{b:.4g} (bound)"
+    ends = [f"{v:.4g}" if math.isfinite(v) and v != b else f"{b:.4g} (bound)"
             for v, b in ((lo, lower), (hi, upper))]
     return escape(f"[{ends[0]}, {ends[1]}]")
 
@@ -800,7 +801,7 @@ def _laplace_doubtful(result, name: str) -> bool:
         return True
     if not (lo == lo and hi == hi):  # NaN: no finite SE
         return True
-    if lo < result.lower[name] or hi > result.upper[name]:
+    if lo <= result.lower[name] or hi >= result.upper[name]:  # cut at a bound
         return True
     return result.transforms[result.names.index(name)] == "log" and \
         result.stored_std_errors[name] * 1.96 > 1.1

@@ -130,6 +130,22 @@ def test_a_row_below_its_limit_leaves_the_objective_that_of_the_point(human):
     assert prof.note == "" and np.all(prof.objective >= result.objective - 1e-6)
 
 
+def test_laplace_intervals_stop_at_the_bounds(human):
+    """A Laplace interval that would run past a bound is cut there (the model is not
+    defined past it: a rate below 0); the other end is the usual estimate x exp(1.96 SE)
+    on the log scale. nfl_release's lower bound put 5 % below its estimate, inside the
+    interval (the same program: bounds are arrays)."""
+    reference, data = human
+    est = reference.estimates["nfl_release"]
+    bounds = dict(BOUNDS, nfl_release=(est / 1.05, est * 1.5))
+    result = fit(data, ESTIMATE, **dict(SETTINGS, bounds=bounds))
+    assert not result.diagnostics.at_bound["nfl_release"]
+    e, se = result.estimates["nfl_release"], result.stored_std_errors["nfl_release"]
+    assert e * math.exp(-1.96 * se) < result.lower["nfl_release"]  # past the bound, uncut
+    assert result.ci_low["nfl_release"] == pytest.approx(result.lower["nfl_release"], rel=1e-12)
+    assert result.ci_high["nfl_release"] == pytest.approx(e * math.exp(1.96 * se), rel=1e-12)
+
+
 def test_failed_start_is_tolerated():
     # A death rate of about 1000/day is too stiff to solve before revision 9, not after.
     version = BEFORE_REVISION_9
