@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {  # public name -> the private module that defines i
     "fit_per_subject": "_persubject",
     "fit_population": "_population",
     "FitResult": "_result",
-    "FitWarning": "_fit",
+    "FitWarning": "_errors",
     "GENOTYPES": "_presets",
     "initial_state": "_model",
     "laplace": "_uncertainty",

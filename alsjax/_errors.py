@@ -20,3 +20,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """
     match = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+class FitWarning(UserWarning):
+    """A fit result that needs a second look: an estimate at its bound, parameters the
+    data cannot tell apart, subjects that differ more than the noise allows, float32, a
+    profile below the fit's optimum. (Here, beside `ALSJaxError`, so that the profile in
+    `_uncertainty` can raise it without importing `_fit`.)"""

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._dataset import Data
 from ._diagnostics import at_bound, heterogeneity, messages, weakest_direction
-from ._errors import ALSJaxError
+from ._errors import ALSJaxError, FitWarning
 from ._noise import NoiseSpec
 from ._observables import OBSERVABLE_NAMES
 from ._optimise import Progress, run_starts
@@ -40,11 +40,6 @@ from ._programs import compile_program, to_device
 from ._progress import resolve_progress
 from ._result import Diagnostics, FitResult
 from ._uncertainty import covariance, fisher_information
-
-
-class FitWarning(UserWarning):
-    """A fit result that needs a second look: an estimate at its bound, parameters the
-    data cannot tell apart, subjects that differ more than the noise allows, float32."""
 
 
 FLOAT32_WARNING = ("float64 is off (jax_enable_x64 is False): the fit runs in float32, "

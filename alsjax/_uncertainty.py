@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._errors import ALSJaxError
+from ._errors import ALSJaxError, FitWarning
 from ._optimise import Progress, run_starts
 from ._problem import Problem, fit_residuals, objective, physical_value, to_stored, to_z
 from ._programs import compile_program
@@ -184,8 +184,6 @@ def profile(result: FitResult, parameter: str, *, points: int = 11, span: float 
                 f"{result.objective - best:.3g} below the fit's optimum at "
                 f"{result.estimates[parameter]:.4g}: the fit stopped short; run it with "
                 "more starts")
-        from ._fit import FitWarning  # here: _fit imports this module
-
         warnings.warn(note, FitWarning, stacklevel=2)
     ci_low, ci_high = profile_interval(phys, values, result.estimates[parameter],
                                        result.objective)
