@@ -619,26 +619,36 @@ def day_text(day: float, digits: int = 0) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
+_DRUG_COLOURS = ("tab:green", "tab:purple", "tab:brown", "tab:pink")  # by `DRUGS` order
+
+
 def plot_simulation(path: str | os.PathLike, ts, observables: dict,
                     events: dict[str, float], title: str, *,
-                    origin: str = "cascade start") -> None:
+                    origin: str = "cascade start", drugs: dict[str, float] | None = None
+                    ) -> None:
     """Every observable against time (titles with units; the axis says its origin,
-    `origin`: "cascade start", "onset" or "age"), a marked line at each event, one
-    legend; saved atomically (format from the suffix: png, pdf or svg)."""
+    `origin`: "cascade start", "onset" or "age"), a marked line at each event and at each
+    drug's start (`drugs`: name -> day on this clock), one legend; saved atomically
+    (format from the suffix: png, pdf or svg)."""
     from matplotlib.lines import Line2D
 
+    from ._therapy import DRUGS
+
     ts = np.asarray(ts)
+    drugs = drugs or {}
     scale, xlabel = time_axis(origin, float(ts[-1] - ts[0]))
     fig, axes = _observable_grid(observables)
     styles = {"onset": ("tab:orange", "--"), "death": ("black", "-"),
               "end_stage": ("tab:red", ":")}
+    styles |= {d: (_DRUG_COLOURS[DRUGS.index(d)], "-.") for d in drugs}
+    marks = {**events, **drugs}
     for ax, v in zip(axes, observables.values(), strict=False):
         ax.plot(ts / scale, np.asarray(v), color="tab:blue", lw=1.4)
         if "death" in events and np.isfinite(events["death"]):
             ax.axvspan(events["death"] / scale, ts[-1] / scale, color="0.92")
-        for event, day in events.items():
+        for mark, day in marks.items():
             if np.isfinite(day):
-                color, style = styles[event]
+                color, style = styles[mark]
                 ax.axvline(day / scale, color=color, linestyle=style, linewidth=1)
     for ax in axes[len(observables):]:
         ax.axis("off")
@@ -648,6 +658,10 @@ def plot_simulation(path: str | os.PathLike, ts, observables: dict,
         when = f"day {day_text(day)}" if np.isfinite(day) else "not reached"
         handles.append(Line2D([], [], color=color, ls=style,
                               label=f"{_EVENT_LABEL[event]} ({when})"))
+    for drug, day in drugs.items():
+        color, style = styles[drug]
+        handles.append(Line2D([], [], color=color, ls=style,
+                              label=f"{drug} from day {day_text(day)}"))
     if "death" in events and np.isfinite(events["death"]):
         from matplotlib.patches import Patch
 

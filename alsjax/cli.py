@@ -377,7 +377,7 @@ def simulate(
     import numpy as np
 
     from ._programs import quick_compile_options
-    from ._therapy import Therapy
+    from ._therapy import Therapy, therapy_days
 
     # One compilation (cached on disk across runs), in a worker so Ctrl-C stays prompt;
     # one course runs in milliseconds, so it compiles the quick way.
@@ -405,7 +405,7 @@ def simulate(
         shown = events if species == "mouse" else {k: events[k] for k in ("onset", "death")}
         in_worker(plot_simulation, plot, ts, sol.observables, shown, what,
                   origin="onset" if on_onset else "age" if species == "mouse"
-                  else "cascade start")
+                  else "cascade start", drugs=therapy_days(therapy))
 
     clock = ("day after onset" if on_onset else "day of age" if species == "mouse"
              else "day")

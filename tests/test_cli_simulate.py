@@ -37,6 +37,17 @@ def test_simulate_writes_tidy_csv_plot_and_events(tmp_path):
     assert {r["observable"] for r in rows} == set(alsjax.OBSERVABLE_NAMES)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # The figure marks each drug's start: its legend names them (SVG text kept as text).
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        svg = tmp_path / "traj.svg"
+        assert _run("simulate", "--genotype", "SOD1", "--therapy", "riluzole:0,edaravone:400",
+                    "--days", "2500", "--points", "101", "--out", str(out),
+                    "--plot", str(svg)).exit_code == 0
+    text = svg.read_text()
+    assert "riluzole from day 0" in text and "edaravone from day 400" in text
+
     # The CSV holds the library's numbers, and the printed events are the library's events.
     therapy = alsjax.parse_therapy("riluzole:0,edaravone:400")
     sol = alsjax.simulate(alsjax.default_params("SOD1"), np.linspace(0, 2500, 101), therapy)
