@@ -14,6 +14,7 @@ import contextlib
 import functools
 import math
 import os
+import signal
 import sys
 import threading
 import warnings
@@ -1401,6 +1402,10 @@ def _leave(code: int, clean: bool) -> None:
     `jax.distributed`'s shutdown, and logging's flush).
     """
     if clean:
+        # The command is done and its outputs written: a Ctrl-C from here on ends the
+        # process at once with its code, instead of interrupting an exit handler of JAX's
+        # mid-way (a traceback after a successful command).
+        signal.signal(signal.SIGINT, lambda *_: os._exit(code))
         for thread in threading.enumerate():
             if thread is not threading.main_thread() and not thread.daemon:
                 thread.join()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -148,6 +149,22 @@ def test_ctrl_c(tmp_path, earlier, stage):
     assert waited < 2.0, waited
     assert len(rest) == 1 and rest[0].startswith("error: interrupted (Ctrl-C)"), rest
     assert _snapshot(out) == before and _beside(out) == []
+
+
+def test_ctrl_c_while_exiting_leaves_quietly_with_the_commands_code():
+    """A Ctrl-C that lands while the finished command runs the exit handlers (JAX's
+    clean-up among them): the process ends at once with the command's code and no
+    traceback. An exit handler here sends the SIGINT itself and would then wait 20 s."""
+    script = textwrap.dedent("""
+        import atexit, os, signal, time
+        from alsjax.cli import _leave
+        atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(20)))
+        _leave(0, clean=True)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=15)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "KeyboardInterrupt" not in done.stderr, done.stderr
 
 
 def test_an_interrupted_write_leaves_no_temporary_file(tmp_path):
