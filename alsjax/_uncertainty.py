@@ -217,7 +217,10 @@ def sample_posterior(result: FitResult, *, num_samples: int = 500, num_warmup: i
                 num_samples=num_samples, num_chains=num_chains, progress_bar=False,
                 chain_method="sequential")
     init = jnp.broadcast_to(z0, (num_chains, z0.shape[0])) if num_chains > 1 else z0
-    mcmc.run(jax.random.key(seed), init_params=init)
+    # numpyro's NUTS mixes integer and float arrays (a tree's acceptance probability over
+    # its proposal count): under a caller's strict dtype promotion it would fail.
+    with jax.numpy_dtype_promotion("standard"):
+        mcmc.run(jax.random.key(seed), init_params=init)
     zs = mcmc.get_samples()
     stored = np.asarray(jax.vmap(lambda z: to_stored(z, pb))(zs))
     return {n: np.array([physical_value(n, s) for s in stored[:, i]])
