@@ -186,8 +186,8 @@ def fit(
                 steps[best] += again.steps[0]
                 values[best], converged[best] = v, c_best
 
-        inside = inside_bounds(np.asarray(z_best))
-        if inside is not None:
+        inside, at_bound = inside_bounds(np.asarray(z_best))
+        if at_bound:
             continue_best(inside, "bound retry", "leaving a bound", 1.0, strictly=True)
         if not c_best:
             # Refine an unconverged best start: it continues (gentler steps for Adam).

@@ -313,11 +313,9 @@ def _fit_group(z0: np.ndarray, pb: Problem, mesh, sharding: str, report, label: 
 
     # Best starts at a bound run on from inside it (`inside_bounds`); unconverged ones
     # continue from where they are (gentler steps for Adam).
-    moved = [inside_bounds(zi) for zi in np.asarray(z)]
-    at = ~failed & np.array([m is not None for m in moved])
-    if at.any():
-        start = np.stack([zi if m is None else m for zi, m in zip(np.asarray(z), moved)])
-        continue_best(start, at, "leaving a bound", 1.0, strictly=True)
+    start, at = inside_bounds(np.asarray(z))
+    if np.any(at & ~failed):
+        continue_best(start, at & ~failed, "leaving a bound", 1.0, strictly=True)
     if np.any(~conv & ~failed):
         continue_best(np.asarray(z), ~conv & ~failed, "refining", 0.1, strictly=False)
     return dict(z=z, v=v, conv=conv, jac=jac, bad=bad, compile_time=compile_time,

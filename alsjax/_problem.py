@@ -142,12 +142,13 @@ RETRY_INSIDE_Z = math.log(0.95 / 0.05)
 AT_BOUND_Z = math.log((1.0 - AT_BOUND_FRACTION) / AT_BOUND_FRACTION)
 
 
-def inside_bounds(z: np.ndarray) -> np.ndarray | None:
-    """`z` with each coordinate at a bound (`AT_BOUND_FRACTION`) moved `RETRY_INSIDE_Z`
-    in from it; None if none is at a bound. An optimum that lies at the bound is found
-    again from there; one inside is reached instead of the flattened stop."""
+def inside_bounds(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points `z` (the last axis their coordinates) with each coordinate at a bound
+    (`AT_BOUND_FRACTION`) moved `RETRY_INSIDE_Z` in from it, and which points had one.
+    An optimum that lies at the bound is found again from there; one inside is reached
+    instead of the flattened stop."""
     at = np.abs(z) > AT_BOUND_Z
-    return np.where(at, np.sign(z) * RETRY_INSIDE_Z, z) if at.any() else None
+    return np.where(at, np.sign(z) * RETRY_INSIDE_Z, z), at.any(axis=-1)
 
 
 def unpack(theta: Array, pb: Problem) -> tuple[Params, Array, Array | None]:
