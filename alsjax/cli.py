@@ -275,6 +275,17 @@ def _parameter_changes(items: list[str]) -> dict[str, float]:
     return changes
 
 
+def _refuse_for_population(bound, plausible_priors, profile, optimiser) -> None:
+    """One line for the first option given that a population fit does not take."""
+    from ._errors import ALSJaxError
+
+    for given, message in ((bound, BOUND_POPULATION), (plausible_priors, PLAUSIBLE_POPULATION),
+                           (profile, PROFILE_POPULATION),
+                           (optimiser is not None, OPTIMISER_POPULATION)):
+        if given:
+            raise ALSJaxError(message)
+
+
 def _check_seed(seed: int | None) -> None:
     """Refuse a negative `--seed` in one line: NumPy takes seeds >= 0 only, and would stop
     the run later with a traceback."""
@@ -1143,15 +1154,8 @@ def fit_command(
 
         initialize_distributed()  # before anything touches a device
         writer = is_writer()
-    if mixed_effects and bound:
-        raise ALSJaxError(BOUND_POPULATION)
-    if mixed_effects and plausible_priors:
-        raise ALSJaxError(PLAUSIBLE_POPULATION)
-    if mixed_effects and profile:
-        raise ALSJaxError(PROFILE_POPULATION)
-    if mixed_effects and optimiser is not None:
-        raise ALSJaxError(OPTIMISER_POPULATION)
     if mixed_effects:
+        _refuse_for_population(bound, plausible_priors, profile, optimiser)
         if distributed:
             _check_out_everywhere(out or Path("alsjax-fit"), force, writer)
         _run_population(source, population, random, estimate, covariate, covariance,
@@ -1167,14 +1171,8 @@ def fit_command(
                               max_steps, align, preset_version=preset_version,
                               rtol=rtol, atol=atol, bound=bound,
                               plausible_priors=plausible_priors)
-    if bound and not per_subject and recipe.population is not None:
-        raise ALSJaxError(BOUND_POPULATION)
-    if plausible_priors and not per_subject and recipe.population is not None:
-        raise ALSJaxError(PLAUSIBLE_POPULATION)
-    if profile and not per_subject and recipe.population is not None:
-        raise ALSJaxError(PROFILE_POPULATION)
-    if optimiser is not None and not per_subject and recipe.population is not None:
-        raise ALSJaxError(OPTIMISER_POPULATION)
+    if not per_subject and recipe.population is not None:
+        _refuse_for_population(bound, plausible_priors, profile, optimiser)
     if (not per_subject and recipe.population is None
             and (devices is not None or chunk_subjects is not None)):
         raise ALSJaxError("--devices and --chunk-subjects need --per-subject or --population")
