@@ -31,6 +31,7 @@ import argparse
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 jax.config.update("jax_enable_x64", True)
@@ -65,24 +66,36 @@ def _delay_shared_misfolding() -> None:
     _simulate.cascade = field
 
 
+CHUNK = 250  # draws solved together (their saved courses: about 250 MB)
+
+
 @jax.jit
-def _course(p: alsjax.Params):
+@jax.vmap
+def _courses(p: alsjax.Params):
     s = alsjax.simulate(p, TIMES)
     return s.events["onset"], s.events["death"], s.observables["nfl"]
 
 
-def _lead_and_survival(values: dict) -> tuple[float, float] | None:
-    """(months NfL passed NFL_LEVEL x healthy before onset, months from onset to death);
-    None where the draw never reaches onset or death, or fails to solve."""
-    onset, death, nfl = (np.asarray(x) for x in _course(alsjax.Params.from_physical(**values)))
-    onset, death = float(onset), float(death)
-    if not (math.isfinite(onset) and math.isfinite(death)):
-        return None
-    before = TIMES < onset
-    ratio = nfl[before] / values["nfl_baseline"]
-    below = np.flatnonzero(ratio < NFL_LEVEL)
-    lead = 0.0 if ratio[-1] < NFL_LEVEL else (onset - TIMES[below[-1] + 1]) / MONTH
-    return lead, (death - onset) / MONTH
+def _leads_and_survivals(draws: list[dict]) -> list[tuple[float, float] | None]:
+    """For each draw (physical values): (months NfL passed NFL_LEVEL x healthy before
+    onset, months from onset to death); None where the draw never reaches onset or death,
+    or fails to solve. `CHUNK` draws are solved at a time, in one batched call."""
+    out = []
+    for i in range(0, len(draws), CHUNK):
+        chunk = draws[i:i + CHUNK]
+        params = jax.tree.map(lambda *a: jnp.stack(a),
+                              *(alsjax.Params.from_physical(**v) for v in chunk))
+        for values, onset, death, nfl in zip(chunk, *(np.asarray(x)
+                                                      for x in _courses(params))):
+            onset, death = float(onset), float(death)
+            if not (math.isfinite(onset) and math.isfinite(death)):
+                out.append(None)
+                continue
+            ratio = nfl[TIMES < onset] / values["nfl_baseline"]
+            below = np.flatnonzero(ratio < NFL_LEVEL)
+            lead = 0.0 if ratio[-1] < NFL_LEVEL else (onset - TIMES[below[-1] + 1]) / MONTH
+            out.append((lead, (death - onset) / MONTH))
+    return out
 
 
 def search(genotype: str, names: tuple[str, ...], draws: int, delayed: bool = False,
@@ -91,18 +104,18 @@ def search(genotype: str, names: tuple[str, ...], draws: int, delayed: bool = Fa
     `delayed`: each draw with a prodrome D as well (`_delay_shared_misfolding` first)."""
     preset = preset_values(genotype, "human")
     rng = np.random.default_rng(seed)
-    rows = []
+    drawn, values = [], []
     for _ in range(draws):
         factors = 10.0 ** rng.uniform(-1.0, 1.0, len(names))
-        values = dict(preset, **{n: preset[n] * f for n, f in zip(names, factors)})
-        values["autophagy_capacity"] = min(values["autophagy_capacity"], 1.0)
+        v = dict(preset, **{n: preset[n] * f for n, f in zip(names, factors)})
+        v["autophagy_capacity"] = min(v["autophagy_capacity"], 1.0)
         prodrome = rng.uniform(0.0, PRODROME_MONTHS) if delayed else 0.0
         if delayed:
-            values["arm_event_spread"] = prodrome * MONTH
-        result = _lead_and_survival(values)
-        if result is not None:
-            rows.append((*result, prodrome, *np.log10(factors)))
-    rows = np.array(rows)
+            v["arm_event_spread"] = prodrome * MONTH
+        drawn.append((prodrome, *np.log10(factors)))
+        values.append(v)
+    rows = np.array([(*result, *d) for result, d in zip(_leads_and_survivals(values), drawn)
+                     if result is not None])
     keep = rows[(rows[:, 1] >= SURVIVAL_MONTHS[0]) & (rows[:, 1] <= SURVIVAL_MONTHS[1])]
     best = keep[np.argmax(keep[:, 0])] if len(keep) else None
     return dict(solved=len(rows), in_window=len(keep),
@@ -126,7 +139,7 @@ def main() -> None:
         if args.delayed:  # the preset has no prodrome: its own line is the run without
             print(f"{genotype}: published lead about {PUBLISHED_LEAD[genotype]:.0f} months")
         else:
-            lead, survival = _lead_and_survival(preset_values(genotype, "human"))
+            (lead, survival), = _leads_and_survivals([preset_values(genotype, "human")])
             print(f"{genotype} preset: NfL lead {lead:.1f} months, survival "
                   f"{survival:.1f} months; published lead about "
                   f"{PUBLISHED_LEAD[genotype]:.0f}")
