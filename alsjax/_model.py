@@ -54,6 +54,18 @@ _AGGREGATE_CEILING = 10.0
 # injured fraction saturates early in symptomatic disease, so NfL from injury stays flat
 # while the death hazard accelerates (Lu et al. 2015: blood NfL stable over years).
 _INJURY_HALF = 0.01
+# Days over which the age-related misfolding rises to its full rate, ending at
+# `misfolding_delay` (revision 10). A smoothstep, so the vector field stays continuous
+# with its time derivative and needs no jump in the solver; at a delay of 0 the factor is
+# exactly 1 from day 0, and every course is as before.
+_DELAY_RAMP = 30.0
+
+
+def misfolding_switch(t: Float[Array, ""], delay: Float[Array, ""]) -> Array:
+    """The share of the age-related misfolding rate reached by day `t`: 0 until 30 days
+    before `delay`, rising smoothly (a cubic smoothstep) to exactly 1 at `delay`."""
+    s = jnp.clip((t - delay) / _DELAY_RAMP + 1, 0.0, 1.0)
+    return s * s * (3 - 2 * s)
 
 
 def glutamate_calcium(y: Float[Array, " states"], r: dict, drug: Array) -> tuple[Array, Array]:
@@ -110,8 +122,11 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     anti = 1 - r["anti_inflammatory_efficacy"] * drug[3]
 
     # Protein misfolding, seeded aggregation, and proteostasis that aggregates saturate.
+    # Revision 10: a carrier's own drive (the terms after the first) may run for years
+    # before the age-related misfolding starts (`misfolding_delay`; 0: from day 0).
+    ageing = r["misfolding_rate"] * misfolding_switch(t, r["misfolding_delay"])
     production = (
-        r["misfolding_rate"] * (1 + r["ros_misfolding_gain"] * jnp.maximum(ros - 1, 0.0))
+        ageing * (1 + r["ros_misfolding_gain"] * jnp.maximum(ros - 1, 0.0))
         + r["mutant_sod1"] * (1 - r["tofersen_efficacy"] * drug[2])
         + r["rbp_misfolding"]
     )
@@ -179,7 +194,9 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     df = r["muscle_remodelling"] * (innervated(l) - f)
     dw = r["muscle_remodelling"] * (innervated(v) - w)
     stressed = jnp.maximum(x, 0.0)
-    injury = r["nfl_injury_release"] * m**2 * stressed / (stressed + _INJURY_HALF) * (u + l)
+    # Revision 10: C9orf72's dipeptide repeats injure axons as misfolded protein does.
+    toxic = m + r["dpr_injury"] * d
+    injury = r["nfl_injury_release"] * toxic**2 * stressed / (stressed + _INJURY_HALF) * (u + l)
     dn = r["nfl_clearance"] * (r["nfl_baseline"] - n) + r["nfl_release"] * (-du - dl + injury)
 
     dy = jnp.stack([dm, da, dq, dd, dros, dh, dx, dg, ds, dz, dk, du, dl, df, dn, dv, dw])

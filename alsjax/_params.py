@@ -51,6 +51,9 @@ class Params(eqx.Module):
     # Protein misfolding, aggregation and proteostasis
     misfolding_rate: Float[Array, "*b"] = _p(
         "a.u./day", "Age-related production of misfolded protein (all genotypes)")
+    misfolding_delay: Float[Array, "*b"] = _p(
+        "day", "Day the age-related misfolding reaches full rate (rising over the 30 days "
+        "before); a genotype's own drive runs from day 0 (revision 10; 0 before)", "none")
     ros_misfolding_gain: Float[Array, "*b"] = _p(
         "1", "Extra misfolding per unit of oxidative stress above baseline")
     mutant_sod1: Float[Array, "*b"] = _p(
@@ -165,6 +168,10 @@ class Params(eqx.Module):
     nfl_injury_release: Float[Array, "*b"] = _p(
         "1/(a.u.^2 day)", "NfL leak from injured axons: neuron-fraction equivalents per day "
         "per squared soluble misfolded protein", "none")
+    dpr_injury: Float[Array, "*b"] = _p(
+        "1", "Axonal injury per dipeptide repeat, relative to a misfolded protein's: NfL "
+        "leaks in proportion to (misfolded + dpr_injury x dpr)^2 (revision 10; 0 before)",
+        "none")
 
     # Event thresholds
     onset_threshold: Float[Array, "*b"] = _p(

@@ -34,6 +34,10 @@ Presets are versioned (`PRESET_VERSIONS`, oldest first; `LATEST_PRESET` is the d
 - `"2026.12.9"`: edaravone's efficacy fitted, no longer a guess: every table that bears
   on it together, MCI186-19's arms and Brooks 2022's real-world survival among them
   (`fit/published/edaravone_all_tables.toml`); every other value is 2026.12.8's.
+- `"2026.12.10"`: model revision 10 (a carrier's own drive may run for years before the
+  age-related misfolding starts; dipeptide repeats injure axons): the C9orf72 preset's
+  prodrome set to Benatar 2019's NfL lead. Every other preset is 2026.12.9's, course for
+  course.
 """
 
 from ._errors import ALSJaxError, did_you_mean
@@ -41,13 +45,15 @@ from ._errors import ALSJaxError, did_you_mean
 GENOTYPES: tuple[str, ...] = ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")
 SPECIES: tuple[str, ...] = ("human", "mouse")
 PRESET_VERSIONS: tuple[str, ...] = ("legacy", "2026.12", "2026.12.4", "2026.12.5", "2026.12.6",
-                                     "2026.12.7", "2026.12.8", "2026.12.9")
+                                     "2026.12.7", "2026.12.8", "2026.12.9",
+                                     "2026.12.10")
 LATEST_PRESET: str = PRESET_VERSIONS[-1]
 
 # The newest version's values; older versions are written as their differences from it.
 HUMAN: dict[str, float] = dict(
     time_scale=1.0,
     misfolding_rate=1.0e-3,
+    misfolding_delay=0.0,  # revision 10: set for C9orf72 (GENOTYPE_CHANGES)
     ros_misfolding_gain=1.0,
     mutant_sod1=0.0,
     rbp_misfolding=0.0,
@@ -117,6 +123,7 @@ HUMAN: dict[str, float] = dict(
     nfl_release=488.0,
     nfl_clearance=0.033,
     nfl_injury_release=8.0,
+    dpr_injury=0.0,  # revision 10: set for C9orf72 (GENOTYPE_CHANGES)
     onset_threshold=0.96,
     death_threshold=0.25,
     end_stage_threshold=0.3,
@@ -137,13 +144,25 @@ HUMAN: dict[str, float] = dict(
     tofersen_efficacy=0.6,
     anti_inflammatory_efficacy=0.3,
 )
-GENOTYPE_CHANGES: dict[str, dict[str, float]] = {
+# Each genotype's changes up to 2026.12.9 (hand-tuned guesses, docs/model.md).
+_GENOTYPE_CHANGES_2026_12_9: dict[str, dict[str, float]] = {
     "sporadic": {},
     "SOD1": dict(mutant_sod1=1.0e-3),
     "C9orf72": dict(c9_repeat=1.0e-3, autophagy_capacity=0.7),
     "TARDBP": dict(rbp_misfolding=5.0e-4, rna_stress=0.05),
     "FUS": dict(rbp_misfolding=8.0e-4, rna_stress=0.08),
 }
+GENOTYPE_CHANGES: dict[str, dict[str, float]] = dict(
+    _GENOTYPE_CHANGES_2026_12_9,
+    # Revision 10 (2026.12.10), set by hand to Benatar 2019's lead, not fitted: serum NfL
+    # above 2x healthy 41.2 months before onset (published about 42), survival from onset
+    # 29.2 months (27.8 before; no C9orf72 survival is calibrated). The repeats injure
+    # axons (0.2 of a misfolded protein's injury) and kill few neurons (dpr_toxicity 0.05,
+    # the shared 0.5 before) for 1,200 days before the age-related misfolding starts
+    # (docs/model.md, revision 10; fit/published/prodrome_search.py).
+    C9orf72=dict(_GENOTYPE_CHANGES_2026_12_9["C9orf72"], dpr_toxicity=0.05, dpr_injury=0.2,
+                 misfolding_delay=1200.0),
+)
 MOUSE_CHANGES: dict[str, float] = dict(
     time_scale=5.0,
     # The mouse keeps the hand-tuned pace it was calibrated with (fit/published/
@@ -198,16 +217,17 @@ _LEGACY_HUMAN_CHANGES: dict[str, float] = dict(_2026_12_CHANGES, nfl_injury_rele
 _LEGACY_MOUSE_CHANGES: dict[str, float] = dict(mutant_sod1=2.5e-3, umn_vulnerability=0.7)
 
 PRESETS: dict[str, tuple[dict[str, float], dict[str, dict[str, float]], dict[str, float]]] = {
-    "legacy": (dict(HUMAN, **_LEGACY_HUMAN_CHANGES), GENOTYPE_CHANGES,
+    "legacy": (dict(HUMAN, **_LEGACY_HUMAN_CHANGES), _GENOTYPE_CHANGES_2026_12_9,
                dict(MOUSE_CHANGES, **_LEGACY_MOUSE_CHANGES)),
-    "2026.12": (dict(HUMAN, **_2026_12_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
-    "2026.12.4": (dict(HUMAN, **_2026_12_4_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
-    "2026.12.5": (dict(HUMAN, **_2026_12_5_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
-    "2026.12.6": (dict(HUMAN, **_2026_12_7_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
+    "2026.12": (dict(HUMAN, **_2026_12_CHANGES), _GENOTYPE_CHANGES_2026_12_9, MOUSE_CHANGES),
+    "2026.12.4": (dict(HUMAN, **_2026_12_4_CHANGES), _GENOTYPE_CHANGES_2026_12_9, MOUSE_CHANGES),
+    "2026.12.5": (dict(HUMAN, **_2026_12_5_CHANGES), _GENOTYPE_CHANGES_2026_12_9, MOUSE_CHANGES),
+    "2026.12.6": (dict(HUMAN, **_2026_12_7_CHANGES), _GENOTYPE_CHANGES_2026_12_9, MOUSE_CHANGES),
     # 2026.12.7: a new prior, 2026.12.6's presets
-    "2026.12.7": (dict(HUMAN, **_2026_12_7_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
-    "2026.12.8": (dict(HUMAN, **_2026_12_8_CHANGES), GENOTYPE_CHANGES, MOUSE_CHANGES),
-    "2026.12.9": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
+    "2026.12.7": (dict(HUMAN, **_2026_12_7_CHANGES), _GENOTYPE_CHANGES_2026_12_9, MOUSE_CHANGES),
+    "2026.12.8": (dict(HUMAN, **_2026_12_8_CHANGES), _GENOTYPE_CHANGES_2026_12_9, MOUSE_CHANGES),
+    "2026.12.9": (HUMAN, _GENOTYPE_CHANGES_2026_12_9, MOUSE_CHANGES),
+    "2026.12.10": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
 }
 """version -> (human baseline, each genotype's changes, the mouse's changes)."""
 

@@ -57,6 +57,9 @@ RANGES: dict[str, Range] = {
     "time_scale": Range(None, "definition",
                         "human days define the clock; mouse: see MOUSE_RANGES"),
     "misfolding_rate": Range(_GUESS, "guess", "sets the age at onset, which varies by decades"),
+    "misfolding_delay": Range(_GUESS, "Benatar 2019 (the median lead); spread a guess",
+                              "C9orf72: NfL rises about 3.5 years before onset, and age at "
+                              "onset varies by decades; 0 in the other presets"),
     "ros_misfolding_gain": Range(_GUESS, "guess", "oxidation promotes misfolding; no human rate"),
     "mutant_sod1": Range(2.0, "guess", "SOD1 variants range from aggressive (A4V) to slow; "
                          "mouse: transgene copy number (MOUSE_RANGES)"),
@@ -123,6 +126,8 @@ RANGES: dict[str, Range] = {
     "nfl_release": Range(1.8, "Benatar 2018; Lu 2015", "ALS serum NfL spans tens to hundreds "
                          "of pg/mL between patients"),
     "nfl_clearance": Range(1.4, "Barro 2020", "blood NfL half-life of weeks"),
+    "dpr_injury": Range(_GUESS, "Benatar 2019 (with misfolding_delay); size a guess",
+                        "C9orf72 only: set so NfL leads onset by about 3.5 years"),
     "nfl_injury_release": Range(2.0, "Gaiottino 2013 (level); size a guess",
                                 "calibrated to ALS / healthy about 29; injury is unmeasured; "
                                 "mouse: 0 (NfL not calibrated there)"),
@@ -251,12 +256,21 @@ POPULATION: dict[str, PopulationCalibration] = {
 # 2026.12.9 changes edaravone's efficacy only, which no untreated draw reads: the
 # calibration of 2026.12.8 holds unchanged.
 POPULATION["2026.12.9"] = POPULATION["2026.12.8"]
+# 2026.12.10 changes the C9orf72 preset only (revision 10), and keeps 2026.12.8's
+# calibration for it too: no factor on the death rates gives its draws the preset's median
+# survival from onset (29.2 months). `prior_centre.py --genotype C9orf72` (2,000 draws,
+# 2026-12-07): 31.0 months at factor 1, 32.7 at 0.36 and 31.3 at 1.13; draws whose rates
+# kill faster in the prodrome reach onset there, before the shared cascade starts, so
+# faster death lengthens survival from onset as often as it shortens it. At the kept factor
+# (0.4169) the draws' median is 32.0 months (4,000 draws; docs/model.md, revision 10).
+POPULATION["2026.12.10"] = POPULATION["2026.12.8"]
 
 # Parameters added after preset version 2026.12.7 each draw their normals from a key of
 # their own (folded from the name) instead of a column of the one joint draw, whose shape
 # would change with them: so a new parameter moves no other parameter's draws, and every
 # prior-based number recorded before it stays reproducible.
-DRAWN_ALONE: tuple[str, ...] = ("aggregate_death_loss", "gradual_reinnervation")
+DRAWN_ALONE: tuple[str, ...] = ("aggregate_death_loss", "gradual_reinnervation",
+                                 "misfolding_delay", "dpr_injury")
 
 
 def _name_key(name: str) -> int:

@@ -116,10 +116,12 @@ def test_every_human_genotype_has_onset_and_death_within_ten_years(genotype):
 def test_genotypes_change_their_own_mechanisms():
     """Each genotype differs from sporadic only in its mechanism (not a shared speed knob):
     SOD1 mutant protein; C9orf72 repeats and autophagy; TARDBP/FUS RNA-binding protein
-    misfolding and RNA-processing stress."""
+    misfolding and RNA-processing stress; C9orf72 (revision 10) also its repeats' toxicity,
+    their axonal injury, and the years its own drive runs before the shared misfolding."""
     expected = {
         "SOD1": {"mutant_sod1"},
-        "C9orf72": {"c9_repeat", "autophagy_capacity"},
+        "C9orf72": {"c9_repeat", "autophagy_capacity", "dpr_toxicity", "dpr_injury",
+                    "misfolding_delay"},
         "TARDBP": {"rbp_misfolding", "rna_stress"},
         "FUS": {"rbp_misfolding", "rna_stress"},
     }
@@ -211,8 +213,9 @@ OTHERS = [i for i in range(len(alsjax.STATE_NAMES)) if i != NFL]
 
 def test_nfl_injury_feeds_only_the_nfl_equation():
     """Setting `nfl_injury_release` to 0 changes dNfL/dt only, by exactly the injury term
-    written out here in numpy (nfl_release x nfl_injury_release x m^2 x x / (x + 0.01) x
-    (u + l)); every other component is bit-for-bit the same, with and without drugs."""
+    written out here in numpy (nfl_release x nfl_injury_release x (m + dpr_injury x d)^2 x
+    x / (x + 0.01) x (u + l)); every other component is bit-for-bit the same, with and
+    without drugs."""
     rng = np.random.default_rng(0)
     therapy = alsjax.make_therapy(riluzole=0.0, tofersen=5.0)
     for genotype in alsjax.GENOTYPES:
@@ -225,8 +228,9 @@ def test_nfl_injury_feeds_only_the_nfl_equation():
                 without = np.asarray(alsjax.vector_field(
                     10.0, y, p.replace(nfl_injury_release=0.0), th))
                 np.testing.assert_array_equal(with_injury[OTHERS], without[OTHERS])
-                m, x, u, lmn = (float(y[i]) for i in (0, 6, 11, 12))
-                injury = r["nfl_release"] * r["nfl_injury_release"] * m**2 * x / (x + 0.01)
+                m, d, x, u, lmn = (float(y[i]) for i in (0, 3, 6, 11, 12))
+                toxic = m + r["dpr_injury"] * d
+                injury = r["nfl_release"] * r["nfl_injury_release"] * toxic**2 * x / (x + 0.01)
                 np.testing.assert_allclose(with_injury[NFL] - without[NFL],
                                            injury * (u + lmn), rtol=1e-12)
 
@@ -559,3 +563,62 @@ def test_revision_9_loses_motor_units_before_function():
     first, last = np.flatnonzero(year)[[0, -1]]
     percent = lambda x: (x[first] - x[last]) / x[first] * 100 / 12  # noqa: E731
     assert abs(percent(lmn) / percent(frs) - 1.39) < 0.3, percent(lmn) / percent(frs)
+
+
+# --- a carrier's prodrome: revision 10 --------------------------------------------------
+
+MISFOLDED, ROS = (alsjax.STATE_NAMES.index(s) for s in ("misfolded", "ros"))
+MONTH = 365.25 / 12
+
+
+def test_misfolding_delay_adds_its_closed_form():
+    """`misfolding_delay` D changes d misfolded / dt only, by the age-related production
+    times (1 - the smoothstep s^2 (3 - 2 s), s = clip((t - D) / 30 + 1, 0, 1)), written
+    here in numpy (to rounding, 1e-12): all of it before day D - 30, part of it on the
+    ramp, none from day D on, where the field is bit-for-bit the undelayed one (so a delay
+    of 0, every preset but C9orf72's, is the model before revision 10)."""
+    rng = np.random.default_rng(10)
+    p = alsjax.default_params("C9orf72").replace(misfolding_delay=0.0)
+    r = {k: float(v) for k, v in alsjax.physical(p).items()}
+    not_misfolded = [i for i in range(len(alsjax.STATE_NAMES)) if i != MISFOLDED]
+    delay = 400.0
+    for t in (0.0, 369.0, 371.0, 385.0, 399.9, 400.0, 800.0):
+        y = jnp.asarray(rng.uniform(0.01, 2.0, len(alsjax.STATE_NAMES)))
+        base = np.asarray(alsjax.vector_field(t, y, p))
+        got = np.asarray(alsjax.vector_field(t, y, p.replace(misfolding_delay=delay)))
+        np.testing.assert_array_equal(got[not_misfolded], base[not_misfolded])
+        s = min(max((t - delay) / 30.0 + 1.0, 0.0), 1.0)
+        ageing = r["misfolding_rate"] * (1 + r["ros_misfolding_gain"] * max(float(y[ROS]) - 1, 0))
+        want = -ageing * (1 - s * s * (3 - 2 * s)) * r["time_scale"]
+        if t >= delay:
+            assert got[MISFOLDED] == base[MISFOLDED]
+        else:
+            assert got[MISFOLDED] - base[MISFOLDED] == pytest.approx(want, rel=1e-12)
+
+
+def _nfl_lead_and_survival(p) -> tuple[float, float]:
+    """(months serum NfL is above 2x healthy before onset, months from onset to death)."""
+    ts = jnp.linspace(0.0, 20 * 365.25, 8001)
+    sol = alsjax.simulate(p, ts)
+    onset, death = float(sol.events["onset"]), float(sol.events["death"])
+    t, ratio = np.asarray(ts), np.asarray(sol.observables["nfl"]) / float(
+        alsjax.physical(p)["nfl_baseline"])
+    before = ratio[t < onset]
+    rose = t[np.flatnonzero(before < 2.0)[-1] + 1]
+    return (onset - rose) / MONTH, (death - onset) / MONTH
+
+
+def test_c9orf72_nfl_rises_years_before_onset():
+    """Benatar 2019 (abstract; docs/validation.md, check 12): serum NfL rises about 3.5
+    years before symptom onset in C9orf72 carriers. The 2026.12.10 preset, read at 2x
+    healthy (check 12's guess at the end of a control range): 36-48 months, where
+    2026.12.9's was under a year; survival from onset stays a human course (24-40 months).
+    Without injury by repeats, or without the delay, the lead falls back under 16 months:
+    each half of revision 10 is needed."""
+    p = alsjax.default_params("C9orf72")
+    lead, survival = _nfl_lead_and_survival(p)
+    assert 36.0 <= lead <= 48.0 and 24.0 <= survival <= 40.0
+    old, _ = _nfl_lead_and_survival(alsjax.default_params("C9orf72", preset_version="2026.12.9"))
+    assert old < 12.0
+    for half in (dict(dpr_injury=0.0), dict(misfolding_delay=0.0)):
+        assert _nfl_lead_and_survival(p.replace(**half))[0] < 16.0, half

@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 import alsjax
+from alsjax import _priors
 from alsjax._presets import LATEST_PRESET
 from alsjax.cli import app
 
@@ -57,12 +58,34 @@ def _assert_recorded(values, version, joint, edaravone, rel):
 
 def test_versions_are_named_and_the_newest_is_the_default():
     assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12", "2026.12.4", "2026.12.5",
-                                      "2026.12.6", "2026.12.7", "2026.12.8", "2026.12.9")
-    assert LATEST_PRESET == "2026.12.9"
+                                      "2026.12.6", "2026.12.7", "2026.12.8", "2026.12.9",
+                                      "2026.12.10")
+    assert LATEST_PRESET == "2026.12.10"
     for genotype, species in CASES:
         default = alsjax.physical(alsjax.default_params(genotype, species))
         assert {k: float(v) for k, v in default.items()} == _values(genotype, species,
-                                                                    "2026.12.9")
+                                                                    "2026.12.10")
+
+
+@pytest.mark.parametrize("genotype,species", CASES)
+def test_2026_12_10_changes_the_c9orf72_prodrome_only(genotype, species):
+    """2026.12.10 is 2026.12.9 but for C9orf72's repeats (revision 10): their toxicity,
+    their axonal injury and the delay of the shared misfolding; every other preset, and
+    every version before, has no delay and no injury by repeats (0, so their courses are
+    those before revision 10: `test_model.py`). The population calibration is 2026.12.9's
+    (for C9orf72 too: `_priors.POPULATION` says why)."""
+    old, new = _values(genotype, species, "2026.12.9"), _values(genotype, species, "2026.12.10")
+    changed = {k for k in old if old[k] != new[k]}
+    if genotype == "C9orf72":
+        assert changed == {"dpr_toxicity", "dpr_injury", "misfolding_delay"}
+        assert new["misfolding_delay"] > 365.25 and 0 < new["dpr_injury"] < 1
+        assert new["dpr_toxicity"] < old["dpr_toxicity"]
+    else:
+        assert changed == set()
+    for version in alsjax.PRESET_VERSIONS[:-1]:
+        values = _values(genotype, species, version)
+        assert values["misfolding_delay"] == values["dpr_injury"] == 0.0
+    assert _priors.POPULATION["2026.12.10"] == _priors.POPULATION["2026.12.9"]
 
 
 @pytest.mark.parametrize("genotype,species", CASES)

@@ -161,10 +161,12 @@ def test_grad_matches_finite_differences():
     Every mechanism is switched on (SOD1 plus small C9orf72 and RNA-binding-protein drives,
     and all four drugs) so no component is zero by construction; riluzole at 0.05, below
     the efficacy at which (since revision 9) its block removes all of the respiratory
-    pool's excess calcium and its gradient is exactly 0.
+    pool's excess calcium and its gradient is exactly 0; the shared misfolding delayed by
+    20 days (revision 10: at 0 the delay's gradient is 0, its ramp lying before day 0).
     """
     p = alsjax.default_params("SOD1", "human").replace(
-        c9_repeat=3e-4, rbp_misfolding=2e-4, rna_stress=0.02, riluzole_efficacy=0.05
+        c9_repeat=3e-4, rbp_misfolding=2e-4, rna_stress=0.02, riluzole_efficacy=0.05,
+        misfolding_delay=20.0, dpr_injury=0.2,
     )
     grad = jax.jit(jax.grad(lambda q: _objective(q, 1e-12, 1e-14)))(p)
     g = np.array([float(getattr(grad, n)) for n in alsjax.PARAMETER_NAMES])

@@ -75,9 +75,12 @@ def test_human_cohort_is_the_model_plus_stated_noise(human, solve):
         rows = df[df["subject"] == s["subject"]]
         p = alsjax.default_params(s["genotype"]).replace(**s["parameters"])
         onset = s["onset_day"]
-        # The onset recorded in the truth is the model's onset (time 0 of the data clock).
+        # The onset recorded in the truth is the model's onset (time 0 of the data clock),
+        # to well within the solver's rtol (1e-6): the cohort was solved as one batch, this
+        # alone, so rounding steers the step sizes apart (measured: up to 1.8e-8 relative,
+        # on a C9orf72 subject's 4-year course since revision 10).
         t_onset = float(solve(p, np.linspace(0.0, 10_000.0, 7)).events["onset"])
-        np.testing.assert_allclose(t_onset, onset, rtol=1e-8)
+        np.testing.assert_allclose(t_onset, onset, rtol=1e-7)
         therapy = alsjax.parse_therapy(s["therapy"]) if s["therapy"] else None
         assert rows["therapy"].iat[0] == ("riluzole:0" if s["therapy"] else "")
         meas = rows[rows["kind"] == "measurement"]

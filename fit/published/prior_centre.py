@@ -5,6 +5,7 @@ rates' medians, that make the prior's draws die as a cohort does and spread seru
 patients do.
 
     python fit/published/prior_centre.py [--n 10000] [--seed 0]
+    python fit/published/prior_centre.py --genotype C9orf72   # one preset's factor only
 
 Why: the presets were fitted as one patient (one trajectory per trial arm, the arm's spread
 in the likelihood's event spread). Spreading every rate about that patient shortens the
@@ -214,9 +215,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--genotype", choices=alsjax.GENOTYPES[1:],
+                        help="only this human genotype's factor, with the spreads the latest "
+                             "calibration records (for a version that changes one preset)")
     args = parser.parse_args()
     print(f"# preset version {LATEST_PRESET}, {args.n} draws, seed {args.seed}")
     t0 = time.perf_counter()
+    if args.genotype:
+        recorded = _priors.POPULATION[LATEST_PRESET]
+        proteostasis = recorded.spreads[PROTEOSTASIS[0]]
+        factor, note = match_median(args.genotype, "human", recorded.guess_spread,
+                                    proteostasis, args.n, args.seed)
+        print(f'    ("{args.genotype}", "human"): {factor:.4f},  # {note}; '
+              f"{time.perf_counter() - t0:.0f} s")
+        return
     spread, proteostasis, factor, note = fit_sporadic(args.n, args.seed)
     spreads = ", ".join(f'"{k}": {v:.3f}' for k, v in calibration(
         spread, proteostasis, ("sporadic", "human"), factor).spreads.items())

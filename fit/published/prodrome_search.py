@@ -3,6 +3,7 @@
     python fit/published/prodrome_search.py                  # 1,500 draws per search
     python fit/published/prodrome_search.py --draws 300      # a quicker look
     python fit/published/prodrome_search.py --delayed        # with a prodromal phase
+    python fit/published/prodrome_search.py --delayed --dpr-injury 0.3  # and repeats' injury
 
 Why: serum NfL rises about 42 months before symptom onset in C9orf72 carriers and about
 24 in FUS carriers (Benatar et al. 2019), but each genotype preset's NfL leaves the
@@ -19,10 +20,11 @@ would break it.
 
 `--delayed` asks the next question: what if the carriers' own drive runs for a
 prodrome of D days (drawn 0-72 months) before the shared, ageing-related misfolding
-switches on (smoothly, over about a month)? The genotype's own rates are drawn as before.
-It wraps the cascade every solver reaches through `alsjax._simulate` and carries D in the
-one parameter the vector field never reads (`arm_event_spread`, the likelihood's), so it
-runs in this process only. Exploration: no preset or recipe changes.
+starts (`misfolding_delay`, model revision 10)? The genotype's own rates are drawn as
+before. `--dpr-injury W` adds revision 10's other half: C9orf72's dipeptide repeats
+injure axons at W times a misfolded protein's (`dpr_injury`). Every search starts from
+the presets of version 2026.12.9, the last before revision 10 (whose C9orf72 preset this
+search led to: docs/model.md, revision 10). Exploration: no preset or recipe changes.
 """
 
 from __future__ import annotations
@@ -50,20 +52,7 @@ SHARED = ("misfolding_rate", "aggregation_rate", "aggregate_seed", "clearance_ra
 PUBLISHED_LEAD = {"C9orf72": 42.0, "FUS": 24.0}  # months (Benatar 2019's abstract)
 TIMES = np.linspace(0.0, 30 * 365.25, 6001)  # days from the cascade's start
 PRODROME_MONTHS = 72.0  # --delayed: D drawn uniformly from 0 to this
-SWITCH_DAYS = 30.0  # --delayed: the shared misfolding switches on over about this
-
-
-def _delay_shared_misfolding() -> None:
-    """Make every solve's shared misfolding switch on at day D = `arm_event_spread`."""
-    from alsjax import _model, _simulate
-
-    def field(t, y, args):
-        r, therapy = args
-        on = jax.nn.sigmoid((t - r["arm_event_spread"]) / SWITCH_DAYS)
-        return _model.cascade(t, y, (dict(r, misfolding_rate=r["misfolding_rate"] * on),
-                                     therapy))
-
-    _simulate.cascade = field
+BEFORE = "2026.12.9"  # the presets searched from: the last version before revision 10
 
 
 CHUNK = 250  # draws solved together (their saved courses: about 250 MB)
@@ -99,10 +88,11 @@ def _leads_and_survivals(draws: list[dict]) -> list[tuple[float, float] | None]:
 
 
 def search(genotype: str, names: tuple[str, ...], draws: int, delayed: bool = False,
-           seed: int = 0) -> dict:
+           dpr_injury: float = 0.0, seed: int = 0) -> dict:
     """The longest lead among `draws` draws that keep survival in `SURVIVAL_MONTHS`;
-    `delayed`: each draw with a prodrome D as well (`_delay_shared_misfolding` first)."""
-    preset = preset_values(genotype, "human")
+    `delayed`: each draw with a prodrome D (`misfolding_delay`) as well; `dpr_injury`:
+    the repeats' axonal injury of every draw."""
+    preset = dict(preset_values(genotype, "human", BEFORE), dpr_injury=dpr_injury)
     rng = np.random.default_rng(seed)
     drawn, values = [], []
     for _ in range(draws):
@@ -110,8 +100,7 @@ def search(genotype: str, names: tuple[str, ...], draws: int, delayed: bool = Fa
         v = dict(preset, **{n: preset[n] * f for n, f in zip(names, factors)})
         v["autophagy_capacity"] = min(v["autophagy_capacity"], 1.0)
         prodrome = rng.uniform(0.0, PRODROME_MONTHS) if delayed else 0.0
-        if delayed:
-            v["arm_event_spread"] = prodrome * MONTH
+        v["misfolding_delay"] = prodrome * MONTH
         drawn.append((prodrome, *np.log10(factors)))
         values.append(v)
     rows = np.array([(*result, *d) for result, d in zip(_leads_and_survivals(values), drawn)
@@ -132,14 +121,18 @@ def main() -> None:
     parser.add_argument("--delayed", action="store_true",
                         help="the genotype's own rates with a prodrome before the shared "
                              "misfolding switches on")
+    parser.add_argument("--dpr-injury", type=float, default=0.0,
+                        help="dipeptide repeats injure axons at this weight of a misfolded "
+                             "protein's (`dpr_injury`)")
     args = parser.parse_args()
-    if args.delayed:
-        _delay_shared_misfolding()
+    if args.dpr_injury < 0:
+        parser.error("--dpr-injury must be >= 0")
     for genotype in ("C9orf72", "FUS"):
         if args.delayed:  # the preset has no prodrome: its own line is the run without
             print(f"{genotype}: published lead about {PUBLISHED_LEAD[genotype]:.0f} months")
         else:
-            (lead, survival), = _leads_and_survivals([preset_values(genotype, "human")])
+            (lead, survival), = _leads_and_survivals([preset_values(genotype, "human",
+                                                                    BEFORE)])
             print(f"{genotype} preset: NfL lead {lead:.1f} months, survival "
                   f"{survival:.1f} months; published lead about "
                   f"{PUBLISHED_LEAD[genotype]:.0f}")
@@ -147,7 +140,8 @@ def main() -> None:
                     (("own rates", OWN[genotype]),
                      ("own + shared rates", OWN[genotype] + SHARED)))
         for label, names in searches:
-            r = search(genotype, names, args.draws, delayed=args.delayed)
+            r = search(genotype, names, args.draws, delayed=args.delayed,
+                       dpr_injury=args.dpr_injury)
             found = ("" if r["longest_lead"] is None else
                      f"; longest lead {r['longest_lead']:.1f} months (survival "
                      f"{r['its_survival']:.1f}"
