@@ -45,6 +45,8 @@ CASES = [(g, "human", 2500.0) for g in alsjax.GENOTYPES] + [("SOD1", "mouse", 15
 SOURCES = {
     "time_scale": "1 by definition (human); mouse: calibrated to Solomon 2011",
     "misfolding_rate": "guess (sets the age of onset)",
+    "misfolding_delay": "C9orf72 (revision 10): set by hand to Benatar 2019's NfL lead of "
+                        "about 3.5 years; other presets and versions before 2026.12.10: 0",
     "ros_misfolding_gain": "guess",
     "mutant_sod1": "guess; mouse value fitted to Solomon 2011 (`mouse_g93a`; legacy 0.0025 "
                    "by hand)",
@@ -76,7 +78,8 @@ SOURCES = {
     "apoptosis_activation": "guess",
     "apoptosis_resolution": "guess",
     "apoptosis_aggregate_gain": "guess",
-    "dpr_toxicity": "guess",
+    "dpr_toxicity": "guess; C9orf72 from 2026.12.10: 0.05, set by hand with "
+                    "`misfolding_delay` (few neurons lost in the prodrome)",
     "apoptotic_death_rate": "fitted to two placebo arms' ALSFRS-R, survival from onset and "
                             "the MUNIX course (`human_pace_survival_munix`, 2026.12.8; "
                             "2026.12.5-7: `human_pace_survival`; before: 0.007 by hand)",
@@ -110,6 +113,8 @@ SOURCES = {
     "nfl_release": "calibrated by hand: ALS / healthy 28.9 a year after onset (Gaiottino "
                    "2013) at the flattest course (revision 9; before: 2000, Benatar 2018)",
     "nfl_clearance": "guess: half-life 21 d, blood NfL decays over weeks (Barro 2020)",
+    "dpr_injury": "C9orf72 (revision 10): set by hand with `misfolding_delay` to Benatar "
+                  "2019's NfL lead; 0 elsewhere and before 2026.12.10",
     "nfl_injury_release": "calibrated by hand to ALS / healthy about 29 (Gaiottino 2013) with "
                           "the flattest course over two years (Lu 2015; revision 9: 6, "
                           "before: 1); mouse 0 (not calibrated)",

@@ -688,7 +688,7 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
     presymptomatic carriers (months before phenoconversion that NfL rose)."""
     del fits
     out = {}
-    fig = Figure(figsize=(6, 3.6))
+    fig = Figure(figsize=(7.6, 3.6))
     ax = fig.add_subplot()
     for i, genotype in enumerate(("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")):
         p = alsjax.default_params(genotype)
@@ -709,21 +709,29 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
                              months_before_onset=lead,
                              published=PRESYMPTOMATIC_PUBLISHED[genotype])
         ax.plot((t - on) / MONTH, ratio, color=f"C{i}", label=f"{genotype} preset")
+    # The C9orf72 preset before revision 10 (its prodrome), for comparison.
+    p = alsjax.default_params("C9orf72", preset_version="2026.12.9")
+    on = onset(p)
+    t = np.linspace(0.0, on, 2001)
+    ratio = np.asarray(sim(p, t).observables["nfl"]) / float(alsjax.physical(p)["nfl_baseline"])
+    ax.plot((t - on) / MONTH, ratio, color="C2", ls="--", lw=0.9,
+            label="C9orf72 preset 2026.12.9")
+    out["C9orf72_2026.12.9"] = dict(onset_months=on / MONTH, ratio_at_onset=float(ratio[-1]))
     for level in PRESYMPTOMATIC_LEVELS:
         ax.axhline(level, color="0.5", ls=":", lw=0.8)
-        ax.text(-44, level * 1.04, f"{level:g}x healthy", fontsize=7, color="0.4")
+        ax.text(-51, level * 1.04, f"{level:g}x healthy", fontsize=7, color="0.4")
     for months, lab in ((-42, "C9orf72 carriers"), (-24, "FUS carriers")):
         ax.axvline(months, color="k", ls="--", lw=0.6)
         ax.text(months, 30, f" {lab}", rotation=90, va="center", fontsize=7)
     ax.axvspan(-12, -6, color="k", alpha=0.08)
     ax.text(-12, 60, " SOD1 A4V", fontsize=7, va="center")
     ax.set_yscale("log")
-    ax.set_xlim(-45, 1)
+    ax.set_xlim(-52, 1)
     ax.set_xlabel("months before model onset (each curve starts at the cascade's start)")
     ax.set_ylabel("serum NfL / healthy")
     ax.set_title("When NfL rises before onset: model presets against Benatar 2019 "
                  "(lines, band)", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.1, 1.0))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _save(fig, "benatar2019_presymptomatic_nfl")
     num["presymptomatic_nfl"] = out
 
