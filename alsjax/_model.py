@@ -57,7 +57,7 @@ _INJURY_HALF = 0.01
 # Days over which the age-related misfolding rises to its full rate, ending at
 # `misfolding_delay` (revision 10). A smoothstep, so the vector field stays continuous
 # with its time derivative and needs no jump in the solver; at a delay of 0 the factor is
-# exactly 1 from day 0, and every course is as before.
+# exactly 1 from day 0, and the vector field is the one before, to the bit.
 _DELAY_RAMP = 30.0
 
 

@@ -36,8 +36,8 @@ Presets are versioned (`PRESET_VERSIONS`, oldest first; `LATEST_PRESET` is the d
   (`fit/published/edaravone_all_tables.toml`); every other value is 2026.12.8's.
 - `"2026.12.10"`: model revision 10 (a carrier's own drive may run for years before the
   age-related misfolding starts; dipeptide repeats injure axons): the C9orf72 preset's
-  prodrome set to Benatar 2019's NfL lead. Every other preset is 2026.12.9's, course for
-  course.
+  prodrome set to Benatar 2019's NfL lead. Every other preset is 2026.12.9's (its vector
+  field to the bit, its course to rounding).
 """
 
 from ._errors import ALSJaxError, did_you_mean
