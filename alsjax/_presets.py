@@ -155,7 +155,7 @@ _GENOTYPE_CHANGES_2026_12_9: dict[str, dict[str, float]] = {
 GENOTYPE_CHANGES: dict[str, dict[str, float]] = dict(
     _GENOTYPE_CHANGES_2026_12_9,
     # Revision 10 (2026.12.10), set by hand to Benatar 2019's lead, not fitted: serum NfL
-    # above 2x healthy 41.2 months before onset (published about 42), survival from onset
+    # above 2x healthy 41.1 months before onset (published about 42), survival from onset
     # 29.2 months (27.8 before; no C9orf72 survival is calibrated). The repeats injure
     # axons (0.2 of a misfolded protein's injury) and kill few neurons (dpr_toxicity 0.05,
     # the shared 0.5 before) for 1,200 days before the age-related misfolding starts
