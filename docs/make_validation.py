@@ -690,8 +690,13 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
     out = {}
     fig = Figure(figsize=(7.6, 3.6))
     ax = fig.add_subplot()
-    for i, genotype in enumerate(("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")):
-        p = alsjax.default_params(genotype)
+    # Each genotype's preset, and C9orf72's before revision 10 (its prodrome) to compare.
+    cases = [(g, g, alsjax.default_params(g), dict(color=f"C{i}", label=f"{g} preset"))
+             for i, g in enumerate(("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS"))]
+    cases.append(("C9orf72_2026.12.9", "C9orf72",
+                  alsjax.default_params("C9orf72", preset_version="2026.12.9"),
+                  dict(color="C2", ls="--", lw=0.9, label="C9orf72 preset 2026.12.9")))
+    for key, genotype, p, style in cases:
         on = onset(p)
         t = np.linspace(0.0, on, 2001)  # from the cascade's healthy start
         ratio = (np.asarray(sim(p, t).observables["nfl"])
@@ -703,20 +708,12 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
                 lead[f"{level:g}x"] = None  # not above it by onset
             else:  # from the last day below it (the cascade starts healthy, at day 0)
                 lead[f"{level:g}x"] = (on - float(t[below[-1] + 1])) / MONTH
-        out[genotype] = dict(onset_day=on, onset_months=on / MONTH,
-                             ratio_at_onset=float(ratio[-1]),
-                             ratio_12_months_before=float(np.interp(on - 365.25, t, ratio)),
-                             months_before_onset=lead,
-                             published=PRESYMPTOMATIC_PUBLISHED[genotype])
-        ax.plot((t - on) / MONTH, ratio, color=f"C{i}", label=f"{genotype} preset")
-    # The C9orf72 preset before revision 10 (its prodrome), for comparison.
-    p = alsjax.default_params("C9orf72", preset_version="2026.12.9")
-    on = onset(p)
-    t = np.linspace(0.0, on, 2001)
-    ratio = np.asarray(sim(p, t).observables["nfl"]) / float(alsjax.physical(p)["nfl_baseline"])
-    ax.plot((t - on) / MONTH, ratio, color="C2", ls="--", lw=0.9,
-            label="C9orf72 preset 2026.12.9")
-    out["C9orf72_2026.12.9"] = dict(onset_months=on / MONTH, ratio_at_onset=float(ratio[-1]))
+        out[key] = dict(onset_day=on, onset_months=on / MONTH,
+                        ratio_at_onset=float(ratio[-1]),
+                        ratio_12_months_before=float(np.interp(on - 365.25, t, ratio)),
+                        months_before_onset=lead,
+                        published=PRESYMPTOMATIC_PUBLISHED[genotype])
+        ax.plot((t - on) / MONTH, ratio, **style)
     for level in PRESYMPTOMATIC_LEVELS:
         ax.axhline(level, color="0.5", ls=":", lw=0.8)
         ax.text(-51, level * 1.04, f"{level:g}x healthy", fontsize=7, color="0.4")
