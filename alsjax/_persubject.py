@@ -532,6 +532,9 @@ def write_per_subject(result: PerSubjectResult, out: str | os.PathLike, *,
                            for j, n in enumerate(result.names)},
         warnings=result.bound_notes(),
         **peak_memory(result.devices),
+        wall_time_s=json_float(result.wall_time, 4),
+        compile_time_s=json_float(result.compile_time, 4),
+        # The names before 2026-12-07, kept for readers written against them.
         wall_time=json_float(result.wall_time), compile_time=json_float(result.compile_time),
         spread=result.spread(), versions=versions(),
     )
