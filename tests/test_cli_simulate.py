@@ -193,19 +193,20 @@ def test_draws_on_their_own_onset(tmp_path):
     import pandas as pd
 
     out = tmp_path / "o.csv"
-    result = _run("simulate", "--draws", "6", "--seed", "2", "--align", "onset", "--days",
-                  "900", "--points", "31", "--therapy", "riluzole:30", "--out", str(out))
+    # 12 draws of 41 points, as the test above: its batch solve's program, compiled once.
+    result = _run("simulate", "--draws", "12", "--seed", "2", "--align", "onset", "--days",
+                  "900", "--points", "41", "--therapy", "riluzole:30", "--out", str(out))
     assert result.exit_code == 0, result.output
     courses, table = pd.read_csv(out), pd.read_csv(tmp_path / "o_draws.csv")
-    assert len(table) == 6 and np.all(np.abs(table["onset"]) < 0.05)
+    assert len(table) == 12 and np.all(np.abs(table["onset"]) < 0.05)
     assert np.all(table["onset_cascade_day"] > 0)
     score = courses[courses["observable"] == "alsfrs_r"].pivot(index="draw", columns="time",
                                                                values="value")
     np.testing.assert_allclose(score.iloc[:, 0], 48 * table["onset_threshold"], atol=0.01)
-    np.testing.assert_allclose(score.columns, np.linspace(0.0, 900.0, 31), rtol=1e-9)
-    draw = jax.tree.map(lambda a: a[3], alsjax.prior("sporadic").sample(jax.random.key(2), 6))
+    np.testing.assert_allclose(score.columns, np.linspace(0.0, 900.0, 41), rtol=1e-9)
+    draw = jax.tree.map(lambda a: a[3], alsjax.prior("sporadic").sample(jax.random.key(2), 12))
     start = table["onset_cascade_day"].iat[3]
-    sol = alsjax.simulate(draw, start + np.linspace(0.0, 900.0, 31),
+    sol = alsjax.simulate(draw, start + np.linspace(0.0, 900.0, 41),
                           alsjax.parse_therapy(f"riluzole:{start + 30.0}"))
     np.testing.assert_allclose(score.iloc[3], sol.observables["alsfrs_r"], atol=1e-3)
     # riluzole acts on the respiratory pool: FVC tells its start day

@@ -165,7 +165,8 @@ def test_prior_draws_solve_and_stay_physical(genotype, species):
     2026-12-06), and these fixed draws had none."""
     params = prior(genotype, species).sample(jax.random.key(7), 300)
     horizon = 20 * 365.25 if species == "human" else 365.0
-    sol = _solve(params, jnp.linspace(0.0, horizon, 41))
+    # Per-draw rows of times, as `_survival_and_first_year_slope` solves: one program.
+    sol = _solve(params, jnp.broadcast_to(jnp.linspace(0.0, horizon, 41), (300, 41)))
     assert bool(np.all(sol.success)), int(np.sum(~np.asarray(sol.success)))
     ys = np.asarray(sol.ys)
     idx = [alsjax.STATE_NAMES.index(n) for n in FRACTIONS]
@@ -220,7 +221,9 @@ def test_survival_and_limb_decline_are_not_one_number():
     rho = {name: stats.spearmanr(*(x[np.isfinite(slope)] for x in (survival, slope))).statistic
            for name, (survival, slope, _) in results.items()}
     assert rho["two pools"] > -0.92 > rho["one pool"], rho
-    preset = jax.tree.map(lambda a: jnp.broadcast_to(a, (300,)), alsjax.default_params())
+    # float64, not weakly typed: the draws' program, not a second compilation.
+    preset = jax.tree.map(lambda a: jnp.broadcast_to(jnp.asarray(a, jnp.float64), (300,)),
+                          alsjax.default_params())
     preset_survival = _survival_and_first_year_slope(preset)[0][0]
     ratio = np.median(results["two pools"][0]) / preset_survival
     assert 0.8 < ratio < 1.2, ratio
