@@ -1273,6 +1273,24 @@ def population_log_density(phi: Array, z: Array, data: Data, pp: PopulationProbl
     return ll + prior
 
 
+def _check_same_problem(init: PopulationResult, data: Data) -> None:
+    """`init` must be a fit of these subjects, on this clock, under these presets: its
+    estimates start a chain on `data`'s model."""
+    fitted = init.data
+    if data.preset_version != fitted.preset_version:
+        raise ALSJaxError(f"sample_population: init was fitted under preset version "
+                          f"{fitted.preset_version}, the data are read under "
+                          f"{data.preset_version}; pass preset_version="
+                          f"{fitted.preset_version!r} (or leave it out)")
+    if data.subjects != fitted.subjects:
+        raise ALSJaxError(f"sample_population: init was fitted on other subjects "
+                          f"({len(fitted.subjects)}) than these ({len(data.subjects)}); "
+                          "fit these first")
+    if not np.array_equal(np.asarray(data.onset_aligned), np.asarray(fitted.onset_aligned)):
+        raise ALSJaxError("sample_population: init was fitted on another clock; pass the "
+                          "align it was fitted with")
+
+
 def sample_population(
     data,
     random: Sequence[str],
@@ -1286,7 +1304,7 @@ def sample_population(
     num_samples: int = 300,
     seed: int = 0,
     align: str = "cascade",
-    preset_version: str = LATEST_PRESET,
+    preset_version: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Fully Bayesian fit of the `fit_population` hierarchy by NUTS (numpyro), as a
     cross-check of Laplace on cohorts small enough to sample (every subject's z_i is a
@@ -1297,17 +1315,24 @@ def sample_population(
     of the same problem to start the chain at (its phi and empirical Bayes estimates).
     Returns samples keyed like `PopulationResult.estimates` (population values physical,
     `omega:NAME` SDs, `sigma:OBS`, covariate effects, `corr:A:B`), plus `eta` (n, S, R).
+    `preset_version`: as for `fit_population`; by default `init`'s, else the latest. A
+    chain must sample the model `init` was fitted with: other presets, subjects or an
+    other alignment than `init`'s raise an `ALSJaxError`.
     Needs numpyro (`pip install alsjax[bayes]`).
     """
+    frame = None
+    if not isinstance(data, Data):
+        frame = data
+        if preset_version is None:
+            preset_version = LATEST_PRESET if init is None else init.data.preset_version
+        data = make_data(frame, align=align, preset_version=preset_version)
+    if init is not None:
+        _check_same_problem(init, data)
     try:
         from numpyro.infer import MCMC, NUTS
     except ImportError:  # pragma: no cover - optional dependency
         raise ALSJaxError("sample_population needs numpyro: pip install 'alsjax[bayes]'"
                           ) from None
-    frame = None
-    if not isinstance(data, Data):
-        frame = data
-        data = make_data(frame, align=align, preset_version=preset_version)
     pp, names, phi0 = make_population(data, random, estimate=estimate, covariates=covariates,
                                       frame=frame, covariance=covariance, noise=noise)
     f64 = jnp.result_type(float)

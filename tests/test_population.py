@@ -541,6 +541,25 @@ def test_population_start_is_checked(population):
         fit_population(frame, RANDOM, start="data")
 
 
+def test_nuts_samples_the_model_its_start_was_fitted_with(population):
+    """`sample_population(..., init=fit)` reads the data under the fit's presets unless told
+    otherwise (the module's fit is 2026.12.4's, not the latest: before, the chain ran on
+    the latest presets from a start fitted on others), and another version, other
+    subjects or another clock than the fit's are one-line errors, raised before numpyro is
+    needed."""
+    result, frame, _, _ = population
+    assert result.data.preset_version == VERSION != alsjax.PRESET_VERSIONS[-1]
+    with pytest.raises(ALSJaxError, match=f"fitted under preset version {VERSION}, the data "
+                                          f"are read under {alsjax.PRESET_VERSIONS[-1]}"):
+        sample_population(frame, RANDOM, estimate=FIXED, init=result,
+                          preset_version=alsjax.PRESET_VERSIONS[-1])
+    fewer = frame[frame["subject"] != frame["subject"].iloc[0]]
+    with pytest.raises(ALSJaxError, match=r"fitted on other subjects \(16\) than these \(15\)"):
+        sample_population(fewer, RANDOM, estimate=FIXED, init=result)
+    with pytest.raises(ALSJaxError, match="init was fitted on another clock"):
+        sample_population(frame, RANDOM, estimate=FIXED, init=result, align="onset")
+
+
 def test_convergence_note(population):
     """The one line the command line prints: a fit short of its optimum, and a point that
     is not a minimum, each say so and why."""
