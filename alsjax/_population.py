@@ -1316,8 +1316,8 @@ def sample_population(
     Returns samples keyed like `PopulationResult.estimates` (population values physical,
     `omega:NAME` SDs, `sigma:OBS`, covariate effects, `corr:A:B`), plus `eta` (n, S, R).
     `preset_version`: as for `fit_population`; by default `init`'s, else the latest. A
-    chain must sample the model `init` was fitted with: other presets, subjects or an
-    other alignment than `init`'s raise an `ALSJaxError`.
+    chain must sample the model `init` was fitted with: other presets, other subjects or
+    another alignment than `init`'s raise an `ALSJaxError`.
     Needs numpyro (`pip install alsjax[bayes]`).
     """
     frame = None
