@@ -93,6 +93,9 @@ def _arm_fraction(T, data, sd) -> np.ndarray:
         return ndtr((np.log(t) - np.log(np.maximum(T, 1e-6))) / sd)
 
 
+_ARM_STYLES = ("-", "--", ":", "-.")
+
+
 def _arm_panel(ax, data, T, sd, colours, scale: float, xlabel: str, span: float) -> None:
     """Arm summaries as survival curves: each arm's event-free fraction (data, with a 95%
     binomial interval) against the likelihood's curve for it (its course's event day with
@@ -109,10 +112,14 @@ def _arm_panel(ax, data, T, sd, colours, scale: float, xlabel: str, span: float)
         first = curve[0]
         spread = float(sd[s, e])
         colour = colours[s]
+        i = int(np.searchsorted(arms, s))
         if e == first:  # one curve per arm and event
             surv = ndtr((np.log(max(T[s, e], 1e-6)) - np.log(t)) / spread)
             name = f"{data.subjects[s]}: {_EVENT_LABEL[EVENT_NAMES[etype[s, e]]]}-free"
-            ax.plot(t / scale, surv, color=colour, lw=1.3, label=f"{name} (model)")
+            # A line style per arm: arms the model does not tell apart (the same course
+            # and spread) draw one curve, and each stays visible in the other's gaps.
+            ax.plot(t / scale, surv, color=colour, lw=1.3, ls=_ARM_STYLES[i % 4],
+                    label=f"{name} (model)")
         # The arm's own points: n at day 0 is its curve's largest at-risk count (the
         # earliest point's); the Clopper-Pearson interval of the event-free share
         # (counts may be fractional).
@@ -121,7 +128,7 @@ def _arm_panel(ax, data, T, sd, colours, scale: float, xlabel: str, span: float)
         k = n - alive
         lo = betaincinv(alive, k + 1, 0.025) if alive > 0 else 0.0  # Beta quantiles
         hi = betaincinv(alive + 1, k, 0.975) if k > 0 else 1.0
-        i = int(np.searchsorted(arms, s))  # arms side by side, within 6 % of the span
+        # The arms' points side by side, within 6 % of the span.
         nudge = (i - (arms.size - 1) / 2) * min(0.006, 0.06 / arms.size) * span
         ax.errorbar((et[s, e] + nudge) / scale, alive / n,
                     yerr=[[alive / n - lo], [hi - alive / n]], fmt="o", ms=4, color=colour,
@@ -385,8 +392,11 @@ def _render_figure(result: FitResult, df: pd.DataFrame, dense_t, dense, T, shift
         # A log axis only where the grid spans a decade; narrower, its ticks crowd.
         log = bool(np.all(prof.values > 0)) and prof.values.max() > 10 * prof.values.min()
         ax.set_xscale("log" if log else "linear")
-        if log:  # ticks at 1, 2 and 5 per decade, as plain numbers; unlabelled minors
-            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        if log:  # plain numbers at 1, 2 and 5 per decade (1 and 3 over 2-3 decades, 1 per
+            # decade beyond: long labels such as 0.001 and 0.002 would run together)
+            decades = float(np.log10(prof.values.max() / prof.values.min()))
+            subs = (1.0, 2.0, 5.0) if decades <= 2 else (1.0, 3.0) if decades <= 3 else (1.0,)
+            ax.xaxis.set_major_locator(LogLocator(subs=subs))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
         else:
