@@ -118,7 +118,7 @@ def _arm_panel(ax, data, T, sd, colours, scale: float, xlabel: str, span: float)
             name = f"{data.subjects[s]}: {_EVENT_LABEL[EVENT_NAMES[etype[s, e]]]}-free"
             # A line style per arm: arms the model does not tell apart (the same course
             # and spread) draw one curve, and each stays visible in the other's gaps.
-            ax.plot(t / scale, surv, color=colour, lw=1.3, ls=_ARM_STYLES[i % 4],
+            ax.plot(t / scale, surv, color=colour, lw=1.3, ls=_ARM_STYLES[i % len(_ARM_STYLES)],
                     label=f"{name} (model)")
         # The arm's own points: n at day 0 is its curve's largest at-risk count (the
         # earliest point's); the Clopper-Pearson interval of the event-free share
