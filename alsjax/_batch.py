@@ -146,13 +146,22 @@ def _integrate(
     lanes = min(lanes, n_traj)
     inf = jnp.asarray(jnp.inf, dtype)
 
+    # The lanes' rates as one (rates, lanes) array: taking a trajectory is then one
+    # gather and one select instead of one per rate, and each rate a lane's field reads
+    # is a contiguous row.
+    rate_names = tuple(rates)
+    rate_rows = jnp.stack([rates[name] for name in rate_names])
+
     def lane_data(i):
         """What a lane reads of its trajectory, gathered once when it takes it."""
-        return (jax.tree.map(lambda v: v[i], rates), jax.tree.map(lambda v: v[i], therapy),
-                ts[i], jumps[i])
+        return (rate_rows[:, i], jax.tree.map(lambda v: v[i], therapy), ts[i], jumps[i])
 
     def lane_field(d):
-        return lambda t, y: augmented_field(t, y, (d[0], d[1]))
+        r = {name: d[0][j] for j, name in enumerate(rate_names)}
+        return lambda t, y: augmented_field(t, y, (r, d[1]))
+
+    lane_axes = ((1, 0, 0, 0), 0, 0, 0, 0, 0)  # of lane_step's (d, t, y, k1, dt, k)
+    state_axes = (lane_axes[0], 0, 0, 0, 0, 0, 0)  # of (d, t, y, k1, dt, k, steps)
 
     def lane_step(d, t, y, k1, dt, k):
         f = lane_field(d)
@@ -191,7 +200,7 @@ def _integrate(
             bad,
         )
 
-    lane_step = jax.vmap(lane_step)
+    lane_step = jax.vmap(lane_step, in_axes=lane_axes)
 
     def body(carry):
         idx, d, t, y, k1, dt, k, steps, stale, queue, out, status, nsteps = carry
@@ -199,7 +208,8 @@ def _integrate(
         k_safe = jnp.minimum(k, n_times - 1)
         # After a drug start the first stage is stale (FSAL): recompute it, rarely.
         def restart():
-            fresh_k1 = jax.vmap(lambda d, t, y: lane_field(d)(t, y))(d, t, y)
+            fresh_k1 = jax.vmap(lambda d, t, y: lane_field(d)(t, y),
+                                in_axes=lane_axes[:3])(d, t, y)
             return jnp.where(stale[:, None], fresh_k1, k1)
 
         k1 = jax.lax.cond(jnp.any(stale), restart, lambda: k1)
@@ -237,12 +247,15 @@ def _integrate(
         def refill(lane_state):
             j = jnp.where(fresh, new, 0)
 
-            def sel(a, b):
-                return jnp.where(fresh.reshape(-1, *([1] * (a.ndim - 1))), a, b)
+            def sel(axis, a, b):  # the fresh lanes' values of a, along the lane axis
+                shape = [1] * a.ndim
+                shape[axis] = -1
+                return jnp.where(fresh.reshape(shape), a, b)
 
             take = (lane_data(j), jnp.zeros_like(t), y0[j], f0[j], h0[j], jnp.zeros_like(k),
                     jnp.zeros_like(steps))
-            return jax.tree.map(sel, take, lane_state)
+            return jax.tree.map(lambda axis, a, b: jax.tree.map(functools.partial(sel, axis), a, b),
+                                state_axes, take, lane_state)
 
         # Lanes take new trajectories only on the iterations where some lane finished.
         lane_state = (d, t, y, k1, dt, k, steps)
