@@ -114,6 +114,7 @@ def _integrate(
     atol: float,
     max_steps: int,
     lanes: int,
+    varying: tuple[str, ...] = (),
 ) -> tuple[Float[Array, "B T n"], Int[Array, " B"], Int[Array, " B"]]:
     """Solve every trajectory with the lane queue: states at `ts` (NaN where not reached),
     status (an index into `FAILURE_REASONS`) and steps taken, per trajectory.
@@ -124,6 +125,10 @@ def _integrate(
     few dozen steps instead of running on to `max_steps`. A stiff but stable lane keeps
     a small, steady step instead; once it has used an eighth of its steps, it ends (as
     at the step limit) if at its pace it would need `_DOOMED_FACTOR` times the limit.
+
+    `varying`: the parameters a caller differentiates forward through this solve; their
+    rates stay apart from the others' (below), so the tangents carried through the loop
+    are theirs alone.
     """
     n_traj, n_times = ts.shape
     dtype = ts.dtype
@@ -148,25 +153,29 @@ def _integrate(
 
     # The lanes' rates as one (rates, lanes) array: taking a trajectory is then one
     # gather and one select instead of one per rate, and each rate a lane's field reads
-    # is a contiguous row.
-    rate_names = tuple(rates)
-    rate_rows = jnp.stack([rates[name] for name in rate_names])
+    # is a contiguous row. The differentiated ones stay apart: packed with the others,
+    # every rate would carry a tangent (forward sensitivities 14-19 % slower).
+    fixed = tuple(name for name in rates if name not in varying)
+    rate_rows = (jnp.stack([rates[name] for name in fixed]) if fixed
+                 else jnp.zeros((0, n_traj), dtype))
+    moving = {name: rates[name] for name in varying}
 
     def lane_data(i):
         """What a lane reads of its trajectory, gathered once when it takes it."""
-        return (rate_rows[:, i], jax.tree.map(lambda v: v[i], therapy), ts[i], jumps[i])
+        return (rate_rows[:, i], jax.tree.map(lambda v: v[i], moving),
+                jax.tree.map(lambda v: v[i], therapy), ts[i], jumps[i])
 
     def lane_field(d):
-        r = {name: d[0][j] for j, name in enumerate(rate_names)}
-        return lambda t, y: augmented_field(t, y, (r, d[1]))
+        r = {name: d[0][j] for j, name in enumerate(fixed)} | d[1]
+        return lambda t, y: augmented_field(t, y, (r, d[2]))
 
-    lane_axes = ((1, 0, 0, 0), 0, 0, 0, 0, 0)  # of lane_step's (d, t, y, k1, dt, k)
+    lane_axes = ((1, 0, 0, 0, 0), 0, 0, 0, 0, 0)  # of lane_step's (d, t, y, k1, dt, k)
     state_axes = (lane_axes[0], 0, 0, 0, 0, 0, 0)  # of (d, t, y, k1, dt, k, steps)
 
     def lane_step(d, t, y, k1, dt, k):
         f = lane_field(d)
-        target = d[2][k]
-        jump = jnp.min(jnp.where(d[3] > t, d[3], inf))
+        target = d[3][k]
+        jump = jnp.min(jnp.where(d[4] > t, d[4], inf))
         at_jump = jump <= target
         # One float short of the start, with the start's own derivative (the gap is
         # exact), so that moving a start moves the step onto it (`_forward_columns`).
@@ -216,7 +225,7 @@ def _integrate(
         t, y, k1, dt, stale, bad = lane_step(d, t, y, k1, dt, k_safe)
         steps = steps + 1
         # Write the state at every output time reached (repeated times take the first).
-        k_new = jnp.sum(d[2] <= t[:, None], axis=-1, dtype=jnp.int32)
+        k_new = jnp.sum(d[3] <= t[:, None], axis=-1, dtype=jnp.int32)
         write = live & (k_new > k)
         # Lanes that write nothing aim past the end, each at its own row: the indices are
         # then unique, which keeps the scatter's derivative as cheap as the scatter.
@@ -227,7 +236,7 @@ def _integrate(
         # A lane whose pace (the better of its average step and its current one) would
         # need several times the step limit to reach its last time is ended now, as if at
         # the limit: a stiff but stable lane otherwise runs all of max_steps first.
-        remaining = d[2][:, -1] - t
+        remaining = d[3][:, -1] - t
         pace = jnp.maximum(t / jnp.maximum(steps, 1).astype(dtype), dt)
         doomed = (steps >= max(max_steps // 8, _DOOMED_MIN_STEPS)) & (
             steps.astype(dtype) + remaining / pace > _DOOMED_FACTOR * max_steps)
@@ -314,7 +323,8 @@ def _forward_columns(params, ts, therapy, config, names, dparams, dstart):
 
     def run(values, start):
         p = dataclasses.replace(params, **dict(zip(names, values, strict=True)))
-        out, status, nsteps = _integrate(p, ts, Therapy(on=therapy.on, start=start), *config)
+        out, status, nsteps = _integrate(p, ts, Therapy(on=therapy.on, start=start), *config,
+                                         varying=tuple(names))
         return out, (status, nsteps)
 
     def column(j):
@@ -502,7 +512,7 @@ def _solve_auto_jvp(config, primals, tangents):
 
             def run(v):
                 q = dataclasses.replace(p, **dict(zip(names, v, strict=True)))
-                return _integrate(q, t, th, *config)[0]
+                return _integrate(q, t, th, *config, varying=names)[0]
 
             dout = jax.jvp(run, (vals,), (list(dvalues),))[1]
             return jnp.where(good[:, None, None], dout, 0.0)
