@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import NamedTuple
 
 import diffrax
 import jax
@@ -68,6 +69,16 @@ _DT_COLLAPSE = 1e-9  # a step size below this times max(t, 1 day) ends a lane as
 DEFAULT_LANES = 256
 _DOOMED_FACTOR = 2.0  # a lane whose projected steps exceed this times max_steps ends early
 _DOOMED_MIN_STEPS = 128  # ... once it has taken max(max_steps / 8, this many) steps
+
+
+class _Lane(NamedTuple):
+    """What a lane reads of its trajectory, gathered once when it takes it."""
+
+    rates: Array  # the rates not differentiated forward, one row each (lane axis last)
+    moving: dict  # the rates differentiated forward (`_integrate`'s `varying`)
+    therapy: Therapy
+    ts: Array  # output times
+    jumps: Array  # drug start days (-1 for a drug that is off)
 
 
 def _rms(x: Array) -> Array:
@@ -161,21 +172,20 @@ def _integrate(
     moving = {name: rates[name] for name in varying}
 
     def lane_data(i):
-        """What a lane reads of its trajectory, gathered once when it takes it."""
-        return (rate_rows[:, i], jax.tree.map(lambda v: v[i], moving),
-                jax.tree.map(lambda v: v[i], therapy), ts[i], jumps[i])
+        return _Lane(rate_rows[:, i], jax.tree.map(lambda v: v[i], moving),
+                     jax.tree.map(lambda v: v[i], therapy), ts[i], jumps[i])
 
     def lane_field(d):
-        r = {name: d[0][j] for j, name in enumerate(fixed)} | d[1]
-        return lambda t, y: augmented_field(t, y, (r, d[2]))
+        r = {name: d.rates[j] for j, name in enumerate(fixed)} | d.moving
+        return lambda t, y: augmented_field(t, y, (r, d.therapy))
 
-    lane_axes = ((1, 0, 0, 0, 0), 0, 0, 0, 0, 0)  # of lane_step's (d, t, y, k1, dt, k)
+    lane_axes = (_Lane(1, 0, 0, 0, 0), 0, 0, 0, 0, 0)  # of lane_step's (d, t, y, k1, dt, k)
     state_axes = (lane_axes[0], 0, 0, 0, 0, 0, 0)  # of (d, t, y, k1, dt, k, steps)
 
     def lane_step(d, t, y, k1, dt, k):
         f = lane_field(d)
-        target = d[3][k]
-        jump = jnp.min(jnp.where(d[4] > t, d[4], inf))
+        target = d.ts[k]
+        jump = jnp.min(jnp.where(d.jumps > t, d.jumps, inf))
         at_jump = jump <= target
         # One float short of the start, with the start's own derivative (the gap is
         # exact), so that moving a start moves the step onto it (`_forward_columns`).
@@ -225,7 +235,7 @@ def _integrate(
         t, y, k1, dt, stale, bad = lane_step(d, t, y, k1, dt, k_safe)
         steps = steps + 1
         # Write the state at every output time reached (repeated times take the first).
-        k_new = jnp.sum(d[3] <= t[:, None], axis=-1, dtype=jnp.int32)
+        k_new = jnp.sum(d.ts <= t[:, None], axis=-1, dtype=jnp.int32)
         write = live & (k_new > k)
         # Lanes that write nothing aim past the end, each at its own row: the indices are
         # then unique, which keeps the scatter's derivative as cheap as the scatter.
@@ -236,7 +246,7 @@ def _integrate(
         # A lane whose pace (the better of its average step and its current one) would
         # need several times the step limit to reach its last time is ended now, as if at
         # the limit: a stiff but stable lane otherwise runs all of max_steps first.
-        remaining = d[3][:, -1] - t
+        remaining = d.ts[:, -1] - t
         pace = jnp.maximum(t / jnp.maximum(steps, 1).astype(dtype), dt)
         doomed = (steps >= max(max_steps // 8, _DOOMED_MIN_STEPS)) & (
             steps.astype(dtype) + remaining / pace > _DOOMED_FACTOR * max_steps)
