@@ -733,6 +733,34 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
     num["presymptomatic_nfl"] = out
 
 
+GENOTYPE_NFL_PUBLISHED = {  # blood NfL in symptomatic ALS, pg/mL (abstracts; check 14)
+    "C9orf72 ALS (Saracino 2021, plasma, Simoa)": 71.76,
+    "typical ALS, any genotype (Meyer 2024, serum, n = 1,791)": 75.7,
+}
+
+
+def genotype_nfl_level(fits: dict, num: dict) -> None:
+    """Check 14: each human genotype's serum NfL at onset and a year after it, over
+    healthy and over the sporadic preset's, against C9orf72 patients' blood NfL beside
+    typical ALS's (two studies' abstracts: about level)."""
+    del fits
+    out = {}
+    for g in ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS"):
+        p = alsjax.default_params(g)
+        on = onset(p)
+        t = np.array([on, on + 365.25])
+        ratio = (np.asarray(sim(p, t).observables["nfl"])
+                 / float(alsjax.physical(p)["nfl_baseline"]))
+        out[g] = dict(at_onset=float(ratio[0]), year_after_onset=float(ratio[1]))
+    for g in out:
+        out[g]["over_sporadic_at_onset"] = out[g]["at_onset"] / out["sporadic"]["at_onset"]
+        out[g]["over_sporadic_year_after"] = (out[g]["year_after_onset"]
+                                              / out["sporadic"]["year_after_onset"])
+    c9, typical = GENOTYPE_NFL_PUBLISHED.values()
+    num["genotype_nfl_level"] = dict(model=out, published=GENOTYPE_NFL_PUBLISHED,
+                                     published_c9orf72_over_typical=c9 / typical)
+
+
 def mouse_neuron_timing(fits: dict, num: dict) -> None:
     """Held-out check 13: when the SOD1-G93A mouse preset loses its lower motor neurons,
     against Kong & Xu 1998 ("little motor neuron death" at onset; most die at the
@@ -1187,7 +1215,8 @@ def main() -> None:
         RESULTS.write_text(json.dumps(fits, indent=1) + "\n")
     FIG.mkdir(exist_ok=True)
     blocks = (mouse, natural_history, edaravone, edaravone_survival, riluzole, registry,
-              pace_survival, nfl, nfl_spread, presymptomatic_nfl, mouse_neuron_timing,
+              pace_survival, nfl, nfl_spread, presymptomatic_nfl, genotype_nfl_level,
+              mouse_neuron_timing,
               tofersen, valor, motor_units, motor_layer)
     chosen = [b for b in blocks if b.__name__ in a.block] if a.block else blocks
     num: dict = json.loads(NUMBERS.read_text()) if a.block and NUMBERS.exists() else {}
