@@ -66,7 +66,11 @@ _TABLEAU = diffrax.Tsit5.tableau
 _ERROR_ORDER = 5.0  # of Tsit5's embedded error estimate, as diffrax uses it
 _SAFETY, _FACTORMIN, _FACTORMAX = 0.9, 0.2, 10.0
 _DT_COLLAPSE = 1e-9  # a step size below this times max(t, 1 day) ends a lane as failed
-DEFAULT_LANES = 256
+DEFAULT_LANES = 256  # on a CPU: 128-512 are within a few per cent (benchmarks/RESULTS.md)
+# On a GPU or TPU: a guess, not measured (no accelerator has run this solver yet). A loop
+# iteration there costs its few hundred kernel launches whatever its width, so the lanes
+# must be wide enough to fill the device: 256 would leave it nearly idle.
+ACCELERATOR_LANES = 65_536
 _DOOMED_FACTOR = 2.0  # a lane whose projected steps exceed this times max_steps ends early
 _DOOMED_MIN_STEPS = 128  # ... once it has taken max(max_steps / 8, this many) steps
 
@@ -570,7 +574,7 @@ def simulate_batch(
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     max_steps: int = DEFAULT_MAX_STEPS,
-    lanes: int = DEFAULT_LANES,
+    lanes: int | None = None,
     gradient: str = "auto",
 ) -> Solution:
     """Solve the cascade for a batch of parameter sets: `simulate` with a leading axis.
@@ -580,7 +584,9 @@ def simulate_batch(
     - `ts`: output days, `(T,)` shared by all or `(B, T)`; each row sorted, >= 0.
     - `therapy`: None (no drug), or a `Therapy` with fields `(B, 4)` or `(4,)` (shared).
     - `rtol`, `atol`, `max_steps`: as in `simulate` (the step limit is per trajectory).
-    - `lanes`: trajectories advanced side by side; a tuning knob, not a result.
+    - `lanes`: trajectories advanced side by side; a tuning knob, not a result. Default
+      (`None`): `DEFAULT_LANES` (256) on a CPU, `ACCELERATOR_LANES` (65,536, a guess) on
+      a GPU or TPU; never more than the batch.
     - `gradient`: `"auto"` (default: forward sensitivities under `jax.jvp` and
       `jax.jacfwd`; under `jax.grad` and `jax.vjp` forward sensitivities for up to
       `AUTO_FORWARD_MAX_PARAMS` differentiated parameters and the adjoint beyond),
@@ -621,6 +627,10 @@ def simulate_batch(
             on=jnp.broadcast_to(therapy.on, (n, len(DRUGS))).astype(ts.dtype),
             start=jnp.broadcast_to(therapy.start, (n, len(DRUGS))).astype(ts.dtype),
         )
+    if lanes is None:
+        lanes = DEFAULT_LANES if jax.default_backend() == "cpu" else ACCELERATOR_LANES
+    if int(lanes) < 1:
+        raise ALSJaxError(f"lanes: expected a whole number >= 1, got {lanes!r}")
     config = (float(rtol), float(atol), int(max_steps), int(lanes))
     if gradient not in _SOLVERS:
         raise ALSJaxError(f"gradient: expected 'auto', 'forward' or 'reverse', got "

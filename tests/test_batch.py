@@ -278,3 +278,23 @@ def test_drug_start_days_are_differentiated():
         assert np.abs(got - fd).max() <= 1e-4 * np.abs(fd).max(), (b, j)
         g_fd = (np.sum(up**2) - np.sum(down**2)) / (2 * h)
         assert float(grad[b, j]) == pytest.approx(g_fd, rel=1e-4), (b, j)
+
+
+def test_default_lanes_follow_the_backend(monkeypatch):
+    """Without `lanes`, a CPU gets DEFAULT_LANES and an accelerator ACCELERATOR_LANES
+    (the lane count is a static part of the solve's configuration); lanes < 1 is a clear
+    error. The solve itself is replaced: only the choice is under test."""
+    import alsjax._batch as batch
+
+    seen = []
+    monkeypatch.setattr(batch, "_simulate_batch",
+                        lambda params, ts, therapy, config, gradient: seen.append(config))
+    p = _spread(2, seed=0)
+    for backend in ("cpu", "gpu", "tpu"):
+        monkeypatch.setattr(batch.jax, "default_backend", lambda b=backend: b)
+        simulate_batch(p, TS)
+    simulate_batch(p, TS, lanes=5)
+    assert [c[3] for c in seen] == [batch.DEFAULT_LANES, batch.ACCELERATOR_LANES,
+                                    batch.ACCELERATOR_LANES, 5]
+    with pytest.raises(alsjax.ALSJaxError, match="lanes: expected a whole number >= 1"):
+        simulate_batch(p, TS, lanes=0)
