@@ -66,7 +66,7 @@ _TABLEAU = diffrax.Tsit5.tableau
 _ERROR_ORDER = 5.0  # of Tsit5's embedded error estimate, as diffrax uses it
 _SAFETY, _FACTORMIN, _FACTORMAX = 0.9, 0.2, 10.0
 _DT_COLLAPSE = 1e-9  # a step size below this times max(t, 1 day) ends a lane as failed
-DEFAULT_LANES = 256  # on a CPU: 128-512 are within a few per cent (benchmarks/RESULTS.md)
+DEFAULT_LANES = 256  # on a CPU; 128 ran 3-7 % faster, 512 16-25 % slower (RESULTS.md, 12-07)
 # On a GPU or TPU: a guess, not measured (no accelerator has run this solver yet). A loop
 # iteration there costs its few hundred kernel launches whatever its width, so the lanes
 # must be wide enough to fill the device: 256 would leave it nearly idle.
