@@ -66,10 +66,13 @@ _TABLEAU = diffrax.Tsit5.tableau
 _ERROR_ORDER = 5.0  # of Tsit5's embedded error estimate, as diffrax uses it
 _SAFETY, _FACTORMIN, _FACTORMAX = 0.9, 0.2, 10.0
 _DT_COLLAPSE = 1e-9  # a step size below this times max(t, 1 day) ends a lane as failed
-DEFAULT_LANES = 256  # on a CPU; 128 ran 3-7 % faster, 512 16-25 % slower (RESULTS.md, 12-07)
+# On a CPU: against 256 lanes, 128 ran the forward solve 0.86-0.97 of the time, the
+# forward and adjoint gradients 0.80 and 0.71, and 512 lanes 1.16-1.25 (2 cores;
+# benchmarks/RESULTS.md, 2026-12-07; why not profiled: likely the caches).
+DEFAULT_LANES = 128
 # On a GPU or TPU: a guess, not measured (no accelerator has run this solver yet). A loop
 # iteration there costs its few hundred kernel launches whatever its width, so the lanes
-# must be wide enough to fill the device: 256 would leave it nearly idle.
+# must be wide enough to fill the device: a CPU's 128 would leave it nearly idle.
 ACCELERATOR_LANES = 65_536
 _DOOMED_FACTOR = 2.0  # a lane whose projected steps exceed this times max_steps ends early
 _DOOMED_MIN_STEPS = 128  # ... once it has taken max(max_steps / 8, this many) steps
@@ -585,7 +588,7 @@ def simulate_batch(
     - `therapy`: None (no drug), or a `Therapy` with fields `(B, 4)` or `(4,)` (shared).
     - `rtol`, `atol`, `max_steps`: as in `simulate` (the step limit is per trajectory).
     - `lanes`: trajectories advanced side by side; a tuning knob, not a result. Default
-      (`None`): `DEFAULT_LANES` (256) on a CPU, `ACCELERATOR_LANES` (65,536, a guess) on
+      (`None`): `DEFAULT_LANES` (128) on a CPU, `ACCELERATOR_LANES` (65,536, a guess) on
       a GPU or TPU; never more than the batch.
     - `gradient`: `"auto"` (default: forward sensitivities under `jax.jvp` and
       `jax.jacfwd`; under `jax.grad` and `jax.vjp` forward sensitivities for up to
