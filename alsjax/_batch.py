@@ -171,7 +171,8 @@ def _integrate(
 
     # The lanes' rates as one (rates, lanes) array: taking a trajectory is then one
     # gather and one select instead of one per rate, and each rate a lane's field reads
-    # is a contiguous row. The differentiated ones stay apart: packed with the others,
+    # is a contiguous row ((lanes, rates) instead: 1.09x the solve's time, 2026-12-08).
+    # The differentiated ones stay apart: packed with the others,
     # every rate would carry a tangent (forward sensitivities 14-19 % slower).
     fixed = tuple(name for name in rates if name not in varying)
     rate_rows = (jnp.stack([rates[name] for name in fixed]) if fixed
