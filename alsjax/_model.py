@@ -197,6 +197,9 @@ def cascade(t: Float[Array, ""], y: Float[Array, " states"], args: tuple) -> Arr
     # Revision 10: C9orf72's dipeptide repeats injure axons as misfolded protein does.
     toxic = m + r["dpr_injury"] * d
     injury = r["nfl_injury_release"] * toxic**2 * stressed / (stressed + _INJURY_HALF) * (u + l)
+    # Revision 11: or directly, in proportion to their load, whether or not apoptotic
+    # signalling has started; this adds the same leak after onset as before it.
+    injury = injury + r["dpr_axon_injury"] * d * (u + l)
     dn = r["nfl_clearance"] * (r["nfl_baseline"] - n) + r["nfl_release"] * (-du - dl + injury)
 
     dy = jnp.stack([dm, da, dq, dd, dros, dh, dx, dg, ds, dz, dk, du, dl, df, dn, dv, dw])

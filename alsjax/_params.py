@@ -172,6 +172,10 @@ class Params(eqx.Module):
         "1", "Axonal injury per dipeptide repeat, relative to a misfolded protein's: NfL "
         "leaks in proportion to (misfolded + dpr_injury x dpr)^2 (revision 10; 0 before)",
         "none")
+    dpr_axon_injury: Float[Array, "*b"] = _p(
+        "1/(a.u. day)", "NfL leak from axons that dipeptide repeats injure directly: "
+        "neuron-fraction equivalents per day per unit of repeats, linear and without "
+        "apoptotic signalling (revision 11; 0 before)", "none")
 
     # Event thresholds
     onset_threshold: Float[Array, "*b"] = _p(

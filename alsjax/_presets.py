@@ -38,6 +38,10 @@ Presets are versioned (`PRESET_VERSIONS`, oldest first; `LATEST_PRESET` is the d
   age-related misfolding starts; dipeptide repeats injure axons): the C9orf72 preset's
   prodrome set to Benatar 2019's NfL lead. Every other preset is 2026.12.9's (its vector
   field to the bit, its course to rounding).
+- `"2026.12.11"`: model revision 11 (dipeptide repeats injure axons directly, a leak linear
+  in their load): the C9orf72 preset keeps the lead with that leak instead of revision
+  10's squared injury, and healthy proteostasis, so that its NfL after onset sits near
+  sporadic disease's as published. Every other preset is 2026.12.10's.
 """
 
 from ._errors import ALSJaxError, did_you_mean
@@ -46,7 +50,7 @@ GENOTYPES: tuple[str, ...] = ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")
 SPECIES: tuple[str, ...] = ("human", "mouse")
 PRESET_VERSIONS: tuple[str, ...] = ("legacy", "2026.12", "2026.12.4", "2026.12.5", "2026.12.6",
                                      "2026.12.7", "2026.12.8", "2026.12.9",
-                                     "2026.12.10")
+                                     "2026.12.10", "2026.12.11")
 LATEST_PRESET: str = PRESET_VERSIONS[-1]
 
 # The newest version's values; older versions are written as their differences from it.
@@ -123,7 +127,8 @@ HUMAN: dict[str, float] = dict(
     nfl_release=488.0,
     nfl_clearance=0.033,
     nfl_injury_release=8.0,
-    dpr_injury=0.0,  # revision 10: set for C9orf72 (GENOTYPE_CHANGES)
+    dpr_injury=0.0,  # revision 10: set for C9orf72 in 2026.12.10 only
+    dpr_axon_injury=0.0,  # revision 11: set for C9orf72 (GENOTYPE_CHANGES)
     onset_threshold=0.96,
     death_threshold=0.25,
     end_stage_threshold=0.3,
@@ -152,7 +157,7 @@ _GENOTYPE_CHANGES_2026_12_9: dict[str, dict[str, float]] = {
     "TARDBP": dict(rbp_misfolding=5.0e-4, rna_stress=0.05),
     "FUS": dict(rbp_misfolding=8.0e-4, rna_stress=0.08),
 }
-GENOTYPE_CHANGES: dict[str, dict[str, float]] = dict(
+_GENOTYPE_CHANGES_2026_12_10: dict[str, dict[str, float]] = dict(
     _GENOTYPE_CHANGES_2026_12_9,
     # Revision 10 (2026.12.10), set by hand to Benatar 2019's lead, not fitted: serum NfL
     # above 2x healthy 41.1 months before onset (published about 42), survival from onset
@@ -162,6 +167,21 @@ GENOTYPE_CHANGES: dict[str, dict[str, float]] = dict(
     # (docs/model.md, revision 10; fit/published/prodrome_search.py).
     C9orf72=dict(_GENOTYPE_CHANGES_2026_12_9["C9orf72"], dpr_toxicity=0.05, dpr_injury=0.2,
                  misfolding_delay=1200.0),
+)
+# Revision 11's C9orf72 leak, 3 significant figures: with every other C9orf72 value as below,
+# NfL passes 2x healthy 42 months before onset (the root: 0.0033466).
+DPR_AXON_INJURY = 3.35e-3
+GENOTYPE_CHANGES: dict[str, dict[str, float]] = dict(
+    _GENOTYPE_CHANGES_2026_12_10,
+    # Revision 11 (2026.12.11): the repeats' injury is direct and linear (`dpr_axon_injury`,
+    # set by hand to Benatar 2019's lead of about 42 months, as revision 10's was) instead
+    # of squared with the misfolded protein's, and proteostasis is healthy
+    # (`autophagy_capacity` 1, a guessed 0.7 before): with either of the old choices C9orf72's
+    # NfL a year after onset sits 2-5 times above sporadic disease, where published C9orf72
+    # ALS sits level with it (docs/validation.md, check 14; docs/model.md, revision 11;
+    # fit/published/prodrome_search.py --level).
+    C9orf72=dict(_GENOTYPE_CHANGES_2026_12_10["C9orf72"], autophagy_capacity=1.0,
+                 dpr_injury=0.0, dpr_axon_injury=DPR_AXON_INJURY),
 )
 MOUSE_CHANGES: dict[str, float] = dict(
     time_scale=5.0,
@@ -227,7 +247,8 @@ PRESETS: dict[str, tuple[dict[str, float], dict[str, dict[str, float]], dict[str
     "2026.12.7": (dict(HUMAN, **_2026_12_7_CHANGES), _GENOTYPE_CHANGES_2026_12_9, MOUSE_CHANGES),
     "2026.12.8": (dict(HUMAN, **_2026_12_8_CHANGES), _GENOTYPE_CHANGES_2026_12_9, MOUSE_CHANGES),
     "2026.12.9": (HUMAN, _GENOTYPE_CHANGES_2026_12_9, MOUSE_CHANGES),
-    "2026.12.10": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
+    "2026.12.10": (HUMAN, _GENOTYPE_CHANGES_2026_12_10, MOUSE_CHANGES),
+    "2026.12.11": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
 }
 """version -> (human baseline, each genotype's changes, the mouse's changes)."""
 

@@ -127,7 +127,11 @@ RANGES: dict[str, Range] = {
                          "of pg/mL between patients"),
     "nfl_clearance": Range(1.4, "Barro 2020", "blood NfL half-life of weeks"),
     "dpr_injury": Range(_GUESS, "Benatar 2019 (with misfolding_delay); size a guess",
-                        "C9orf72 only: set so NfL leads onset by about 3.5 years"),
+                        "C9orf72 in 2026.12.10 only: set so NfL leads onset by about 3.5 "
+                        "years"),
+    "dpr_axon_injury": Range(_GUESS, "Benatar 2019 (with misfolding_delay); size a guess",
+                             "C9orf72 only: set so NfL leads onset by about 3.5 years, its "
+                             "level after onset near sporadic disease's (Saracino 2021)"),
     "nfl_injury_release": Range(2.0, "Gaiottino 2013 (level); size a guess",
                                 "calibrated to ALS / healthy about 29; injury is unmeasured; "
                                 "mouse: 0 (NfL not calibrated there)"),
@@ -264,13 +268,15 @@ POPULATION["2026.12.9"] = POPULATION["2026.12.8"]
 # faster death lengthens survival from onset as often as it shortens it. At the kept factor
 # (0.4169) the draws' median is 32.0 months (4,000 draws; docs/model.md, revision 10).
 POPULATION["2026.12.10"] = POPULATION["2026.12.8"]
+# 2026.12.11 changes the C9orf72 preset only (revision 11) and keeps the same calibration.
+POPULATION["2026.12.11"] = POPULATION["2026.12.8"]
 
 # Parameters added after preset version 2026.12.7 each draw their normals from a key of
 # their own (folded from the name) instead of a column of the one joint draw, whose shape
 # would change with them: so a new parameter moves no other parameter's draws, and every
 # prior-based number recorded before it stays reproducible.
 DRAWN_ALONE: tuple[str, ...] = ("aggregate_death_loss", "gradual_reinnervation",
-                                 "misfolding_delay", "dpr_injury")
+                                 "misfolding_delay", "dpr_injury", "dpr_axon_injury")
 
 
 def _name_key(name: str) -> int:

@@ -115,13 +115,13 @@ def test_every_human_genotype_has_onset_and_death_within_ten_years(genotype):
 
 def test_genotypes_change_their_own_mechanisms():
     """Each genotype differs from sporadic only in its mechanism (not a shared speed knob):
-    SOD1 mutant protein; C9orf72 repeats and autophagy; TARDBP/FUS RNA-binding protein
-    misfolding and RNA-processing stress; C9orf72 (revision 10) also its repeats' toxicity,
-    their axonal injury, and the years its own drive runs before the shared misfolding."""
+    SOD1 mutant protein; C9orf72 repeats, their toxicity, their axonal injury (revision
+    11: direct; healthy autophagy since then) and the years its own drive runs before the
+    shared misfolding (revision 10); TARDBP/FUS RNA-binding protein misfolding and
+    RNA-processing stress."""
     expected = {
         "SOD1": {"mutant_sod1"},
-        "C9orf72": {"c9_repeat", "autophagy_capacity", "dpr_toxicity", "dpr_injury",
-                    "misfolding_delay"},
+        "C9orf72": {"c9_repeat", "dpr_toxicity", "dpr_axon_injury", "misfolding_delay"},
         "TARDBP": {"rbp_misfolding", "rna_stress"},
         "FUS": {"rbp_misfolding", "rna_stress"},
     }
@@ -143,7 +143,11 @@ def test_initial_state_is_healthy():
     assert y0["umn"] == y0["lmn"] == y0["muscle"] == y0["ros"] == y0["mitochondria"] == 1.0
     assert y0["respiratory_mn"] == y0["respiratory_muscle"] == 1.0
     assert y0["misfolded"] == y0["aggregates"] == y0["toxic_glia"] == 0.0
-    assert y0["proteostasis"] == pytest.approx(0.7)  # C9orf72 starts with less autophagy
+    # C9orf72 starts with healthy proteostasis since preset 2026.12.11, with less before
+    assert y0["proteostasis"] == 1.0
+    old = alsjax.default_params("C9orf72", preset_version="2026.12.10")
+    assert float(alsjax.initial_state(old)[alsjax.STATE_NAMES.index("proteostasis")]) == (
+        pytest.approx(0.7))
     assert y0["nfl"] == pytest.approx(float(alsjax.physical(p)["nfl_baseline"]))
 
 
@@ -233,6 +237,25 @@ def test_nfl_injury_feeds_only_the_nfl_equation():
                 injury = r["nfl_release"] * r["nfl_injury_release"] * toxic**2 * x / (x + 0.01)
                 np.testing.assert_allclose(with_injury[NFL] - without[NFL],
                                            injury * (u + lmn), rtol=1e-12)
+
+
+def test_direct_injury_by_repeats_adds_its_closed_form():
+    """`dpr_axon_injury` (revision 11) changes dNfL/dt only, by nfl_release x
+    dpr_axon_injury x d x (u + l) x the time scale, written here in numpy (to rounding,
+    1e-12), with apoptotic signalling (x) at 0 as well as above it."""
+    rng = np.random.default_rng(11)
+    p = alsjax.default_params("C9orf72")
+    leak = float(alsjax.physical(p)["dpr_axon_injury"])
+    assert leak > 0.0
+    r = {k: float(v) for k, v in alsjax.physical(p).items()}
+    for x in (0.0, 0.02):
+        y = jnp.asarray(rng.uniform(0.01, 1.0, len(alsjax.STATE_NAMES))).at[6].set(x)
+        got = np.asarray(alsjax.vector_field(10.0, y, p))
+        without = np.asarray(alsjax.vector_field(10.0, y, p.replace(dpr_axon_injury=0.0)))
+        np.testing.assert_array_equal(got[OTHERS], without[OTHERS])
+        d, u, lmn = (float(y[i]) for i in (3, 11, 12))
+        want = r["nfl_release"] * leak * d * (u + lmn) * r["time_scale"]
+        assert got[NFL] - without[NFL] == pytest.approx(want, rel=1e-12)
 
 
 def test_nfl_injury_leaves_the_course_unchanged():
@@ -608,17 +631,39 @@ def _nfl_lead_and_survival(p) -> tuple[float, float]:
     return (onset - rose) / MONTH, (death - onset) / MONTH
 
 
-def test_c9orf72_nfl_rises_years_before_onset():
+@pytest.mark.parametrize("version,injury", [("2026.12.10", "dpr_injury"),
+                                             ("2026.12.11", "dpr_axon_injury")])
+def test_c9orf72_nfl_rises_years_before_onset(version, injury):
     """Benatar 2019 (abstract; docs/validation.md, check 12): serum NfL rises about 3.5
-    years before symptom onset in C9orf72 carriers. The 2026.12.10 preset, read at 2x
-    healthy (check 12's guess at the end of a control range): 36-48 months, where
+    years before symptom onset in C9orf72 carriers. The presets since 2026.12.10, read at
+    2x healthy (check 12's guess at the end of a control range): 36-48 months, where
     2026.12.9's was under a year; survival from onset stays a human course (24-40 months).
-    Without injury by repeats, or without the delay, the lead falls back under 16 months:
-    each half of revision 10 is needed."""
-    p = alsjax.default_params("C9orf72")
+    Without injury by repeats (revision 10's or 11's), or without the delay, the lead falls
+    back under 16 months: each half is needed."""
+    p = alsjax.default_params("C9orf72", preset_version=version)
     lead, survival = _nfl_lead_and_survival(p)
     assert 36.0 <= lead <= 48.0 and 24.0 <= survival <= 40.0
     old, _ = _nfl_lead_and_survival(alsjax.default_params("C9orf72", preset_version="2026.12.9"))
     assert old < 12.0
-    for half in (dict(dpr_injury=0.0), dict(misfolding_delay=0.0)):
+    for half in ({injury: 0.0}, dict(misfolding_delay=0.0)):
         assert _nfl_lead_and_survival(p.replace(**half))[0] < 16.0, half
+
+
+def _nfl_a_year_after_onset(p) -> float:
+    """Serum NfL 12 months after onset, in times healthy."""
+    sol = alsjax.simulate(p, jnp.linspace(0.0, 20 * 365.25, 8001))
+    onset = float(sol.events["onset"])
+    level = np.interp(onset + 12 * MONTH, np.asarray(sol.ts), np.asarray(sol.observables["nfl"]))
+    return level / float(alsjax.physical(p)["nfl_baseline"])
+
+
+def test_c9orf72_nfl_level_is_near_sporadic_disease():
+    """C9orf72 ALS has plasma NfL about level with typical ALS (Saracino 2021, 71.76 pg/mL;
+    Meyer 2024, 75.7: about 0.95; docs/validation.md, check 14). A year after onset the
+    2026.12.11 preset's NfL is within 1.5 times the sporadic preset's (check 5's factor),
+    where 2026.12.10's, with the lead from the squared injury, was over 4 times it."""
+    sporadic = _nfl_a_year_after_onset(alsjax.default_params("sporadic"))
+    c9 = _nfl_a_year_after_onset(alsjax.default_params("C9orf72"))
+    assert 1 / 1.5 <= c9 / sporadic <= 1.5
+    old = _nfl_a_year_after_onset(alsjax.default_params("C9orf72", preset_version="2026.12.10"))
+    assert old / sporadic > 4.0

@@ -59,12 +59,32 @@ def _assert_recorded(values, version, joint, edaravone, rel):
 def test_versions_are_named_and_the_newest_is_the_default():
     assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12", "2026.12.4", "2026.12.5",
                                       "2026.12.6", "2026.12.7", "2026.12.8", "2026.12.9",
-                                      "2026.12.10")
-    assert LATEST_PRESET == "2026.12.10"
+                                      "2026.12.10", "2026.12.11")
+    assert LATEST_PRESET == "2026.12.11"
     for genotype, species in CASES:
         default = alsjax.physical(alsjax.default_params(genotype, species))
         assert {k: float(v) for k, v in default.items()} == _values(genotype, species,
-                                                                    "2026.12.10")
+                                                                    "2026.12.11")
+
+
+@pytest.mark.parametrize("genotype,species", CASES)
+def test_2026_12_11_changes_the_c9orf72_injury_only(genotype, species):
+    """2026.12.11 is 2026.12.10 but for C9orf72 (revision 11): the repeats' injury direct
+    (`dpr_axon_injury`) instead of squared with the misfolded protein's (`dpr_injury` back
+    to 0), and healthy proteostasis; every other preset, and every version before, has no
+    direct injury (0: their courses are those before revision 11). The population
+    calibration is 2026.12.10's."""
+    old, new = _values(genotype, species, "2026.12.10"), _values(genotype, species, "2026.12.11")
+    changed = {k for k in old if old[k] != new[k]}
+    if genotype == "C9orf72":
+        assert changed == {"dpr_injury", "dpr_axon_injury", "autophagy_capacity"}
+        assert new["dpr_injury"] == 0.0 < new["dpr_axon_injury"] < 0.01
+        assert new["autophagy_capacity"] == 1.0 > old["autophagy_capacity"]
+    else:
+        assert changed == set()
+    for version in alsjax.PRESET_VERSIONS[:-1]:
+        assert _values(genotype, species, version)["dpr_axon_injury"] == 0.0
+    assert _priors.POPULATION["2026.12.11"] == _priors.POPULATION["2026.12.10"]
 
 
 @pytest.mark.parametrize("genotype,species", CASES)
@@ -82,7 +102,7 @@ def test_2026_12_10_changes_the_c9orf72_prodrome_only(genotype, species):
         assert new["dpr_toxicity"] < old["dpr_toxicity"]
     else:
         assert changed == set()
-    for version in alsjax.PRESET_VERSIONS[:-1]:
+    for version in alsjax.PRESET_VERSIONS[:alsjax.PRESET_VERSIONS.index("2026.12.10")]:
         values = _values(genotype, species, version)
         assert values["misfolding_delay"] == values["dpr_injury"] == 0.0
     assert _priors.POPULATION["2026.12.10"] == _priors.POPULATION["2026.12.9"]
