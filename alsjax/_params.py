@@ -78,7 +78,8 @@ class Params(eqx.Module):
     dpr_clearance: Float[Array, "*b"] = _p(
         "1/day", "Clearance of dipeptide-repeat proteins at full proteostasis")
     autophagy_capacity: Float[Array, "*b"] = _p(
-        "1", "Healthy proteostasis capacity (autophagy + proteasome); C9orf72 lowers it")
+        "1", "Healthy proteostasis capacity (autophagy + proteasome); C9orf72 lowers it "
+        "(0.7 in its presets before 2026.12.11)")
     proteostasis_recovery: Float[Array, "*b"] = _p(
         "1/day", "Rate at which proteostasis capacity recovers")
     proteostasis_saturation: Float[Array, "*b"] = _p(

@@ -72,7 +72,8 @@ RANGES: dict[str, Range] = {
     "aggregate_seed": Range(_GUESS, "guess", "primary nucleation is rare and unmeasured"),
     "aggregate_clearance": Range(_GUESS, "guess", "aggrephagy rate, no human rate"),
     "dpr_clearance": Range(_GUESS, "guess", "DPR half-life in neurons unmeasured in vivo"),
-    "autophagy_capacity": Range(1.1, "guess", "1 by definition in health; C9orf72 "
+    "autophagy_capacity": Range(1.1, "guess", "1 by definition in health (and in the C9orf72 "
+                                "preset since 2026.12.11, whose NfL level asks for it); C9orf72 "
                                 "haploinsufficiency lowers it by a partly known amount"),
     "proteostasis_recovery": Range(_GUESS, "guess", "chaperone / autophagy induction, days"),
     "proteostasis_saturation": Range(_GUESS, "guess", "sequestration strength unknown"),
@@ -130,8 +131,8 @@ RANGES: dict[str, Range] = {
                         "C9orf72 in 2026.12.10 only: set so NfL leads onset by about 3.5 "
                         "years"),
     "dpr_axon_injury": Range(_GUESS, "Benatar 2019 (with misfolding_delay); size a guess",
-                             "C9orf72 only: set so NfL leads onset by about 3.5 years, its "
-                             "level after onset near sporadic disease's (Saracino 2021)"),
+                             "C9orf72 only: with misfolding_delay, NfL leads onset by about "
+                             "3.5 years and sits near sporadic disease's after (Saracino 2021)"),
     "nfl_injury_release": Range(2.0, "Gaiottino 2013 (level); size a guess",
                                 "calibrated to ALS / healthy about 29; injury is unmeasured; "
                                 "mouse: 0 (NfL not calibrated there)"),

@@ -46,7 +46,8 @@ SOURCES = {
     "time_scale": "1 by definition (human); mouse: calibrated to Solomon 2011",
     "misfolding_rate": "guess (sets the age of onset)",
     "misfolding_delay": "C9orf72 (revision 10): set by hand to Benatar 2019's NfL lead of "
-                        "about 3.5 years; other presets and versions before 2026.12.10: 0",
+                        "about 3.5 years (1200 in 2026.12.10; 980 from 2026.12.11, with the "
+                        "direct injury); other presets and versions before 2026.12.10: 0",
     "ros_misfolding_gain": "guess",
     "mutant_sod1": "guess; mouse value fitted to Solomon 2011 (`mouse_g93a`; legacy 0.0025 "
                    "by hand)",
@@ -61,7 +62,9 @@ SOURCES = {
                             "MUNIX course, the joint fit improves (docs/validation.md, item 9); "
                             "mouse and versions before 2026.12.8: 0",
     "dpr_clearance": "guess",
-    "autophagy_capacity": "1 by definition; C9orf72 0.7: guess (haploinsufficiency)",
+    "autophagy_capacity": "1 by definition; C9orf72 0.7 until 2026.12.10: guess "
+                          "(haploinsufficiency); 1 from 2026.12.11, which NfL's level after "
+                          "onset asks for (revision 11)",
     "proteostasis_recovery": "guess",
     "proteostasis_saturation": "guess",
     "ros_clearance": "guess",
@@ -113,8 +116,11 @@ SOURCES = {
     "nfl_release": "calibrated by hand: ALS / healthy 28.9 a year after onset (Gaiottino "
                    "2013) at the flattest course (revision 9; before: 2000, Benatar 2018)",
     "nfl_clearance": "guess: half-life 21 d, blood NfL decays over weeks (Barro 2020)",
-    "dpr_injury": "C9orf72 (revision 10): set by hand with `misfolding_delay` to Benatar "
-                  "2019's NfL lead; 0 elsewhere and before 2026.12.10",
+    "dpr_injury": "C9orf72 in 2026.12.10 only (revision 10): set by hand with "
+                  "`misfolding_delay` to Benatar 2019's NfL lead; 0 elsewhere",
+    "dpr_axon_injury": "C9orf72 (revision 11): set by hand so that NfL's prodromal plateau "
+                       "(4.4x healthy) clears both thresholds at which check 12 reads Benatar "
+                       "2019's lead; 0 elsewhere and before 2026.12.11",
     "nfl_injury_release": "calibrated by hand to ALS / healthy about 29 (Gaiottino 2013) with "
                           "the flattest course over two years (Lu 2015; revision 9: 6, "
                           "before: 1); mouse 0 (not calibrated)",

@@ -690,12 +690,14 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
     out = {}
     fig = Figure(figsize=(7.6, 3.6))
     ax = fig.add_subplot()
-    # Each genotype's preset, and C9orf72's before revision 10 (its prodrome) to compare.
+    # Each genotype's preset, and C9orf72's before revision 10 (its prodrome) and revision
+    # 11 (its direct injury) to compare.
     cases = [(g, g, alsjax.default_params(g), dict(color=f"C{i}", label=f"{g} preset"))
              for i, g in enumerate(("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS"))]
-    cases.append(("C9orf72_2026.12.9", "C9orf72",
-                  alsjax.default_params("C9orf72", preset_version="2026.12.9"),
-                  dict(color="C2", ls="--", lw=0.9, label="C9orf72 preset 2026.12.9")))
+    for version, ls in (("2026.12.9", "--"), ("2026.12.10", ":")):
+        cases.append((f"C9orf72_{version}", "C9orf72",
+                      alsjax.default_params("C9orf72", preset_version=version),
+                      dict(color="C2", ls=ls, lw=0.9, label=f"C9orf72 preset {version}")))
     for key, genotype, p, style in cases:
         on = onset(p)
         t = np.linspace(0.0, on, 2001)  # from the cascade's healthy start
@@ -745,8 +747,10 @@ def genotype_nfl_level(fits: dict, num: dict) -> None:
     typical ALS's (two studies' abstracts: about level)."""
     del fits
     out = {}
-    for g in ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS"):
-        p = alsjax.default_params(g)
+    cases = {g: alsjax.default_params(g) for g in ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")}
+    # C9orf72 before revision 11, whose injury squared with the misfolded pool's set it high
+    cases["C9orf72_2026.12.10"] = alsjax.default_params("C9orf72", preset_version="2026.12.10")
+    for g, p in cases.items():
         on = onset(p)
         t = np.array([on, on + 365.25])
         ratio = (np.asarray(sim(p, t).observables["nfl"])

@@ -71,14 +71,16 @@ def test_versions_are_named_and_the_newest_is_the_default():
 def test_2026_12_11_changes_the_c9orf72_injury_only(genotype, species):
     """2026.12.11 is 2026.12.10 but for C9orf72 (revision 11): the repeats' injury direct
     (`dpr_axon_injury`) instead of squared with the misfolded protein's (`dpr_injury` back
-    to 0), and healthy proteostasis; every other preset, and every version before, has no
-    direct injury (0: their courses are those before revision 11). The population
-    calibration is 2026.12.10's."""
+    to 0), healthy proteostasis, and a shorter prodrome (still over two years); every other
+    preset, and every version before, has no direct injury (0: their courses are those
+    before revision 11). The population calibration is 2026.12.10's."""
     old, new = _values(genotype, species, "2026.12.10"), _values(genotype, species, "2026.12.11")
     changed = {k for k in old if old[k] != new[k]}
     if genotype == "C9orf72":
-        assert changed == {"dpr_injury", "dpr_axon_injury", "autophagy_capacity"}
-        assert new["dpr_injury"] == 0.0 < new["dpr_axon_injury"] < 0.01
+        assert changed == {"dpr_injury", "dpr_axon_injury", "autophagy_capacity",
+                           "misfolding_delay"}
+        assert new["dpr_injury"] == 0.0 < new["dpr_axon_injury"] < 0.1
+        assert 730.5 < new["misfolding_delay"] < old["misfolding_delay"]
         assert new["autophagy_capacity"] == 1.0 > old["autophagy_capacity"]
     else:
         assert changed == set()

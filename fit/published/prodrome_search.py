@@ -37,8 +37,9 @@ the newest, with it direct and linear (`dpr_axon_injury`, revision 11). Each lis
 draws that keep the lead within `LEAD_WINDOW`, NfL's level within `LEVEL_WINDOW` of the
 sporadic preset's and survival within `SURVIVAL_MONTHS`, and reach onset after the shared
 misfolding has started (an onset from the repeats alone is not the disease the presets
-describe), nearest the published pair first. Then, under revision 11, for each
-proteostasis capacity, the leak that gives the published lead and the level it leaves.
+describe), nearest the published pair first. Then, under revision 11, other leaks and
+proteostasis capacities, each with the prodrome that gives the published lead: what
+each leaves of the lead at 3x healthy and of the level.
 """
 
 from __future__ import annotations
@@ -87,8 +88,9 @@ def _courses(p: alsjax.Params):
     return s.events["onset"], s.events["death"], s.observables["nfl"]
 
 
-def _leads_and_survivals(draws: list[dict]) -> list[tuple[float, float, float, float] | None]:
-    """For each draw (physical values): (months NfL passed NFL_LEVEL x healthy before
+def _leads_and_survivals(draws: list[dict], threshold: float = NFL_LEVEL
+                         ) -> list[tuple[float, float, float, float] | None]:
+    """For each draw (physical values): (months NfL passed `threshold` x healthy before
     onset, months from onset to death, NfL a year after onset in times healthy, the day of
     onset); None
     where the draw never reaches onset or death, or fails to solve. `CHUNK` draws are
@@ -105,8 +107,8 @@ def _leads_and_survivals(draws: list[dict]) -> list[tuple[float, float, float, f
                 out.append(None)
                 continue
             ratio = nfl[TIMES < onset] / values["nfl_baseline"]
-            below = np.flatnonzero(ratio < NFL_LEVEL)
-            lead = 0.0 if ratio[-1] < NFL_LEVEL else (onset - TIMES[below[-1] + 1]) / MONTH
+            below = np.flatnonzero(ratio < threshold)
+            lead = 0.0 if ratio[-1] < threshold else (onset - TIMES[below[-1] + 1]) / MONTH
             level = np.interp(onset + 12 * MONTH, TIMES, nfl) / values["nfl_baseline"]
             out.append((lead, (death - onset) / MONTH, float(level), onset))
     return out
@@ -176,7 +178,8 @@ def _level_draws(preset: dict, injury: str, draws: int, sporadic: float, seed: i
 
 
 def level_search(draws: int) -> None:
-    """`--level`: both searches, then the leak and level for each proteostasis capacity."""
+    """`--level`: both searches, then the newest preset with other leaks and proteostasis
+    capacities, each at the prodrome that keeps the published lead."""
     from scipy.optimize import brentq
 
     (*_, sporadic, _), = _leads_and_survivals([preset_values("sporadic", "human")])
@@ -188,19 +191,25 @@ def level_search(draws: int) -> None:
               f"{survival:.1f} months; published about {PUBLISHED_LEAD['C9orf72']:.0f} months "
               f"and {PUBLISHED_LEVEL}")
         _level_draws(preset, injury, draws, sporadic)
-    print("Newest preset, each proteostasis capacity with the leak that gives the published "
-          "lead:")
     preset = preset_values("C9orf72", "human")
-    for capacity in (0.7, 0.8, 0.9, 0.95, 1.0):
-        def lead_minus_published(leak: float) -> float:
-            v = dict(preset, autophagy_capacity=capacity, dpr_axon_injury=leak)
+    rows = [(f"dpr_axon_injury {leak:g}", dict(preset, dpr_axon_injury=leak))
+            for leak in (0.0034, 0.005, 0.007, 0.01, 0.015)]
+    rows += [(f"autophagy_capacity {capacity:g}", dict(preset, autophagy_capacity=capacity))
+             for capacity in (0.7, 0.8, 0.9, 1.0)]
+    print("Newest preset with one value changed, each with the prodrome D that gives the "
+          "published lead at 2x healthy:")
+    for label, values in rows:
+        def lead_minus_published(delay: float, values: dict = values) -> float:
+            v = dict(values, misfolding_delay=delay)
             return _leads_and_survivals([v])[0][0] - PUBLISHED_LEAD["C9orf72"]
 
-        leak = brentq(lead_minus_published, 1e-4, 3e-2, xtol=1e-7)
-        (lead, survival, level, _), = _leads_and_survivals(
-            [dict(preset, autophagy_capacity=capacity, dpr_axon_injury=leak)])
-        print(f"  autophagy_capacity {capacity}: dpr_axon_injury {leak:.4g}, lead {lead:.1f} "
-              f"months, level {level / sporadic:.2f} x sporadic's, survival {survival:.1f}")
+        v = dict(values, misfolding_delay=brentq(lead_minus_published, 200.0, 2000.0,
+                                                 xtol=0.5))
+        (lead, survival, level, _), = _leads_and_survivals([v])
+        (lead_3x, *_), = _leads_and_survivals([v], threshold=3.0)
+        print(f"  {label}: D {v['misfolding_delay']:.0f} days, lead {lead:.1f} months at 2x "
+              f"and {lead_3x:.1f} at 3x, level {level / sporadic:.2f} x sporadic's, survival "
+              f"{survival:.1f}")
 
 
 def main() -> None:
