@@ -151,12 +151,12 @@ def _level_draws(preset: dict, injury: str, draws: int, sporadic: float, seed: i
     values = []
     for _ in range(draws):
         factors = 10.0 ** rng.uniform(-1.0, 1.0, len(names))
-        v = dict(preset, **{n: preset[n] * f for n, f in zip(names, factors)})
+        v = dict(preset, **{n: preset[n] * f for n, f in zip(names, factors, strict=True)})
         v["autophagy_capacity"] = min(v["autophagy_capacity"], 1.0)
         v["misfolding_delay"] = rng.uniform(0.0, PRODROME_MONTHS) * MONTH
         values.append(v)
     inside, found = 0, []
-    for v, result in zip(values, _leads_and_survivals(values)):
+    for v, result in zip(values, _leads_and_survivals(values), strict=True):
         if result is None:
             continue
         lead, survival, level, onset = result[0], result[1], result[2] / sporadic, result[3]
