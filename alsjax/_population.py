@@ -1055,7 +1055,7 @@ def fit_population(
     max_steps: int = 100,
     progress: Progress | bool | None = None,
     align: str = "cascade",
-    preset_version: str = LATEST_PRESET,
+    preset_version: str | None = None,
     gtol: float = 1e-3,
     rtol: float | None = None,
     atol: float | None = None,
@@ -1083,7 +1083,8 @@ def fit_population(
     - `max_steps`: outer BFGS steps per start. `gtol`: stop when every component of the
       gradient of -2 log L is below it.
     - `progress`: as for `fit`. `align`, `preset_version`: as for `make_data` (a frame
-      only; a `Data` carries its own).
+      only, None: the latest; a `Data` carries its own, and another `preset_version` is
+      an error).
     - `rtol`, `atol`: the ODE solver's tolerances (default `simulate`'s). The objective
       jumps by about rtol x |residuals| where the adaptive step sequence changes, which
       bounds how far finite differences (and line searches) can resolve it.
@@ -1113,10 +1114,7 @@ def fit_population(
     counted (`n_failed`), not raised; only a fit whose start fails raises `ALSJaxError`.
     """
     t_start = time.perf_counter()
-    frame = None
-    if not isinstance(data, Data):
-        frame = data
-        data = make_data(frame, align=align, preset_version=preset_version)
+    data, frame = _as_data(data, align, preset_version, "fit_population")
     if int(n_starts) < 1:
         raise ALSJaxError(f"starts must be >= 1, got {n_starts}")
     if int(max_steps) < 1:
@@ -1273,6 +1271,19 @@ def population_log_density(phi: Array, z: Array, data: Data, pp: PopulationProbl
     return ll + prior
 
 
+def _as_data(data, align: str, preset_version: str | None, caller: str):
+    """(`Data`, the frame it was made from or None): a frame is read at `preset_version`
+    (None: the latest); a ready `Data` carries its own version, which an explicit other
+    `preset_version` would silently not change, so that is a one-line `ALSJaxError`."""
+    if isinstance(data, Data):
+        if preset_version is not None and preset_version != data.preset_version:
+            raise ALSJaxError(f"{caller}: the data were made under preset version "
+                              f"{data.preset_version}, not {preset_version}; pass the "
+                              f"frame, or make_data(..., preset_version={preset_version!r})")
+        return data, None
+    return make_data(data, align=align, preset_version=preset_version or LATEST_PRESET), data
+
+
 def _check_same_problem(init: PopulationResult, data: Data) -> None:
     """`init` must be a fit of these subjects, on this clock, under these presets: its
     estimates start a chain on `data`'s model."""
@@ -1320,12 +1331,9 @@ def sample_population(
     another alignment than `init`'s raise an `ALSJaxError`.
     Needs numpyro (`pip install alsjax[bayes]`).
     """
-    frame = None
-    if not isinstance(data, Data):
-        frame = data
-        if preset_version is None:
-            preset_version = LATEST_PRESET if init is None else init.data.preset_version
-        data = make_data(frame, align=align, preset_version=preset_version)
+    if preset_version is None and init is not None and not isinstance(data, Data):
+        preset_version = init.data.preset_version
+    data, frame = _as_data(data, align, preset_version, "sample_population")
     if init is not None:
         _check_same_problem(init, data)
     try:

@@ -560,6 +560,22 @@ def test_nuts_samples_the_model_its_start_was_fitted_with(population):
         sample_population(frame, RANDOM, estimate=FIXED, init=result, align="onset")
 
 
+def test_a_ready_data_keeps_its_preset_version(population):
+    """A `Data` carries the preset version it was made under; asking either population fit
+    for another one used to be silently ignored and is now a one-line error (before any
+    solve, and before numpyro is needed); the same version, or none, is accepted."""
+    _, frame, _, _ = population
+    data = make_data(frame, preset_version=VERSION)
+    other = alsjax.PRESET_VERSIONS[-1]
+    for fn in (fit_population, sample_population):
+        with pytest.raises(ALSJaxError, match=f"^{fn.__name__}: the data were made under "
+                                              f"preset version {VERSION}, not {other}; "):
+            fn(data, RANDOM, estimate=FIXED, preset_version=other)
+    assert population_module._as_data(data, "cascade", VERSION, "fit_population") == (data, None)
+    made, kept = population_module._as_data(frame, "cascade", None, "fit_population")
+    assert made.preset_version == other and kept is frame
+
+
 def test_convergence_note(population):
     """The one line the command line prints: a fit short of its optimum, and a point that
     is not a minimum, each say so and why."""
