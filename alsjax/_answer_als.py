@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._downloads import (classify, download_paths, first_per_subject, numbers,
-                         read_table)
+from ._downloads import classify, download_paths, first_per_subject, numbers, read_table
 from ._errors import ALSJaxError
 from ._therapy import format_therapy
 

@@ -28,6 +28,7 @@ from ._observables import OBSERVABLE_NAMES
 from ._optimise import Progress, run_starts
 from ._problem import (
     DEFAULT_OPTIMISER,
+    improves,
     inside_bounds,
     make_problem,
     physical_value,
@@ -40,7 +41,6 @@ from ._programs import compile_program, to_device
 from ._progress import resolve_progress
 from ._result import Diagnostics, FitResult
 from ._uncertainty import covariance, fisher_information
-
 
 FLOAT32_WARNING = ("float64 is off (jax_enable_x64 is False): the fit runs in float32, "
                    "whose rounding spoils gradients and standard errors; call "
@@ -178,8 +178,7 @@ def fit(
             compile_time += again.compile_time
             timings[phase] = dict(compile_s=again.compile_time, run_s=again.run_time)
             v = float(again.objective[0])
-            margin = 1e-9 * (1.0 + abs(v_best)) if strictly else 0.0
-            if np.isfinite(v) and v <= v_best - margin:
+            if improves(v, v_best, strictly):
                 z_best, v_best = again.z[0], v
                 c_best, jac = bool(again.converged[0]), again.jacobian[0]
                 res = again.residuals[0]

@@ -45,8 +45,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from ._cohort import CohortSolution, solve_cohort
 from ._dataset import Data, unlabelled
-from ._noise import (NoiseSpec, default_noise_sd, log_normaliser, noise_models, own_sd,
-                     standardised)
+from ._noise import NoiseSpec, default_noise_sd, log_normaliser, noise_models, own_sd, standardised
 from ._observables import EVENT_NAMES
 from ._params import Params
 from ._simulate import DEFAULT_ATOL, DEFAULT_RTOL

@@ -52,6 +52,7 @@ from ._problem import (
     BOUND_FACTOR,
     DEFAULT_OPTIMISER,
     Problem,
+    improves,
     inside_bounds,
     make_problem,
     physical_value,
@@ -303,9 +304,7 @@ def _fit_group(z0: np.ndarray, pb: Problem, mesh, sharding: str, report, label: 
                            problem_axis=0, mesh=mesh, sharding=sharding, lr_scale=lr_scale,
                            progress=report, stage=stage + label)
         compile_time += again.compile_time
-        margin = 1e-9 * (1.0 + np.abs(v)) if strictly else 0.0
-        better = which & np.isfinite(again.objective[:, 0]) & (
-            again.objective[:, 0] <= v - margin)
+        better = which & improves(again.objective[:, 0], v, strictly)
         z = np.where(better[:, None], again.z[:, 0], z)
         v = np.where(better, again.objective[:, 0], v)
         conv = np.where(better, again.converged[:, 0], conv)

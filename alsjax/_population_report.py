@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._cohort import solve_cohort
+from ._errors import ALSJaxError
 from ._io import (
     OUTPUT_MARKER,
     check_output_folder,
@@ -40,7 +41,6 @@ from ._io import (
     versions,
     write_folder,
 )
-from ._errors import ALSJaxError
 from ._likelihood import predictions, shifts
 from ._observables import OBSERVABLE_NAMES, OBSERVABLE_UNITS
 from ._params import PARAMETERS, parameter_transform

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._downloads import (classify, download_paths, first_per_subject, numbers,
-                         read_table)
+from ._downloads import classify, download_paths, first_per_subject, numbers, read_table
 from ._errors import ALSJaxError
 from ._observables import OBSERVABLE_RANGES
 

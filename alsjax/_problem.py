@@ -151,6 +151,14 @@ def inside_bounds(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(at, np.sign(z) * RETRY_INSIDE_Z, z), at.any(axis=-1)
 
 
+def improves(new: np.ndarray, old: np.ndarray, strictly: bool) -> np.ndarray:
+    """Whether a continued run's objective `new` replaces `old` (elementwise): finite and
+    no higher, or with `strictly` lower by more than rounding (1e-9 relative), so that a
+    retry from inside a bound that finds the same optimum keeps the first point."""
+    margin = 1e-9 * (1.0 + np.abs(old)) if strictly else 0.0
+    return np.isfinite(new) & (new <= old - margin)
+
+
 def unpack(theta: Array, pb: Problem) -> tuple[Params, Array, Array | None]:
     """Stored vector -> (Params batched over subjects, noise SD per observable, shifts)."""
     S = pb.data.n_subjects

@@ -33,9 +33,9 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-from _fit_helpers import ESTIMATE, HUMAN_TRUTH, NOISE, synthetic  # noqa: E402
-
 from alsjax import fit, make_data, profile  # noqa: E402
+
+from _fit_helpers import ESTIMATE, HUMAN_TRUTH, NOISE, synthetic  # noqa: E402
 
 BOUNDS = {"apoptotic_death_rate": (0.002, 0.03), "nfl_release": (300.0, 15000.0)}
 SETTINGS = dict(bounds=BOUNDS, optimiser="lm", n_starts=4, max_steps=60, progress=False)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _fit_helpers import ESTIMATE, HUMAN_TRUTH, synthetic
 
 from alsjax import FitWarning, fit, make_data
 from alsjax._diagnostics import (
@@ -24,6 +23,8 @@ from alsjax._diagnostics import (
     messages,
     weakest_direction,
 )
+
+from _fit_helpers import ESTIMATE, HUMAN_TRUTH, synthetic
 
 BOUNDS = {"apoptotic_death_rate": (0.002, 0.03), "nfl_release": (300.0, 15000.0)}
 SETTINGS = dict(optimiser="lm", n_starts=4, max_steps=60, progress=False)

@@ -14,11 +14,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _fit_helpers import BEFORE_REVISION_9, ESTIMATE, HUMAN_TRUTH, MOUSE_TRUTH, NOISE, synthetic
 
 import alsjax
 from alsjax import fit, make_data, profile, sample_posterior
 from alsjax._problem import make_problem, objective, sobol_starts, to_z
+
+from _fit_helpers import BEFORE_REVISION_9, ESTIMATE, HUMAN_TRUTH, MOUSE_TRUTH, NOISE, synthetic
 
 BOUNDS = {"apoptotic_death_rate": (0.002, 0.03), "nfl_release": (300.0, 15000.0)}
 SETTINGS = dict(bounds=BOUNDS, optimiser="lm", n_starts=4, max_steps=60, progress=False)

@@ -22,12 +22,18 @@ from typer.testing import CliRunner
 
 import alsjax
 from alsjax import ALSJaxError, fit_population, make_data, sample_population
+from alsjax import _population as population_module
 from alsjax._data import read_measurements, write_measurements
 from alsjax._params import parameter_transform
-from alsjax import _population as population_module
-from alsjax._population import (STALL_STEPS, cohort_evaluator, convergence_note,
-                                decrement_stalled, evaluate, make_population,
-                                population_objective)
+from alsjax._population import (
+    STALL_STEPS,
+    cohort_evaluator,
+    convergence_note,
+    decrement_stalled,
+    evaluate,
+    make_population,
+    population_objective,
+)
 from alsjax._population_report import _summary, vpc_arrays, write_population_outputs
 from alsjax.cli import app
 

@@ -33,7 +33,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 VARIANTS = ((4, 10.0, False), (2, 10.0, False), (1, 10.0, False), (1, 0.1, False),
             (1, 0.05, False), (4, 10.0, True), (1, 10.0, True))  # (Hill, ceiling, leave)
 RECIPES = ("human_pace_survival", "human_pace_survival_munix")
