@@ -88,7 +88,8 @@ def numbers(df: pd.DataFrame, col: str, path: Path, *, required: bool) -> pd.Ser
     bad = ~empty & ~np.isfinite(values)
     if bad.any():
         r, s = int(df["row"][bad].iat[0]), text[bad].iat[0]
-        why = "not finite" if s.strip().lower().lstrip("+-") in ("inf", "infinity", "nan") \
+        # as the measurement reader words it: "nan" is not a number, an infinity not finite
+        why = "not finite" if s.strip().lower().lstrip("+-") in ("inf", "infinity") \
             else "not a number"
         raise ALSJaxError(f"{path}, row {r}, column {col!r}: {why}: {s!r}")
     return values

@@ -137,6 +137,11 @@ def test_list_of_files_and_case_insensitive_names(tmp_path):
      "PROACT_FVC.csv, row 4: FVC 310 % of predicted is outside (0, 200]"),
     ({"fvc": FVC.replace("101,91,2.9,78", "101,91,2.9,7x")},
      "PROACT_FVC.csv, row 3, column 'pct_of_normal_trial_1': not a number: '7x'"),
+    # worded as the measurement reader words them: NaN is not a number, inf not finite
+    ({"alsfrs": ALSFRS.replace("101,91,,37", "101,91,,NaN")},
+     "PROACT_ALSFRS.csv, row 4, column 'alsfrs_r_total': not a number: 'NaN'"),
+    ({"alsfrs": ALSFRS.replace("101,91,,37", "101,91,,-inf")},
+     "PROACT_ALSFRS.csv, row 4, column 'alsfrs_r_total': not finite: '-inf'"),
     ({"fvc": FVC.replace("Forced_Vital_Capacity_Delta", "Visit")},
      "PROACT_FVC.csv: missing column 'forced_vital_capacity_delta'"),
 ])
