@@ -6,6 +6,7 @@ draws per case, where at least 99.93 % of every case solved under the population
 """
 
 import math
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +33,17 @@ def test_every_parameter_has_a_documented_range():
         if r.spread is not None:
             # a GSD is a factor above 1; a logit SD is a positive number
             assert r.spread > (1.0 if transform != "logit" else 0.0), name
+
+
+def test_model_md_counts_the_sourced_ranges():
+    """docs/model.md says how many parameters name a source and how many are guesses; the
+    sentence is checked against `RANGES` so a new parameter cannot leave it stale (it said
+    62 and 16 when there were 67 and 23)."""
+    text = " ".join((Path(__file__).parents[1] / "docs" / "model.md").read_text().split())
+    sourced = sum(r.source != "guess" for r in RANGES.values())
+    n = len(alsjax.PARAMETER_NAMES)
+    assert f"Of the {n} parameters, {sourced} name a source" in text
+    assert f"the other {n - sourced} are guesses" in text
 
 
 @pytest.mark.parametrize("genotype,species", CASES)
