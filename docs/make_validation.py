@@ -808,7 +808,7 @@ def valor(fits: dict, num: dict) -> None:
         i = int(np.argmax(loss <= VALOR_PLACEBO_CHANGE))
         start = float(np.interp(VALOR_PLACEBO_CHANGE, loss[[i, i - 1]], t[[i, i - 1]]))
 
-        def change(weeks, **drugs):
+        def change(weeks, p=p, start=start, **drugs):
             f = alsfrs(p, [start, start + 7 * weeks], **drugs)
             return float(f[1] - f[0])
 
@@ -843,7 +843,7 @@ def tofersen(fits: dict, num: dict) -> None:
         ax.plot((t - start) / 7, ratio, "C3" + style, label=f"model {lab} the revision, tofersen")
         ax.plot((t - start) / 7, ratio0, "C0" + style, lw=0.8,
                 label=f"model {lab} the revision, untreated")
-        at = lambda d, r: float(np.interp(start + d, t, r))  # noqa: E731
+        at = lambda d, r, start=start, t=t: float(np.interp(start + d, t, r))  # noqa: E731
         out[lab] = dict(start_day=start, ratio_week_8=at(56.0, ratio),
                         ratio_week_28=at(WEEKS_28, ratio),
                         ratio_6_5_months=at(CASE_SERIES, ratio),
@@ -947,7 +947,7 @@ def motor_units_of_draws(n: int = 2000, seed: int = 0) -> dict:
     m50, d50 = grid_months_to(lmn, 0.5), grid_months_to(frs, 24.0)
     both = ok & np.isfinite(m50) & np.isfinite(d50) & (d50 > 0)
     ratio = m50[both] / d50[both]
-    q = lambda x: dict(zip(("p10", "median", "p90"), np.percentile(x, [10, 50, 90])))  # noqa: E731
+    q = lambda x: dict(zip(("p10", "median", "p90"), np.percentile(x, [10, 50, 90]), strict=True))  # noqa: E731
     return dict(draws=n, dying_within_20_years=int(ok.sum()), with_both=int(both.sum()),
                 m50_over_d50=q(ratio), share_at_most_0_6=float(np.mean(ratio <= 0.6)),
                 lmn_at_onset=q(lmn[ok, 0]), m50=q(m50[both]), d50=q(d50[both]))
@@ -1094,7 +1094,7 @@ def hazard_routes(p, on: float, months=(0, 12, 24)) -> dict:
     ys = np.asarray(sim(p, [on + m * MONTH for m in months]).ys)
     S = alsjax.STATE_NAMES
     out = {}
-    for m, y in zip(months, ys):
+    for m, y in zip(months, ys, strict=True):
         _, calcium = glutamate_calcium(y, r, limb_drugs(jax.numpy.zeros(4), r))
         routes = dict(
             apoptotic=r["apoptotic_death_rate"] * y[S.index("apoptosis")],
@@ -1144,7 +1144,7 @@ def motor_layer(fits: dict, num: dict) -> None:
         reduction_check=dict(
             max_alsfrs_difference=float(np.abs(reduced["alsfrs_r"][both] - on_full).max()),
             m50=(reduced["m50"], full["m50"]), d50=(reduced["d50"], full["d50"])),
-        preset_hazard_per_year=dict(zip(("0", "12", "24"), hazard_per_year(base))),
+        preset_hazard_per_year=dict(zip(("0", "12", "24"), hazard_per_year(base), strict=True)),
         preset_hazard_routes_per_year=hazard_routes(p0, base["onset"]),
         single_pool=_scalars(reduced),
         regional_4_pools={s: _scalars(c) for s, c in regional.items()},
@@ -1152,7 +1152,8 @@ def motor_layer(fits: dict, num: dict) -> None:
     revised = params(None)  # revision 9, built from what this block found
     revised_base = _layer_base(revised)
     num["motor_layer"]["revised_hazard_per_year"] = dict(zip(("0", "12", "24"),
-                                                             hazard_per_year(revised_base)))
+                                                             hazard_per_year(revised_base),
+                                                             strict=True))
     num["motor_layer"]["revised_hazard_routes_per_year"] = hazard_routes(
         revised, revised_base["onset"])
     best = grid[f"hill 1, reserve {preset_reserve:g}"]

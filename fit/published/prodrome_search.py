@@ -101,7 +101,7 @@ def _leads_and_survivals(draws: list[dict], threshold: float = NFL_LEVEL
         params = jax.tree.map(lambda *a: jnp.stack(a),
                               *(alsjax.Params.from_physical(**v) for v in chunk))
         for values, onset, death, nfl in zip(chunk, *(np.asarray(x)
-                                                      for x in _courses(params))):
+                                                      for x in _courses(params)), strict=True):
             onset, death = float(onset), float(death)
             if not (math.isfinite(onset) and math.isfinite(death)):
                 out.append(None)
@@ -124,13 +124,14 @@ def search(genotype: str, names: tuple[str, ...], draws: int, delayed: bool = Fa
     drawn, values = [], []
     for _ in range(draws):
         factors = 10.0 ** rng.uniform(-1.0, 1.0, len(names))
-        v = dict(preset, **{n: preset[n] * f for n, f in zip(names, factors)})
+        v = dict(preset, **{n: preset[n] * f for n, f in zip(names, factors, strict=True)})
         v["autophagy_capacity"] = min(v["autophagy_capacity"], 1.0)
         prodrome = rng.uniform(0.0, PRODROME_MONTHS) if delayed else 0.0
         v["misfolding_delay"] = prodrome * MONTH
         drawn.append((prodrome, *np.log10(factors)))
         values.append(v)
-    rows = np.array([(*result[:2], *d) for result, d in zip(_leads_and_survivals(values), drawn)
+    rows = np.array([(*result[:2], *d)
+                     for result, d in zip(_leads_and_survivals(values), drawn, strict=True)
                      if result is not None])
     keep = rows[(rows[:, 1] >= SURVIVAL_MONTHS[0]) & (rows[:, 1] <= SURVIVAL_MONTHS[1])]
     best = keep[np.argmax(keep[:, 0])] if len(keep) else None
@@ -139,7 +140,7 @@ def search(genotype: str, names: tuple[str, ...], draws: int, delayed: bool = Fa
                 its_survival=None if best is None else float(best[1]),
                 its_prodrome=None if best is None else float(best[2]),
                 its_log10_factors=None if best is None else
-                {n: round(float(f), 2) for n, f in zip(names, best[3:])})
+                {n: round(float(f), 2) for n, f in zip(names, best[3:], strict=True)})
 
 
 def _level_draws(preset: dict, injury: str, draws: int, sporadic: float, seed: int = 0,
