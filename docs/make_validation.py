@@ -735,6 +735,9 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
     num["presymptomatic_nfl"] = out
 
 
+# An order without levels (abstract; check 14).
+GENOTYPE_NFL_ORDER = ("C9orf72 > SOD1: plasma NfL at diagnosis (Behzadi 2021, Sci Rep, "
+                      "doi 10.1038/s41598-021-01499-6)")
 GENOTYPE_NFL_PUBLISHED = {  # blood NfL in symptomatic ALS, pg/mL (abstracts; check 14)
     "C9orf72 ALS (Saracino 2021, plasma, Simoa)": 71.76,
     "typical ALS, any genotype (Meyer 2024, serum, n = 1,791)": 75.7,
@@ -761,8 +764,12 @@ def genotype_nfl_level(fits: dict, num: dict) -> None:
         out[g]["over_sporadic_year_after"] = (out[g]["year_after_onset"]
                                               / out["sporadic"]["year_after_onset"])
     c9, typical = GENOTYPE_NFL_PUBLISHED.values()
+    sod1_over_c9 = {k: out["SOD1"]["year_after_onset"] / out[k]["year_after_onset"]
+                    for k in ("C9orf72", "C9orf72_2026.12.10")}
     num["genotype_nfl_level"] = dict(model=out, published=GENOTYPE_NFL_PUBLISHED,
-                                     published_c9orf72_over_typical=c9 / typical)
+                                     published_c9orf72_over_typical=c9 / typical,
+                                     model_sod1_over_c9orf72_year_after=sod1_over_c9,
+                                     published_order=GENOTYPE_NFL_ORDER)
 
 
 def mouse_neuron_timing(fits: dict, num: dict) -> None:
