@@ -812,6 +812,10 @@ def valor(fits: dict, num: dict) -> None:
         t = np.arange(0.0, 3000.0, 1.0)
         frs = alsfrs(p, t)
         loss = np.interp(t + WEEKS_28, t, frs) - frs  # the change over the next 28 weeks
+        if not (loss <= VALOR_PLACEBO_CHANGE).any():  # argmax would silently give day 0
+            raise SystemExit(f"valor: the SOD1 preset {version} never loses "
+                             f"{-VALOR_PLACEBO_CHANGE} ALSFRS-R points in 28 weeks (at most "
+                             f"{-loss.min():.2f}); check 9 needs a faster course")
         i = int(np.argmax(loss <= VALOR_PLACEBO_CHANGE))
         start = float(np.interp(VALOR_PLACEBO_CHANGE, loss[[i, i - 1]], t[[i, i - 1]]))
 
