@@ -639,9 +639,8 @@ def test_c9orf72_nfl_rises_years_before_onset(version, injury):
     years before symptom onset in C9orf72 carriers. The presets since 2026.12.10, read at
     2x and at 3x healthy (check 12's guesses at the end of a control range): 36-48 months,
     where 2026.12.9's was under a year; survival from onset stays a human course (24-40
-    months).
-    Without injury by repeats (revision 10's or 11's), or without the delay, the lead falls
-    back under 16 months: each half is needed."""
+    months). Without injury by repeats (revision 10's or 11's), or without the delay, the
+    lead falls back under 16 months: each half is needed."""
     p = alsjax.default_params("C9orf72", preset_version=version)
     lead, survival = _nfl_lead_and_survival(p)
     assert 36.0 <= lead <= 48.0 and 24.0 <= survival <= 40.0
