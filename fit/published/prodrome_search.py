@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -88,13 +89,19 @@ def _courses(p: alsjax.Params):
     return s.events["onset"], s.events["death"], s.observables["nfl"]
 
 
+class Course(NamedTuple):
+    """What the searches read of one draw's solved course."""
+
+    lead: float  # months before onset that NfL passed the threshold x healthy
+    survival: float  # months from onset to death
+    level: float  # NfL a year after onset, in times healthy
+    onset: float  # day of onset
+
+
 def _leads_and_survivals(draws: list[dict], threshold: float = NFL_LEVEL
-                         ) -> list[tuple[float, float, float, float] | None]:
-    """For each draw (physical values): (months NfL passed `threshold` x healthy before
-    onset, months from onset to death, NfL a year after onset in times healthy, the day of
-    onset); None
-    where the draw never reaches onset or death, or fails to solve. `CHUNK` draws are
-    solved at a time, in one batched call."""
+                         ) -> list[Course | None]:
+    """Each draw's (physical values) `Course`; None where it never reaches onset or death,
+    or fails to solve. `CHUNK` draws are solved at a time, in one batched call."""
     out = []
     for i in range(0, len(draws), CHUNK):
         chunk = draws[i:i + CHUNK]
@@ -110,8 +117,21 @@ def _leads_and_survivals(draws: list[dict], threshold: float = NFL_LEVEL
             below = np.flatnonzero(ratio < threshold)
             lead = 0.0 if ratio[-1] < threshold else (onset - TIMES[below[-1] + 1]) / MONTH
             level = np.interp(onset + 12 * MONTH, TIMES, nfl) / values["nfl_baseline"]
-            out.append((lead, (death - onset) / MONTH, float(level), onset))
+            out.append(Course(lead, (death - onset) / MONTH, float(level), onset))
     return out
+
+
+def _draw(preset: dict, names: tuple[str, ...], rng, prodrome: bool) -> tuple[dict, float,
+                                                                             np.ndarray]:
+    """One draw around `preset`: each of `names` 10^U(-1, 1) times its value (autophagy
+    capacity at most 1, the healthy value) and, with `prodrome`, D drawn 0-72 months
+    (else 0). Returns the values, D in months and the factors."""
+    factors = 10.0 ** rng.uniform(-1.0, 1.0, len(names))
+    v = dict(preset, **{n: preset[n] * f for n, f in zip(names, factors, strict=True)})
+    v["autophagy_capacity"] = min(v["autophagy_capacity"], 1.0)
+    months = rng.uniform(0.0, PRODROME_MONTHS) if prodrome else 0.0
+    v["misfolding_delay"] = months * MONTH
+    return v, months, factors
 
 
 def search(genotype: str, names: tuple[str, ...], draws: int, delayed: bool = False,
@@ -123,16 +143,12 @@ def search(genotype: str, names: tuple[str, ...], draws: int, delayed: bool = Fa
     rng = np.random.default_rng(seed)
     drawn, values = [], []
     for _ in range(draws):
-        factors = 10.0 ** rng.uniform(-1.0, 1.0, len(names))
-        v = dict(preset, **{n: preset[n] * f for n, f in zip(names, factors, strict=True)})
-        v["autophagy_capacity"] = min(v["autophagy_capacity"], 1.0)
-        prodrome = rng.uniform(0.0, PRODROME_MONTHS) if delayed else 0.0
-        v["misfolding_delay"] = prodrome * MONTH
+        v, prodrome, factors = _draw(preset, names, rng, delayed)
         drawn.append((prodrome, *np.log10(factors)))
         values.append(v)
-    rows = np.array([(*result[:2], *d)
-                     for result, d in zip(_leads_and_survivals(values), drawn, strict=True)
-                     if result is not None])
+    rows = np.array([(course.lead, course.survival, *d)
+                     for course, d in zip(_leads_and_survivals(values), drawn, strict=True)
+                     if course is not None])
     keep = rows[(rows[:, 1] >= SURVIVAL_MONTHS[0]) & (rows[:, 1] <= SURVIVAL_MONTHS[1])]
     best = keep[np.argmax(keep[:, 0])] if len(keep) else None
     return dict(solved=len(rows), in_window=len(keep),
@@ -149,22 +165,16 @@ def _level_draws(preset: dict, injury: str, draws: int, sporadic: float, seed: i
     every window, and the `show` nearest (42 months, 0.95 x sporadic) on the log scale."""
     rng = np.random.default_rng(seed)
     names = LEVEL_OWN + (injury,)
-    values = []
-    for _ in range(draws):
-        factors = 10.0 ** rng.uniform(-1.0, 1.0, len(names))
-        v = dict(preset, **{n: preset[n] * f for n, f in zip(names, factors, strict=True)})
-        v["autophagy_capacity"] = min(v["autophagy_capacity"], 1.0)
-        v["misfolding_delay"] = rng.uniform(0.0, PRODROME_MONTHS) * MONTH
-        values.append(v)
+    values = [_draw(preset, names, rng, prodrome=True)[0] for _ in range(draws)]
     inside, found = 0, []
-    for v, result in zip(values, _leads_and_survivals(values), strict=True):
-        if result is None:
+    for v, course in zip(values, _leads_and_survivals(values), strict=True):
+        if course is None:
             continue
-        lead, survival, level, onset = result[0], result[1], result[2] / sporadic, result[3]
+        lead, survival, level = course.lead, course.survival, course.level / sporadic
         if (LEAD_WINDOW[0] <= lead <= LEAD_WINDOW[1] and SURVIVAL_MONTHS[0] <= survival
                 <= SURVIVAL_MONTHS[1] and LEVEL_WINDOW[0] <= level <= LEVEL_WINDOW[1]):
             inside += 1
-            if onset > v["misfolding_delay"]:
+            if course.onset > v["misfolding_delay"]:
                 distance = (abs(math.log(lead / PUBLISHED_LEAD["C9orf72"]))
                             + abs(math.log(level / PUBLISHED_LEVEL)))
                 found.append((distance, lead, level, survival, v))
@@ -183,7 +193,7 @@ def level_search(draws: int) -> None:
     capacities, each at the prodrome that keeps the published lead."""
     from scipy.optimize import brentq
 
-    (*_, sporadic, _), = _leads_and_survivals([preset_values("sporadic", "human")])
+    sporadic = _leads_and_survivals([preset_values("sporadic", "human")])[0].level
     for version, injury in ((REVISION_10, "dpr_injury"), (None, "dpr_axon_injury")):
         preset = preset_values("C9orf72", "human", *(version,) if version else ())
         (lead, survival, level, _), = _leads_and_survivals([preset])
@@ -202,12 +212,12 @@ def level_search(draws: int) -> None:
     for label, values in rows:
         def lead_minus_published(delay: float, values: dict = values) -> float:
             v = dict(values, misfolding_delay=delay)
-            return _leads_and_survivals([v])[0][0] - PUBLISHED_LEAD["C9orf72"]
+            return _leads_and_survivals([v])[0].lead - PUBLISHED_LEAD["C9orf72"]
 
         v = dict(values, misfolding_delay=brentq(lead_minus_published, 200.0, 2000.0,
                                                  xtol=0.5))
         (lead, survival, level, _), = _leads_and_survivals([v])
-        (lead_3x, *_), = _leads_and_survivals([v], threshold=3.0)
+        lead_3x = _leads_and_survivals([v], threshold=3.0)[0].lead
         print(f"  {label}: D {v['misfolding_delay']:.0f} days, lead {lead:.1f} months at 2x "
               f"and {lead_3x:.1f} at 3x, level {level / sporadic:.2f} x sporadic's, survival "
               f"{survival:.1f}")
