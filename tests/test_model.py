@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -619,17 +620,32 @@ def test_misfolding_delay_adds_its_closed_form():
             assert got[MISFOLDED] - base[MISFOLDED] == pytest.approx(want, rel=1e-12)
 
 
-def _nfl_lead_and_survival(p, threshold: float = 2.0) -> tuple[float, float]:
-    """(months serum NfL is above `threshold` x healthy before onset, months from onset to
-    death)."""
+class _NfLCourse(NamedTuple):
+    """One untreated course over 20 years: serum NfL in times healthy, onset and death."""
+
+    t: np.ndarray
+    ratio: np.ndarray
+    onset: float
+    death: float
+
+    def lead(self, threshold: float = 2.0) -> float:
+        """Months NfL is above `threshold` x healthy before onset."""
+        before = self.ratio[self.t < self.onset]
+        return (self.onset - self.t[np.flatnonzero(before < threshold)[-1] + 1]) / MONTH
+
+    def survival(self) -> float:
+        return (self.death - self.onset) / MONTH
+
+    def a_year_after_onset(self) -> float:
+        return float(np.interp(self.onset + 12 * MONTH, self.t, self.ratio))
+
+
+def _nfl_course(p) -> _NfLCourse:
     ts = jnp.linspace(0.0, 20 * 365.25, 8001)
     sol = alsjax.simulate(p, ts)
-    onset, death = float(sol.events["onset"]), float(sol.events["death"])
-    t, ratio = np.asarray(ts), np.asarray(sol.observables["nfl"]) / float(
-        alsjax.physical(p)["nfl_baseline"])
-    before = ratio[t < onset]
-    rose = t[np.flatnonzero(before < threshold)[-1] + 1]
-    return (onset - rose) / MONTH, (death - onset) / MONTH
+    ratio = np.asarray(sol.observables["nfl"]) / float(alsjax.physical(p)["nfl_baseline"])
+    return _NfLCourse(np.asarray(ts), ratio, float(sol.events["onset"]),
+                      float(sol.events["death"]))
 
 
 @pytest.mark.parametrize("version,injury", [("2026.12.10", "dpr_injury"),
@@ -642,21 +658,14 @@ def test_c9orf72_nfl_rises_years_before_onset(version, injury):
     months). Without injury by repeats (revision 10's or 11's), or without the delay, the
     lead falls back under 16 months: each half is needed."""
     p = alsjax.default_params("C9orf72", preset_version=version)
-    lead, survival = _nfl_lead_and_survival(p)
-    assert 36.0 <= lead <= 48.0 and 24.0 <= survival <= 40.0
-    assert 36.0 <= _nfl_lead_and_survival(p, threshold=3.0)[0] <= lead
-    old, _ = _nfl_lead_and_survival(alsjax.default_params("C9orf72", preset_version="2026.12.9"))
+    course = _nfl_course(p)
+    lead = course.lead()
+    assert 36.0 <= lead <= 48.0 and 24.0 <= course.survival() <= 40.0
+    assert 36.0 <= course.lead(threshold=3.0) <= lead
+    old = _nfl_course(alsjax.default_params("C9orf72", preset_version="2026.12.9")).lead()
     assert old < 12.0
     for half in ({injury: 0.0}, dict(misfolding_delay=0.0)):
-        assert _nfl_lead_and_survival(p.replace(**half))[0] < 16.0, half
-
-
-def _nfl_a_year_after_onset(p) -> float:
-    """Serum NfL 12 months after onset, in times healthy."""
-    sol = alsjax.simulate(p, jnp.linspace(0.0, 20 * 365.25, 8001))
-    onset = float(sol.events["onset"])
-    level = np.interp(onset + 12 * MONTH, np.asarray(sol.ts), np.asarray(sol.observables["nfl"]))
-    return level / float(alsjax.physical(p)["nfl_baseline"])
+        assert _nfl_course(p.replace(**half)).lead() < 16.0, half
 
 
 def test_c9orf72_nfl_level_is_near_sporadic_disease():
@@ -664,8 +673,8 @@ def test_c9orf72_nfl_level_is_near_sporadic_disease():
     Meyer 2024, 75.7: about 0.95; docs/validation.md, check 14). A year after onset the
     2026.12.11 preset's NfL is within 1.5 times the sporadic preset's (check 5's factor),
     where 2026.12.10's, with the lead from the squared injury, was over 4 times it."""
-    sporadic = _nfl_a_year_after_onset(alsjax.default_params("sporadic"))
-    c9 = _nfl_a_year_after_onset(alsjax.default_params("C9orf72"))
+    sporadic = _nfl_course(alsjax.default_params("sporadic")).a_year_after_onset()
+    c9 = _nfl_course(alsjax.default_params("C9orf72")).a_year_after_onset()
     assert 1 / 1.5 <= c9 / sporadic <= 1.5
-    old = _nfl_a_year_after_onset(alsjax.default_params("C9orf72", preset_version="2026.12.10"))
-    assert old / sporadic > 4.0
+    old = _nfl_course(alsjax.default_params("C9orf72", preset_version="2026.12.10"))
+    assert old.a_year_after_onset() / sporadic > 4.0
