@@ -57,12 +57,16 @@ RANGES: dict[str, Range] = {
     "time_scale": Range(None, "definition",
                         "human days define the clock; mouse: see MOUSE_RANGES"),
     "misfolding_rate": Range(_GUESS, "guess", "sets the age at onset, which varies by decades"),
-    "misfolding_delay": Range(_GUESS, "Benatar 2019 (the median lead); spread a guess",
+    "misfolding_delay": Range(_GUESS, "Benatar 2019 (C9orf72's lead), Mackenzie 2007 "
+                              "(SOD1); spread a guess",
                               "C9orf72: NfL rises about 3.5 years before onset, and age at "
-                              "onset varies by decades; 0 in the other presets"),
+                              "onset varies by decades; SOD1: 20 years, past any untreated "
+                              "course (no TDP-43 pathology, Mackenzie 2007); 0 in the others"),
     "ros_misfolding_gain": Range(_GUESS, "guess", "oxidation promotes misfolding; no human rate"),
-    "mutant_sod1": Range(2.0, "guess", "SOD1 variants range from aggressive (A4V) to slow; "
-                         "mouse: transgene copy number (MOUSE_RANGES)"),
+    "mutant_sod1": Range(2.0, "Bali 2017 (median survival); spread a guess",
+                         "SOD1 variants range from aggressive (A4V: median survival 1.2 "
+                         "years) to slow (the others: 6.8); mouse: transgene copy number "
+                         "(MOUSE_RANGES)"),
     "rbp_misfolding": Range(_GUESS, "guess", "TDP-43 / FUS variants differ in aggregation "
                             "propensity"),
     "c9_repeat": Range(_GUESS, "guess", "repeat length varies widely between carriers"),
@@ -273,6 +277,9 @@ POPULATION["2026.12.10"] = POPULATION["2026.12.8"]
 # at it the C9orf72 draws' median survival from onset is 35.7 months against the preset's
 # 34.9 (10,000 draws, benchmarks/bench_robustness.py, 2026-12-08), closer than 2026.12.10's.
 POPULATION["2026.12.11"] = POPULATION["2026.12.8"]
+# 2026.12.12 changes the SOD1 preset only and keeps the same calibration (its survival is
+# fitted on the preset, as 2026.12.11's C9orf72 was set on it).
+POPULATION["2026.12.12"] = POPULATION["2026.12.8"]
 
 # Parameters added after preset version 2026.12.7 each draw their normals from a key of
 # their own (folded from the name) instead of a column of the one joint draw, whose shape

@@ -47,10 +47,13 @@ SOURCES = {
     "misfolding_rate": "guess (sets the age of onset)",
     "misfolding_delay": "C9orf72 (revision 10): set by hand to Benatar 2019's NfL lead of "
                         "about 3.5 years (1200 in 2026.12.10; 980 from 2026.12.11, with the "
-                        "direct injury); other presets and versions before 2026.12.10: 0",
+                        "direct injury); SOD1 (2026.12.12): 20 years, past any untreated "
+                        "course, as SOD1 ALS lacks the TDP-43 pathology it stands for "
+                        "(Mackenzie 2007); other presets and versions: 0",
     "ros_misfolding_gain": "guess",
-    "mutant_sod1": "guess; mouse value fitted to Solomon 2011 (`mouse_g93a`; legacy 0.0025 "
-                   "by hand)",
+    "mutant_sod1": "human SOD1 fitted to Bali 2017's median survival from onset "
+                   "(`sod1_survival`, 2026.12.12; 0.001, a guess, before); mouse fitted to "
+                   "Solomon 2011 (`mouse_g93a`; legacy 0.0025 by hand)",
     "rbp_misfolding": "guess",
     "c9_repeat": "guess",
     "rna_stress": "guess",

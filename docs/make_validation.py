@@ -42,7 +42,8 @@ from alsjax._presets import LATEST_PRESET  # noqa: E402
 RECIPES = ("mouse_g93a", "human_natural_history", "human_registry_survival",
            "edaravone_mci186_19", "riluzole_bensimon", "human_pace_survival",
            "human_survival_spread", "human_pace_survival_munix", "edaravone_brooks_survival",
-           "edaravone_trial_and_survival", "edaravone_all_tables")
+           "edaravone_trial_and_survival", "edaravone_all_tables", "sod1_survival",
+           "sod1_a4v_survival")
 FIT = ROOT / "fit" / "published"
 PUB = ROOT / "data" / "published"
 FIG = ROOT / "docs" / "figures"
@@ -686,7 +687,6 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
     """Held-out check 12: how long before symptom onset each genotype's preset puts its
     serum NfL above a multiple of the healthy level, against Benatar 2018/2019's
     presymptomatic carriers (months before phenoconversion that NfL rose)."""
-    del fits
     out = {}
     fig = Figure(figsize=(7.6, 3.6))
     ax = fig.add_subplot()
@@ -698,6 +698,13 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
         cases.append((f"C9orf72_{version}", "C9orf72",
                       alsjax.default_params("C9orf72", preset_version=version),
                       dict(color="C2", ls=ls, lw=0.9, label=f"C9orf72 preset {version}")))
+    # SOD1 before 2026.12.12 (both misfoldings from day 0), and the fast course that
+    # check 9 reads (the drive fitted to A4V carriers' survival)
+    cases.append(("SOD1_2026.12.11", "SOD1", alsjax.default_params(
+        "SOD1", preset_version="2026.12.11"), dict(color="C1", ls=":", lw=0.9,
+                                                   label="SOD1 preset 2026.12.11")))
+    cases.append(("SOD1_A4V", "SOD1", params(fits["sod1_a4v_survival"], "SOD1"),
+                  dict(color="C1", ls="--", lw=0.9, label="SOD1, A4V's drive")))
     for key, genotype, p, style in cases:
         on = onset(p)
         t = np.linspace(0.0, on, 2001)  # from the cascade's healthy start
@@ -735,6 +742,67 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
     num["presymptomatic_nfl"] = out
 
 
+def sod1(fits: dict, num: dict) -> None:
+    """Bali 2017: the SOD1 mutant drive fitted to carriers' median survival from onset, all
+    variants (behind preset 2026.12.12) and A4V (check 9's fast course), beside the SOD1
+    preset before 2026.12.12; their pace and NfL against the sporadic preset's."""
+    df = pd.read_csv(PUB / "bali2017_sod1_survival.csv").set_index("subject")
+    cases = {"all_sod1": params(fits["sod1_survival"], "SOD1"),
+             "a4v": params(fits["sod1_a4v_survival"], "SOD1"),
+             "SOD1_2026.12.11": alsjax.default_params("SOD1", preset_version="2026.12.11"),
+             "sporadic": alsjax.default_params("sporadic")}
+    t = np.linspace(0.0, 5000.0, 5001)
+    out, courses = {}, {}
+    for key, p in cases.items():
+        sol = sim(p, t)
+        on, de = float(sol.events["onset"]), float(sol.events["death"])
+        nfl = np.asarray(sol.observables["nfl"]) / float(alsjax.physical(p)["nfl_baseline"])
+        frs = np.asarray(sol.observables["alsfrs_r"])
+        courses[key] = (on, de, nfl)
+        out[key] = dict(mutant_sod1=float(alsjax.physical(p)["mutant_sod1"]), onset_day=on,
+                        survival_from_onset_months=(de - on) / MONTH,
+                        first_year_slope=alsfrs_slope(t, frs, on),
+                        nfl_year_after_onset=float(np.interp(on + 365.25, t, nfl)))
+    for key in out:
+        out[key]["nfl_over_sporadic"] = (out[key]["nfl_year_after_onset"]
+                                         / out["sporadic"]["nfl_year_after_onset"])
+    for key, name in (("all_sod1", "sod1_survival"), ("a4v", "sod1_a4v_survival")):
+        out[key]["fit"] = interval(fits[name], "mutant_sod1")
+        out[key]["published_median_months"] = float(df.loc[key, "time"]) / MONTH
+    out["non_a4v_published_median_months"] = float(df.loc["non_a4v", "time"]) / MONTH
+    num["sod1"] = out
+    fig = Figure(figsize=(10, 3.6))
+    ax, bx = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    m = np.linspace(0.0, 100.0, 401)
+    styles = {"all_sod1": ("C1", "-", "fit, all variants (preset 2026.12.12)"),
+              "a4v": ("C3", "-", "fit, A4V"),
+              "SOD1_2026.12.11": ("C1", ":", "SOD1 preset 2026.12.11 (not fitted)"),
+              "sporadic": ("C0", "--", "sporadic preset")}
+    for key, (color, ls, label) in styles.items():
+        on, de, nfl = courses[key]
+        ax.plot(m, survival(de, on, m * MONTH), color=color, ls=ls, label=label)
+        k = (t >= on - 730.5) & (t <= min(de, on + 1826.25))
+        bx.plot((t[k] - on) / MONTH, nfl[k], color=color, ls=ls, label=label)
+    for key, color in (("all_sod1", "C1"), ("a4v", "C3"), ("non_a4v", "0.4")):
+        row = df.loc[key]
+        lo, hi = binom_ci(int(round(row["n"] / 2)), int(row["n"]))
+        ax.errorbar([row["time"] / MONTH], [0.5], yerr=[[0.5 - lo], [hi - 0.5]], fmt="s",
+                    color=color, label=f"Bali 2017 median, {row['variant']} (n {int(row['n'])})"
+                    + (", not fitted" if key == "non_a4v" else ""))
+    ax.set_xlabel("months from symptom onset")
+    ax.set_ylabel("fraction alive")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=6.5)
+    bx.set_yscale("log")
+    bx.axvline(12, color="0.5", ls=":", lw=0.8)
+    bx.set_xlabel("months from the course's own onset")
+    bx.set_ylabel("serum NfL / healthy")
+    bx.set_title("NfL: SOD1's level a year after onset against sporadic disease's",
+                 fontsize=8)
+    bx.legend(fontsize=6.5)
+    _save(fig, "bali2017_sod1_survival")
+
+
 # An order without levels (abstract; check 14).
 GENOTYPE_NFL_ORDER = ("C9orf72 > SOD1: plasma NfL at diagnosis (Behzadi 2021, Sci Rep, "
                       "doi 10.1038/s41598-021-01499-6)")
@@ -748,11 +816,13 @@ def genotype_nfl_level(fits: dict, num: dict) -> None:
     """Check 14: each human genotype's serum NfL at onset and a year after it, over
     healthy and over the sporadic preset's, against C9orf72 patients' blood NfL beside
     typical ALS's (two studies' abstracts: about level)."""
-    del fits
     out = {}
     cases = {g: alsjax.default_params(g) for g in ("sporadic", "SOD1", "C9orf72", "TARDBP", "FUS")}
-    # C9orf72 before revision 11, whose injury squared with the misfolded pool's set it high
+    # C9orf72 before revision 11, whose injury squared with the misfolded pool's set it
+    # high; SOD1 before 2026.12.12, whose two misfoldings did the same; A4V's fast course
     cases["C9orf72_2026.12.10"] = alsjax.default_params("C9orf72", preset_version="2026.12.10")
+    cases["SOD1_2026.12.11"] = alsjax.default_params("SOD1", preset_version="2026.12.11")
+    cases["SOD1_A4V"] = params(fits["sod1_a4v_survival"], "SOD1")
     for g, p in cases.items():
         on = onset(p)
         t = np.array([on, on + 365.25])
@@ -764,8 +834,9 @@ def genotype_nfl_level(fits: dict, num: dict) -> None:
         out[g]["over_sporadic_year_after"] = (out[g]["year_after_onset"]
                                               / out["sporadic"]["year_after_onset"])
     c9, typical = GENOTYPE_NFL_PUBLISHED.values()
-    sod1_over_c9 = {k: out["SOD1"]["year_after_onset"] / out[k]["year_after_onset"]
-                    for k in ("C9orf72", "C9orf72_2026.12.10")}
+    sod1_over_c9 = {f"{s}/{c}": out[s]["year_after_onset"] / out[c]["year_after_onset"]
+                    for s in ("SOD1", "SOD1_2026.12.11", "SOD1_A4V")
+                    for c in ("C9orf72", "C9orf72_2026.12.10")}
     num["genotype_nfl_level"] = dict(model=out, published=GENOTYPE_NFL_PUBLISHED,
                                      published_c9orf72_over_typical=c9 / typical,
                                      model_sod1_over_c9orf72_year_after=sod1_over_c9,
@@ -804,16 +875,21 @@ def valor(fits: dict, num: dict) -> None:
     """Held-out checks 9 and 9b: tofersen's ALSFRS-R effect in the SOD1 preset, started on
     the day its untreated course loses VALOR's faster subgroup's placebo change in the next
     28 weeks; at 28 weeks against untreated, and at 52 weeks from that day against a start
-    28 weeks later (the open-label extension's early and delayed starts). Under 2026.12.6
-    (the version the check was written for) and the newest."""
+    28 weeks later (the open-label extension's early and delayed starts)."""
     out = {}
-    for version in ("2026.12.6", LATEST_PRESET):
-        p = alsjax.default_params("SOD1", preset_version=version)
+    # The SOD1 preset of 2026.12.6 (the version the check was written for) and the newest,
+    # and since 2026.12.12 the fast course: the mutant drive fitted to A4V carriers'
+    # survival (VALOR's faster subgroup was chosen by SOD1 variant and estimated ALSFRS-R
+    # slope)
+    cases = {v: alsjax.default_params("SOD1", preset_version=v)
+             for v in ("2026.12.6", LATEST_PRESET)}
+    cases["A4V"] = params(fits["sod1_a4v_survival"], "SOD1")
+    for version, p in cases.items():
         t = np.arange(0.0, 3000.0, 1.0)
         frs = alsfrs(p, t)
         loss = np.interp(t + WEEKS_28, t, frs) - frs  # the change over the next 28 weeks
         if not (loss <= VALOR_PLACEBO_CHANGE).any():  # argmax would silently give day 0
-            raise SystemExit(f"valor: the SOD1 preset {version} never loses "
+            raise SystemExit(f"valor: the SOD1 course {version} never loses "
                              f"{-VALOR_PLACEBO_CHANGE} ALSFRS-R points in 28 weeks (at most "
                              f"{-loss.min():.2f}); check 9 needs a faster course")
         i = int(np.argmax(loss <= VALOR_PLACEBO_CHANGE))
@@ -1231,7 +1307,7 @@ def main() -> None:
         RESULTS.write_text(json.dumps(fits, indent=1) + "\n")
     FIG.mkdir(exist_ok=True)
     blocks = (mouse, natural_history, edaravone, edaravone_survival, riluzole, registry,
-              pace_survival, nfl, nfl_spread, presymptomatic_nfl, genotype_nfl_level,
+              pace_survival, nfl, nfl_spread, presymptomatic_nfl, genotype_nfl_level, sod1,
               mouse_neuron_timing,
               tofersen, valor, motor_units, motor_layer)
     chosen = [b for b in blocks if b.__name__ in a.block] if a.block else blocks

@@ -59,12 +59,35 @@ def _assert_recorded(values, version, joint, edaravone, rel):
 def test_versions_are_named_and_the_newest_is_the_default():
     assert alsjax.PRESET_VERSIONS == ("legacy", "2026.12", "2026.12.4", "2026.12.5",
                                       "2026.12.6", "2026.12.7", "2026.12.8", "2026.12.9",
-                                      "2026.12.10", "2026.12.11")
-    assert LATEST_PRESET == "2026.12.11"
+                                      "2026.12.10", "2026.12.11", "2026.12.12")
+    assert LATEST_PRESET == "2026.12.12"
     for genotype, species in CASES:
         default = alsjax.physical(alsjax.default_params(genotype, species))
         assert {k: float(v) for k, v in default.items()} == _values(genotype, species,
-                                                                    "2026.12.11")
+                                                                    "2026.12.12")
+
+
+@pytest.mark.parametrize("genotype,species", CASES)
+def test_2026_12_12_changes_the_human_sod1_misfolding_only(genotype, species):
+    """2026.12.12 is 2026.12.11 but for the human SOD1 preset: its misfolding is the mutant
+    protein's alone (the shared, age-related misfolding put off 20 years, past its course)
+    at the drive fitted to Bali 2017's median survival (the recorded fit, within its
+    interval). The mouse keeps its fitted values, the age-related misfolding from birth
+    included; the population calibration is 2026.12.11's."""
+    old, new = _values(genotype, species, "2026.12.11"), _values(genotype, species, "2026.12.12")
+    changed = {k for k in old if old[k] != new[k]}
+    if (genotype, species) == ("SOD1", "human"):
+        assert changed == {"mutant_sod1", "misfolding_delay"}
+        assert new["misfolding_delay"] == 7305.0 > old["misfolding_delay"] == 0.0
+        fit = RESULTS["sod1_survival"]
+        assert fit["preset_version"] == "2026.12.12" and fit["converged"]
+        assert new["mutant_sod1"] == pytest.approx(fit["estimates"]["mutant_sod1"], rel=5e-4)
+        assert fit["ci_low"]["mutant_sod1"] < new["mutant_sod1"] < fit["ci_high"]["mutant_sod1"]
+    else:
+        assert changed == set()
+    if species == "mouse":
+        assert new["misfolding_delay"] == 0.0
+    assert _priors.POPULATION["2026.12.12"] == _priors.POPULATION["2026.12.11"]
 
 
 @pytest.mark.parametrize("genotype,species", CASES)
@@ -84,7 +107,7 @@ def test_2026_12_11_changes_the_c9orf72_injury_only(genotype, species):
         assert new["autophagy_capacity"] == 1.0 > old["autophagy_capacity"]
     else:
         assert changed == set()
-    for version in alsjax.PRESET_VERSIONS[:-1]:
+    for version in alsjax.PRESET_VERSIONS[:alsjax.PRESET_VERSIONS.index("2026.12.11")]:
         assert _values(genotype, species, version)["dpr_axon_injury"] == 0.0
     assert _priors.POPULATION["2026.12.11"] == _priors.POPULATION["2026.12.10"]
 

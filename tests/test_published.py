@@ -96,6 +96,17 @@ KEY_NUMBERS = {
         (float(d["time"].min()), "and 23.5 months without", round(23.5 * 365.25 / 12)),
         (float(d["n"].iat[0]), "318 cases\nwere matched to 318 controls", 318),
     ],
+    "bali2017_sod1_survival.csv": lambda d: [
+        (_at(d, "all_sod1", 986), "`value` 0.5 (half the group dead", 0.5),
+        # the days are the stated medians in years of 365.25 days
+        (float(d.loc[d["subject"] == "all_sod1", "time"].iat[0]),
+         "median survival was 2.7 years", round(2.7 * 365.25)),
+        (float(d.loc[d["subject"] == "a4v", "time"].iat[0]), "(median survival\n1.2 years)",
+         round(1.2 * 365.25)),
+        (float(d.loc[d["subject"] == "non_a4v", "time"].iat[0]), "(median survival 6.8\nyears",
+         round(6.8 * 365.25)),
+        (float(d["n"].iat[0]), "cohort of 175 patients", 175),
+    ],
     "gaiottino2013_serum_nfl.csv": lambda d: [
         (_at(d, "ALS", 0), "95.4 pg/ml", 95.4),
         (_at(d, "healthy_controls", 0), "3.3 pg/ml", 3.3),

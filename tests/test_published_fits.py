@@ -43,13 +43,18 @@ QUICK = {
     "edaravone_brooks_survival": dict(starts=2, max_steps=40),
     "edaravone_trial_and_survival": dict(starts=12, max_steps=80),  # 1 of 12 at the optimum
     "edaravone_all_tables": dict(starts=8, max_steps=80),  # 2 of 8 at the optimum
+    "sod1_survival": dict(starts=1, max_steps=30),
+    "sod1_a4v_survival": dict(starts=1, max_steps=30),
 }
 SLOW = {"human_registry_survival", "mouse_g93a", "human_natural_history",
         "human_pace_survival", "human_survival_spread", "human_pace_survival_munix",
-        "edaravone_brooks_survival", "edaravone_trial_and_survival", "edaravone_all_tables"}
-# In CI: edaravone's quick fit (about 40-60 s on 2 cores). The mouse (70-90 s) and
-# natural-history (50-70 s) quick fits ran in CI too, but put the 2-worker suite at
-# 9.3-13.7 min on this machine, over the 10-minute budget: they run with `-m slow`.
+        "edaravone_brooks_survival", "edaravone_trial_and_survival", "edaravone_all_tables",
+        "sod1_a4v_survival"}
+# In CI: edaravone's quick fit (about 40-60 s on 2 cores), and the SOD1 preset's drive
+# (one start: its one parameter has one optimum, 4 of 4 starts agree in the full run).
+# The mouse (70-90 s) and natural-history (50-70 s) quick fits ran in CI too, but put
+# the 2-worker suite at 9.3-13.7 min on this machine, over the 10-minute budget: they run
+# with `-m slow`.
 QUICK_PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in RECIPES]
 
 
@@ -206,6 +211,20 @@ def _check(name, result):
         i = subjects.index("onset_cohort")
         _assert_testa(T[i])
         assert float(result.estimates["edaravone_efficacy"]) < 0.05
+    elif name in ("sod1_survival", "sod1_a4v_survival"):
+        # Bali 2017: half of the SOD1 carriers dead 2.7 years after onset (all variants,
+        # 175) or 1.2 years (A4V, 63). One parameter, one median: met within 0.01. The
+        # fast variant's drive is over twice the typical one's (a faster course needs
+        # more of the mutant protein, the one misfolding in the SOD1 course since
+        # 2026.12.12), and the typical one is 2026.12.12's preset (within 0.5 %).
+        day = 986.0 if name == "sod1_survival" else 438.0
+        assert abs(_survival(T[0, 0], day) - 0.5) < 0.01
+        drive = float(result.estimates["mutant_sod1"])
+        preset = float(alsjax.physical(alsjax.default_params("SOD1"))["mutant_sod1"])
+        if name == "sod1_survival":
+            assert drive == pytest.approx(preset, rel=5e-3)
+        else:
+            assert drive > 2 * preset
     elif name == "riluzole_bensimon":
         # Bensimon 1994: alive at 12 months 45/78 = 0.577 (placebo), 57/77 = 0.740
         # (riluzole). Two parameters, two arms (each pooled over onset sites, which the

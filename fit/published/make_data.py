@@ -27,6 +27,8 @@ Nothing is typed in by hand except the one assumption named below.
   `median_patient`, day 0 = onset). The paper's abstract gives no spread; the rows get
   `sigma` 0.1 (LMN fraction) and 3 points (ALSFRS-R), marked in `assumed`: about 3 months
   of the courses' slope at those points, for medians stated as "about".
+- `sod1_survival.csv` and `sod1_a4v_survival.csv`: Bali 2017's median survival from onset
+  of all 175 SOD1 carriers, and of those with A4V, one row each, as shipped.
 """
 
 from __future__ import annotations
@@ -92,12 +94,20 @@ def edaravone_all_tables() -> pd.DataFrame:
     return pd.concat([human_pace_survival_munix(), trial], ignore_index=True).fillna("")
 
 
+def bali2017_row(subject: str) -> pd.DataFrame:
+    bali = _read("bali2017_sod1_survival.csv")
+    return bali[bali["subject"] == subject].assign(source="Bali 2017",
+                                                  time_origin="symptom onset")
+
+
 FILES = {"mouse_endstage_umn.csv": mouse_endstage_umn,
          "human_placebo_alsfrs.csv": human_placebo_alsfrs,
          "human_pace_and_survival.csv": human_pace_and_survival,
          "human_pace_survival_munix.csv": human_pace_survival_munix,
          "edaravone_trial_and_survival.csv": edaravone_trial_and_survival,
-         "edaravone_all_tables.csv": edaravone_all_tables}
+         "edaravone_all_tables.csv": edaravone_all_tables,
+         "sod1_survival.csv": lambda: bali2017_row("all_sod1"),
+         "sod1_a4v_survival.csv": lambda: bali2017_row("a4v")}
 
 
 def main() -> None:
