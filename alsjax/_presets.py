@@ -201,11 +201,11 @@ GENOTYPE_CHANGES: dict[str, dict[str, float]] = dict(
     # 175 SOD1 carriers, 2.7 years, Bali 2017), 4 significant figures.
     SOD1=dict(mutant_sod1=1.207e-3, misfolding_delay=7305.0),
 )
+# The SOD1-G93A mouse's changes from the human baseline (not from the human SOD1 preset:
+# the line carries its own mutant drive, and the age-related misfolding from birth, with
+# which mouse_g93a.toml fitted it).
 MOUSE_CHANGES: dict[str, float] = dict(
     time_scale=5.0,
-    # The mouse was fitted with the age-related misfolding from birth (mouse_g93a.toml);
-    # the human SOD1 preset's delay (2026.12.12) is not carried over without a refit.
-    misfolding_delay=0.0,
     # The mouse keeps the hand-tuned pace it was calibrated with (fit/published/
     # mouse_g93a.toml), not the human fit of 2026.12.5.
     apoptotic_death_rate=0.007,
@@ -272,7 +272,8 @@ PRESETS: dict[str, tuple[dict[str, float], dict[str, dict[str, float]], dict[str
     "2026.12.11": (HUMAN, _GENOTYPE_CHANGES_2026_12_11, MOUSE_CHANGES),
     "2026.12.12": (HUMAN, GENOTYPE_CHANGES, MOUSE_CHANGES),
 }
-"""version -> (human baseline, each genotype's changes, the mouse's changes)."""
+"""version -> (human baseline, each human genotype's changes, the SOD1-G93A mouse's changes
+from the human baseline)."""
 
 assert tuple(PRESETS) == PRESET_VERSIONS
 
@@ -295,12 +296,11 @@ def preset_values(genotype: str, species: str, version: str = LATEST_PRESET
     if species not in SPECIES:
         raise ALSJaxError(f"unknown species {species!r}; choose from {', '.join(SPECIES)}")
     human, genotypes, mouse = PRESETS[version]
-    values = dict(human, **genotypes[genotype])
     if species == "mouse":
         if genotype != "SOD1":
             raise ALSJaxError(
                 f"species 'mouse' models the SOD1-G93A line only; genotype {genotype!r} "
                 "has no mouse preset"
             )
-        values.update(mouse)
-    return values
+        return dict(human, **mouse)
+    return dict(human, **genotypes[genotype])
