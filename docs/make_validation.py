@@ -907,6 +907,33 @@ def valor(fits: dict, num: dict) -> None:
                                          effect=treated - untreated),
                             week_52=dict(early=early, delayed=delayed, effect=early - delayed))
     num["valor"] = out
+    # The newest preset's course and the A4V course from their start days, as the trial's
+    # arms: untreated, tofersen from day 0 (early start) and from week 28 (delayed start).
+    weeks = np.linspace(0.0, 52.0, 105)
+    fig = Figure(figsize=(10, 3.6))
+    for k, (key, title) in enumerate(((LATEST_PRESET, f"SOD1 preset {LATEST_PRESET}"),
+                                      ("A4V", "SOD1, A4V's drive (sod1_a4v_survival)"))):
+        ax = fig.add_subplot(1, 2, k + 1)
+        p, start = cases[key], out[key]["start_day"]
+        days = start + 7 * weeks
+        for drugs, style, label in (({}, "C7-", "untreated (placebo)"),
+                                    ({"tofersen": start}, "C3-", "tofersen from week 0"),
+                                    ({"tofersen": start + WEEKS_28}, "C3--",
+                                     "tofersen from week 28")):
+            f = alsfrs(p, days, **drugs)
+            ax.plot(weeks, f - f[0], style, label=label)
+        ax.plot([28, 28], [VALOR_PLACEBO_CHANGE, -6.98], "ks", ms=5,
+                label="VALOR faster subgroup, week 28 (placebo, tofersen)")
+        ax.plot([52, 52], [-9.5, -6.0], "k^", ms=5,
+                label="whole cohort, week 52 (delayed, early start)")
+        ax.axvline(28, color="0.6", ls=":", lw=0.8)
+        ax.set_title(f"{title}: from day {start:.0f} "
+                     f"({out[key]['months_after_onset']:+.1f} months from onset)", fontsize=8)
+        ax.set_xlabel("weeks from the start (the day the untreated course loses 8.14 "
+                      "points in 28)", fontsize=7)
+        ax.set_ylabel("ALSFRS-R change from the start")
+        ax.legend(fontsize=6.5, loc="lower left")
+    _save(fig, "valor_tofersen_alsfrs")
 
 
 def tofersen(fits: dict, num: dict) -> None:
