@@ -869,6 +869,8 @@ CASE_SERIES = 198.0  # Meyer 2023: mean treatment duration 6.5 months
 
 
 VALOR_PLACEBO_CHANGE = -8.14  # VALOR's faster-progressing subgroup, placebo, 28 weeks
+VALOR_TOFERSEN_CHANGE = -6.98  # the same subgroup on tofersen
+VALOR_52_WEEKS = dict(early=-6.0, delayed=-9.5)  # whole cohort, early and delayed start
 
 
 def valor(fits: dict, num: dict) -> None:
@@ -922,9 +924,9 @@ def valor(fits: dict, num: dict) -> None:
                                      "tofersen from week 28")):
             f = alsfrs(p, days, **drugs)
             ax.plot(weeks, f - f[0], style, label=label)
-        ax.plot([28, 28], [VALOR_PLACEBO_CHANGE, -6.98], "ks", ms=5,
+        ax.plot([28, 28], [VALOR_PLACEBO_CHANGE, VALOR_TOFERSEN_CHANGE], "ks", ms=5,
                 label="VALOR faster subgroup, week 28 (placebo, tofersen)")
-        ax.plot([52, 52], [-9.5, -6.0], "k^", ms=5,
+        ax.plot([52, 52], [VALOR_52_WEEKS["delayed"], VALOR_52_WEEKS["early"]], "k^", ms=5,
                 label="whole cohort, week 52 (delayed, early start)")
         ax.axvline(28, color="0.6", ls=":", lw=0.8)
         ax.set_title(f"{title}: from day {start:.0f} "
