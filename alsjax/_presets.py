@@ -43,11 +43,11 @@ Presets are versioned (`PRESET_VERSIONS`, oldest first; `LATEST_PRESET` is the d
   10's squared injury, and healthy proteostasis, so that its NfL after onset sits near
   sporadic disease's as published. Every other preset is 2026.12.10's.
 - `"2026.12.12"`: the SOD1 preset's misfolding is the mutant protein's own (SOD1 ALS lacks
-  the TDP-43 pathology that the age-related misfolding stands for: `misfolding_delay` 20
-  years), with `mutant_sod1` fitted to the median survival from onset of SOD1 carriers
-  (`fit/published/sod1_survival.toml`, Bali 2017), so that its NfL sits near sporadic
-  disease's and tofersen, which lowers all of SOD1, reaches all of its misfolding. The
-  mouse keeps its values; every other preset is 2026.12.11's.
+  the TDP-43 pathology that the age-related misfolding stands for: `misfolding_delay` a
+  century, never within a course), with `mutant_sod1` fitted to the median survival from
+  onset of SOD1 carriers (`fit/published/sod1_survival.toml`, Bali 2017), so that its NfL
+  sits near sporadic disease's and tofersen, which lowers all of SOD1, reaches all of its
+  misfolding. The mouse keeps its values; every other preset is 2026.12.11's.
 """
 
 from ._errors import ALSJaxError, did_you_mean
@@ -192,14 +192,15 @@ GENOTYPE_CHANGES: dict[str, dict[str, float]] = dict(
     _GENOTYPE_CHANGES_2026_12_11,
     # 2026.12.12: SOD1 ALS has no TDP-43 pathology (Mackenzie 2007), which the age-related
     # misfolding stands for in sporadic disease, so the SOD1 preset's misfolding is the
-    # mutant protein's alone: the age-related rate is put off past any untreated course
-    # (20 years from the cascade's start; onset comes after about 1.2). Before, both ran
+    # mutant protein's alone: the age-related rate is put off for a century from the
+    # cascade's start, never within a course, treated or not (onset comes after about 1.2
+    # years, death after 3.9). Before, both ran
     # from day 0, which doubled the misfolded pool and, through the injury it squares,
     # put SOD1's NfL a year after onset at 3.1 times sporadic disease's, where published
     # SOD1 ALS sits below C9orf72 ALS and so below typical ALS (docs/validation.md, check
     # 14). `mutant_sod1`: fit/published/sod1_survival.toml (median survival from onset of
     # 175 SOD1 carriers, 2.7 years, Bali 2017), 4 significant figures.
-    SOD1=dict(mutant_sod1=1.207e-3, misfolding_delay=7305.0),
+    SOD1=dict(mutant_sod1=1.207e-3, misfolding_delay=36525.0),
 )
 # The SOD1-G93A mouse's changes from the human baseline (not from the human SOD1 preset:
 # the line carries its own mutant drive, and the age-related misfolding from birth, with

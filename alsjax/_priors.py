@@ -60,7 +60,7 @@ RANGES: dict[str, Range] = {
     "misfolding_delay": Range(_GUESS, "Benatar 2019 (C9orf72's lead), Mackenzie 2007 "
                               "(SOD1); spread a guess",
                               "C9orf72: NfL rises about 3.5 years before onset, and age at "
-                              "onset varies by decades; SOD1: 20 years, past any untreated "
+                              "onset varies by decades; SOD1: a century, never within a "
                               "course (no TDP-43 pathology, Mackenzie 2007); 0 in the others"),
     "ros_misfolding_gain": Range(_GUESS, "guess", "oxidation promotes misfolding; no human rate"),
     "mutant_sod1": Range(2.0, "Bali 2017 (median survival); spread a guess",

@@ -47,7 +47,7 @@ SOURCES = {
     "misfolding_rate": "guess (sets the age of onset)",
     "misfolding_delay": "C9orf72 (revision 10): set by hand to Benatar 2019's NfL lead of "
                         "about 3.5 years (1200 in 2026.12.10; 980 from 2026.12.11, with the "
-                        "direct injury); SOD1 (2026.12.12): 20 years, past any untreated "
+                        "direct injury); SOD1 (2026.12.12): a century, never within a "
                         "course, as SOD1 ALS lacks the TDP-43 pathology it stands for "
                         "(Mackenzie 2007); other presets and versions: 0",
     "ros_misfolding_gain": "guess",

@@ -117,7 +117,7 @@ def test_every_human_genotype_has_onset_and_death_within_ten_years(genotype):
 def test_genotypes_change_their_own_mechanisms():
     """Each genotype differs from sporadic only in its mechanism (not a shared speed knob):
     SOD1 mutant protein, the only misfolding in its course (since 2026.12.12 the shared,
-    age-related one starts 20 years on); C9orf72 repeats, their toxicity, their axonal
+    age-related one a century on); C9orf72 repeats, their toxicity, their axonal
     injury (revision 11: direct; healthy autophagy since then) and the years its own drive
     runs before the shared misfolding (revision 10); TARDBP/FUS RNA-binding protein
     misfolding and RNA-processing stress."""

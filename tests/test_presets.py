@@ -70,7 +70,7 @@ def test_versions_are_named_and_the_newest_is_the_default():
 @pytest.mark.parametrize("genotype,species", CASES)
 def test_2026_12_12_changes_the_human_sod1_misfolding_only(genotype, species):
     """2026.12.12 is 2026.12.11 but for the human SOD1 preset: its misfolding is the mutant
-    protein's alone (the shared, age-related misfolding put off 20 years, past its course)
+    protein's alone (the shared, age-related misfolding put off a century, past any course)
     at the drive fitted to Bali 2017's median survival (the recorded fit, within its
     interval). The mouse keeps its fitted values, the age-related misfolding from birth
     included; the population calibration is 2026.12.11's."""
@@ -78,7 +78,7 @@ def test_2026_12_12_changes_the_human_sod1_misfolding_only(genotype, species):
     changed = {k for k in old if old[k] != new[k]}
     if (genotype, species) == ("SOD1", "human"):
         assert changed == {"mutant_sod1", "misfolding_delay"}
-        assert new["misfolding_delay"] == 7305.0 > old["misfolding_delay"] == 0.0
+        assert new["misfolding_delay"] == 36525.0 > old["misfolding_delay"] == 0.0
         fit = RESULTS["sod1_survival"]
         assert fit["preset_version"] == "2026.12.12" and fit["converged"]
         assert new["mutant_sod1"] == pytest.approx(fit["estimates"]["mutant_sod1"], rel=5e-4)
