@@ -679,3 +679,27 @@ def test_c9orf72_nfl_level_is_near_sporadic_disease():
     assert 1 / 1.5 <= c9 / sporadic <= 1.5
     old = _nfl_course(alsjax.default_params("C9orf72", preset_version="2026.12.10"))
     assert old.a_year_after_onset() / sporadic > 4.0
+
+
+def test_sod1_nfl_sits_below_c9orf72s_and_flat():
+    """C9orf72 patients' plasma NfL is higher than SOD1 patients' (Behzadi 2021; docs/
+    validation.md, check 14), and blood NfL is about flat in symptomatic ALS (Lu 2015). A
+    year after onset the 2026.12.12 SOD1 preset's NfL is below the C9orf72 preset's and
+    within 1.5 times the sporadic preset's, and over the 28 weeks from 6 months after onset
+    it moves by under 10 %; 2026.12.11's SOD1, with the age-related misfolding beside the
+    mutant protein, was over twice C9orf72's and fell by over 15 %."""
+    sporadic = _nfl_course(alsjax.default_params("sporadic")).a_year_after_onset()
+    c9 = _nfl_course(alsjax.default_params("C9orf72")).a_year_after_onset()
+
+    def level_and_drift(version):
+        course = _nfl_course(alsjax.default_params("SOD1", preset_version=version))
+        start = course.onset + 6 * MONTH
+        drift = np.interp(start + 196.0, course.t, course.ratio) / np.interp(
+            start, course.t, course.ratio)
+        return course.a_year_after_onset(), float(drift)
+
+    level, drift = level_and_drift("2026.12.12")
+    assert level < c9 and 1 / 1.5 <= level / sporadic <= 1.5
+    assert abs(drift - 1.0) < 0.1
+    old_level, old_drift = level_and_drift("2026.12.11")
+    assert old_level > 2 * c9 and old_drift < 0.85
