@@ -908,6 +908,21 @@ def valor(fits: dict, num: dict) -> None:
                             week_28=dict(placebo=untreated, tofersen=treated,
                                          effect=treated - untreated),
                             week_52=dict(early=early, delayed=delayed, effect=early - delayed))
+    # The A4V course qualifies before its own onset; the trial's patients were
+    # symptomatic. The same effects started 0, 1 and 3 months after its onset instead.
+    p, on = cases["A4V"], onset(cases["A4V"])
+    out["A4V_after_onset"] = {}
+    for months in (0, 1, 3):
+        start = on + months * MONTH
+        f = {k: alsfrs(p, [start, start + 7 * w], **d) for k, (w, d) in dict(
+            placebo=(28, {}), tofersen=(28, dict(tofersen=start)),
+            early=(52, dict(tofersen=start)), delayed=(52, dict(tofersen=start + WEEKS_28)),
+        ).items()}
+        change = {k: float(v[1] - v[0]) for k, v in f.items()}
+        out["A4V_after_onset"][months] = dict(
+            alsfrs_at_start=float(f["placebo"][0]), week_28=dict(
+                placebo=change["placebo"], effect=change["tofersen"] - change["placebo"]),
+            week_52_effect=change["early"] - change["delayed"])
     num["valor"] = out
     # The newest preset's course and the A4V course from their start days, as the trial's
     # arms: untreated, tofersen from day 0 (early start) and from week 28 (delayed start).
