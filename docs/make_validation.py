@@ -873,6 +873,20 @@ VALOR_TOFERSEN_CHANGE = -6.98  # the same subgroup on tofersen
 VALOR_52_WEEKS = dict(early=-6.0, delayed=-9.5)  # whole cohort, early and delayed start
 
 
+def valor_arms(p, start: float) -> dict:
+    """ALSFRS-R changes of VALOR's arms from day `start`: 28 weeks untreated (placebo) and
+    on tofersen, and 52 weeks with tofersen from day 0 (early start) and from week 28
+    (delayed start), each with its difference."""
+    def change(weeks, **drugs):
+        f = alsfrs(p, [start, start + 7 * weeks], **drugs)
+        return float(f[1] - f[0])
+
+    untreated, treated = change(28), change(28, tofersen=start)
+    early, delayed = change(52, tofersen=start), change(52, tofersen=start + WEEKS_28)
+    return dict(week_28=dict(placebo=untreated, tofersen=treated, effect=treated - untreated),
+                week_52=dict(early=early, delayed=delayed, effect=early - delayed))
+
+
 def valor(fits: dict, num: dict) -> None:
     """Held-out checks 9 and 9b: tofersen's ALSFRS-R effect in the SOD1 preset, started on
     the day its untreated course loses VALOR's faster subgroup's placebo change in the next
@@ -896,33 +910,16 @@ def valor(fits: dict, num: dict) -> None:
                              f"{-loss.min():.2f}); check 9 needs a faster course")
         i = int(np.argmax(loss <= VALOR_PLACEBO_CHANGE))
         start = float(np.interp(VALOR_PLACEBO_CHANGE, loss[[i, i - 1]], t[[i, i - 1]]))
-
-        def change(weeks, p=p, start=start, **drugs):
-            f = alsfrs(p, [start, start + 7 * weeks], **drugs)
-            return float(f[1] - f[0])
-
-        untreated, treated = change(28), change(28, tofersen=start)
-        early, delayed = change(52, tofersen=start), change(52, tofersen=start + WEEKS_28)
         out[version] = dict(start_day=start, months_after_onset=(start - onset(p)) / MONTH,
                             alsfrs_at_start=float(np.interp(start, t, frs)),
-                            week_28=dict(placebo=untreated, tofersen=treated,
-                                         effect=treated - untreated),
-                            week_52=dict(early=early, delayed=delayed, effect=early - delayed))
+                            **valor_arms(p, start))
     # The A4V course qualifies before its own onset; the trial's patients were
     # symptomatic. The same effects started 0, 1 and 3 months after its onset instead.
     p, on = cases["A4V"], onset(cases["A4V"])
-    out["A4V_after_onset"] = {}
-    for months in (0, 1, 3):
-        start = on + months * MONTH
-        f = {k: alsfrs(p, [start, start + 7 * w], **d) for k, (w, d) in dict(
-            placebo=(28, {}), tofersen=(28, dict(tofersen=start)),
-            early=(52, dict(tofersen=start)), delayed=(52, dict(tofersen=start + WEEKS_28)),
-        ).items()}
-        change = {k: float(v[1] - v[0]) for k, v in f.items()}
-        out["A4V_after_onset"][months] = dict(
-            alsfrs_at_start=float(f["placebo"][0]), week_28=dict(
-                placebo=change["placebo"], effect=change["tofersen"] - change["placebo"]),
-            week_52_effect=change["early"] - change["delayed"])
+    out["A4V_after_onset"] = {
+        months: dict(alsfrs_at_start=float(alsfrs(p, [on + months * MONTH])[0]),
+                     **valor_arms(p, on + months * MONTH))
+        for months in (0, 1, 3)}
     num["valor"] = out
     # The newest preset's course and the A4V course from their start days, as the trial's
     # arms: untreated, tofersen from day 0 (early start) and from week 28 (delayed start).
