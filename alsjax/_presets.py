@@ -193,13 +193,13 @@ GENOTYPE_CHANGES: dict[str, dict[str, float]] = dict(
     # 2026.12.12: SOD1 ALS has no TDP-43 pathology (Mackenzie 2007), which the age-related
     # misfolding stands for in sporadic disease, so the SOD1 preset's misfolding is the
     # mutant protein's alone: the age-related rate is put off for a century from the
-    # cascade's start, never within a course, treated or not (onset comes after about 1.2
-    # years, death after 3.9). Before, both ran
-    # from day 0, which doubled the misfolded pool and, through the injury it squares,
-    # put SOD1's NfL a year after onset at 3.1 times sporadic disease's, where published
-    # SOD1 ALS sits below C9orf72 ALS and so below typical ALS (docs/validation.md, check
-    # 14). `mutant_sod1`: fit/published/sod1_survival.toml (median survival from onset of
-    # 175 SOD1 carriers, 2.7 years, Bali 2017), 4 significant figures.
+    # cascade's start, never within a course (onset comes after about 1.2 years, death
+    # after 3.9). Before, both ran from day 0, which doubled the misfolded pool and,
+    # through the injury it squares, put SOD1's NfL a year after onset at 3.1 times
+    # sporadic disease's, where published SOD1 ALS sits below C9orf72 ALS and so below
+    # typical ALS (docs/validation.md, check 14). `mutant_sod1`: fit/published/
+    # sod1_survival.toml (median survival from onset of 175 SOD1 carriers, 2.7 years,
+    # Bali 2017), 4 significant figures.
     SOD1=dict(mutant_sod1=1.207e-3, misfolding_delay=36525.0),
 )
 # The SOD1-G93A mouse's changes from the human baseline (not from the human SOD1 preset:
