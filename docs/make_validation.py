@@ -745,7 +745,8 @@ def presymptomatic_nfl(fits: dict, num: dict) -> None:
 def sod1(fits: dict, num: dict) -> None:
     """Bali 2017: the SOD1 mutant drive fitted to carriers' median survival from onset, all
     variants (behind preset 2026.12.12) and A4V (check 9's fast course), beside the SOD1
-    preset before 2026.12.12; their pace and NfL against the sporadic preset's."""
+    preset before 2026.12.12: their pace, and a figure of their survival and NfL against
+    the sporadic preset's."""
     df = pd.read_csv(PUB / "bali2017_sod1_survival.csv").set_index("subject")
     cases = {"all_sod1": params(fits["sod1_survival"], "SOD1"),
              "a4v": params(fits["sod1_a4v_survival"], "SOD1"),
@@ -759,13 +760,10 @@ def sod1(fits: dict, num: dict) -> None:
         nfl = np.asarray(sol.observables["nfl"]) / float(alsjax.physical(p)["nfl_baseline"])
         frs = np.asarray(sol.observables["alsfrs_r"])
         courses[key] = (on, de, nfl)
+        # (their NfL a year after onset: the genotype_nfl_level block's SOD1 rows)
         out[key] = dict(mutant_sod1=float(alsjax.physical(p)["mutant_sod1"]), onset_day=on,
                         survival_from_onset_months=(de - on) / MONTH,
-                        first_year_slope=alsfrs_slope(t, frs, on),
-                        nfl_year_after_onset=float(np.interp(on + 365.25, t, nfl)))
-    for key in out:
-        out[key]["nfl_over_sporadic"] = (out[key]["nfl_year_after_onset"]
-                                         / out["sporadic"]["nfl_year_after_onset"])
+                        first_year_slope=alsfrs_slope(t, frs, on))
     for key, name in (("all_sod1", "sod1_survival"), ("a4v", "sod1_a4v_survival")):
         out[key]["fit"] = interval(fits[name], "mutant_sod1")
         out[key]["published_median_months"] = float(df.loc[key, "time"]) / MONTH
